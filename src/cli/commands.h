@@ -1,0 +1,39 @@
+/*
+ * commands.h -- the subcommands of the `crease` binary.
+ *
+ * Each module owns the commands of its area in <module>/<module>_cli.c.  A command
+ * gets the parsed configuration and its own argv (argv[0] is the command name),
+ * returns the process exit status (0 ok, 1 failure, 2 usage error), and handles
+ * `--help`/`-h` itself by printing its usage to stdout and returning 0.
+ */
+#ifndef CR_CLI_COMMANDS_H
+#define CR_CLI_COMMANDS_H
+
+#include "core/config.h"
+
+typedef int (*cr_command_fn)(const cr_config *cfg, int argc, char **argv);
+
+/* core */
+int cmd_config(const cr_config *cfg, int argc, char **argv);
+/* video */
+int cmd_probe(const cr_config *cfg, int argc, char **argv);
+int cmd_chunks(const cr_config *cfg, int argc, char **argv);
+int cmd_frames(const cr_config *cfg, int argc, char **argv);
+/* pose */
+int cmd_pose(const cr_config *cfg, int argc, char **argv);
+/* store */
+int cmd_migrate(const cr_config *cfg, int argc, char **argv);
+int cmd_jobs(const cr_config *cfg, int argc, char **argv);
+/* blob */
+int cmd_blob(const cr_config *cfg, int argc, char **argv);
+/* pipeline */
+int cmd_analyze(const cr_config *cfg, int argc, char **argv);
+int cmd_chunk_worker(const cr_config *cfg, int argc, char **argv);
+int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv);
+/* api */
+int cmd_serve(const cr_config *cfg, int argc, char **argv);
+
+/* True when argv (after the command name) asks for help. */
+int cli_wants_help(int argc, char **argv);
+
+#endif
