@@ -1,0 +1,165 @@
+/*
+ * video.h -- probe, chunk plan and the frame sampler of crease (DESIGN.md §6).
+ *
+ * Everything reads its input through a cr_reader (core/reader.h): a local file
+ * (cr_reader_open_file) or an object store read by range requests (the blob
+ * module's reader).  FFmpeg (libavformat/libavcodec/libswscale) reads through an
+ * AVIOContext whose read and seek callbacks call cr_reader_read_at, so a chunk
+ * reads only the bytes it needs; cr_reader_bytes_read() tells how many.
+ *
+ * THE GRID.  Sample times are on one global grid, t_k = k / sample_fps, k = 0, 1, ...
+ * Times are seconds from the start of the video stream (its first presentation
+ * time is 0, whatever the container's start time).  A chunk [s, e) owns the t_k
+ * with s <= t_k < e; the frame for t_k is the last frame whose presentation time
+ * is <= t_k.  A t_k before the first frame (a stream whose first frame has a
+ * positive time after the rebase, e.g. VFR edits) gets the first frame.  The
+ * last grid point of a video is the last t_k < duration_seconds (the probed
+ * duration), so the sampler of a chunk and of the whole video agree: the union of
+ * all chunks' frames equals sampling [0, duration), with no gap and no duplicate.
+ * Which k a time belongs to is computed by one function of (time, fps) in double
+ * precision (video_grid_first_k), so chunk boundaries never disagree.
+ *
+ * STILL IMAGES (PNG, JPEG, ... through FFmpeg's image demuxers) are a one-frame
+ * input: video_info.still_image = 1, duration_seconds = 0, and the sampler yields
+ * exactly one frame, t = 0, k = 0, pts = 0, when the range contains 0
+ * (start_sec <= 0 < end_sec; the default options do).  `crease pose photo.jpg`
+ * uses this path.
+ *
+ * FRAMES.  RGB24 (R, G, B bytes), rotation from the display matrix applied
+ * (multiples of 90 degrees; others are rounded to the nearest), then scaled with
+ * aspect kept so that width <= max_width: out_w = min(w, max_width),
+ * out_h = max(1, round(h * out_w / w)) (sizes need not be even).  Never upscaled.
+ *
+ * ERRORS (status + one line in cr_err, first error wins):
+ *   CR_ERR_FORMAT       not a media file, truncated or corrupt, zero-length input,
+ *                       no video stream (audio only), zero or unknown duration,
+ *                       no decodable frame
+ *   CR_ERR_UNSUPPORTED  a video stream whose codec FFmpeg cannot decode here
+ *   CR_ERR_LIMIT        absurd dimensions (larger than VIDEO_MAX_DIM per side or
+ *                       VIDEO_MAX_PIXELS in all)
+ *   CR_ERR_INVALID      bad options (fps, range, max_width)
+ *   CR_ERR_IO / CR_ERR_NET ... whatever the reader reported
+ *   CR_ERR_NOMEM        an allocation failed
+ * Untrusted bytes never reach an assert.  FFmpeg's own log lines are routed to
+ * cr_log at debug level (event "video.ffmpeg").
+ *
+ * THREADS.  Functions here may be called from many threads at once on different
+ * readers/samplers; one sampler (and its reader) is used by one thread at a time.
+ */
+#ifndef CR_VIDEO_VIDEO_H
+#define CR_VIDEO_VIDEO_H
+
+#include "core/reader.h"
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest accepted side and area.  16384 is FFmpeg's usual hard limit for H.264
+ * level 6.2 (8192x4320) with margin; 64 Mpx covers 8K (33 Mpx) twice. */
+#define VIDEO_MAX_DIM 16384
+#define VIDEO_MAX_PIXELS (64LL * 1024 * 1024)
+
+typedef struct video_info {
+    double duration_seconds; /* container duration, else stream, else last packets; 0 for a still */
+    double fps;              /* average frame rate (frames per second); 0 if unknown */
+    int variable_frame_rate; /* 1 when frame durations differ (measured on the first packets) */
+    int width, height;       /* stored (coded) size, before rotation */
+    int rotation;            /* clockwise degrees to apply for display: 0, 90, 180, 270 */
+    int display_width;       /* size after rotation (width/height swapped for 90, 270) */
+    int display_height;
+    int still_image; /* 1 for a single still image (PNG, JPEG, ...) */
+    char codec[32];  /* FFmpeg's codec name, e.g. "h264", "msmpeg4v3", "mjpeg" */
+} video_info;
+
+/* Probes the input: opens the container, finds the best video stream, checks that
+ * its codec can be decoded and its size is sane, and reads the duration (from the
+ * container, else the stream, else by reading the last packets).  Reads only what
+ * FFmpeg's probing needs (headers and a few packets), never the whole file.
+ * On error `out` is zeroed. */
+cr_status video_probe(cr_reader *r, video_info *out, cr_err *err);
+
+/* video_probe as one line of JSON (no newline):
+ * {"duration_seconds":..,"fps":..,"variable_frame_rate":..,"width":..,"height":..,
+ *  "rotation":..,"codec":".."}.  Writes into `buf` (cap >= 256 is enough). */
+void video_info_to_json(const video_info *info, char *buf, size_t cap);
+
+typedef struct video_chunk {
+    int index;        /* 0, 1, ... */
+    double start_sec; /* index * chunk_seconds */
+    double end_sec;   /* min(start_sec + chunk_seconds, duration) */
+} video_chunk;
+
+/* The chunk plan (DESIGN.md §4, the seed's rule): N = ceil(duration / chunk_seconds)
+ * chunks [i*c, min((i+1)*c, duration)), the last one shorter, no overlap, covering
+ * [0, duration).  `duration` must be finite and > 0, chunk_seconds >= 1 (else
+ * CR_ERR_INVALID).  *out is allocated with cr_malloc; the caller frees it with
+ * cr_free.  On error *out = NULL, *n = 0. */
+cr_status video_chunk_plan(double duration, int chunk_seconds, video_chunk **out, size_t *n,
+                           cr_err *err);
+
+/* The smallest k >= 0 with (double)k / fps >= t (t <= 0 gives 0).  The sampler uses
+ * it for both ends of a range: a range [s, e) holds k in
+ * [video_grid_first_k(s, fps), video_grid_first_k(e, fps)). */
+int64_t video_grid_first_k(double t, double fps);
+
+typedef struct video_sampler_opts {
+    double start_sec;  /* >= 0 */
+    double end_sec;    /* > start_sec; INFINITY (the default) = to the end of the video */
+    double sample_fps; /* (0, 240]; default 10 (SAMPLE_FPS) */
+    int max_width;     /* >= 1; default 640 (MAX_WIDTH); frames are never upscaled */
+    int threads;       /* decoder threads; 0 = FFmpeg's automatic choice, default 1
+                          (chunks already run in parallel) */
+} video_sampler_opts;
+
+/* Fills `o` with the defaults above. */
+void video_sampler_opts_default(video_sampler_opts *o);
+
+typedef struct video_frame {
+    const uint8_t *rgb; /* RGB24 pixels, owned by the sampler, valid until the next
+                           video_sampler_next or video_sampler_close */
+    int width, height;  /* after rotation and scaling */
+    int stride;         /* bytes from one row to the next (>= 3 * width) */
+    int64_t k;          /* grid index */
+    double t;           /* grid time k / sample_fps, seconds */
+    double pts_sec;     /* presentation time of the source frame, seconds from stream start */
+} video_frame;
+
+typedef struct video_sampler video_sampler;
+
+/* Opens a sampler on `r` for the range and rate in `opts` (NULL = defaults).  Probes
+ * the input (the same checks and errors as video_probe), seeks to the keyframe at or
+ * before start_sec and prepares the decoder.  `r` is not owned and must outlive the
+ * sampler.  On error *out = NULL. */
+cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video_sampler **out,
+                             cr_err *err);
+
+/* The probe result of the sampler's input. */
+const video_info *video_sampler_info(const video_sampler *s);
+
+/* Produces the frame of the next grid point of the range, in increasing k, into
+ * `out` and sets *done = 0; after the last one sets *done = 1 (and leaves `out`
+ * alone), as often as it is called.  Frames that are not needed (not the frame of a
+ * grid point in range and not referenced by other frames, when the container marks
+ * them disposable or the codec's headers say so) are not decoded, and only output
+ * frames are converted.  A decoding error in the middle of a stream is
+ * CR_ERR_FORMAT; the sampler is then finished (*done = 1 afterwards). */
+cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err);
+
+/* Counters for tests and benchmarks (frames handed to the decoder, frames it
+ * returned, packets skipped without decoding, frames converted to RGB). */
+typedef struct video_sampler_stats {
+    int64_t packets_decoded;
+    int64_t packets_skipped;
+    int64_t frames_decoded;
+    int64_t frames_output;
+} video_sampler_stats;
+void video_sampler_get_stats(const video_sampler *s, video_sampler_stats *out);
+
+/* Frees everything.  NULL is a no-op. */
+void video_sampler_close(video_sampler *s);
+
+/* Writes an RGB24 frame as a PNG file (FFmpeg's PNG encoder). */
+cr_status video_write_png(const char *path, const video_frame *f, cr_err *err);
+
+#endif
