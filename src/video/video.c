@@ -1,0 +1,1119 @@
+/*
+ * video.c -- probe, chunk plan and the grid sampler on FFmpeg (contract: video.h).
+ *
+ * Layout:
+ *   1. FFmpeg log routing (once per process)
+ *   2. AVIO over cr_reader
+ *   3. media: open a container through AVIO, pick the video stream, fill video_info
+ *   4. the chunk plan and the grid
+ *   5. the sampler: packet lookahead + non-reference skipping, decode, grid placement,
+ *      conversion (swscale to the rotated/scaled RGB24 output)
+ *   6. PNG writing
+ *
+ * Memory: our own structures use cr_malloc; FFmpeg objects (AVFormatContext, the AVIO
+ * buffer, packets, frames) are allocated by FFmpeg's own functions, which it requires
+ * (the AVIO buffer must come from av_malloc because FFmpeg may reallocate it).
+ */
+#include "video/video.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* AVIO buffer: one reader call per refill.  128 KiB keeps the number of S3 range
+ * requests low (a 1080p H.264 frame is 10-200 KiB) without reading far past what a
+ * chunk needs.  Chosen, not measured against alternatives. */
+#define VIDEO_AVIO_BUF (128 * 1024)
+
+/* Packets read ahead of the decoder to learn the next presentation time of a
+ * non-reference frame.  H.264 reorders at most 16 frames (max_num_reorder_frames,
+ * ITU-T H.264 E.2.1), so 32 packets always hold the next one in presentation order. */
+#define VIDEO_LOOKAHEAD 32
+/* Presentation times of recently consumed packets, for the same question (a P frame
+ * is consumed before the B frames shown before it). */
+#define VIDEO_RECENT 32
+
+/* Bytes read from the end of the input to find the duration when neither the
+ * container nor the stream states it: 4 MiB holds a few seconds of 1080p H.264. */
+#define VIDEO_TAIL_SCAN (4 * 1024 * 1024)
+
+/* A stream that ends more than this short of its probed duration is truncated. 1 s
+ * is longer than any frame gap of the test media and of phone videos. */
+#define VIDEO_TRUNC_SLACK 1.0
+
+/* A frame shown within 1 us after a grid time counts as shown at it: the time of a
+ * tick (e.g. 512 / 12800 s) and k / fps are the same rational number rounded twice.
+ * 1 us is below one tick of any common time base (90 kHz: 11 us). */
+#define VIDEO_TIME_EPS 1e-6
+
+/* ------------------------------------------------------------------------ */
+/* 1. FFmpeg's log lines go to cr_log at debug level.                        */
+
+static void video_av_log(void *avcl, int level, const char *fmt, va_list vl)
+{
+    static int print_prefix = 1; /* FFmpeg's line-continuation state; races are harmless */
+    char line[512];
+    if (level > AV_LOG_VERBOSE)
+        return;
+    av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &print_prefix);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n > 0)
+        cr_log_debug("video.ffmpeg", "%s", line);
+}
+
+static pthread_once_t video_once = PTHREAD_ONCE_INIT;
+
+static void video_init_once(void)
+{
+    av_log_set_callback(video_av_log);
+}
+
+static void video_init(void)
+{
+    pthread_once(&video_once, video_init_once);
+}
+
+static const char *video_averr(int e, char *buf, size_t cap)
+{
+    av_strerror(e, buf, cap);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. AVIO over cr_reader                                                   */
+
+typedef struct vio {
+    cr_reader *r;
+    uint64_t pos;
+    cr_err err; /* the reader's error, if a callback failed */
+} vio;
+
+static int vio_read(void *opaque, uint8_t *buf, int n)
+{
+    vio *v = opaque;
+    if (n <= 0)
+        return 0;
+    size_t got = 0;
+    cr_status st = cr_reader_read_at(v->r, v->pos, buf, (size_t)n, &got, &v->err);
+    if (st != CR_OK)
+        return AVERROR(EIO);
+    if (got == 0)
+        return AVERROR_EOF;
+    v->pos += got;
+    return (int)got;
+}
+
+static int64_t vio_seek(void *opaque, int64_t off, int whence)
+{
+    vio *v = opaque;
+    uint64_t size = cr_reader_size(v->r);
+    whence &= ~AVSEEK_FORCE;
+    int64_t base;
+    switch (whence) {
+    case AVSEEK_SIZE:
+        return (int64_t)size;
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (int64_t)v->pos;
+        break;
+    case SEEK_END:
+        base = (int64_t)size;
+        break;
+    default:
+        return AVERROR(EINVAL);
+    }
+    if ((off > 0 && base > INT64_MAX - off) || base + off < 0)
+        return AVERROR(EINVAL);
+    v->pos = (uint64_t)(base + off);
+    return (int64_t)v->pos;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 3. media                                                                 */
+
+typedef struct media {
+    vio io;
+    AVIOContext *pb;
+    AVFormatContext *fmt;
+    int si; /* video stream index */
+    AVStream *st;
+    const AVCodec *dec;
+    int64_t start_pts; /* stream time of t = 0, in st->time_base */
+    double tb;         /* st->time_base as seconds */
+    video_info info;
+} media;
+
+static void media_close(media *m)
+{
+    if (m->fmt)
+        avformat_close_input(&m->fmt);
+    if (m->pb) {
+        av_freep(&m->pb->buffer);
+        avio_context_free(&m->pb);
+    }
+}
+
+/* Maps an FFmpeg error of `what` to a status, preferring the reader's own error. */
+static cr_status media_fail(media *m, int averr, const char *what, cr_err *err)
+{
+    char eb[128];
+    if (m->io.err.code != CR_OK)
+        return cr_err_set(err, m->io.err.code, "%s: %s", cr_reader_name(m->io.r),
+                          cr_err_msg(&m->io.err));
+    if (averr == AVERROR(ENOMEM))
+        return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory (%s)", cr_reader_name(m->io.r),
+                          what);
+    return cr_err_set(err, CR_ERR_FORMAT, "%s: %s: %s", cr_reader_name(m->io.r), what,
+                      video_averr(averr, eb, sizeof eb));
+}
+
+static int media_is_still(const AVFormatContext *fmt)
+{
+    const char *n = fmt->iformat->name;
+    return strstr(n, "_pipe") != NULL || strcmp(n, "image2") == 0 || strcmp(n, "image2pipe") == 0;
+}
+
+/* Clockwise degrees (0, 90, 180, 270) from the stream's display matrix. */
+static int media_rotation(const AVStream *st)
+{
+    size_t sz = 0;
+    const uint8_t *sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sz);
+    if (sd == NULL || sz < 9 * sizeof(int32_t))
+        return 0;
+    double ccw = av_display_rotation_get((const int32_t *)sd);
+    if (isnan(ccw))
+        return 0;
+    long cw = lround(-ccw / 90.0) * 90; /* rounded to the nearest quarter turn */
+    cw %= 360;
+    if (cw < 0)
+        cw += 360;
+    return (int)cw;
+}
+
+/* Reads the last packets to find where the stream ends (seconds from t = 0).
+ * Returns 0 when nothing could be learned. */
+static double media_scan_tail(media *m)
+{
+    uint64_t size = cr_reader_size(m->io.r);
+    int64_t from = size > VIDEO_TAIL_SCAN ? (int64_t)(size - VIDEO_TAIL_SCAN) : 0;
+    if (avformat_seek_file(m->fmt, -1, INT64_MIN, from, INT64_MAX, AVSEEK_FLAG_BYTE) < 0 &&
+        avformat_seek_file(m->fmt, -1, INT64_MIN, 0, INT64_MAX, AVSEEK_FLAG_BYTE) < 0)
+        return 0;
+    AVPacket *pkt = av_packet_alloc();
+    if (pkt == NULL)
+        return 0;
+    double end = 0;
+    while (av_read_frame(m->fmt, pkt) >= 0) {
+        if (pkt->stream_index == m->si) {
+            int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+            if (ts != AV_NOPTS_VALUE) {
+                double e =
+                    (double)(ts - m->start_pts + (pkt->duration > 0 ? pkt->duration : 0)) * m->tb;
+                if (e > end)
+                    end = e;
+            }
+        }
+        av_packet_unref(pkt);
+    }
+    av_packet_free(&pkt);
+    avformat_seek_file(m->fmt, m->si, INT64_MIN, m->start_pts, m->start_pts, 0);
+    return end;
+}
+
+static cr_status media_open(cr_reader *r, media *m, cr_err *err)
+{
+    char eb[128];
+    memset(m, 0, sizeof *m);
+    m->io.r = r;
+    m->si = -1;
+    video_init();
+    const char *name = cr_reader_name(r);
+
+    if (cr_reader_size(r) == 0)
+        return cr_err_set(err, CR_ERR_FORMAT, "%s: empty input (0 bytes), not a video", name);
+
+    uint8_t *buf = av_malloc(VIDEO_AVIO_BUF);
+    if (buf == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+    m->pb = avio_alloc_context(buf, VIDEO_AVIO_BUF, 0, &m->io, vio_read, NULL, vio_seek);
+    if (m->pb == NULL) {
+        av_free(buf);
+        return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+    }
+    m->fmt = avformat_alloc_context();
+    if (m->fmt == NULL) {
+        cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    m->fmt->pb = m->pb;
+    m->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    /* No URL: the format is found from the bytes only, and no demuxer opens files
+     * by name behind the reader's back (image2 would). */
+    int rc = avformat_open_input(&m->fmt, "", NULL, NULL);
+    if (rc < 0) {
+        /* avformat_open_input frees the context on failure */
+        if (m->io.err.code != CR_OK)
+            cr_err_set(err, m->io.err.code, "%s: %s", name, cr_err_msg(&m->io.err));
+        else if (rc == AVERROR(ENOMEM))
+            cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+        else
+            cr_err_set(err, CR_ERR_FORMAT, "%s: not a recognised video or image (%s)", name,
+                       video_averr(rc, eb, sizeof eb));
+        goto fail;
+    }
+
+    /* Decoders probing the streams must not allocate absurd pictures. */
+    AVDictionary **opts = av_calloc(m->fmt->nb_streams ? m->fmt->nb_streams : 1, sizeof *opts);
+    if (opts == NULL) {
+        cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    for (unsigned i = 0; i < m->fmt->nb_streams; i++)
+        av_dict_set_int(&opts[i], "max_pixels", VIDEO_MAX_PIXELS, 0);
+    unsigned nopts = m->fmt->nb_streams;
+    rc = avformat_find_stream_info(m->fmt, opts);
+    for (unsigned i = 0; i < nopts; i++)
+        av_dict_free(&opts[i]);
+    av_free(opts);
+    if (rc < 0) {
+        media_fail(m, rc, "cannot read stream information", err);
+        goto fail;
+    }
+
+    rc = av_find_best_stream(m->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (rc < 0) {
+        /* an attached picture (cover art) alone is not a video either */
+        cr_err_set(err, CR_ERR_FORMAT, "%s: no video stream (%u streams, e.g. audio only)", name,
+                   m->fmt->nb_streams);
+        goto fail;
+    }
+    m->si = rc;
+    m->st = m->fmt->streams[m->si];
+    AVCodecParameters *par = m->st->codecpar;
+    m->tb = av_q2d(m->st->time_base);
+    if (!(m->tb > 0)) {
+        cr_err_set(err, CR_ERR_FORMAT, "%s: video stream has no time base", name);
+        goto fail;
+    }
+    for (unsigned i = 0; i < m->fmt->nb_streams; i++)
+        if ((int)i != m->si)
+            m->fmt->streams[i]->discard = AVDISCARD_ALL;
+
+    video_info *in = &m->info;
+    const char *cname = avcodec_get_name(par->codec_id);
+    snprintf(in->codec, sizeof in->codec, "%s", cname);
+    m->dec = avcodec_find_decoder(par->codec_id);
+    if (par->codec_id == AV_CODEC_ID_NONE || m->dec == NULL) {
+        char tag[AV_FOURCC_MAX_STRING_SIZE];
+        av_fourcc_make_string(tag, par->codec_tag);
+        cr_err_set(err, CR_ERR_UNSUPPORTED, "%s: unsupported video codec '%s' (tag %s)", name,
+                   cname, tag);
+        goto fail;
+    }
+    if (par->width > VIDEO_MAX_DIM || par->height > VIDEO_MAX_DIM ||
+        (long long)par->width * par->height > VIDEO_MAX_PIXELS) {
+        cr_err_set(err, CR_ERR_LIMIT,
+                   "%s: picture size %dx%d is beyond the limit (%d per side, %lld pixels)", name,
+                   par->width, par->height, VIDEO_MAX_DIM, VIDEO_MAX_PIXELS);
+        goto fail;
+    }
+    if (par->width <= 0 || par->height <= 0) {
+        cr_err_set(err, CR_ERR_FORMAT, "%s: video stream has no picture size (corrupt?)", name);
+        goto fail;
+    }
+    in->width = par->width;
+    in->height = par->height;
+    in->rotation = media_rotation(m->st);
+    int swap = in->rotation == 90 || in->rotation == 270;
+    in->display_width = swap ? in->height : in->width;
+    in->display_height = swap ? in->width : in->height;
+    in->still_image = media_is_still(m->fmt);
+
+    m->start_pts = m->st->start_time != AV_NOPTS_VALUE ? m->st->start_time : 0;
+
+    AVRational fr = m->st->avg_frame_rate;
+    if (fr.num <= 0 || fr.den <= 0)
+        fr = m->st->r_frame_rate;
+    in->fps = (fr.num > 0 && fr.den > 0) ? av_q2d(fr) : 0;
+    /* VFR: the average rate differs from FFmpeg's base rate (the smallest rate that
+     * represents every timestamp seen while probing) by more than 1 %. */
+    AVRational rr = m->st->r_frame_rate;
+    if (in->fps > 0 && rr.num > 0 && rr.den > 0)
+        in->variable_frame_rate = fabs(av_q2d(rr) - in->fps) > 0.01 * in->fps;
+
+    if (in->still_image) {
+        in->duration_seconds = 0;
+        in->fps = 0;
+        in->variable_frame_rate = 0;
+        return CR_OK;
+    }
+
+    double dur = 0;
+    if (m->fmt->duration != AV_NOPTS_VALUE && m->fmt->duration > 0 &&
+        m->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE)
+        dur = (double)m->fmt->duration / AV_TIME_BASE;
+    else if (m->st->duration != AV_NOPTS_VALUE && m->st->duration > 0)
+        dur = (double)m->st->duration * m->tb;
+    else
+        dur = media_scan_tail(m);
+    if (!(dur > 0) || !isfinite(dur)) {
+        cr_err_set(err, CR_ERR_FORMAT, "%s: video has zero or unknown duration", name);
+        goto fail;
+    }
+    in->duration_seconds = dur;
+    return CR_OK;
+
+fail:
+    media_close(m);
+    memset(&m->info, 0, sizeof m->info);
+    return err && err->code != CR_OK ? err->code : CR_ERR_FORMAT;
+}
+
+cr_status video_probe(cr_reader *r, video_info *out, cr_err *err)
+{
+    media m;
+    cr_status st = media_open(r, &m, err);
+    if (st != CR_OK) {
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    *out = m.info;
+    media_close(&m);
+    return CR_OK;
+}
+
+void video_info_to_json(const video_info *in, char *buf, size_t cap)
+{
+    /* codec names are FFmpeg identifiers: [a-z0-9_] only, no escaping needed */
+    snprintf(buf, cap,
+             "{\"duration_seconds\":%.6f,\"fps\":%.6f,\"variable_frame_rate\":%s,\"width\":%d,"
+             "\"height\":%d,\"rotation\":%d,\"codec\":\"%s\"}",
+             in->duration_seconds, in->fps, in->variable_frame_rate ? "true" : "false", in->width,
+             in->height, in->rotation, in->codec);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 4. chunk plan and grid                                                   */
+
+cr_status video_chunk_plan(double duration, int chunk_seconds, video_chunk **out, size_t *n,
+                           cr_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!(duration > 0) || !isfinite(duration))
+        return cr_err_set(err, CR_ERR_INVALID, "chunk plan: duration must be > 0, got %g",
+                          duration);
+    if (chunk_seconds < 1)
+        return cr_err_set(err, CR_ERR_INVALID, "chunk plan: chunk seconds must be >= 1, got %d",
+                          chunk_seconds);
+    double c = ceil(duration / chunk_seconds);
+    if (c > 10e6)
+        return cr_err_set(err, CR_ERR_LIMIT, "chunk plan: %g chunks is too many", c);
+    size_t cnt = (size_t)c;
+    /* ceil of a quotient that is an integer up to rounding: drop an empty last chunk */
+    while (cnt > 1 && (double)(cnt - 1) * chunk_seconds >= duration)
+        cnt--;
+    video_chunk *ch = cr_calloc(cnt, sizeof *ch);
+    if (ch == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "chunk plan: out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        ch[i].index = (int)i;
+        ch[i].start_sec = (double)i * chunk_seconds;
+        double e = (double)(i + 1) * chunk_seconds;
+        ch[i].end_sec = e < duration ? e : duration;
+    }
+    *out = ch;
+    *n = cnt;
+    return CR_OK;
+}
+
+int64_t video_grid_first_k(double t, double fps)
+{
+    if (!(t > 0) || !(fps > 0))
+        return 0;
+    double x = ceil(t * fps);
+    if (x > 9e15)
+        return INT64_MAX / 2;
+    int64_t k = (int64_t)x;
+    while (k > 0 && (double)(k - 1) / fps >= t)
+        k--;
+    while ((double)k / fps < t)
+        k++;
+    return k;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 5. the sampler                                                           */
+
+struct video_sampler {
+    media m;
+    video_sampler_opts o;
+    AVCodecContext *dec;
+    int h264_nal_len; /* 0 = Annex B, else the NAL length field size of avcC */
+    int is_h264;
+
+    /* packet lookahead ring */
+    AVPacket *q[VIDEO_LOOKAHEAD];
+    int q_head, q_len;
+    int demux_eof;
+    double recent[VIDEO_RECENT]; /* seconds; NAN = empty */
+    int recent_pos;
+    double max_pts_seen; /* end of the latest packet seen, seconds */
+
+    /* decoding state */
+    int dec_flushed; /* NULL packet sent */
+    int dec_eof;     /* decoder drained */
+    AVFrame *held;   /* the last frame with pts <= the next grid time */
+    double held_pts;
+    int have_held;
+    AVFrame *pend; /* a decoded frame past the next grid time */
+    double pend_pts;
+    int have_pend;
+    double last_frame_pts;
+    int64_t held_serial, conv_serial, serial;
+
+    int64_t k_next, k_end;
+    int finished;
+
+    /* conversion */
+    struct SwsContext *sws;
+    int out_w, out_h; /* after rotation */
+    int sc_w, sc_h;   /* scaled size in stored orientation */
+    uint8_t *scaled;  /* sc_w x sc_h RGB24 */
+    int scaled_stride;
+    uint8_t *rotated; /* out_w x out_h RGB24 when rotation != 0 */
+    int rotated_stride;
+
+    video_sampler_stats stats;
+};
+
+void video_sampler_opts_default(video_sampler_opts *o)
+{
+    o->start_sec = 0;
+    o->end_sec = INFINITY;
+    o->sample_fps = 10.0; /* SAMPLE_FPS default, DESIGN.md §2 */
+    o->max_width = 640;   /* MAX_WIDTH default, DESIGN.md §2 */
+    o->threads = 1;
+}
+
+const video_info *video_sampler_info(const video_sampler *s)
+{
+    return &s->m.info;
+}
+
+void video_sampler_get_stats(const video_sampler *s, video_sampler_stats *out)
+{
+    *out = s->stats;
+}
+
+static double pkt_time(const video_sampler *s, const AVPacket *p)
+{
+    int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
+    if (ts == AV_NOPTS_VALUE)
+        return NAN;
+    return (double)(ts - s->m.start_pts) * s->m.tb;
+}
+
+static double grid_t(const video_sampler *s, int64_t k)
+{
+    return (double)k / s->o.sample_fps;
+}
+
+/* Reads one packet of our stream into the lookahead ring.  0 ok, 1 EOF, <0 error. */
+static int q_fill_one(video_sampler *s)
+{
+    if (s->demux_eof || s->q_len == VIDEO_LOOKAHEAD)
+        return s->demux_eof ? 1 : 0;
+    AVPacket *p = s->q[(s->q_head + s->q_len) % VIDEO_LOOKAHEAD];
+    for (;;) {
+        int rc = av_read_frame(s->m.fmt, p);
+        if (rc == AVERROR_EOF || (rc < 0 && s->m.io.err.code == CR_OK && avio_feof(s->m.fmt->pb))) {
+            s->demux_eof = 1;
+            return 1;
+        }
+        if (rc < 0)
+            return rc;
+        if (p->stream_index != s->m.si) {
+            av_packet_unref(p);
+            continue;
+        }
+        double t = pkt_time(s, p);
+        if (!isnan(t)) {
+            double e = t + (p->duration > 0 ? (double)p->duration * s->m.tb : 0);
+            if (e > s->max_pts_seen)
+                s->max_pts_seen = e;
+        }
+        s->q_len++;
+        return 0;
+    }
+}
+
+/* 1 when the H.264 access unit holds only non-reference slices (nal_ref_idc == 0,
+ * ITU-T H.264 7.4.1), so no other picture can depend on it. */
+static int h264_is_nonref(const video_sampler *s, const uint8_t *d, int size)
+{
+    int vcl = 0;
+    int pos = 0;
+    while (pos < size) {
+        int start, end;
+        if (s->h264_nal_len > 0) {
+            if (size - pos < s->h264_nal_len)
+                return 0;
+            uint32_t len = 0;
+            for (int i = 0; i < s->h264_nal_len; i++)
+                len = (len << 8) | d[pos + i];
+            pos += s->h264_nal_len;
+            if (len == 0 || len > (uint32_t)(size - pos))
+                return 0;
+            start = pos;
+            end = pos + (int)len;
+            pos = end;
+        } else {
+            /* Annex B: find the next start code 00 00 01 */
+            while (pos + 2 < size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
+                pos++;
+            if (pos + 2 >= size)
+                break;
+            pos += 3;
+            start = pos;
+            while (pos + 2 < size && !(d[pos] == 0 && d[pos + 1] == 0 && d[pos + 2] == 1))
+                pos++;
+            end = pos + 2 >= size ? size : pos;
+        }
+        if (start >= end)
+            continue;
+        int type = d[start] & 0x1f, ref_idc = (d[start] >> 5) & 3;
+        if (type >= 1 && type <= 5) {
+            vcl = 1;
+            if (ref_idc != 0 || type == 5)
+                return 0;
+        }
+    }
+    return vcl;
+}
+
+/* The smallest presentation time > t among packets seen (recent and queued), or
+ * INFINITY at the end of the stream, or NAN when not known yet. */
+static double next_pts_after(const video_sampler *s, double t)
+{
+    double best = INFINITY;
+    for (int i = 0; i < VIDEO_RECENT; i++)
+        if (!isnan(s->recent[i]) && s->recent[i] > t && s->recent[i] < best)
+            best = s->recent[i];
+    for (int i = 1; i < s->q_len; i++) {
+        double u = pkt_time(s, s->q[(s->q_head + i) % VIDEO_LOOKAHEAD]);
+        if (!isnan(u) && u > t && u < best)
+            best = u;
+    }
+    if (isinf(best) && !s->demux_eof)
+        return NAN;
+    return best;
+}
+
+/* Decides whether the packet at the head of the queue can be left undecoded. */
+static int head_skippable(video_sampler *s)
+{
+    AVPacket *p = s->q[s->q_head];
+    if (p->flags & (AV_PKT_FLAG_KEY | AV_PKT_FLAG_DISCARD))
+        return 0;
+    int nonref = (p->flags & AV_PKT_FLAG_DISPOSABLE) != 0;
+    if (!nonref && s->is_h264)
+        nonref = h264_is_nonref(s, p->data, p->size);
+    if (!nonref)
+        return 0;
+    double t = pkt_time(s, p);
+    if (isnan(t))
+        return 0;
+    /* make sure the next packets in presentation order are known */
+    while (!s->demux_eof && s->q_len < VIDEO_LOOKAHEAD)
+        if (q_fill_one(s) < 0)
+            return 0;
+    double nx = next_pts_after(s, t);
+    if (isnan(nx))
+        return 0;
+    /* the frame is needed iff a grid point in range falls in [t, nx) */
+    int64_t k = video_grid_first_k(t - VIDEO_TIME_EPS, s->o.sample_fps);
+    if (k < s->k_next)
+        k = s->k_next;
+    return !(k < s->k_end && grid_t(s, k) + VIDEO_TIME_EPS < nx);
+}
+
+/* Consumes the head packet; returns it (still owned by the ring) */
+static AVPacket *q_pop(video_sampler *s)
+{
+    AVPacket *p = s->q[s->q_head];
+    s->recent[s->recent_pos] = pkt_time(s, p);
+    s->recent_pos = (s->recent_pos + 1) % VIDEO_RECENT;
+    s->q_head = (s->q_head + 1) % VIDEO_LOOKAHEAD;
+    s->q_len--;
+    return p;
+}
+
+static void q_clear(video_sampler *s)
+{
+    while (s->q_len > 0)
+        av_packet_unref(q_pop(s));
+    for (int i = 0; i < VIDEO_RECENT; i++)
+        s->recent[i] = NAN;
+    s->demux_eof = 0;
+}
+
+/* Sends the next needed packet (or the flush packet at EOF) to the decoder. */
+static cr_status feed_decoder(video_sampler *s, cr_err *err)
+{
+    for (;;) {
+        if (s->q_len == 0) {
+            int rc = q_fill_one(s);
+            if (rc < 0)
+                return media_fail(&s->m, rc, "read error", err);
+            if (rc == 1) {
+                if (!s->dec_flushed) {
+                    avcodec_send_packet(s->dec, NULL);
+                    s->dec_flushed = 1;
+                }
+                return CR_OK;
+            }
+        }
+        if (head_skippable(s)) {
+            av_packet_unref(q_pop(s));
+            s->stats.packets_skipped++;
+            continue;
+        }
+        AVPacket *p = q_pop(s);
+        int rc = avcodec_send_packet(s->dec, p);
+        av_packet_unref(p);
+        s->stats.packets_decoded++;
+        if (rc == AVERROR(ENOMEM))
+            return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory decoding",
+                              cr_reader_name(s->m.io.r));
+        /* a corrupt packet is concealed or dropped by the decoder; carry on */
+        if (rc < 0 && rc != AVERROR(EAGAIN))
+            cr_log_debug("video.decode", "packet rejected by decoder: %d", rc);
+        return CR_OK;
+    }
+}
+
+/* Gets the next decoded frame into s->pend.  Sets s->dec_eof at the end. */
+static cr_status next_decoded(video_sampler *s, cr_err *err)
+{
+    for (;;) {
+        int rc = avcodec_receive_frame(s->dec, s->pend);
+        if (rc == 0) {
+            s->stats.frames_decoded++;
+            int64_t ts = s->pend->best_effort_timestamp;
+            double t;
+            if (ts != AV_NOPTS_VALUE)
+                t = (double)(ts - s->m.start_pts) * s->m.tb;
+            else if (s->serial > 0)
+                t = s->last_frame_pts + (s->m.info.fps > 0 ? 1.0 / s->m.info.fps : 0.04);
+            else
+                t = 0;
+            if (s->serial > 0 && t <= s->last_frame_pts) {
+                /* out-of-order or duplicate time (broken stream): keep order */
+                av_frame_unref(s->pend);
+                continue;
+            }
+            s->last_frame_pts = t;
+            s->pend_pts = t;
+            s->have_pend = 1;
+            s->serial++;
+            return CR_OK;
+        }
+        if (rc == AVERROR_EOF) {
+            s->dec_eof = 1;
+            return CR_OK;
+        }
+        if (rc != AVERROR(EAGAIN)) {
+            if (rc == AVERROR(ENOMEM))
+                return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory decoding",
+                                  cr_reader_name(s->m.io.r));
+            continue; /* a broken picture: the decoder drops it */
+        }
+        if (s->dec_flushed) {
+            s->dec_eof = 1;
+            return CR_OK;
+        }
+        cr_status st = feed_decoder(s, err);
+        if (st != CR_OK)
+            return st;
+    }
+}
+
+static cr_status conv_setup(video_sampler *s, cr_err *err)
+{
+    const video_info *in = &s->m.info;
+    int dw = in->display_width, dh = in->display_height;
+    int ow = dw < s->o.max_width ? dw : s->o.max_width;
+    long oh = lround((double)dh * ow / dw);
+    if (oh < 1)
+        oh = 1;
+    s->out_w = ow;
+    s->out_h = (int)oh;
+    int swap = in->rotation == 90 || in->rotation == 270;
+    s->sc_w = swap ? s->out_h : s->out_w;
+    s->sc_h = swap ? s->out_w : s->out_h;
+    /* rows padded to 64 bytes; swscale's SIMD writers may touch a few bytes past
+     * the row, hence the extra row of slack */
+    s->scaled_stride = (s->sc_w * 3 + 63) & ~63;
+    s->scaled = cr_malloc((size_t)s->scaled_stride * (s->sc_h + 1));
+    if (s->scaled == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory for frames");
+    if (in->rotation != 0) {
+        s->rotated_stride = (s->out_w * 3 + 63) & ~63;
+        s->rotated = cr_malloc((size_t)s->rotated_stride * s->out_h);
+        if (s->rotated == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory for frames");
+    }
+    return CR_OK;
+}
+
+/* Converts s->held into the output buffer (once per decoded frame). */
+static cr_status convert_held(video_sampler *s, cr_err *err)
+{
+    if (s->conv_serial == s->held_serial)
+        return CR_OK;
+    AVFrame *f = s->held;
+    if (f->width <= 0 || f->height <= 0 || f->width > VIDEO_MAX_DIM || f->height > VIDEO_MAX_DIM)
+        return cr_err_set(err, CR_ERR_FORMAT, "%s: decoded picture has a bad size %dx%d",
+                          cr_reader_name(s->m.io.r), f->width, f->height);
+    /* bilinear: the cheapest filter that still averages when downscaling (measured
+     * in bench/video; point sampling aliases the 3x 1080p -> 640 reduction) */
+    s->sws = sws_getCachedContext(s->sws, f->width, f->height, f->format, s->sc_w, s->sc_h,
+                                  AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    if (s->sws == NULL)
+        return cr_err_set(err, CR_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s",
+                          cr_reader_name(s->m.io.r),
+                          av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?");
+    uint8_t *dst[4] = {s->scaled, NULL, NULL, NULL};
+    int dst_stride[4] = {s->scaled_stride, 0, 0, 0};
+    sws_scale(s->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_stride);
+    int rot = s->m.info.rotation;
+    if (rot != 0) {
+        /* out(x, y) = scaled(sx, sy); stored size sc_w x sc_h, output out_w x out_h */
+        for (int y = 0; y < s->out_h; y++) {
+            uint8_t *o = s->rotated + (size_t)y * s->rotated_stride;
+            for (int x = 0; x < s->out_w; x++) {
+                int sx, sy;
+                if (rot == 90) { /* clockwise: output column x is stored row (H-1-x) */
+                    sx = y;
+                    sy = s->sc_h - 1 - x;
+                } else if (rot == 180) {
+                    sx = s->sc_w - 1 - x;
+                    sy = s->sc_h - 1 - y;
+                } else { /* 270 */
+                    sx = s->sc_w - 1 - y;
+                    sy = x;
+                }
+                const uint8_t *p = s->scaled + (size_t)sy * s->scaled_stride + 3 * sx;
+                o[3 * x] = p[0];
+                o[3 * x + 1] = p[1];
+                o[3 * x + 2] = p[2];
+            }
+        }
+    }
+    s->conv_serial = s->held_serial;
+    s->stats.frames_output++;
+    return CR_OK;
+}
+
+static cr_status emit(video_sampler *s, video_frame *out, cr_err *err)
+{
+    cr_status st = convert_held(s, err);
+    if (st != CR_OK)
+        return st;
+    out->rgb = s->m.info.rotation ? s->rotated : s->scaled;
+    out->stride = s->m.info.rotation ? s->rotated_stride : s->scaled_stride;
+    out->width = s->out_w;
+    out->height = s->out_h;
+    out->k = s->k_next;
+    out->t = grid_t(s, s->k_next);
+    out->pts_sec = s->m.info.still_image ? 0 : s->held_pts;
+    s->k_next++;
+    return CR_OK;
+}
+
+/* Moves the pending frame into the held slot. */
+static void hold_pending(video_sampler *s)
+{
+    AVFrame *tmp = s->held;
+    s->held = s->pend;
+    s->pend = tmp;
+    av_frame_unref(s->pend);
+    s->held_pts = s->pend_pts;
+    s->have_held = 1;
+    s->have_pend = 0;
+    s->held_serial = s->serial;
+}
+
+/* Seeks so that decoding starts at a keyframe shown at or before `t` (seconds). */
+static cr_status sampler_seek(video_sampler *s, double t, cr_err *err)
+{
+    double back = 0;
+    for (int attempt = 0; attempt < 6; attempt++) {
+        double target = t - back;
+        int64_t ts = s->m.start_pts + (int64_t)floor(target / s->m.tb);
+        int rc;
+        if (target <= 0)
+            rc =
+                avformat_seek_file(s->m.fmt, s->m.si, INT64_MIN, s->m.start_pts, s->m.start_pts, 0);
+        else
+            rc = av_seek_frame(s->m.fmt, s->m.si, ts, AVSEEK_FLAG_BACKWARD);
+        if (rc < 0 && target > 0) {
+            back = back > 0 ? back * 2 : 1;
+            continue;
+        }
+        if (rc < 0) {
+            /* formats that cannot seek: read from the start, if we are there */
+            if (avio_seek(s->m.fmt->pb, 0, SEEK_SET) < 0)
+                return media_fail(&s->m, rc, "cannot seek", err);
+        }
+        q_clear(s);
+        if (target <= 0)
+            return CR_OK;
+        /* check the first keyframe's presentation time (B-frames: a keyframe found
+         * by decode time can be shown after t) */
+        int r2;
+        while ((r2 = q_fill_one(s)) == 0) {
+            AVPacket *p = s->q[(s->q_head + s->q_len - 1) % VIDEO_LOOKAHEAD];
+            if (p->flags & AV_PKT_FLAG_KEY)
+                break;
+            if (s->q_len == VIDEO_LOOKAHEAD)
+                break;
+        }
+        if (r2 < 0)
+            return media_fail(&s->m, r2, "read error after seek", err);
+        if (s->q_len > 0) {
+            AVPacket *p = s->q[(s->q_head + s->q_len - 1) % VIDEO_LOOKAHEAD];
+            double kt = pkt_time(s, p);
+            if ((p->flags & AV_PKT_FLAG_KEY) && !isnan(kt) && kt > t && kt > 0) {
+                back = back > 0 ? back * 2 : 1;
+                continue;
+            }
+        }
+        return CR_OK;
+    }
+    /* give up being clever: decode from the start */
+    int rc = avformat_seek_file(s->m.fmt, s->m.si, INT64_MIN, s->m.start_pts, s->m.start_pts, 0);
+    if (rc < 0)
+        return media_fail(&s->m, rc, "cannot seek to the start", err);
+    q_clear(s);
+    return CR_OK;
+}
+
+cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video_sampler **out,
+                             cr_err *err)
+{
+    *out = NULL;
+    video_sampler_opts o;
+    if (opts)
+        o = *opts;
+    else
+        video_sampler_opts_default(&o);
+    if (!(o.sample_fps > 0 && o.sample_fps <= 240))
+        return cr_err_set(err, CR_ERR_INVALID, "sample fps must be in (0, 240], got %g",
+                          o.sample_fps);
+    if (!(o.start_sec >= 0) || !isfinite(o.start_sec) || !(o.end_sec > o.start_sec))
+        return cr_err_set(err, CR_ERR_INVALID, "bad time range [%g, %g)", o.start_sec, o.end_sec);
+    if (o.max_width < 1)
+        return cr_err_set(err, CR_ERR_INVALID, "max width must be >= 1, got %d", o.max_width);
+    if (o.threads < 0)
+        o.threads = 0;
+
+    video_sampler *s = cr_calloc(1, sizeof *s);
+    if (s == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    s->o = o;
+    for (int i = 0; i < VIDEO_RECENT; i++)
+        s->recent[i] = NAN;
+    cr_status st = media_open(r, &s->m, err);
+    if (st != CR_OK) {
+        cr_free(s);
+        return st;
+    }
+    const char *name = cr_reader_name(r);
+    for (int i = 0; i < VIDEO_LOOKAHEAD; i++)
+        if ((s->q[i] = av_packet_alloc()) == NULL)
+            goto nomem;
+    s->held = av_frame_alloc();
+    s->pend = av_frame_alloc();
+    s->dec = avcodec_alloc_context3(s->m.dec);
+    if (s->held == NULL || s->pend == NULL || s->dec == NULL)
+        goto nomem;
+    int rc = avcodec_parameters_to_context(s->dec, s->m.st->codecpar);
+    if (rc < 0) {
+        st = media_fail(&s->m, rc, "cannot set up the decoder", err);
+        goto fail;
+    }
+    s->dec->pkt_timebase = s->m.st->time_base;
+    s->dec->thread_count = o.threads;
+    s->dec->max_pixels = VIDEO_MAX_PIXELS;
+    rc = avcodec_open2(s->dec, s->m.dec, NULL);
+    if (rc < 0) {
+        if (rc == AVERROR(ENOMEM))
+            goto nomem;
+        st = cr_err_set(err, CR_ERR_UNSUPPORTED, "%s: cannot open the %s decoder", name,
+                        s->m.info.codec);
+        goto fail;
+    }
+    s->is_h264 = s->m.st->codecpar->codec_id == AV_CODEC_ID_H264;
+    if (s->is_h264 && s->dec->extradata_size >= 7 && s->dec->extradata[0] == 1)
+        s->h264_nal_len = (s->dec->extradata[4] & 3) + 1; /* avcC, ISO/IEC 14496-15 5.2.4.1 */
+    st = conv_setup(s, err);
+    if (st != CR_OK)
+        goto fail;
+
+    const video_info *in = &s->m.info;
+    if (in->still_image) {
+        s->k_next = 0;
+        s->k_end = (o.start_sec <= 0 && o.end_sec > 0) ? 1 : 0;
+    } else {
+        double end = o.end_sec < in->duration_seconds ? o.end_sec : in->duration_seconds;
+        s->k_next = video_grid_first_k(o.start_sec, o.sample_fps);
+        s->k_end = video_grid_first_k(end, o.sample_fps);
+        if (s->k_end < s->k_next)
+            s->k_end = s->k_next;
+        if (s->k_next < s->k_end && grid_t(s, s->k_next) > 0) {
+            st = sampler_seek(s, grid_t(s, s->k_next), err);
+            if (st != CR_OK)
+                goto fail;
+        }
+    }
+    *out = s;
+    return CR_OK;
+
+nomem:
+    st = cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", name);
+fail:
+    video_sampler_close(s);
+    return st;
+}
+
+cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err)
+{
+    *done = 0;
+    for (;;) {
+        if (s->finished || s->k_next >= s->k_end) {
+            s->finished = 1;
+            *done = 1;
+            return CR_OK;
+        }
+        if (s->have_pend) {
+            /* the first frame is always held (grid points before it get it); a later
+             * one replaces the held frame when it is shown at or before t */
+            if (!s->have_held || s->pend_pts <= grid_t(s, s->k_next) + VIDEO_TIME_EPS) {
+                hold_pending(s);
+                continue;
+            }
+            return emit(s, out, err);
+        }
+        if (s->dec_eof) {
+            if (!s->have_held) {
+                s->finished = 1;
+                return cr_err_set(err, CR_ERR_FORMAT, "%s: no decodable video frame",
+                                  cr_reader_name(s->m.io.r));
+            }
+            double dur = s->m.info.duration_seconds;
+            if (!s->m.info.still_image && s->max_pts_seen < dur - VIDEO_TRUNC_SLACK &&
+                grid_t(s, s->k_next) > s->max_pts_seen + VIDEO_TRUNC_SLACK) {
+                s->finished = 1;
+                return cr_err_set(err, CR_ERR_FORMAT,
+                                  "%s: truncated: the video stream ends at %.3f s of %.3f s",
+                                  cr_reader_name(s->m.io.r), s->max_pts_seen, dur);
+            }
+            /* the last frame holds for every remaining grid point before the end */
+            return emit(s, out, err);
+        }
+        cr_status st = next_decoded(s, err);
+        if (st != CR_OK) {
+            s->finished = 1;
+            return st;
+        }
+    }
+}
+
+void video_sampler_close(video_sampler *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < VIDEO_LOOKAHEAD; i++)
+        av_packet_free(&s->q[i]);
+    av_frame_free(&s->held);
+    av_frame_free(&s->pend);
+    avcodec_free_context(&s->dec);
+    sws_freeContext(s->sws);
+    cr_free(s->scaled);
+    cr_free(s->rotated);
+    media_close(&s->m);
+    cr_free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 6. PNG                                                                   */
+
+cr_status video_write_png(const char *path, const video_frame *f, cr_err *err)
+{
+    video_init();
+    cr_status st = CR_OK;
+    const AVCodec *c = avcodec_find_encoder(AV_CODEC_ID_PNG);
+    if (c == NULL)
+        return cr_err_set(err, CR_ERR_UNSUPPORTED, "no PNG encoder in this FFmpeg");
+    AVCodecContext *ctx = avcodec_alloc_context3(c);
+    AVFrame *fr = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    FILE *fp = NULL;
+    if (ctx == NULL || fr == NULL || pkt == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory writing %s", path);
+        goto done;
+    }
+    ctx->width = f->width;
+    ctx->height = f->height;
+    ctx->pix_fmt = AV_PIX_FMT_RGB24;
+    ctx->time_base = (AVRational){1, 1};
+    if (avcodec_open2(ctx, c, NULL) < 0) {
+        st = cr_err_set(err, CR_ERR_INTERNAL, "cannot open the PNG encoder");
+        goto done;
+    }
+    fr->width = f->width;
+    fr->height = f->height;
+    fr->format = AV_PIX_FMT_RGB24;
+    fr->data[0] = (uint8_t *)f->rgb;
+    fr->linesize[0] = f->stride;
+    if (avcodec_send_frame(ctx, fr) < 0 || avcodec_send_frame(ctx, NULL) < 0 ||
+        avcodec_receive_packet(ctx, pkt) < 0) {
+        st = cr_err_set(err, CR_ERR_INTERNAL, "PNG encoding failed for %s", path);
+        goto done;
+    }
+    fp = fopen(path, "wb");
+    if (fp == NULL) {
+        st = cr_err_set(err, CR_ERR_IO, "open %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (fwrite(pkt->data, 1, (size_t)pkt->size, fp) != (size_t)pkt->size) {
+        st = cr_err_set(err, CR_ERR_IO, "write %s: %s", path, strerror(errno));
+        goto done;
+    }
+done:
+    if (fp && fclose(fp) != 0 && st == CR_OK)
+        st = cr_err_set(err, CR_ERR_IO, "close %s: %s", path, strerror(errno));
+    if (fr)
+        fr->data[0] = NULL; /* not ours */
+    av_frame_free(&fr);
+    av_packet_free(&pkt);
+    avcodec_free_context(&ctx);
+    return st;
+}
