@@ -1,0 +1,275 @@
+/*
+ * overlay.c -- skeleton drawing (cairo) and PNG/MP4 output of overlay frames.
+ */
+#include "pose/pose_overlay.h"
+
+#include "core/mem.h"
+
+#include <cairo.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <string.h>
+
+#define VISIBLE 0.5f /* visibility below this is drawn faded (DESIGN.md §8 uses 0.5 too) */
+
+/* RGB24 -> cairo's native-endian xRGB32 and back. */
+static void to_cairo(const uint8_t *rgb, int w, int h, int stride, uint8_t *data, int cstride)
+{
+    for (int y = 0; y < h; y++) {
+        const uint8_t *s = rgb + (size_t)y * stride;
+        uint32_t *d = (uint32_t *)(data + (size_t)y * cstride);
+        for (int x = 0; x < w; x++)
+            d[x] =
+                0xff000000u | (uint32_t)s[3 * x] << 16 | (uint32_t)s[3 * x + 1] << 8 | s[3 * x + 2];
+    }
+}
+
+static void from_cairo(const uint8_t *data, int cstride, uint8_t *rgb, int w, int h, int stride)
+{
+    for (int y = 0; y < h; y++) {
+        const uint32_t *s = (const uint32_t *)(data + (size_t)y * cstride);
+        uint8_t *d = rgb + (size_t)y * stride;
+        for (int x = 0; x < w; x++) {
+            d[3 * x] = (uint8_t)(s[x] >> 16);
+            d[3 * x + 1] = (uint8_t)(s[x] >> 8);
+            d[3 * x + 2] = (uint8_t)s[x];
+        }
+    }
+}
+
+static cairo_surface_t *surface_of(const uint8_t *rgb, int w, int h, int stride, cr_err *err)
+{
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(s);
+        cr_err_set(err, CR_ERR_NOMEM, "cairo: cannot make a %dx%d surface", w, h);
+        return NULL;
+    }
+    cairo_surface_flush(s);
+    to_cairo(rgb, w, h, stride, cairo_image_surface_get_data(s), cairo_image_surface_get_stride(s));
+    cairo_surface_mark_dirty(s);
+    return s;
+}
+
+cr_status pose_overlay_draw(uint8_t *rgb, int w, int h, int stride, const pose_result *r,
+                            cr_err *err)
+{
+    if (!r->detected)
+        return CR_OK;
+    cairo_surface_t *s = surface_of(rgb, w, h, stride, err);
+    if (s == NULL)
+        return CR_ERR_NOMEM;
+    cairo_t *cr = cairo_create(s);
+    double lw = fmax(2.0, (w > h ? w : h) / 250.0);
+    cairo_set_line_width(cr, lw);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+    const pose_landmark *p = r->landmarks;
+    for (int i = 0; i < POSE_NUM_CONNECTIONS; i++) {
+        const pose_landmark *a = &p[pose_connections[i][0]], *b = &p[pose_connections[i][1]];
+        double alpha = a->visibility >= VISIBLE && b->visibility >= VISIBLE ? 0.95 : 0.35;
+        cairo_set_source_rgba(cr, 1.0, 1.0, 1.0, alpha);
+        cairo_move_to(cr, a->x * w, a->y * h);
+        cairo_line_to(cr, b->x * w, b->y * h);
+        cairo_stroke(cr);
+    }
+    for (int i = 0; i < POSE_LM_BODY; i++) {
+        double alpha = p[i].visibility >= VISIBLE ? 1.0 : 0.35;
+        /* left side red, right side blue, centre (nose) green */
+        int left = i > 0 && (i <= 3 || i == 7 || i == 9 || (i >= 11 && i % 2 == 1));
+        if (i == 0)
+            cairo_set_source_rgba(cr, 0.1, 0.9, 0.1, alpha);
+        else if (left)
+            cairo_set_source_rgba(cr, 1.0, 0.2, 0.1, alpha);
+        else
+            cairo_set_source_rgba(cr, 0.1, 0.4, 1.0, alpha);
+        cairo_arc(cr, p[i].x * w, p[i].y * h, lw * 1.6, 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+    cairo_destroy(cr);
+    cairo_surface_flush(s);
+    from_cairo(cairo_image_surface_get_data(s), cairo_image_surface_get_stride(s), rgb, w, h,
+               stride);
+    cairo_surface_destroy(s);
+    return CR_OK;
+}
+
+cr_status pose_overlay_write_png(const char *path, const uint8_t *rgb, int w, int h, int stride,
+                                 cr_err *err)
+{
+    cairo_surface_t *s = surface_of(rgb, w, h, stride, err);
+    if (s == NULL)
+        return CR_ERR_NOMEM;
+    cairo_status_t cs = cairo_surface_write_to_png(s, path);
+    cairo_surface_destroy(s);
+    if (cs != CAIRO_STATUS_SUCCESS)
+        return cr_err_set(err, CR_ERR_IO, "write %s: %s", path, cairo_status_to_string(cs));
+    return CR_OK;
+}
+
+struct pose_video_writer {
+    AVFormatContext *fmt;
+    AVCodecContext *enc;
+    AVStream *st;
+    struct SwsContext *sws;
+    AVFrame *frame;
+    AVPacket *pkt;
+    int w, h; /* input size */
+    int64_t next_pts;
+    int header_written;
+};
+
+static cr_status av_fail(cr_err *err, int rc, const char *what)
+{
+    char buf[128];
+    av_strerror(rc, buf, sizeof buf);
+    return cr_err_set(err, rc == AVERROR(ENOMEM) ? CR_ERR_NOMEM : CR_ERR_IO, "%s: %s", what, buf);
+}
+
+static cr_status drain(pose_video_writer *v, cr_err *err)
+{
+    for (;;) {
+        int rc = avcodec_receive_packet(v->enc, v->pkt);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+            return CR_OK;
+        if (rc < 0)
+            return av_fail(err, rc, "encode overlay video");
+        av_packet_rescale_ts(v->pkt, v->enc->time_base, v->st->time_base);
+        v->pkt->stream_index = v->st->index;
+        rc = av_interleaved_write_frame(v->fmt, v->pkt);
+        if (rc < 0)
+            return av_fail(err, rc, "write overlay video");
+    }
+}
+
+cr_status pose_video_writer_open(const char *path, int w, int h, double fps,
+                                 pose_video_writer **out, cr_err *err)
+{
+    *out = NULL;
+    if (w < 2 || h < 2 || !(fps > 0.0))
+        return cr_err_set(err, CR_ERR_INVALID, "overlay video: bad size %dx%d or fps", w, h);
+    pose_video_writer *v = cr_calloc(1, sizeof *v);
+    if (v == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "overlay video: out of memory");
+    v->w = w;
+    v->h = h;
+    cr_status st;
+    int rc = avformat_alloc_output_context2(&v->fmt, NULL, "mp4", path);
+    if (rc < 0) {
+        st = av_fail(err, rc, "overlay video: mp4 muxer");
+        goto fail;
+    }
+    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    if (codec == NULL)
+        codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+    if (codec == NULL) {
+        st = cr_err_set(err, CR_ERR_UNSUPPORTED, "overlay video: no H.264 or MPEG-4 encoder");
+        goto fail;
+    }
+    v->st = avformat_new_stream(v->fmt, NULL);
+    v->enc = avcodec_alloc_context3(codec);
+    v->frame = av_frame_alloc();
+    v->pkt = av_packet_alloc();
+    if (v->st == NULL || v->enc == NULL || v->frame == NULL || v->pkt == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "overlay video: out of memory");
+        goto fail;
+    }
+    v->enc->width = w & ~1;
+    v->enc->height = h & ~1;
+    v->enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    v->enc->time_base = av_d2q(1.0 / fps, 100000);
+    v->enc->framerate = av_d2q(fps, 100000);
+    v->enc->gop_size = 12;
+    v->enc->thread_count = 1;
+    if (codec->id == AV_CODEC_ID_MPEG4)
+        v->enc->bit_rate = 4000000;
+    else
+        av_opt_set(v->enc->priv_data, "crf", "20", 0);
+    if (v->fmt->oformat->flags & AVFMT_GLOBALHEADER)
+        v->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    rc = avcodec_open2(v->enc, codec, NULL);
+    if (rc < 0) {
+        st = av_fail(err, rc, "overlay video: open encoder");
+        goto fail;
+    }
+    rc = avcodec_parameters_from_context(v->st->codecpar, v->enc);
+    if (rc < 0) {
+        st = av_fail(err, rc, "overlay video: stream parameters");
+        goto fail;
+    }
+    v->st->time_base = v->enc->time_base;
+    v->frame->format = AV_PIX_FMT_YUV420P;
+    v->frame->width = v->enc->width;
+    v->frame->height = v->enc->height;
+    rc = av_frame_get_buffer(v->frame, 0);
+    if (rc < 0) {
+        st = av_fail(err, rc, "overlay video: frame");
+        goto fail;
+    }
+    v->sws = sws_getContext(v->enc->width, v->enc->height, AV_PIX_FMT_RGB24, v->enc->width,
+                            v->enc->height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+    if (v->sws == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "overlay video: swscale");
+        goto fail;
+    }
+    rc = avio_open(&v->fmt->pb, path, AVIO_FLAG_WRITE);
+    if (rc < 0) {
+        st = av_fail(err, rc, path);
+        goto fail;
+    }
+    rc = avformat_write_header(v->fmt, NULL);
+    if (rc < 0) {
+        st = av_fail(err, rc, "overlay video: header");
+        goto fail;
+    }
+    v->header_written = 1;
+    *out = v;
+    return CR_OK;
+fail:
+    pose_video_writer_close(v, NULL);
+    return st;
+}
+
+cr_status pose_video_writer_add(pose_video_writer *v, const uint8_t *rgb, int stride, cr_err *err)
+{
+    int rc = av_frame_make_writable(v->frame);
+    if (rc < 0)
+        return av_fail(err, rc, "overlay video: frame");
+    const uint8_t *src[1] = {rgb};
+    int src_stride[1] = {stride};
+    sws_scale(v->sws, src, src_stride, 0, v->enc->height, v->frame->data, v->frame->linesize);
+    v->frame->pts = v->next_pts++;
+    rc = avcodec_send_frame(v->enc, v->frame);
+    if (rc < 0)
+        return av_fail(err, rc, "overlay video: encode");
+    return drain(v, err);
+}
+
+cr_status pose_video_writer_close(pose_video_writer *v, cr_err *err)
+{
+    if (v == NULL)
+        return CR_OK;
+    cr_status st = CR_OK;
+    if (v->header_written) {
+        int rc = avcodec_send_frame(v->enc, NULL);
+        if (rc < 0)
+            st = av_fail(err, rc, "overlay video: flush");
+        if (st == CR_OK)
+            st = drain(v, err);
+        rc = av_write_trailer(v->fmt);
+        if (rc < 0 && st == CR_OK)
+            st = av_fail(err, rc, "overlay video: trailer");
+    }
+    if (v->fmt != NULL && v->fmt->pb != NULL)
+        avio_closep(&v->fmt->pb);
+    avformat_free_context(v->fmt);
+    avcodec_free_context(&v->enc);
+    sws_freeContext(v->sws);
+    av_frame_free(&v->frame);
+    av_packet_free(&v->pkt);
+    cr_free(v);
+    return st;
+}

@@ -1,0 +1,26 @@
+# BlazePose pipeline (library crease_pose): detector decoding, ROI, crops, landmarks,
+# smoothing, the tracker, chunk JSON, skeleton overlays; and `crease pose`.
+add_library(crease_pose STATIC
+    ${CMAKE_CURRENT_SOURCE_DIR}/detector.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/roi.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/crop.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/landmarks.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/one_euro.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/tracker.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/pose_json.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/overlay.c)
+target_include_directories(crease_pose PUBLIC ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(crease_pose PUBLIC crease_pose_engine crease_core PkgConfig::JANSSON
+                      PkgConfig::CAIRO PkgConfig::FFMPEG m)
+
+target_sources(crease PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/pose_cli.c)
+target_link_libraries(crease PRIVATE crease_pose)
+if(TARGET crease_video)
+  target_link_libraries(crease PRIVATE crease_video)
+endif()
+
+
+# --- tests of the pipeline -------------------------------------------------------------
+set(pose_pt ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+crease_add_test(NAME test_blazepose_unit SOURCES ${pose_pt}/test_blazepose_unit.c
+                LIBS crease_pose LABELS unit)

@@ -1,0 +1,44 @@
+/*
+ * pose_json.h -- pose results in the chunk JSON format (DESIGN.md §4/§8; the
+ * Cricksy chunk artifacts' `poses[]`; compat: never rename a field).
+ *
+ * One entry of `poses[]`:
+ *   {"frame_num": k,            grid index of the sample (global, k / SAMPLE_FPS = t)
+ *    "timestamp": t,            seconds
+ *    "t": t,                    seconds (same value; both names are read downstream)
+ *    "timestamp_ms": ms,        round(t * 1000)
+ *    "frame_index": i,          index of the frame within this output (0, 1, ...)
+ *    "detected": true|false,
+ *    "score": s,                the pose flag (presence probability)
+ *    "landmarks": [33 x {"x","y","z","visibility"}],  x, y normalized to the frame
+ *    "keypoints": {"nose": {"x","y","z","visibility"}, ... "right_foot_index": {...}},
+ *    "world_landmarks": [33 x {"x","y","z","visibility"}]}   metres
+ * When detected is false, landmarks and world_landmarks are [] and keypoints {}.
+ * Numbers are written with jansson's shortest round-trip form of the float.
+ */
+#ifndef CR_POSE_JSON_H
+#define CR_POSE_JSON_H
+
+#include "core/status.h"
+#include "pose/pose_tracker.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct pose_frame_meta {
+    int64_t frame_num;   /* grid index k */
+    double t;            /* seconds */
+    int64_t frame_index; /* position in this output */
+} pose_frame_meta;
+
+/* One `poses[]` entry (a new reference), or NULL when out of memory. */
+json_t *pose_json_pose(const pose_result *r, const pose_frame_meta *m);
+
+/* Appends pose_json_pose(r, m) to the array `poses`.  CR_ERR_NOMEM on failure. */
+cr_status pose_json_append(json_t *poses, const pose_result *r, const pose_frame_meta *m,
+                           cr_err *err);
+
+/* Writes `doc` to `path` (indented, newline at the end).  CR_ERR_IO on failure. */
+cr_status pose_json_write_file(const json_t *doc, const char *path, cr_err *err);
+
+#endif

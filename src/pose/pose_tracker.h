@@ -1,0 +1,106 @@
+/*
+ * pose_tracker.h -- BlazePose on a sequence of frames: the whole MediaPipe pose
+ * pipeline (pose_landmark_cpu graph) on top of a pose engine (engine.h).
+ *
+ * One frame, video mode:
+ *   1. If there is no ROI from the previous frame, run the detector: letterbox the
+ *      frame to 224x224 ([-1,1], zero border), decode 2254 anchors, weighted NMS,
+ *      undo the letterbox, take the best detection, ROI from its keypoints 0 and 1.
+ *   2. Crop the ROI (rotated, 256x256, [0,1], border replicate), run the landmark
+ *      model, read the pose flag.  Flag <= 0.5: no pose this frame, the filters are
+ *      reset and the next frame runs the detector.
+ *   3. Decode the 39 landmarks, refine them from the heatmap, project them into the
+ *      image; world landmarks rotated by the ROI.
+ *   4. Smooth (One Euro: landmarks 0.05/80/1 and aux points 0.01/10/1 in pixels with
+ *      value scale 1/object size, object size from the unfiltered aux points' ROI;
+ *      world landmarks 0.1/40/1 unscaled; visibility low-pass alpha 0.1).
+ *   5. The next frame's ROI comes from the filtered aux points 33 and 34.
+ * Static mode: the detector runs on every frame and nothing is smoothed (each
+ * frame is independent; timestamps are ignored).
+ *
+ * Timestamps (video mode) are in microseconds and must increase; MediaPipe's One
+ * Euro filter ignores a timestamp of 0 at the first frame, so start at the first
+ * frame's own positive time (e.g. (k+1)/fps) to match it exactly -- any start
+ * works otherwise.
+ *
+ * Threads: a tracker is used by one thread at a time (it owns its engines); make
+ * one per worker.  Errors: cr_status + cr_err; after an engine error the tracker
+ * stays usable (its tracking state is reset).
+ */
+#ifndef CR_POSE_TRACKER_H
+#define CR_POSE_TRACKER_H
+
+#include "core/config.h"
+#include "core/status.h"
+#include "pose/blazepose.h"
+
+#include <stdint.h>
+
+typedef enum pose_mode {
+    POSE_MODE_VIDEO = 0,  /* tracking + smoothing (needs increasing timestamps) */
+    POSE_MODE_STATIC = 1, /* detector on every frame, no smoothing */
+} pose_mode;
+
+typedef struct pose_tracker_opts {
+    const char *engine; /* "ref", "xnnpack" (NULL = "xnnpack" when built, else "ref") */
+    const char *model;  /* "lite", "full", "heavy" (NULL = "full", DESIGN.md §7) */
+    int threads;        /* engine threads, >= 1 (0 = 1) */
+    pose_mode mode;
+} pose_tracker_opts;
+
+/* The result of one frame. */
+typedef struct pose_result {
+    int detected; /* 1 when a pose was found (pose flag > 0.5) */
+    float score;  /* the pose flag (presence probability); 0 when none was computed */
+    /* Body landmarks: x, y normalized to the image (may fall outside [0,1]), z on the
+     * scale of x, visibility and presence probabilities.  Zeros when !detected. */
+    pose_landmark landmarks[POSE_LM_BODY];
+    /* World landmarks in metres (origin between the hips), visibility and presence
+     * copied from `landmarks`.  Zeros when !detected. */
+    pose_landmark world[POSE_LM_BODY];
+    pose_rect roi;    /* the region the landmark model saw this frame */
+    int detector_ran; /* 1 when the detector ran for this frame */
+} pose_result;
+
+typedef struct pose_tracker_stats {
+    int64_t frames;          /* pose_track_frame calls that succeeded */
+    int64_t detector_runs;   /* detector invocations */
+    int64_t landmark_runs;   /* landmark model invocations */
+    int64_t frames_detected; /* frames with detected = 1 */
+} pose_tracker_stats;
+
+typedef struct pose_tracker pose_tracker;
+
+/* Finds the models with cr_find_model(cfg, ...) (cfg NULL: ./models), loads the
+ * detector and the landmark model into the engine (the landmark model pruned of its
+ * segmentation head).  Unknown model or engine names are CR_ERR_INVALID; engine
+ * errors pass through.  On failure *out is NULL. */
+cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opts,
+                              pose_tracker **out, cr_err *err);
+
+/* Runs the pipeline on one RGB24 frame (`stride` bytes per row, >= 3*w) at
+ * `timestamp_us` and fills *out (always fully written on CR_OK).  Frame sizes may
+ * change between calls (tracking then restarts).  w, h must be 1..16384. */
+cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                           int64_t timestamp_us, pose_result *out, cr_err *err);
+
+/* Forgets the tracking state (the next frame runs the detector, filters restart). */
+void pose_tracker_reset(pose_tracker *t);
+
+void pose_tracker_get_stats(const pose_tracker *t, pose_tracker_stats *out);
+
+/* The engine's and the landmark model's names ("xnnpack", "full"). */
+const char *pose_tracker_engine(const pose_tracker *t);
+const char *pose_tracker_model(const pose_tracker *t);
+
+/* Frees everything.  NULL is a no-op. */
+void pose_tracker_destroy(pose_tracker *t);
+
+/* --- lower-level steps, for tests and other drivers --------------------------- */
+
+/* Runs only the detector on a frame: writes up to `cap` detections after NMS, in
+ * image coordinates, best first; *n = their count. */
+cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                              pose_detection *dets, int cap, int *n, cr_err *err);
+
+#endif

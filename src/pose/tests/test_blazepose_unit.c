@@ -1,0 +1,354 @@
+/*
+ * test_blazepose_unit.c -- the BlazePose building blocks without a model: anchors,
+ * detection decoding, weighted NMS, letterbox, ROI maths, crops, heatmap
+ * refinement, projection, One Euro, and the chunk JSON of a result.
+ */
+#include "check.h"
+#include "pose/blazepose.h"
+#include "pose/pose_json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double PI = 3.14159265358979323846;
+
+static void test_anchors(void)
+{
+    static pose_anchor a[POSE_NUM_ANCHORS];
+    CHECK_INT_EQ(pose_anchors_generate(a, POSE_NUM_ANCHORS - 1), 0);
+    CHECK_INT_EQ(pose_anchors_generate(a, POSE_NUM_ANCHORS), 2254);
+    /* First: stride 8, cell (0,0) of 28x28, two anchors. */
+    CHECK_NEAR(a[0].x, 0.5 / 28, 1e-7);
+    CHECK_NEAR(a[0].y, 0.5 / 28, 1e-7);
+    CHECK_NEAR(a[1].x, 0.5 / 28, 1e-7);
+    CHECK_NEAR(a[2].x, 1.5 / 28, 1e-7); /* order: y, x, anchor */
+    CHECK_NEAR(a[0].w, 1.0, 0);
+    CHECK_NEAR(a[0].h, 1.0, 0);
+    /* Stride 8 ends at 1568, stride 16 (14x14x2) at 1960, then 7x7x6. */
+    CHECK_NEAR(a[1567].x, 27.5 / 28, 1e-6);
+    CHECK_NEAR(a[1567].y, 27.5 / 28, 1e-6);
+    CHECK_NEAR(a[1568].x, 0.5 / 14, 1e-7);
+    CHECK_NEAR(a[1960].x, 0.5 / 7, 1e-7);
+    CHECK_NEAR(a[1965].x, 0.5 / 7, 1e-7);
+    CHECK_NEAR(a[1966].x, 1.5 / 7, 1e-7);
+    /* Last. */
+    CHECK_NEAR(a[2253].x, 6.5 / 7, 1e-6);
+    CHECK_NEAR(a[2253].y, 6.5 / 7, 1e-6);
+}
+
+static void test_decode(void)
+{
+    pose_anchor anchors[3] = {{0.5f, 0.5f, 1, 1}, {0.25f, 0.75f, 1, 1}, {0.1f, 0.1f, 1, 1}};
+    float boxes[3 * 12] = {0};
+    float logits[3] = {2.0f, 500.0f, -1.0f};
+    /* Anchor 0: box centred 22.4 px right of the anchor, 112 px wide, 56 tall. */
+    boxes[0] = 22.4f, boxes[1] = 0, boxes[2] = 112, boxes[3] = 56;
+    boxes[4] = -22.4f, boxes[5] = 44.8f; /* keypoint 0 */
+    /* Anchor 1: negative width -> dropped. */
+    boxes[12 + 2] = -1;
+    boxes[12 + 3] = 10;
+    pose_detection d[3];
+    int n = pose_detector_decode(boxes, logits, anchors, 3, 0.5f, d, 3);
+    CHECK_INT_EQ(n, 1);
+    CHECK_NEAR(d[0].score, 1.0 / (1.0 + exp(-2.0)), 1e-6);
+    CHECK_NEAR(d[0].w, 0.5, 1e-6);
+    CHECK_NEAR(d[0].h, 0.25, 1e-6);
+    CHECK_NEAR(d[0].xmin, 0.6 - 0.25, 1e-6);
+    CHECK_NEAR(d[0].ymin, 0.5 - 0.125, 1e-6);
+    CHECK_NEAR(d[0].kp[0][0], 0.4, 1e-6);
+    CHECK_NEAR(d[0].kp[0][1], 0.7, 1e-6);
+    /* The clip at +-100: a logit of 500 is sigmoid(100) = 1; a good box is kept. */
+    boxes[12 + 2] = 10;
+    n = pose_detector_decode(boxes, logits, anchors, 3, 0.5f, d, 3);
+    CHECK_INT_EQ(n, 2);
+    CHECK_NEAR(d[1].score, 1.0, 1e-6);
+    CHECK(isfinite(d[1].score));
+    /* cap respected */
+    CHECK_INT_EQ(pose_detector_decode(boxes, logits, anchors, 3, 0.5f, d, 1), 1);
+}
+
+static pose_detection box(float x, float y, float w, float h, float score, float kx)
+{
+    pose_detection d = {x, y, w, h, {{kx, kx}, {kx, kx}, {kx, kx}, {kx, kx}}, score};
+    return d;
+}
+
+static void test_nms(void)
+{
+    /* IoU basics. */
+    pose_detection a = box(0, 0, 1, 1, 1, 0), b = box(0.5f, 0, 1, 1, 1, 0);
+    CHECK_NEAR(pose_detection_iou(&a, &b), 0.5 / 1.5, 1e-6);
+    b = box(2, 2, 1, 1, 1, 0);
+    CHECK_NEAR(pose_detection_iou(&a, &b), 0.0, 0);
+
+    /* Two overlapping boxes (IoU 0.6 > 0.3) and one apart. */
+    pose_detection d[3] = {box(0.1f, 0.1f, 0.4f, 0.4f, 0.6f, 0.2f),
+                           box(0.9f, 0.9f, 0.1f, 0.1f, 0.7f, 0.9f),
+                           box(0.125f, 0.1f, 0.4f, 0.4f, 0.9f, 0.4f)};
+    pose_detection out[3];
+    int n = pose_nms_weighted(d, 3, 0.3f, out, 3);
+    CHECK_INT_EQ(n, 2);
+    /* Best first, its score kept, box and keypoints the score-weighted mean. */
+    CHECK_NEAR(out[0].score, 0.9, 1e-6);
+    CHECK_NEAR(out[0].xmin, (0.125 * 0.9 + 0.1 * 0.6) / 1.5, 1e-6);
+    CHECK_NEAR(out[0].w, 0.4, 1e-6);
+    CHECK_NEAR(out[0].kp[2][0], (0.4 * 0.9 + 0.2 * 0.6) / 1.5, 1e-6);
+    CHECK_NEAR(out[1].score, 0.7, 1e-6);
+    CHECK_NEAR(out[1].xmin, 0.9, 1e-6);
+    /* IoU exactly below the threshold keeps both; max 1 output respected. */
+    pose_detection e[2] = {box(0, 0, 1, 1, 0.8f, 0), box(0.8f, 0, 1, 1, 0.9f, 1)};
+    CHECK_INT_EQ(pose_nms_weighted(e, 2, 0.3f, out, 3), 2); /* IoU 0.2/1.8 */
+    CHECK_NEAR(out[0].kp[0][0], 1.0, 1e-6);                 /* not averaged */
+    pose_detection f[2] = {box(0, 0, 1, 1, 0.8f, 0), box(0.8f, 0, 1, 1, 0.9f, 1)};
+    CHECK_INT_EQ(pose_nms_weighted(f, 2, 0.3f, out, 1), 1);
+    /* A zero-size box never loops forever. */
+    pose_detection z[2] = {box(0.5f, 0.5f, 0, 0, 0.9f, 0), box(0, 0, 0.2f, 0.2f, 0.8f, 0)};
+    CHECK_INT_EQ(pose_nms_weighted(z, 2, 0.3f, out, 3), 2);
+    CHECK_INT_EQ(pose_nms_weighted(z, 0, 0.3f, out, 3), 0);
+}
+
+static void test_letterbox_roi(void)
+{
+    pose_rect r;
+    pose_padding p;
+    /* 800x533 (cold_water.jpg): square ROI of 800 px, vertical padding. */
+    pose_letterbox(800, 533, 224, 224, &r, &p);
+    CHECK_NEAR(r.w, 1.0, 1e-6);
+    CHECK_NEAR(r.h, 800.0 / 533.0, 1e-6);
+    CHECK_NEAR(p.left, 0.0, 1e-7);
+    CHECK_NEAR(p.top, (1.0 - 533.0 / 800.0) / 2, 1e-6);
+    pose_detection d = box(0.25f, p.top, 0.5f, 0.5f, 1, 0.5f);
+    pose_detection_unletterbox(&d, &p);
+    CHECK_NEAR(d.xmin, 0.25, 1e-6);
+    CHECK_NEAR(d.ymin, 0.0, 1e-6);
+    CHECK_NEAR(d.h, 0.5 * 800.0 / 533.0, 1e-5);
+    CHECK_NEAR(d.kp[0][1], 0.5, 1e-6); /* the centre stays the centre */
+    /* Portrait: horizontal padding. */
+    pose_letterbox(300, 600, 224, 224, &r, &p);
+    CHECK_NEAR(p.left, 0.25, 1e-6);
+    CHECK_NEAR(p.top, 0.0, 1e-7);
+    CHECK_NEAR(r.w, 2.0, 1e-6);
+
+    /* normalize_radians into [-pi, pi). */
+    CHECK_NEAR(pose_normalize_radians(3 * (float)PI / 2), -PI / 2, 1e-5);
+    CHECK_NEAR(pose_normalize_radians((float)PI), -PI, 1e-5);
+    CHECK_NEAR(pose_normalize_radians(0.5f), 0.5, 1e-6);
+    CHECK_NEAR(pose_normalize_radians(-7.0f), -7.0 + 2 * PI, 1e-5);
+
+    /* Upright person: p1 straight above p0 -> rotation 0. 100 px apart in a 400x200
+     * image: box 200 px, x1.25 = 250 px -> w = 250/400, h = 250/200. */
+    r = pose_rect_from_points(0.5f, 0.75f, 0.5f, 0.25f, 400, 200);
+    CHECK_NEAR(r.rotation, 0.0, 1e-6);
+    CHECK_NEAR(r.cx, 0.5, 0);
+    CHECK_NEAR(r.cy, 0.75, 0);
+    CHECK_NEAR(r.w, 250.0 / 400, 1e-6);
+    CHECK_NEAR(r.h, 250.0 / 200, 1e-6);
+    /* p1 to the right of p0 (person lying, head right): rotation +pi/2. */
+    r = pose_rect_from_points(0.25f, 0.5f, 0.5f, 0.5f, 400, 200);
+    CHECK_NEAR(r.rotation, PI / 2, 1e-6);
+    CHECK_NEAR(r.w * 400, 2 * 100 * 1.25, 1e-3);
+    /* p1 to the left: -pi/2; p1 below: -pi (normalized into [-pi, pi)). */
+    r = pose_rect_from_points(0.5f, 0.5f, 0.25f, 0.5f, 400, 200);
+    CHECK_NEAR(r.rotation, -PI / 2, 1e-6);
+    r = pose_rect_from_points(0.5f, 0.25f, 0.5f, 0.75f, 400, 200);
+    CHECK_NEAR(fabs(r.rotation), PI, 1e-5);
+    /* Non-square pixels: distance measured in pixels, 45 degrees. */
+    r = pose_rect_from_points(0.5f, 0.5f, 0.5f + 0.1f, 0.5f - 0.2f, 400, 200);
+    CHECK_NEAR(r.rotation, PI / 4, 1e-5);
+}
+
+static void test_crop(void)
+{
+    /* A 4x2 image; pixel value encodes position: R = 10*x, G = 10*y, B = 200. */
+    uint8_t img[2 * 16];
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 4; x++) {
+            img[y * 16 + x * 3] = (uint8_t)(10 * x);
+            img[y * 16 + x * 3 + 1] = (uint8_t)(10 * y);
+            img[y * 16 + x * 3 + 2] = 200;
+        }
+    /* The whole image to 4x2: corners map to corners, no half-pixel shift: identity. */
+    pose_rect r = {0.5f, 0.5f, 1, 1, 0};
+    float out[4 * 2 * 3];
+    pose_crop(img, 4, 2, 16, &r, 4, 2, POSE_BORDER_ZERO, 1, 0, out);
+    CHECK_NEAR(out[0], 0, 0);
+    CHECK_NEAR(out[3 * 3], 30, 0);
+    CHECK_NEAR(out[(4 + 2) * 3 + 1], 10, 0);
+    /* Upscale x2: output pixel 1 samples source x = 0.5 -> 5. */
+    float up[8 * 4 * 3];
+    pose_crop(img, 4, 2, 16, &r, 8, 4, POSE_BORDER_REPLICATE, 1, 0, up);
+    CHECK_NEAR(up[1 * 3], 5, 0);
+    CHECK_NEAR(up[7 * 3], 30, 0);           /* x = 3.5: replicate -> (30+30)/2 */
+    CHECK_NEAR(up[(3 * 8) * 3 + 1], 10, 0); /* y = 1.5: replicate */
+    pose_crop(img, 4, 2, 16, &r, 8, 4, POSE_BORDER_ZERO, 1, 0, up);
+    CHECK_NEAR(up[7 * 3], 15, 0);                /* x = 3.5: half of it is the zero border */
+    CHECK_NEAR(up[(1 * 8 + 2) * 3 + 2], 200, 0); /* inside */
+    /* Scale and offset (detector range [-1,1]); far outside is the border. */
+    pose_rect far = {50, 50, 1, 1, 0};
+    pose_crop(img, 4, 2, 16, &far, 2, 2, POSE_BORDER_ZERO, 2.0f / 255, -1, out);
+    CHECK_NEAR(out[0], -1, 1e-6);
+    pose_crop(img, 4, 2, 16, &far, 2, 2, POSE_BORDER_REPLICATE, 1, 0, out);
+    CHECK_NEAR(out[0], 30, 0);
+    CHECK_NEAR(out[1], 10, 0);
+    /* Rotation by pi about the centre flips the image. */
+    pose_rect rot = {0.5f, 0.5f, 1, 1, (float)PI};
+    pose_crop(img, 4, 2, 16, &rot, 4, 2, POSE_BORDER_REPLICATE, 1, 0, out);
+    /* output (0,0) samples source (4, 2) -> replicate (3, 1) */
+    CHECK_NEAR(out[0], 30, 0);
+    CHECK_NEAR(out[1], 10, 0);
+    /* rotation pi/2 of a square image: output (u, v) samples source (v', ...) */
+    uint8_t sq[3 * 9];
+    for (int i = 0; i < 9; i++)
+        sq[i * 3] = sq[i * 3 + 1] = sq[i * 3 + 2] = (uint8_t)(i * 20);
+    pose_rect q = {0.5f, 0.5f, 1, 1, (float)(PI / 2)};
+    float o9[27];
+    pose_crop(sq, 3, 3, 9, &q, 3, 3, POSE_BORDER_REPLICATE, 1, 0, o9);
+    /* src = c + R(u - 1.5, v - 1.5) with R(+90deg): (x,y) -> (-y, x); output (0,0) ->
+     * (1.5+1.5, 1.5-1.5) = (3, 0) -> replicate (2, 0) = value index 2. */
+    CHECK_NEAR(o9[0], 40, 0);
+}
+
+static void test_landmarks(void)
+{
+    /* Decode: 256-px units and sigmoid visibility/presence. */
+    float raw[2 * 5] = {128, 64, -25.6f, 0, 100, 0, 256, 0, -100, 0};
+    pose_landmark lm[2];
+    pose_landmarks_decode(raw, 2, lm);
+    CHECK_NEAR(lm[0].x, 0.5, 1e-7);
+    CHECK_NEAR(lm[0].y, 0.25, 1e-7);
+    CHECK_NEAR(lm[0].z, -0.1, 1e-7);
+    CHECK_NEAR(lm[0].visibility, 0.5, 1e-7);
+    CHECK_NEAR(lm[0].presence, 1.0, 1e-6);
+    CHECK_NEAR(lm[1].visibility, 0.0, 1e-6);
+
+    /* Heatmap refinement on a 16x16x2 map: channel 0 has a confident 3x1 blob
+     * around column 6..8, row 4; channel 1 is all weak (max < 0.5): unchanged. */
+    enum { H = 16, C = 2 };
+    static float hm[H * H * C];
+    for (int i = 0; i < H * H * C; i++)
+        hm[i] = -20.0f;         /* sigmoid ~ 0 */
+    hm[(4 * H + 6) * C] = 0.0f; /* 0.5 */
+    hm[(4 * H + 7) * C] = 3.0f; /* 0.95 */
+    hm[(4 * H + 8) * C] = 0.0f;
+    hm[(10 * H + 10) * C + 1] = -0.5f; /* 0.38 < 0.5 */
+    pose_landmark p[2] = {{7.5f / H, 5.2f / H, 0, 0, 0}, {10.2f / H, 10.2f / H, 0, 0, 0}};
+    pose_landmarks_refine(p, 2, hm, H, H, C, 7, 0.5f);
+    CHECK_NEAR(p[0].x, 7.0 / H, 1e-4); /* symmetric blob: column 7 (no half-pixel) */
+    CHECK_NEAR(p[0].y, 4.0 / H, 1e-4);
+    CHECK_NEAR(p[1].x, 10.2 / H, 1e-7);
+    /* Outside the heatmap: unchanged. */
+    pose_landmark o = {1.5f, 0.5f, 0, 0, 0};
+    pose_landmarks_refine(&o, 1, hm, H, H, C, 7, 0.5f);
+    CHECK_NEAR(o.x, 1.5, 0);
+
+    /* Projection: a point right of the crop centre, ROI rotated +90 degrees in a
+     * 200x100 image, ROI 50 px square centred at (100, 50). */
+    pose_rect roi = {0.5f, 0.5f, 0.25f, 0.5f, (float)(PI / 2)};
+    pose_landmark q = {0.75f, 0.5f, 0.1f, 0, 0};
+    pose_landmarks_project(&q, 1, &roi);
+    /* crop +x (12.5 px) rotates to image +y: (100, 62.5). */
+    CHECK_NEAR(q.x * 200, 100, 1e-4);
+    CHECK_NEAR(q.y * 100, 62.5, 1e-4);
+    CHECK_NEAR(q.z, 0.025, 1e-7);
+    float wraw[3] = {1, 0, 0.5f};
+    pose_landmark w;
+    pose_world_decode(wraw, 1, &roi, &w);
+    CHECK_NEAR(w.x, 0, 1e-6);
+    CHECK_NEAR(w.y, 1, 1e-6);
+    CHECK_NEAR(w.z, 0.5, 0);
+    CHECK_STR_EQ(pose_landmark_names[0], "nose");
+    CHECK_STR_EQ(pose_landmark_names[32], "right_foot_index");
+    CHECK_STR_EQ(pose_landmark_names[23], "left_hip");
+}
+
+static void test_one_euro(void)
+{
+    pose_lowpass lp = {0};
+    CHECK_NEAR(pose_lowpass_apply(&lp, 0.1, 1.0), 1.0, 0);
+    CHECK_NEAR(pose_lowpass_apply(&lp, 0.1, 0.0), 0.9, 1e-12);
+    CHECK_NEAR(pose_lowpass_apply(&lp, 0.1, 0.0), 0.81, 1e-12);
+
+    pose_one_euro f;
+    pose_one_euro_init(&f, 0.05, 80, 1);
+    /* A timestamp of 0 first: passed through and not recorded (MediaPipe). */
+    CHECK_NEAR(pose_one_euro_apply(&f, 0, 1, 5.0), 5.0, 0);
+    CHECK(!f.x.initialized);
+    /* First real value passes through. */
+    CHECK_NEAR(pose_one_euro_apply(&f, 100000000, 0.01, 10.0), 10.0, 0);
+    CHECK_NEAR(f.frequency, 30.0, 0);
+    /* Second: frequency from dt = 0.1 s -> 10 Hz; by hand: */
+    double v = pose_one_euro_apply(&f, 200000000, 0.01, 20.0);
+    CHECK_NEAR(f.frequency, 10.0, 1e-9);
+    double dval = (20.0 - 10.0) * 0.01 * 10.0; /* 1.0 per second (scaled) */
+    double ad = 1.0 / (1.0 + (1.0 / (2 * PI * 1.0)) / 0.1);
+    double ed = ad * dval + (1 - ad) * 0.0; /* previous derivative 0 */
+    double cutoff = 0.05 + 80 * fabs(ed);
+    double a = 1.0 / (1.0 + (1.0 / (2 * PI * cutoff)) / 0.1);
+    CHECK_NEAR(v, a * 20.0 + (1 - a) * 10.0, 1e-9);
+    /* A timestamp that does not advance returns the input untouched. */
+    CHECK_NEAR(pose_one_euro_apply(&f, 200000000, 0.01, 77.0), 77.0, 0);
+    /* A still signal converges to itself; a larger beta follows a ramp more closely. */
+    pose_one_euro slow, fast;
+    pose_one_euro_init(&slow, 0.05, 0, 1);
+    pose_one_euro_init(&fast, 0.05, 80, 1);
+    double es = 0, ef = 0;
+    for (int i = 1; i <= 30; i++) {
+        double x = 3.0 * i;
+        es = x - pose_one_euro_apply(&slow, (int64_t)i * 100000000, 1.0 / 500, x);
+        ef = x - pose_one_euro_apply(&fast, (int64_t)i * 100000000, 1.0 / 500, x);
+    }
+    CHECK_MSG(es > 10 * ef && ef > 0, "lag slow %g fast %g", es, ef);
+}
+
+static void test_json(void)
+{
+    pose_result r;
+    memset(&r, 0, sizeof r);
+    r.detected = 1;
+    r.score = 0.9f;
+    for (int i = 0; i < POSE_LM_BODY; i++) {
+        r.landmarks[i] = (pose_landmark){i / 100.0f, 0.5f, -0.1f, 0.75f, 0.9f};
+        r.world[i] = (pose_landmark){0.1f, -0.2f, i / 10.0f, 0.75f, 0.9f};
+    }
+    pose_frame_meta m = {37, 3.7, 2};
+    json_t *p = pose_json_pose(&r, &m);
+    CHECK(p != NULL);
+    CHECK_INT_EQ(json_integer_value(json_object_get(p, "frame_num")), 37);
+    CHECK_INT_EQ(json_integer_value(json_object_get(p, "timestamp_ms")), 3700);
+    CHECK_INT_EQ(json_integer_value(json_object_get(p, "frame_index")), 2);
+    CHECK_NEAR(json_real_value(json_object_get(p, "t")), 3.7, 1e-12);
+    CHECK_NEAR(json_real_value(json_object_get(p, "timestamp")), 3.7, 1e-12);
+    CHECK(json_is_true(json_object_get(p, "detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(p, "landmarks")), 33);
+    CHECK_INT_EQ(json_array_size(json_object_get(p, "world_landmarks")), 33);
+    json_t *kp = json_object_get(p, "keypoints");
+    CHECK_INT_EQ(json_object_size(kp), 33);
+    json_t *lw = json_object_get(kp, "left_wrist");
+    CHECK_NEAR(json_real_value(json_object_get(lw, "x")), 0.15, 1e-6);
+    CHECK_NEAR(json_real_value(json_object_get(lw, "visibility")), 0.75, 1e-6);
+    json_t *w5 = json_array_get(json_object_get(p, "world_landmarks"), 5);
+    CHECK_NEAR(json_real_value(json_object_get(w5, "z")), 0.5, 1e-6);
+    json_decref(p);
+
+    r.detected = 0;
+    p = pose_json_pose(&r, &m);
+    CHECK(json_is_false(json_object_get(p, "detected")));
+    CHECK_INT_EQ(json_array_size(json_object_get(p, "landmarks")), 0);
+    CHECK_INT_EQ(json_object_size(json_object_get(p, "keypoints")), 0);
+    json_decref(p);
+}
+
+int main(void)
+{
+    test_anchors();
+    test_decode();
+    test_nms();
+    test_letterbox_roi();
+    test_crop();
+    test_landmarks();
+    test_one_euro();
+    test_json();
+    return check_exit();
+}

@@ -1,0 +1,360 @@
+/*
+ * tracker.c -- the BlazePose pipeline over frames (see pose_tracker.h for the
+ * steps; constants in blazepose.h).
+ */
+#include "pose/pose_tracker.h"
+
+#include "core/mem.h"
+#include "core/paths.h"
+#include "pose/engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* pose_landmark_filtering graph (MediaPipe): One Euro parameters. */
+#define LM_MIN_CUTOFF 0.05
+#define LM_BETA 80.0
+#define LM_DCUTOFF 1.0
+#define WORLD_MIN_CUTOFF 0.1
+#define WORLD_BETA 40.0
+#define WORLD_DCUTOFF 1.0
+#define AUX_MIN_CUTOFF 0.01
+#define AUX_BETA 10.0
+#define AUX_DCUTOFF 1.0
+#define VISIBILITY_ALPHA 0.1 /* VisibilitySmoothingCalculator low_pass_filter alpha */
+/* LandmarksSmoothingCalculator: below this object scale, landmarks pass unfiltered. */
+#define MIN_OBJECT_SCALE 1e-6
+#define MAX_SIDE 16384 /* largest frame side accepted (video.h: VIDEO_MAX_DIM) */
+
+struct pose_tracker {
+    pose_engine *det;
+    pose_engine *lm;
+    pose_mode mode;
+    char model[16];
+    pose_anchor anchors[POSE_NUM_ANCHORS];
+    pose_detection cand[POSE_NUM_ANCHORS];
+
+    /* Tracking state (video mode). */
+    int have_roi;
+    pose_rect roi; /* the next frame's ROI, from the filtered aux points */
+    int last_w, last_h;
+    int filters_live;
+    pose_one_euro lm_f[POSE_LM_BODY][3];
+    pose_one_euro aux_f[2][3];
+    pose_one_euro world_f[POSE_LM_BODY][3];
+    pose_lowpass vis_f[POSE_LM_BODY];
+
+    pose_tracker_stats stats;
+};
+
+static const char *const det_outputs[] = {"Identity", "Identity_1"};
+/* Everything but the segmentation head (Identity_2). */
+static const char *const lm_outputs[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
+
+static void filters_reset(pose_tracker *t)
+{
+    for (int i = 0; i < POSE_LM_BODY; i++) {
+        for (int a = 0; a < 3; a++) {
+            pose_one_euro_init(&t->lm_f[i][a], LM_MIN_CUTOFF, LM_BETA, LM_DCUTOFF);
+            pose_one_euro_init(&t->world_f[i][a], WORLD_MIN_CUTOFF, WORLD_BETA, WORLD_DCUTOFF);
+        }
+        t->vis_f[i] = (pose_lowpass){0};
+    }
+    for (int i = 0; i < 2; i++)
+        for (int a = 0; a < 3; a++)
+            pose_one_euro_init(&t->aux_f[i][a], AUX_MIN_CUTOFF, AUX_BETA, AUX_DCUTOFF);
+    t->filters_live = 0;
+}
+
+void pose_tracker_reset(pose_tracker *t)
+{
+    t->have_roi = 0;
+    filters_reset(t);
+}
+
+static int engine_built(const char *name)
+{
+    for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+        if (strcmp(*e, name) == 0)
+            return 1;
+    return 0;
+}
+
+static cr_status check_shape(pose_engine *e, const char *what, int rank, const int *dims,
+                             cr_err *err)
+{
+    pose_shape s;
+    if (pose_engine_input(e, &s) == NULL || s.rank != rank)
+        return cr_err_set(err, CR_ERR_FORMAT, "%s: unexpected input tensor", what);
+    for (int i = 0; i < rank; i++)
+        if (s.dims[i] != dims[i])
+            return cr_err_set(err, CR_ERR_FORMAT, "%s: input dimension %d is %d, expected %d", what,
+                              i, s.dims[i], dims[i]);
+    return CR_OK;
+}
+
+cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opts,
+                              pose_tracker **out, cr_err *err)
+{
+    static const cr_config no_cfg; /* models_dir "" -> ./models, then the share dir */
+    *out = NULL;
+    const char *engine = opts != NULL ? opts->engine : NULL;
+    const char *model = opts != NULL && opts->model != NULL ? opts->model : "full";
+    int threads = opts != NULL && opts->threads > 0 ? opts->threads : 1;
+    pose_mode mode = opts != NULL ? opts->mode : POSE_MODE_VIDEO;
+    if (engine == NULL)
+        engine = engine_built("xnnpack") ? "xnnpack" : "ref";
+    if (strcmp(model, "lite") != 0 && strcmp(model, "full") != 0 && strcmp(model, "heavy") != 0)
+        return cr_err_set(err, CR_ERR_INVALID, "unknown pose model '%s' (lite, full, heavy)",
+                          model);
+    if (mode != POSE_MODE_VIDEO && mode != POSE_MODE_STATIC)
+        return cr_err_set(err, CR_ERR_INVALID, "unknown pose mode %d", (int)mode);
+    if (cfg == NULL)
+        cfg = &no_cfg;
+
+    char det_path[4096], lm_path[4096], lm_name[64];
+    snprintf(lm_name, sizeof lm_name, "pose_landmark_%s.tflite", model);
+    cr_status st = cr_find_model(cfg, "pose_detection.tflite", det_path, sizeof det_path, err);
+    if (st != CR_OK)
+        return st;
+    st = cr_find_model(cfg, lm_name, lm_path, sizeof lm_path, err);
+    if (st != CR_OK)
+        return st;
+
+    pose_tracker *t = cr_calloc(1, sizeof *t);
+    if (t == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "pose tracker: out of memory");
+    t->mode = mode;
+    snprintf(t->model, sizeof t->model, "%s", model);
+    if (pose_anchors_generate(t->anchors, POSE_NUM_ANCHORS) != POSE_NUM_ANCHORS) {
+        st = cr_err_set(err, CR_ERR_INTERNAL, "pose anchors: wrong count");
+        goto fail;
+    }
+    st = pose_engine_create(engine, det_path, det_outputs, 2, threads, &t->det, err);
+    if (st != CR_OK)
+        goto fail;
+    st = pose_engine_create(engine, lm_path, lm_outputs, 4, threads, &t->lm, err);
+    if (st != CR_OK)
+        goto fail;
+    st = check_shape(t->det, "pose_detection.tflite", 4,
+                     (const int[]){1, POSE_DET_INPUT, POSE_DET_INPUT, 3}, err);
+    if (st != CR_OK)
+        goto fail;
+    st = check_shape(t->lm, lm_name, 4, (const int[]){1, POSE_LM_INPUT, POSE_LM_INPUT, 3}, err);
+    if (st != CR_OK)
+        goto fail;
+    pose_tracker_reset(t);
+    *out = t;
+    return CR_OK;
+fail:
+    pose_tracker_destroy(t);
+    return st;
+}
+
+void pose_tracker_destroy(pose_tracker *t)
+{
+    if (t == NULL)
+        return;
+    pose_engine_destroy(t->det);
+    pose_engine_destroy(t->lm);
+    cr_free(t);
+}
+
+void pose_tracker_get_stats(const pose_tracker *t, pose_tracker_stats *out)
+{
+    *out = t->stats;
+}
+
+const char *pose_tracker_engine(const pose_tracker *t)
+{
+    return pose_engine_name(t->lm);
+}
+
+const char *pose_tracker_model(const pose_tracker *t)
+{
+    return t->model;
+}
+
+/* An output of the last run with exactly `count` floats. */
+static const float *output(pose_engine *e, const char *name, size_t count, cr_err *err)
+{
+    pose_shape s;
+    const float *p = pose_engine_output(e, name, &s);
+    if (p == NULL) {
+        cr_err_set(err, CR_ERR_INTERNAL, "pose engine: no output %s", name);
+        return NULL;
+    }
+    size_t n = 1;
+    for (int i = 0; i < s.rank; i++)
+        n *= (size_t)(s.dims[i] > 0 ? s.dims[i] : 0);
+    if (n != count) {
+        cr_err_set(err, CR_ERR_FORMAT, "pose engine: output %s has %zu values, expected %zu", name,
+                   n, count);
+        return NULL;
+    }
+    return p;
+}
+
+static cr_status check_frame(const uint8_t *rgb, int w, int h, int stride, cr_err *err)
+{
+    if (rgb == NULL || w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || stride < 3 * w)
+        return cr_err_set(err, CR_ERR_INVALID, "pose: bad frame (%dx%d, stride %d)", w, h, stride);
+    return CR_OK;
+}
+
+cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                              pose_detection *dets, int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    cr_status st = check_frame(rgb, w, h, stride, err);
+    if (st != CR_OK)
+        return st;
+    pose_rect roi;
+    pose_padding pad;
+    pose_letterbox(w, h, POSE_DET_INPUT, POSE_DET_INPUT, &roi, &pad);
+    /* pose_detection_cpu: [-1,1] from 8-bit, border zero (-> -1). */
+    pose_crop(rgb, w, h, stride, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
+              2.0f / 255.0f, -1.0f, pose_engine_input(t->det, NULL));
+    st = pose_engine_run(t->det, err);
+    if (st != CR_OK)
+        return st;
+    t->stats.detector_runs++;
+    const float *boxes =
+        output(t->det, "Identity", (size_t)POSE_NUM_ANCHORS * POSE_DET_COORDS, err);
+    const float *logits = output(t->det, "Identity_1", POSE_NUM_ANCHORS, err);
+    if (boxes == NULL || logits == NULL)
+        return err != NULL ? err->code : CR_ERR_INTERNAL;
+    int nc = pose_detector_decode(boxes, logits, t->anchors, POSE_NUM_ANCHORS,
+                                  (float)POSE_DET_MIN_SCORE, t->cand, POSE_NUM_ANCHORS);
+    int k = pose_nms_weighted(t->cand, nc, (float)POSE_NMS_IOU, dets, cap);
+    for (int i = 0; i < k; i++)
+        pose_detection_unletterbox(&dets[i], &pad);
+    *n = k;
+    return CR_OK;
+}
+
+static void smooth(pose_tracker *t, pose_landmark *lm, int w, int h, int64_t ts_ns)
+{
+    /* Object scale: the ROI of the unfiltered aux points, mean side in pixels. */
+    const pose_landmark *a = &lm[POSE_LM_AUX0];
+    pose_rect r = pose_rect_from_points(a[0].x, a[0].y, a[1].x, a[1].y, w, h);
+    double object = ((double)r.w * w + (double)r.h * h) / 2.0;
+    if (object >= MIN_OBJECT_SCALE) {
+        double scale = 1.0 / object;
+        for (int i = 0; i < POSE_LM_BODY + 2; i++) {
+            pose_one_euro *f = i < POSE_LM_BODY ? t->lm_f[i] : t->aux_f[i - POSE_LM_BODY];
+            lm[i].x = (float)(pose_one_euro_apply(&f[0], ts_ns, scale, (double)lm[i].x * w) / w);
+            lm[i].y = (float)(pose_one_euro_apply(&f[1], ts_ns, scale, (double)lm[i].y * h) / h);
+            lm[i].z = (float)(pose_one_euro_apply(&f[2], ts_ns, scale, (double)lm[i].z * w) / w);
+        }
+    }
+    for (int i = 0; i < POSE_LM_BODY; i++)
+        lm[i].visibility =
+            (float)pose_lowpass_apply(&t->vis_f[i], VISIBILITY_ALPHA, lm[i].visibility);
+    t->filters_live = 1;
+}
+
+static void smooth_world(pose_tracker *t, pose_landmark *wl, int64_t ts_ns)
+{
+    for (int i = 0; i < POSE_LM_BODY; i++) {
+        wl[i].x = (float)pose_one_euro_apply(&t->world_f[i][0], ts_ns, 1.0, wl[i].x);
+        wl[i].y = (float)pose_one_euro_apply(&t->world_f[i][1], ts_ns, 1.0, wl[i].y);
+        wl[i].z = (float)pose_one_euro_apply(&t->world_f[i][2], ts_ns, 1.0, wl[i].z);
+    }
+}
+
+static void lost(pose_tracker *t, pose_result *out)
+{
+    out->detected = 0;
+    memset(out->landmarks, 0, sizeof out->landmarks);
+    memset(out->world, 0, sizeof out->world);
+    pose_tracker_reset(t);
+}
+
+cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                           int64_t timestamp_us, pose_result *out, cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cr_status st = check_frame(rgb, w, h, stride, err);
+    if (st != CR_OK)
+        return st;
+    if (t->mode == POSE_MODE_STATIC || w != t->last_w || h != t->last_h)
+        pose_tracker_reset(t);
+    t->last_w = w;
+    t->last_h = h;
+
+    pose_rect roi;
+    if (t->have_roi) {
+        roi = t->roi;
+    } else {
+        pose_detection det;
+        int n = 0;
+        st = pose_tracker_detect(t, rgb, w, h, stride, &det, 1, &n, err);
+        if (st != CR_OK)
+            goto fail;
+        out->detector_ran = 1;
+        if (n == 0) {
+            lost(t, out);
+            t->stats.frames++;
+            return CR_OK;
+        }
+        /* pose_detection_to_roi: keypoint 0 (hip centre) and 1 (scale/rotation). */
+        roi = pose_rect_from_points(det.kp[0][0], det.kp[0][1], det.kp[1][0], det.kp[1][1], w, h);
+    }
+    out->roi = roi;
+
+    /* pose_landmark_by_roi: 256x256, [0,1], border replicate. */
+    pose_crop(rgb, w, h, stride, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE,
+              1.0f / 255.0f, 0.0f, pose_engine_input(t->lm, NULL));
+    st = pose_engine_run(t->lm, err);
+    if (st != CR_OK)
+        goto fail;
+    t->stats.landmark_runs++;
+    const float *raw = output(t->lm, "Identity", POSE_LM_ALL * 5, err);
+    const float *flag = output(t->lm, "Identity_1", 1, err);
+    const float *hm =
+        output(t->lm, "Identity_3", (size_t)POSE_HEATMAP * POSE_HEATMAP * POSE_LM_ALL, err);
+    const float *world = output(t->lm, "Identity_4", POSE_LM_ALL * 3, err);
+    if (raw == NULL || flag == NULL || hm == NULL || world == NULL) {
+        st = err != NULL ? err->code : CR_ERR_INTERNAL;
+        goto fail;
+    }
+    out->score = flag[0];
+    if (!(flag[0] > POSE_FLAG_THRESHOLD)) {
+        lost(t, out);
+        t->stats.frames++;
+        return CR_OK;
+    }
+
+    pose_landmark lm[POSE_LM_ALL];
+    pose_landmarks_decode(raw, POSE_LM_ALL, lm);
+    pose_landmarks_refine(lm, POSE_LM_ALL, hm, POSE_HEATMAP, POSE_HEATMAP, POSE_LM_ALL,
+                          POSE_REFINE_KERNEL, POSE_REFINE_MIN_CONF);
+    pose_landmarks_project(lm, POSE_LM_ALL, &roi);
+    pose_landmark wl[POSE_LM_BODY];
+    pose_world_decode(world, POSE_LM_BODY, &roi, wl);
+
+    int64_t ts_ns = timestamp_us * 1000;
+    if (t->mode == POSE_MODE_VIDEO) {
+        smooth(t, lm, w, h, ts_ns);
+        smooth_world(t, wl, ts_ns);
+        const pose_landmark *a = &lm[POSE_LM_AUX0];
+        t->roi = pose_rect_from_points(a[0].x, a[0].y, a[1].x, a[1].y, w, h);
+        t->have_roi = 1;
+    }
+    for (int i = 0; i < POSE_LM_BODY; i++) {
+        out->landmarks[i] = lm[i];
+        wl[i].visibility = lm[i].visibility;
+        wl[i].presence = lm[i].presence;
+        out->world[i] = wl[i];
+    }
+    out->detected = 1;
+    t->stats.frames++;
+    t->stats.frames_detected++;
+    return CR_OK;
+fail:
+    pose_tracker_reset(t);
+    memset(out, 0, sizeof *out);
+    return st;
+}
