@@ -1,0 +1,458 @@
+/*
+ * test_video_sampler.c -- the grid sampler on real FFmpeg-decoded video.
+ *
+ * argv[1]: the folder gen_media.sh filled.  Every generated clip shows its frame
+ * number as 8 bits in a 4x2 grid of blocks, so each sampled t_k is checked against
+ * the source frame that DESIGN.md §6 says it must get: the last frame whose
+ * presentation time is <= t_k.  For several chunk lengths the union of all chunks
+ * must equal sampling the whole video: same k, same source frame, same pixels.
+ */
+#include "check.h"
+#include "core/mem.h"
+#include "core/reader.h"
+#include "video/video.h"
+
+#include <stdint.h>
+
+static const char *dir;
+
+typedef struct rec {
+    int64_t k;
+    double t, pts;
+    int w, h;
+    int n;         /* frame number read from the pixels, -1 when not a pattern clip */
+    uint64_t hash; /* FNV-1a of the pixels */
+} rec;
+
+typedef struct recs {
+    rec *v;
+    size_t n, cap;
+    uint64_t bytes_read, file_bytes;
+    video_sampler_stats stats;
+} recs;
+
+static uint64_t fnv(const video_frame *f)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int y = 0; y < f->height; y++)
+        for (int x = 0; x < 3 * f->width; x++) {
+            h ^= f->rgb[(size_t)y * f->stride + x];
+            h *= 1099511628211ULL;
+        }
+    return h;
+}
+
+/* Reads the 8-bit frame number.  (u, v) of bit b is its block centre in stored
+ * normalized coordinates; `rot` maps it to the displayed frame. */
+static int read_number(const video_frame *f, int rot)
+{
+    int n = 0;
+    for (int b = 0; b < 8; b++) {
+        double u = ((b % 4) + 0.5) / 4.0, v = ((b / 4) + 0.5) / 2.0, du, dv;
+        switch (rot) {
+        case 90:
+            du = 1 - v;
+            dv = u;
+            break;
+        case 180:
+            du = 1 - u;
+            dv = 1 - v;
+            break;
+        case 270:
+            du = v;
+            dv = 1 - u;
+            break;
+        default:
+            du = u;
+            dv = v;
+        }
+        int x = (int)(du * f->width), y = (int)(dv * f->height);
+        const uint8_t *p = f->rgb + (size_t)y * f->stride + 3 * x;
+        if (p[0] > 128)
+            n |= 1 << b;
+    }
+    return n;
+}
+
+static void path_of(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+/* Samples [start, end) of `file` into `out` (appending).  Returns the status. */
+static cr_status sample(const char *file, double start, double end, double fps, int max_width,
+                        int pattern, recs *out)
+{
+    char p[1024];
+    if (file[0] == '/' || strncmp(file, "media/", 6) == 0)
+        snprintf(p, sizeof p, "%s", file);
+    else
+        path_of(p, sizeof p, file);
+    cr_err err = {0};
+    cr_reader *r = NULL;
+    cr_status st = cr_reader_open_file(p, &r, &err);
+    if (st != CR_OK) {
+        fprintf(stderr, "%s\n", cr_err_msg(&err));
+        return st;
+    }
+    video_sampler_opts o;
+    video_sampler_opts_default(&o);
+    o.start_sec = start;
+    o.end_sec = end;
+    o.sample_fps = fps;
+    o.max_width = max_width;
+    video_sampler *s = NULL;
+    st = video_sampler_open(r, &o, &s, &err);
+    int rot = st == CR_OK ? video_sampler_info(s)->rotation : 0;
+    while (st == CR_OK) {
+        video_frame f;
+        int done = 0;
+        st = video_sampler_next(s, &f, &done, &err);
+        if (st != CR_OK || done)
+            break;
+        if (out->n == out->cap) {
+            out->cap = out->cap ? 2 * out->cap : 64;
+            out->v = realloc(out->v, out->cap * sizeof *out->v);
+        }
+        rec *e = &out->v[out->n++];
+        e->k = f.k;
+        e->t = f.t;
+        e->pts = f.pts_sec;
+        e->w = f.width;
+        e->h = f.height;
+        e->n = pattern ? read_number(&f, rot) : -1;
+        e->hash = fnv(&f);
+    }
+    if (st != CR_OK)
+        fprintf(stderr, "%s [%g, %g): %s\n", p, start, end, cr_err_msg(&err));
+    if (s)
+        video_sampler_get_stats(s, &out->stats);
+    out->bytes_read += cr_reader_bytes_read(r);
+    out->file_bytes = cr_reader_size(r);
+    video_sampler_close(s);
+    cr_reader_close(r);
+    return st;
+}
+
+static video_info probe(const char *name)
+{
+    char p[1024];
+    if (name[0] == '/' || strncmp(name, "media/", 6) == 0)
+        snprintf(p, sizeof p, "%s", name);
+    else
+        path_of(p, sizeof p, name);
+    video_info in;
+    memset(&in, 0, sizeof in);
+    cr_err err = {0};
+    cr_reader *r = NULL;
+    if (cr_reader_open_file(p, &r, &err) == CR_OK) {
+        cr_status st = video_probe(r, &in, &err);
+        CHECK_MSG(st == CR_OK, "probe %s: %s", p, cr_err_msg(&err));
+    } else {
+        CHECK_MSG(0, "%s", cr_err_msg(&err));
+    }
+    cr_reader_close(r);
+    return in;
+}
+
+/* Presentation time of frame n of a generated clip (gen_media.sh). */
+typedef double (*pts_fn)(int n);
+static double pts25(int n)
+{
+    return n / 25.0;
+}
+static double pts30(int n)
+{
+    return n / 30.0;
+}
+static double pts2997(int n)
+{
+    return n * 1001.0 / 30000.0;
+}
+static double ptsvfr(int n)
+{
+    return (n + 2 * (n / 4)) / 30.0;
+}
+
+/* The frame DESIGN.md §6 assigns to t: the last n < nframes with pts(n) <= t. */
+static int expected_frame(pts_fn f, int nframes, double t)
+{
+    int best = 0;
+    for (int n = 0; n < nframes; n++)
+        if (f(n) <= t + 1e-6)
+            best = n;
+    return best;
+}
+
+static void check_union(const char *file, double duration, double fps, int max_width, int pattern,
+                        const recs *whole)
+{
+    const int lens[] = {1, 2, 3};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        video_chunk *ch = NULL;
+        size_t nch = 0;
+        cr_err err = {0};
+        CHECK(video_chunk_plan(duration, lens[li], &ch, &nch, &err) == CR_OK);
+        recs u = {0};
+        for (size_t i = 0; i < nch; i++)
+            CHECK(sample(file, ch[i].start_sec, ch[i].end_sec, fps, max_width, pattern, &u) ==
+                  CR_OK);
+        CHECK_MSG(u.n == whole->n, "%s chunks of %ds: %zu frames, whole: %zu", file, lens[li], u.n,
+                  whole->n);
+        for (size_t i = 0; i < u.n && i < whole->n; i++) {
+            const rec *a = &u.v[i], *b = &whole->v[i];
+            CHECK_MSG(a->k == b->k && a->pts == b->pts && a->hash == b->hash,
+                      "%s chunks of %ds, #%zu: k %lld/%lld pts %.4f/%.4f hash %s", file, lens[li],
+                      i, (long long)a->k, (long long)b->k, a->pts, b->pts,
+                      a->hash == b->hash ? "same" : "differs");
+        }
+        free(u.v);
+        cr_free(ch);
+    }
+}
+
+/* One generated clip: probe, whole sampling checked frame by frame, chunk unions. */
+static void check_clip(const char *file, pts_fn pf, int nframes, double fps_expect, int vfr,
+                       int rot, double sample_fps, int max_width, int want_w, int want_h)
+{
+    video_info in = probe(file);
+    CHECK_NEAR(in.fps, fps_expect, 0.01);
+    CHECK_INT_EQ(in.variable_frame_rate, vfr);
+    CHECK_INT_EQ(in.rotation, rot);
+    CHECK_INT_EQ(in.still_image, 0);
+    CHECK_STR_EQ(in.codec, "h264");
+    double last = pf(nframes - 1);
+    CHECK_MSG(in.duration_seconds > last && in.duration_seconds < last + 0.2,
+              "%s: duration %.3f, last frame at %.3f", file, in.duration_seconds, last);
+
+    recs w = {0};
+    CHECK(sample(file, 0, INFINITY, sample_fps, max_width, 1, &w) == CR_OK);
+    int64_t kend = video_grid_first_k(in.duration_seconds, sample_fps);
+    CHECK_MSG((int64_t)w.n == kend, "%s: %zu frames, want %lld", file, w.n, (long long)kend);
+    int bad = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        const rec *e = &w.v[i];
+        int want = expected_frame(pf, nframes, e->t);
+        if (e->k != (int64_t)i || e->n != want || fabs(e->pts - pf(want)) > 1e-3 ||
+            e->w != want_w || e->h != want_h) {
+            if (bad++ < 5)
+                CHECK_MSG(0,
+                          "%s k=%lld t=%.4f: frame %d pts %.4f size %dx%d; want frame %d pts %.4f "
+                          "size %dx%d",
+                          file, (long long)e->k, e->t, e->n, e->pts, e->w, e->h, want, pf(want),
+                          want_w, want_h);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d wrong frames", file, bad);
+    check_union(file, in.duration_seconds, sample_fps, max_width, 1, &w);
+    free(w.v);
+}
+
+/* Rotation: the rotated clip's frames are the plain clip's frames turned by hand. */
+static void check_rotation_pixels(const char *file, int rot)
+{
+    char p1[1024], p2[1024];
+    path_of(p1, sizeof p1, "cfr30.mp4");
+    path_of(p2, sizeof p2, file);
+    cr_err err = {0};
+    cr_reader *r1 = NULL, *r2 = NULL;
+    video_sampler *s1 = NULL, *s2 = NULL;
+    CHECK(cr_reader_open_file(p1, &r1, &err) == CR_OK);
+    CHECK(cr_reader_open_file(p2, &r2, &err) == CR_OK);
+    video_sampler_opts o;
+    video_sampler_opts_default(&o);
+    o.start_sec = 1.0;
+    o.end_sec = 1.5;
+    CHECK(video_sampler_open(r1, &o, &s1, &err) == CR_OK);
+    CHECK(video_sampler_open(r2, &o, &s2, &err) == CR_OK);
+    int frames = 0, diff = 0;
+    for (;;) {
+        video_frame a, b;
+        int d1 = 1, d2 = 1;
+        if (video_sampler_next(s1, &a, &d1, &err) != CR_OK ||
+            video_sampler_next(s2, &b, &d2, &err) != CR_OK || d1 || d2) {
+            CHECK(d1 && d2);
+            break;
+        }
+        frames++;
+        int swap = rot == 90 || rot == 270;
+        CHECK_INT_EQ(b.width, swap ? a.height : a.width);
+        CHECK_INT_EQ(b.height, swap ? a.width : a.height);
+        for (int y = 0; y < b.height && b.width == (swap ? a.height : a.width); y++)
+            for (int x = 0; x < b.width; x++) {
+                int sx, sy; /* a's pixel shown at (x, y) of b */
+                if (rot == 90) {
+                    sx = y;
+                    sy = a.height - 1 - x;
+                } else if (rot == 180) {
+                    sx = a.width - 1 - x;
+                    sy = a.height - 1 - y;
+                } else {
+                    sx = a.width - 1 - y;
+                    sy = x;
+                }
+                if (memcmp(b.rgb + (size_t)y * b.stride + 3 * x,
+                           a.rgb + (size_t)sy * a.stride + 3 * sx, 3) != 0)
+                    diff++;
+            }
+    }
+    CHECK_INT_EQ(frames, 5);
+    CHECK_MSG(diff == 0, "%s: %d pixels differ from the turned plain clip", file, diff);
+    video_sampler_close(s1);
+    video_sampler_close(s2);
+    cr_reader_close(r1);
+    cr_reader_close(r2);
+}
+
+static void check_still(const char *file, int want_w, int want_h, int max_width)
+{
+    video_info in = probe(file);
+    CHECK_INT_EQ(in.still_image, 1);
+    CHECK_STR_EQ(in.codec, "mjpeg");
+    recs r = {0};
+    CHECK(sample(file, 0, INFINITY, 10, max_width, 0, &r) == CR_OK);
+    CHECK_INT_EQ(r.n, 1);
+    if (r.n == 1) {
+        CHECK_INT_EQ(r.v[0].k, 0);
+        CHECK(r.v[0].t == 0 && r.v[0].pts == 0);
+        CHECK_INT_EQ(r.v[0].w, want_w);
+        CHECK_INT_EQ(r.v[0].h, want_h);
+    }
+    free(r.v);
+    /* a range without t = 0 has no frame of a still */
+    recs r2 = {0};
+    CHECK(sample(file, 1, 2, 10, max_width, 0, &r2) == CR_OK);
+    CHECK_INT_EQ(r2.n, 0);
+    free(r2.v);
+}
+
+/* messi5.jpg unscaled against FFmpeg's own RGB conversion of it. */
+static void check_still_pixels(void)
+{
+    char p[1024];
+    path_of(p, sizeof p, "messi5.rgb");
+    FILE *fp = fopen(p, "rb");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return;
+    size_t n = 548 * 342 * 3;
+    uint8_t *ref = malloc(n);
+    CHECK(fread(ref, 1, n, fp) == n);
+    fclose(fp);
+    cr_err err = {0};
+    cr_reader *r = NULL;
+    video_sampler *s = NULL;
+    CHECK(cr_reader_open_file("media/messi5.jpg", &r, &err) == CR_OK);
+    CHECK(video_sampler_open(r, NULL, &s, &err) == CR_OK);
+    video_frame f;
+    int done = 1;
+    CHECK(s && video_sampler_next(s, &f, &done, &err) == CR_OK && !done);
+    if (!done && f.width == 548 && f.height == 342) {
+        double sum = 0;
+        for (int y = 0; y < 342; y++)
+            for (int x = 0; x < 548 * 3; x++)
+                sum += abs((int)f.rgb[(size_t)y * f.stride + x] - ref[(size_t)y * 548 * 3 + x]);
+        double mad = sum / (double)n;
+        CHECK_MSG(mad < 3.0, "messi5: mean abs difference %.2f from ffmpeg's rgb24", mad);
+    } else {
+        CHECK_MSG(0, "messi5: no 548x342 frame");
+    }
+    video_sampler_close(s);
+    cr_reader_close(r);
+    free(ref);
+}
+
+/* vtest.avi: 768x576 msmpeg4v3 at 10 fps, 79.5 s, with repeated (empty) frames. */
+static void check_vtest(void)
+{
+    video_info in = probe("media/vtest.avi");
+    CHECK_STR_EQ(in.codec, "msmpeg4v3");
+    CHECK_NEAR(in.fps, 10, 1e-6);
+    CHECK_INT_EQ(in.width, 768);
+    CHECK_INT_EQ(in.height, 576);
+    CHECK_NEAR(in.duration_seconds, 79.5, 0.05);
+    recs w = {0};
+    CHECK(sample("media/vtest.avi", 0, INFINITY, 10, 160, 0, &w) == CR_OK);
+    CHECK_INT_EQ(w.n, video_grid_first_k(in.duration_seconds, 10));
+    for (size_t i = 0; i < w.n; i++) {
+        CHECK(w.v[i].pts <= w.v[i].t + 1e-6 && w.v[i].pts > w.v[i].t - 1.0);
+        CHECK(w.v[i].w == 160 && w.v[i].h == 120);
+    }
+    /* chunks of 7 s and 30 s give the same frames */
+    const int lens[] = {7, 30};
+    for (int li = 0; li < 2; li++) {
+        video_chunk *ch = NULL;
+        size_t nch = 0;
+        cr_err err = {0};
+        CHECK(video_chunk_plan(in.duration_seconds, lens[li], &ch, &nch, &err) == CR_OK);
+        recs u = {0};
+        for (size_t i = 0; i < nch; i++)
+            CHECK(sample("media/vtest.avi", ch[i].start_sec, ch[i].end_sec, 10, 160, 0, &u) ==
+                  CR_OK);
+        CHECK_INT_EQ(u.n, w.n);
+        int bad = 0;
+        for (size_t i = 0; i < u.n && i < w.n; i++)
+            bad += u.v[i].k != w.v[i].k || u.v[i].pts != w.v[i].pts || u.v[i].hash != w.v[i].hash;
+        CHECK_MSG(bad == 0, "vtest.avi chunks of %d s: %d frames differ", lens[li], bad);
+        free(u.v);
+        cr_free(ch);
+    }
+    /* the last 30 s chunk reads far less than the file */
+    recs c = {0};
+    CHECK(sample("media/vtest.avi", 60, 79.5, 10, 160, 0, &c) == CR_OK);
+    CHECK_MSG(c.bytes_read < c.file_bytes / 2, "chunk read %llu of %llu bytes",
+              (unsigned long long)c.bytes_read, (unsigned long long)c.file_bytes);
+    free(c.v);
+    free(w.v);
+}
+
+/* Non-reference frames off the grid are not decoded. */
+static void check_skipping(void)
+{
+    recs w = {0};
+    CHECK(sample("cfr30.mp4", 0, INFINITY, 5, 640, 1, &w) == CR_OK);
+    CHECK_MSG(w.stats.packets_skipped > 0, "no packet skipped (decoded %lld)",
+              (long long)w.stats.packets_decoded);
+    /* every packet is either decoded or skipped (the last few need not be read) */
+    CHECK(w.stats.packets_skipped + w.stats.packets_decoded <= 120);
+    CHECK(w.stats.packets_skipped + w.stats.packets_decoded >= 115);
+    free(w.v);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_video_sampler MEDIA_DIR\n");
+        return 2;
+    }
+    dir = argv[1];
+    check_clip("cfr25.mp4", pts25, 100, 25, 0, 0, 10, 640, 160, 120);
+    check_clip("cfr30.mp4", pts30, 120, 30, 0, 0, 10, 640, 160, 120);
+    check_clip("cfr2997.mp4", pts2997, 120, 29.97, 0, 0, 10, 640, 160, 120);
+    /* denser than the video and off its frame times: many repeats */
+    check_clip("cfr25.mp4", pts25, 100, 25, 0, 0, 33.3, 640, 160, 120);
+    check_clip("cfr2997.mp4", pts2997, 120, 29.97, 0, 0, 7.0, 100, 100, 75);
+    check_clip("vfr.mp4", ptsvfr, 80, 20.34, 1, 0, 10, 640, 160, 120);
+    check_clip("vfr.mp4", ptsvfr, 80, 20.34, 1, 0, 24, 640, 160, 120);
+    /* 161x121 scaled to 100 wide: 121 * 100 / 161 = 75.2 -> 75 */
+    {
+        video_info in = probe("odd.mp4");
+        CHECK(in.width == 161 && in.height == 121);
+    }
+    check_clip("odd.mp4", pts30, 60, 30, 0, 0, 10, 640, 161, 121);
+    check_clip("odd.mp4", pts30, 60, 30, 0, 0, 10, 100, 100, 75);
+    /* rotation: FFmpeg writes rotate=90 as a display matrix shown 270 clockwise */
+    check_clip("rot90tag.mp4", pts30, 120, 30, 0, 270, 10, 640, 120, 160);
+    check_clip("rot270tag.mp4", pts30, 120, 30, 0, 90, 10, 100, 100, 133);
+    check_clip("rot180tag.mp4", pts30, 120, 30, 0, 180, 10, 640, 160, 120);
+    check_rotation_pixels("rot90tag.mp4", 270);
+    check_rotation_pixels("rot270tag.mp4", 90);
+    check_rotation_pixels("rot180tag.mp4", 180);
+    check_skipping();
+    /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
+    check_still("media/cold_water.jpg", 640, 426, 640);
+    check_still("media/messi5.jpg", 548, 342, 640);
+    check_still_pixels();
+    check_vtest();
+    return check_exit();
+}
