@@ -542,7 +542,9 @@ static int q_fill_one(video_sampler *s)
     AVPacket *p = s->q[(s->q_head + s->q_len) % VIDEO_LOOKAHEAD];
     for (;;) {
         int rc = av_read_frame(s->m.fmt, p);
-        if (rc == AVERROR_EOF || (rc < 0 && s->m.io.err.code == CR_OK && avio_feof(s->m.fmt->pb))) {
+        if (rc < 0 && s->m.io.err.code != CR_OK)
+            return rc; /* the reader failed: not the end of the data */
+        if (rc == AVERROR_EOF || (rc < 0 && avio_feof(s->m.fmt->pb))) {
             s->demux_eof = 1;
             return 1;
         }
@@ -834,8 +836,10 @@ static cr_status convert_held(video_sampler *s, cr_err *err)
 static cr_status emit(video_sampler *s, video_frame *out, cr_err *err)
 {
     cr_status st = convert_held(s, err);
-    if (st != CR_OK)
+    if (st != CR_OK) {
+        s->finished = 1;
         return st;
+    }
     out->rgb = s->m.info.rotation ? s->rotated : s->scaled;
     out->stride = s->m.info.rotation ? s->rotated_stride : s->scaled_stride;
     out->width = s->out_w;

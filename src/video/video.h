@@ -63,7 +63,8 @@
 typedef struct video_info {
     double duration_seconds; /* container duration, else stream, else last packets; 0 for a still */
     double fps;              /* average frame rate (frames per second); 0 if unknown */
-    int variable_frame_rate; /* 1 when frame durations differ (measured on the first packets) */
+    int variable_frame_rate; /* 1 when FFmpeg's base rate (from the probed timestamps)
+                                differs from the average by > 1 % */
     int width, height;       /* stored (coded) size, before rotation */
     int rotation;            /* clockwise degrees to apply for display: 0, 90, 180, 270 */
     int display_width;       /* size after rotation (width/height swapped for 90, 270) */
@@ -139,11 +140,15 @@ const video_info *video_sampler_info(const video_sampler *s);
 
 /* Produces the frame of the next grid point of the range, in increasing k, into
  * `out` and sets *done = 0; after the last one sets *done = 1 (and leaves `out`
- * alone), as often as it is called.  Frames that are not needed (not the frame of a
- * grid point in range and not referenced by other frames, when the container marks
- * them disposable or the codec's headers say so) are not decoded, and only output
- * frames are converted.  A decoding error in the middle of a stream is
- * CR_ERR_FORMAT; the sampler is then finished (*done = 1 afterwards). */
+ * alone), as often as it is called.  Frames that are not needed are not decoded:
+ * a packet is left out when it is not referenced by other frames (H.264: every
+ * slice has nal_ref_idc 0; any codec: the container flags it disposable) and no
+ * grid point of the range falls between its presentation time and the next
+ * frame's.  Only output frames are converted to RGB (once, however many grid
+ * points repeat them).  Corrupt packets are concealed or dropped by the decoder
+ * as FFmpeg does; a stream that ends more than 1 s before its probed duration is
+ * CR_ERR_FORMAT ("truncated"), and one without any decodable frame too.  After an
+ * error the sampler is finished (*done = 1 afterwards). */
 cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err);
 
 /* Counters for tests and benchmarks (frames handed to the decoder, frames it

@@ -125,10 +125,15 @@ static const cr_reader_ops failing_ops = {failing_read, failing_close};
 
 static void check_reader_errors(void)
 {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/cfr25.mp4", dir);
-    uint64_t limits[] = {0, 100, 4000};
-    for (size_t i = 0; i < 3; i++) {
+    /* fails in the probe (small limits) or in the middle of sampling (4 MB) */
+    const char *files[] = {"cfr25.mp4", "cfr25.mp4", "cfr25.mp4", "media/vtest.avi"};
+    uint64_t limits[] = {0, 100, 4000, 4000000};
+    for (size_t i = 0; i < 4; i++) {
+        char p[1024];
+        if (strncmp(files[i], "media/", 6) == 0)
+            snprintf(p, sizeof p, "%s", files[i]);
+        else
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
         cr_err err = {0};
         failing *f = cr_calloc(1, sizeof *f);
         CHECK(cr_reader_open_file(p, &f->inner, &err) == CR_OK);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/video/run.sh [CREASE] -- sampler vs. `ffmpeg -f null` on the reference workload.
+#
+# The reference workload (DESIGN.md §9): a 15-minute 1080p30 H.264 video with one
+# person in view, built once from a 60 s clip of media/cold_water.jpg animated
+# (padded onto a 1920x1080 canvas and moved along a Lissajous path with `overlay`),
+# concatenated 15 times by stream copy, and cached under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/crease/bench.  x264 preset medium, default GOP
+# (keyint 250, B-frames 3 with b-pyramid), as a coach's laptop export would be.
+#
+# One run reports:
+#   decode_s   wall time of `ffmpeg -i FILE -f null -` (decodes every frame; FFmpeg's
+#              automatic threads)
+#   sample_s   wall time to sample all chunks (CHUNK_SECONDS=30) at 10 fps, width
+#              <= 640, two chunks in parallel (`crease frames` processes, one decoder
+#              thread each)
+#   ratio      sample_s / decode_s.  Target: <= 0.8.
+# Also the sampler's totals: frames, packets decoded and skipped, bytes read.
+# The machine is shared: repeat the run and expect noise of several percent.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+crease=${1:-$root/build/crease}
+[ -x "$crease" ] || { echo "no crease binary at $crease (scripts/build first)" >&2; exit 1; }
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/crease/bench
+mkdir -p "$cache"
+recipe=v1 # bump when the recipe below changes
+ref=$cache/ref_15min_1080p30_$recipe.mp4
+ff="ffmpeg -nostdin -hide_banner -v error -y"
+
+if [ ! -s "$ref" ]; then
+    echo "building the reference workload (once; several minutes on 2 cores)..." >&2
+    clip=$cache/clip60_$recipe.mp4
+    # person ~900 px tall, moving +-400 px horizontally (period 6 s) and +-60 px
+    # vertically (period 4 s) over a grey canvas
+    $ff -f lavfi -i "color=c=0x506070:s=1920x1080:r=30:d=60" -loop 1 -framerate 30 \
+        -i "$root/media/cold_water.jpg" -filter_complex \
+        "[1:v]scale=-2:900,format=yuv420p[p];[0:v][p]overlay=x='660+400*sin(2*PI*t/6)':y='90+60*sin(2*PI*t/4)':shortest=1,format=yuv420p" \
+        -t 60 -c:v libx264 -preset medium -pix_fmt yuv420p "$clip.tmp.mp4"
+    mv "$clip.tmp.mp4" "$clip"
+    list=$cache/list_$recipe.txt
+    : >"$list"
+    for _ in $(seq 15); do echo "file '$clip'" >>"$list"; done
+    $ff -f concat -safe 0 -i "$list" -c copy "$ref.tmp.mp4"
+    mv "$ref.tmp.mp4" "$ref"
+    rm -f "$list"
+fi
+
+echo "file: $ref ($(stat -c %s "$ref") bytes)"
+"$crease" probe "$ref"
+chunks=$("$crease" chunks "$ref" --chunk-seconds 30 |
+    grep -o '"start_sec":[0-9.]*,"end_sec":[0-9.]*' | sed 's/"start_sec":\([0-9.]*\),"end_sec":\([0-9.]*\)/\1 \2/')
+nchunks=$(echo "$chunks" | wc -l)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+now() { date +%s.%N; }
+
+t0=$(now)
+ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
+t1=$(now)
+decode=$(echo "$t1 - $t0" | bc -l)
+
+run_chunk() {
+    "$crease" frames "$ref" --start "$1" --end "$2" --fps 10 --max-width 640 --threads 1 \
+        >"$tmp/frames_$1.jsonl" 2>"$tmp/summary_$1.json"
+}
+export -f run_chunk
+export crease ref tmp
+t0=$(now)
+if ! echo "$chunks" | xargs -P 2 -L 1 bash -c 'run_chunk "$@"' _; then
+    echo "a chunk failed:" >&2
+    cat "$tmp"/summary_*.json >&2
+    exit 1
+fi
+t1=$(now)
+sample=$(echo "$t1 - $t0" | bc -l)
+
+sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | paste -sd+ | bc; }
+frames=$(sum frames)
+lines=$(cat "$tmp"/frames_*.jsonl | wc -l)
+[ "$frames" = "$lines" ] || { echo "summary says $frames frames, output has $lines" >&2; exit 1; }
+fsize=$(stat -c %s "$ref")
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "chunks: $nchunks x 30 s, 2 in parallel, 10 fps, max width 640"
+echo "sampled frames: $frames"
+echo "packets decoded: $(sum packets_decoded), skipped undecoded: $(sum packets_skipped)"
+echo "bytes read: $(sum bytes_read) (file $fsize, $(echo "scale=3; $(sum bytes_read) / $fsize" | bc -l)x)"
+printf 'decode_s %.2f\nsample_s %.2f\nratio %.3f (target <= 0.8)\n' "$decode" "$sample" \
+    "$(echo "$sample / $decode" | bc -l)"
