@@ -557,7 +557,7 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
         if (!retry || attempt >= o->max_retries) {
             if (rc == CURLE_OPERATION_TIMEDOUT)
                 st = cr_err_set(err, CR_ERR_TIMEOUT,
-                                "s3 %s %s: timed out (no response for %ld ms; %d tries)", r->method,
+                                "s3 %s %s: timed out: no response for %ld ms (%d tries)", r->method,
                                 req_what(r), o->timeout_ms, r->tries);
             else if (rc != CURLE_OK)
                 st = cr_err_set(err, CR_ERR_NET, "s3 %s %s: %s (%d tries)", r->method, req_what(r),
