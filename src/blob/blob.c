@@ -388,13 +388,21 @@ cr_status blob_presign(blob_store *b, const char *key, blob_method m, int64_t ex
     return blob_presign_at(b, key, m, expires_s, (int64_t)time(NULL), url, err);
 }
 
-/* ---- the read-ahead reader ---- */
+/* ---- the read-ahead reader ----
+ *
+ * One window buffer.  A read inside the window is a memcpy.  A miss fetches
+ * [off, off + max(n, w)) where w starts at BLOB_READ_WINDOW_MIN and doubles (up to
+ * the reader's window) while the misses continue where the last fetch ended, and
+ * falls back to BLOB_READ_WINDOW_MIN after a seek: FFmpeg's probing and seeking jump
+ * around in small reads (a big window there would fetch bytes nobody reads), its
+ * demuxing of a chunk is sequential (a big window saves requests). */
 
 typedef struct blob_rd {
     blob_store *b;
     char *key;
     uint64_t size;
-    size_t window;
+    size_t window;      /* the largest fetch */
+    size_t next;        /* the size of the next fetch */
     unsigned char *buf; /* window bytes */
     uint64_t buf_off;   /* offset of buf[0] in the object */
     size_t buf_len;     /* valid bytes in buf */
@@ -415,18 +423,27 @@ static cr_status rd_read_at(void *ctx, uint64_t off, void *out, size_t n, size_t
         *got = k;
         return CR_OK;
     }
-    /* a large read bypasses the window: straight into the caller's buffer */
+    int sequential = r->buf_len > 0 && off == r->buf_off + r->buf_len;
+    if (sequential) {
+        if (r->next < r->window)
+            r->next = r->next * 2 < r->window ? r->next * 2 : r->window;
+    } else {
+        r->next = BLOB_READ_WINDOW_MIN < r->window ? BLOB_READ_WINDOW_MIN : r->window;
+    }
+    /* a read as large as the window bypasses it: straight into the caller's buffer */
     if (n >= r->window) {
         cr_status st = blob_get_range(r->b, r->key, off, out, n, got, err);
         if (r->stats) {
             r->stats->requests++;
             r->stats->bytes_fetched += *got;
         }
+        r->buf_len = 0;
         return st;
     }
     uint64_t want = r->size - off;
-    if (want > r->window)
-        want = r->window;
+    size_t fetch = n > r->next ? n : r->next;
+    if (want > fetch)
+        want = fetch;
     size_t g = 0;
     r->buf_len = 0;
     cr_status st = blob_get_range(r->b, r->key, off, r->buf, (size_t)want, &g, err);
@@ -478,6 +495,7 @@ cr_status blob_open_reader(blob_store *b, const char *key, size_t window, blob_r
     r->b = b;
     r->size = info.size;
     r->window = window;
+    r->next = BLOB_READ_WINDOW_MIN < window ? BLOB_READ_WINDOW_MIN : window;
     r->stats = stats;
     r->key = cr_strdup(key);
     r->buf = cr_malloc(window);

@@ -188,18 +188,21 @@ typedef struct blob_reader_stats {
     uint64_t requests;      /* range requests made */
 } blob_reader_stats;
 
-/* Default and bounds of the read-ahead window: FFmpeg's AVIO reads are 32 KiB
- * (IO_BUFFER_SIZE in libavformat/aviobuf.c), so a 1 MiB window turns ~32 of them
- * into one request. */
+/* Default and bounds of the read-ahead window.  FFmpeg's AVIO reads are 32 KiB
+ * (IO_BUFFER_SIZE in libavformat/aviobuf.c); BLOB_READ_WINDOW_MIN is two of them, and
+ * the 1 MiB default turns 32 sequential reads into one request. */
 #define BLOB_READ_WINDOW_DEFAULT (1u << 20)
 #define BLOB_READ_WINDOW_MIN (64u << 10)
 #define BLOB_READ_WINDOW_MAX (64u << 20)
 
 /* Opens a cr_reader over the object `key` (one HEAD for its size, then ranged GETs).
- * A read outside the current window fetches [off, off + max(n, window)) and keeps
- * it.  `window` 0 = BLOB_READ_WINDOW_DEFAULT, else clamped to the bounds above.
- * `stats` (may be NULL) is updated while the reader lives and must outlive it.  The
- * reader borrows `b`: close the reader first. */
+ * A read inside the last fetched range is served from memory.  A read outside it
+ * fetches [off, off + max(n, w)): w is BLOB_READ_WINDOW_MIN after a seek and doubles,
+ * up to `window`, while reads go on where the last fetch ended (so probing and
+ * seeking cost small requests, sequential demuxing few large ones).  `window` 0 =
+ * BLOB_READ_WINDOW_DEFAULT, else clamped to [BLOB_READ_WINDOW_MIN,
+ * BLOB_READ_WINDOW_MAX].  `stats` (may be NULL) is updated while the reader lives
+ * and must outlive it.  The reader borrows `b`: close the reader first. */
 cr_status blob_open_reader(blob_store *b, const char *key, size_t window, blob_reader_stats *stats,
                            cr_reader **out, cr_err *err);
 
