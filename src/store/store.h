@@ -1,0 +1,344 @@
+/*
+ * store.h -- crease's job store and chunk queue (DESIGN.md §3, §4, §5).
+ *
+ * One interface, two backends chosen by DATABASE_URL (cr_config.store/db_target):
+ *   - PostgreSQL through libpq: claims use one UPDATE ... WHERE id IN (SELECT ...
+ *     FOR UPDATE SKIP LOCKED); any number of processes on any machines.
+ *   - SQLite (the embedded default): the same statements under BEGIN IMMEDIATE in
+ *     WAL mode; any number of threads or processes on one machine.
+ * The semantics below hold on both; tests run every scenario on both.
+ *
+ * Tables are Cricksy's `video_analysis_jobs` and `video_analysis_chunks` (compat:
+ * never change their names, the column names, the status values or the stage names
+ * listed here).  crease adds queue columns: chunks get lease_expires_at, worker_id,
+ * next_attempt_at, max_attempts; jobs get lease_expires_at and worker_id (the lease of
+ * the aggregating worker).  The schema is created and upgraded by store_migrate_up
+ * (`crease migrate up`); on a database that already holds Cricksy's tables only the
+ * missing parts are added and `down` removes exactly what `up` added.
+ *
+ * States (the full diagram with the function behind each transition is at the top
+ * of queue.c):
+ *   job:   awaiting_upload -> queued (DEEP_QUEUED, 0..99 %) -> deep_running
+ *          (AGGREGATING, 99 %) -> done (DONE, 100 %); any of queued/deep_running ->
+ *          failed (error_message set, progress unchanged); failed -> queued by retry.
+ *   chunk: queued -> processing (claimed, leased) -> completed; processing -> queued
+ *          (failure with attempts left, expired lease, release) or -> failed.
+ *
+ * Time: every timestamp is UTC, taken from the database server's clock (never the
+ * worker's), and reported here as seconds since the Unix epoch (0 = not set).
+ *
+ * Errors: every function returns a cr_status with detail in `err` (first error
+ * wins).  A database that cannot be reached is CR_ERR_DB with a clear message, never
+ * a crash; on PostgreSQL a lost connection is re-established on the next call
+ * (callers retry after a pause: a failed call may or may not have taken effect, and
+ * every operation is safe to repeat -- see each function).  CR_ERR_CONFLICT means
+ * the row is not in the state the call needs (lost lease, job not failed, ...).
+ * CR_ERR_NOT_FOUND means no such job.  All SQL is parameterized.
+ *
+ * Threads: a `store` is one connection; use one per thread (or lock around it).
+ * Processes: open the store after fork(), never share one across fork().
+ */
+#ifndef CR_STORE_STORE_H
+#define CR_STORE_STORE_H
+
+#include "core/config.h"
+#include "core/status.h"
+
+#include <stddef.h>
+
+typedef struct store store;
+
+/* Sizes of the text fields copied into the structs below (longer values are
+ * truncated; ids are uuids, 36 chars). */
+#define STORE_ID_MAX 64
+#define STORE_KEY_MAX 512
+#define STORE_MSG_MAX 512
+
+/* Job statuses: values of PostgreSQL enum `video_analysis_job_status`.
+ * compat: never change (Cricksy's values; processing/completed are legacy ones we
+ * read but never write). */
+#define STORE_JOB_AWAITING_UPLOAD "awaiting_upload"
+#define STORE_JOB_QUEUED "queued"
+#define STORE_JOB_QUICK_RUNNING "quick_running"
+#define STORE_JOB_QUICK_DONE "quick_done"
+#define STORE_JOB_DEEP_RUNNING "deep_running"
+#define STORE_JOB_DONE "done"
+#define STORE_JOB_FAILED "failed"
+#define STORE_JOB_LEGACY_PROCESSING "processing"
+#define STORE_JOB_LEGACY_COMPLETED "completed"
+
+/* Chunk statuses: values of enum `video_analysis_chunk_status`.  compat: never change. */
+#define STORE_CHUNK_QUEUED "queued"
+#define STORE_CHUNK_PROCESSING "processing"
+#define STORE_CHUNK_COMPLETED "completed"
+#define STORE_CHUNK_FAILED "failed"
+
+/* Stages (video_analysis_jobs.stage).  compat: never change. */
+#define STORE_STAGE_DEEP_QUEUED "DEEP_QUEUED"
+#define STORE_STAGE_AGGREGATING "AGGREGATING"
+#define STORE_STAGE_DONE "DONE"
+#define STORE_STAGE_FAILED "FAILED"
+
+/* Deep modes (video_analysis_jobs.deep_mode).  compat: never change. */
+#define STORE_DEEP_MODE_CPU "cpu"
+#define STORE_DEEP_MODE_GPU "gpu"
+
+/* Defaults (DESIGN.md §5 asks for backoff with jitter and a bounded number of tries;
+ * the numbers are ours: 3 tries, 2 s then 4 s, ... capped at 5 min). */
+#define STORE_DEFAULT_MAX_ATTEMPTS 3
+#define STORE_DEFAULT_BACKOFF_BASE_MS 2000
+#define STORE_DEFAULT_BACKOFF_CAP_MS 300000
+
+/* ---- opening ------------------------------------------------------------------ */
+
+typedef struct store_options {
+    int backoff_base_ms; /* first retry delay; 0 = default.  delay(a) = base * 2^(a-1),
+                            capped, then scaled by a random factor in [0.5, 1.0] */
+    int backoff_cap_ms;  /* 0 = default */
+    int busy_timeout_ms; /* SQLite: how long to wait for the write lock; 0 = 30 s */
+} store_options;
+
+/* Opens the store named by cfg->store and cfg->db_target (SQLite: creates the file
+ * and its folder if needed).  `opts` may be NULL.  Does not touch the schema.
+ * On failure *out is NULL. */
+cr_status store_open(const cr_config *cfg, const store_options *opts, store **out, cr_err *err);
+
+/* Same, from a backend kind and target (a libpq URI or a file path). */
+cr_status store_open_target(cr_store_kind kind, const char *target, const store_options *opts,
+                            store **out, cr_err *err);
+
+void store_close(store *st); /* NULL is fine */
+
+/* "postgres" or "sqlite". */
+const char *store_backend_name(const store *st);
+
+/* ---- migrations (`crease migrate`) --------------------------------------------- */
+
+/* The schema versions this binary knows: 1..store_migrations_latest(). */
+int store_migrations_latest(void);
+/* Name of version v (1-based), or NULL. */
+const char *store_migration_name(int v);
+
+/* Current version (0 = none applied) into *version.  Creates nothing. */
+cr_status store_migrate_status(store *st, int *version, cr_err *err);
+
+/* Applies versions up to `target` (<= 0: the latest); each version in its own
+ * transaction.  Objects that already exist (Cricksy's tables, columns, types) are
+ * kept and recorded as not ours, so `down` never drops them.  Safe to run from many
+ * processes at once.  *applied (may be NULL) gets the number applied. */
+cr_status store_migrate_up(store *st, int target, int *applied, cr_err *err);
+
+/* Undoes the `n` newest versions (n <= 0: all), dropping only what `up` created. */
+cr_status store_migrate_down(store *st, int n, int *undone, cr_err *err);
+
+/* CR_OK when the schema is at store_migrations_latest(); otherwise CR_ERR_DB with
+ * "schema at version X, this crease needs Y: run `crease migrate up`". */
+cr_status store_check_schema(store *st, cr_err *err);
+
+/* ---- jobs ---------------------------------------------------------------------- */
+
+typedef struct store_job_new {
+    const char *id;            /* NULL or "": a new uuid v4 is generated */
+    const char *session_id;    /* required */
+    const char *deep_mode;     /* "cpu" or "gpu"; NULL = "gpu" */
+    const char *analysis_mode; /* "batting", ...; NULL = none */
+    const char *s3_bucket;     /* NULL = none */
+    const char *s3_key;        /* NULL = none */
+    int sample_fps;            /* Cricksy's NOT NULL column; 0 = 10 (DESIGN.md §2) */
+} store_job_new;
+
+typedef struct store_job {
+    char id[STORE_ID_MAX];
+    char session_id[STORE_ID_MAX];
+    char status[24];
+    char stage[32];
+    int progress_pct;
+    char deep_mode[8];
+    char analysis_mode[32];
+    int total_chunks;
+    int completed_chunks;
+    double video_duration_seconds;
+    char s3_bucket[256];
+    char s3_key[STORE_KEY_MAX];
+    char error_message[STORE_MSG_MAX];
+    char deep_results_s3_key[STORE_KEY_MAX];
+    char worker_id[STORE_ID_MAX]; /* the aggregating worker, "" if none */
+    double created_at, started_at, completed_at, deep_started_at, deep_completed_at, updated_at,
+        lease_expires_at;
+} store_job;
+
+/* Creates a job in status awaiting_upload (no stage, 0 %).  Writes its id to
+ * `id_out` (cap >= 37).  A job with the same explicit id already existing is
+ * CR_ERR_CONFLICT. */
+cr_status store_job_create(store *st, const store_job_new *in, char *id_out, size_t cap,
+                           cr_err *err);
+
+cr_status store_job_get(store *st, const char *job_id, store_job *out, cr_err *err);
+
+/* The newest jobs first (at most `cap`), optionally only those in `status` (NULL =
+ * all).  *n gets the number written. */
+cr_status store_job_list(store *st, const char *status, store_job *out, int cap, int *n,
+                         cr_err *err);
+
+/* The deep_results JSON text of a job (caller frees with cr_free); NULL when unset. */
+cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err);
+
+/* Checks the invariants of one job row (status known, progress and counts coherent
+ * with the status: the progress table of DESIGN.md §4).  Used by tests and debug
+ * builds; CR_ERR_INTERNAL with the broken rule. */
+cr_status store_job_check(const store_job *job, cr_err *err);
+
+/* ---- chunks -------------------------------------------------------------------- */
+
+typedef struct store_chunk_span {
+    double start_sec, end_sec;
+} store_chunk_span;
+
+/* Creates the job's chunks 0..n-1 and moves the job from awaiting_upload (or
+ * queued without chunks) to queued, stage DEEP_QUEUED, 0 %, total_chunks = n,
+ * completed_chunks = 0, video_duration_seconds = duration.  Idempotent: when the job
+ * already has chunks (or total_chunks set), nothing changes and *created = 0.
+ * n == 0 is allowed for deep_mode 'cpu' jobs (the analysis worker does it all).
+ * max_attempts <= 0: STORE_DEFAULT_MAX_ATTEMPTS.  *created may be NULL. */
+cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_span *spans, int n,
+                              double duration, int max_attempts, int *created, cr_err *err);
+
+typedef struct store_chunk {
+    char id[STORE_ID_MAX];
+    char job_id[STORE_ID_MAX];
+    int chunk_index;
+    double start_sec, end_sec;
+    char status[16];
+    int attempts, max_attempts;
+    char worker_id[STORE_ID_MAX];
+    char artifact_s3_key[STORE_KEY_MAX];
+    int runtime_ms; /* -1 = not set */
+    char error_message[STORE_MSG_MAX];
+    double created_at, started_at, completed_at, lease_expires_at, next_attempt_at;
+    /* Filled by store_chunk_claim only: the job's session and blob location, so a
+     * worker needs no second query to find the video. */
+    char session_id[STORE_ID_MAX];
+    char s3_bucket[256];
+    char s3_key[STORE_KEY_MAX];
+} store_chunk;
+
+/* Claims up to `n` chunks for `worker_id`: queued chunks whose next_attempt_at has
+ * come, of jobs in status queued, oldest job first then chunk_index (FIFO across
+ * jobs).  Each becomes processing with attempts+1, worker_id, started_at = now and
+ * lease_expires_at = now + lease_seconds.  One statement; concurrent claimers never
+ * get the same chunk.  *got (0..n) chunks are written to out[].  If the call fails
+ * after the database committed, the chunks come back when their lease expires. */
+cr_status store_chunk_claim(store *st, const char *worker_id, double lease_seconds, int n,
+                            store_chunk *out, int *got, cr_err *err);
+
+/* Extends the lease of a chunk this worker holds to now + lease_seconds.
+ * CR_ERR_CONFLICT when the chunk is no longer processing by `worker_id` (its lease
+ * expired and it was reaped or claimed by another worker): stop working on it. */
+cr_status store_chunk_heartbeat(store *st, const char *chunk_id, const char *worker_id,
+                                double lease_seconds, cr_err *err);
+
+typedef struct store_completion {
+    int counted;          /* 1: this call moved the chunk to completed (exactly one call
+                             per chunk ever gets 1); 0: it was already completed */
+    int completed_chunks; /* the job's counts after the call */
+    int total_chunks;
+    int job_ready; /* all chunks completed and the job is queued: call
+                      store_job_claim_aggregation */
+    char job_id[STORE_ID_MAX];
+} store_completion;
+
+/* Marks a chunk completed with its runtime and artifact key, and in the same
+ * transaction bumps the job's completed_chunks and progress_pct = min(99,
+ * floor(100 * completed / total)).  Accepted from processing (whoever holds it: the
+ * work is done) or queued (a late finisher whose lease was reaped); idempotent:
+ * a chunk already completed changes nothing and reports counted = 0.  A failed
+ * chunk is CR_ERR_CONFLICT.  `out` may be NULL. */
+cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
+                               const char *artifact_key, store_completion *out, cr_err *err);
+
+typedef struct store_failure {
+    int final;           /* 1: the chunk is failed and so is its job */
+    int attempts;        /* attempts so far */
+    double retry_in_sec; /* when !final: the backoff chosen */
+} store_failure;
+
+/* Records a failed attempt of a chunk held by `worker_id` (`message` goes to
+ * error_message).  attempts < max_attempts: back to queued with next_attempt_at =
+ * now + backoff (exponential with jitter); otherwise the chunk is failed and its job
+ * failed with "chunk N: message".  CR_ERR_CONFLICT when the worker no longer holds
+ * it.  `out` may be NULL. */
+cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id,
+                           const char *message, store_failure *out, cr_err *err);
+
+/* Gives a held chunk back without counting the attempt (SIGTERM: a worker stops
+ * and releases what it did not finish).  CR_ERR_CONFLICT when not held. */
+cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, cr_err *err);
+
+/* The chunks of a job by chunk_index (at most `cap`); *n gets the count. */
+cr_status store_chunks_of_job(store *st, const char *job_id, store_chunk *out, int cap, int *n,
+                              cr_err *err);
+
+typedef struct store_reaped {
+    int chunks_requeued; /* lease expired with attempts left: back to queued */
+    int chunks_failed;   /* lease expired on the last attempt: failed, job failed */
+    int jobs_requeued;   /* aggregation lease expired: job back to queued */
+} store_reaped;
+
+/* Returns chunks whose lease expired to queued (immediately claimable; the lost
+ * attempt counts) or, on their last attempt, fails them and their job ("lease
+ * expired"); returns deep_running jobs whose aggregation lease expired to queued.
+ * Any worker may call it every few seconds; concurrent calls are safe. */
+cr_status store_reap_expired(store *st, store_reaped *out, cr_err *err);
+
+/* ---- aggregation ---------------------------------------------------------------- */
+
+/* Claims a job for aggregation by `worker_id`: the conditional update status =
+ * 'queued' AND (completed_chunks = total_chunks > 0 OR deep_mode = 'cpu') ->
+ * deep_running, stage AGGREGATING, 99 %, deep_started_at, lease.  job_id NULL:
+ * the oldest such job.  Exactly one concurrent caller wins; *won = 1 and `out`
+ * (may be NULL) filled for the winner, *won = 0 for everyone else. */
+cr_status store_job_claim_aggregation(store *st, const char *job_id, const char *worker_id,
+                                      double lease_seconds, store_job *out, int *won, cr_err *err);
+
+/* Extends the aggregation lease.  CR_ERR_CONFLICT when this worker lost the job. */
+cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id,
+                              double lease_seconds, cr_err *err);
+
+/* Finishes a job held by `worker_id` (deep_running):
+ *   ok = 1: done, stage DONE, 100 %, deep_results = results_json (may be NULL),
+ *           deep_results_s3_key = results_key (may be NULL), completed_at.
+ *   ok = 0: failed with error_message = message, progress unchanged.
+ * CR_ERR_CONFLICT when the worker does not hold the job (lease lost). */
+cr_status store_job_finish(store *st, const char *job_id, const char *worker_id, int ok,
+                           const char *results_json, const char *results_key, const char *message,
+                           cr_err *err);
+
+/* Re-queues a failed job: its failed chunks go back to queued with attempts = 0
+ * (completed chunks are kept), the job to queued, stage DEEP_QUEUED, error cleared,
+ * counts and progress recomputed.  *requeued (may be NULL) = chunks re-queued.
+ * CR_ERR_CONFLICT when the job is not failed; CR_ERR_NOT_FOUND when absent. */
+cr_status store_job_retry(store *st, const char *job_id, int *requeued, cr_err *err);
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+typedef struct store_depth {
+    long queued_chunks;     /* chunks waiting (of queued jobs), for autoscaling */
+    long ready_chunks;      /* of those, claimable now (backoff elapsed) */
+    long processing_chunks; /* chunks held under a lease */
+    long jobs_queued;       /* jobs in status queued */
+    long jobs_ready;        /* of those, waiting for an analysis worker */
+    long jobs_running;      /* deep_running */
+} store_depth;
+
+cr_status store_queue_depth(store *st, store_depth *out, cr_err *err);
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+/* A new random uuid v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") into out[37]. */
+cr_status store_uuid(char out[37], cr_err *err);
+
+/* The backoff before retry number `attempts` (>= 1) for the given options, with
+ * `u` in [0,1) the jitter draw: base * 2^(attempts-1), capped, times (0.5 + u/2). */
+double store_backoff_ms(const store_options *opts, int attempts, double u);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * store_sql.c -- the SQL text of every queue statement, per dialect.
+ *
+ * The two columns of each entry do the same thing; queue.c binds the same typed
+ * parameters to both ($n in PostgreSQL, ?n in SQLite) and reads the same result
+ * columns.  Timestamps: PostgreSQL columns are timestamptz read as epoch seconds;
+ * SQLite columns hold epoch seconds (REAL) computed from julianday('now')
+ * (2440587.5 = the Julian day of 1970-01-01T00:00Z, SQLite's lang_datefunc.html).
+ *
+ * Table, column, enum and stage names here are Cricksy's (compat: never change).
+ */
+#include "store/store_int.h"
+
+#define PG_NOW "now()"
+#define SQ_NOW "((julianday('now') - 2440587.5) * 86400.0)"
+#define PG_E(x) "extract(epoch from " x ")"
+
+/* 22 job columns, read by queue.c's job_from_row in this order. */
+#define PG_JOB_COLS                                                                                \
+    "j.id, j.session_id, j.status::text, COALESCE(j.stage, ''), COALESCE(j.progress_pct, 0), "     \
+    "COALESCE(j.deep_mode, ''), COALESCE(j.analysis_mode, ''), COALESCE(j.total_chunks, 0), "      \
+    "COALESCE(j.completed_chunks, 0), COALESCE(j.video_duration_seconds, 0), j.s3_bucket, "        \
+    "j.s3_key, j.error_message, j.deep_results_s3_key, j.worker_id, " PG_E(                        \
+        "j.created_at") ", " PG_E("j.started_at") ", " PG_E("j.completed_at") ", " PG_E("j.deep_"  \
+                                                                                        "started_" \
+                                                                                        "at") ","  \
+                                                                                              " " PG_E("j.deep_completed_at") ", " PG_E("j.updated_at") ", " PG_E("j.lease_expires_at")
+#define SQ_JOB_COLS(j)                                                                             \
+    j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), COALESCE(" j                    \
+      "progress_pct, 0), "                                                                         \
+      "COALESCE(" j "deep_mode, ''), COALESCE(" j "analysis_mode, ''), COALESCE(" j                \
+      "total_chunks, 0), COALESCE(" j "completed_chunks, 0), COALESCE(" j                          \
+      "video_duration_seconds, 0), " j "s3_bucket, " j "s3_key, " j "error_message, " j            \
+      "deep_results_s3_key, " j "worker_id, " j "created_at, " j "started_at, " j                  \
+      "completed_at, " j "deep_started_at, " j "deep_completed_at, " j "updated_at, " j            \
+      "lease_expires_at"
+
+/* 17 chunk columns, read by queue.c's chunk_from_row in this order. */
+#define PG_CHUNK_COLS(c)                                                                           \
+    c "id, " c "job_id, " c "chunk_index, " c "start_sec, " c "end_sec, " c "status::text, " c     \
+      "attempts, COALESCE(" c "max_attempts, 3), " c "worker_id, " c "artifact_s3_key, " c         \
+      "runtime_ms, " c "error_message, " PG_E(c "created_at") ", " PG_E(c "started_at") ", " PG_E( \
+          c "completed_at") ", " PG_E(c "lease_expires_at") ", " PG_E(c "next_attempt_at")
+#define SQ_CHUNK_COLS(c)                                                                           \
+    c "id, " c "job_id, " c "chunk_index, " c "start_sec, " c "end_sec, " c "status, " c           \
+      "attempts, COALESCE(" c "max_attempts, 3), " c "worker_id, " c "artifact_s3_key, " c         \
+      "runtime_ms, " c "error_message, " c "created_at, " c "started_at, " c "completed_at, " c    \
+      "lease_expires_at, " c "next_attempt_at"
+
+typedef struct sql_pair {
+    const char *pg, *sq;
+} sql_pair;
+
+static const sql_pair sql_text[Q_COUNT_] = {
+    /* $1 id, $2 session, $3 deep_mode, $4 analysis_mode, $5 bucket, $6 key, $7 fps.
+     * sample_fps, include_frames and deep_enabled are Cricksy's NOT NULL columns
+     * without server defaults, so every insert names them. */
+    [Q_JOB_INSERT] =
+        {"INSERT INTO video_analysis_jobs (id, session_id, status, progress_pct, deep_mode, "
+         "analysis_mode, s3_bucket, s3_key, sample_fps, include_frames, deep_enabled, "
+         "total_chunks, completed_chunks, created_at, updated_at) VALUES ($1, $2, "
+         "'awaiting_upload', 0, $3, $4, $5, $6, $7, false, true, 0, 0, now(), now()) "
+         "ON CONFLICT (id) DO NOTHING",
+         "INSERT INTO video_analysis_jobs (id, session_id, status, progress_pct, deep_mode, "
+         "analysis_mode, s3_bucket, s3_key, sample_fps, include_frames, deep_enabled, "
+         "total_chunks, completed_chunks, created_at, updated_at) VALUES (?1, ?2, "
+         "'awaiting_upload', 0, ?3, ?4, ?5, ?6, ?7, 0, 1, 0, 0, " SQ_NOW ", " SQ_NOW ") "
+         "ON CONFLICT (id) DO NOTHING"},
+    [Q_JOB_GET] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE j.id = $1",
+                   "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j WHERE j.id = ?1"},
+    [Q_JOB_LIST] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j "
+                    "ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
+                    "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j "
+                                                "ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+    [Q_JOB_LIST_STATUS] =
+        {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j "
+         "WHERE j.status::text = $2 ORDER BY j.created_at DESC, j.id DESC "
+         "LIMIT $1",
+         "SELECT " SQ_JOB_COLS(
+             "j.") " FROM video_analysis_jobs j "
+                   "WHERE j.status = ?2 ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+    [Q_JOB_RESULTS] = {"SELECT deep_results::text FROM video_analysis_jobs WHERE id = $1",
+                       "SELECT deep_results FROM video_analysis_jobs WHERE id = ?1"},
+    [Q_JOB_LOCK] = {"SELECT status::text, COALESCE(total_chunks, 0), COALESCE(deep_mode, '') "
+                    "FROM video_analysis_jobs WHERE id = $1 FOR UPDATE",
+                    "SELECT status, COALESCE(total_chunks, 0), COALESCE(deep_mode, '') "
+                    "FROM video_analysis_jobs WHERE id = ?1"},
+    [Q_CHUNK_COUNT] = {"SELECT count(*) FROM video_analysis_chunks WHERE job_id = $1",
+                       "SELECT count(*) FROM video_analysis_chunks WHERE job_id = ?1"},
+    /* PG: $1 job, $2 starts (float8[] literal), $3 ends, $4 max_attempts: one statement.
+     * SQLite: ?1 id, ?2 job, ?3 index, ?4 start, ?5 end, ?6 max_attempts: one per chunk. */
+    [Q_CHUNK_INSERT] =
+        {"INSERT INTO video_analysis_chunks (id, job_id, chunk_index, start_sec, end_sec, status, "
+         "attempts, max_attempts, next_attempt_at, created_at) SELECT gen_random_uuid()::text, $1, "
+         "(t.i - 1)::int, t.s, t.e, 'queued', 0, $4, now(), now() "
+         "FROM unnest($2::float8[], $3::float8[]) WITH ORDINALITY AS t(s, e, i)",
+         "INSERT INTO video_analysis_chunks (id, job_id, chunk_index, start_sec, end_sec, status, "
+         "attempts, max_attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+         "'queued', 0, ?6, " SQ_NOW ", " SQ_NOW ")"},
+    [Q_JOB_SET_QUEUED] =
+        {"UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
+         "progress_pct = 0, total_chunks = $2, completed_chunks = 0, "
+         "video_duration_seconds = $3, error_message = NULL, "
+         "started_at = COALESCE(started_at, now()), updated_at = now() "
+         "WHERE id = $1",
+         "UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
+         "progress_pct = 0, total_chunks = ?2, completed_chunks = 0, "
+         "video_duration_seconds = ?3, error_message = NULL, "
+         "started_at = COALESCE(started_at, " SQ_NOW "), updated_at = " SQ_NOW " WHERE id = ?1"},
+    /* DESIGN.md §5: one statement, SKIP LOCKED, oldest job first.  $1 worker, $2 lease s,
+     * $3 n.  Returns the 17 chunk columns + session_id, s3_bucket, s3_key, job created_at
+     * (RETURNING has no order: queue.c sorts by the last column, job_id, chunk_index). */
+    [Q_CLAIM] =
+        {"UPDATE video_analysis_chunks c SET status = 'processing', attempts = c.attempts + 1, "
+         "worker_id = $1, started_at = now(), lease_expires_at = now() + $2 * interval '1 second' "
+         "FROM video_analysis_jobs j WHERE j.id = c.job_id AND c.id IN (SELECT c2.id FROM "
+         "video_analysis_chunks c2 JOIN video_analysis_jobs j2 ON j2.id = c2.job_id "
+         "WHERE c2.status = 'queued' AND c2.next_attempt_at <= now() AND j2.status = 'queued' "
+         "ORDER BY j2.created_at, j2.id, c2.chunk_index LIMIT $3 FOR UPDATE OF c2 SKIP LOCKED) "
+         "RETURNING " PG_CHUNK_COLS("c.") ", j.session_id, j.s3_bucket, j.s3_key, " PG_E(
+             "j.created_at"),
+         "UPDATE video_analysis_chunks SET status = 'processing', attempts = attempts + 1, "
+         "worker_id = ?1, started_at = " SQ_NOW ", lease_expires_at = " SQ_NOW " + ?2 "
+         "WHERE id IN (SELECT c2.id FROM video_analysis_chunks c2 JOIN video_analysis_jobs j2 "
+         "ON j2.id = c2.job_id WHERE c2.status = 'queued' AND c2.next_attempt_at <= " SQ_NOW
+         " AND j2.status = 'queued' ORDER BY j2.created_at, j2.id, c2.chunk_index LIMIT ?3) "
+         "RETURNING " SQ_CHUNK_COLS(
+             "") ", (SELECT j.session_id FROM video_analysis_jobs j WHERE j.id "
+                 "= video_analysis_chunks.job_id), (SELECT j.s3_bucket FROM video_analysis_jobs j "
+                 "WHERE "
+                 "j.id = video_analysis_chunks.job_id), (SELECT j.s3_key FROM video_analysis_jobs "
+                 "j "
+                 "WHERE j.id = video_analysis_chunks.job_id), (SELECT j.created_at FROM "
+                 "video_analysis_jobs j WHERE j.id = video_analysis_chunks.job_id)"},
+    [Q_HEARTBEAT] = {"UPDATE video_analysis_chunks SET lease_expires_at = now() + $3 * interval "
+                     "'1 second' WHERE id = $1 AND worker_id = $2 AND status = 'processing'",
+                     "UPDATE video_analysis_chunks SET lease_expires_at = " SQ_NOW " + ?3 "
+                     "WHERE id = ?1 AND worker_id = ?2 AND status = 'processing'"},
+    /* PG: one statement; the job row update is guarded by the chunk's own transition
+     * and increments under the row lock (PostgreSQL re-reads the newest row version
+     * for a concurrent update, so no increment is lost) -- the race-free form of
+     * DESIGN.md §5.  Returns job id, completed, total, status (no row: not counted).
+     * SQLite: the chunk half here, Q_COMPLETE_JOB after it, under BEGIN IMMEDIATE. */
+    [Q_COMPLETE] =
+        {"WITH c AS (UPDATE video_analysis_chunks SET status = 'completed', completed_at = now(), "
+         "runtime_ms = $2, artifact_s3_key = $3, lease_expires_at = NULL, error_message = NULL "
+         "WHERE id = $1 AND status IN ('queued', 'processing') RETURNING job_id) "
+         "UPDATE video_analysis_jobs j SET completed_chunks = COALESCE(j.completed_chunks, 0) + 1, "
+         "progress_pct = LEAST(99, (100 * (COALESCE(j.completed_chunks, 0) + 1)) / "
+         "GREATEST(COALESCE(j.total_chunks, 1), 1)), updated_at = now() FROM c WHERE j.id = "
+         "c.job_id RETURNING j.id, j.completed_chunks, COALESCE(j.total_chunks, 0), j.status::text",
+         "UPDATE video_analysis_chunks SET status = 'completed', completed_at = " SQ_NOW ", "
+         "runtime_ms = ?2, artifact_s3_key = ?3, lease_expires_at = NULL, error_message = NULL "
+         "WHERE id = ?1 AND status IN ('queued', 'processing') RETURNING job_id"},
+    [Q_COMPLETE_JOB] =
+        {NULL, "UPDATE video_analysis_jobs SET completed_chunks = (SELECT count(*) FROM "
+               "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed'), progress_pct = "
+               "MIN(99, (100 * (SELECT count(*) FROM video_analysis_chunks WHERE job_id = ?1 AND "
+               "status = 'completed')) / MAX(COALESCE(total_chunks, 1), 1)), updated_at = " SQ_NOW
+               " WHERE id = ?1 RETURNING id, completed_chunks, COALESCE(total_chunks, 0), status"},
+    /* $1 chunk, $2 worker: the held chunk, locked. */
+    [Q_CHUNK_LOCK] = {"SELECT attempts, COALESCE(max_attempts, 3), job_id, chunk_index FROM "
+                      "video_analysis_chunks WHERE id = $1 AND status = 'processing' AND "
+                      "worker_id = $2 FOR UPDATE",
+                      "SELECT attempts, COALESCE(max_attempts, 3), job_id, chunk_index FROM "
+                      "video_analysis_chunks WHERE id = ?1 AND status = 'processing' AND "
+                      "worker_id = ?2"},
+    /* $1 chunk, $2 delay ms, $3 message. */
+    [Q_CHUNK_REQUEUE] = {"UPDATE video_analysis_chunks SET status = 'queued', next_attempt_at = "
+                         "now() + $2 * interval '1 millisecond', error_message = $3, worker_id = "
+                         "NULL, lease_expires_at = NULL WHERE id = $1",
+                         "UPDATE video_analysis_chunks SET status = 'queued', next_attempt_at = "
+                         "" SQ_NOW " + ?2 / 1000.0, error_message = ?3, worker_id = NULL, "
+                         "lease_expires_at = NULL WHERE id = ?1"},
+    [Q_CHUNK_FAILED] = {"UPDATE video_analysis_chunks SET status = 'failed', error_message = $2, "
+                        "lease_expires_at = NULL WHERE id = $1",
+                        "UPDATE video_analysis_chunks SET status = 'failed', error_message = ?2, "
+                        "lease_expires_at = NULL WHERE id = ?1"},
+    /* $1 job, $2 message.  Progress unchanged (DESIGN.md §4). */
+    [Q_JOB_FAIL] = {"UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
+                    "error_message = $2, worker_id = NULL, lease_expires_at = NULL, "
+                    "completed_at = now(), updated_at = now() WHERE id = $1 AND status IN "
+                    "('queued', 'deep_running')",
+                    "UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
+                    "error_message = ?2, worker_id = NULL, lease_expires_at = NULL, "
+                    "completed_at = " SQ_NOW ", updated_at = " SQ_NOW
+                    " WHERE id = ?1 AND status IN ('queued', 'deep_running')"},
+    /* A released attempt does not count. */
+    [Q_RELEASE] = {"UPDATE video_analysis_chunks SET status = 'queued', attempts = "
+                   "GREATEST(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL, "
+                   "next_attempt_at = now() WHERE id = $1 AND worker_id = $2 AND status = "
+                   "'processing'",
+                   "UPDATE video_analysis_chunks SET status = 'queued', attempts = "
+                   "MAX(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL, "
+                   "next_attempt_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND status = "
+                   "'processing'"},
+    [Q_CHUNKS_OF_JOB] = {"SELECT " PG_CHUNK_COLS("") " FROM video_analysis_chunks WHERE "
+                                                     "job_id = $1 ORDER BY chunk_index LIMIT $2",
+                         "SELECT " SQ_CHUNK_COLS("") " FROM video_analysis_chunks WHERE "
+                                                     "job_id = ?1 ORDER BY chunk_index LIMIT ?2"},
+    /* Expired leases: back to queued, or failed on the last attempt.  Returns job_id,
+     * new status, chunk_index. */
+    [Q_REAP_CHUNKS] =
+        {"UPDATE video_analysis_chunks SET status = (CASE WHEN attempts >= COALESCE(max_attempts, "
+         "3) THEN 'failed' ELSE 'queued' END)::video_analysis_chunk_status, error_message = "
+         "'lease expired (worker lost)', worker_id = NULL, lease_expires_at = NULL, "
+         "next_attempt_at = now() WHERE status = 'processing' AND lease_expires_at < now() "
+         "RETURNING job_id, status::text, chunk_index",
+         "UPDATE video_analysis_chunks SET status = (CASE WHEN attempts >= COALESCE(max_attempts, "
+         "3) THEN 'failed' ELSE 'queued' END), error_message = 'lease expired (worker lost)', "
+         "worker_id = NULL, lease_expires_at = NULL, next_attempt_at = " SQ_NOW
+         " WHERE status = 'processing' AND lease_expires_at < " SQ_NOW
+         " RETURNING job_id, status, chunk_index"},
+    [Q_REAP_JOBS] = {"UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
+                     "worker_id = NULL, lease_expires_at = NULL, updated_at = now() WHERE status "
+                     "= 'deep_running' AND lease_expires_at < now()",
+                     "UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
+                     "worker_id = NULL, lease_expires_at = NULL, updated_at = " SQ_NOW
+                     " WHERE status = 'deep_running' AND lease_expires_at < " SQ_NOW},
+    /* DESIGN.md §5: the conditional update that exactly one worker wins.  $1 job,
+     * $2 worker, $3 lease s. */
+    [Q_AGG_CLAIM_ID] =
+        {"UPDATE video_analysis_jobs j SET status = 'deep_running', stage = 'AGGREGATING', "
+         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_expires_at = now() + "
+         "$3 * interval '1 second', updated_at = now() WHERE j.id = $1 AND j.status = 'queued' AND "
+         "((COALESCE(j.total_chunks, 0) > 0 AND j.completed_chunks = j.total_chunks) OR "
+         "j.deep_mode = 'cpu') RETURNING " PG_JOB_COLS,
+         "UPDATE video_analysis_jobs SET status = 'deep_running', stage = 'AGGREGATING', "
+         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_expires_at = "
+         "" SQ_NOW " + ?3, updated_at = " SQ_NOW " WHERE id = ?1 AND status = 'queued' AND "
+         "((COALESCE(total_chunks, 0) > 0 AND completed_chunks = total_chunks) OR "
+         "deep_mode = 'cpu') RETURNING " SQ_JOB_COLS("")},
+    [Q_AGG_CLAIM_ANY] =
+        {"UPDATE video_analysis_jobs j SET status = 'deep_running', stage = 'AGGREGATING', "
+         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_expires_at = now() + "
+         "$3 * interval '1 second', updated_at = now() WHERE j.id = (SELECT id FROM "
+         "video_analysis_jobs WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND "
+         "completed_chunks = total_chunks) OR deep_mode = 'cpu') ORDER BY created_at, id LIMIT 1 "
+         "FOR UPDATE SKIP LOCKED) AND j.status = 'queued' AND $1::text IS NULL "
+         "RETURNING " PG_JOB_COLS,
+         "UPDATE video_analysis_jobs SET status = 'deep_running', stage = 'AGGREGATING', "
+         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_expires_at = "
+         "" SQ_NOW " + ?3, updated_at = " SQ_NOW " WHERE id = (SELECT id FROM "
+         "video_analysis_jobs WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND "
+         "completed_chunks = total_chunks) OR deep_mode = 'cpu') ORDER BY created_at, id LIMIT 1) "
+         "AND ?1 IS NULL RETURNING " SQ_JOB_COLS("")},
+    [Q_JOB_HEARTBEAT] = {"UPDATE video_analysis_jobs SET lease_expires_at = now() + $3 * interval "
+                         "'1 second' WHERE id = $1 AND worker_id = $2 AND status = 'deep_running'",
+                         "UPDATE video_analysis_jobs SET lease_expires_at = " SQ_NOW " + ?3 "
+                         "WHERE id = ?1 AND worker_id = ?2 AND status = 'deep_running'"},
+    /* $1 job, $2 worker, $3 results json, $4 results key. */
+    [Q_JOB_DONE] = {"UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
+                    "= 100, deep_results = $3::json, deep_results_s3_key = $4, worker_id = NULL, "
+                    "lease_expires_at = NULL, deep_completed_at = now(), completed_at = now(), "
+                    "updated_at = now() WHERE id = $1 AND worker_id = $2 AND status = "
+                    "'deep_running'",
+                    "UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
+                    "= 100, deep_results = ?3, deep_results_s3_key = ?4, worker_id = NULL, "
+                    "lease_expires_at = NULL, deep_completed_at = " SQ_NOW ", completed_at = "
+                    "" SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND "
+                    "status = 'deep_running'"},
+    /* $1 job, $2 worker, $3 message. */
+    [Q_JOB_FAILED] = {"UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
+                      "error_message = $3, worker_id = NULL, lease_expires_at = NULL, "
+                      "completed_at = now(), updated_at = now() WHERE id = $1 AND worker_id = $2 "
+                      "AND status = 'deep_running'",
+                      "UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
+                      "error_message = ?3, worker_id = NULL, lease_expires_at = NULL, "
+                      "completed_at = " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND "
+                      "worker_id = ?2 AND status = 'deep_running'"},
+    [Q_RETRY_CHUNKS] = {"UPDATE video_analysis_chunks SET status = 'queued', attempts = 0, "
+                        "error_message = NULL, worker_id = NULL, lease_expires_at = NULL, "
+                        "next_attempt_at = now() WHERE job_id = $1 AND status = 'failed'",
+                        "UPDATE video_analysis_chunks SET status = 'queued', attempts = 0, "
+                        "error_message = NULL, worker_id = NULL, lease_expires_at = NULL, "
+                        "next_attempt_at = " SQ_NOW " WHERE job_id = ?1 AND status = 'failed'"},
+    [Q_RETRY_JOB] =
+        {"UPDATE video_analysis_jobs j SET status = 'queued', stage = 'DEEP_QUEUED', error_message "
+         "= NULL, worker_id = NULL, lease_expires_at = NULL, completed_at = NULL, "
+         "completed_chunks = s.n, progress_pct = LEAST(99, (100 * s.n) / "
+         "GREATEST(COALESCE(j.total_chunks, 1), 1)), updated_at = now() FROM (SELECT count(*)::int "
+         "AS n FROM video_analysis_chunks WHERE job_id = $1 AND status = 'completed') s "
+         "WHERE j.id = $1 AND j.status = 'failed'",
+         "UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', error_message "
+         "= NULL, worker_id = NULL, lease_expires_at = NULL, completed_at = NULL, "
+         "completed_chunks = (SELECT count(*) FROM video_analysis_chunks WHERE job_id = ?1 AND "
+         "status = 'completed'), progress_pct = MIN(99, (100 * (SELECT count(*) FROM "
+         "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed')) / "
+         "MAX(COALESCE(total_chunks, 1), 1)), updated_at = " SQ_NOW
+         " WHERE id = ?1 AND status = 'failed'"},
+    /* queued, ready, processing chunks; queued, ready, running jobs. */
+    [Q_DEPTH] =
+        {"SELECT (SELECT count(*) FROM video_analysis_chunks c JOIN video_analysis_jobs j ON j.id "
+         "= "
+         "c.job_id WHERE c.status = 'queued' AND j.status = 'queued'), (SELECT count(*) FROM "
+         "video_analysis_chunks c JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.status = "
+         "'queued' AND j.status = 'queued' AND c.next_attempt_at <= now()), (SELECT count(*) FROM "
+         "video_analysis_chunks WHERE status = 'processing'), (SELECT count(*) FROM "
+         "video_analysis_jobs WHERE status = 'queued'), (SELECT count(*) FROM video_analysis_jobs "
+         "WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND completed_chunks = "
+         "total_chunks) OR deep_mode = 'cpu')), (SELECT count(*) FROM video_analysis_jobs WHERE "
+         "status = 'deep_running')",
+         "SELECT (SELECT count(*) FROM video_analysis_chunks c JOIN video_analysis_jobs j ON j.id "
+         "= "
+         "c.job_id WHERE c.status = 'queued' AND j.status = 'queued'), (SELECT count(*) FROM "
+         "video_analysis_chunks c JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.status = "
+         "'queued' AND j.status = 'queued' AND c.next_attempt_at <= " SQ_NOW "), (SELECT count(*) "
+         "FROM video_analysis_chunks WHERE status = 'processing'), (SELECT count(*) FROM "
+         "video_analysis_jobs WHERE status = 'queued'), (SELECT count(*) FROM video_analysis_jobs "
+         "WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND completed_chunks = "
+         "total_chunks) OR deep_mode = 'cpu')), (SELECT count(*) FROM video_analysis_jobs WHERE "
+         "status = 'deep_running')"},
+    [Q_CHUNK_STATE] = {"SELECT c.status::text, c.job_id, COALESCE(j.completed_chunks, 0), "
+                       "COALESCE(j.total_chunks, 0), j.status::text FROM video_analysis_chunks c "
+                       "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = $1",
+                       "SELECT c.status, c.job_id, COALESCE(j.completed_chunks, 0), "
+                       "COALESCE(j.total_chunks, 0), j.status FROM video_analysis_chunks c "
+                       "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = ?1"},
+};
+
+const char *store_sql(store_dialect d, store_stmt q)
+{
+    if ((int)q < 0 || q >= Q_COUNT_)
+        return NULL;
+    return d == STORE_DIALECT_PG ? sql_text[q].pg : sql_text[q].sq;
+}

@@ -1,0 +1,476 @@
+/*
+ * test_store_queue.c -- the queue's semantics, one scenario at a time, on the
+ * backend named by argv[1] ("sqlite" or "pg"; a scratch database each run):
+ *   - job creation, chunk creation (idempotent), job -> queued / DEEP_QUEUED / 0 %
+ *   - claim: FIFO across jobs (oldest job first, then chunk_index), attempts+1,
+ *     lease and worker set, never the same chunk twice, not before next_attempt_at
+ *   - heartbeat by the holder only; release does not count the attempt
+ *   - complete: idempotent, completed_chunks and progress_pct per DESIGN.md §4
+ *   - aggregation claim: refused until all chunks are done, then exactly one winner;
+ *     finish done (100 %) or failed
+ *   - fail: backoff with jitter (next_attempt_at in the future, within the bounds),
+ *     final failure after max_attempts fails the job with the chunk's message;
+ *     retry re-queues only the failed chunks
+ *   - reaper: expired chunk leases back to queued, last attempt -> failed, expired
+ *     aggregation lease -> job back to queued
+ *   - queue depth; a dead database is an error, not a crash
+ */
+#include "store_test_util.h"
+
+#include <time.h>
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static int job_ok(store *st, const char *id, store_job *j)
+{
+    cr_err_clear(&E);
+    if (store_job_get(st, id, j, &E) != CR_OK)
+        return 0;
+    cr_err e = {0};
+    cr_status s = store_job_check(j, &e);
+    CHECK_MSG(s == CR_OK, "invariant: %s", cr_err_msg(&e));
+    return 1;
+}
+
+static void make_job(store *st, const char *session, int nchunks, int max_attempts, char *id)
+{
+    store_job_new jn = {.session_id = session,
+                        .deep_mode = "gpu",
+                        .s3_bucket = "b",
+                        .s3_key = "coach_plus/sessions/s/original.mp4"};
+    OK(store_job_create(st, &jn, id, 37, &E));
+    store_chunk_span sp[64];
+    for (int i = 0; i < nchunks; i++) {
+        sp[i].start_sec = 30.0 * i;
+        sp[i].end_sec = 30.0 * (i + 1);
+    }
+    int created = -1;
+    OK(store_chunks_create(st, id, sp, nchunks, 30.0 * nchunks, max_attempts, &created, &E));
+    CHECK_INT_EQ(created, nchunks);
+}
+
+static void test_lifecycle(store *st)
+{
+    store_job_new jn = {.session_id = "sess-1",
+                        .analysis_mode = "batting",
+                        .s3_bucket = "bkt",
+                        .s3_key = "coach_plus/sessions/sess-1/original.mp4"};
+    char a[37], b[37];
+    OK(store_job_create(st, &jn, a, sizeof a, &E));
+    CHECK_INT_EQ(strlen(a), 36);
+    store_job j;
+    CHECK(job_ok(st, a, &j));
+    CHECK_STR_EQ(j.status, "awaiting_upload");
+    CHECK_STR_EQ(j.deep_mode, "gpu");
+    CHECK_STR_EQ(j.analysis_mode, "batting");
+    CHECK(j.created_at > 1.7e9); /* a UTC epoch time, not 0 */
+
+    /* Explicit ids; a duplicate is a conflict. */
+    store_job_new dup = {.id = a, .session_id = "x"};
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_create(st, &dup, b, sizeof b, &E), CR_ERR_CONFLICT);
+
+    /* Claim before chunks exist: nothing (awaiting_upload is not claimable). */
+    store_chunk c[8];
+    int got = -1;
+    OK(store_chunk_claim(st, "w1", 30, 4, c, &got, &E));
+    CHECK_INT_EQ(got, 0);
+
+    store_chunk_span sp[3] = {{0, 30}, {30, 60}, {60, 75.5}};
+    int created = -1;
+    OK(store_chunks_create(st, a, sp, 3, 75.5, 0, &created, &E));
+    CHECK_INT_EQ(created, 3);
+    OK(store_chunks_create(st, a, sp, 3, 75.5, 0, &created, &E)); /* idempotent */
+    CHECK_INT_EQ(created, 0);
+    CHECK(job_ok(st, a, &j));
+    CHECK_STR_EQ(j.status, "queued");
+    CHECK_STR_EQ(j.stage, "DEEP_QUEUED");
+    CHECK_INT_EQ(j.progress_pct, 0);
+    CHECK_INT_EQ(j.total_chunks, 3);
+    CHECK_NEAR(j.video_duration_seconds, 75.5, 1e-9);
+
+    /* A second, younger job: FIFO says a's chunks go first. */
+    make_job(st, "sess-2", 2, 0, b);
+
+    store_depth d;
+    OK(store_queue_depth(st, &d, &E));
+    CHECK_INT_EQ(d.queued_chunks, 5);
+    CHECK_INT_EQ(d.ready_chunks, 5);
+    CHECK_INT_EQ(d.jobs_queued, 2);
+
+    OK(store_chunk_claim(st, "w1", 30, 2, c, &got, &E));
+    CHECK_INT_EQ(got, 2);
+    int seen[3] = {0};
+    for (int i = 0; i < got; i++) {
+        CHECK_STR_EQ(c[i].job_id, a);
+        CHECK_STR_EQ(c[i].status, "processing");
+        CHECK_STR_EQ(c[i].worker_id, "w1");
+        CHECK_INT_EQ(c[i].attempts, 1);
+        CHECK_INT_EQ(c[i].max_attempts, STORE_DEFAULT_MAX_ATTEMPTS);
+        CHECK_STR_EQ(c[i].session_id, "sess-1");
+        CHECK_STR_EQ(c[i].s3_key, "coach_plus/sessions/sess-1/original.mp4");
+        CHECK(c[i].lease_expires_at > c[i].started_at + 29 &&
+              c[i].lease_expires_at < c[i].started_at + 31);
+        if (c[i].chunk_index >= 0 && c[i].chunk_index < 3)
+            seen[c[i].chunk_index]++;
+    }
+    CHECK(seen[0] == 1 && seen[1] == 1);
+    store_chunk c2[8];
+    int got2 = 0;
+    OK(store_chunk_claim(st, "w2", 30, 8, c2, &got2, &E));
+    CHECK_INT_EQ(got2, 3); /* a's chunk 2, then b's 0 and 1 */
+    CHECK(got2 == 3 && strcmp(c2[0].job_id, a) == 0 && c2[0].chunk_index == 2);
+    CHECK(got2 == 3 && strcmp(c2[1].job_id, b) == 0 && c2[1].chunk_index == 0);
+    OK(store_chunk_claim(st, "w3", 30, 8, c2 + 3, &got, &E));
+    CHECK_INT_EQ(got, 0);
+
+    /* Heartbeat: holder only. */
+    OK(store_chunk_heartbeat(st, c[0].id, "w1", 60, &E));
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "w2", 60, &E), CR_ERR_CONFLICT);
+
+    /* Release b's chunk 1: back to queued, the attempt does not count. */
+    OK(store_chunk_release(st, c2[2].id, "w2", &E));
+    OK(store_chunk_claim(st, "w3", 30, 1, c2 + 2, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK_INT_EQ(c2[2].attempts, 1);
+
+    /* Complete a's chunks; progress 33, 66, then aggregation. */
+    store_completion comp;
+    OK(store_chunk_complete(st, c[0].id, 1200, "k/chunk_0000.json", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 1);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    CHECK_INT_EQ(comp.total_chunks, 3);
+    CHECK_INT_EQ(comp.job_ready, 0);
+    CHECK(job_ok(st, a, &j));
+    CHECK_INT_EQ(j.progress_pct, 33);
+    OK(store_chunk_complete(st, c[0].id, 1300, "k/chunk_0000.json", &comp, &E)); /* again */
+    CHECK_INT_EQ(comp.counted, 0);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    OK(store_chunk_complete(st, c[1].id, 1000, "k/chunk_0001.json", &comp, &E));
+    CHECK(job_ok(st, a, &j));
+    CHECK_INT_EQ(j.progress_pct, 66);
+
+    int won = -1;
+    OK(store_job_claim_aggregation(st, a, "agg1", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 0); /* not all chunks done */
+
+    OK(store_chunk_complete(st, c2[0].id, 900, "k/chunk_0002.json", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 1);
+    CHECK_INT_EQ(comp.job_ready, 1);
+    CHECK_STR_EQ(comp.job_id, a);
+    CHECK(job_ok(st, a, &j));
+    CHECK_INT_EQ(j.progress_pct, 99);
+    CHECK_STR_EQ(j.status, "queued");
+
+    OK(store_job_claim_aggregation(st, a, "agg1", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK_STR_EQ(j.status, "deep_running");
+    CHECK_STR_EQ(j.stage, "AGGREGATING");
+    CHECK_INT_EQ(j.progress_pct, 99);
+    OK(store_job_claim_aggregation(st, a, "agg2", 30, NULL, &won, &E));
+    CHECK_INT_EQ(won, 0);
+    OK(store_job_claim_aggregation(st, NULL, "agg2", 30, NULL, &won, &E));
+    CHECK_INT_EQ(won, 0); /* b is not ready */
+    OK(store_job_heartbeat(st, a, "agg1", 30, &E));
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_heartbeat(st, a, "agg2", 30, &E), CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_finish(st, a, "agg2", 1, "{}", NULL, NULL, &E), CR_ERR_CONFLICT);
+    OK(store_job_finish(st, a, "agg1", 1, "{\"metrics\":{\"n\":3}}",
+                        "coach_plus/sessions/sess-1/analysis/jobs/x/final_results.json", NULL, &E));
+    CHECK(job_ok(st, a, &j));
+    CHECK_STR_EQ(j.status, "done");
+    CHECK_STR_EQ(j.stage, "DONE");
+    CHECK_INT_EQ(j.progress_pct, 100);
+    CHECK(j.completed_at >= j.created_at);
+    char *json = NULL;
+    OK(store_job_results(st, a, &json, &E));
+    CHECK(json != NULL && strstr(json, "\"n\"") != NULL);
+    cr_free(json);
+
+    /* Chunk rows of a job. */
+    store_chunk all[8];
+    int n = 0;
+    OK(store_chunks_of_job(st, a, all, 8, &n, &E));
+    CHECK_INT_EQ(n, 3);
+    for (int i = 0; i < n; i++) {
+        CHECK_INT_EQ(all[i].chunk_index, i);
+        CHECK_STR_EQ(all[i].status, "completed");
+        CHECK(all[i].runtime_ms > 0);
+    }
+    CHECK(n == 3 && all[0].runtime_ms == 1200); /* the second completion changed nothing */
+
+    /* Listing. */
+    store_job list[8];
+    OK(store_job_list(st, NULL, list, 8, &n, &E));
+    CHECK_INT_EQ(n, 2);
+    CHECK(n == 2 && strcmp(list[0].id, b) == 0); /* newest first */
+    OK(store_job_list(st, "done", list, 8, &n, &E));
+    CHECK_INT_EQ(n, 1);
+
+    /* b: a worker fails, with aggregation failing at the end. */
+    OK(store_chunk_complete(st, c2[1].id, 10, "k0", &comp, &E));
+    OK(store_chunk_complete(st, c2[2].id, 10, "k1", &comp, &E));
+    CHECK_INT_EQ(comp.job_ready, 1);
+    OK(store_job_claim_aggregation(st, NULL, "agg3", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK_STR_EQ(j.id, b);
+    OK(store_job_finish(st, b, "agg3", 0, NULL, NULL, "merge failed: bad json", &E));
+    CHECK(job_ok(st, b, &j));
+    CHECK_STR_EQ(j.status, "failed");
+    CHECK_STR_EQ(j.error_message, "merge failed: bad json");
+    CHECK_INT_EQ(j.progress_pct, 99); /* unchanged */
+    int rq = -1;
+    OK(store_job_retry(st, b, &rq, &E));
+    CHECK_INT_EQ(rq, 0); /* no failed chunks: straight back to aggregation */
+    CHECK(job_ok(st, b, &j));
+    CHECK_STR_EQ(j.status, "queued");
+    OK(store_job_claim_aggregation(st, NULL, "agg3", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_retry(st, b, &rq, &E), CR_ERR_CONFLICT); /* not failed */
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_retry(st, "no-such-job", &rq, &E), CR_ERR_NOT_FOUND);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_get(st, "no-such-job", &j, &E), CR_ERR_NOT_FOUND);
+}
+
+static void test_backoff_and_max_attempts(store *st)
+{
+    /* Jitter bounds of the formula itself. */
+    store_options o = {.backoff_base_ms = 100, .backoff_cap_ms = 1000};
+    CHECK_NEAR(store_backoff_ms(&o, 1, 0.0), 50, 1e-9);
+    CHECK_NEAR(store_backoff_ms(&o, 1, 0.999999), 100, 1e-3);
+    CHECK_NEAR(store_backoff_ms(&o, 3, 0.0), 200, 1e-9);
+    CHECK_NEAR(store_backoff_ms(&o, 10, 0.0), 500, 1e-9); /* capped */
+    CHECK_NEAR(store_backoff_ms(NULL, 1, 0.0), STORE_DEFAULT_BACKOFF_BASE_MS / 2, 1e-9);
+
+    char id[37];
+    make_job(st, "sess-fail", 2, 3, id);
+    store_chunk c[2];
+    int got = 0;
+    /* Take both chunks; chunk 1 succeeds, chunk 0 fails every time. */
+    OK(store_chunk_claim(st, "w", 30, 2, c, &got, &E));
+    CHECK_INT_EQ(got, 2);
+    if (got != 2)
+        return;
+    CHECK(c[0].chunk_index == 0 && c[1].chunk_index == 1);
+    OK(store_chunk_complete(st, c[1].id, 5, "k1", NULL, &E));
+    double prev_next = 0;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        if (attempt > 1) {
+            /* Wait out the backoff (the store's options: base 200 ms). */
+            got = 0;
+            for (int tries = 0; tries < 200 && got == 0; tries++) {
+                OK(store_chunk_claim(st, "w", 30, 1, c, &got, &E));
+                if (got == 0)
+                    sleep_s(0.02);
+            }
+            CHECK_INT_EQ(got, 1);
+            if (got != 1)
+                return;
+            CHECK(c[0].started_at >= prev_next - 0.01); /* not claimed before its time */
+        }
+        CHECK_INT_EQ(c[0].chunk_index, 0);
+        CHECK_INT_EQ(c[0].attempts, attempt);
+        store_failure f;
+        OK(store_chunk_fail(st, c[0].id, "w", "decoder exploded", &f, &E));
+        CHECK_INT_EQ(f.attempts, attempt);
+        if (attempt < 3) {
+            CHECK_INT_EQ(f.final, 0);
+            /* base 200 ms * 2^(attempt-1), jitter factor in [0.5, 1]. */
+            double nominal = 0.2 * (1 << (attempt - 1));
+            CHECK_MSG(f.retry_in_sec >= nominal * 0.5 - 1e-9 && f.retry_in_sec <= nominal + 1e-9,
+                      "retry in %.3f s (nominal %.3f)", f.retry_in_sec, nominal);
+            store_chunk rows[2];
+            int n = 0;
+            OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
+            CHECK_STR_EQ(rows[0].status, "queued");
+            CHECK_STR_EQ(rows[0].error_message, "decoder exploded");
+            CHECK(rows[0].next_attempt_at > rows[0].started_at);
+            prev_next = rows[0].next_attempt_at;
+            store_depth d;
+            OK(store_queue_depth(st, &d, &E));
+            CHECK_INT_EQ(d.queued_chunks, 1);
+        } else {
+            CHECK_INT_EQ(f.final, 1);
+        }
+        cr_err_clear(&E);
+        CHECK_INT_EQ(store_chunk_fail(st, c[0].id, "w", "again", &f, &E), CR_ERR_CONFLICT);
+    }
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "failed");
+    CHECK_STR_EQ(j.stage, "FAILED");
+    CHECK_INT_EQ(j.progress_pct, 50); /* unchanged by the failure */
+    CHECK_MSG(strstr(j.error_message, "decoder exploded") != NULL, "job error '%s'",
+              j.error_message);
+    CHECK_MSG(strstr(j.error_message, "chunk 0") != NULL, "job error '%s'", j.error_message);
+    store_chunk rows[2];
+    int n = 0;
+    OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
+    CHECK_STR_EQ(rows[0].status, "failed");
+    CHECK_INT_EQ(rows[0].attempts, 3);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_complete(st, rows[0].id, 1, "k", NULL, &E), CR_ERR_CONFLICT);
+
+    /* Retry: only the failed chunk is re-queued, with fresh attempts. */
+    int rq = -1;
+    OK(store_job_retry(st, id, &rq, &E));
+    CHECK_INT_EQ(rq, 1);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "queued");
+    CHECK_STR_EQ(j.stage, "DEEP_QUEUED");
+    CHECK_INT_EQ(j.completed_chunks, 1);
+    CHECK_INT_EQ(j.progress_pct, 50);
+    CHECK_STR_EQ(j.error_message, "");
+    OK(store_chunk_claim(st, "w", 30, 2, c, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(got == 1 && c[0].chunk_index == 0 && c[0].attempts == 1);
+    store_completion comp;
+    OK(store_chunk_complete(st, c[0].id, 7, "k0", &comp, &E));
+    CHECK_INT_EQ(comp.job_ready, 1);
+    OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
+    CHECK(n == 2 && rows[1].runtime_ms == 5); /* the completed chunk was not re-run */
+}
+
+static void test_reaper(store *st)
+{
+    char id[37];
+    make_job(st, "sess-reap", 2, 2, id);
+    store_chunk c[2];
+    int got = 0;
+    OK(store_chunk_claim(st, "dead-worker", 0.3, 2, c, &got, &E));
+    CHECK_INT_EQ(got, 2);
+    store_reaped rp;
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.chunks_requeued + rp.chunks_failed, 0);        /* leases still valid */
+    OK(store_chunk_heartbeat(st, c[1].id, "dead-worker", 30, &E)); /* chunk 1 stays alive */
+    sleep_s(0.5);
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.chunks_requeued, 1);
+    CHECK_INT_EQ(rp.chunks_failed, 0);
+    /* The lost worker's late heartbeat is refused; its late completion still counts. */
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "dead-worker", 30, &E), CR_ERR_CONFLICT);
+    store_chunk again;
+    OK(store_chunk_claim(st, "w2", 0.3, 1, &again, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(got == 1 && strcmp(again.id, c[0].id) == 0 && again.attempts == 2);
+    sleep_s(0.5);
+    OK(store_reap_expired(st, &rp, &E)); /* second (= max) attempt lost: failed */
+    CHECK_INT_EQ(rp.chunks_failed, 1);
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "failed");
+    CHECK_MSG(strstr(j.error_message, "lease expired") != NULL, "'%s'", j.error_message);
+    int rq = 0;
+    OK(store_job_retry(st, id, &rq, &E));
+    CHECK_INT_EQ(rq, 1);
+    OK(store_chunk_claim(st, "w3", 30, 2, c, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    OK(store_chunk_complete(st, c[0].id, 1, "k0", NULL, &E));
+    store_completion comp;
+    OK(store_chunk_complete(st, again.id, 1, "k0", &comp, &E)); /* same chunk: no double count */
+    CHECK_INT_EQ(comp.counted, 0);
+    OK(store_chunk_complete(st, c[1].id, 1, "k1", &comp, &E)); /* lease reaped? no: heartbeat */
+    CHECK_INT_EQ(comp.completed_chunks, 2);
+    CHECK_INT_EQ(comp.job_ready, 1);
+
+    /* An aggregation lease that expires puts the job back in line. */
+    int won = 0;
+    OK(store_job_claim_aggregation(st, id, "agg-dead", 0.3, NULL, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    sleep_s(0.5);
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.jobs_requeued, 1);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "queued");
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_finish(st, id, "agg-dead", 1, NULL, NULL, NULL, &E), CR_ERR_CONFLICT);
+    OK(store_job_claim_aggregation(st, id, "agg-2", 30, NULL, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    OK(store_job_finish(st, id, "agg-2", 1, NULL, NULL, NULL, &E));
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "done");
+}
+
+static void test_cpu_job(store *st)
+{
+    store_job_new jn = {.session_id = "sess-cpu", .deep_mode = "cpu"};
+    char id[37];
+    OK(store_job_create(st, &jn, id, sizeof id, &E));
+    int created = -1;
+    OK(store_chunks_create(st, id, NULL, 0, 12.0, 0, &created, &E));
+    CHECK_INT_EQ(created, 0);
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "queued");
+    int won = 0;
+    OK(store_job_claim_aggregation(st, id, "agg", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK_STR_EQ(j.id, id);
+    /* A chunked job with no chunks is refused. */
+    store_job_new g = {.session_id = "sess-gpu"};
+    OK(store_job_create(st, &g, id, sizeof id, &E));
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunks_create(st, id, NULL, 0, 0, 0, &created, &E), CR_ERR_INVALID);
+    store_chunk_span bad = {5, 5};
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunks_create(st, id, &bad, 1, 5, 0, &created, &E), CR_ERR_INVALID);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunks_create(st, "nope", &bad, 0, 5, 0, &created, &E), CR_ERR_NOT_FOUND);
+}
+
+static void test_unmigrated_and_dead(const char *kind)
+{
+    /* A store without the schema says so clearly. */
+    scratch_db db;
+    scratch_create(&db, kind, "bare");
+    store *st = scratch_open(&db, NULL);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_check_schema(st, &E), CR_ERR_DB);
+    CHECK(strstr(cr_err_msg(&E), "crease migrate up") != NULL);
+    store_close(st);
+    scratch_drop(&db);
+
+    /* A server that is not there: an error with a message, no crash. */
+    store *dead = NULL;
+    cr_err_clear(&E);
+    cr_status s = store_open_target(
+        strcmp(kind, "pg") == 0 ? CR_STORE_POSTGRES : CR_STORE_SQLITE,
+        strcmp(kind, "pg") == 0 ? "postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2"
+                                : "/proc/no/such/dir/crease.db",
+        NULL, &dead, &E);
+    CHECK(s == CR_ERR_DB || s == CR_ERR_IO);
+    CHECK(dead == NULL);
+    CHECK(strlen(cr_err_msg(&E)) > 10);
+}
+
+int main(int argc, char **argv)
+{
+    const char *kind = argc > 1 ? argv[1] : "sqlite";
+    scratch_db db;
+    scratch_create(&db, kind, "queue");
+    store_options opts = {.backoff_base_ms = 200, .backoff_cap_ms = 2000};
+    store *st = scratch_open(&db, &opts);
+    int applied = 0;
+    OK(store_migrate_up(st, 0, &applied, &E));
+    CHECK_INT_EQ(applied, store_migrations_latest());
+    OK(store_check_schema(st, &E));
+
+    test_lifecycle(st);
+    test_backoff_and_max_attempts(st);
+    test_reaper(st);
+    test_cpu_job(st);
+
+    store_close(st);
+    scratch_drop(&db);
+    test_unmigrated_and_dead(kind);
+    return check_exit();
+}
