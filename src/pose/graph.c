@@ -265,7 +265,9 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
             goto bad;
         want[1] = o->dims[1];
         want[2] = o->dims[2];
-        if (n->align_corners && (want[1] < 2 || want[2] < 2))
+        /* Align corners scales by (in-1)/(out-1): an output of 1 needs an input of 1. */
+        if (n->align_corners &&
+            ((want[1] < 2 && x->dims[1] > 1) || (want[2] < 2 && x->dims[2] > 1)))
             goto bad;
         break;
     case GRAPH_DEPTH_TO_SPACE: {
