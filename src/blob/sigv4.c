@@ -64,6 +64,10 @@ void blob_buf_add(blob_buf *b, const void *data, size_t n)
 
 void blob_buf_adds(blob_buf *b, const char *s)
 {
+    if (s == NULL) { /* the text of another buffer that ran out of memory */
+        b->oom = 1;
+        return;
+    }
     blob_buf_add(b, s, strlen(s));
 }
 
