@@ -146,7 +146,7 @@ static const mig_step v2_pg[] = {
      "status = 'processing'"},
     {'i', NULL, "ix_crease_jobs_queued",
      "CREATE INDEX ix_crease_jobs_queued ON video_analysis_jobs (created_at, id) WHERE status "
-     "IN ('queued', 'deep_running')"},
+     "= 'queued'"},
     {0, NULL, NULL, NULL},
 };
 
@@ -165,7 +165,7 @@ static const mig_step v2_sq[] = {
      "status = 'processing'"},
     {'i', NULL, "ix_crease_jobs_queued",
      "CREATE INDEX ix_crease_jobs_queued ON video_analysis_jobs (created_at, id) WHERE status "
-     "IN ('queued', 'deep_running')"},
+     "= 'queued'"},
     {0, NULL, NULL, NULL},
 };
 
