@@ -12,8 +12,8 @@
  * the width, y in [0,1] down the height (points may fall outside).  A pose_rect is
  * normalized too (cx, cy, w = width/W, h = height/H) and rotated by `rotation`
  * radians about its centre (positive = clockwise on screen, y pointing down), as
- * MediaPipe's NormalizedRect.  Pixel coordinates put the centre of pixel (i, j) at
- * (i, j) (OpenCV's convention, which MediaPipe's CPU crops use).
+ * MediaPipe's NormalizedRect.  Normalized times the image size puts pixel (i, j)'s
+ * centre at (i + 1/2, j + 1/2) (texture convention, as MediaPipe's JS solution).
  *
  * Nothing here allocates or fails, except where a cr_status is returned.
  */
@@ -115,15 +115,16 @@ pose_rect pose_rect_from_points(float x0, float y0, float x1, float y1, int img_
 /* --- crops ------------------------------------------------------------------- */
 
 typedef enum pose_border {
-    POSE_BORDER_ZERO = 0,      /* outside pixels are 0 (the detector's letterbox) */
+    POSE_BORDER_ZERO = 0,      /* samples outside the image are 0 (the detector's letterbox) */
     POSE_BORDER_REPLICATE = 1, /* nearest edge pixel (the landmark crop) */
 } pose_border;
 
 /* Samples the rotated rectangle `roi` of an RGB24 image into a dst_w x dst_h x 3
- * float tensor (NHWC), as MediaPipe's OpenCV path does: the rectangle's corners map
- * to the output's pixel corners (0..dst_w), bilinear sampling with coordinates on a
- * 1/32-pixel grid, each value rounded to 8 bits, then out = value * scale + offset
- * (detector: 2/255, -1; landmarks: 1/255, 0). */
+ * float tensor (NHWC), as MediaPipe's JS solution does (its GL converter; crop.c
+ * says how this was established): output pixel centres map into the rectangle,
+ * image pixel centres sit at half-integers of normalized*size, bilinear in float,
+ * clamp-to-edge; with POSE_BORDER_ZERO a sample outside the image is 0.  Then
+ * out = value * scale + offset (detector: 2/255, -1; landmarks: 1/255, 0). */
 void pose_crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi, int dst_w,
                int dst_h, pose_border border, float scale, float offset, float *dst);
 

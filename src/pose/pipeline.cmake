@@ -24,3 +24,11 @@ endif()
 set(pose_pt ${CMAKE_CURRENT_SOURCE_DIR}/tests)
 crease_add_test(NAME test_blazepose_unit SOURCES ${pose_pt}/test_blazepose_unit.c
                 LIBS crease_pose LABELS unit)
+add_library(crease_pose_testmedia STATIC ${pose_pt}/pose_test_media.c)
+target_link_libraries(crease_pose_testmedia PUBLIC PkgConfig::FFMPEG)
+crease_add_test(NAME test_blazepose_images SOURCES ${pose_pt}/test_blazepose_images.c
+                LIBS crease_pose crease_pose_testmedia LABELS unit)
+add_executable(test_blazepose_mediapipe ${pose_pt}/test_blazepose_mediapipe.c)
+target_include_directories(test_blazepose_mediapipe PRIVATE ${CMAKE_SOURCE_DIR}/src
+                           ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_blazepose_mediapipe PRIVATE crease_pose crease_pose_testmedia)

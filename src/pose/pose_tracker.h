@@ -12,7 +12,8 @@
  *   3. Decode the 39 landmarks, refine them from the heatmap, project them into the
  *      image; world landmarks rotated by the ROI.
  *   4. Smooth (One Euro: landmarks 0.05/80/1 and aux points 0.01/10/1 in pixels with
- *      value scale 1/object size, object size from the unfiltered aux points' ROI;
+ *      value scale 1/object size, object size = mean side of the alignment rectangle of
+ *      the unfiltered aux points, without the 1.25 scale of the tracking ROI;
  *      world landmarks 0.1/40/1 unscaled; visibility low-pass alpha 0.1).
  *   5. The next frame's ROI comes from the filtered aux points 33 and 34.
  * Static mode: the detector runs on every frame and nothing is smoothed (each

@@ -236,10 +236,13 @@ cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h,
 
 static void smooth(pose_tracker *t, pose_landmark *lm, int w, int h, int64_t ts_ns)
 {
-    /* Object scale: the ROI of the unfiltered aux points, mean side in pixels. */
+    /* Object scale (pose_landmark_filtering): the mean side in pixels of the alignment
+     * rectangle of the unfiltered aux points -- AlignmentPointsRectsCalculator alone, without
+     * the 1.25 RectTransformation of the tracking ROI.  (With the 1.25 the landmarks drifted
+     * from MediaPipe's by up to 0.8 % of the person's box per frame; without, 0.00 %.) */
     const pose_landmark *a = &lm[POSE_LM_AUX0];
     pose_rect r = pose_rect_from_points(a[0].x, a[0].y, a[1].x, a[1].y, w, h);
-    double object = ((double)r.w * w + (double)r.h * h) / 2.0;
+    double object = ((double)r.w * w + (double)r.h * h) / 2.0 / POSE_ROI_SCALE;
     if (object >= MIN_OBJECT_SCALE) {
         double scale = 1.0 / object;
         for (int i = 0; i < POSE_LM_BODY + 2; i++) {

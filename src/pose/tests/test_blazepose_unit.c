@@ -169,35 +169,47 @@ static void test_crop(void)
             img[y * 16 + x * 3 + 1] = (uint8_t)(10 * y);
             img[y * 16 + x * 3 + 2] = 200;
         }
-    /* The whole image to 4x2: corners map to corners, no half-pixel shift: identity. */
+    /* The whole image to 4x2: pixel centres map to pixel centres: identity. */
     pose_rect r = {0.5f, 0.5f, 1, 1, 0};
     float out[4 * 2 * 3];
     pose_crop(img, 4, 2, 16, &r, 4, 2, POSE_BORDER_ZERO, 1, 0, out);
     CHECK_NEAR(out[0], 0, 0);
     CHECK_NEAR(out[3 * 3], 30, 0);
     CHECK_NEAR(out[(4 + 2) * 3 + 1], 10, 0);
-    /* Upscale x2: output pixel 1 samples source x = 0.5 -> 5. */
+    /* Upscale x2: output pixel u samples source x = (u + 1/2) / 2 - 1/2. */
     float up[8 * 4 * 3];
     pose_crop(img, 4, 2, 16, &r, 8, 4, POSE_BORDER_REPLICATE, 1, 0, up);
-    CHECK_NEAR(up[1 * 3], 5, 0);
-    CHECK_NEAR(up[7 * 3], 30, 0);           /* x = 3.5: replicate -> (30+30)/2 */
-    CHECK_NEAR(up[(3 * 8) * 3 + 1], 10, 0); /* y = 1.5: replicate */
+    CHECK_NEAR(up[0], 0, 1e-6);                     /* x = -0.25: clamped to the edge */
+    CHECK_NEAR(up[1 * 3], 2.5, 1e-5);               /* x = 0.25 */
+    CHECK_NEAR(up[2 * 3], 7.5, 1e-5);               /* x = 0.75 */
+    CHECK_NEAR(up[7 * 3], 30, 1e-5);                /* x = 3.25: clamped */
+    CHECK_NEAR(up[(3 * 8) * 3 + 1], 10, 1e-5);      /* y = 1.25: clamped */
+    CHECK_NEAR(up[(1 * 8 + 2) * 3 + 1], 2.5, 1e-5); /* y = 0.25 */
+    /* Zero border: a sample inside the image is clamped to the edge, one outside is 0. */
     pose_crop(img, 4, 2, 16, &r, 8, 4, POSE_BORDER_ZERO, 1, 0, up);
-    CHECK_NEAR(up[7 * 3], 15, 0);                /* x = 3.5: half of it is the zero border */
-    CHECK_NEAR(up[(1 * 8 + 2) * 3 + 2], 200, 0); /* inside */
-    /* Scale and offset (detector range [-1,1]); far outside is the border. */
+    CHECK_NEAR(up[7 * 3], 30, 1e-5);
+    pose_rect right = {1.0f, 0.5f, 1, 1, 0}; /* shifted right by half the width */
+    pose_crop(img, 4, 2, 16, &right, 4, 2, POSE_BORDER_ZERO, 2.0f / 255, -1, out);
+    CHECK_NEAR(out[1 * 3], 30 * 2.0 / 255 - 1, 1e-6); /* x = 3.5 inside */
+    CHECK_NEAR(out[2 * 3], -1, 1e-6);                 /* x = 4.5 outside -> 0 -> -1 */
+    CHECK_NEAR(out[2 * 3 + 2], -1, 1e-6);
+    pose_crop(img, 4, 2, 16, &right, 4, 2, POSE_BORDER_REPLICATE, 1, 0, out);
+    CHECK_NEAR(out[2 * 3], 30, 1e-6);
+    CHECK_NEAR(out[2 * 3 + 2], 200, 1e-6);
+    /* Far outside is the border. */
     pose_rect far = {50, 50, 1, 1, 0};
     pose_crop(img, 4, 2, 16, &far, 2, 2, POSE_BORDER_ZERO, 2.0f / 255, -1, out);
     CHECK_NEAR(out[0], -1, 1e-6);
     pose_crop(img, 4, 2, 16, &far, 2, 2, POSE_BORDER_REPLICATE, 1, 0, out);
     CHECK_NEAR(out[0], 30, 0);
     CHECK_NEAR(out[1], 10, 0);
-    /* Rotation by pi about the centre flips the image. */
+    /* Rotation by pi about the centre flips the image: output (0,0) samples (3.5, 1.5)
+     * -> pixel (3, 1). */
     pose_rect rot = {0.5f, 0.5f, 1, 1, (float)PI};
     pose_crop(img, 4, 2, 16, &rot, 4, 2, POSE_BORDER_REPLICATE, 1, 0, out);
-    /* output (0,0) samples source (4, 2) -> replicate (3, 1) */
-    CHECK_NEAR(out[0], 30, 0);
-    CHECK_NEAR(out[1], 10, 0);
+    CHECK_NEAR(out[0], 30, 1e-4);
+    CHECK_NEAR(out[1], 10, 1e-4);
+    CHECK_NEAR(out[7 * 3], 0, 1e-4);
     /* rotation pi/2 of a square image: output (u, v) samples source (v', ...) */
     uint8_t sq[3 * 9];
     for (int i = 0; i < 9; i++)
@@ -205,9 +217,10 @@ static void test_crop(void)
     pose_rect q = {0.5f, 0.5f, 1, 1, (float)(PI / 2)};
     float o9[27];
     pose_crop(sq, 3, 3, 9, &q, 3, 3, POSE_BORDER_REPLICATE, 1, 0, o9);
-    /* src = c + R(u - 1.5, v - 1.5) with R(+90deg): (x,y) -> (-y, x); output (0,0) ->
-     * (1.5+1.5, 1.5-1.5) = (3, 0) -> replicate (2, 0) = value index 2. */
-    CHECK_NEAR(o9[0], 40, 0);
+    /* pos = c + R(u + 1/2 - 1.5, v + 1/2 - 1.5) with R(+90deg): (x,y) -> (-y, x); output
+     * (0,0) -> (1.5+1, 1.5-1) = (2.5, 0.5) -> pixel (2, 0) = value index 2. */
+    CHECK_NEAR(o9[0], 40, 1e-4);
+    CHECK_NEAR(o9[2 * 3], 160, 1e-4); /* (1, -1) -> (1, 1): pixel (2, 2) */
 }
 
 static void test_landmarks(void)

@@ -1,0 +1,25 @@
+/*
+ * pose_test_media.h -- decoding test media for the pose pipeline tests (FFmpeg):
+ * an image or the first frames of a video as RGB24, and a few frame helpers.
+ */
+#ifndef CR_POSE_TEST_MEDIA_H
+#define CR_POSE_TEST_MEDIA_H
+
+#include <stdint.h>
+
+typedef struct ptm_frame {
+    uint8_t *rgb; /* RGB24, stride = 3 * w, malloc'd */
+    int w, h;
+    double pts; /* seconds */
+} ptm_frame;
+
+/* Decodes up to `max` frames of `path` (an image gives one), scaled to width <= max_w
+ * (0: no limit).  Returns the count (0 on error, message on stderr); *out is a
+ * malloc'd array, free it with ptm_free. */
+int ptm_load(const char *path, int max, int max_w, ptm_frame **out);
+void ptm_free(ptm_frame *f, int n);
+
+/* A copy of `src` rotated by 90 degrees clockwise (w x h -> h x w). */
+ptm_frame ptm_rotate90(const ptm_frame *src);
+
+#endif

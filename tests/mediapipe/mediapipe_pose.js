@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+// mediapipe_pose.js -- MediaPipe's own BlazePose (the npm package's JS solution) on a
+// folder of PNG frames, as the reference for crease's pose pipeline.
+//
+// usage: node tests/mediapipe/mediapipe_pose.js FRAMES_DIR OUT.json
+//            [--mode video|static] [--model lite|full|heavy] [--fps 10] [--gpu]
+//
+// Frames are the folder's *.png files in name order (8-bit RGB or RGBA, not
+// interlaced).  They are decoded here (zlib) and drawn as raw RGBA into a canvas, so
+// MediaPipe sees exactly the pixels crease sees.  The solution runs in Debian's
+// headless Chromium (/usr/bin/chromium through playwright-core) with SwiftShader for
+// WebGL; `useCpuInference: true` (the default here; --gpu turns it off) runs the
+// models in fp32 through XNNPACK, the closer reference for crease's engines.
+//   video:  frames sent in order with timestamps (i+1)*1e6/fps us (a first timestamp
+//           of 0 would make the One Euro filter skip frame 0); tracking + smoothing.
+//   static: reset() before every frame: the detector runs on each, no smoothing.
+// The package files come from ${XDG_CACHE_HOME:-$HOME/.cache}/crease/
+// mediapipe-pose-0.5.1675469404 (scripts/fetch-models unpacks them there), or
+// CREASE_MEDIAPIPE_DIR, served from 127.0.0.1 only.
+//
+// Output: {"mode", "model", "fps", "frames": [{"file", "width", "height", "detected",
+//          "landmarks": [[x, y, z, visibility] x 33], "world_landmarks": [...]}]}
+// Exit status: 0 ok, 2 usage, 3 the browser or the package is missing, 1 other errors.
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+const zlib = require('zlib');
+
+const root = path.resolve(__dirname, '..', '..');
+
+function usage(msg) {
+  if (msg) console.error('mediapipe_pose: ' + msg);
+  console.error('usage: node mediapipe_pose.js FRAMES_DIR OUT.json [--mode video|static] ' +
+                '[--model lite|full|heavy] [--fps 10] [--gpu]');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const a = {mode: 'video', model: 'full', fps: 10, gpu: false, pos: []};
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i];
+    if (v === '--mode') a.mode = argv[++i];
+    else if (v === '--model') a.model = argv[++i];
+    else if (v === '--fps') a.fps = Number(argv[++i]);
+    else if (v === '--gpu') a.gpu = true;
+    else if (v.startsWith('--')) usage('unknown option ' + v);
+    else a.pos.push(v);
+  }
+  if (a.pos.length !== 2) usage();
+  if (!['video', 'static'].includes(a.mode)) usage('bad --mode');
+  if (!['lite', 'full', 'heavy'].includes(a.model)) usage('bad --model');
+  if (!(a.fps > 0)) usage('bad --fps');
+  return a;
+}
+
+// A minimal PNG decoder: 8-bit RGB (color type 2) or RGBA (6), no interlace -> RGBA.
+function decodePng(buf) {
+  const sig = '89504e470d0a1a0a';
+  if (buf.subarray(0, 8).toString('hex') !== sig) throw new Error('not a PNG');
+  let off = 8, w = 0, h = 0, depth = 0, ctype = 0, interlace = 0;
+  const idat = [];
+  while (off + 8 <= buf.length) {
+    const len = buf.readUInt32BE(off), type = buf.toString('latin1', off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    if (type === 'IHDR') {
+      w = data.readUInt32BE(0); h = data.readUInt32BE(4);
+      depth = data[8]; ctype = data[9]; interlace = data[12];
+    } else if (type === 'IDAT') {
+      idat.push(data);
+    } else if (type === 'IEND') {
+      break;
+    }
+    off += 12 + len;
+  }
+  if (depth !== 8 || (ctype !== 2 && ctype !== 6) || interlace !== 0)
+    throw new Error(`unsupported PNG (depth ${depth}, color type ${ctype}, interlace ${interlace})`);
+  const bpp = ctype === 2 ? 3 : 4, stride = w * bpp;
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const px = Buffer.alloc(stride * h);
+  for (let y = 0; y < h; y++) {
+    const f = raw[y * (stride + 1)];
+    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const cur = px.subarray(y * stride, (y + 1) * stride);
+    const prev = y > 0 ? px.subarray((y - 1) * stride, y * stride) : null;
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? cur[i - bpp] : 0, b = prev ? prev[i] : 0;
+      const c = prev && i >= bpp ? prev[i - bpp] : 0;
+      let p;
+      switch (f) {
+        case 0: p = 0; break;
+        case 1: p = a; break;
+        case 2: p = b; break;
+        case 3: p = (a + b) >> 1; break;
+        case 4: {
+          const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+          p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          break;
+        }
+        default: throw new Error('bad PNG filter ' + f);
+      }
+      cur[i] = (src[i] + p) & 255;
+    }
+  }
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let i = 0, j = 0; i < w * h; i++, j += bpp) {
+    rgba[4 * i] = px[j]; rgba[4 * i + 1] = px[j + 1]; rgba[4 * i + 2] = px[j + 2];
+    rgba[4 * i + 3] = bpp === 4 ? px[j + 3] : 255;
+  }
+  return {w, h, rgba};
+}
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+<script src="/mp/pose.js" crossorigin="anonymous"></script></head>
+<body><canvas id="c"></canvas><script>
+window.mp = {
+  async init(opts) {
+    this.pose = new Pose({locateFile: (f) => '/mp/' + f});
+    this.pose.setOptions(opts);
+    this.result = null;
+    this.pose.onResults((r) => {
+      const pts = (l) => l ? l.map((p) => [p.x, p.y, p.z, p.visibility === undefined ? null : p.visibility]) : null;
+      this.result = {landmarks: pts(r.poseLandmarks), world: pts(r.poseWorldLandmarks)};
+    });
+    await this.pose.initialize();
+  },
+  async frame(i, w, h, tsMs, reset) {
+    const buf = await (await fetch('/raw/' + i)).arrayBuffer();
+    const c = document.getElementById('c');
+    c.width = w; c.height = h;
+    c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(buf), w, h), 0, 0);
+    if (reset) this.pose.reset();
+    this.result = null;
+    await this.pose.send({image: c}, tsMs);
+    return this.result;
+  },
+};
+</script></body></html>`;
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const [framesDir, outPath] = args.pos;
+  const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  const mpDir = process.env.CREASE_MEDIAPIPE_DIR ||
+                path.join(cache, 'crease', 'mediapipe-pose-0.5.1675469404');
+  if (!fs.existsSync(path.join(mpDir, 'pose.js'))) {
+    console.error(`mediapipe_pose: no MediaPipe package in ${mpDir} (run scripts/fetch-models)`);
+    process.exit(3);
+  }
+  const chromiumPath = process.env.CREASE_CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(chromiumPath)) {
+    console.error(`mediapipe_pose: no browser at ${chromiumPath} (apt-get install chromium)`);
+    process.exit(3);
+  }
+  const files = fs.readdirSync(framesDir).filter((f) => f.toLowerCase().endsWith('.png')).sort();
+  if (files.length === 0) usage('no PNG frames in ' + framesDir);
+  const frames = files.map((f) => decodePng(fs.readFileSync(path.join(framesDir, f))));
+
+  const types = {'.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html'};
+  const server = http.createServer((req, res) => {
+    const url = decodeURIComponent(req.url.split('?')[0]);
+    let body = null, type = 'application/octet-stream';
+    if (url === '/' || url === '/index.html') {
+      body = PAGE; type = 'text/html';
+    } else if (url.startsWith('/raw/')) {
+      const i = Number(url.slice(5));
+      if (Number.isInteger(i) && i >= 0 && i < frames.length) body = frames[i].rgba;
+    } else if (url.startsWith('/mp/')) {
+      const name = path.basename(url.slice(4));
+      const p = path.join(mpDir, name);
+      if (fs.existsSync(p)) { body = fs.readFileSync(p); type = types[path.extname(p)] || type; }
+    }
+    if (body === null) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, {'Content-Type': type, 'Cache-Control': 'no-store'});
+    res.end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+
+  const {chromium} = require(path.join(root, 'tests', 'node', 'node_modules', 'playwright-core'));
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crease-mp-'));
+  let browser = null;
+  try {
+    // A fresh profile each run (the machine has no internet; nothing to sync).
+    browser = await chromium.launchPersistentContext(userDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--use-gl=angle',
+             '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync',
+             '--no-first-run'],
+    });
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error('page error: ' + e.message));
+    await page.goto(base + '/');
+    const complexity = {lite: 0, full: 1, heavy: 2}[args.model];
+    await page.evaluate((o) => window.mp.init(o), {
+      modelComplexity: complexity, smoothLandmarks: true, enableSegmentation: false,
+      smoothSegmentation: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5,
+      selfieMode: false, useCpuInference: !args.gpu,
+    });
+    const out = {mode: args.mode, model: args.model, fps: args.fps,
+                 cpu_inference: !args.gpu, frames: []};
+    for (let i = 0; i < frames.length; i++) {
+      const tsMs = (i + 1) * 1000 / args.fps;
+      const r = await page.evaluate(([i, w, h, ts, reset]) => window.mp.frame(i, w, h, ts, reset),
+                                    [i, frames[i].w, frames[i].h, tsMs, args.mode === 'static']);
+      const det = !!(r && r.landmarks);
+      out.frames.push({file: files[i], width: frames[i].w, height: frames[i].h, detected: det,
+                       landmarks: det ? r.landmarks : [], world_landmarks: det && r.world ? r.world : []});
+    }
+    fs.writeFileSync(outPath, JSON.stringify(out) + '\n');
+    const n = out.frames.filter((f) => f.detected).length;
+    console.error(`mediapipe_pose: ${frames.length} frames (${args.mode}, ${args.model}), ` +
+                  `${n} with a pose -> ${outPath}`);
+  } finally {
+    if (browser) await browser.close();
+    server.close();
+    fs.rmSync(userDir, {recursive: true, force: true});
+  }
+}
+
+main().catch((e) => { console.error('mediapipe_pose: ' + (e && e.stack || e)); process.exit(1); });
