@@ -111,9 +111,11 @@ static const sql_pair sql_text[Q_COUNT_] = {
     /* DESIGN.md §5: one statement, SKIP LOCKED, oldest job first.  The jobs are walked
      * in created_at order on ix_crease_jobs_queued and each job's queued chunks on
      * ix_crease_chunks_claim, so a claim reads a few rows however long the queue is
-     * (a join-then-sort read every queued chunk: 28 ms per claim at 20,000 chunks).  $1 worker, $2
-     * lease s, $3 n.  Returns the 17 chunk columns + session_id, s3_bucket, s3_key, job created_at
-     * (RETURNING has no order: queue.c sorts by the last column, job_id, chunk_index). */
+     * (a join-then-sort read every queued chunk: 28 ms per claim at 20,000 chunks).
+     * SQLite, without statistics, must be told the loop order (CROSS JOIN, INDEXED BY).  $1 worker,
+     * $2 lease s, $3 n.  Returns the 17 chunk columns + session_id, s3_bucket, s3_key, job
+     * created_at (RETURNING has no order: queue.c sorts by the last column, job_id, chunk_index).
+     */
     [Q_CLAIM] =
         {"UPDATE video_analysis_chunks c SET status = 'processing', attempts = c.attempts + 1, "
          "worker_id = $1, started_at = now(), lease_expires_at = now() + $2 * interval '1 second' "
@@ -126,9 +128,11 @@ static const sql_pair sql_text[Q_COUNT_] = {
              "j.created_at"),
          "UPDATE video_analysis_chunks SET status = 'processing', attempts = attempts + 1, "
          "worker_id = ?1, started_at = " SQ_NOW ", lease_expires_at = " SQ_NOW " + ?2 "
-         "WHERE id IN (SELECT c2.id FROM video_analysis_jobs j2 JOIN video_analysis_chunks c2 "
-         "ON c2.job_id = j2.id AND c2.status = 'queued' AND c2.next_attempt_at <= " SQ_NOW
-         " WHERE j2.status = 'queued' ORDER BY j2.created_at, j2.id, c2.chunk_index LIMIT ?3) "
+         "WHERE id IN (SELECT c2.id FROM video_analysis_jobs AS j2 INDEXED BY "
+         "ix_crease_jobs_queued "
+         "CROSS JOIN video_analysis_chunks AS c2 INDEXED BY ix_crease_chunks_claim WHERE "
+         "c2.job_id = j2.id AND c2.status = 'queued' AND c2.next_attempt_at <= " SQ_NOW
+         " AND j2.status = 'queued' ORDER BY j2.created_at, j2.id, c2.chunk_index LIMIT ?3) "
          "RETURNING " SQ_CHUNK_COLS(
              "") ", (SELECT j.session_id FROM video_analysis_jobs j WHERE j.id "
                  "= video_analysis_chunks.job_id), (SELECT j.s3_bucket FROM video_analysis_jobs j "
