@@ -8,8 +8,10 @@
  * (no "..", no absolute path); symbolic links inside the folder are not followed
  * by blob_list.
  *
- * One difference from S3: a key cannot be both an object and a "folder" of other
- * keys ("a/b" and "a/b/c"); such a put fails with CR_ERR_CONFLICT.
+ * Differences from S3: a key cannot be both an object and a "folder" of other keys
+ * ("a/b" and "a/b/c"); such a put fails with CR_ERR_CONFLICT.  Deleting the last key
+ * of a folder leaves the empty folder (removing it would race with a concurrent put
+ * below it); blob_list does not see folders.
  *
  * Presigned URLs: BLOB_LOCAL_URL_PREFIX + key + "?method=GET|PUT&expires=<unix>&sig=<hex>",
  * sig = hex(HMAC-SHA256(APP_SECRET_KEY, "crease-blob-v1\n" method "\n" expires "\n" key)).
@@ -448,16 +450,6 @@ static cr_status local_del(void *ctx, const char *key, cr_err *err)
         /* "a/b" names a folder of other keys, not an object: nothing to delete */
     } else if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
         st = cr_err_set(err, CR_ERR_IO, "delete %s: %s", key, strerror(errno));
-    } else {
-        /* remove folders left empty, up to (not including) the root; rmdir fails on
-         * the first non-empty one, which ends the walk */
-        size_t rootlen = strlen(l->root);
-        char *slash;
-        while ((slash = strrchr(path, '/')) != NULL && (size_t)(slash - path) > rootlen) {
-            *slash = '\0';
-            if (rmdir(path) != 0)
-                break;
-        }
     }
     cr_free(path);
     return st;

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +528,50 @@ done:
     blob_delete(b, K("reader.bin"), &err);
 }
 
+/* ---- several threads on one store (the S3 backend's handle pool) ---- */
+
+typedef struct worker {
+    blob_store *b;
+    int id;
+    int ok;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    w->ok = 1;
+    for (int i = 0; i < 20; i++) {
+        char key[1200], val[64];
+        snprintf(key, sizeof key, "%sthreads/%d/%d", prefix, w->id, i);
+        int n = snprintf(val, sizeof val, "value %d of worker %d", i, w->id);
+        cr_err err = {0};
+        void *d = NULL;
+        size_t got = 0;
+        if (blob_put(w->b, key, val, (size_t)n, NULL, &err) != CR_OK ||
+            blob_get(w->b, key, &d, &got, &err) != CR_OK || got != (size_t)n ||
+            memcmp(d, val, got) != 0 || blob_delete(w->b, key, &err) != CR_OK) {
+            fprintf(stderr, "worker %d: %s\n", w->id, cr_err_msg(&err));
+            w->ok = 0;
+        }
+        cr_free(d);
+    }
+    return NULL;
+}
+
+static void test_threads(blob_store *b)
+{
+    worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){b, i, 0};
+        CHECK(pthread_create(&th[i], NULL, work, &w[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_MSG(w[i].ok, "worker %d", i);
+    }
+}
+
 static void test_errors_s3(const char *endpoint, const char *bucket)
 {
     /* wrong credentials -> 403 with S3's code, not retried */
@@ -614,6 +659,7 @@ int main(int argc, char **argv)
     test_presign(b);
     test_reader(b);
     test_files(b);
+    test_threads(b);
     if (is_s3)
         test_errors_s3(getenv("CREASE_TEST_S3_ENDPOINT"), getenv("CREASE_TEST_S3_BUCKET"));
     blob_close(b);
