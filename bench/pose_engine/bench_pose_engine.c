@@ -1,0 +1,231 @@
+/*
+ * bench_pose_engine -- milliseconds per frame of a pose engine on the four models,
+ * pruned and unpruned, with 1 and 2 threads, on a real person crop (cold_water.jpg,
+ * the square around the standing man, made with the ffmpeg CLI).
+ *
+ * Variants (per model):
+ *   v1 all      every output of the model (no pruning)
+ *   v2 pipeline the outputs the pose pipeline reads: landmarks, pose flag, heatmap,
+ *               world landmarks (segmentation pruned away; DESIGN.md §9 target:
+ *               full <= 8 ms/frame on one thread)
+ *   v3 minimal  landmarks, pose flag, world landmarks (heatmap pruned as well)
+ * The detector has one variant (both outputs are needed).
+ *
+ * Each engine is validated against the reference engine before it is timed
+ * (max|diff| per output, relative to the output's range).  Timing: 5 warm-up runs,
+ * then N runs; min, median and mean are printed.  The machine is shared: the min is
+ * the figure least disturbed by other load.
+ *
+ * usage: bench_pose_engine [--engine NAME] [--runs N] [--models detector,lite,full,heavy]
+ *                          [--threads 1,2] [--no-validate]   (run from the repo root)
+ */
+#define _GNU_SOURCE
+#include "pose/engine_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct model {
+    const char *name, *file;
+    int detector;
+} model;
+
+static const model models[] = {
+    {"detector", "models/pose_detection.tflite", 1},
+    {"lite", "models/pose_landmark_lite.tflite", 0},
+    {"full", "models/pose_landmark_full.tflite", 0},
+    {"heavy", "models/pose_landmark_heavy.tflite", 0},
+};
+
+static const char *const pipeline_outs[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
+static const char *const minimal_outs[] = {"Identity", "Identity_1", "Identity_4"};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The crop as floats: detector [-1,1], landmark models [0,1] (DESIGN.md §7). */
+static float *load_crop(int size, int detector)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -i media/cold_water.jpg -vf "
+             "crop=400:400:270:133,scale=%d:%d -f rawvideo -pix_fmt rgb24 -",
+             size, size);
+    FILE *p = popen(cmd, "r");
+    size_t n = (size_t)size * size * 3;
+    unsigned char *b = malloc(n);
+    float *f = malloc(n * sizeof *f);
+    size_t got = p && b ? fread(b, 1, n, p) : 0;
+    if (p)
+        pclose(p);
+    if (got != n || f == NULL) {
+        fprintf(stderr, "bench: could not make the crop with ffmpeg\n");
+        free(b);
+        free(f);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        f[i] = detector ? b[i] / 127.5f - 1.0f : b[i] / 255.0f;
+    free(b);
+    return f;
+}
+
+static size_t count_of(const pose_shape *s)
+{
+    size_t c = 1;
+    for (int d = 0; d < s->rank; d++)
+        c *= (size_t)s->dims[d];
+    return c;
+}
+
+static pose_engine *make(const char *engine, const model *m, const char *const *outs, int n,
+                         int threads, const float *crop)
+{
+    pose_engine *e;
+    cr_err err = {0};
+    if (pose_engine_create(engine, m->file, outs, n, threads, &e, &err) != CR_OK) {
+        fprintf(stderr, "bench: %s %s: %s\n", engine, m->name, cr_err_msg(&err));
+        return NULL;
+    }
+    pose_shape s;
+    float *in = pose_engine_input(e, &s);
+    memcpy(in, crop, count_of(&s) * sizeof(float));
+    return e;
+}
+
+/* Worst max|diff|/range over the outputs of `e` against `ref`. */
+static double validate(const pose_engine *ref, const pose_engine *e)
+{
+    const graph *g = pose_engine_graph(e);
+    double worst = 0;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const char *name = g->tensors[g->outputs[i]].name;
+        pose_shape s;
+        const float *a = pose_engine_output(ref, name, &s), *b = pose_engine_output(e, name, NULL);
+        if (!a || !b)
+            return INFINITY;
+        double lo = a[0], hi = a[0], d = 0;
+        for (size_t k = 0; k < count_of(&s); k++) {
+            lo = a[k] < lo ? a[k] : lo;
+            hi = a[k] > hi ? a[k] : hi;
+            d = fmax(d, fabs((double)a[k] - b[k]));
+        }
+        double scale = hi - lo > 0 ? hi - lo : fmax(fabs(a[0]), 1);
+        worst = fmax(worst, d / scale);
+    }
+    return worst;
+}
+
+static void cpu_name(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            snprintf(out, cap, "%s", c ? c + 2 : line);
+            out[strcspn(out, "\n")] = 0;
+            break;
+        }
+    if (f)
+        fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *engine = "xnnpack", *model_list = "detector,lite,full,heavy", *thread_list = "1,2";
+    int runs = 50, do_validate = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--engine") == 0 && i + 1 < argc)
+            engine = argv[++i];
+        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
+            model_list = argv[++i];
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            thread_list = argv[++i];
+        else if (strcmp(argv[i], "--no-validate") == 0)
+            do_validate = 0;
+        else {
+            fprintf(stderr, "usage: bench_pose_engine [--engine NAME] [--runs N] [--models "
+                            "detector,lite,full,heavy] [--threads 1,2] [--no-validate]\n");
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+    if (runs < 1)
+        runs = 1;
+    char cpu[300];
+    cpu_name(cpu, sizeof cpu);
+    printf("bench_pose_engine: engine %s, %d runs, %s (shared machine: see min)\n", engine, runs,
+           cpu);
+    printf("%-9s %-9s %3s %6s %9s %9s %9s %10s\n", "model", "variant", "thr", "nodes", "min ms",
+           "median", "mean", "val diff");
+    int failed = 0;
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        const model *m = &models[mi];
+        if (strstr(model_list, m->name) == NULL)
+            continue;
+        float *crop = load_crop(m->detector ? 224 : 256, m->detector);
+        if (crop == NULL)
+            return 1;
+        pose_engine *ref = NULL;
+        if (do_validate && (ref = make("ref", m, NULL, 0, 1, crop)) != NULL &&
+            pose_engine_run(ref, NULL) != CR_OK) {
+            pose_engine_destroy(ref);
+            ref = NULL;
+        }
+        for (int v = 0; v < (m->detector ? 1 : 3); v++) {
+            const char *const *outs = v == 1 ? pipeline_outs : v == 2 ? minimal_outs : NULL;
+            int n_outs = v == 1 ? 4 : v == 2 ? 3 : 0;
+            const char *vname = v == 0 ? "v1 all" : v == 1 ? "v2 pipe" : "v3 min";
+            for (const char *t = thread_list; *t;
+                 t += strcspn(t, ",") + (t[strcspn(t, ",")] != 0)) {
+                int threads = atoi(t);
+                pose_engine *e = make(engine, m, outs, n_outs, threads, crop);
+                if (e == NULL) {
+                    failed = 1;
+                    continue;
+                }
+                double *ms = malloc(sizeof(double) * (size_t)runs), sum = 0;
+                cr_err err = {0};
+                for (int i = 0; i < 5; i++) /* warm-up: caches, thread pool, page faults */
+                    pose_engine_run(e, &err);
+                double diff = ref ? validate(ref, e) : NAN;
+                if (ref && !(diff <= 1e-3)) {
+                    fprintf(stderr, "bench: %s %s %s: does not validate (%g)\n", engine, m->name,
+                            vname, diff);
+                    failed = 1;
+                }
+                for (int i = 0; i < runs; i++) {
+                    double t0 = now_ms();
+                    pose_engine_run(e, &err);
+                    ms[i] = now_ms() - t0;
+                    sum += ms[i];
+                }
+                qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+                printf("%-9s %-9s %3d %6d %9.2f %9.2f %9.2f %10.2e\n", m->name, vname, threads,
+                       pose_engine_graph(e)->n_nodes, ms[0], ms[runs / 2], sum / runs, diff);
+                fflush(stdout);
+                free(ms);
+                pose_engine_destroy(e);
+            }
+        }
+        pose_engine_destroy(ref);
+        free(crop);
+    }
+    return failed;
+}
