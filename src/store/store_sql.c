@@ -148,15 +148,18 @@ static const sql_pair sql_text[Q_COUNT_] = {
     /* PG: one statement; the job row update is guarded by the chunk's own transition
      * and increments under the row lock (PostgreSQL re-reads the newest row version
      * for a concurrent update, so no increment is lost) -- the race-free form of
-     * DESIGN.md §5.  Returns job id, completed, total, status (no row: not counted).
+     * DESIGN.md §5.  Progress moves only while the job is queued (a failed job keeps
+     * its progress, DESIGN.md §4).  Returns job id, completed, total, status (no row:
+     * not counted).
      * SQLite: the chunk half here, Q_COMPLETE_JOB after it, under BEGIN IMMEDIATE. */
     [Q_COMPLETE] =
         {"WITH c AS (UPDATE video_analysis_chunks SET status = 'completed', completed_at = now(), "
          "runtime_ms = $2, artifact_s3_key = $3, lease_expires_at = NULL, error_message = NULL "
          "WHERE id = $1 AND status IN ('queued', 'processing') RETURNING job_id) "
          "UPDATE video_analysis_jobs j SET completed_chunks = COALESCE(j.completed_chunks, 0) + 1, "
-         "progress_pct = LEAST(99, (100 * (COALESCE(j.completed_chunks, 0) + 1)) / "
-         "GREATEST(COALESCE(j.total_chunks, 1), 1)), updated_at = now() FROM c WHERE j.id = "
+         "progress_pct = CASE WHEN j.status = 'queued' THEN LEAST(99, (100 * "
+         "(COALESCE(j.completed_chunks, 0) + 1)) / GREATEST(COALESCE(j.total_chunks, 1), 1)) ELSE "
+         "j.progress_pct END, updated_at = now() FROM c WHERE j.id = "
          "c.job_id RETURNING j.id, j.completed_chunks, COALESCE(j.total_chunks, 0), j.status::text",
          "UPDATE video_analysis_chunks SET status = 'completed', completed_at = " SQ_NOW ", "
          "runtime_ms = ?2, artifact_s3_key = ?3, lease_expires_at = NULL, error_message = NULL "
@@ -164,8 +167,9 @@ static const sql_pair sql_text[Q_COUNT_] = {
     [Q_COMPLETE_JOB] =
         {NULL, "UPDATE video_analysis_jobs SET completed_chunks = (SELECT count(*) FROM "
                "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed'), progress_pct = "
-               "MIN(99, (100 * (SELECT count(*) FROM video_analysis_chunks WHERE job_id = ?1 AND "
-               "status = 'completed')) / MAX(COALESCE(total_chunks, 1), 1)), updated_at = " SQ_NOW
+               "CASE WHEN status = 'queued' THEN MIN(99, (100 * (SELECT count(*) FROM "
+               "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed')) / "
+               "MAX(COALESCE(total_chunks, 1), 1)) ELSE progress_pct END, updated_at = " SQ_NOW
                " WHERE id = ?1 RETURNING id, completed_chunks, COALESCE(total_chunks, 0), status"},
     /* $1 chunk, $2 worker: the held chunk, locked. */
     [Q_CHUNK_LOCK] = {"SELECT attempts, COALESCE(max_attempts, 3), job_id, chunk_index FROM "

@@ -251,15 +251,18 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK_NEAR(store_backoff_ms(NULL, 1, 0.0), STORE_DEFAULT_BACKOFF_BASE_MS / 2, 1e-9);
 
     char id[37];
-    make_job(st, "sess-fail", 2, 3, id);
-    store_chunk c[2];
+    make_job(st, "sess-fail", 3, 3, id);
+    store_chunk c[3];
     int got = 0;
-    /* Take both chunks; chunk 1 succeeds, chunk 0 fails every time. */
-    OK(store_chunk_claim(st, "w", 30, 2, c, &got, &E));
-    CHECK_INT_EQ(got, 2);
-    if (got != 2)
+    /* Take all three; chunk 1 succeeds, chunk 0 fails every time, chunk 2 is still being
+     * worked on when the job fails. */
+    OK(store_chunk_claim(st, "w", 30, 3, c, &got, &E));
+    CHECK_INT_EQ(got, 3);
+    if (got != 3)
         return;
-    CHECK(c[0].chunk_index == 0 && c[1].chunk_index == 1);
+    CHECK(c[0].chunk_index == 0 && c[1].chunk_index == 1 && c[2].chunk_index == 2);
+    char slow_chunk[STORE_ID_MAX];
+    snprintf(slow_chunk, sizeof slow_chunk, "%s", c[2].id);
     OK(store_chunk_complete(st, c[1].id, 5, "k1", NULL, &E));
     double prev_next = 0;
     for (int attempt = 1; attempt <= 3; attempt++) {
@@ -287,9 +290,9 @@ static void test_backoff_and_max_attempts(store *st)
             double nominal = 0.2 * (1 << (attempt - 1));
             CHECK_MSG(f.retry_in_sec >= nominal * 0.5 - 1e-9 && f.retry_in_sec <= nominal + 1e-9,
                       "retry in %.3f s (nominal %.3f)", f.retry_in_sec, nominal);
-            store_chunk rows[2];
+            store_chunk rows[3];
             int n = 0;
-            OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
+            OK(store_chunks_of_job(st, id, rows, 3, &n, &E));
             CHECK_STR_EQ(rows[0].status, "queued");
             CHECK_STR_EQ(rows[0].error_message, "decoder exploded");
             CHECK(rows[0].next_attempt_at > rows[0].started_at);
@@ -307,13 +310,21 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "failed");
     CHECK_STR_EQ(j.stage, "FAILED");
-    CHECK_INT_EQ(j.progress_pct, 50); /* unchanged by the failure */
+    CHECK_INT_EQ(j.progress_pct, 33); /* unchanged by the failure */
     CHECK_MSG(strstr(j.error_message, "decoder exploded") != NULL, "job error '%s'",
               j.error_message);
     CHECK_MSG(strstr(j.error_message, "chunk 0") != NULL, "job error '%s'", j.error_message);
-    store_chunk rows[2];
+    /* The slow chunk finishes after the job failed: counted, progress unchanged. */
+    store_completion late;
+    OK(store_chunk_complete(st, slow_chunk, 6, "k2", &late, &E));
+    CHECK_INT_EQ(late.counted, 1);
+    CHECK_INT_EQ(late.job_ready, 0);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "failed");
+    CHECK_INT_EQ(j.progress_pct, 33);
+    store_chunk rows[3];
     int n = 0;
-    OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
+    OK(store_chunks_of_job(st, id, rows, 3, &n, &E));
     CHECK_STR_EQ(rows[0].status, "failed");
     CHECK_INT_EQ(rows[0].attempts, 3);
     cr_err_clear(&E);
@@ -326,17 +337,17 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "queued");
     CHECK_STR_EQ(j.stage, "DEEP_QUEUED");
-    CHECK_INT_EQ(j.completed_chunks, 1);
-    CHECK_INT_EQ(j.progress_pct, 50);
+    CHECK_INT_EQ(j.completed_chunks, 2);
+    CHECK_INT_EQ(j.progress_pct, 66);
     CHECK_STR_EQ(j.error_message, "");
-    OK(store_chunk_claim(st, "w", 30, 2, c, &got, &E));
+    OK(store_chunk_claim(st, "w", 30, 3, c, &got, &E));
     CHECK_INT_EQ(got, 1);
     CHECK(got == 1 && c[0].chunk_index == 0 && c[0].attempts == 1);
     store_completion comp;
     OK(store_chunk_complete(st, c[0].id, 7, "k0", &comp, &E));
     CHECK_INT_EQ(comp.job_ready, 1);
-    OK(store_chunks_of_job(st, id, rows, 2, &n, &E));
-    CHECK(n == 2 && rows[1].runtime_ms == 5); /* the completed chunk was not re-run */
+    OK(store_chunks_of_job(st, id, rows, 3, &n, &E));
+    CHECK(n == 3 && rows[1].runtime_ms == 5); /* the completed chunks were not re-run */
 }
 
 static void test_reaper(store *st)
