@@ -28,7 +28,21 @@ add_library(crease_pose_testmedia STATIC ${pose_pt}/pose_test_media.c)
 target_link_libraries(crease_pose_testmedia PUBLIC PkgConfig::FFMPEG)
 crease_add_test(NAME test_blazepose_images SOURCES ${pose_pt}/test_blazepose_images.c
                 LIBS crease_pose crease_pose_testmedia LABELS unit)
+# Frames for the slower tests (known-motion clip, vtest.avi excerpt), made once per build tree.
+set(pose_frames ${CMAKE_CURRENT_BINARY_DIR}/blazepose_frames)
+add_test(NAME blazepose_frames COMMAND sh ${pose_pt}/blazepose_frames.sh ${pose_frames}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(blazepose_frames PROPERTIES FIXTURES_SETUP blazepose_frames LABELS slow)
+crease_add_test(NAME test_blazepose_motion SOURCES ${pose_pt}/test_blazepose_motion.c
+                LIBS crease_pose crease_pose_testmedia LABELS slow ARGS ${pose_frames}/motion)
+set_tests_properties(test_blazepose_motion PROPERTIES FIXTURES_REQUIRED blazepose_frames)
 add_executable(test_blazepose_mediapipe ${pose_pt}/test_blazepose_mediapipe.c)
 target_include_directories(test_blazepose_mediapipe PRIVATE ${CMAKE_SOURCE_DIR}/src
                            ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(test_blazepose_mediapipe PRIVATE crease_pose crease_pose_testmedia)
+add_test(NAME test_blazepose_mediapipe
+         COMMAND sh ${pose_pt}/test_blazepose_mediapipe.sh $<TARGET_FILE:test_blazepose_mediapipe>
+                 ${pose_frames} ${CMAKE_CURRENT_BINARY_DIR}/blazepose_mediapipe
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_blazepose_mediapipe PROPERTIES FIXTURES_REQUIRED blazepose_frames
+                     LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 300)

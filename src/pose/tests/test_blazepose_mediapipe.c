@@ -2,6 +2,7 @@
  * test_blazepose_mediapipe.c -- crease's pose pipeline against MediaPipe itself.
  *
  * usage: test_blazepose_mediapipe FRAMES_DIR MP_VIDEO.json MP_STATIC.json [ENGINE] [FPS]
+ * (ENGINE default: xnnpack when built, else ref; FPS default 10)
  *
  * The JSON files are tests/mediapipe/mediapipe_pose.js's output for the same PNG
  * frames (MediaPipe's JS solution with useCpuInference, video and static mode).  We
@@ -124,8 +125,8 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
     fprintf(stderr,
             "%s mode (%s engine): %d frames, same decision on %d, pose in both on %d; "
             "PCK@0.05 = %.4f, mean error = %.4f of the diagonal (%.2f px), worst %.4f\n",
-            mode_name, engine, n, same_decision, both, pck, total ? sum_rel / total : 0,
-            total ? sum_px / total : 0, worst_rel);
+            mode_name, pose_tracker_engine(t), n, same_decision, both, pck,
+            total ? sum_rel / total : 0, total ? sum_px / total : 0, worst_rel);
     CHECK_MSG(pck >= PCK_MIN, "%s: PCK@0.05 %.4f < %.2f", mode_name, pck, PCK_MIN);
     CHECK(both > 0);
     pose_tracker_destroy(t);
@@ -139,7 +140,7 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    const char *engine = argc > 4 ? argv[4] : "xnnpack";
+    const char *engine = argc > 4 ? argv[4] : NULL; /* NULL: xnnpack when built */
     double fps = argc > 5 ? atof(argv[5]) : 10.0;
     char *names[MAX_FRAMES];
     int n = list_pngs(argv[1], names, MAX_FRAMES);
