@@ -13,11 +13,15 @@
  *
  * Each engine is validated against the reference engine before it is timed
  * (max|diff| per output, relative to the output's range).  Timing: 5 warm-up runs,
- * then N runs; min, median and mean are printed.  The machine is shared: the min is
- * the figure least disturbed by other load.
+ * then N runs; min, median and mean wall-clock ms are printed, and with one thread
+ * the median CPU time of the calling thread ("cpu med", which leaves out the time
+ * other processes held the core).  The machine is shared: the min and the CPU time
+ * are the figures least disturbed by other load.
  *
  * usage: bench_pose_engine [--engine NAME] [--runs N] [--models detector,lite,full,heavy]
- *                          [--threads 1,2] [--no-validate]   (run from the repo root)
+ *                          [--threads 1,2] [--crop-dir DIR] [--no-validate]
+ * (run from the repo root; --crop-dir reads DIR/cold_water_{224,256}.rgb, the files of the
+ * pose_engine_media test fixture, instead of running ffmpeg)
  */
 #define _GNU_SOURCE
 #include "pose/engine_int.h"
@@ -50,20 +54,33 @@ static double now_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/* CPU time of the calling thread: with 1 thread the engine runs on the caller, so
+ * this excludes the time other processes on the shared machine took the core. */
+static double thread_cpu_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-/* The crop as floats: detector [-1,1], landmark models [0,1] (DESIGN.md §7). */
-static float *load_crop(int size, int detector)
+/* The crop as floats: detector [-1,1], landmark models [0,1] (DESIGN.md §7).  From
+ * DIR/cold_water_SIZE.rgb when `dir` is set (the test fixture's files), else made now. */
+static float *load_crop(const char *dir, int size, int detector)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "ffmpeg -nostdin -v error -i media/cold_water.jpg -vf "
-             "crop=400:400:270:133,scale=%d:%d -f rawvideo -pix_fmt rgb24 -",
-             size, size);
+    char cmd[1024];
+    if (dir)
+        snprintf(cmd, sizeof cmd, "cat '%s/cold_water_%d.rgb'", dir, size);
+    else
+        snprintf(cmd, sizeof cmd,
+                 "ffmpeg -nostdin -v error -i media/cold_water.jpg -vf "
+                 "crop=400:400:270:133,scale=%d:%d -f rawvideo -pix_fmt rgb24 -",
+                 size, size);
     FILE *p = popen(cmd, "r");
     size_t n = (size_t)size * size * 3;
     unsigned char *b = malloc(n);
@@ -147,6 +164,7 @@ static void cpu_name(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
+    const char *crop_dir = NULL;
     const char *engine = "xnnpack", *model_list = "detector,lite,full,heavy", *thread_list = "1,2";
     int runs = 50, do_validate = 1;
     for (int i = 1; i < argc; i++) {
@@ -158,11 +176,14 @@ int main(int argc, char **argv)
             model_list = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             thread_list = argv[++i];
+        else if (strcmp(argv[i], "--crop-dir") == 0 && i + 1 < argc)
+            crop_dir = argv[++i];
         else if (strcmp(argv[i], "--no-validate") == 0)
             do_validate = 0;
         else {
             fprintf(stderr, "usage: bench_pose_engine [--engine NAME] [--runs N] [--models "
-                            "detector,lite,full,heavy] [--threads 1,2] [--no-validate]\n");
+                            "detector,lite,full,heavy] [--threads 1,2] [--crop-dir DIR] "
+                            "[--no-validate]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -172,14 +193,14 @@ int main(int argc, char **argv)
     cpu_name(cpu, sizeof cpu);
     printf("bench_pose_engine: engine %s, %d runs, %s (shared machine: see min)\n", engine, runs,
            cpu);
-    printf("%-9s %-9s %3s %6s %9s %9s %9s %10s\n", "model", "variant", "thr", "nodes", "min ms",
-           "median", "mean", "val diff");
+    printf("%-9s %-9s %3s %6s %9s %9s %9s %9s %10s\n", "model", "variant", "thr", "nodes", "min ms",
+           "median", "mean", "cpu med", "val diff");
     int failed = 0;
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         const model *m = &models[mi];
         if (strstr(model_list, m->name) == NULL)
             continue;
-        float *crop = load_crop(m->detector ? 224 : 256, m->detector);
+        float *crop = load_crop(crop_dir, m->detector ? 224 : 256, m->detector);
         if (crop == NULL)
             return 1;
         pose_engine *ref = NULL;
@@ -201,6 +222,7 @@ int main(int argc, char **argv)
                     continue;
                 }
                 double *ms = malloc(sizeof(double) * (size_t)runs), sum = 0;
+                double *cpu_ms = malloc(sizeof(double) * (size_t)runs);
                 cr_err err = {0};
                 for (int i = 0; i < 5; i++) /* warm-up: caches, thread pool, page faults */
                     pose_engine_run(e, &err);
@@ -211,14 +233,21 @@ int main(int argc, char **argv)
                     failed = 1;
                 }
                 for (int i = 0; i < runs; i++) {
-                    double t0 = now_ms();
+                    double t0 = now_ms(), c0 = thread_cpu_ms();
                     pose_engine_run(e, &err);
                     ms[i] = now_ms() - t0;
+                    cpu_ms[i] = thread_cpu_ms() - c0;
                     sum += ms[i];
                 }
                 qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-                printf("%-9s %-9s %3d %6d %9.2f %9.2f %9.2f %10.2e\n", m->name, vname, threads,
-                       pose_engine_graph(e)->n_nodes, ms[0], ms[runs / 2], sum / runs, diff);
+                qsort(cpu_ms, (size_t)runs, sizeof *cpu_ms, cmp_double);
+                char cpu_col[32] = "-"; /* with a pool, the caller's CPU time means little */
+                if (threads == 1)
+                    snprintf(cpu_col, sizeof cpu_col, "%.2f", cpu_ms[runs / 2]);
+                printf("%-9s %-9s %3d %6d %9.2f %9.2f %9.2f %9s %10.2e\n", m->name, vname, threads,
+                       pose_engine_graph(e)->n_nodes, ms[0], ms[runs / 2], sum / runs, cpu_col,
+                       diff);
+                free(cpu_ms);
                 fflush(stdout);
                 free(ms);
                 pose_engine_destroy(e);
