@@ -79,58 +79,58 @@ void blob_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
  * process" and "Authenticating Requests: Using Query Parameters (AWS SigV4)") ---- */
 
 /* SHA-256 of the empty payload. */
-#define SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
+#define BLOB_SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define BLOB_SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
 
-typedef struct sigv4_creds {
+typedef struct blob_sigv4_creds {
     const char *access_key_id;
     const char *secret_access_key;
     const char *session_token; /* NULL or "" = none */
     const char *region;
     const char *service; /* "s3" */
-} sigv4_creds;
+} blob_sigv4_creds;
 
-typedef struct sigv4_kv {
+typedef struct blob_sigv4_kv {
     const char *name;
     const char *value; /* raw; NULL for a query parameter without value ("?uploads") */
-} sigv4_kv;
+} blob_sigv4_kv;
 
 /* Appends the SigV4 URI encoding of s[0..n): unreserved bytes A-Za-z0-9-._~ as is,
  * '/' as is when keep_slash, every other byte as %XX (upper-case hex). */
-void sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash);
+void blob_sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash);
 
 /* Appends the canonical query string of `p` (names and values encoded, sorted by
  * name then value, joined by '&'; a NULL value is written as "name="). */
-cr_status sigv4_canonical_query(const sigv4_kv *p, size_t n, blob_buf *out);
+cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, blob_buf *out);
 
 /* Appends the canonical request (method, canonical URI, canonical query, headers
  * lower-cased, trimmed, sequential spaces folded, sorted; signed-header list;
  * payload hash) to `out`, and the signed-header list to `signed_headers`. */
-cr_status sigv4_canonical_request(const char *method, const char *canonical_uri,
-                                  const char *canonical_query, const sigv4_kv *headers, size_t nh,
-                                  const char *payload_hash, blob_buf *out,
-                                  blob_buf *signed_headers);
+cr_status blob_sigv4_canonical_request(const char *method, const char *canonical_uri,
+                                       const char *canonical_query, const blob_sigv4_kv *headers,
+                                       size_t nh, const char *payload_hash, blob_buf *out,
+                                       blob_buf *signed_headers);
 
 /* The hex signature of `canonical_request` at `amz_date` ("YYYYMMDDTHHMMSSZ"). */
-cr_status sigv4_signature(const sigv4_creds *c, const char *amz_date, const char *canonical_request,
-                          char sig[65], cr_err *err);
+cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
+                               const char *canonical_request, char sig[65], cr_err *err);
 
 /* The value of the Authorization header for a request with these parts. */
-cr_status sigv4_authorization(const sigv4_creds *c, const char *amz_date, const char *method,
-                              const char *canonical_uri, const char *canonical_query,
-                              const sigv4_kv *headers, size_t nh, const char *payload_hash,
-                              blob_buf *out, cr_err *err);
+cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_date,
+                                   const char *method, const char *canonical_uri,
+                                   const char *canonical_query, const blob_sigv4_kv *headers,
+                                   size_t nh, const char *payload_hash, blob_buf *out, cr_err *err);
 
 /* A presigned URL: origin ("https://host[:port]") + canonical_uri + "?" + the
  * X-Amz-* query + "&X-Amz-Signature=...".  Signs only the host header and
  * UNSIGNED-PAYLOAD.  `extra`: additional query parameters to sign (may be NULL). */
-cr_status sigv4_presign(const sigv4_creds *c, const char *amz_date, int64_t expires_s,
-                        const char *method, const char *origin, const char *host,
-                        const char *canonical_uri, const sigv4_kv *extra, size_t nextra,
-                        blob_buf *url, cr_err *err);
+cr_status blob_sigv4_presign(const blob_sigv4_creds *c, const char *amz_date, int64_t expires_s,
+                             const char *method, const char *origin, const char *host,
+                             const char *canonical_uri, const blob_sigv4_kv *extra, size_t nextra,
+                             blob_buf *url, cr_err *err);
 
 /* "YYYYMMDDTHHMMSSZ" of Unix time t (UTC). */
-void sigv4_amz_date(int64_t t, char out[17]);
+void blob_sigv4_amz_date(int64_t t, char out[17]);
 
 void blob_sha256_hex(const void *data, size_t n, char out[65]);
 
@@ -140,14 +140,14 @@ void blob_sha256_hex(const void *data, size_t n, char out[65]);
  * decodes the five XML entities and numeric character references into `out`.
  * On success advances *pos past the closing tag and returns 1; 0 when not found
  * or malformed. */
-int s3_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out);
+int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out);
 
 /* Finds the next <tag>...</tag> element at or after *pos; sets [*start, *end) to
  * its content and *pos past it.  1 when found. */
-int s3_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, size_t *start,
-                   size_t *end);
+int blob_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, size_t *start,
+                     size_t *end);
 
 /* Parses an ISO-8601 UTC timestamp "2013-05-24T00:00:00.000Z" (S3's LastModified). */
-int64_t s3_parse_iso8601(const char *s);
+int64_t blob_parse_iso8601(const char *s);
 
 #endif

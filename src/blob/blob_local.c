@@ -617,7 +617,7 @@ static cr_status local_presign(void *ctx, const char *key, blob_method m, int64_
     local_sig(l->secret, method_name(m), exp, key, sig);
     blob_buf u = {0};
     blob_buf_addf(&u, "%s%s", l->url_base, BLOB_LOCAL_URL_PREFIX);
-    sigv4_uri_encode(&u, key, strlen(key), 1);
+    blob_sigv4_uri_encode(&u, key, strlen(key), 1);
     blob_buf_addf(&u, "?method=%s&expires=%s&sig=%s", method_name(m), exp, sig);
     if (u.oom || sig[0] == '\0') {
         blob_buf_free(&u);

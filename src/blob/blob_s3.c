@@ -210,7 +210,7 @@ typedef struct s3_req {
     /* in */
     const char *method; /* GET HEAD PUT POST DELETE */
     const char *key;    /* NULL: the bucket */
-    const sigv4_kv *query;
+    const blob_sigv4_kv *query;
     size_t nq;
     const void *body;
     size_t body_len;
@@ -414,7 +414,7 @@ static void build_uri(s3_ctx *s, const char *key, blob_buf *out)
     }
     blob_buf_adds(out, s->base_path);
     blob_buf_add(out, "/", 1);
-    sigv4_uri_encode(out, key, strlen(key), 1);
+    blob_sigv4_uri_encode(out, key, strlen(key), 1);
 }
 
 static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
@@ -426,10 +426,10 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
     if (r->body && r->body_len)
         blob_sha256_hex(r->body, r->body_len, payload_hash);
     else
-        strcpy(payload_hash, SIGV4_EMPTY_SHA256);
+        strcpy(payload_hash, BLOB_SIGV4_EMPTY_SHA256);
 
     build_uri(s, r->key, &uri);
-    if (sigv4_canonical_query(r->query, r->nq, &query) != CR_OK || uri.oom) {
+    if (blob_sigv4_canonical_query(r->query, r->nq, &query) != CR_OK || uri.oom) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -444,7 +444,7 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
         goto done;
     }
     const blob_options *o = &s->opt;
-    sigv4_creds cr = {s->access, s->secret, s->token, s->region, "s3"};
+    blob_sigv4_creds cr = {s->access, s->secret, s->token, s->region, "s3"};
     for (int attempt = 0;; attempt++) {
         r->tries = attempt + 1;
         reset_sinks(r);
@@ -454,22 +454,22 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
             goto done;
         }
         char amz_date[17], range[64] = "";
-        sigv4_amz_date((int64_t)time(NULL), amz_date);
-        sigv4_kv h[5];
+        blob_sigv4_amz_date((int64_t)time(NULL), amz_date);
+        blob_sigv4_kv h[5];
         size_t nh = 0;
-        h[nh++] = (sigv4_kv){"host", s->host};
-        h[nh++] = (sigv4_kv){"x-amz-content-sha256", payload_hash};
-        h[nh++] = (sigv4_kv){"x-amz-date", amz_date};
+        h[nh++] = (blob_sigv4_kv){"host", s->host};
+        h[nh++] = (blob_sigv4_kv){"x-amz-content-sha256", payload_hash};
+        h[nh++] = (blob_sigv4_kv){"x-amz-date", amz_date};
         if (r->has_range) {
             snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)r->range_off,
                      (unsigned long long)(r->range_off + r->range_len - 1));
-            h[nh++] = (sigv4_kv){"range", range};
+            h[nh++] = (blob_sigv4_kv){"range", range};
         }
         if (s->token[0])
-            h[nh++] = (sigv4_kv){"x-amz-security-token", s->token};
+            h[nh++] = (blob_sigv4_kv){"x-amz-security-token", s->token};
         auth.len = 0;
-        if ((st = sigv4_authorization(&cr, amz_date, r->method, uri.p, query.p, h, nh, payload_hash,
-                                      &auth, err)) != CR_OK)
+        if ((st = blob_sigv4_authorization(&cr, amz_date, r->method, uri.p, query.p, h, nh,
+                                           payload_hash, &auth, err)) != CR_OK)
             goto done;
         curl_slist_free_all(hl);
         hl = NULL;
@@ -565,8 +565,8 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
             goto done;
         }
         long wait = backoff_ms(o, attempt);
-        cr_log_debug("s3.retry", "%s %s: %s, try %d, retrying in %ld ms", r->method, req_what(r),
-                     rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error", attempt + 1, wait);
+        cr_log_warn("s3.retry", "%s %s: %s, try %d, retrying in %ld ms", r->method, req_what(r),
+                    rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error", attempt + 1, wait);
         sleep_ms(wait);
     }
 done:
@@ -590,9 +590,9 @@ static cr_status s3_check(s3_ctx *s, s3_req *r, cr_err *err)
     blob_buf code = {0}, msg = {0};
     size_t pos = 0;
     if (r->errbody.len) {
-        s3_xml_text(r->errbody.p, r->errbody.len, &pos, "Code", &code);
+        blob_xml_text(r->errbody.p, r->errbody.len, &pos, "Code", &code);
         pos = 0;
-        s3_xml_text(r->errbody.p, r->errbody.len, &pos, "Message", &msg);
+        blob_xml_text(r->errbody.p, r->errbody.len, &pos, "Message", &msg);
     }
     cr_status kind;
     const char *what;
@@ -694,7 +694,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     int nparts = (int)((size + psize - 1) / psize);
     cr_status st;
 
-    sigv4_kv q_init = {"uploads", NULL};
+    blob_sigv4_kv q_init = {"uploads", NULL};
     s3_req r = {.method = "POST",
                 .key = key,
                 .query = &q_init,
@@ -705,7 +705,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     if ((st = s3_do(s, &r, err)) != CR_OK)
         goto out;
     size_t pos = 0;
-    if (!s3_xml_text(resp.p, resp.len, &pos, "UploadId", &upload_id) || upload_id.len == 0) {
+    if (!blob_xml_text(resp.p, resp.len, &pos, "UploadId", &upload_id) || upload_id.len == 0) {
         st = cr_err_set(err, CR_ERR_FORMAT, "s3 POST %s?uploads: no UploadId in the answer", key);
         goto out;
     }
@@ -727,7 +727,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
         }
         char pn[16];
         snprintf(pn, sizeof pn, "%d", i + 1);
-        sigv4_kv q[2] = {{"partNumber", pn}, {"uploadId", upload_id.p}};
+        blob_sigv4_kv q[2] = {{"partNumber", pn}, {"uploadId", upload_id.p}};
         s3_req pr = {
             .method = "PUT", .key = key, .query = q, .nq = 2, .body = buf, .body_len = got};
         st = s3_perform(s, &pr, err);
@@ -752,7 +752,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto abort;
     }
-    sigv4_kv q_done = {"uploadId", upload_id.p};
+    blob_sigv4_kv q_done = {"uploadId", upload_id.p};
     resp.len = 0;
     s3_req cr = {.method = "POST",
                  .key = key,
@@ -769,10 +769,10 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
      * CompleteMultipartUpload) */
     size_t es, ee;
     pos = 0;
-    if (resp.len && s3_xml_element(resp.p, resp.len, &pos, "Error", &es, &ee)) {
+    if (resp.len && blob_xml_element(resp.p, resp.len, &pos, "Error", &es, &ee)) {
         blob_buf code = {0};
         pos = 0;
-        s3_xml_text(resp.p, resp.len, &pos, "Code", &code);
+        blob_xml_text(resp.p, resp.len, &pos, "Code", &code);
         st = cr_err_set(err, CR_ERR_NET, "s3 complete upload %s: %s", key,
                         code.len ? code.p : "error");
         blob_buf_free(&code);
@@ -780,7 +780,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     }
     goto out;
 abort : {
-    sigv4_kv q_abort = {"uploadId", upload_id.p};
+    blob_sigv4_kv q_abort = {"uploadId", upload_id.p};
     s3_req ar = {.method = "DELETE", .key = key, .query = &q_abort, .nq = 1};
     cr_err aerr = {0};
     if (s3_do(s, &ar, &aerr) != CR_OK)
@@ -926,7 +926,7 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
     cr_status st = CR_OK;
     int stop = 0;
     for (int page = 0; !stop; page++) {
-        sigv4_kv q[3] = {{"list-type", "2"}, {"prefix", prefix}, {"continuation-token", NULL}};
+        blob_sigv4_kv q[3] = {{"list-type", "2"}, {"prefix", prefix}, {"continuation-token", NULL}};
         size_t nq = 2;
         if (page > 0)
             q[nq++].value = token.p;
@@ -934,11 +934,11 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
         if ((st = s3_do(s, &r, err)) != CR_OK)
             break;
         size_t pos = 0, cs, ce;
-        while (!stop && s3_xml_element(resp.p, resp.len, &pos, "Contents", &cs, &ce)) {
+        while (!stop && blob_xml_element(resp.p, resp.len, &pos, "Contents", &cs, &ce)) {
             const char *el = resp.p + cs;
             size_t n = ce - cs, p2 = 0;
             key.len = 0;
-            if (!s3_xml_text(el, n, &p2, "Key", &key)) {
+            if (!blob_xml_text(el, n, &p2, "Key", &key)) {
                 st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: an entry without <Key>");
                 stop = 1;
                 break;
@@ -946,15 +946,15 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
             blob_info info = {0};
             p2 = 0;
             val.len = 0;
-            if (s3_xml_text(el, n, &p2, "Size", &val))
+            if (blob_xml_text(el, n, &p2, "Size", &val))
                 info.size = strtoull(val.p, NULL, 10);
             p2 = 0;
             val.len = 0;
-            if (s3_xml_text(el, n, &p2, "LastModified", &val))
-                info.mtime = s3_parse_iso8601(val.p);
+            if (blob_xml_text(el, n, &p2, "LastModified", &val))
+                info.mtime = blob_parse_iso8601(val.p);
             p2 = 0;
             val.len = 0;
-            if (s3_xml_text(el, n, &p2, "ETag", &val)) {
+            if (blob_xml_text(el, n, &p2, "ETag", &val)) {
                 const char *e = val.p;
                 size_t l = val.len;
                 if (l >= 2 && e[0] == '"' && e[l - 1] == '"') {
@@ -978,13 +978,13 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
             break;
         pos = 0;
         val.len = 0;
-        int truncated =
-            s3_xml_text(resp.p, resp.len, &pos, "IsTruncated", &val) && strcmp(val.p, "true") == 0;
+        int truncated = blob_xml_text(resp.p, resp.len, &pos, "IsTruncated", &val) &&
+                        strcmp(val.p, "true") == 0;
         if (!truncated)
             break;
         pos = 0;
         token.len = 0;
-        if (!s3_xml_text(resp.p, resp.len, &pos, "NextContinuationToken", &token) ||
+        if (!blob_xml_text(resp.p, resp.len, &pos, "NextContinuationToken", &token) ||
             token.len == 0) {
             st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: truncated without a continuation token");
             break;
@@ -1007,10 +1007,10 @@ static cr_status s3_presign(void *ctx, const char *key, blob_method m, int64_t e
     if (uri.oom)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     char amz_date[17];
-    sigv4_amz_date(now, amz_date);
-    sigv4_creds cr = {s->access, s->secret, s->token, s->region, "s3"};
-    cr_status st = sigv4_presign(&cr, amz_date, expires_s, m == BLOB_PUT ? "PUT" : "GET", s->origin,
-                                 s->host, uri.p, NULL, 0, &u, err);
+    blob_sigv4_amz_date(now, amz_date);
+    blob_sigv4_creds cr = {s->access, s->secret, s->token, s->region, "s3"};
+    cr_status st = blob_sigv4_presign(&cr, amz_date, expires_s, m == BLOB_PUT ? "PUT" : "GET",
+                                      s->origin, s->host, uri.p, NULL, 0, &u, err);
     blob_buf_free(&uri);
     if (st != CR_OK) {
         blob_buf_free(&u);

@@ -38,8 +38,8 @@ static int find_open(const char *xml, size_t n, size_t from, const char *tag, si
     return 0;
 }
 
-int s3_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, size_t *start,
-                   size_t *end)
+int blob_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, size_t *start,
+                     size_t *end)
 {
     if (xml == NULL || *pos > n)
         return 0;
@@ -91,10 +91,10 @@ static void put_utf8(blob_buf *out, unsigned long cp)
     blob_buf_add(out, b, k);
 }
 
-int s3_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out)
+int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out)
 {
     size_t s, e;
-    if (!s3_xml_element(xml, n, pos, tag, &s, &e))
+    if (!blob_xml_element(xml, n, pos, tag, &s, &e))
         return 0;
     out->len = 0;
     blob_buf_adds(out, "");
@@ -152,7 +152,7 @@ int s3_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_bu
     return !out->oom;
 }
 
-int64_t s3_parse_iso8601(const char *s)
+int64_t blob_parse_iso8601(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);

@@ -123,7 +123,7 @@ void blob_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
 
 /* ---- canonical pieces ---- */
 
-void sigv4_amz_date(int64_t t, char out[17])
+void blob_sigv4_amz_date(int64_t t, char out[17])
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -137,7 +137,7 @@ static int unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-void sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash)
+void blob_sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
@@ -162,7 +162,7 @@ static int cmp_pair(const void *a, const void *b)
     return c ? c : strcmp(x->value.p, y->value.p);
 }
 
-cr_status sigv4_canonical_query(const sigv4_kv *p, size_t n, blob_buf *out)
+cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, blob_buf *out)
 {
     if (n == 0) {
         blob_buf_adds(out, "");
@@ -173,10 +173,10 @@ cr_status sigv4_canonical_query(const sigv4_kv *p, size_t n, blob_buf *out)
         return CR_ERR_NOMEM;
     int oom = 0;
     for (size_t i = 0; i < n; i++) {
-        sigv4_uri_encode(&e[i].name, p[i].name, strlen(p[i].name), 0);
+        blob_sigv4_uri_encode(&e[i].name, p[i].name, strlen(p[i].name), 0);
         blob_buf_adds(&e[i].name, "");
         const char *v = p[i].value ? p[i].value : "";
-        sigv4_uri_encode(&e[i].value, v, strlen(v), 0);
+        blob_sigv4_uri_encode(&e[i].value, v, strlen(v), 0);
         blob_buf_adds(&e[i].value, "");
         oom |= e[i].name.oom | e[i].value.oom;
     }
@@ -210,7 +210,7 @@ static int cmp_header(const void *a, const void *b)
 }
 
 /* Lower-cases the name; trims the value and folds runs of spaces into one. */
-static void canon_one(const sigv4_kv *h, canon_header *c)
+static void canon_one(const blob_sigv4_kv *h, canon_header *c)
 {
     for (const char *s = h->name; *s; s++) {
         char ch = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
@@ -237,9 +237,10 @@ static void canon_one(const sigv4_kv *h, canon_header *c)
     blob_buf_adds(&c->value, "");
 }
 
-cr_status sigv4_canonical_request(const char *method, const char *canonical_uri,
-                                  const char *canonical_query, const sigv4_kv *headers, size_t nh,
-                                  const char *payload_hash, blob_buf *out, blob_buf *signed_headers)
+cr_status blob_sigv4_canonical_request(const char *method, const char *canonical_uri,
+                                       const char *canonical_query, const blob_sigv4_kv *headers,
+                                       size_t nh, const char *payload_hash, blob_buf *out,
+                                       blob_buf *signed_headers)
 {
     canon_header *c = cr_calloc(nh ? nh : 1, sizeof *c);
     if (c == NULL)
@@ -272,8 +273,8 @@ cr_status sigv4_canonical_request(const char *method, const char *canonical_uri,
     return (oom || out->oom || signed_headers->oom) ? CR_ERR_NOMEM : CR_OK;
 }
 
-cr_status sigv4_signature(const sigv4_creds *c, const char *amz_date, const char *canonical_request,
-                          char sig[65], cr_err *err)
+cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
+                               const char *canonical_request, char sig[65], cr_err *err)
 {
     if (strlen(amz_date) != 16)
         return cr_err_set(err, CR_ERR_INVALID, "sigv4: bad date '%s'", amz_date);
@@ -309,20 +310,20 @@ cr_status sigv4_signature(const sigv4_creds *c, const char *amz_date, const char
     return CR_OK;
 }
 
-cr_status sigv4_authorization(const sigv4_creds *c, const char *amz_date, const char *method,
-                              const char *canonical_uri, const char *canonical_query,
-                              const sigv4_kv *headers, size_t nh, const char *payload_hash,
-                              blob_buf *out, cr_err *err)
+cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_date,
+                                   const char *method, const char *canonical_uri,
+                                   const char *canonical_query, const blob_sigv4_kv *headers,
+                                   size_t nh, const char *payload_hash, blob_buf *out, cr_err *err)
 {
     blob_buf creq = {0}, sh = {0};
-    cr_status st = sigv4_canonical_request(method, canonical_uri, canonical_query, headers, nh,
-                                           payload_hash, &creq, &sh);
+    cr_status st = blob_sigv4_canonical_request(method, canonical_uri, canonical_query, headers, nh,
+                                                payload_hash, &creq, &sh);
     if (st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory signing a request");
         goto done;
     }
     char sig[65];
-    if ((st = sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
+    if ((st = blob_sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
         goto done;
     blob_buf_addf(out,
                   "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, "
@@ -336,10 +337,10 @@ done:
     return st;
 }
 
-cr_status sigv4_presign(const sigv4_creds *c, const char *amz_date, int64_t expires_s,
-                        const char *method, const char *origin, const char *host,
-                        const char *canonical_uri, const sigv4_kv *extra, size_t nextra,
-                        blob_buf *url, cr_err *err)
+cr_status blob_sigv4_presign(const blob_sigv4_creds *c, const char *amz_date, int64_t expires_s,
+                             const char *method, const char *origin, const char *host,
+                             const char *canonical_uri, const blob_sigv4_kv *extra, size_t nextra,
+                             blob_buf *url, cr_err *err)
 {
     cr_status st = CR_OK;
     blob_buf cred = {0}, q = {0}, creq = {0}, sh = {0};
@@ -349,33 +350,33 @@ cr_status sigv4_presign(const sigv4_creds *c, const char *amz_date, int64_t expi
                   c->service);
     int has_token = c->session_token && c->session_token[0];
     size_t np = 5 + (size_t)has_token + nextra;
-    sigv4_kv *p = cr_calloc(np, sizeof *p);
+    blob_sigv4_kv *p = cr_calloc(np, sizeof *p);
     if (p == NULL || cred.oom) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
         goto done;
     }
     size_t i = 0;
-    p[i++] = (sigv4_kv){"X-Amz-Algorithm", "AWS4-HMAC-SHA256"};
-    p[i++] = (sigv4_kv){"X-Amz-Credential", cred.p};
-    p[i++] = (sigv4_kv){"X-Amz-Date", amz_date};
-    p[i++] = (sigv4_kv){"X-Amz-Expires", exp};
-    p[i++] = (sigv4_kv){"X-Amz-SignedHeaders", "host"};
+    p[i++] = (blob_sigv4_kv){"X-Amz-Algorithm", "AWS4-HMAC-SHA256"};
+    p[i++] = (blob_sigv4_kv){"X-Amz-Credential", cred.p};
+    p[i++] = (blob_sigv4_kv){"X-Amz-Date", amz_date};
+    p[i++] = (blob_sigv4_kv){"X-Amz-Expires", exp};
+    p[i++] = (blob_sigv4_kv){"X-Amz-SignedHeaders", "host"};
     if (has_token)
-        p[i++] = (sigv4_kv){"X-Amz-Security-Token", c->session_token};
+        p[i++] = (blob_sigv4_kv){"X-Amz-Security-Token", c->session_token};
     for (size_t j = 0; j < nextra; j++)
         p[i++] = extra[j];
-    if ((st = sigv4_canonical_query(p, np, &q)) != CR_OK) {
+    if ((st = blob_sigv4_canonical_query(p, np, &q)) != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
         goto done;
     }
-    sigv4_kv h = {"host", host};
-    if ((st = sigv4_canonical_request(method, canonical_uri, q.p, &h, 1, SIGV4_UNSIGNED, &creq,
-                                      &sh)) != CR_OK) {
+    blob_sigv4_kv h = {"host", host};
+    if ((st = blob_sigv4_canonical_request(method, canonical_uri, q.p, &h, 1, BLOB_SIGV4_UNSIGNED,
+                                           &creq, &sh)) != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
         goto done;
     }
     char sig[65];
-    if ((st = sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
+    if ((st = blob_sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
         goto done;
     blob_buf_addf(url, "%s%s?%s&X-Amz-Signature=%s", origin, canonical_uri, q.p, sig);
     if (url->oom)

@@ -6,7 +6,7 @@
  *     failure.  Every call must return CR_OK or CR_ERR_NOMEM, and (under ASan) leak
  *     nothing.
  *  2. S3 XML (untrusted): 20,000 seeded mutations of real S3 answers through
- *     s3_xml_element/s3_xml_text, each in an exactly-sized heap buffer so that ASan
+ *     blob_xml_element/blob_xml_text, each in an exactly-sized heap buffer so that ASan
  *     catches any read past the end; results must lie inside the input.
  *  3. Keys: random byte strings through blob_key_check; every accepted one has the
  *     promised properties (no "..", ".", empty segment, leading '/', control byte).
@@ -83,14 +83,14 @@ static int sequence(const char *dir, long n)
     }
     OK_OR_NOMEM(blob_delete(b, "a/b/c.txt", &err), "delete", n);
 
-    sigv4_creds c = {"AK", "SK", "token", "us-east-1", "s3"};
-    sigv4_kv h[] = {{"Host", "h"}, {"x-amz-date", "20130524T000000Z"}, {"Range", "bytes=0-1"}};
+    blob_sigv4_creds c = {"AK", "SK", "token", "us-east-1", "s3"};
+    blob_sigv4_kv h[] = {{"Host", "h"}, {"x-amz-date", "20130524T000000Z"}, {"Range", "bytes=0-1"}};
     blob_buf auth = {0}, purl = {0};
-    OK_OR_NOMEM(sigv4_authorization(&c, "20130524T000000Z", "GET", "/k", "a=b", h, 3,
-                                    SIGV4_EMPTY_SHA256, &auth, &err),
+    OK_OR_NOMEM(blob_sigv4_authorization(&c, "20130524T000000Z", "GET", "/k", "a=b", h, 3,
+                                         BLOB_SIGV4_EMPTY_SHA256, &auth, &err),
                 "authorization", n);
-    OK_OR_NOMEM(sigv4_presign(&c, "20130524T000000Z", 60, "PUT", "http://h", "h", "/k", NULL, 0,
-                              &purl, &err),
+    OK_OR_NOMEM(blob_sigv4_presign(&c, "20130524T000000Z", 60, "PUT", "http://h", "h", "/k", NULL,
+                                   0, &purl, &err),
                 "sigv4 presign", n);
     blob_buf_free(&auth);
     blob_buf_free(&purl);
@@ -139,24 +139,24 @@ static void test_xml_fuzz(void)
     /* the unmutated sample decodes as S3 means it */
     size_t pos = 0;
     blob_buf t = {0};
-    CHECK(s3_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
+    CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
     CHECK_STR_EQ(t.p, "p/a&b \xc3\xbc\xc3\xbc");
-    CHECK(s3_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
+    CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
     CHECK_STR_EQ(t.p, "p/c");
     pos = 0;
-    CHECK(s3_xml_text(samples[0], strlen(samples[0]), &pos, "ETag", &t));
+    CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "ETag", &t));
     CHECK_STR_EQ(t.p, "\"abc\"");
     pos = 0;
-    CHECK(s3_xml_text(samples[0], strlen(samples[0]), &pos, "Size", &t)); /* <Size/> later */
+    CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Size", &t)); /* <Size/> later */
     CHECK_STR_EQ(t.p, "12");
-    CHECK(s3_xml_text(samples[0], strlen(samples[0]), &pos, "Size", &t));
+    CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Size", &t));
     CHECK_STR_EQ(t.p, "");
     pos = 0;
-    CHECK(!s3_xml_text("<K>&#0;</K>", 11, &pos, "K", &t));       /* NUL */
-    CHECK(!s3_xml_text("<K>&#xD800;</K>", 15, &pos, "K", &t));   /* a surrogate */
-    CHECK(!s3_xml_text("<K>&bogus;</K>", 14, &pos, "K", &t));    /* unknown entity */
-    CHECK(!s3_xml_text("<K>&#x110000;</K>", 17, &pos, "K", &t)); /* > U+10FFFF */
-    CHECK(!s3_xml_text("<K>open", 7, &pos, "K", &t));            /* unclosed */
+    CHECK(!blob_xml_text("<K>&#0;</K>", 11, &pos, "K", &t));       /* NUL */
+    CHECK(!blob_xml_text("<K>&#xD800;</K>", 15, &pos, "K", &t));   /* a surrogate */
+    CHECK(!blob_xml_text("<K>&bogus;</K>", 14, &pos, "K", &t));    /* unknown entity */
+    CHECK(!blob_xml_text("<K>&#x110000;</K>", 17, &pos, "K", &t)); /* > U+10FFFF */
+    CHECK(!blob_xml_text("<K>open", 7, &pos, "K", &t));            /* unclosed */
     const char *inserts[] = {"<",  ">",     "&",      "&#",         "&#x", ";",    "</",
                              "/>", "<Key>", "</Key>", "<Contents>", "\0",  "&amp", "&#99999999;"};
     const char *tags[] = {"Key", "Contents", "Size", "Error", "Code", "UploadId", "ETag"};
@@ -195,7 +195,7 @@ static void test_xml_fuzz(void)
         for (size_t ti = 0; ti < sizeof tags / sizeof *tags; ti++) {
             size_t p = 0, s, e;
             int guard = 0;
-            while (s3_xml_element(buf, n, &p, tags[ti], &s, &e) && guard++ < 100) {
+            while (blob_xml_element(buf, n, &p, tags[ti], &s, &e) && guard++ < 100) {
                 if (!(s <= e && e <= n && p <= n)) {
                     CHECK_MSG(0, "element out of bounds: %zu %zu %zu of %zu", s, e, p, n);
                     break;
@@ -204,7 +204,7 @@ static void test_xml_fuzz(void)
             }
             p = 0;
             guard = 0;
-            while (s3_xml_text(buf, n, &p, tags[ti], &t) && guard++ < 100)
+            while (blob_xml_text(buf, n, &p, tags[ti], &t) && guard++ < 100)
                 CHECK(t.p != NULL && p <= n);
         }
         cr_free(buf);

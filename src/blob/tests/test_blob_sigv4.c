@@ -17,21 +17,21 @@
 
 #include <string.h>
 
-static const sigv4_creds aws = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                                NULL, "us-east-1", "s3"};
+static const blob_sigv4_creds aws = {
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, "us-east-1", "s3"};
 #define AWS_DATE "20130524T000000Z"
 
 /* Signs and returns the signature; also checks the canonical request when given. */
-static void sign(const char *method, const char *uri, const char *query, const sigv4_kv *h,
+static void sign(const char *method, const char *uri, const char *query, const blob_sigv4_kv *h,
                  size_t nh, const char *payload, const char *want_creq, const char *want_sig)
 {
     blob_buf creq = {0}, sh = {0};
-    CHECK(sigv4_canonical_request(method, uri, query, h, nh, payload, &creq, &sh) == CR_OK);
+    CHECK(blob_sigv4_canonical_request(method, uri, query, h, nh, payload, &creq, &sh) == CR_OK);
     if (want_creq)
         CHECK_STR_EQ(creq.p, want_creq);
     char sig[65];
     cr_err err = {0};
-    CHECK(sigv4_signature(&aws, AWS_DATE, creq.p, sig, &err) == CR_OK);
+    CHECK(blob_sigv4_signature(&aws, AWS_DATE, creq.p, sig, &err) == CR_OK);
     CHECK_STR_EQ(sig, want_sig);
     blob_buf_free(&creq);
     blob_buf_free(&sh);
@@ -40,13 +40,13 @@ static void sign(const char *method, const char *uri, const char *query, const s
 static void test_aws_get_object_range(void)
 {
     /* GET Object, "Example: GET Object" */
-    sigv4_kv h[] = {
+    blob_sigv4_kv h[] = {
         {"Host", "examplebucket.s3.amazonaws.com"},
         {"Range", "bytes=0-9"},
-        {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+        {"x-amz-content-sha256", BLOB_SIGV4_EMPTY_SHA256},
         {"x-amz-date", AWS_DATE},
     };
-    sign("GET", "/test.txt", "", h, 4, SIGV4_EMPTY_SHA256,
+    sign("GET", "/test.txt", "", h, 4, BLOB_SIGV4_EMPTY_SHA256,
          "GET\n/test.txt\n\n"
          "host:examplebucket.s3.amazonaws.com\n"
          "range:bytes=0-9\n"
@@ -59,8 +59,8 @@ static void test_aws_get_object_range(void)
     /* and the Authorization header built around it */
     blob_buf auth = {0};
     cr_err err = {0};
-    CHECK(sigv4_authorization(&aws, AWS_DATE, "GET", "/test.txt", "", h, 4, SIGV4_EMPTY_SHA256,
-                              &auth, &err) == CR_OK);
+    CHECK(blob_sigv4_authorization(&aws, AWS_DATE, "GET", "/test.txt", "", h, 4,
+                                   BLOB_SIGV4_EMPTY_SHA256, &auth, &err) == CR_OK);
     CHECK_STR_EQ(auth.p,
                  "AWS4-HMAC-SHA256 "
                  "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
@@ -78,9 +78,9 @@ static void test_aws_put_object(void)
     CHECK_STR_EQ(ph, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     blob_buf uri = {0};
     blob_buf_adds(&uri, "/");
-    sigv4_uri_encode(&uri, "test$file.text", 14, 1);
+    blob_sigv4_uri_encode(&uri, "test$file.text", 14, 1);
     CHECK_STR_EQ(uri.p, "/test%24file.text");
-    sigv4_kv h[] = {
+    blob_sigv4_kv h[] = {
         {"Host", "examplebucket.s3.amazonaws.com"},
         {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
         {"x-amz-date", AWS_DATE},
@@ -94,25 +94,25 @@ static void test_aws_put_object(void)
 
 static void test_aws_bucket_queries(void)
 {
-    sigv4_kv h[] = {
+    blob_sigv4_kv h[] = {
         {"Host", "examplebucket.s3.amazonaws.com"},
         {"x-amz-date", AWS_DATE},
-        {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+        {"x-amz-content-sha256", BLOB_SIGV4_EMPTY_SHA256},
     };
     /* "Example: GET Bucket Lifecycle": a parameter without value signs as "lifecycle=" */
-    sigv4_kv q1 = {"lifecycle", NULL};
+    blob_sigv4_kv q1 = {"lifecycle", NULL};
     blob_buf q = {0};
-    CHECK(sigv4_canonical_query(&q1, 1, &q) == CR_OK);
+    CHECK(blob_sigv4_canonical_query(&q1, 1, &q) == CR_OK);
     CHECK_STR_EQ(q.p, "lifecycle=");
-    sign("GET", "/", q.p, h, 3, SIGV4_EMPTY_SHA256, NULL,
+    sign("GET", "/", q.p, h, 3, BLOB_SIGV4_EMPTY_SHA256, NULL,
          "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
     blob_buf_free(&q);
 
     /* "Example: Get Bucket (List Objects)": parameters sorted */
-    sigv4_kv q2[] = {{"prefix", "J"}, {"max-keys", "2"}};
-    CHECK(sigv4_canonical_query(q2, 2, &q) == CR_OK);
+    blob_sigv4_kv q2[] = {{"prefix", "J"}, {"max-keys", "2"}};
+    CHECK(blob_sigv4_canonical_query(q2, 2, &q) == CR_OK);
     CHECK_STR_EQ(q.p, "max-keys=2&prefix=J");
-    sign("GET", "/", q.p, h, 3, SIGV4_EMPTY_SHA256, NULL,
+    sign("GET", "/", q.p, h, 3, BLOB_SIGV4_EMPTY_SHA256, NULL,
          "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
     blob_buf_free(&q);
 }
@@ -122,9 +122,9 @@ static void test_aws_presigned(void)
     /* "Authenticating Requests: Using Query Parameters", the example GET for 24 hours */
     blob_buf url = {0};
     cr_err err = {0};
-    CHECK(sigv4_presign(&aws, AWS_DATE, 86400, "GET", "https://examplebucket.s3.amazonaws.com",
-                        "examplebucket.s3.amazonaws.com", "/test.txt", NULL, 0, &url,
-                        &err) == CR_OK);
+    CHECK(blob_sigv4_presign(&aws, AWS_DATE, 86400, "GET", "https://examplebucket.s3.amazonaws.com",
+                             "examplebucket.s3.amazonaws.com", "/test.txt", NULL, 0, &url,
+                             &err) == CR_OK);
     CHECK_STR_EQ(url.p,
                  "https://examplebucket.s3.amazonaws.com/test.txt"
                  "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -139,19 +139,19 @@ static void test_encoding(void)
 {
     blob_buf b = {0};
     const char *key = "dir one/a=b+c/\xc3\xbc \xc3\xb1~.txt"; /* ü ñ */
-    sigv4_uri_encode(&b, key, strlen(key), 1);
+    blob_sigv4_uri_encode(&b, key, strlen(key), 1);
     CHECK_STR_EQ(b.p, "dir%20one/a%3Db%2Bc/%C3%BC%20%C3%B1~.txt");
     b.len = 0;
-    sigv4_uri_encode(&b, key, strlen(key), 0); /* query values: '/' is encoded too */
+    blob_sigv4_uri_encode(&b, key, strlen(key), 0); /* query values: '/' is encoded too */
     CHECK_STR_EQ(b.p, "dir%20one%2Fa%3Db%2Bc%2F%C3%BC%20%C3%B1~.txt");
     b.len = 0;
-    sigv4_uri_encode(&b, "A-Z_a.z~09*'()!@#$%^&", 21, 0);
+    blob_sigv4_uri_encode(&b, "A-Z_a.z~09*'()!@#$%^&", 21, 0);
     CHECK_STR_EQ(b.p, "A-Z_a.z~09%2A%27%28%29%21%40%23%24%25%5E%26");
     blob_buf_free(&b);
 
     /* same name twice: sorted by value too; empty and NULL values */
-    sigv4_kv q[] = {{"b", "2"}, {"a", "z"}, {"b", "1"}, {"c", ""}, {"d", NULL}};
-    CHECK(sigv4_canonical_query(q, 5, &b) == CR_OK);
+    blob_sigv4_kv q[] = {{"b", "2"}, {"a", "z"}, {"b", "1"}, {"c", ""}, {"d", NULL}};
+    CHECK(blob_sigv4_canonical_query(q, 5, &b) == CR_OK);
     CHECK_STR_EQ(b.p, "a=z&b=1&b=2&c=&d=");
     blob_buf_free(&b);
 }
@@ -163,15 +163,15 @@ static void test_botocore_edge_cases(void)
     const char *key = "dir one/a=b+c/\xc3\xbc \xc3\xb1~.txt";
     blob_buf uri = {0}, q = {0};
     blob_buf_adds(&uri, "/crease-test/");
-    sigv4_uri_encode(&uri, key, strlen(key), 1);
-    sigv4_kv qp[] = {{"prefix", "a b/c=d+e/\xc3\xbc"}, {"list-type", "2"}, {"x", "+="}};
-    CHECK(sigv4_canonical_query(qp, 3, &q) == CR_OK);
-    sigv4_kv h[] = {
-        {"X-Amz-Date", AWS_DATE},    {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
+    blob_sigv4_uri_encode(&uri, key, strlen(key), 1);
+    blob_sigv4_kv qp[] = {{"prefix", "a b/c=d+e/\xc3\xbc"}, {"list-type", "2"}, {"x", "+="}};
+    CHECK(blob_sigv4_canonical_query(qp, 3, &q) == CR_OK);
+    blob_sigv4_kv h[] = {
+        {"X-Amz-Date", AWS_DATE},    {"x-amz-content-sha256", BLOB_SIGV4_EMPTY_SHA256},
         {"Range", "  bytes=0-9  "},  {"X-Amz-Meta-Note", "a   b  c"},
         {"host", "127.0.0.1:45711"},
     };
-    sign("GET", uri.p, q.p, h, 5, SIGV4_EMPTY_SHA256,
+    sign("GET", uri.p, q.p, h, 5, BLOB_SIGV4_EMPTY_SHA256,
          "GET\n"
          "/crease-test/dir%20one/a%3Db%2Bc/%C3%BC%20%C3%B1~.txt\n"
          "list-type=2&prefix=a%20b%2Fc%3Dd%2Be%2F%C3%BC&x=%2B%3D\n"
@@ -188,18 +188,18 @@ static void test_botocore_edge_cases(void)
     blob_buf_free(&q);
 
     /* a presigned PUT with a session token, another region, a unicode key */
-    sigv4_creds c = aws;
+    blob_sigv4_creds c = aws;
     c.session_token = "tok/en+=1";
     c.region = "eu-west-1";
     const char *k2 = "coach plus/\xc3\xa9t\xc3\xa9=1+2.mp4"; /* été */
     blob_buf u2 = {0}, url = {0};
     blob_buf_adds(&u2, "/");
-    sigv4_uri_encode(&u2, k2, strlen(k2), 1);
+    blob_sigv4_uri_encode(&u2, k2, strlen(k2), 1);
     cr_err err = {0};
-    CHECK(sigv4_presign(&c, "20240102T030405Z", 900, "PUT",
-                        "https://examplebucket.s3.eu-west-1.amazonaws.com",
-                        "examplebucket.s3.eu-west-1.amazonaws.com", u2.p, NULL, 0, &url,
-                        &err) == CR_OK);
+    CHECK(blob_sigv4_presign(&c, "20240102T030405Z", 900, "PUT",
+                             "https://examplebucket.s3.eu-west-1.amazonaws.com",
+                             "examplebucket.s3.eu-west-1.amazonaws.com", u2.p, NULL, 0, &url,
+                             &err) == CR_OK);
     CHECK(strstr(url.p, "/coach%20plus/%C3%A9t%C3%A9%3D1%2B2.mp4?") != NULL);
     CHECK(strstr(url.p, "&X-Amz-Security-Token=tok%2Fen%2B%3D1&") != NULL);
     const char *sig = strstr(url.p, "X-Amz-Signature=");
@@ -213,10 +213,10 @@ static void test_botocore_edge_cases(void)
 static void test_dates(void)
 {
     char d[17];
-    sigv4_amz_date(1369353600, d); /* 2013-05-24T00:00:00Z */
+    blob_sigv4_amz_date(1369353600, d); /* 2013-05-24T00:00:00Z */
     CHECK_STR_EQ(d, AWS_DATE);
-    CHECK_INT_EQ(s3_parse_iso8601("2013-05-24T00:00:00.000Z"), 1369353600);
-    CHECK_INT_EQ(s3_parse_iso8601("garbage"), 0);
+    CHECK_INT_EQ(blob_parse_iso8601("2013-05-24T00:00:00.000Z"), 1369353600);
+    CHECK_INT_EQ(blob_parse_iso8601("garbage"), 0);
 }
 
 int main(void)
