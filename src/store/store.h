@@ -37,6 +37,27 @@
  *
  * Threads: a `store` is one connection; use one per thread (or lock around it).
  * Processes: open the store after fork(), never share one across fork().
+ *
+ * How the workers use it (DESIGN.md §4-§5):
+ *   upload complete:  store_job_create (at initiate) ... store_chunks_create (idempotent)
+ *   chunk worker:     loop { every ~5 s store_reap_expired;
+ *                            store_chunk_claim(me, lease, n) -> chunks (none: sleep);
+ *                            per chunk: work, store_chunk_heartbeat every lease/3
+ *                            (CR_ERR_CONFLICT: drop the chunk), then
+ *                            store_chunk_complete (-> job_ready: try
+ *                            store_job_claim_aggregation(job_id) or leave it to the
+ *                            analysis workers) or store_chunk_fail(message);
+ *                            SIGTERM: stop claiming, finish or store_chunk_release }
+ *   analysis worker:  loop { store_job_claim_aggregation(NULL, me, lease) -> job
+ *                            (chunked and complete, or deep_mode cpu); heartbeat with
+ *                            store_job_heartbeat; store_job_finish(ok or message) }
+ *   CR_ERR_DB from any call: pause (e.g. 0.5-2 s) and call again; the same store
+ *   reconnects.  Choose the lease well above the heartbeat period (e.g. 60 s with a
+ *   heartbeat every 20 s): a lost worker's chunks come back after at most one lease.
+ *   worker_id: any stable text up to 63 bytes naming the process (host:pid).
+ *
+ * On a Cricksy database, video_analysis_jobs.session_id references
+ * video_sessions(id): the session row must exist before store_job_create.
  */
 #ifndef CR_STORE_STORE_H
 #define CR_STORE_STORE_H
