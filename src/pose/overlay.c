@@ -137,6 +137,8 @@ static cr_status drain(pose_video_writer *v, cr_err *err)
             return CR_OK;
         if (rc < 0)
             return av_fail(err, rc, "encode overlay video");
+        if (v->pkt->duration <= 0)
+            v->pkt->duration = 1; /* one frame; else the MP4's last frame has no length */
         av_packet_rescale_ts(v->pkt, v->enc->time_base, v->st->time_base);
         v->pkt->stream_index = v->st->index;
         rc = av_interleaved_write_frame(v->fmt, v->pkt);
@@ -183,6 +185,7 @@ cr_status pose_video_writer_open(const char *path, int w, int h, double fps,
     v->enc->time_base = av_d2q(1.0 / fps, 100000);
     v->enc->framerate = av_d2q(fps, 100000);
     v->enc->gop_size = 12;
+    v->enc->max_b_frames = 0; /* decode order = presentation order: no edit list needed */
     v->enc->thread_count = 1;
     if (codec->id == AV_CODEC_ID_MPEG4)
         v->enc->bit_rate = 4000000;

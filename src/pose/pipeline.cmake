@@ -46,3 +46,8 @@ add_test(NAME test_blazepose_mediapipe
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_blazepose_mediapipe PROPERTIES FIXTURES_REQUIRED blazepose_frames
                      LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 300)
+add_test(NAME test_blazepose_cli
+         COMMAND sh ${pose_pt}/test_blazepose_cli.sh $<TARGET_FILE:crease>
+                 ${CMAKE_CURRENT_BINARY_DIR}/blazepose_cli ${pose_frames}/motion
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_blazepose_cli PROPERTIES FIXTURES_REQUIRED blazepose_frames LABELS slow)

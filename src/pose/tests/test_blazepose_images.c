@@ -165,7 +165,19 @@ int main(int argc, char **argv)
     pose_tracker_get_stats(t, &s);
     CHECK_INT_EQ(s.detector_runs, 5); /* static: once per frame, + the two detect calls */
     CHECK_INT_EQ(s.landmark_runs, 3);
+    CHECK_INT_EQ(s.frames_detected, 3);
     CHECK_STR_EQ(pose_tracker_engine(t), engine);
+    /* Bad frames are refused; the tracker stays usable. */
+    uint8_t px[3 * 4] = {0};
+    pose_result r;
+    cr_err e1 = {0};
+    CHECK(pose_track_frame(t, px, 0, 2, 6, 1, &r, &e1) == CR_ERR_INVALID);
+    CHECK(pose_track_frame(t, px, 2, 2, 5, 1, &r, &e1) == CR_ERR_INVALID);
+    CHECK(pose_track_frame(t, NULL, 2, 2, 6, 1, &r, &e1) == CR_ERR_INVALID);
+    CHECK(pose_track_frame(t, px, 20000, 1, 60000, 1, &r, &e1) == CR_ERR_INVALID);
+    /* A tiny black frame: nothing found, no error. */
+    cr_err e3 = {0};
+    CHECK(pose_track_frame(t, px, 2, 2, 6, 1, &r, &e3) == CR_OK && !r.detected);
     pose_tracker_destroy(t);
 
     /* Bad arguments. */

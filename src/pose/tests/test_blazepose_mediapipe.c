@@ -12,7 +12,8 @@
  *   - PCK@0.05 >= 0.95: the share of the 33 landmarks, over all frames where a pose
  *     was found, within 0.05 of the person's bounding-box diagonal (the box of
  *     MediaPipe's landmarks, in pixels) of MediaPipe's landmark.
- * It prints the PCK and the mean error (as a fraction of the diagonal and in pixels).
+ * It prints the PCK and the mean error (as a fraction of the diagonal and in pixels),
+ * and requires the world landmarks' mean distance to MediaPipe's below 2 cm.
  */
 #include "check.h"
 #include "pose/pose_tracker.h"
@@ -28,6 +29,8 @@
 #define MAX_FRAMES 256
 #define PCK_ALPHA 0.05 /* the issue: PCK@0.05 of the person's bbox diagonal */
 #define PCK_MIN 0.95
+/* World landmarks: mean distance to MediaPipe's, metres (measured: well under 1 mm). */
+#define WORLD_MAX_M 0.02
 
 static int by_name(const void *a, const void *b)
 {
@@ -70,7 +73,8 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
         return;
     }
     long correct = 0, total = 0;
-    double sum_rel = 0, sum_px = 0, worst_rel = 0;
+    double sum_rel = 0, sum_px = 0, worst_rel = 0, world_sum = 0;
+    long world_n = 0;
     int same_decision = 0, both = 0;
     for (int i = 0; i < n; i++) {
         char path[4096];
@@ -110,6 +114,15 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
             if (getenv("POSE_TEST_VERBOSE") != NULL)
                 fprintf(stderr, "  %s %s: mean error %.4f of the diagonal (%.2f px)\n", mode_name,
                         names[i], frame_sum / POSE_LM_BODY / diag, frame_sum / POSE_LM_BODY);
+            json_t *wls = json_object_get(fr, "world_landmarks");
+            for (int k = 0; k < POSE_LM_BODY && json_array_size(wls) == POSE_LM_BODY; k++) {
+                json_t *p = json_array_get(wls, (size_t)k);
+                double dx = r.world[k].x - json_number_value(json_array_get(p, 0));
+                double dy = r.world[k].y - json_number_value(json_array_get(p, 1));
+                double dz = r.world[k].z - json_number_value(json_array_get(p, 2));
+                world_sum += sqrt(dx * dx + dy * dy + dz * dz);
+                world_n++;
+            }
             for (int k = 0; k < POSE_LM_BODY; k++) {
                 double d = hypot(r.landmarks[k].x * f->w - mx[k], r.landmarks[k].y * f->h - my[k]);
                 total++;
@@ -127,7 +140,11 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
             "PCK@0.05 = %.4f, mean error = %.4f of the diagonal (%.2f px), worst %.4f\n",
             mode_name, pose_tracker_engine(t), n, same_decision, both, pck,
             total ? sum_rel / total : 0, total ? sum_px / total : 0, worst_rel);
+    double world_mean = world_n ? world_sum / world_n : 0;
+    fprintf(stderr, "%s mode: world landmarks mean distance %.2f mm over %ld points\n", mode_name,
+            1000 * world_mean, world_n);
     CHECK_MSG(pck >= PCK_MIN, "%s: PCK@0.05 %.4f < %.2f", mode_name, pck, PCK_MIN);
+    CHECK(world_n > 0 && world_mean < WORLD_MAX_M);
     CHECK(both > 0);
     pose_tracker_destroy(t);
     json_decref(ref);
