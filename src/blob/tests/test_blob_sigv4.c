@@ -210,6 +210,41 @@ static void test_botocore_edge_cases(void)
     blob_buf_free(&url);
 }
 
+static void test_botocore_put_with_token(void)
+{
+    /* a header-signed PUT of a chunk artifact part: session token header, payload hash,
+     * '/', '+', '=' in a query value, another region (botocore 1.43, S3SigV4Auth) */
+    blob_sigv4_creds c = aws;
+    c.session_token = "FQoGZXIvYXdzE//token+=";
+    c.region = "ap-south-1";
+    const char *body = "{\"chunk\": 7}";
+    char ph[65];
+    blob_sha256_hex(body, strlen(body), ph);
+    CHECK_STR_EQ(ph, "e8f9615fc5fadc3b5de9431c5e9c8e199f3aabc7147e8bcd6df77d85fcf76c01");
+    blob_sigv4_kv q[] = {{"uploadId", "a/b+c="}, {"partNumber", "3"}};
+    blob_buf qs = {0}, auth = {0};
+    CHECK(blob_sigv4_canonical_query(q, 2, &qs) == CR_OK);
+    CHECK_STR_EQ(qs.p, "partNumber=3&uploadId=a%2Fb%2Bc%3D");
+    blob_sigv4_kv h[] = {
+        {"host", "crease-videos.s3.ap-south-1.amazonaws.com"},
+        {"x-amz-content-sha256", ph},
+        {"x-amz-date", "20261126T151200Z"},
+        {"x-amz-security-token", c.session_token},
+    };
+    cr_err err = {0};
+    CHECK(
+        blob_sigv4_authorization(&c, "20261126T151200Z", "PUT",
+                                 "/coach_plus/sessions/s1/analysis/jobs/j1/chunks/chunk_0007.json",
+                                 qs.p, h, 4, ph, &auth, &err) == CR_OK);
+    CHECK_STR_EQ(auth.p,
+                 "AWS4-HMAC-SHA256 "
+                 "Credential=AKIAIOSFODNN7EXAMPLE/20261126/ap-south-1/s3/aws4_request, "
+                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "
+                 "Signature=5e98968a92efa2e7e474bc82f178a50048692930d642aa82e0922e322236feec");
+    blob_buf_free(&qs);
+    blob_buf_free(&auth);
+}
+
 static void test_dates(void)
 {
     char d[17];
@@ -227,6 +262,7 @@ int main(void)
     test_aws_presigned();
     test_encoding();
     test_botocore_edge_cases();
+    test_botocore_put_with_token();
     test_dates();
     return check_exit();
 }
