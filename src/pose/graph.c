@@ -11,6 +11,11 @@
 /* Largest tensor accepted: 2^26 floats (256 MiB); the largest pose tensor is the
  * 256x256x8 segmentation feature map (524,288 floats, POSE-NOTES.md). */
 #define GRAPH_MAX_ELEMS ((size_t)1 << 26)
+/* Largest graph accepted: 2^28 activation floats in all (1 GiB; heavy, the largest pose
+ * model, has 38 M) and 1e11 multiply-accumulates (heavy: 1.9e9, POSE-NOTES.md), so a
+ * hostile file cannot make an engine allocate or compute without bound. */
+#define GRAPH_MAX_TOTAL_ELEMS ((size_t)1 << 28)
+#define GRAPH_MAX_MACS 1e11
 
 const char *graph_op_name(graph_op op)
 {
@@ -341,11 +346,19 @@ cr_status graph_check(graph *g, cr_err *err)
         return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: input %s is not [1,H,W,C]", in->name);
     for (int i = 0; i < g->n_tensors; i++)
         g->tensors[i].producer = -1;
+    size_t total = in->count;
     for (int i = 0; i < g->n_nodes; i++) {
         cr_status st = check_node(g, i, err);
         if (st)
             return st;
+        total += g->tensors[g->nodes[i].out].count;
+        if (total > GRAPH_MAX_TOTAL_ELEMS)
+            return cr_err_set(err, CR_ERR_LIMIT, "graph: activations exceed %zu floats",
+                              GRAPH_MAX_TOTAL_ELEMS);
     }
+    if (graph_macs(g) > GRAPH_MAX_MACS)
+        return cr_err_set(err, CR_ERR_LIMIT, "graph: more than %.0e multiply-accumulates",
+                          GRAPH_MAX_MACS);
     for (int i = 0; i < g->n_outputs; i++) {
         int t = g->outputs[i];
         if (t < 0 || t >= g->n_tensors || g->tensors[t].producer < 0)
@@ -746,6 +759,8 @@ cr_status graph_from_tflite(const tflite_model *m, graph **out, cr_err *err)
         if ((st = translate_op(m, g, op, i, err)))
             goto fail;
     }
+    if ((st = graph_check(g, err))) /* whole-graph limits; re-checks every node */
+        goto fail;
     g->n_outputs = m->n_outputs;
     for (int i = 0; i < m->n_outputs; i++) {
         g->outputs[i] = m->outputs[i];

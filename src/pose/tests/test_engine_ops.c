@@ -445,6 +445,25 @@ static void api_checks(void)
     const char *const *names = pose_engine_available();
     CHECK_STR_EQ(names[0], "ref");
 
+    /* Graphs beyond the compute and memory limits (graph.c) are refused before any run. */
+    float *w = calloc((size_t)64 * 5 * 5 * 64, sizeof *w);
+    graph *big = conv_graph(1024, 1024, 64, 64, 5, 1, 1, 0, w, NULL, -INFINITY, INFINITY);
+    free(w);
+    CHECK_INT_EQ(graph_check(big, NULL), CR_ERR_LIMIT); /* 1.07e11 MACs */
+    graph_free(big);
+    big = graph_new();
+    big->input = add_t(big, "x", 4, 1, 1024, 1024, 64, NULL);
+    for (int i = 0, prev = big->input; i < 4; i++) { /* 5 x 2^26 floats of activations */
+        char name[8] = {'y', (char)('0' + i), 0};
+        int y = add_t(big, name, 4, 1, 1024, 1024, 64, NULL);
+        graph_node n = node0(GRAPH_LOGISTIC, prev, y);
+        graph_add_node(big, &n, NULL);
+        prev = y;
+    }
+    big->outputs[big->n_outputs++] = big->n_tensors - 1;
+    CHECK_INT_EQ(graph_check(big, NULL), CR_ERR_LIMIT);
+    graph_free(big);
+
     /* Every allocation failure during creation is CR_ERR_NOMEM and leaks nothing (ASan). */
     const char *const *engines = pose_engine_available();
     for (int k = 0; engines[k]; k++) {
