@@ -14,7 +14,9 @@
 #   sample_s   wall time to sample all chunks (CHUNK_SECONDS=30) at 10 fps, width
 #              <= 640, two chunks in parallel (`crease frames` processes, one decoder
 #              thread each)
-#   ratio      sample_s / decode_s.  Target: <= 0.8.
+#   ratio      sample_s / decode_s.  Target: <= 0.8.  The same ratio of CPU
+#              seconds (user + sys) is printed too: it is less disturbed by other
+#              load on a shared machine.
 # Also the sampler's totals: frames, packets decoded and skipped, bytes read.
 # The machine is shared: repeat the run and expect noise of several percent.
 set -euo pipefail
@@ -53,12 +55,18 @@ nchunks=$(echo "$chunks" | wc -l)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-now() { date +%s.%N; }
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-t0=$(now)
-ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
-t1=$(now)
-decode=$(echo "$t1 - $t0" | bc -l)
+# wall (real) and CPU (user + sys, children included) seconds of a command
+TIMEFORMAT='%R %U %S'
+timed() { # OUTFILE COMMAND...
+    local out=$1
+    shift
+    { time "$@" 2>&3; } 3>&2 2>"$out"
+}
+timed "$tmp/t_decode" ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
+read -r decode du ds <"$tmp/t_decode"
+decode_cpu=$(echo "$du + $ds" | bc -l)
 
 run_chunk() {
     "$crease" frames "$ref" --start "$1" --end "$2" --fps 10 --max-width 640 --threads 1 \
@@ -66,14 +74,14 @@ run_chunk() {
 }
 export -f run_chunk
 export crease ref tmp
-t0=$(now)
-if ! echo "$chunks" | xargs -P 2 -L 1 bash -c 'run_chunk "$@"' _; then
+run_all() { echo "$chunks" | xargs -P 2 -L 1 bash -c 'run_chunk "$@"' _; }
+if ! timed "$tmp/t_sample" run_all; then
     echo "a chunk failed:" >&2
     cat "$tmp"/summary_*.json >&2
     exit 1
 fi
-t1=$(now)
-sample=$(echo "$t1 - $t0" | bc -l)
+read -r sample su ss <"$tmp/t_sample"
+sample_cpu=$(echo "$su + $ss" | bc -l)
 
 sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | paste -sd+ | bc; }
 frames=$(sum frames)
@@ -85,5 +93,8 @@ echo "chunks: $nchunks x 30 s, 2 in parallel, 10 fps, max width 640"
 echo "sampled frames: $frames"
 echo "packets decoded: $(sum packets_decoded), skipped undecoded: $(sum packets_skipped)"
 echo "bytes read: $(sum bytes_read) (file $fsize, $(echo "scale=3; $(sum bytes_read) / $fsize" | bc -l)x)"
-printf 'decode_s %.2f\nsample_s %.2f\nratio %.3f (target <= 0.8)\n' "$decode" "$sample" \
-    "$(echo "$sample / $decode" | bc -l)"
+echo "load average before: $load0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'decode_s %.2f (cpu %.2f)\nsample_s %.2f (cpu %.2f)\n' "$decode" "$decode_cpu" "$sample" \
+    "$sample_cpu"
+printf 'ratio %.3f wall (target <= 0.8), %.3f cpu\n' "$(echo "$sample / $decode" | bc -l)" \
+    "$(echo "$sample_cpu / $decode_cpu" | bc -l)"

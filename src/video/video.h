@@ -29,6 +29,8 @@
  * (multiples of 90 degrees; others are rounded to the nearest), then scaled with
  * aspect kept so that width <= max_width: out_w = min(w, max_width),
  * out_h = max(1, round(h * out_w / w)) (sizes need not be even).  Never upscaled.
+ * Scaling averages the source pixels under each output pixel (swscale's area
+ * filter), so a 3x reduction does not alias.
  *
  * ERRORS (status + one line in cr_err, first error wins):
  *   CR_ERR_FORMAT       not a media file, truncated or corrupt, zero-length input,
@@ -45,6 +47,8 @@
  *
  * THREADS.  Functions here may be called from many threads at once on different
  * readers/samplers; one sampler (and its reader) is used by one thread at a time.
+ * The first call installs a process-wide FFmpeg log callback (av_log_set_callback)
+ * that forwards FFmpeg's messages to cr_log at debug level.
  */
 #ifndef CR_VIDEO_VIDEO_H
 #define CR_VIDEO_VIDEO_H
@@ -55,8 +59,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest accepted side and area.  16384 is FFmpeg's usual hard limit for H.264
- * level 6.2 (8192x4320) with margin; 64 Mpx covers 8K (33 Mpx) twice. */
+/* Largest accepted side and area ("absurd size", DESIGN.md §6).  16384 is twice
+ * the widest picture of H.264/HEVC level 6.2 (8192x4320); 64 Mpx is twice 8K UHD
+ * (33 Mpx).  Decoders get the area as max_pixels, so even probing never allocates
+ * a larger picture. */
 #define VIDEO_MAX_DIM 16384
 #define VIDEO_MAX_PIXELS (64LL * 1024 * 1024)
 
