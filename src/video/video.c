@@ -155,6 +155,8 @@ typedef struct media {
     const AVCodec *dec;
     int64_t start_pts; /* stream time of t = 0, in st->time_base */
     double tb;         /* st->time_base as seconds */
+    double stream_end; /* where the video stream says it ends (its own duration, else the
+                          container's), seconds: the truncation check compares with it */
     video_info info;
 } media;
 
@@ -379,6 +381,11 @@ static cr_status media_open(cr_reader *r, media *m, cr_err *err)
         goto fail;
     }
     in->duration_seconds = dur;
+    /* a container can be longer than its video (audio goes on): only the video
+     * stream's own length tells a truncated file */
+    m->stream_end = (m->st->duration != AV_NOPTS_VALUE && m->st->duration > 0)
+                        ? (double)m->st->duration * m->tb
+                        : dur;
     return CR_OK;
 
 fail:
@@ -1072,7 +1079,7 @@ cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_e
                 return cr_err_set(err, CR_ERR_FORMAT, "%s: no decodable video frame",
                                   cr_reader_name(s->m.io.r));
             }
-            double dur = s->m.info.duration_seconds;
+            double dur = s->m.stream_end;
             if (!s->m.info.still_image && s->max_pts_seen < dur - VIDEO_TRUNC_SLACK &&
                 grid_t(s, s->k_next) > s->max_pts_seen + VIDEO_TRUNC_SLACK) {
                 s->finished = 1;

@@ -34,6 +34,9 @@ $ff -i cfr30.mp4 -c copy -metadata:s:v rotate=180 rot180tag.mp4
 # Odd dimensions (4:4:4 allows them).
 $ff -f lavfi -i "color=c=black:s=161x121:r=30,trim=end_frame=60,format=yuv444p,$pat" \
     -c:v libx264 -preset veryfast -bf 3 -g 12 -pix_fmt yuv444p odd.mp4
+# Audio longer than the video: 2 s of video, 4 s of sound (container duration 4 s).
+$ff -f lavfi -i "$(src 160x120 30 60)" -f lavfi -i "sine=frequency=440:duration=4" \
+    $x264 -c:a aac longaudio.mp4
 # A still's pixels as FFmpeg's own converter makes them, to compare with.
 $ff -i "$media/messi5.jpg" -f rawvideo -pix_fmt rgb24 messi5.rgb
 

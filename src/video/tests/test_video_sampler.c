@@ -419,6 +419,25 @@ static void check_skipping(void)
     free(w.v);
 }
 
+/* Audio going on after the video: the grid runs to the container's end and the
+ * last video frame holds; this is not a truncated file. */
+static void check_long_audio(void)
+{
+    video_info in = probe("longaudio.mp4");
+    CHECK_MSG(in.duration_seconds > 3.9 && in.duration_seconds < 4.2, "duration %.3f",
+              in.duration_seconds);
+    recs w = {0};
+    CHECK(sample("longaudio.mp4", 0, INFINITY, 10, 640, 1, &w) == CR_OK);
+    CHECK_INT_EQ(w.n, video_grid_first_k(in.duration_seconds, 10));
+    int bad = 0;
+    for (size_t i = 0; i < w.n; i++)
+        bad += w.v[i].n != expected_frame(pts30, 60, w.v[i].t);
+    CHECK_MSG(bad == 0, "longaudio.mp4: %d wrong frames", bad);
+    if (w.n > 0)
+        CHECK_INT_EQ(w.v[w.n - 1].n, 59);
+    free(w.v);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -449,6 +468,7 @@ int main(int argc, char **argv)
     check_rotation_pixels("rot270tag.mp4", 90);
     check_rotation_pixels("rot180tag.mp4", 180);
     check_skipping();
+    check_long_audio();
     /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
     check_still("media/cold_water.jpg", 640, 426, 640);
     check_still("media/messi5.jpg", 548, 342, 640);
