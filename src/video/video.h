@@ -16,6 +16,9 @@
  * last grid point of a video is the last t_k < duration_seconds (the probed
  * duration), so the sampler of a chunk and of the whole video agree: the union of
  * all chunks' frames equals sampling [0, duration), with no gap and no duplicate.
+ * When the container lasts longer than its video (audio goes on), the last video
+ * frame holds until the end.  A chunk seeks to the keyframe shown at or before its
+ * first grid point and decodes forward from there.
  * Which k a time belongs to is computed by one function of (time, fps) in double
  * precision (video_grid_first_k), so chunk boundaries never disagree.
  *
