@@ -4,6 +4,10 @@
 //
 // usage: node tests/mediapipe/mediapipe_pose.js FRAMES_DIR OUT.json
 //            [--mode video|static] [--model lite|full|heavy] [--fps 10] [--gpu]
+//        node tests/mediapipe/mediapipe_pose.js --job FRAMES_DIR OUT.json MODE [--job ...]
+//            [--model ...] [--fps ...] [--gpu]
+// The second form runs several (folder, mode) jobs in one browser session (the graph is
+// reset between jobs), which saves the browser's start and the models' load.
 //
 // Frames are the folder's *.png files in name order (8-bit RGB or RGBA, not
 // interlaced).  They are decoded here (zlib) and drawn as raw RGBA into a canvas, so
@@ -39,18 +43,29 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const a = {mode: 'video', model: 'full', fps: 10, gpu: false, pos: []};
+  const a = {mode: 'video', model: 'full', fps: 10, gpu: false, pos: [], jobs: []};
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--mode') a.mode = argv[++i];
+    else if (v === '--job') {
+      if (i + 3 >= argv.length) usage('--job needs FRAMES_DIR OUT.json MODE');
+      a.jobs.push({dir: argv[i + 1], out: argv[i + 2], mode: argv[i + 3]});
+      i += 3;
+    }
     else if (v === '--model') a.model = argv[++i];
     else if (v === '--fps') a.fps = Number(argv[++i]);
     else if (v === '--gpu') a.gpu = true;
     else if (v.startsWith('--')) usage('unknown option ' + v);
     else a.pos.push(v);
   }
-  if (a.pos.length !== 2) usage();
-  if (!['video', 'static'].includes(a.mode)) usage('bad --mode');
+  if (a.jobs.length === 0) {
+    if (a.pos.length !== 2) usage();
+    a.jobs.push({dir: a.pos[0], out: a.pos[1], mode: a.mode});
+  } else if (a.pos.length !== 0) {
+    usage('give either FRAMES_DIR OUT.json or --job ...');
+  }
+  for (const j of a.jobs)
+    if (!['video', 'static'].includes(j.mode)) usage('bad mode ' + j.mode);
   if (!['lite', 'full', 'heavy'].includes(a.model)) usage('bad --model');
   if (!(a.fps > 0)) usage('bad --fps');
   return a;
@@ -141,7 +156,6 @@ window.mp = {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const [framesDir, outPath] = args.pos;
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const mpDir = process.env.CREASE_MEDIAPIPE_DIR ||
                 path.join(cache, 'crease', 'mediapipe-pose-0.5.1675469404');
@@ -154,10 +168,12 @@ async function main() {
     console.error(`mediapipe_pose: no browser at ${chromiumPath} (apt-get install chromium)`);
     process.exit(3);
   }
-  const files = fs.readdirSync(framesDir).filter((f) => f.toLowerCase().endsWith('.png')).sort();
-  if (files.length === 0) usage('no PNG frames in ' + framesDir);
-  const frames = files.map((f) => decodePng(fs.readFileSync(path.join(framesDir, f))));
-
+  const jobs = args.jobs.map((j) => {
+    const files = fs.readdirSync(j.dir).filter((f) => f.toLowerCase().endsWith('.png')).sort();
+    if (files.length === 0) usage('no PNG frames in ' + j.dir);
+    return Object.assign({files}, j);
+  });
+  let frames = []; // the current job's decoded frames, served at /raw/i
   const types = {'.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html'};
   const server = http.createServer((req, res) => {
     const url = decodeURIComponent(req.url.split('?')[0]);
@@ -201,20 +217,25 @@ async function main() {
       smoothSegmentation: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5,
       selfieMode: false, useCpuInference: !args.gpu,
     });
-    const out = {mode: args.mode, model: args.model, fps: args.fps,
-                 cpu_inference: !args.gpu, frames: []};
-    for (let i = 0; i < frames.length; i++) {
-      const tsMs = (i + 1) * 1000 / args.fps;
-      const r = await page.evaluate(([i, w, h, ts, reset]) => window.mp.frame(i, w, h, ts, reset),
-                                    [i, frames[i].w, frames[i].h, tsMs, args.mode === 'static']);
-      const det = !!(r && r.landmarks);
-      out.frames.push({file: files[i], width: frames[i].w, height: frames[i].h, detected: det,
-                       landmarks: det ? r.landmarks : [], world_landmarks: det && r.world ? r.world : []});
+    for (const job of jobs) {
+      frames = job.files.map((f) => decodePng(fs.readFileSync(path.join(job.dir, f))));
+      await page.evaluate(() => window.mp.pose.reset());
+      const out = {mode: job.mode, model: args.model, fps: args.fps,
+                   cpu_inference: !args.gpu, frames: []};
+      for (let i = 0; i < frames.length; i++) {
+        const tsMs = (i + 1) * 1000 / args.fps;
+        const r = await page.evaluate(([i, w, h, ts, reset]) => window.mp.frame(i, w, h, ts, reset),
+                                      [i, frames[i].w, frames[i].h, tsMs, job.mode === 'static']);
+        const det = !!(r && r.landmarks);
+        out.frames.push({file: job.files[i], width: frames[i].w, height: frames[i].h,
+                         detected: det, landmarks: det ? r.landmarks : [],
+                         world_landmarks: det && r.world ? r.world : []});
+      }
+      fs.writeFileSync(job.out, JSON.stringify(out) + '\n');
+      const n = out.frames.filter((f) => f.detected).length;
+      console.error(`mediapipe_pose: ${frames.length} frames of ${job.dir} (${job.mode}, ` +
+                    `${args.model}), ${n} with a pose -> ${job.out}`);
     }
-    fs.writeFileSync(outPath, JSON.stringify(out) + '\n');
-    const n = out.frames.filter((f) => f.detected).length;
-    console.error(`mediapipe_pose: ${frames.length} frames (${args.mode}, ${args.model}), ` +
-                  `${n} with a pose -> ${outPath}`);
   } finally {
     if (browser) await browser.close();
     server.close();

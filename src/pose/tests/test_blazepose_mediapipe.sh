@@ -18,14 +18,20 @@ command -v node >/dev/null 2>&1 || skip "node is not installed"
 [ -x "${CREASE_CHROMIUM:-/usr/bin/chromium}" ] || skip "no Chromium at /usr/bin/chromium"
 [ -d tests/node/node_modules/playwright-core ] || skip "tests/node/node_modules lacks playwright-core (npm ci in tests/node)"
 mkdir -p "$work"
-status=0
+# One browser session for all four runs (two frame sets x two modes).
+jobs=""
 for set in motion vtest; do
     for mode in video static; do
-        node tests/mediapipe/mediapipe_pose.js "$frames/$set" "$work/mp_${set}_$mode.json" --mode "$mode"
-        rc=$?
-        [ $rc = 3 ] && skip "MediaPipe reference unavailable (see above)"
-        [ $rc = 0 ] || { echo "mediapipe_pose.js failed ($rc) on $set/$mode" >&2; exit 1; }
+        jobs="$jobs --job $frames/$set $work/mp_${set}_$mode.json $mode"
     done
+done
+# shellcheck disable=SC2086 # the job list is split on purpose (paths have no spaces)
+node tests/mediapipe/mediapipe_pose.js $jobs
+rc=$?
+[ $rc = 3 ] && skip "MediaPipe reference unavailable (see above)"
+[ $rc = 0 ] || { echo "mediapipe_pose.js failed ($rc)" >&2; exit 1; }
+status=0
+for set in motion vtest; do
     echo "== $set" >&2
     "$bin" "$frames/$set" "$work/mp_${set}_video.json" "$work/mp_${set}_static.json" || status=1
 done
