@@ -51,3 +51,5 @@ add_test(NAME test_blazepose_cli
                  ${CMAKE_CURRENT_BINARY_DIR}/blazepose_cli ${pose_frames}/motion
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_blazepose_cli PROPERTIES FIXTURES_REQUIRED blazepose_frames LABELS slow)
+crease_add_test(NAME test_blazepose_nomem SOURCES ${pose_pt}/test_blazepose_nomem.c
+                LIBS crease_pose crease_pose_testmedia LABELS unit)
