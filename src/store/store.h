@@ -94,7 +94,8 @@ typedef struct store store;
 #define STORE_CHUNK_COMPLETED "completed"
 #define STORE_CHUNK_FAILED "failed"
 
-/* Stages (video_analysis_jobs.stage).  compat: never change. */
+/* Stages (video_analysis_jobs.stage): DEEP_QUEUED and AGGREGATING from DESIGN.md §4,
+ * DONE and FAILED as Cricksy's analysis worker writes them.  compat: never change. */
 #define STORE_STAGE_DEEP_QUEUED "DEEP_QUEUED"
 #define STORE_STAGE_AGGREGATING "AGGREGATING"
 #define STORE_STAGE_DONE "DONE"

@@ -118,9 +118,6 @@ typedef enum store_stmt {
 /* SQL text of statement `q` in `d`. */
 const char *store_sql(store_dialect d, store_stmt q);
 
-/* Migration runner helpers (migrate.c). */
-typedef struct store_migration_step store_migration_step;
-
 /* Milliseconds of wall-clock time for jitter seeding and busy waits. */
 double store_now_ms(void);
 

@@ -17,6 +17,7 @@
  */
 #include "store_test_util.h"
 
+#include <sys/wait.h>
 #include <time.h>
 
 static void sleep_s(double s)
@@ -463,6 +464,70 @@ static void test_unmigrated_and_dead(const char *kind)
     CHECK(strlen(cr_err_msg(&E)) > 10);
 }
 
+/* Many processes at once: `migrate up` applies each version once, and the same
+ * upload-complete (store_chunks_create) creates the chunks once. */
+static void test_concurrent_setup(const char *kind)
+{
+    enum { N = 6, CHUNKS = 7 };
+    scratch_db db;
+    scratch_create(&db, kind, "race");
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            store *st = scratch_open(&db, NULL);
+            cr_err e = {0};
+            int n = 0;
+            cr_status s = store_migrate_up(st, 0, &n, &e);
+            if (s != CR_OK)
+                fprintf(stderr, "migrate in child: %s\n", cr_err_msg(&e));
+            store_close(st);
+            _exit(s == CR_OK ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    store *st = scratch_open(&db, NULL);
+    OK(store_check_schema(st, &E));
+    store_job_new jn = {.session_id = "race"};
+    char id[37];
+    OK(store_job_create(st, &jn, id, sizeof id, &E));
+    store_chunk_span sp[CHUNKS];
+    for (int i = 0; i < CHUNKS; i++)
+        sp[i] = (store_chunk_span){i, i + 1.0};
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            store *cs = scratch_open(&db, NULL);
+            cr_err e = {0};
+            int created = 0;
+            cr_status s = store_chunks_create(cs, id, sp, CHUNKS, CHUNKS, 0, &created, &e);
+            store_close(cs);
+            _exit(s == CR_OK ? created : 100);
+        }
+    }
+    int total = 0, winners = 0;
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+        CHECK(code == 0 || code == CHUNKS);
+        total += code;
+        winners += code == CHUNKS;
+    }
+    CHECK_INT_EQ(winners, 1);
+    CHECK_INT_EQ(total, CHUNKS);
+    store_chunk c[CHUNKS + 1];
+    int n = 0;
+    OK(store_chunks_of_job(st, id, c, CHUNKS + 1, &n, &E));
+    CHECK_INT_EQ(n, CHUNKS);
+    store_close(st);
+    scratch_drop(&db);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -483,5 +548,6 @@ int main(int argc, char **argv)
     store_close(st);
     scratch_drop(&db);
     test_unmigrated_and_dead(kind);
+    test_concurrent_setup(kind);
     return check_exit();
 }
