@@ -23,6 +23,7 @@ typedef struct command {
 static const command commands[] = {
     {"analyze", cmd_analyze, "analyse one video end to end (embedded store and blobs)"},
     {"serve", cmd_serve, "run the HTTP API (with worker threads in embedded mode)"},
+    {"submit", cmd_submit, "store a video and queue its analysis job (upload + complete)"},
     {"chunk-worker", cmd_chunk_worker, "claim and process video chunks from the queue"},
     {"analysis-worker", cmd_analysis_worker, "aggregate finished jobs into results and reports"},
     {"probe", cmd_probe, "print a video's duration, frame rate, size, rotation, codec"},

@@ -30,6 +30,7 @@ int cmd_blob(const cr_config *cfg, int argc, char **argv);
 int cmd_analyze(const cr_config *cfg, int argc, char **argv);
 int cmd_chunk_worker(const cr_config *cfg, int argc, char **argv);
 int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv);
+int cmd_submit(const cr_config *cfg, int argc, char **argv);
 /* api */
 int cmd_serve(const cr_config *cfg, int argc, char **argv);
 

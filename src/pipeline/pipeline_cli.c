@@ -1,43 +1,466 @@
 /*
- * pipeline_cli.c -- the pipeline module's subcommands (placeholder until the module lands).
+ * pipeline_cli.c -- `crease analyze`, `crease submit`, `crease chunk-worker`,
+ * `crease analysis-worker`.
  */
 #include "cli/commands.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "pipeline/pipeline.h"
 
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-int cmd_chunk_worker(const cr_config *cfg, int argc, char **argv)
+/* Set by SIGTERM/SIGINT: workers finish the chunk in hand and stop. */
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
 {
-    (void)cfg;
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: crease chunk-worker ...\n\n(not implemented yet)\n");
-        return 0;
-    }
-    fprintf(stderr, "crease chunk-worker: not implemented yet\n");
-    return 1;
+    (void)sig;
+    stop_requested = 1;
 }
 
-int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv)
+static void install_signals(void)
 {
-    (void)cfg;
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: crease analysis-worker ...\n\n(not implemented yet)\n");
-        return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static void worker_name(char *out, size_t cap, int n)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (n >= 0)
+        snprintf(out, cap, "%.40s:%d:%d", host, (int)getpid(), n);
+    else
+        snprintf(out, cap, "%.40s:%d", host, (int)getpid());
+}
+
+static int parse_positive(const char *cmd, const char *opt, const char *v, double lo, double hi,
+                          double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "crease %s: %s must be a number from %g to %g, got '%s'\n", cmd, opt, lo,
+                hi, v);
+        return -1;
     }
-    fprintf(stderr, "crease analysis-worker: not implemented yet\n");
-    return 1;
+    *out = x;
+    return 0;
+}
+
+static const char *const analysis_modes[] = {"batting", "bowling", "wicketkeeping", "fielding",
+                                             NULL};
+
+static int mode_valid(const char *m)
+{
+    for (int i = 0; analysis_modes[i] != NULL; i++)
+        if (strcmp(analysis_modes[i], m) == 0)
+            return 1;
+    return 0;
+}
+
+/* Options shared by the commands that run workers. */
+typedef struct run_opts {
+    pipeline_worker_opts w;
+    int workers;
+    const char *mode;
+    const char *out;
+    int whole;
+} run_opts;
+
+enum {
+    OPT_ENGINE = 256,
+    OPT_MODEL,
+    OPT_THREADS,
+    OPT_LEASE,
+    OPT_POLL,
+    OPT_IDLE,
+    OPT_WORKERS,
+    OPT_MODE,
+    OPT_OUT,
+    OPT_WHOLE
+};
+
+static const struct option long_opts[] = {
+    {"engine", required_argument, NULL, OPT_ENGINE},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"lease", required_argument, NULL, OPT_LEASE},
+    {"poll", required_argument, NULL, OPT_POLL},
+    {"idle-exit", no_argument, NULL, OPT_IDLE},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"whole", no_argument, NULL, OPT_WHOLE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses argv into `o`; returns the index of the first positional argument, or -1
+ * after printing a usage error. */
+static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    pipeline_worker_opts_default(&o->w);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    o->workers = n > 0 ? (int)n : 1;
+    optind = 1;
+    opterr = 0;
+    int c;
+    double v;
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ENGINE:
+            o->w.pose.engine = optarg;
+            break;
+        case OPT_MODEL:
+            o->w.pose.model = optarg;
+            break;
+        case OPT_THREADS:
+            if (parse_positive(cmd, "--threads", optarg, 1, 64, &v))
+                return -1;
+            o->w.pose.threads = (int)v;
+            break;
+        case OPT_LEASE:
+            if (parse_positive(cmd, "--lease", optarg, 1, 86400, &v))
+                return -1;
+            o->w.lease_seconds = v;
+            break;
+        case OPT_POLL:
+            if (parse_positive(cmd, "--poll", optarg, 0.01, 3600, &v))
+                return -1;
+            o->w.poll_seconds = v;
+            break;
+        case OPT_IDLE:
+            o->w.idle_exit = 1;
+            break;
+        case OPT_WORKERS:
+            if (parse_positive(cmd, "--workers", optarg, 1, 256, &v))
+                return -1;
+            o->workers = (int)v;
+            break;
+        case OPT_MODE:
+            if (!mode_valid(optarg)) {
+                fprintf(stderr,
+                        "crease %s: --mode must be batting, bowling, wicketkeeping or fielding\n",
+                        cmd);
+                return -1;
+            }
+            o->mode = optarg;
+            break;
+        case OPT_OUT:
+            o->out = optarg;
+            break;
+        case OPT_WHOLE:
+            o->whole = 1;
+            break;
+        default:
+            fprintf(stderr, "crease %s: unknown option '%s' (see crease %s --help)\n", cmd,
+                    argv[optind - 1], cmd);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+static const char *pose_opts_help =
+    "  --engine ref|xnnpack   pose engine (default xnnpack)\n"
+    "  --model lite|full|heavy  landmark model (default full)\n"
+    "  --threads N            engine threads per worker (default 1)\n";
+
+/* ---- crease analyze ------------------------------------------------------------- */
+
+typedef struct thread_arg {
+    const cr_config *cfg;
+    pipeline_worker_opts w;
+    char name[96];
+    pipeline_worker_stats stats;
+    cr_status st;
+    cr_err err;
+} thread_arg;
+
+static void *chunk_thread(void *p)
+{
+    thread_arg *a = p;
+    a->w.worker_id = a->name;
+    a->st = pipeline_chunk_worker_run(a->cfg, &a->w, &a->stats, &a->err);
+    return NULL;
+}
+
+static int print_job_outcome(const cr_config *cfg, store *st, blob_store *blob, const char *job_id,
+                             const char *out_path, double seconds)
+{
+    store_job j;
+    cr_err e = {0};
+    if (store_job_get(st, job_id, &j, &e) != CR_OK) {
+        fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+        return 1;
+    }
+    if (strcmp(j.status, STORE_JOB_DONE) != 0) {
+        fprintf(stderr, "crease analyze: job %s %s: %s\n", j.id, j.status,
+                j.error_message[0] ? j.error_message : "not finished");
+        return 1;
+    }
+    char *results = NULL;
+    json_t *sum = NULL;
+    if (store_job_results(st, job_id, &results, &e) == CR_OK && results != NULL)
+        sum = json_loads(results, 0, NULL);
+    json_t *s = json_object_get(sum, "summary");
+    printf("job %s done in %.1f s\n", j.id, seconds);
+    printf("  video: %.2f s, %d chunks of %d s, sampled at %g fps\n", j.video_duration_seconds,
+           j.total_chunks, cfg->chunk_seconds, cfg->sample_fps);
+    printf("  frames: %lld, person detected in %lld (%.0f %%)\n",
+           (long long)json_integer_value(json_object_get(s, "frames")),
+           (long long)json_integer_value(json_object_get(s, "frames_detected")),
+           100.0 * json_real_value(json_object_get(s, "detection_rate")));
+    if (cfg->blob == CR_BLOB_LOCAL)
+        printf("  results: %s/%s\n", cfg->blob_dir, j.deep_results_s3_key);
+    else
+        printf("  results: s3://%s/%s\n", cfg->bucket, j.deep_results_s3_key);
+    json_decref(sum);
+    cr_free(results);
+    if (out_path != NULL) {
+        if (blob_get_file(blob, j.deep_results_s3_key, out_path, &e) != CR_OK) {
+            fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+            return 1;
+        }
+        printf("  written to %s\n", out_path);
+    }
+    return 0;
 }
 
 int cmd_analyze(const cr_config *cfg, int argc, char **argv)
 {
-    (void)cfg;
     if (cli_wants_help(argc, argv)) {
-        printf("usage: crease analyze VIDEO\n\nAnalyses one video end to end.\n");
+        printf("usage: crease analyze [OPTIONS] VIDEO\n\n"
+               "Analyses one video end to end on the configured store and blob store (by\n"
+               "default the embedded SQLite file and local folder under ./crease-data):\n"
+               "stores the video, plans its chunks, runs pose estimation on the chunks in\n"
+               "parallel worker threads, merges them into final_results.json.\n\n"
+               "options:\n"
+               "  --workers N            chunk worker threads (default: the number of CPUs)\n"
+               "  --mode MODE            batting|bowling|wicketkeeping|fielding\n"
+               "  --out FILE             also write final_results.json to FILE\n"
+               "%s",
+               pose_opts_help);
         return 0;
     }
-    if (argc < 2) {
-        fprintf(stderr, "usage: crease analyze VIDEO\n");
+    run_opts o;
+    int i = parse_run_opts("analyze", argc, argv, &o);
+    if (i < 0)
+        return 2;
+    if (argc - i != 1) {
+        fprintf(stderr, "usage: crease analyze [OPTIONS] VIDEO (see crease analyze --help)\n");
         return 2;
     }
-    printf("analysis not implemented yet\n");
+    const char *path = argv[i];
+    install_signals();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    store *st = NULL;
+    blob_store *blob = NULL;
+    cr_err e = {0};
+    int rc = 1;
+    thread_arg *args = NULL;
+    pthread_t *tids = NULL;
+    int started = 0;
+    if (store_open(cfg, NULL, &st, &e) != CR_OK || store_migrate_up(st, 0, NULL, &e) != CR_OK ||
+        blob_open(cfg, NULL, &blob, &e) != CR_OK) {
+        fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+        goto done;
+    }
+    pipeline_submission sub;
+    if (pipeline_submit_file(cfg, blob, st, path, o.mode, 1, &sub, &e) != CR_OK) {
+        fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+        goto done;
+    }
+    int nw = o.workers < sub.chunks ? o.workers : sub.chunks;
+    args = cr_calloc((size_t)nw, sizeof *args);
+    tids = cr_calloc((size_t)nw, sizeof *tids);
+    if (args == NULL || tids == NULL) {
+        fprintf(stderr, "crease analyze: out of memory\n");
+        goto done;
+    }
+    for (int k = 0; k < nw; k++) {
+        args[k].cfg = cfg;
+        args[k].w = o.w;
+        args[k].w.idle_exit = 1;
+        args[k].w.wait_job = sub.job_id;
+        args[k].w.poll_seconds = 0.1;
+        args[k].w.stop = &stop_requested;
+        worker_name(args[k].name, sizeof args[k].name, k);
+        if (pthread_create(&tids[k], NULL, chunk_thread, &args[k]) != 0) {
+            fprintf(stderr, "crease analyze: cannot start worker thread %d\n", k);
+            stop_requested = 1;
+            break;
+        }
+        started++;
+    }
+    int worker_failed = 0;
+    for (int k = 0; k < started; k++) {
+        pthread_join(tids[k], NULL);
+        if (args[k].st != CR_OK) {
+            fprintf(stderr, "crease analyze: worker %d: %s\n", k, cr_err_msg(&args[k].err));
+            worker_failed = 1;
+        }
+    }
+    if (stop_requested || worker_failed || started < nw) {
+        fprintf(stderr, "crease analyze: stopped; job %s stays queued (crease jobs show %s)\n",
+                sub.job_id, sub.job_id);
+        goto done;
+    }
+    /* The analysis worker, for this job only. */
+    pipeline_worker_opts aw = o.w;
+    char name[96];
+    worker_name(name, sizeof name, -1);
+    aw.worker_id = name;
+    aw.idle_exit = 1;
+    aw.wait_job = sub.job_id;
+    aw.poll_seconds = 0.1;
+    aw.stop = &stop_requested;
+    pipeline_worker_stats ws;
+    if (pipeline_analysis_worker_run(cfg, &aw, &ws, &e) != CR_OK) {
+        fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+        goto done;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rc = print_job_outcome(cfg, st, blob, sub.job_id, o.out,
+                           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+done:
+    cr_free(args);
+    cr_free(tids);
+    blob_close(blob);
+    store_close(st);
+    return rc;
+}
+
+/* ---- crease submit -------------------------------------------------------------- */
+
+int cmd_submit(const cr_config *cfg, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: crease submit [--mode MODE] [--whole] VIDEO\n\n"
+               "Does what the API's upload + upload-complete do, from a local file: stores\n"
+               "the video under a new session, probes it, creates the job and its chunks\n"
+               "(queued for chunk workers; --whole: deep_mode 'cpu', one analysis worker\n"
+               "does it all).  Prints {job_id, session_id, video_key, duration_seconds,\n"
+               "chunks} as JSON.  The schema must be migrated (crease migrate up).\n");
+        return 0;
+    }
+    run_opts o;
+    int i = parse_run_opts("submit", argc, argv, &o);
+    if (i < 0)
+        return 2;
+    if (argc - i != 1) {
+        fprintf(stderr, "usage: crease submit [--mode MODE] [--whole] VIDEO\n");
+        return 2;
+    }
+    store *st = NULL;
+    blob_store *blob = NULL;
+    cr_err e = {0};
+    int rc = 1;
+    pipeline_submission sub;
+    if (store_open(cfg, NULL, &st, &e) != CR_OK || store_check_schema(st, &e) != CR_OK ||
+        blob_open(cfg, NULL, &blob, &e) != CR_OK ||
+        pipeline_submit_file(cfg, blob, st, argv[i], o.mode, !o.whole, &sub, &e) != CR_OK) {
+        fprintf(stderr, "crease submit: %s\n", cr_err_msg(&e));
+        goto done;
+    }
+    json_t *j = json_pack("{s:s,s:s,s:s,s:f,s:i}", "job_id", sub.job_id, "session_id",
+                          sub.session_id, "video_key", sub.video_key, "duration_seconds",
+                          sub.duration_seconds, "chunks", sub.chunks);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text != NULL) {
+        printf("%s\n", text);
+        rc = 0;
+    }
+    free(text);
+    json_decref(j);
+done:
+    blob_close(blob);
+    store_close(st);
+    return rc;
+}
+
+/* ---- the worker commands -------------------------------------------------------- */
+
+static int run_worker(const cr_config *cfg, int argc, char **argv, const char *cmd, int analysis)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: crease %s [OPTIONS]\n\n%s\n\noptions:\n"
+               "  --lease SECONDS        lease on claimed work, renewed every third (default 60)\n"
+               "  --poll SECONDS         wait when there is no work (default 1)\n"
+               "  --idle-exit            exit when the queue has no more work\n"
+               "%s"
+               "SIGTERM or SIGINT: stop claiming, finish the work in hand, exit 0.\n",
+               cmd,
+               analysis ? "Claims jobs whose chunks are all completed (or deep_mode 'cpu' jobs),\n"
+                          "merges their chunks into final_results.json, marks them done."
+                        : "Claims queued chunks (oldest job first), runs pose estimation on\n"
+                          "each, writes chunk_NNNN.json to the blob store, marks them completed.",
+               pose_opts_help);
+        return 0;
+    }
+    run_opts o;
+    int i = parse_run_opts(cmd, argc, argv, &o);
+    if (i < 0)
+        return 2;
+    if (i != argc) {
+        fprintf(stderr, "crease %s: unexpected argument '%s'\n", cmd, argv[i]);
+        return 2;
+    }
+    install_signals();
+    char name[96];
+    worker_name(name, sizeof name, -1);
+    o.w.worker_id = name;
+    o.w.stop = &stop_requested;
+    {
+        store *st = NULL;
+        cr_err e = {0};
+        cr_status s = store_open(cfg, NULL, &st, &e);
+        if (s == CR_OK)
+            s = store_check_schema(st, &e);
+        store_close(st);
+        if (s != CR_OK) {
+            fprintf(stderr, "crease %s: %s\n", cmd, cr_err_msg(&e));
+            return 1;
+        }
+    }
+    cr_log_info("worker.start", "%s %s lease=%.0fs", cmd, name, o.w.lease_seconds);
+    pipeline_worker_stats ws;
+    cr_err e = {0};
+    cr_status s = analysis ? pipeline_analysis_worker_run(cfg, &o.w, &ws, &e)
+                           : pipeline_chunk_worker_run(cfg, &o.w, &ws, &e);
+    cr_log_info("worker.stop", "%s %s chunks=%lld failed=%lld jobs=%lld jobs_failed=%lld", cmd,
+                name, (long long)ws.chunks_done, (long long)ws.chunks_failed,
+                (long long)ws.jobs_done, (long long)ws.jobs_failed);
+    if (s != CR_OK) {
+        fprintf(stderr, "crease %s: %s\n", cmd, cr_err_msg(&e));
+        return 1;
+    }
     return 0;
+}
+
+int cmd_chunk_worker(const cr_config *cfg, int argc, char **argv)
+{
+    return run_worker(cfg, argc, argv, "chunk-worker", 0);
+}
+
+int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv)
+{
+    return run_worker(cfg, argc, argv, "analysis-worker", 1);
 }

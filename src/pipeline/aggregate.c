@@ -1,0 +1,222 @@
+/*
+ * aggregate.c -- a job's chunk artifacts into final_results.json.
+ *
+ * The merged file can be large (a 15-minute video at 10 fps is 9,000 poses, tens of
+ * MB of JSON), so it is written as text one chunk at a time: at most one chunk's
+ * parsed tree is in memory.  Chunks own disjoint ranges of the global grid
+ * (DESIGN.md §6), so concatenating them in index order gives one series; the merge
+ * checks that frame_num strictly increases (a duplicate or a chunk out of order is a
+ * bug upstream and fails the job) and counts missing grid points (there should be
+ * none; a video whose frames stop early leaves some).
+ */
+#include "pipeline/pipeline.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable text buffer. */
+typedef struct text {
+    char *p;
+    size_t len, cap;
+} text;
+
+static cr_status text_add(text *t, const char *s, size_t n, cr_err *err)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 1 << 16;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = cr_realloc(t->p, cap);
+        if (p == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory merging results (%zu bytes)", cap);
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+    return CR_OK;
+}
+
+static cr_status text_add_json(text *t, const json_t *v, cr_err *err)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) |
+                                JSON_ENCODE_ANY);
+    if (s == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising results");
+    cr_status st = text_add(t, s, strlen(s), err);
+    free(s);
+    return st;
+}
+
+/* Appends the poses of one chunk artifact; updates the running counters. */
+static cr_status merge_chunk(blob_store *blob, const char *key, int index, text *poses,
+                             json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
+                             cr_err *err)
+{
+    void *data = NULL;
+    size_t n = 0;
+    cr_status st = blob_get(blob, key, &data, &n, err);
+    if (st != CR_OK)
+        return st;
+    json_error_t je;
+    json_t *doc = json_loadb(data, n, 0, &je);
+    cr_free(data);
+    if (doc == NULL)
+        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: bad JSON at line %d: %s",
+                          index, key, je.line, je.text);
+    json_t *arr = json_object_get(doc, "poses");
+    if (!json_is_array(arr)) {
+        json_decref(doc);
+        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: no poses array", index, key);
+    }
+    int64_t frames = 0, detected = 0;
+    size_t i;
+    json_t *pose;
+    json_array_foreach(arr, i, pose)
+    {
+        json_t *kv = json_object_get(pose, "frame_num");
+        if (!json_is_integer(kv)) {
+            st = cr_err_set(err, CR_ERR_FORMAT, "chunk %d: pose %zu has no frame_num", index, i);
+            break;
+        }
+        int64_t k = json_integer_value(kv);
+        if (k <= *last_k) {
+            st = cr_err_set(err, CR_ERR_INTERNAL,
+                            "chunk %d: frame_num %lld after %lld (duplicate or out of order)",
+                            index, (long long)k, (long long)*last_k);
+            break;
+        }
+        sum->grid_gaps += k - *last_k - 1;
+        *last_k = k;
+        /* frame_index becomes the position in the merged series. */
+        json_object_set_new(pose, "frame_index", json_integer(sum->frames));
+        if (sum->frames > 0 && (st = text_add(poses, ",", 1, err)) != CR_OK)
+            break;
+        if ((st = text_add_json(poses, pose, err)) != CR_OK)
+            break;
+        sum->frames++;
+        frames++;
+        if (json_is_true(json_object_get(pose, "detected"))) {
+            sum->frames_detected++;
+            detected++;
+        }
+    }
+    if (st == CR_OK) {
+        json_t *c = json_object();
+        json_object_set_new(c, "index", json_integer(index));
+        json_object_set(c, "start_sec", json_object_get(doc, "start_sec"));
+        json_object_set(c, "end_sec", json_object_get(doc, "end_sec"));
+        json_object_set_new(c, "frames", json_integer(frames));
+        json_object_set_new(c, "frames_detected", json_integer(detected));
+        json_object_set(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
+        json_object_set_new(c, "artifact_key", json_string(key));
+        json_array_append_new(chunks, c);
+    }
+    json_decref(doc);
+    return st;
+}
+
+cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
+                                 pose_tracker *tracker, pipeline_progress_fn progress,
+                                 void *progress_ctx, pipeline_job_summary *out, char **summary_json,
+                                 cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    *summary_json = NULL;
+    cr_status st;
+    int nchunks = job->total_chunks;
+    int cpu_job = nchunks == 0;
+    if (cpu_job) {
+        /* deep_mode 'cpu': the whole video is one chunk, processed here. */
+        if (tracker == NULL)
+            return cr_err_set(err, CR_ERR_INVALID, "job %s needs a pose tracker ('cpu' job)",
+                              job->id);
+        pipeline_chunk_spec spec = {job->session_id, job->id, job->s3_key, 0, 0.0, INFINITY};
+        pipeline_chunk_summary cs;
+        if ((st = pipeline_chunk_process(cfg, blob, tracker, &spec, progress, progress_ctx, &cs,
+                                         err)) != CR_OK)
+            return st;
+        nchunks = 1;
+    }
+    if ((st = blob_key_final_results(job->session_id, job->id, out->results_key,
+                                     sizeof out->results_key, err)) != CR_OK)
+        return st;
+
+    text poses = {0}, doc = {0};
+    json_t *chunks = json_array(), *head = json_object();
+    char *head_text = NULL;
+    if (chunks == NULL || head == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    int64_t last_k = -1;
+    for (int i = 0; i < nchunks; i++) {
+        char key[BLOB_KEY_MAX];
+        if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
+            goto done;
+        if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, err)) != CR_OK)
+            goto done;
+        if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
+            st = cr_err_set(err, CR_ERR_CANCELLED, "aggregation of job %s stopped", job->id);
+            goto done;
+        }
+    }
+    out->chunks = nchunks;
+
+    /* The head of the results: everything but the poses; it is also the summary
+     * stored in deep_results. */
+    json_object_set_new(head, "job_id", json_string(job->id));
+    json_object_set_new(head, "session_id", json_string(job->session_id));
+    json_object_set_new(head, "analysis_mode", json_string(job->analysis_mode));
+    json_object_set_new(head, "deep_mode", json_string(job->deep_mode));
+    json_object_set_new(head, "video_key", json_string(job->s3_key));
+    json_object_set_new(head, "video_duration_seconds", json_real(job->video_duration_seconds));
+    json_object_set_new(head, "sample_fps", json_real(cfg->sample_fps));
+    json_object_set_new(head, "chunk_seconds", json_integer(cfg->chunk_seconds));
+    json_object_set_new(head, "results_key", json_string(out->results_key));
+    json_t *summary = json_object();
+    json_object_set_new(summary, "frames", json_integer(out->frames));
+    json_object_set_new(summary, "frames_detected", json_integer(out->frames_detected));
+    json_object_set_new(summary, "detection_rate",
+                        json_real(out->frames ? (double)out->frames_detected / out->frames : 0));
+    json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
+    json_object_set_new(head, "summary", summary);
+    json_object_set(head, "chunks", chunks);
+
+    head_text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    if (head_text == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* {head...} -> {head...,"poses":[...]} */
+    size_t hl = strlen(head_text);
+    if ((st = text_add(&doc, head_text, hl - 1, err)) != CR_OK ||
+        (st = text_add(&doc, ",\"poses\":[", 10, err)) != CR_OK ||
+        (poses.len > 0 && (st = text_add(&doc, poses.p, poses.len, err)) != CR_OK) ||
+        (st = text_add(&doc, "]}\n", 3, err)) != CR_OK)
+        goto done;
+    if ((st = blob_put(blob, out->results_key, doc.p, doc.len, "application/json", err)) != CR_OK)
+        goto done;
+    *summary_json = cr_strdup(head_text);
+    if (*summary_json == NULL)
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    else
+        cr_log_info("job.aggregated", "job=%s chunks=%d frames=%lld detected=%lld gaps=%lld",
+                    job->id, nchunks, (long long)out->frames, (long long)out->frames_detected,
+                    (long long)out->grid_gaps);
+
+done:
+    free(head_text);
+    json_decref(head);
+    json_decref(chunks);
+    cr_free(poses.p);
+    cr_free(doc.p);
+    return st;
+}

@@ -1,0 +1,337 @@
+/*
+ * test_pipeline.c BACKEND -- the whole pipeline on a real video, real models, a real
+ * store and blob store: BACKEND "local" = SQLite file + local folder (the embedded
+ * default), "services" = PostgreSQL scratch database + s3rver.
+ *
+ *   - submit: the video is stored, probed, and planned into ceil(5 s / 1 s) chunks
+ *   - two chunk workers (threads) + one analysis worker take the job to done, 100 %
+ *   - final_results.json holds one pose per grid point, frame_num 0..49 without gap
+ *     or duplicate, the person found in (nearly) every frame, one artifact per chunk
+ *   - the same video as one 'cpu' job (no chunks) gives the same grid and landmarks
+ *     close to the chunked run (tracking restarts at chunk edges: small differences)
+ *   - bad input is rejected before any job exists; a chunk whose video vanished
+ *     fails with a clear error and writes no artifact
+ */
+#include "check.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "pipeline/pipeline.h"
+#include "store_test_util.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define DURATION 5 /* seconds of test video */
+#define FPS 10     /* SAMPLE_FPS */
+
+static const char *lookup(const char *name, void *ctx)
+{
+    const char **kv = ctx;
+    for (; kv[0] != NULL; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
+typedef struct worker_arg {
+    const cr_config *cfg;
+    pipeline_worker_opts o;
+    pipeline_worker_stats stats;
+    cr_status st;
+    cr_err err;
+} worker_arg;
+
+static void *chunk_worker(void *p)
+{
+    worker_arg *a = p;
+    a->st = pipeline_chunk_worker_run(a->cfg, &a->o, &a->stats, &a->err);
+    return NULL;
+}
+
+static void run_workers(const cr_config *cfg, const char *job_id, int nchunk_workers)
+{
+    worker_arg a[2];
+    pthread_t t[2];
+    char names[2][32];
+    for (int i = 0; i < nchunk_workers; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].cfg = cfg;
+        pipeline_worker_opts_default(&a[i].o);
+        snprintf(names[i], sizeof names[i], "test:%d", i);
+        a[i].o.worker_id = names[i];
+        a[i].o.idle_exit = 1;
+        a[i].o.wait_job = job_id;
+        a[i].o.poll_seconds = 0.05;
+        a[i].o.lease_seconds = 30;
+        CHECK(pthread_create(&t[i], NULL, chunk_worker, &a[i]) == 0);
+    }
+    for (int i = 0; i < nchunk_workers; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_MSG(a[i].st == CR_OK, "chunk worker %d: %s", i, cr_err_msg(&a[i].err));
+    }
+    pipeline_worker_opts o;
+    pipeline_worker_opts_default(&o);
+    o.worker_id = "test:aggregator";
+    o.idle_exit = 1;
+    o.wait_job = job_id;
+    o.poll_seconds = 0.05;
+    pipeline_worker_stats ws;
+    cr_err e = {0};
+    CHECK_MSG(pipeline_analysis_worker_run(cfg, &o, &ws, &e) == CR_OK, "%s", cr_err_msg(&e));
+    CHECK_INT_EQ(ws.jobs_done, 1);
+}
+
+/* Loads the job's final results; NULL (and a failed check) when absent. */
+static json_t *load_results(blob_store *blob, store *st, const char *job_id)
+{
+    store_job j;
+    cr_err e = {0};
+    CHECK(store_job_get(st, job_id, &j, &e) == CR_OK);
+    CHECK_STR_EQ(j.status, STORE_JOB_DONE);
+    CHECK_INT_EQ(j.progress_pct, 100);
+    CHECK_STR_EQ(j.stage, STORE_STAGE_DONE);
+    CHECK(j.completed_chunks == j.total_chunks);
+    void *data = NULL;
+    size_t n = 0;
+    if (blob_get(blob, j.deep_results_s3_key, &data, &n, &e) != CR_OK) {
+        CHECK_MSG(0, "results %s: %s", j.deep_results_s3_key, cr_err_msg(&e));
+        return NULL;
+    }
+    json_t *doc = json_loadb(data, n, 0, NULL);
+    cr_free(data);
+    CHECK(doc != NULL);
+    /* deep_results in the database is the same summary. */
+    char *dr = NULL;
+    CHECK(store_job_results(st, job_id, &dr, &e) == CR_OK && dr != NULL);
+    json_t *drj = dr ? json_loads(dr, 0, NULL) : NULL;
+    CHECK(drj != NULL &&
+          json_equal(json_object_get(drj, "summary"), json_object_get(doc, "summary")));
+    json_decref(drj);
+    cr_free(dr);
+    return doc;
+}
+
+static void check_series(json_t *doc)
+{
+    json_t *poses = json_object_get(doc, "poses");
+    CHECK_INT_EQ(json_array_size(poses), DURATION * FPS);
+    size_t i;
+    json_t *p;
+    int detected = 0;
+    json_array_foreach(poses, i, p)
+    {
+        CHECK_INT_EQ(json_integer_value(json_object_get(p, "frame_num")), (long long)i);
+        CHECK_INT_EQ(json_integer_value(json_object_get(p, "frame_index")), (long long)i);
+        CHECK_NEAR(json_number_value(json_object_get(p, "t")), (double)i / FPS, 1e-9);
+        detected += json_is_true(json_object_get(p, "detected"));
+    }
+    CHECK_MSG(detected >= (int)(0.9 * DURATION * FPS), "detected in %d of %d frames", detected,
+              DURATION * FPS);
+    json_t *sum = json_object_get(doc, "summary");
+    CHECK_INT_EQ(json_integer_value(json_object_get(sum, "frames")), DURATION * FPS);
+    CHECK_INT_EQ(json_integer_value(json_object_get(sum, "frames_detected")), detected);
+    CHECK_INT_EQ(json_integer_value(json_object_get(sum, "grid_gaps")), 0);
+}
+
+/* Mean distance (normalized units) between the landmarks of two series, over frames
+ * where both detected a pose. */
+static double mean_landmark_distance(json_t *a, json_t *b)
+{
+    json_t *pa = json_object_get(a, "poses"), *pb = json_object_get(b, "poses");
+    double sum = 0;
+    long n = 0;
+    for (size_t i = 0; i < json_array_size(pa) && i < json_array_size(pb); i++) {
+        json_t *la = json_object_get(json_array_get(pa, i), "landmarks");
+        json_t *lb = json_object_get(json_array_get(pb, i), "landmarks");
+        if (json_array_size(la) != 33 || json_array_size(lb) != 33)
+            continue;
+        for (size_t k = 0; k < 33; k++) {
+            double dx = json_number_value(json_object_get(json_array_get(la, k), "x")) -
+                        json_number_value(json_object_get(json_array_get(lb, k), "x"));
+            double dy = json_number_value(json_object_get(json_array_get(la, k), "y")) -
+                        json_number_value(json_object_get(json_array_get(lb, k), "y"));
+            sum += sqrt(dx * dx + dy * dy);
+            n++;
+        }
+    }
+    CHECK(n > 33 * 40);
+    return n ? sum / n : 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    (void)scratch_open; /* store_test_util.h helpers this test does not need */
+    (void)E;
+    const char *backend = argc > 1 ? argv[1] : "local";
+    int services = strcmp(backend, "services") == 0;
+    char dir[] = "/tmp/crease-pipeline-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+
+    scratch_db db;
+    memset(&db, 0, sizeof db);
+    char dburl[1200], blobdir[300], video[300], junk[300], cmd[1200];
+    const char *ep = getenv("CREASE_TEST_S3_ENDPOINT");
+    if (services) {
+        scratch_create(&db, "pg", "pipeline"); /* skips when there is no PostgreSQL */
+        if (ep == NULL || *ep == '\0')
+            SKIP_OR_FAIL("CREASE_TEST_S3_ENDPOINT not set: no S3 server");
+        snprintf(dburl, sizeof dburl, "%s", db.target);
+    } else {
+        snprintf(dburl, sizeof dburl, "sqlite:///%s/crease.db", dir);
+    }
+    snprintf(blobdir, sizeof blobdir, "%s/blobs", dir);
+    const char *kv_local[] = {"DATABASE_URL",
+                              dburl,
+                              "CREASE_BLOB_DIR",
+                              blobdir,
+                              "CHUNK_SECONDS",
+                              "1",
+                              "SAMPLE_FPS",
+                              "10",
+                              "MAX_WIDTH",
+                              "480",
+                              "CREASE_MODELS_DIR",
+                              "models",
+                              NULL};
+    const char *kv_s3[] = {"DATABASE_URL",
+                           dburl,
+                           "S3_COACH_VIDEOS_BUCKET",
+                           getenv("CREASE_TEST_S3_BUCKET"),
+                           "S3_ENDPOINT_URL",
+                           ep,
+                           "AWS_ACCESS_KEY_ID",
+                           getenv("CREASE_TEST_S3_ACCESS_KEY"),
+                           "AWS_SECRET_ACCESS_KEY",
+                           getenv("CREASE_TEST_S3_SECRET_KEY"),
+                           "CHUNK_SECONDS",
+                           "1",
+                           "SAMPLE_FPS",
+                           "10",
+                           "MAX_WIDTH",
+                           "480",
+                           "CREASE_MODELS_DIR",
+                           "models",
+                           NULL};
+    cr_config cfg;
+    cr_err e = {0};
+    if (cr_config_parse(&cfg, lookup, services ? (void *)kv_s3 : (void *)kv_local, &e) != CR_OK) {
+        fprintf(stderr, "config: %s\n", cr_err_msg(&e));
+        return 1;
+    }
+
+    /* A person sliding right by 24 px/s over a grey field: 5 s, 25 fps, H.264. */
+    snprintf(video, sizeof video, "%s/clip.mp4", dir);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -v error -y -f lavfi -i color=c=gray:s=720x540:r=25:d=%d -loop 1 -i "
+             "media/cold_water.jpg -filter_complex \"[1]scale=560:-2[p];[0][p]overlay=x='20+24*t'"
+             ":y=60:shortest=1,format=yuv420p\" -t %d -c:v libx264 -preset veryfast -g 50 %s",
+             DURATION, DURATION, video);
+    CHECK_MSG(system(cmd) == 0, "ffmpeg failed: %s", cmd);
+
+    store *st = NULL;
+    blob_store *blob = NULL;
+    CHECK_MSG(store_open(&cfg, NULL, &st, &e) == CR_OK, "%s", cr_err_msg(&e));
+    CHECK_MSG(store_migrate_up(st, 0, NULL, &e) == CR_OK, "%s", cr_err_msg(&e));
+    CHECK_MSG(blob_open(&cfg, NULL, &blob, &e) == CR_OK, "%s", cr_err_msg(&e));
+    if (st == NULL || blob == NULL)
+        return check_exit();
+
+    /* Chunked job. */
+    pipeline_submission sub;
+    CHECK_MSG(pipeline_submit_file(&cfg, blob, st, video, "batting", 1, &sub, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    CHECK_INT_EQ(sub.chunks, DURATION);
+    CHECK_NEAR(sub.duration_seconds, DURATION, 0.05);
+    blob_info bi;
+    CHECK(blob_head(blob, sub.video_key, &bi, &e) == CR_OK);
+    run_workers(&cfg, sub.job_id, 2);
+    json_t *chunked = load_results(blob, st, sub.job_id);
+    if (chunked != NULL) {
+        check_series(chunked);
+        json_t *chunks = json_object_get(chunked, "chunks");
+        CHECK_INT_EQ(json_array_size(chunks), DURATION);
+        for (size_t i = 0; i < json_array_size(chunks); i++) {
+            json_t *c = json_array_get(chunks, i);
+            CHECK_INT_EQ(json_integer_value(json_object_get(c, "index")), (long long)i);
+            CHECK_INT_EQ(json_integer_value(json_object_get(c, "frames")), FPS);
+            const char *key = json_string_value(json_object_get(c, "artifact_key"));
+            char want[BLOB_KEY_MAX];
+            blob_key_chunk(sub.session_id, sub.job_id, (int)i, want, sizeof want, &e);
+            CHECK(key != NULL && strcmp(key, want) == 0);
+            CHECK(key != NULL && blob_head(blob, key, &bi, &e) == CR_OK);
+        }
+        CHECK_STR_EQ(json_string_value(json_object_get(chunked, "analysis_mode")), "batting");
+    }
+    store_chunk chunks[8];
+    int n = 0;
+    CHECK(store_chunks_of_job(st, sub.job_id, chunks, 8, &n, &e) == CR_OK);
+    CHECK_INT_EQ(n, DURATION);
+    for (int i = 0; i < n; i++) {
+        CHECK_STR_EQ(chunks[i].status, STORE_CHUNK_COMPLETED);
+        CHECK_INT_EQ(chunks[i].attempts, 1);
+        CHECK(chunks[i].runtime_ms >= 0);
+    }
+
+    /* The same video as one 'cpu' job: the analysis worker does it all. */
+    pipeline_submission whole;
+    CHECK_MSG(pipeline_submit_file(&cfg, blob, st, video, NULL, 0, &whole, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    CHECK_INT_EQ(whole.chunks, 0);
+    run_workers(&cfg, whole.job_id, 0);
+    json_t *single = load_results(blob, st, whole.job_id);
+    if (single != NULL)
+        check_series(single);
+    if (chunked != NULL && single != NULL) {
+        double d = mean_landmark_distance(chunked, single);
+        fprintf(stderr, "chunked vs whole: mean landmark distance %.4f (normalized)\n", d);
+        CHECK_MSG(d < 0.02, "chunked and whole-video landmarks differ by %.4f", d);
+    }
+    json_decref(chunked);
+    json_decref(single);
+
+    /* Bad input: rejected before any job exists. */
+    store_job jobs[16];
+    int before = 0, after = 0;
+    CHECK(store_job_list(st, NULL, jobs, 16, &before, &e) == CR_OK);
+    snprintf(junk, sizeof junk, "%s/junk.mp4", dir);
+    FILE *f = fopen(junk, "wb");
+    for (int i = 0; f != NULL && i < 100000; i++)
+        fputc((i * 7919) & 0xff, f);
+    if (f != NULL)
+        fclose(f);
+    cr_err_clear(&e);
+    cr_status s = pipeline_submit_file(&cfg, blob, st, junk, NULL, 1, &whole, &e);
+    CHECK_MSG(s == CR_ERR_FORMAT, "junk: %s (%s)", cr_status_str(s), cr_err_msg(&e));
+    CHECK(store_job_list(st, NULL, jobs, 16, &after, &e) == CR_OK);
+    CHECK_INT_EQ(after, before);
+
+    /* A chunk whose video vanished: a clear error and no artifact. */
+    pipeline_submission gone;
+    CHECK(pipeline_submit_file(&cfg, blob, st, video, NULL, 1, &gone, &e) == CR_OK);
+    CHECK(blob_delete(blob, gone.video_key, &e) == CR_OK);
+    pose_tracker *tr = NULL;
+    pose_tracker_opts po = {0};
+    CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
+    pipeline_chunk_spec spec = {gone.session_id, gone.job_id, gone.video_key, 0, 0, 1};
+    pipeline_chunk_summary cs;
+    cr_err_clear(&e);
+    s = pipeline_chunk_process(&cfg, blob, tr, &spec, NULL, NULL, &cs, &e);
+    CHECK_MSG(s == CR_ERR_NOT_FOUND, "vanished video: %s (%s)", cr_status_str(s), cr_err_msg(&e));
+    char key[BLOB_KEY_MAX];
+    blob_key_chunk(gone.session_id, gone.job_id, 0, key, sizeof key, &e);
+    cr_err_clear(&e);
+    CHECK(blob_head(blob, key, &bi, &e) == CR_ERR_NOT_FOUND);
+    pose_tracker_destroy(tr);
+
+    blob_close(blob);
+    store_close(st);
+    if (services)
+        scratch_drop(&db);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_exit();
+}

@@ -1,0 +1,329 @@
+/*
+ * worker.c -- the chunk worker and analysis worker loops (DESIGN.md §5).
+ *
+ * Chunk worker:
+ *     every REAP_EVERY_S: store_reap_expired            (any worker reaps)
+ *     store_chunk_claim(1) -> none: sleep poll_seconds
+ *     pipeline_chunk_process, heartbeat every lease/3 from its progress callback
+ *       (CR_ERR_CONFLICT: the lease was lost, drop the chunk: someone else has it)
+ *     ok -> store_chunk_complete; error -> store_chunk_fail (backoff or final)
+ * Analysis worker:
+ *     store_job_claim_aggregation(any) -> none: sleep
+ *     pipeline_job_aggregate, heartbeat as above -> store_job_finish(ok | message)
+ * Database errors (CR_ERR_DB: server restarting, connection lost) pause the loop for
+ * DB_RETRY_S and it goes on; the store reconnects by itself.  Nothing is lost: a
+ * chunk whose completion could not be recorded comes back when its lease expires,
+ * and completion is idempotent.
+ * A stop request (SIGTERM) is checked between chunks: the chunk in hand is finished
+ * and recorded, then the loop returns.
+ */
+#include "pipeline/pipeline.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define REAP_EVERY_S 5.0 /* DESIGN.md §5: "every few seconds" */
+#define DB_RETRY_S 1.0   /* pause after a database error before trying again */
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_sec(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int stopping(const pipeline_worker_opts *o)
+{
+    return o->stop != NULL && *o->stop;
+}
+
+void pipeline_worker_opts_default(pipeline_worker_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->worker_id = "crease";
+    o->lease_seconds = 60;
+    o->poll_seconds = 1;
+}
+
+/* Heartbeat state shared with the progress callback. */
+typedef struct beat {
+    store *st;
+    const pipeline_worker_opts *o;
+    const char *id; /* chunk or job id */
+    int is_job;
+    double next;
+    int lost; /* the lease is gone: stop working */
+} beat;
+
+static int on_progress(void *ctx, int64_t frames)
+{
+    (void)frames;
+    beat *b = ctx;
+    double t = now_sec();
+    if (t < b->next)
+        return 0;
+    b->next = t + b->o->lease_seconds / 3;
+    cr_err e = {0};
+    cr_status s =
+        b->is_job ? store_job_heartbeat(b->st, b->id, b->o->worker_id, b->o->lease_seconds, &e)
+                  : store_chunk_heartbeat(b->st, b->id, b->o->worker_id, b->o->lease_seconds, &e);
+    if (s == CR_ERR_CONFLICT) {
+        cr_log_warn("lease.lost", "%s %s: %s", b->is_job ? "job" : "chunk", b->id, cr_err_msg(&e));
+        b->lost = 1;
+        return 1;
+    }
+    if (s != CR_OK) /* the database is away: keep working, the lease may still hold */
+        cr_log_warn("heartbeat.failed", "%s %s: %s", b->is_job ? "job" : "chunk", b->id,
+                    cr_err_msg(&e));
+    return 0;
+}
+
+/* Runs `call` into `s` again while it fails with CR_ERR_DB (the server is away; the
+ * store reconnects), unless we are stopping. */
+#define DB_RETRY(o, s, call, e)                                                                    \
+    do {                                                                                           \
+        for (;;) {                                                                                 \
+            cr_err_clear(e);                                                                       \
+            (s) = (call);                                                                          \
+            if ((s) != CR_ERR_DB || stopping(o))                                                   \
+                break;                                                                             \
+            cr_log_warn("db.retry", "%s", cr_err_msg(e));                                          \
+            sleep_sec(DB_RETRY_S);                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* Whether an idle worker should return. */
+static int idle_done(store *st, const pipeline_worker_opts *o, int for_jobs)
+{
+    if (!o->idle_exit)
+        return 0;
+    cr_err e = {0};
+    if (o->wait_job != NULL) {
+        store_job j;
+        if (store_job_get(st, o->wait_job, &j, &e) != CR_OK)
+            return 0;
+        if (for_jobs)
+            return strcmp(j.status, STORE_JOB_QUEUED) != 0 &&
+                   strcmp(j.status, STORE_JOB_DEEP_RUNNING) != 0;
+        return strcmp(j.status, STORE_JOB_QUEUED) != 0 || j.completed_chunks >= j.total_chunks;
+    }
+    store_depth d;
+    if (store_queue_depth(st, &d, &e) != CR_OK)
+        return 0;
+    if (for_jobs)
+        return d.jobs_ready == 0 && d.jobs_running == 0 && d.queued_chunks == 0 &&
+               d.processing_chunks == 0;
+    return d.queued_chunks == 0 && d.processing_chunks == 0;
+}
+
+static void maybe_reap(store *st, double *next_reap)
+{
+    double t = now_sec();
+    if (t < *next_reap)
+        return;
+    *next_reap = t + REAP_EVERY_S;
+    store_reaped r = {0};
+    cr_err e = {0};
+    if (store_reap_expired(st, &r, &e) != CR_OK)
+        cr_log_warn("reap.failed", "%s", cr_err_msg(&e));
+    else if (r.chunks_requeued || r.chunks_failed || r.jobs_requeued)
+        cr_log_info("reap", "chunks requeued=%d failed=%d jobs requeued=%d", r.chunks_requeued,
+                    r.chunks_failed, r.jobs_requeued);
+}
+
+/* Processes one claimed chunk and records the outcome. */
+static void work_chunk(const cr_config *cfg, store *st, blob_store *blob, pose_tracker *tr,
+                       const pipeline_worker_opts *o, const store_chunk *c,
+                       pipeline_worker_stats *stats)
+{
+    pipeline_chunk_spec spec = {c->session_id,  c->job_id,    c->s3_key,
+                                c->chunk_index, c->start_sec, c->end_sec};
+    beat b = {st, o, c->id, 0, now_sec() + o->lease_seconds / 3, 0};
+    pipeline_chunk_summary sum;
+    cr_err e = {0};
+    cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
+                c->chunk_index, c->start_sec, c->end_sec, c->attempts);
+    cr_status s = pipeline_chunk_process(cfg, blob, tr, &spec, on_progress, &b, &sum, &e);
+    if (b.lost)
+        return; /* someone else holds it now */
+    if (s == CR_OK) {
+        store_completion comp = {0};
+        cr_err e2 = {0};
+        DB_RETRY(o, s,
+                 store_chunk_complete(st, c->id, sum.runtime_ms, sum.artifact_key, &comp, &e2),
+                 &e2);
+        if (s != CR_OK) {
+            cr_log_error("chunk.complete_failed", "job=%s chunk=%d: %s", c->job_id, c->chunk_index,
+                         cr_err_msg(&e2));
+            return;
+        }
+        stats->chunks_done++;
+        stats->frames += sum.frames;
+        cr_log_info("chunk.completed",
+                    "job=%s chunk=%d frames=%lld detected=%lld runtime_ms=%d read=%llu/%llu "
+                    "progress=%d/%d",
+                    c->job_id, c->chunk_index, (long long)sum.frames,
+                    (long long)sum.frames_detected, sum.runtime_ms,
+                    (unsigned long long)sum.bytes_read, (unsigned long long)sum.video_size,
+                    comp.completed_chunks, comp.total_chunks);
+        return;
+    }
+    store_failure f = {0};
+    cr_err e2 = {0};
+    cr_status fs;
+    DB_RETRY(o, fs, store_chunk_fail(st, c->id, o->worker_id, cr_err_msg(&e), &f, &e2), &e2);
+    stats->chunks_failed++;
+    if (fs != CR_OK)
+        cr_log_error("chunk.fail_unrecorded", "job=%s chunk=%d: %s (then: %s)", c->job_id,
+                     c->chunk_index, cr_err_msg(&e), cr_err_msg(&e2));
+    else if (f.final)
+        cr_log_error("chunk.failed", "job=%s chunk=%d attempt=%d, final: %s", c->job_id,
+                     c->chunk_index, f.attempts, cr_err_msg(&e));
+    else
+        cr_log_warn("chunk.retry", "job=%s chunk=%d attempt=%d, retry in %.1fs: %s", c->job_id,
+                    c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(&e));
+}
+
+cr_status pipeline_chunk_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
+                                    pipeline_worker_stats *stats, cr_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    store *st = NULL;
+    blob_store *blob = NULL;
+    pose_tracker *tr = NULL;
+    cr_status s;
+    if ((s = store_open(cfg, NULL, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)) ||
+        (s = pose_tracker_create(cfg, &o->pose, &tr, err)) != CR_OK)
+        goto done;
+    double next_reap = 0;
+    while (!stopping(o)) {
+        maybe_reap(st, &next_reap);
+        store_chunk c;
+        int got = 0;
+        cr_err e = {0};
+        s = store_chunk_claim(st, o->worker_id, o->lease_seconds, 1, &c, &got, &e);
+        if (s == CR_ERR_DB) {
+            cr_log_warn("db.retry", "claim: %s", cr_err_msg(&e));
+            sleep_sec(DB_RETRY_S);
+            continue;
+        }
+        if (s != CR_OK) {
+            s = cr_err_set(err, s, "claim: %s", cr_err_msg(&e));
+            goto done;
+        }
+        if (got == 0) {
+            if (idle_done(st, o, 0))
+                break;
+            sleep_sec(o->poll_seconds);
+            continue;
+        }
+        work_chunk(cfg, st, blob, tr, o, &c, stats);
+    }
+    s = CR_OK;
+done:
+    pose_tracker_destroy(tr);
+    blob_close(blob);
+    store_close(st);
+    return s;
+}
+
+/* Aggregates one job this worker holds and records the outcome. */
+static void work_job(const cr_config *cfg, store *st, blob_store *blob, pose_tracker **tr,
+                     const pipeline_worker_opts *o, const store_job *job,
+                     pipeline_worker_stats *stats)
+{
+    cr_err e = {0};
+    cr_status s = CR_OK;
+    cr_log_info("job.aggregating", "job=%s chunks=%d mode=%s", job->id, job->total_chunks,
+                job->deep_mode);
+    if (job->total_chunks == 0 && *tr == NULL) /* a 'cpu' job: the whole video here */
+        s = pose_tracker_create(cfg, &o->pose, tr, &e);
+    beat b = {st, o, job->id, 1, now_sec() + o->lease_seconds / 3, 0};
+    pipeline_job_summary sum;
+    char *summary = NULL;
+    if (s == CR_OK)
+        s = pipeline_job_aggregate(cfg, blob, job, *tr, on_progress, &b, &sum, &summary, &e);
+    if (b.lost) {
+        cr_free(summary);
+        return;
+    }
+    cr_err e2 = {0};
+    cr_status fs;
+    if (s == CR_OK) {
+        DB_RETRY(
+            o, fs,
+            store_job_finish(st, job->id, o->worker_id, 1, summary, sum.results_key, NULL, &e2),
+            &e2);
+        if (fs == CR_OK) {
+            stats->jobs_done++;
+            stats->frames += sum.frames;
+            cr_log_info("job.done", "job=%s frames=%lld detected=%lld results=%s", job->id,
+                        (long long)sum.frames, (long long)sum.frames_detected, sum.results_key);
+        }
+    } else {
+        char msg[STORE_MSG_MAX];
+        snprintf(msg, sizeof msg, "aggregation failed: %s", cr_err_msg(&e));
+        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, 0, NULL, NULL, msg, &e2), &e2);
+        stats->jobs_failed++;
+        cr_log_error("job.failed", "job=%s: %s", job->id, msg);
+    }
+    if (fs != CR_OK)
+        cr_log_error("job.finish_unrecorded", "job=%s: %s", job->id, cr_err_msg(&e2));
+    cr_free(summary);
+}
+
+cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
+                                       pipeline_worker_stats *stats, cr_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    store *st = NULL;
+    blob_store *blob = NULL;
+    pose_tracker *tr = NULL; /* created on the first 'cpu' job */
+    cr_status s;
+    if ((s = store_open(cfg, NULL, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)))
+        goto done;
+    double next_reap = 0;
+    while (!stopping(o)) {
+        maybe_reap(st, &next_reap);
+        store_job job;
+        int won = 0;
+        cr_err e = {0};
+        s = store_job_claim_aggregation(st, o->wait_job, o->worker_id, o->lease_seconds, &job, &won,
+                                        &e);
+        if (s == CR_ERR_DB) {
+            cr_log_warn("db.retry", "claim job: %s", cr_err_msg(&e));
+            sleep_sec(DB_RETRY_S);
+            continue;
+        }
+        if (s != CR_OK) {
+            s = cr_err_set(err, s, "claim job: %s", cr_err_msg(&e));
+            goto done;
+        }
+        if (!won) {
+            if (idle_done(st, o, 1))
+                break;
+            sleep_sec(o->poll_seconds);
+            continue;
+        }
+        work_job(cfg, st, blob, &tr, o, &job, stats);
+    }
+    s = CR_OK;
+done:
+    pose_tracker_destroy(tr);
+    blob_close(blob);
+    store_close(st);
+    return s;
+}
