@@ -36,7 +36,7 @@ crease_add_test(NAME test_tflite_malformed
                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_tflite_malformed.c
                 LIBS crease_pose_engine LABELS fuzz TIMEOUT 600)
 crease_add_test(NAME test_engine_ops SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_engine_ops.c
-                LIBS crease_pose_engine LABELS unit)
+                LIBS crease_pose_engine Threads::Threads LABELS unit)
 add_executable(test_engine_models ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_engine_models.c)
 target_include_directories(test_engine_models PRIVATE ${CMAKE_SOURCE_DIR}/src
                                                       ${CMAKE_SOURCE_DIR}/tests)

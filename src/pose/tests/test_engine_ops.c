@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "pose/engine_int.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 static uint32_t rng = 2463534242u;
@@ -492,10 +493,57 @@ static void api_checks(void)
     }
 }
 
+/* Engines in different threads at once (one engine per thread, engine.h). */
+typedef struct worker {
+    const char *engine;
+    float out[8 * 8 * 16];
+    int ok;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    conv_case c = {16, 16, 8, 16, 3, 2, 1, 0, 1};
+    float x[16 * 16 * 8];
+    for (int i = 0; i < 16 * 16 * 8; i++)
+        x[i] = (float)((i * 37) % 101) / 101.0f;
+    graph *g = make_conv(&c);
+    pose_engine *e = NULL;
+    w->ok = graph_check(g, NULL) == CR_OK &&
+            pose_engine_create_graph(w->engine, g, NULL, 0, 1, &e, NULL) == CR_OK;
+    for (int r = 0; w->ok && r < 20; r++) {
+        memcpy(pose_engine_input(e, NULL), x, sizeof x);
+        w->ok = pose_engine_run(e, NULL) == CR_OK;
+    }
+    if (w->ok)
+        memcpy(w->out, pose_engine_output(e, "y", NULL), sizeof w->out);
+    pose_engine_destroy(e);
+    return NULL;
+}
+
+static void thread_checks(void)
+{
+    const char *const *engines = pose_engine_available();
+    for (int k = 0; engines[k]; k++) {
+        worker w[3];
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++) {
+            w[i].engine = engines[k];
+            CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0);
+        }
+        for (int i = 0; i < 3; i++)
+            pthread_join(t[i], NULL);
+        CHECK(w[0].ok && w[1].ok && w[2].ok);
+        CHECK(memcmp(w[0].out, w[1].out, sizeof w[0].out) == 0 &&
+              memcmp(w[0].out, w[2].out, sizeof w[0].out) == 0);
+    }
+}
+
 int main(void)
 {
     hand_checks();
     engine_checks();
     api_checks();
+    thread_checks();
     return check_exit();
 }
