@@ -129,6 +129,21 @@ static int idle_done(store *st, const pipeline_worker_opts *o, int for_jobs)
     return d.queued_chunks == 0 && d.processing_chunks == 0;
 }
 
+/* Opens the store, waiting out a database that is down (a worker started before its
+ * database, or during a restart) until it answers or we are asked to stop. */
+static cr_status open_store(const cr_config *cfg, const pipeline_worker_opts *o, store **st,
+                            cr_err *err)
+{
+    for (;;) {
+        cr_err e = {0};
+        cr_status s = store_open(cfg, NULL, st, &e);
+        if (s != CR_ERR_DB || stopping(o))
+            return s == CR_OK ? s : cr_err_set(err, s, "%s", cr_err_msg(&e));
+        cr_log_warn("db.retry", "open: %s", cr_err_msg(&e));
+        sleep_sec(DB_RETRY_S);
+    }
+}
+
 static void maybe_reap(store *st, double *next_reap)
 {
     double t = now_sec();
@@ -205,7 +220,7 @@ cr_status pipeline_chunk_worker_run(const cr_config *cfg, const pipeline_worker_
     blob_store *blob = NULL;
     pose_tracker *tr = NULL;
     cr_status s;
-    if ((s = store_open(cfg, NULL, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)) ||
+    if ((s = open_store(cfg, o, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)) ||
         (s = pose_tracker_create(cfg, &o->pose, &tr, err)) != CR_OK)
         goto done;
     double next_reap = 0;
@@ -293,7 +308,7 @@ cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_work
     blob_store *blob = NULL;
     pose_tracker *tr = NULL; /* created on the first 'cpu' job */
     cr_status s;
-    if ((s = store_open(cfg, NULL, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)))
+    if ((s = open_store(cfg, o, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)))
         goto done;
     double next_reap = 0;
     while (!stopping(o)) {
