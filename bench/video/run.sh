@@ -56,6 +56,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+calc() { awk "BEGIN {printf \"%.4f\", $1}"; }
 
 # wall (real) and CPU (user + sys, children included) seconds of a command
 TIMEFORMAT='%R %U %S'
@@ -66,7 +67,7 @@ timed() { # OUTFILE COMMAND...
 }
 timed "$tmp/t_decode" ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
 read -r decode du ds <"$tmp/t_decode"
-decode_cpu=$(echo "$du + $ds" | bc -l)
+decode_cpu=$(calc "$du + $ds")
 
 run_chunk() {
     "$crease" frames "$ref" --start "$1" --end "$2" --fps 10 --max-width 640 --threads 1 \
@@ -81,9 +82,9 @@ if ! timed "$tmp/t_sample" run_all; then
     exit 1
 fi
 read -r sample su ss <"$tmp/t_sample"
-sample_cpu=$(echo "$su + $ss" | bc -l)
+sample_cpu=$(calc "$su + $ss")
 
-sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | paste -sd+ | bc; }
+sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}'; }
 frames=$(sum frames)
 lines=$(cat "$tmp"/frames_*.jsonl | wc -l)
 [ "$frames" = "$lines" ] || { echo "summary says $frames frames, output has $lines" >&2; exit 1; }
@@ -92,9 +93,9 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "chunks: $nchunks x 30 s, 2 in parallel, 10 fps, max width 640"
 echo "sampled frames: $frames"
 echo "packets decoded: $(sum packets_decoded), skipped undecoded: $(sum packets_skipped)"
-echo "bytes read: $(sum bytes_read) (file $fsize, $(echo "scale=3; $(sum bytes_read) / $fsize" | bc -l)x)"
+echo "bytes read: $(sum bytes_read) (file $fsize, $(calc "$(sum bytes_read) / $fsize")x)"
 echo "load average before: $load0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'decode_s %.2f (cpu %.2f)\nsample_s %.2f (cpu %.2f)\n' "$decode" "$decode_cpu" "$sample" \
     "$sample_cpu"
-printf 'ratio %.3f wall (target <= 0.8), %.3f cpu\n' "$(echo "$sample / $decode" | bc -l)" \
-    "$(echo "$sample_cpu / $decode_cpu" | bc -l)"
+printf 'ratio %.3f wall (target <= 0.8), %.3f cpu\n' "$(calc "$sample / $decode")" \
+    "$(calc "$sample_cpu / $decode_cpu")"
