@@ -730,7 +730,8 @@ cr_status graph_from_tflite(const tflite_model *m, graph **out, cr_err *err)
     for (int i = 0; i < m->n_tensors; i++) {
         const tflite_tensor *t = &m->tensors[i];
         if (graph_add_tensor(g, t->name, t->rank, t->dims, NULL, err) < 0) {
-            st = err ? err->code : CR_ERR_FORMAT;
+            /* tflite.c bounds rank and dims, so only the size or memory can fail here */
+            st = shape_count(t->rank, t->dims) == 0 ? CR_ERR_LIMIT : CR_ERR_NOMEM;
             goto fail;
         }
         /* Float constants are converted now; int32 parameters are read by their operator. */

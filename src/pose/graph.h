@@ -105,9 +105,11 @@ double graph_macs(const graph *g);
 
 const char *graph_op_name(graph_op op);
 
-/* Tests and synthetic graphs: an empty graph, and appenders.  graph_add_tensor copies
- * `data` (count floats) when not NULL; both return the new index or -1 (CR_ERR_NOMEM,
- * CR_ERR_INVALID in err).  graph_add_node computes nothing: graph_check validates. */
+/* Tests and synthetic graphs: an empty graph (NULL when out of memory), and appenders.
+ * graph_add_tensor copies `data` (count floats) when not NULL; both return the new
+ * index, or -1 with the reason in err (CR_ERR_NOMEM; for a tensor also
+ * CR_ERR_UNSUPPORTED for rank > 4, CR_ERR_LIMIT for an empty or too large shape).
+ * graph_add_node checks nothing: graph_check validates the whole graph. */
 graph *graph_new(void);
 int graph_add_tensor(graph *g, const char *name, int rank, const int *dims, const float *data,
                      cr_err *err);
