@@ -203,6 +203,7 @@ async function main() {
     browser = await chromium.launchPersistentContext(userDir, {
       executablePath: chromiumPath,
       headless: true,
+      timeout: 120000, // a loaded 2-core machine can take a while to start it
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--use-gl=angle',
              '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
              '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -210,7 +211,7 @@ async function main() {
     });
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error('page error: ' + e.message));
-    await page.goto(base + '/');
+    await page.goto(base + '/', {timeout: 120000});
     const complexity = {lite: 0, full: 1, heavy: 2}[args.model];
     await page.evaluate((o) => window.mp.init(o), {
       modelComplexity: complexity, smoothLandmarks: true, enableSegmentation: false,
