@@ -9,7 +9,7 @@
  * flag > 0.5, nose inside the head region, shoulders below the nose.
  *
  *   test_engine_models detector|lite|full|heavy   conformance + sanity
- *   test_engine_models prune                       pruned == unpruned (full model)
+ *   test_engine_models prune                       pruned == unpruned (full, detector)
  *
  * The crops are made by the CTest fixture pose_engine_media (ffmpeg CLI) into
  * $CREASE_POSE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
@@ -209,37 +209,47 @@ static void conformance(const model_case *mc, int with_noise)
     pose_engine_destroy(ref);
 }
 
-/* Pruned to the outputs the pipeline needs == unpruned, and fewer operators. */
-static void prune_test(void)
+/* Pruned to some outputs == unpruned on those outputs, with fewer operators: the
+ * landmark model without segmentation (what the pipeline asks for), and the detector
+ * with its scores only (a concatenation of reshapes, copied by hand in XNNPACK). */
+static void prune_case(const model_case *mc, const char *const *need, int n_need,
+                       const char *dropped)
 {
-    const model_case *mc = &cases[2];
-    static const char *const need[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
     const char *const *engines = pose_engine_available();
     for (int k = 0; engines[k]; k++) {
         pose_engine *all = make(engines[k], mc, NULL, 0, 1);
-        pose_engine *some = make(engines[k], mc, need, 4, 1);
-        if (!all || !some || !fill_crop(all, 0) || !fill_crop(some, 0)) {
+        pose_engine *some = make(engines[k], mc, need, n_need, 1);
+        if (!all || !some || !fill_crop(all, mc->detector) || !fill_crop(some, mc->detector)) {
             CHECK(!"setup");
             pose_engine_destroy(all);
             pose_engine_destroy(some);
             continue;
         }
         int n_all = pose_engine_graph(all)->n_nodes, n_some = pose_engine_graph(some)->n_nodes;
-        printf("  %s: %d operators unpruned, %d pruned\n", engines[k], n_all, n_some);
+        printf("  %s %s: %d operators unpruned, %d pruned\n", mc->name, engines[k], n_all, n_some);
         CHECK(n_some < n_all);
-        CHECK(pose_engine_output(some, "Identity_2", NULL) == NULL);
+        CHECK(pose_engine_output(some, dropped, NULL) == NULL);
         run(all);
         run(some);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n_need; i++) {
             pose_shape s;
             const float *a = pose_engine_output(all, need[i], &s);
             const float *b = pose_engine_output(some, need[i], NULL);
             CHECK_MSG(a && b && memcmp(a, b, count_of(&s) * sizeof(float)) == 0,
-                      "%s: pruned %s differs", engines[k], need[i]);
+                      "%s %s: pruned %s differs", mc->name, engines[k], need[i]);
         }
         pose_engine_destroy(all);
         pose_engine_destroy(some);
     }
+}
+
+static void prune_test(void)
+{
+    static const char *const landmark_need[] = {"Identity", "Identity_1", "Identity_3",
+                                                "Identity_4"};
+    static const char *const detector_need[] = {"Identity_1"};
+    prune_case(&cases[2], landmark_need, 4, "Identity_2");
+    prune_case(&cases[0], detector_need, 1, "Identity");
 }
 
 int main(int argc, char **argv)
