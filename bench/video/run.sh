@@ -8,7 +8,7 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/crease/bench.  x264 preset medium, default GOP
 # (keyint 250, B-frames 3 with b-pyramid), as a coach's laptop export would be.
 #
-# One run reports:
+# One run reports (sums over the rounds, see below):
 #   decode_s   wall time of `ffmpeg -i FILE -f null -` (decodes every frame; FFmpeg's
 #              automatic threads)
 #   sample_s   wall time to sample all chunks (CHUNK_SECONDS=30) at 10 fps, width
@@ -18,7 +18,8 @@
 #              seconds (user + sys) is printed too: it is less disturbed by other
 #              load on a shared machine.
 # Also the sampler's totals: frames, packets decoded and skipped, bytes read.
-# The machine is shared: repeat the run and expect noise of several percent.
+# CREASE_BENCH_ROUNDS (default 2) rounds, ordered decode/sample, sample/decode, ...;
+# the ratio is of the sums.  The machine is shared: expect noise of several percent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 crease=${1:-$root/build/crease}
@@ -65,10 +66,9 @@ timed() { # OUTFILE COMMAND...
     shift
     { time "$@" 2>&3; } 3>&2 2>"$out"
 }
-timed "$tmp/t_decode" ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
-read -r decode du ds <"$tmp/t_decode"
-decode_cpu=$(calc "$du + $ds")
-
+decode_once() { # N: one `ffmpeg -f null` run into $tmp/t_decode_N
+    timed "$tmp/t_decode_$1" ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null -
+}
 run_chunk() {
     "$crease" frames "$ref" --start "$1" --end "$2" --fps 10 --max-width 640 --threads 1 \
         >"$tmp/frames_$1.jsonl" 2>"$tmp/summary_$1.json"
@@ -76,13 +76,37 @@ run_chunk() {
 export -f run_chunk
 export crease ref tmp
 run_all() { echo "$chunks" | xargs -P 2 -L 1 bash -c 'run_chunk "$@"' _; }
-if ! timed "$tmp/t_sample" run_all; then
-    echo "a chunk failed:" >&2
-    cat "$tmp"/summary_*.json >&2
-    exit 1
-fi
-read -r sample su ss <"$tmp/t_sample"
-sample_cpu=$(calc "$su + $ss")
+sample_once() { # N: sample every chunk into $tmp/t_sample_N
+    if ! timed "$tmp/t_sample_$1" run_all; then
+        echo "a chunk failed:" >&2
+        cat "$tmp"/summary_*.json >&2
+        exit 1
+    fi
+}
+# Rounds in the order decode, sample, sample, decode, ... so that a change of the
+# machine's load during the run weighs on both sides alike.
+rounds=${CREASE_BENCH_ROUNDS:-2}
+for r in $(seq "$rounds"); do
+    if [ $((r % 2)) = 1 ]; then
+        decode_once "$r"
+        sample_once "$r"
+    else
+        sample_once "$r"
+        decode_once "$r"
+    fi
+done
+total() { # PREFIX FIELDS: sums field(s) over the rounds' timing files
+    cat "$tmp/$1"_* | awk -v f="$2" '{ if (f == "w") s += $1; else s += $2 + $3 } END {printf "%.2f", s}'
+}
+decode=$(total t_decode w)
+decode_cpu=$(total t_decode c)
+sample=$(total t_sample w)
+sample_cpu=$(total t_sample c)
+per_round=$(for r in $(seq "$rounds"); do
+    read -r dw _ _ <"$tmp/t_decode_$r"
+    read -r sw _ _ <"$tmp/t_sample_$r"
+    printf ' %s/%s=%s' "$sw" "$dw" "$(calc "$sw / $dw")"
+done)
 
 sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}'; }
 frames=$(sum frames)
@@ -95,7 +119,8 @@ echo "sampled frames: $frames"
 echo "packets decoded: $(sum packets_decoded), skipped undecoded: $(sum packets_skipped)"
 echo "bytes read: $(sum bytes_read) (file $fsize, $(calc "$(sum bytes_read) / $fsize")x)"
 echo "load average before: $load0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'decode_s %.2f (cpu %.2f)\nsample_s %.2f (cpu %.2f)\n' "$decode" "$decode_cpu" "$sample" \
-    "$sample_cpu"
+echo "rounds: $rounds; wall ratio per round:$per_round"
+printf 'decode_s %.2f (cpu %.2f)\nsample_s %.2f (cpu %.2f)  (sums over the rounds)\n' "$decode" \
+    "$decode_cpu" "$sample" "$sample_cpu"
 printf 'ratio %.3f wall (target <= 0.8), %.3f cpu\n' "$(calc "$sample / $decode")" \
     "$(calc "$sample_cpu / $decode_cpu")"
