@@ -263,7 +263,10 @@ static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int thre
     }
     if (threads > 1 && (c->pool = pthreadpool_create((size_t)threads)) == NULL)
         goto nomem;
-    if ((s = xnn_create_runtime_v2(sg, c->pool, 0, &c->rt)) != xnn_status_success) {
+    /* Workers sleep between frames instead of spinning: the pipeline does other work
+     * (decoding, crops) between runs, and other workers share the cores. */
+    if ((s = xnn_create_runtime_v2(sg, c->pool, XNN_FLAG_YIELD_WORKERS, &c->rt)) !=
+        xnn_status_success) {
         st = xfail(err, s, "xnn_create_runtime_v2", -1);
         goto fail;
     }
