@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/video/run.sh [CREASE] -- sampler vs. `ffmpeg -f null` on the reference workload.
+# bench/video/run.sh [BUILD_DIR] -- sampler vs. `ffmpeg -f null` on the reference workload.
 #
 # The reference workload (DESIGN.md §9): a 15-minute 1080p30 H.264 video with one
 # person in view, built once from a 60 s clip of media/cold_water.jpg animated
@@ -12,8 +12,10 @@
 #   decode_s   wall time of `ffmpeg -i FILE -f null -` (decodes every frame; FFmpeg's
 #              automatic threads)
 #   sample_s   wall time to sample all chunks (CHUNK_SECONDS=30) at 10 fps, width
-#              <= 640, two chunks in parallel (`crease frames` processes, one decoder
-#              thread each)
+#              <= 640, two chunks in parallel, one decoder thread each:
+#              bench_video_sample's two worker threads, as long-lived chunk workers
+#              run (default), or with CREASE_BENCH_MODE=processes one `crease frames`
+#              process per chunk (adds ~55 ms of process start per chunk)
 #   ratio      sample_s / decode_s.  Target: <= 0.8.  The same ratio of CPU
 #              seconds (user + sys) is printed too: it is less disturbed by other
 #              load on a shared machine.
@@ -22,8 +24,13 @@
 # the ratio is of the sums.  The machine is shared: expect noise of several percent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-crease=${1:-$root/build/crease}
-[ -x "$crease" ] || { echo "no crease binary at $crease (scripts/build first)" >&2; exit 1; }
+build=${1:-$root/build}
+crease=$build/crease
+bench=$build/bench/video/bench_video_sample
+mode=${CREASE_BENCH_MODE:-threads}
+for b in "$crease" "$bench"; do
+    [ -x "$b" ] || { echo "no $b (scripts/build first)" >&2; exit 1; }
+done
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/crease/bench
 mkdir -p "$cache"
 recipe=v1 # bump when the recipe below changes
@@ -76,8 +83,12 @@ run_chunk() {
 export -f run_chunk
 export crease ref tmp
 run_all() { echo "$chunks" | xargs -P 2 -L 1 bash -c 'run_chunk "$@"' _; }
+run_bench() { "$bench" "$ref" --parallel 2 --chunk-seconds 30 --fps 10 --max-width 640 \
+    >"$tmp/bench.json"; }
 sample_once() { # N: sample every chunk into $tmp/t_sample_N
-    if ! timed "$tmp/t_sample_$1" run_all; then
+    local what=run_all
+    [ "$mode" = processes ] || what=run_bench
+    if ! timed "$tmp/t_sample_$1" $what; then
         echo "a chunk failed:" >&2
         cat "$tmp"/summary_*.json >&2
         exit 1
@@ -108,13 +119,18 @@ per_round=$(for r in $(seq "$rounds"); do
     printf ' %s/%s=%s' "$sw" "$dw" "$(calc "$sw / $dw")"
 done)
 
-sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}'; }
-frames=$(sum frames)
-lines=$(cat "$tmp"/frames_*.jsonl | wc -l)
-[ "$frames" = "$lines" ] || { echo "summary says $frames frames, output has $lines" >&2; exit 1; }
+if [ "$mode" = processes ]; then
+    sum() { cat "$tmp"/summary_*.json | grep -o "\"$1\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}'; }
+    frames=$(sum frames)
+    lines=$(cat "$tmp"/frames_*.jsonl | wc -l)
+    [ "$frames" = "$lines" ] || { echo "summary says $frames frames, output has $lines" >&2; exit 1; }
+else
+    sum() { grep -o "\"$1\":[0-9]*" "$tmp/bench.json" | cut -d: -f2; }
+    frames=$(sum frames)
+fi
 fsize=$(stat -c %s "$ref")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "chunks: $nchunks x 30 s, 2 in parallel, 10 fps, max width 640"
+echo "chunks: $nchunks x 30 s, 2 in parallel ($mode), 10 fps, max width 640"
 echo "sampled frames: $frames"
 echo "packets decoded: $(sum packets_decoded), skipped undecoded: $(sum packets_skipped)"
 echo "bytes read: $(sum bytes_read) (file $fsize, $(calc "$(sum bytes_read) / $fsize")x)"
