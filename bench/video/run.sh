@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/video/run.sh [BUILD_DIR] -- sampler vs. `ffmpeg -f null` on the reference workload.
 #
-# The reference workload (DESIGN.md §9): a 15-minute 1080p30 H.264 video with one
+# The reference workload (DESIGN.md §9, built by bench/reference-workload): a 15-minute 1080p30 H.264 video with one
 # person in view, built once from a 60 s clip of media/cold_water.jpg animated
 # (padded onto a 1920x1080 canvas and moved along a Lissajous path with `overlay`),
 # concatenated 15 times by stream copy, and cached under
@@ -31,29 +31,7 @@ mode=${CREASE_BENCH_MODE:-threads}
 for b in "$crease" "$bench"; do
     [ -x "$b" ] || { echo "no $b (scripts/build first)" >&2; exit 1; }
 done
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/crease/bench
-mkdir -p "$cache"
-recipe=v1 # bump when the recipe below changes
-ref=$cache/ref_15min_1080p30_$recipe.mp4
-ff="ffmpeg -nostdin -hide_banner -v error -y"
-
-if [ ! -s "$ref" ]; then
-    echo "building the reference workload (once; several minutes on 2 cores)..." >&2
-    clip=$cache/clip60_$recipe.mp4
-    # person ~900 px tall, moving +-400 px horizontally (period 6 s) and +-60 px
-    # vertically (period 4 s) over a grey canvas
-    $ff -f lavfi -i "color=c=0x506070:s=1920x1080:r=30:d=60" -loop 1 -framerate 30 \
-        -i "$root/media/cold_water.jpg" -filter_complex \
-        "[1:v]scale=-2:900,format=yuv420p[p];[0:v][p]overlay=x='660+400*sin(2*PI*t/6)':y='90+60*sin(2*PI*t/4)':shortest=1,format=yuv420p" \
-        -t 60 -c:v libx264 -preset medium -pix_fmt yuv420p "$clip.tmp.mp4"
-    mv "$clip.tmp.mp4" "$clip"
-    list=$cache/list_$recipe.txt
-    : >"$list"
-    for _ in $(seq 15); do echo "file '$clip'" >>"$list"; done
-    $ff -f concat -safe 0 -i "$list" -c copy "$ref.tmp.mp4"
-    mv "$ref.tmp.mp4" "$ref"
-    rm -f "$list"
-fi
+ref=$("$root/bench/reference-workload")
 
 echo "file: $ref ($(stat -c %s "$ref") bytes)"
 "$crease" probe "$ref"
