@@ -98,10 +98,24 @@ static cr_status sq_open(const char *target, const store_options *opts, void **c
     }
     sqlite3_busy_handler(c->db, sq_busy, c);
     char *msg = NULL;
-    rc = sqlite3_exec(c->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                      "PRAGMA foreign_keys=ON;",
-                      NULL, NULL, &msg);
+    /* Switching a new file to WAL takes an exclusive lock, and SQLite answers
+     * SQLITE_BUSY at once -- without calling the busy handler -- when another
+     * connection is opening the same new file at that moment.  So retry here, within
+     * the same time limit as the busy handler. */
+    double start = store_now_ms();
+    for (;;) {
+        rc = sqlite3_exec(c->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                          "PRAGMA foreign_keys=ON;",
+                          NULL, NULL, &msg);
+        int prim = rc & 0xff;
+        if ((prim != SQLITE_BUSY && prim != SQLITE_LOCKED) ||
+            store_now_ms() - start > c->busy_timeout_ms)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        sq_busy(c, 0); /* sleeps 0.1-0.5 ms */
+    }
     if (rc != SQLITE_OK) {
         s = cr_err_set(err, CR_ERR_DB, "sqlite: %s: %s", target,
                        msg != NULL ? msg : sqlite3_errstr(rc));

@@ -154,7 +154,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* 80 s of H.264 at 25 fps, 320x240, GOP 2 s, moov at the end */
+    /* 80 s of H.264 at 25 fps, 320x240, GOP 2 s, moov at the end.  The local and the S3
+     * variants of this test may make it at the same time: each writes its own
+     * temporary file and renames it into place (atomic). */
     char mp4[1024], cmd[8192];
     snprintf(mp4, sizeof mp4, "%s/blob_video_h264.mp4", out);
     struct stat sb;
@@ -162,8 +164,8 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd,
                  "mkdir -p '%s' && ffmpeg -nostdin -hide_banner -v error -y -f lavfi "
                  "-i testsrc2=s=320x240:r=25:d=80 -c:v libx264 -preset ultrafast -g 50 "
-                 "-pix_fmt yuv420p '%s.tmp.mp4' && mv '%s.tmp.mp4' '%s'",
-                 out, mp4, mp4, mp4);
+                 "-pix_fmt yuv420p '%s.%ld.tmp.mp4' && mv '%s.%ld.tmp.mp4' '%s'",
+                 out, mp4, (long)getpid(), mp4, (long)getpid(), mp4);
         if (system(cmd) != 0) {
             fprintf(stderr, "ffmpeg failed: %s\n", cmd);
             return 1;
