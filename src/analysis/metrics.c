@@ -1,0 +1,778 @@
+/*
+ * metrics.c -- the metrics of analysis.h on a pixel-space pose series.
+ *
+ * The five Cricksy metrics keep Cricksy's names, meaning and 0..1 scales
+ * (Cricksy_Scorer backend/services/pose_metrics.py: compute_*_score and the
+ * evidence markers of build_pose_metric_evidence), with these corrections:
+ *   - pixels, not normalized coordinates (a non-square frame no longer stretches x
+ *     against y), relative to the body scale = median torso length of the series;
+ *   - scale constants converted to torso lengths where Cricksy's were in shoulder
+ *     widths or frame units (each constant says how);
+ *   - a metric that cannot be computed is null with a reason (Cricksy: 0.5);
+ *   - line angles are differenced modulo 360 degrees (Cricksy differenced raw
+ *     atan2 values, so a line crossing +-180 degrees made a fake velocity peak);
+ *   - the knee score uses the 5th percentile of the knee angle, not the single
+ *     minimum frame (one landmark glitch decided Cricksy's score).
+ *
+ * Anthropometry (Winter, Biomechanics and Motor Control of Human Movement, 4th ed.,
+ * 2009, fig. 4.1, segment lengths as fractions of height H): shoulder width
+ * 0.259 H, shoulder to hip (greater trochanter) 0.818 H - 0.530 H = 0.288 H, upper
+ * arm 0.186 H.  Hence 1 shoulder width = 0.9 torso lengths and H = torso / 0.288.
+ */
+#include "analysis/analysis.h"
+
+#include "core/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+
+/* Winter 2009: torso (shoulder-hip) / height and shoulder width / torso. */
+#define TORSO_PER_HEIGHT 0.288
+#define SHOULDER_WIDTH_PER_TORSO (0.259 / 0.288)
+
+/* Cricksy: head movement of 0.3 shoulder widths per sample scores 0. */
+#define HEAD_MOVE_ZERO (0.3 * SHOULDER_WIDTH_PER_TORSO) /* torso lengths per sample */
+/* Cricksy: hip-ankle drift of 0.2 (normalized x) scores 0.  For a player 80 % of a
+ * 16:9 frame's height that is 0.2 * 16/9 / (0.8 * 0.288) = 1.5 torso lengths; ours
+ * is stricter, 1.0 torso length (the hips a full torso outside the feet). */
+#define BALANCE_DRIFT_ZERO 1.0
+/* Cricksy: knee angle 80 deg -> 0, 180 deg -> 1. */
+#define KNEE_ZERO_DEG 80.0
+#define KNEE_SPAN_DEG 100.0
+#define KNEE_PERCENTILE 0.05 /* ours: robust "minimum" */
+/* Cricksy: elbow drop (elbow below shoulder) 0.05 -> 0, 0.30 -> 1 (frame heights).
+ * Ours in torso lengths: 0.2 -> 0 (elbow raised near shoulder level) and 0.65 -> 1
+ * (upper arm hanging: 0.186 H / 0.288 H, Winter 2009). */
+#define ELBOW_DROP_ZERO 0.2
+#define ELBOW_DROP_SPAN 0.45
+/* Cricksy per-frame proxy of the separation timing: |separation| 0..90 deg -> 0..1. */
+#define SEPARATION_SPAN_DEG 90.0
+/* Cricksy EVIDENCE_BAD_THRESHOLDS, EVIDENCE_WORST_FRAMES_COUNT, EVIDENCE_MERGE_GAP_FRAMES. */
+#define EVIDENCE_WORST 5
+#define EVIDENCE_MERGE_GAP 3
+/* Ours: the nose must lead the shoulder midpoint by 0.15 torso lengths for the
+ * facing direction (and so the front leg) to count as known. */
+#define FACING_MIN 0.15
+/* ICC regulations for the review of bowlers reported with suspected illegal
+ * bowling actions (2009 onward): elbow extension tolerance 15 degrees. */
+#define ICC_ELBOW_LIMIT_DEG 15.0
+/* Ours: look for the upper arm horizontal at most 1 s before release. */
+#define UAH_MAX_LOOKBACK_S 1.0
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static double clamp01(double v)
+{
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+static int ok(const analysis_frame *f, int i)
+{
+    return f->detected && f->vis[i] >= ANALYSIS_MIN_VISIBILITY && isfinite(f->x[i]) &&
+           isfinite(f->y[i]);
+}
+
+/* Midpoint of the visible ones of landmarks a, b; 0 when neither is visible. */
+static int mid(const analysis_frame *f, int a, int b, double *x, double *y)
+{
+    int n = 0;
+    double sx = 0, sy = 0;
+    if (ok(f, a)) {
+        sx += f->x[a];
+        sy += f->y[a];
+        n++;
+    }
+    if (ok(f, b)) {
+        sx += f->x[b];
+        sy += f->y[b];
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    *x = sx / n;
+    *y = sy / n;
+    return 1;
+}
+
+/* Angle ABC at B in degrees, NAN when a side has zero length. */
+static double angle3(double ax, double ay, double az, double bx, double by, double bz, double cx,
+                     double cy, double cz)
+{
+    double ux = ax - bx, uy = ay - by, uz = az - bz, vx = cx - bx, vy = cy - by, vz = cz - bz;
+    double nu = sqrt(ux * ux + uy * uy + uz * uz), nv = sqrt(vx * vx + vy * vy + vz * vz);
+    if (nu <= 0 || nv <= 0)
+        return NAN;
+    double c = (ux * vx + uy * vy + uz * vz) / (nu * nv);
+    c = c < -1 ? -1 : c > 1 ? 1 : c;
+    return acos(c) * 180.0 / PI;
+}
+
+static double angle2(const analysis_frame *f, int a, int b, int c)
+{
+    return angle3(f->x[a], f->y[a], 0, f->x[b], f->y[b], 0, f->x[c], f->y[c], 0);
+}
+
+static double wrap180(double a)
+{
+    return a - 360.0 * floor((a + 180.0) / 360.0);
+}
+
+/* Direction of the line p -> q from the image x axis, degrees. */
+static double line_deg(const analysis_frame *f, int p, int q)
+{
+    return atan2(f->y[q] - f->y[p], f->x[q] - f->x[p]) * 180.0 / PI;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Torso length in pixels (shoulder midpoint to hip midpoint), NAN when unseen. */
+static double torso_px(const analysis_frame *f)
+{
+    double sx, sy, hx, hy;
+    if (!mid(f, ALM_L_SHOULDER, ALM_R_SHOULDER, &sx, &sy) ||
+        !mid(f, ALM_L_HIP, ALM_R_HIP, &hx, &hy))
+        return NAN;
+    double d = hypot(sx - hx, sy - hy);
+    return d > 0 ? d : NAN;
+}
+
+/* +1 when the player faces image right, -1 left, 0 unknown (frontal, nose unseen). */
+static int facing(const analysis_frame *f, double scale)
+{
+    double sx, sy;
+    if (!ok(f, ALM_NOSE) || !mid(f, ALM_L_SHOULDER, ALM_R_SHOULDER, &sx, &sy))
+        return 0;
+    double dx = (f->x[ALM_NOSE] - sx) / scale;
+    return dx > FACING_MIN ? 1 : dx < -FACING_MIN ? -1 : 0;
+}
+
+/* ---- JSON building with one error flag ---------------------------------------- */
+
+typedef struct jb {
+    int bad;
+} jb;
+
+static void put(jb *b, json_t *o, const char *k, json_t *v)
+{
+    if (o == NULL || v == NULL || json_object_set_new(o, k, v) != 0)
+        b->bad = 1;
+}
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A per-frame series: values with their frame numbers and times. */
+typedef struct pfs {
+    double *v;
+    int64_t *fn;
+    double *ts;
+    size_t n;
+} pfs;
+
+static int pfs_init(pfs *p, size_t cap)
+{
+    memset(p, 0, sizeof *p);
+    cap = cap ? cap : 1;
+    p->v = cr_malloc(cap * sizeof *p->v);
+    p->fn = cr_malloc(cap * sizeof *p->fn);
+    p->ts = cr_malloc(cap * sizeof *p->ts);
+    return p->v && p->fn && p->ts;
+}
+
+static void pfs_free(pfs *p)
+{
+    cr_free(p->v);
+    cr_free(p->fn);
+    cr_free(p->ts);
+}
+
+static void pfs_add(pfs *p, const analysis_frame *f, double v)
+{
+    p->v[p->n] = v;
+    p->fn[p->n] = f->frame_num;
+    p->ts[p->n] = f->t;
+    p->n++;
+}
+
+/* per_frame_<name>, per_frame_frame_nums, per_frame_timestamps_s */
+static void put_series(jb *b, json_t *o, const char *name, const pfs *p)
+{
+    json_t *v = json_array(), *fn = json_array(), *ts = json_array();
+    for (size_t i = 0; v && fn && ts && i < p->n; i++) {
+        if (json_array_append_new(v, jnum(p->v[i])) ||
+            json_array_append_new(fn, json_integer(p->fn[i])) ||
+            json_array_append_new(ts, jnum(p->ts[i])))
+            b->bad = 1;
+    }
+    put(b, o, name, v);
+    put(b, o, "per_frame_frame_nums", fn);
+    put(b, o, "per_frame_timestamps_s", ts);
+}
+
+/* Cricksy's evidence markers: the 5 lowest-scoring frames, and the runs of frames
+ * below `threshold` (indices in the per-frame series) merged across gaps of at most
+ * 3 series entries. */
+static json_t *evidence(jb *b, const pfs *p, double threshold)
+{
+    json_t *e = json_object(), *worst = json_array(), *segs = json_array();
+    put(b, e, "threshold", json_real(threshold));
+    /* selection of the lowest EVIDENCE_WORST, ties by order */
+    size_t pick[EVIDENCE_WORST];
+    size_t np = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t j = np < EVIDENCE_WORST ? np++ : EVIDENCE_WORST;
+        if (j == EVIDENCE_WORST) {
+            if (!(p->v[i] < p->v[pick[EVIDENCE_WORST - 1]]))
+                continue;
+            j = EVIDENCE_WORST - 1;
+        }
+        while (j > 0 && p->v[i] < p->v[pick[j - 1]]) {
+            pick[j] = pick[j - 1];
+            j--;
+        }
+        pick[j] = i;
+    }
+    for (size_t k = 0; k < np; k++) {
+        size_t i = pick[k];
+        json_t *w = json_object();
+        put(b, w, "frame_num", json_integer(p->fn[i]));
+        put(b, w, "timestamp_s", jnum(p->ts[i]));
+        put(b, w, "score", jnum(p->v[i]));
+        if (worst == NULL || json_array_append_new(worst, w))
+            b->bad = 1;
+    }
+    /* runs below threshold, merged */
+    long s0 = -1, e0 = -1;
+    double mn = 1;
+    for (size_t i = 0; i <= p->n; i++) {
+        int below = i < p->n && p->v[i] < threshold;
+        if (below) {
+            if (s0 >= 0 && (long)i - e0 - 1 <= EVIDENCE_MERGE_GAP) {
+                e0 = (long)i;
+                mn = fmin(mn, p->v[i]);
+                continue;
+            }
+        }
+        if ((below || i == p->n) && s0 >= 0) {
+            json_t *sg = json_object();
+            put(b, sg, "start_frame", json_integer(p->fn[s0]));
+            put(b, sg, "end_frame", json_integer(p->fn[e0]));
+            put(b, sg, "start_timestamp_s", jnum(p->ts[s0]));
+            put(b, sg, "end_timestamp_s", jnum(p->ts[e0]));
+            put(b, sg, "min_score", jnum(mn));
+            if (segs == NULL || json_array_append_new(segs, sg))
+                b->bad = 1;
+            s0 = -1;
+        }
+        if (below) {
+            s0 = e0 = (long)i;
+            mn = p->v[i];
+        }
+    }
+    put(b, e, "worst_frames", worst);
+    put(b, e, "bad_segments", segs);
+    return e;
+}
+
+/* A metric object: score (or null + reason), num_frames. */
+static json_t *metric(jb *b, double score, const char *reason, int64_t num_frames)
+{
+    json_t *m = json_object();
+    put(b, m, "score", isfinite(score) ? json_real(score) : json_null());
+    if (!isfinite(score))
+        put(b, m, "reason", json_string(reason));
+    put(b, m, "num_frames", json_integer(num_frames));
+    return m;
+}
+
+static void finish_cricksy(jb *b, json_t *all, const char *name, json_t *m, const pfs *p,
+                           double bad_threshold)
+{
+    put_series(b, m, "per_frame_scores", p);
+    put(b, m, "evidence", evidence(b, p, bad_threshold));
+    put(b, all, name, m);
+}
+
+/* ---- the metrics -------------------------------------------------------------- */
+
+static const char *NO_SCALE = "no frame shows both the shoulders and the hips (no body scale)";
+
+static void head_stability(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
+{
+    double sum = 0;
+    int64_t nmov = 0;
+    const analysis_frame *prev = NULL;
+    for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        if (!ok(f, ALM_NOSE))
+            continue;
+        double mov = 0;
+        if (prev != NULL) {
+            mov = hypot(f->x[ALM_NOSE] - prev->x[ALM_NOSE], f->y[ALM_NOSE] - prev->y[ALM_NOSE]) /
+                  scale;
+            sum += mov;
+            nmov++;
+        }
+        prev = f;
+        pfs_add(p, f, clamp01(1.0 - mov / HEAD_MOVE_ZERO));
+    }
+    double avg = nmov ? sum / nmov : NAN;
+    json_t *m =
+        metric(b, nmov ? clamp01(1.0 - avg / HEAD_MOVE_ZERO) : NAN,
+               isfinite(scale) ? "fewer than two frames with a visible nose" : NO_SCALE, nmov);
+    put(b, m, "avg_movement", jnum(avg));
+    put(b, m, "avg_movement_px", jnum(avg * scale));
+    put(b, m, "units", json_string("torso lengths per sample"));
+    finish_cricksy(b, all, "head_stability_score", m, p, 0.60);
+}
+
+static void balance_drift(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
+{
+    double sum = 0;
+    int64_t n = 0;
+    for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        if (!ok(f, ALM_L_HIP) || !ok(f, ALM_R_HIP) || !ok(f, ALM_L_ANKLE) || !ok(f, ALM_R_ANKLE))
+            continue;
+        double hx = (f->x[ALM_L_HIP] + f->x[ALM_R_HIP]) / 2;
+        double ax = (f->x[ALM_L_ANKLE] + f->x[ALM_R_ANKLE]) / 2;
+        double d = fabs(hx - ax) / scale;
+        sum += d;
+        n++;
+        pfs_add(p, f, clamp01(1.0 - d / BALANCE_DRIFT_ZERO));
+    }
+    double avg = n ? sum / n : NAN;
+    json_t *m =
+        metric(b, n ? clamp01(1.0 - avg / BALANCE_DRIFT_ZERO) : NAN,
+               isfinite(scale) ? "no frame with both hips and both ankles visible" : NO_SCALE, n);
+    put(b, m, "avg_drift", jnum(avg));
+    put(b, m, "avg_drift_px", jnum(avg * scale));
+    put(b, m, "units", json_string("torso lengths"));
+    finish_cricksy(b, all, "balance_drift_score", m, p, 0.55);
+}
+
+/* The knee angle of a frame: the front leg's when the facing direction is known and
+ * that leg is visible, else the smaller of the visible knees (Cricksy).  *side: 'L',
+ * 'R' or '?'.  NAN when no leg is visible. */
+static double knee_of_frame(const analysis_frame *f, double scale, char *side)
+{
+    double a[2] = {NAN, NAN};
+    const int hip[2] = {ALM_L_HIP, ALM_R_HIP}, knee[2] = {ALM_L_KNEE, ALM_R_KNEE},
+              ank[2] = {ALM_L_ANKLE, ALM_R_ANKLE};
+    for (int k = 0; k < 2; k++)
+        if (ok(f, hip[k]) && ok(f, knee[k]) && ok(f, ank[k]))
+            a[k] = angle2(f, hip[k], knee[k], ank[k]);
+    int face = isfinite(scale) ? facing(f, scale) : 0;
+    if (face != 0 && ok(f, ALM_L_ANKLE) && ok(f, ALM_R_ANKLE)) {
+        int front = (f->x[ALM_L_ANKLE] - f->x[ALM_R_ANKLE]) * face > 0 ? 0 : 1;
+        if (isfinite(a[front])) {
+            *side = front == 0 ? 'L' : 'R';
+            return a[front];
+        }
+    }
+    *side = '?';
+    if (isfinite(a[0]) && isfinite(a[1]))
+        return fmin(a[0], a[1]);
+    return isfinite(a[0]) ? a[0] : a[1];
+}
+
+static int front_knee(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
+{
+    double *angles = cr_malloc((s->n ? s->n : 1) * sizeof *angles);
+    if (angles == NULL)
+        return -1;
+    size_t n = 0;
+    double mn = NAN, mx = NAN;
+    for (size_t i = 0; i < s->n; i++) {
+        char side;
+        double a = knee_of_frame(&s->frames[i], scale, &side);
+        if (!isfinite(a))
+            continue;
+        angles[n++] = a;
+        mn = isfinite(mn) ? fmin(mn, a) : a;
+        mx = isfinite(mx) ? fmax(mx, a) : a;
+        pfs_add(p, &s->frames[i], clamp01((a - KNEE_ZERO_DEG) / KNEE_SPAN_DEG));
+    }
+    double p5 = NAN;
+    if (n > 0) {
+        qsort(angles, n, sizeof *angles, cmp_double);
+        p5 = angles[(size_t)floor(KNEE_PERCENTILE * (double)(n - 1))];
+    }
+    cr_free(angles);
+    json_t *m = metric(b, n ? clamp01((p5 - KNEE_ZERO_DEG) / KNEE_SPAN_DEG) : NAN,
+                       "no frame with hip, knee and ankle of a leg visible", (int64_t)n);
+    put(b, m, "min_knee_angle", jnum(mn));
+    put(b, m, "max_knee_angle", jnum(mx));
+    put(b, m, "p5_knee_angle", jnum(p5));
+    put(b, m, "units", json_string("degrees"));
+    finish_cricksy(b, all, "front_knee_brace_score", m, p, 0.50);
+    return 0;
+}
+
+static void separation_timing(jb *b, json_t *all, const analysis_series *s, pfs *p)
+{
+    /* Over detected frames in order (Cricksy): line angles, velocities between
+     * consecutive detected frames where both have the line. */
+    int have_hp = 0, have_sp = 0, prev_h = 0, prev_s = 0;
+    double ph = 0, ps = 0, pt = 0, hv = -1, sv = -1, ht = NAN, st = NAN;
+    int64_t detected = 0, nh = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        if (!f->detected)
+            continue;
+        detected++;
+        int hh = ok(f, ALM_L_HIP) && ok(f, ALM_R_HIP);
+        int sh = ok(f, ALM_L_SHOULDER) && ok(f, ALM_R_SHOULDER);
+        double h = hh ? line_deg(f, ALM_L_HIP, ALM_R_HIP) : 0;
+        double sa = sh ? line_deg(f, ALM_L_SHOULDER, ALM_R_SHOULDER) : 0;
+        double dt = f->t - pt;
+        nh += hh;
+        if (hh && prev_h && detected > 1) {
+            double v = dt > 0 ? fabs(wrap180(h - ph)) / dt : 0;
+            if (v > hv) {
+                hv = v;
+                ht = f->t;
+            }
+            have_hp = 1;
+        }
+        if (sh && prev_s && detected > 1) {
+            double v = dt > 0 ? fabs(wrap180(sa - ps)) / dt : 0;
+            if (v > sv) {
+                sv = v;
+                st = f->t;
+            }
+            have_sp = 1;
+        }
+        if (hh && sh)
+            pfs_add(p, f, clamp01(fabs(wrap180(sa - h)) / SEPARATION_SPAN_DEG));
+        prev_h = hh;
+        prev_s = sh;
+        ph = h;
+        ps = sa;
+        pt = f->t;
+    }
+    int good = nh >= 3 && have_hp && have_sp; /* Cricksy: at least 3 hip angles */
+    json_t *m = metric(b, good ? st - ht : NAN,
+                       nh < 3 ? "fewer than 3 frames with both hips visible"
+                              : "no consecutive frames with the hip and shoulder lines",
+                       good ? detected : 0);
+    put(b, m, "hip_peak_time", jnum(good ? ht : NAN));
+    put(b, m, "shoulder_peak_time", jnum(good ? st : NAN));
+    put(b, m, "hip_peak_velocity_deg_s", jnum(good ? hv : NAN));
+    put(b, m, "shoulder_peak_velocity_deg_s", jnum(good ? sv : NAN));
+    put(b, m, "units", json_string("seconds (shoulder peak - hip peak)"));
+    finish_cricksy(b, all, "hip_shoulder_separation_timing", m, p, 0.35);
+}
+
+static void elbow_drop(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
+{
+    double sum = 0;
+    int64_t n = 0;
+    const int sh[2] = {ALM_L_SHOULDER, ALM_R_SHOULDER}, el[2] = {ALM_L_ELBOW, ALM_R_ELBOW};
+    for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        double fs = 0;
+        int fn = 0;
+        for (int k = 0; k < 2; k++) {
+            if (!ok(f, sh[k]) || !ok(f, el[k]))
+                continue;
+            double d = (f->y[el[k]] - f->y[sh[k]]) / scale;
+            sum += d;
+            n++;
+            fs += d;
+            fn++;
+        }
+        if (fn)
+            pfs_add(p, f, clamp01((fs / fn - ELBOW_DROP_ZERO) / ELBOW_DROP_SPAN));
+    }
+    double avg = n ? sum / n : NAN;
+    json_t *m =
+        metric(b, n ? clamp01((avg - ELBOW_DROP_ZERO) / ELBOW_DROP_SPAN) : NAN,
+               isfinite(scale) ? "no frame with a shoulder and its elbow visible" : NO_SCALE, n);
+    put(b, m, "avg_elbow_drop", jnum(avg));
+    put(b, m, "avg_elbow_drop_px", jnum(avg * scale));
+    put(b, m, "units", json_string("torso lengths (elbow below shoulder)"));
+    finish_cricksy(b, all, "elbow_drop_score", m, p, 0.55);
+}
+
+/* ---- extras ------------------------------------------------------------------- */
+
+static json_t *extra(jb *b, double value, const char *reason)
+{
+    json_t *m = json_object();
+    put(b, m, "value", jnum(value));
+    if (!isfinite(value))
+        put(b, m, "reason", json_string(reason));
+    return m;
+}
+
+/* Stride length (ankle separation) and the front knee at the frame of the longest
+ * stride, taken as front-foot contact of the longest delivery/stride. */
+static void stride_and_ffc(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
+{
+    double best = NAN;
+    const analysis_frame *bf = NULL;
+    for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        if (!ok(f, ALM_L_ANKLE) || !ok(f, ALM_R_ANKLE))
+            continue;
+        double d =
+            hypot(f->x[ALM_L_ANKLE] - f->x[ALM_R_ANKLE], f->y[ALM_L_ANKLE] - f->y[ALM_R_ANKLE]) /
+            scale;
+        pfs_add(p, f, d);
+        if (!isfinite(best) || d > best) {
+            best = d;
+            bf = f;
+        }
+    }
+    const char *why = isfinite(scale) ? "no frame with both ankles visible" : NO_SCALE;
+    json_t *m = extra(b, best, why);
+    put(b, m, "units", json_string("torso lengths"));
+    put(b, m, "value_px", jnum(best * scale));
+    put(b, m, "value_height_fraction", jnum(best * TORSO_PER_HEIGHT));
+    put(b, m, "frame_num", bf ? json_integer(bf->frame_num) : json_null());
+    put(b, m, "timestamp_s", bf ? json_real(bf->t) : json_null());
+    put(b, m, "note",
+        json_string("2D ankle separation in the image; height estimated as torso / "
+                    "0.288 (Winter 2009); true only for a side-on camera"));
+    put_series(b, m, "per_frame_values", p);
+    put(b, all, "stride_length", m);
+
+    char side = '?';
+    double knee = bf ? knee_of_frame(bf, scale, &side) : NAN;
+    json_t *k = extra(b, knee, bf ? "front knee not visible at front-foot contact" : why);
+    put(b, k, "units", json_string("degrees (180 = straight)"));
+    put(b, k, "frame_num", bf ? json_integer(bf->frame_num) : json_null());
+    put(b, k, "timestamp_s", bf ? json_real(bf->t) : json_null());
+    put(b, k, "side", json_string(side == 'L' ? "left" : side == 'R' ? "right" : "unknown"));
+    put(b, k, "note",
+        json_string("front-foot contact taken as the frame of the longest stride; "
+                    "2D angle in the image plane"));
+    put(b, all, "front_knee_angle_at_ffc", k);
+}
+
+static void trunk_lateral(jb *b, json_t *all, const analysis_series *s, pfs *p)
+{
+    double mx = NAN, sum = 0;
+    const analysis_frame *mf = NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        double sx, sy, hx, hy;
+        if (!mid(f, ALM_L_SHOULDER, ALM_R_SHOULDER, &sx, &sy) ||
+            !mid(f, ALM_L_HIP, ALM_R_HIP, &hx, &hy) || (sx == hx && sy == hy))
+            continue;
+        /* signed angle of hip->shoulder from image-up, positive toward image right */
+        double a = atan2(sx - hx, hy - sy) * 180.0 / PI;
+        pfs_add(p, f, a);
+        sum += fabs(a);
+        if (!isfinite(mx) || fabs(a) > fabs(mx)) {
+            mx = a;
+            mf = f;
+        }
+    }
+    json_t *m = extra(b, isfinite(mx) ? fabs(mx) : NAN, "no frame with shoulders and hips visible");
+    put(b, m, "units", json_string("degrees from vertical (max |angle|)"));
+    put(b, m, "signed_deg", jnum(mx));
+    put(b, m, "mean_abs_deg", jnum(p->n ? sum / (double)p->n : NAN));
+    put(b, m, "frame_num", mf ? json_integer(mf->frame_num) : json_null());
+    put(b, m, "timestamp_s", mf ? json_real(mf->t) : json_null());
+    put(b, m, "note",
+        json_string("trunk (hip midpoint to shoulder midpoint) against the image "
+                    "vertical: lateral flexion only with a front-on or behind "
+                    "camera; side-on it is forward lean"));
+    put_series(b, m, "per_frame_values", p);
+    put(b, all, "trunk_lateral_flexion", m);
+}
+
+/* Elbow flexion (180 - interior angle) of side k at frame f, 3D world when `world`. */
+static double flexion(const analysis_frame *f, int k, int world)
+{
+    const int sh = k ? ALM_R_SHOULDER : ALM_L_SHOULDER, el = k ? ALM_R_ELBOW : ALM_L_ELBOW,
+              wr = k ? ALM_R_WRIST : ALM_L_WRIST;
+    double a = world ? angle3(f->wx[sh], f->wy[sh], f->wz[sh], f->wx[el], f->wy[el], f->wz[el],
+                              f->wx[wr], f->wy[wr], f->wz[wr])
+                     : angle2(f, sh, el, wr);
+    return 180.0 - a;
+}
+
+static int arm_ok(const analysis_frame *f, int k)
+{
+    return k ? ok(f, ALM_R_SHOULDER) && ok(f, ALM_R_ELBOW) && ok(f, ALM_R_WRIST)
+             : ok(f, ALM_L_SHOULDER) && ok(f, ALM_L_ELBOW) && ok(f, ALM_L_WRIST);
+}
+
+/* Bowling elbow extension, screening only: release = the frame where a wrist is
+ * highest above its shoulder; upper arm horizontal (UAH) = the last frame before it
+ * with the elbow at or below shoulder height; extension = max flexion in [UAH,
+ * release] - flexion at release. */
+static void elbow_extension(jb *b, json_t *all, const analysis_series *s)
+{
+    long r = -1;
+    int side = 0;
+    double best = 0;
+    for (size_t i = 0; i < s->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const analysis_frame *f = &s->frames[i];
+            if (!arm_ok(f, k))
+                continue;
+            double h =
+                f->y[k ? ALM_R_WRIST : ALM_L_WRIST] - f->y[k ? ALM_R_SHOULDER : ALM_L_SHOULDER];
+            if (h < best) {
+                best = h;
+                r = (long)i;
+                side = k;
+            }
+        }
+    const char *reason = NULL;
+    long u = -1;
+    if (r < 0) {
+        reason = "no frame with a visible arm and the wrist above the shoulder (no delivery seen)";
+    } else {
+        const analysis_frame *rf = &s->frames[r];
+        for (long j = r; j >= 0 && rf->t - s->frames[j].t <= UAH_MAX_LOOKBACK_S; j--) {
+            const analysis_frame *f = &s->frames[j];
+            if (!arm_ok(f, side))
+                continue;
+            if (f->y[side ? ALM_R_ELBOW : ALM_L_ELBOW] >=
+                f->y[side ? ALM_R_SHOULDER : ALM_L_SHOULDER]) {
+                u = j;
+                break;
+            }
+        }
+        if (u < 0)
+            reason = "the bowling arm is not seen at shoulder height before release";
+    }
+    double ext = NAN, fu = NAN, fr = NAN, fmax = NAN;
+    int world = 0, samples = 0;
+    if (reason == NULL) {
+        world = 1;
+        for (long j = u; j <= r; j++)
+            if (arm_ok(&s->frames[j], side) && !s->frames[j].has_world)
+                world = 0;
+        for (long j = u; j <= r; j++) {
+            if (!arm_ok(&s->frames[j], side))
+                continue;
+            double fl = flexion(&s->frames[j], side, world);
+            if (isfinite(fl) && (!isfinite(fmax) || fl > fmax))
+                fmax = fl;
+            samples++;
+        }
+        fu = flexion(&s->frames[u], side, world);
+        fr = flexion(&s->frames[r], side, world);
+        ext = fmax - fr;
+        if (!isfinite(ext))
+            reason = "degenerate arm (zero-length segment)";
+    }
+    json_t *m = extra(b, ext, reason);
+    put(b, m, "units", json_string("degrees of elbow extension, UAH to release"));
+    put(b, m, "screening_only", json_true());
+    put(b, m, "icc_limit_deg", json_real(ICC_ELBOW_LIMIT_DEG));
+    put(b, m, "exceeds_limit",
+        isfinite(ext) ? json_boolean(ext > ICC_ELBOW_LIMIT_DEG) : json_null());
+    put(b, m, "flexion_at_uah_deg", jnum(fu));
+    put(b, m, "max_flexion_deg", jnum(fmax));
+    put(b, m, "flexion_at_release_deg", jnum(fr));
+    put(b, m, "uah_frame_num", u >= 0 ? json_integer(s->frames[u].frame_num) : json_null());
+    put(b, m, "release_frame_num", r >= 0 ? json_integer(s->frames[r].frame_num) : json_null());
+    put(b, m, "uah_timestamp_s", u >= 0 ? json_real(s->frames[u].t) : json_null());
+    put(b, m, "release_timestamp_s", r >= 0 ? json_real(s->frames[r].t) : json_null());
+    put(b, m, "side", json_string(r < 0 ? "unknown" : side ? "right" : "left"));
+    put(b, m, "space", json_string(reason ? "none" : world ? "world_3d" : "image_2d"));
+    put(b, m, "samples", json_integer(samples));
+    put(b, m, "note",
+        json_string("SCREENING ONLY: video pose estimation at the sampled frame rate cannot "
+                    "adjudicate a bowling action; the ICC 15-degree rule is tested only in an "
+                    "accredited laboratory with 3D motion capture"));
+    put(b, all, "bowling_elbow_extension", m);
+}
+
+/* ---- entry points ------------------------------------------------------------- */
+
+cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err)
+{
+    *out = NULL;
+    jb b = {0};
+    pfs p[8];
+    int np = 0;
+    for (np = 0; np < 8; np++)
+        if (!pfs_init(&p[np], s->n)) {
+            np++;
+            b.bad = 1;
+            break;
+        }
+    double *tl = cr_malloc((s->n ? s->n : 1) * sizeof *tl);
+    json_t *all = json_object();
+    if (b.bad || tl == NULL || all == NULL) {
+        b.bad = 1;
+        goto done;
+    }
+    /* body scale: median torso length */
+    size_t nt = 0;
+    int64_t detected = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        detected += s->frames[i].detected != 0;
+        double d = torso_px(&s->frames[i]);
+        if (isfinite(d))
+            tl[nt++] = d;
+    }
+    double scale = NAN;
+    if (nt > 0) {
+        qsort(tl, nt, sizeof *tl, cmp_double);
+        scale = nt % 2 ? tl[nt / 2] : (tl[nt / 2 - 1] + tl[nt / 2]) / 2;
+    }
+    json_t *meta = json_object();
+    put(&b, meta, "total_frames", json_integer((json_int_t)s->n));
+    put(&b, meta, "frames_analyzed", json_integer(detected));
+    put(&b, meta, "frame_width", json_integer(s->width));
+    put(&b, meta, "frame_height", json_integer(s->height));
+    put(&b, meta, "space", json_string("pixels"));
+    put(&b, meta, "body_scale_px", jnum(scale));
+    put(&b, meta, "body_scale", json_string("median torso length (shoulder to hip midpoint)"));
+    put(&b, meta, "min_visibility", json_real(ANALYSIS_MIN_VISIBILITY));
+    put(&b, all, "meta", meta);
+
+    head_stability(&b, all, s, scale, &p[0]);
+    balance_drift(&b, all, s, scale, &p[1]);
+    if (front_knee(&b, all, s, scale, &p[2]) != 0)
+        b.bad = 1;
+    separation_timing(&b, all, s, &p[3]);
+    elbow_drop(&b, all, s, scale, &p[4]);
+    stride_and_ffc(&b, all, s, scale, &p[5]);
+    trunk_lateral(&b, all, s, &p[6]);
+    elbow_extension(&b, all, s);
+
+done:
+    for (int i = 0; i < np; i++)
+        pfs_free(&p[i]);
+    cr_free(tl);
+    if (b.bad) {
+        json_decref(all);
+        return cr_err_set(err, CR_ERR_NOMEM, "analysis: out of memory computing metrics");
+    }
+    *out = all;
+    return CR_OK;
+}
+
+json_t *analysis_metrics_compact(const json_t *metrics)
+{
+    json_t *c = json_deep_copy(metrics);
+    const char *k;
+    json_t *m;
+    json_object_foreach(c, k, m)
+    {
+        const char *drop[] = {"per_frame_scores", "per_frame_values", "per_frame_frame_nums",
+                              "per_frame_timestamps_s"};
+        for (size_t i = 0; json_is_object(m) && i < sizeof drop / sizeof *drop; i++)
+            json_object_del(m, drop[i]);
+    }
+    return c;
+}

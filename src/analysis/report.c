@@ -1,0 +1,415 @@
+/*
+ * report.c -- report.html for a coach (see analysis.h): one self-contained page,
+ * inline CSS and SVG only (no scripts, fonts or images from elsewhere), every text
+ * from the data HTML-escaped.
+ */
+#include "analysis/analysis.h"
+
+#include "core/mem.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int bad;
+} buf;
+
+static void add(buf *b, const char *s, size_t n)
+{
+    if (b->bad)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 14;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = cr_realloc(b->p, cap);
+        if (p == NULL) {
+            b->bad = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void adds(buf *b, const char *s)
+{
+    add(b, s, strlen(s));
+}
+
+static void addf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Text with & < > " ' escaped; NULL prints nothing. */
+static void esc(buf *b, const char *s)
+{
+    for (; s != NULL && *s; s++) {
+        switch (*s) {
+        case '&':
+            adds(b, "&amp;");
+            break;
+        case '<':
+            adds(b, "&lt;");
+            break;
+        case '>':
+            adds(b, "&gt;");
+            break;
+        case '"':
+            adds(b, "&quot;");
+            break;
+        case '\'':
+            adds(b, "&#39;");
+            break;
+        default:
+            add(b, s, 1);
+        }
+    }
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static double num(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The metrics shown, in order: key, label, "score" or "value", format suffix. */
+static const struct {
+    const char *key, *label, *field, *unit;
+    int plot_scores; /* per_frame_scores (1) or per_frame_values (0) */
+} shown[] = {
+    {"head_stability_score", "Head stability", "score", "", 1},
+    {"balance_drift_score", "Balance (hips over feet)", "score", "", 1},
+    {"front_knee_brace_score", "Front knee brace", "score", "", 1},
+    {"hip_shoulder_separation_timing", "Hip-shoulder separation timing", "score", " s lag", 1},
+    {"elbow_drop_score", "Elbow drop", "score", "", 1},
+    {"front_knee_angle_at_ffc", "Front knee angle at front-foot contact", "value", " deg", 0},
+    {"stride_length", "Stride length", "value", " torso lengths", 0},
+    {"trunk_lateral_flexion", "Trunk lateral flexion (max)", "value", " deg", 0},
+    {"bowling_elbow_extension", "Bowling elbow extension (SCREENING ONLY)", "value", " deg", 0},
+};
+
+#define PLOT_W 560
+#define PLOT_H 120
+
+/* A line plot of per-frame values against time; scores on a fixed 0..1 axis. */
+static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
+{
+    const json_t *v = json_object_get(m, scores ? "per_frame_scores" : "per_frame_values");
+    const json_t *t = json_object_get(m, "per_frame_timestamps_s");
+    size_t n = json_array_size(v);
+    if (n < 2 || json_array_size(t) != n)
+        return;
+    double t0 = json_number_value(json_array_get(t, 0)),
+           t1 = json_number_value(json_array_get(t, n - 1));
+    double lo = 0, hi = 1;
+    if (!scores) {
+        lo = hi = json_number_value(json_array_get(v, 0));
+        for (size_t i = 0; i < n; i++) {
+            double x = json_number_value(json_array_get(v, i));
+            lo = fmin(lo, x);
+            hi = fmax(hi, x);
+        }
+        if (hi - lo < 1e-9)
+            hi = lo + 1;
+    }
+    if (t1 - t0 < 1e-9)
+        t1 = t0 + 1;
+    addf(b, "<svg class=\"plot\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">",
+         PLOT_W, PLOT_H + 16, PLOT_W, PLOT_H + 16);
+    addf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
+         PLOT_W, PLOT_H);
+    if (scores && isfinite(bad_threshold))
+        addf(b,
+             "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d33\" "
+             "stroke-dasharray=\"4 3\"/>",
+             PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
+    adds(b, "<polyline fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" points=\"");
+    for (size_t i = 0; i < n; i++) {
+        double x = json_number_value(json_array_get(v, i));
+        double tt = json_number_value(json_array_get(t, i));
+        if (!isfinite(x) || !isfinite(tt))
+            continue;
+        addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W, PLOT_H * (1 - (x - lo) / (hi - lo)));
+    }
+    adds(b, "\"/>");
+    addf(b,
+         "<text x=\"2\" y=\"%d\" font-size=\"11\">%.1f s</text><text x=\"%d\" y=\"%d\" "
+         "font-size=\"11\" text-anchor=\"end\">%.1f s</text>",
+         PLOT_H + 13, t0, PLOT_W - 2, PLOT_H + 13, t1);
+    addf(b, "<text x=\"4\" y=\"12\" font-size=\"11\">%.3g</text>", hi);
+    addf(b, "<text x=\"4\" y=\"%d\" font-size=\"11\">%.3g</text>", PLOT_H - 3, lo);
+    adds(b, "</svg>\n");
+}
+
+/* The skeleton's edges (body part of MediaPipe's POSE_CONNECTIONS). */
+static const int bones[][2] = {{11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16}, {11, 23},
+                               {12, 24}, {23, 24}, {23, 25}, {25, 27}, {24, 26}, {26, 28},
+                               {27, 29}, {29, 31}, {27, 31}, {28, 30}, {30, 32}, {28, 32}};
+
+static const analysis_frame *find_frame(const analysis_series *s, int64_t k)
+{
+    size_t lo = 0, hi = s ? s->n : 0;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (s->frames[m].frame_num < k)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return s && lo < s->n && s->frames[lo].frame_num == k && s->frames[lo].detected ? &s->frames[lo]
+                                                                                    : NULL;
+}
+
+/* The pose of one frame as a small SVG, fitted to its bounding box. */
+static void skeleton(buf *b, const analysis_frame *f, double t)
+{
+    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < ANALYSIS_LM; i++) {
+        if (f->vis[i] < ANALYSIS_MIN_VISIBILITY || !isfinite(f->x[i]) || !isfinite(f->y[i]))
+            continue;
+        x0 = fmin(x0, f->x[i]);
+        y0 = fmin(y0, f->y[i]);
+        x1 = fmax(x1, f->x[i]);
+        y1 = fmax(y1, f->y[i]);
+    }
+    if (!(x1 > x0) || !(y1 > y0))
+        return;
+    double sc = 160.0 / fmax(x1 - x0, y1 - y0);
+    adds(b, "<figure class=\"skel\"><svg viewBox=\"0 0 180 180\" width=\"180\" height=\"180\">");
+    for (size_t i = 0; i < sizeof bones / sizeof *bones; i++) {
+        int a = bones[i][0], c = bones[i][1];
+        if (f->vis[a] < ANALYSIS_MIN_VISIBILITY || f->vis[c] < ANALYSIS_MIN_VISIBILITY)
+            continue;
+        addf(b,
+             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" "
+             "stroke-width=\"3\" stroke-linecap=\"round\"/>",
+             10 + (f->x[a] - x0) * sc, 10 + (f->y[a] - y0) * sc, 10 + (f->x[c] - x0) * sc,
+             10 + (f->y[c] - y0) * sc);
+    }
+    if (f->vis[0] >= ANALYSIS_MIN_VISIBILITY)
+        addf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"#c33\"/>", 10 + (f->x[0] - x0) * sc,
+             10 + (f->y[0] - y0) * sc);
+    addf(b, "</svg><figcaption>frame %lld, %.1f s</figcaption></figure>", (long long)f->frame_num,
+         t);
+}
+
+static void list_of(buf *b, const json_t *a)
+{
+    size_t i;
+    const json_t *v;
+    adds(b, "<ul>");
+    json_array_foreach(a, i, v)
+    {
+        adds(b, "<li>");
+        esc(b, json_string_value(v));
+        adds(b, "</li>");
+    }
+    adds(b, "</ul>");
+}
+
+static void issue(buf *b, const json_t *f, const json_t *metrics, const analysis_series *s)
+{
+    const char *sev = str(f, "severity");
+    adds(b, "<section class=\"issue\"><h3><span class=\"sev sev-");
+    esc(b, sev);
+    adds(b, "\">");
+    esc(b, sev);
+    adds(b, "</span> ");
+    esc(b, str(f, "title"));
+    adds(b, "</h3><p>");
+    esc(b, str(f, "why_it_matters"));
+    adds(b, "</p>");
+    /* the measured value against its threshold */
+    const json_t *ev = json_object_get(f, "evidence");
+    const char *k;
+    const json_t *v;
+    adds(b, "<p class=\"ev\">");
+    json_object_foreach((json_t *)ev, k, v)
+    {
+        esc(b, k);
+        if (json_is_number(v))
+            addf(b, " = %.3g; ", json_number_value(v));
+        else if (json_is_string(v)) {
+            adds(b, " = ");
+            esc(b, json_string_value(v));
+            adds(b, "; ");
+        } else
+            adds(b, "; ");
+    }
+    adds(b, "<br><small>threshold: ");
+    esc(b, str(f, "threshold_source"));
+    adds(b, "</small></p>");
+    adds(b, "<h4>Cues</h4>");
+    list_of(b, json_object_get(f, "cues"));
+    adds(b, "<h4>Drills</h4>");
+    list_of(b, json_object_get(f, "suggested_drills"));
+    const json_t *segs = json_object_get(json_object_get(f, "video_evidence"), "bad_segments");
+    if (json_array_size(segs) > 0) {
+        adds(b, "<p>Look at: ");
+        size_t i;
+        json_array_foreach(segs, i, v)
+        {
+            esc(b, str(v, "start"));
+            adds(b, "&ndash;");
+            esc(b, str(v, "end"));
+            if (i + 1 < json_array_size(segs))
+                adds(b, ", ");
+        }
+        adds(b, "</p>");
+    }
+    /* the pose at the worst frame */
+    const json_t *wf = json_array_get(
+        json_object_get(json_object_get(json_object_get(metrics, str(f, "metric")), "evidence"),
+                        "worst_frames"),
+        0);
+    if (wf != NULL && s != NULL) {
+        const analysis_frame *fr =
+            find_frame(s, json_integer_value(json_object_get(wf, "frame_num")));
+        if (fr != NULL)
+            skeleton(b, fr, fr->t);
+    }
+    adds(b, "</section>\n");
+}
+
+cr_status analysis_report_html(const json_t *metrics, const json_t *findings, const json_t *info,
+                               const analysis_series *series, char **html, size_t *len, cr_err *err)
+{
+    *html = NULL;
+    if (len)
+        *len = 0;
+    buf b = {0};
+    {
+        static const char head[] =
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<title>crease &ndash; coaching report</title>\n<style>\n"
+            "body{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;"
+            "color:#222}\nh1{font-size:1.6em}h2{border-bottom:2px solid #2160c4;"
+            "padding-bottom:.2em}\n"
+            ".warn{background:#fff3cd;border:1px solid #e0b000;padding:.8em;border-radius:6px}\n"
+            ".issue{border:1px solid #ddd;border-radius:6px;padding:.4em 1em;margin:1em 0}\n"
+            ".sev{display:inline-block;padding:0 .5em;border-radius:4px;color:#fff;font-size:.8em;"
+            "text-transform:uppercase}\n.sev-high{background:#c0392b}"
+            ".sev-medium{background:#e67e22}.sev-low{background:#7f8c8d}\n"
+            "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;"
+            "padding:.3em;text-align:left}\n.ev{color:#555;font-size:.9em}\n"
+            ".skel{display:inline-block;margin:0}.skel svg{background:#f4f4f4}\n"
+            ".plot{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n";
+        add(&b, head, sizeof head - 1);
+    }
+    const char *mode = str(findings, "mode");
+    adds(&b, "<h1>Coaching report");
+    if (mode) {
+        adds(&b, ": ");
+        esc(&b, mode);
+    }
+    adds(&b, "</h1>\n");
+
+    /* summary */
+    const json_t *rel = json_object_get(findings, "reliability");
+    const json_t *list = json_object_get(findings, "findings");
+    adds(&b, "<h2>Summary</h2>\n<table>");
+    if (str(info, "job_id")) {
+        adds(&b, "<tr><th>Job</th><td>");
+        esc(&b, str(info, "job_id"));
+        adds(&b, "</td></tr>");
+    }
+    double dur = num(info, "video_duration_seconds");
+    if (isfinite(dur))
+        addf(&b, "<tr><th>Video</th><td>%.1f s</td></tr>", dur);
+    addf(&b, "<tr><th>Frames analysed</th><td>%lld, player detected in %lld (%.0f %%)</td></tr>",
+         (long long)json_integer_value(json_object_get(rel, "frames")),
+         (long long)json_integer_value(json_object_get(rel, "frames_detected")),
+         100 * num(rel, "detection_rate"));
+    adds(&b, "<tr><th>Overall level</th><td>");
+    esc(&b, str(findings, "overall_level"));
+    addf(&b, "</td></tr><tr><th>Issues found</th><td>%zu</td></tr></table>\n",
+         json_array_size(list));
+    if (json_is_true(json_object_get(rel, "low"))) {
+        adds(&b, "<p class=\"warn\" id=\"reliability\"><strong>Reliability warning.</strong> ");
+        esc(&b, str(rel, "warning"));
+        adds(&b, "</p>\n");
+    }
+
+    /* top issues */
+    adds(&b, "<h2>Top issues</h2>\n");
+    if (json_array_size(list) == 0)
+        adds(&b, "<p>No issue crossed its threshold.</p>\n");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(list, i, f)
+    {
+        if (i >= 5)
+            break;
+        issue(&b, f, metrics, series);
+    }
+
+    /* metrics table + plots */
+    adds(&b, "<h2>Metrics</h2>\n<table><tr><th>Metric</th><th>Value</th><th>Note</th></tr>");
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        const json_t *m = json_object_get(metrics, shown[k].key);
+        if (!json_is_object(m))
+            continue;
+        adds(&b, "<tr><td>");
+        esc(&b, shown[k].label);
+        adds(&b, "</td><td>");
+        double v = num(m, shown[k].field);
+        if (isfinite(v))
+            addf(&b, "%.2f%s", v, shown[k].unit);
+        else
+            adds(&b, "&ndash;");
+        adds(&b, "</td><td>");
+        esc(&b, isfinite(v) ? str(m, "note") : str(m, "reason"));
+        adds(&b, "</td></tr>\n");
+    }
+    adds(&b, "</table>\n");
+    adds(&b, "<h2>Per-frame plots</h2>\n");
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        const json_t *m = json_object_get(metrics, shown[k].key);
+        if (json_array_size(json_object_get(m, shown[k].plot_scores ? "per_frame_scores"
+                                                                    : "per_frame_values")) < 2)
+            continue;
+        adds(&b, "<h3>");
+        esc(&b, shown[k].label);
+        adds(&b, shown[k].plot_scores ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
+                                      : "</h3>\n");
+        plot(&b, m, shown[k].plot_scores, num(json_object_get(m, "evidence"), "threshold"));
+    }
+    {
+        static const char tail[] =
+            "<p><small>Measured from 2D video with pose estimation. Elbow-extension figures are "
+            "a screening aid only and cannot adjudicate a bowling action.</small></p>\n"
+            "</body>\n</html>\n";
+        add(&b, tail, sizeof tail - 1);
+    }
+    if (b.bad) {
+        cr_free(b.p);
+        return cr_err_set(err, CR_ERR_NOMEM, "analysis: out of memory writing the report");
+    }
+    *html = b.p;
+    if (len)
+        *len = b.len;
+    return CR_OK;
+}

@@ -1,0 +1,583 @@
+/*
+ * test_analysis.c -- the analysis module on synthetic series with known answers:
+ * metrics (still and drifting head, known knee angle, known 3D and 2D elbow
+ * extension, hip-shoulder lag across the +-180 degree wrap, non-square frames,
+ * invisible landmarks, empty and undetected series), findings per mode and
+ * threshold, the HTML report's sections and escaping, allocation failures.
+ */
+#include "analysis/analysis.h"
+#include "check.h"
+#include "core/mem.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FPS 10.0
+#define PI 3.14159265358979323846
+
+/* A standing player, frame k: torso length 140 px (shoulders y 160, hips y 300). */
+static void base_frame(analysis_frame *f, int64_t k)
+{
+    memset(f, 0, sizeof *f);
+    f->frame_num = k;
+    f->t = (double)k / FPS;
+    f->detected = 1;
+    static const float pts[][3] = {
+        {ALM_NOSE, 300, 100},    {ALM_L_SHOULDER, 330, 160}, {ALM_R_SHOULDER, 270, 160},
+        {ALM_L_ELBOW, 335, 240}, {ALM_R_ELBOW, 265, 240},    {ALM_L_WRIST, 338, 310},
+        {ALM_R_WRIST, 262, 310}, {ALM_L_HIP, 320, 300},      {ALM_R_HIP, 280, 300},
+        {ALM_L_KNEE, 322, 400},  {ALM_R_KNEE, 278, 400},     {ALM_L_ANKLE, 324, 500},
+        {ALM_R_ANKLE, 276, 500},
+    };
+    for (int i = 0; i < ANALYSIS_LM; i++) {
+        f->x[i] = 300;
+        f->y[i] = 120;
+        f->vis[i] = 0.9f;
+    }
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+        int j = (int)pts[i][0];
+        f->x[j] = pts[i][1];
+        f->y[j] = pts[i][2];
+    }
+}
+
+static double score_of(const json_t *m, const char *name)
+{
+    const json_t *v = json_object_get(json_object_get(m, name), "score");
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static double value_of(const json_t *m, const char *name, const char *field)
+{
+    const json_t *v = json_object_get(json_object_get(m, name), field);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *metrics_of(const analysis_series *s)
+{
+    json_t *m = NULL;
+    cr_err e = {0};
+    CHECK_MSG(analysis_metrics(s, &m, &e) == CR_OK, "%s", cr_err_msg(&e));
+    return m;
+}
+
+static void test_head(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 640;
+    analysis_frame f;
+    for (int k = 0; k < 20; k++) {
+        base_frame(&f, k);
+        CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
+    }
+    json_t *m = metrics_of(&s);
+    CHECK_NEAR(score_of(m, "head_stability_score"), 1.0, 1e-12);
+    CHECK_INT_EQ(json_integer_value(
+                     json_object_get(json_object_get(m, "head_stability_score"), "num_frames")),
+                 19);
+    CHECK_NEAR(value_of(m, "meta", "body_scale_px"), 140.0, 1e-9);
+    json_decref(m);
+
+    /* drifting 7 px per sample = 0.05 torso lengths; 0 at 0.3 * 0.259/0.288 */
+    for (int k = 0; k < 20; k++)
+        s.frames[k].x[ALM_NOSE] = 300.0f + 7.0f * (float)k;
+    m = metrics_of(&s);
+    double zero = 0.3 * 0.259 / 0.288;
+    CHECK_NEAR(value_of(m, "head_stability_score", "avg_movement"), 0.05, 1e-6);
+    CHECK_NEAR(score_of(m, "head_stability_score"), 1.0 - 0.05 / zero, 1e-6);
+    json_t *ev = json_object_get(json_object_get(m, "head_stability_score"), "evidence");
+    CHECK(json_array_size(json_object_get(ev, "worst_frames")) == 5);
+    CHECK(json_array_size(json_object_get(json_object_get(m, "head_stability_score"),
+                                          "per_frame_scores")) == 20);
+    json_decref(m);
+
+    /* invisible noses (far away, visibility 0.2) are ignored: still head again */
+    for (int k = 0; k < 20; k++) {
+        s.frames[k].x[ALM_NOSE] = 300;
+        if (k % 2) {
+            s.frames[k].x[ALM_NOSE] = 900;
+            s.frames[k].y[ALM_NOSE] = 900;
+            s.frames[k].vis[ALM_NOSE] = 0.2f;
+        }
+    }
+    m = metrics_of(&s);
+    CHECK_NEAR(score_of(m, "head_stability_score"), 1.0, 1e-12);
+    CHECK_INT_EQ(json_integer_value(
+                     json_object_get(json_object_get(m, "head_stability_score"), "num_frames")),
+                 9);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* One pose entry in the chunk JSON format, x, y normalized to w x h. */
+static json_t *pose_json(const analysis_frame *f, int w, int h)
+{
+    json_t *lms = json_array();
+    for (int i = 0; i < ANALYSIS_LM; i++)
+        json_array_append_new(lms, json_pack("{s:f,s:f,s:f,s:f}", "x", f->x[i] / w, "y",
+                                             f->y[i] / h, "z", 0.0, "visibility", f->vis[i]));
+    return json_pack("{s:I,s:f,s:b,s:o,s:[]}", "frame_num", (json_int_t)f->frame_num, "t", f->t,
+                     "detected", f->detected, "landmarks", lms, "world_landmarks");
+}
+
+static void test_non_square(void)
+{
+    /* The same pixel motion on a 640x640 and a 1280x480 frame gives the same
+     * metrics (normalized coordinates would not). */
+    const int sizes[2][2] = {{640, 640}, {1280, 480}};
+    double head[2], bal[2], elbow[2], knee[2];
+    for (int v = 0; v < 2; v++) {
+        analysis_series s = {0};
+        s.width = sizes[v][0];
+        s.height = sizes[v][1];
+        for (int k = 0; k < 15; k++) {
+            analysis_frame f;
+            base_frame(&f, k);
+            f.x[ALM_NOSE] += 3.0f * (float)k; /* sideways */
+            f.y[ALM_NOSE] += 2.0f * (float)k; /* and down */
+            f.x[ALM_L_HIP] += 10;             /* some drift */
+            f.x[ALM_R_HIP] += 10;
+            json_t *p = pose_json(&f, s.width, s.height);
+            cr_err e = {0};
+            CHECK_MSG(analysis_series_add_pose_json(&s, p, &e) == CR_OK, "%s", cr_err_msg(&e));
+            json_decref(p);
+        }
+        CHECK_NEAR(s.frames[3].x[ALM_NOSE], 309.0, 1e-3);
+        json_t *m = metrics_of(&s);
+        head[v] = score_of(m, "head_stability_score");
+        bal[v] = score_of(m, "balance_drift_score");
+        elbow[v] = score_of(m, "elbow_drop_score");
+        knee[v] = score_of(m, "front_knee_brace_score");
+        CHECK_NEAR(value_of(m, "head_stability_score", "avg_movement"),
+                   sqrt(13.0) / hypot(140.0, 10.0), 1e-6);
+        CHECK_NEAR(value_of(m, "balance_drift_score", "avg_drift"), 10.0 / hypot(140.0, 10.0),
+                   1e-4);
+        json_decref(m);
+        analysis_series_free(&s);
+    }
+    CHECK_NEAR(head[0], head[1], 1e-5);
+    CHECK_NEAR(bal[0], bal[1], 1e-5);
+    CHECK_NEAR(elbow[0], elbow[1], 1e-5);
+    CHECK_NEAR(knee[0], knee[1], 1e-5);
+
+    /* a bad entry is a format error, and the series is unchanged */
+    analysis_series s = {0};
+    s.width = s.height = 100;
+    json_t *bad = json_pack("{s:i,s:f,s:b,s:[{s:f}]}", "frame_num", 1, "t", 0.1, "detected", 1,
+                            "landmarks", "x", 0.5);
+    cr_err e = {0};
+    CHECK(analysis_series_add_pose_json(&s, bad, &e) == CR_ERR_FORMAT);
+    CHECK_INT_EQ(s.n, 0);
+    json_decref(bad);
+    analysis_series_free(&s);
+}
+
+static void test_knee(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 10; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        /* both legs: thigh straight down, shank 60 deg off -> knee angle 120 deg */
+        for (int side = 0; side < 2; side++) {
+            int hip = side ? ALM_R_HIP : ALM_L_HIP, knee = side ? ALM_R_KNEE : ALM_L_KNEE,
+                ank = side ? ALM_R_ANKLE : ALM_L_ANKLE;
+            f.x[knee] = f.x[hip];
+            f.y[knee] = f.y[hip] + 100;
+            f.x[ank] = f.x[knee] + 100.0f * (float)sin(60 * PI / 180);
+            f.y[ank] = f.y[knee] + 100.0f * (float)cos(60 * PI / 180);
+        }
+        CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
+    }
+    json_t *m = metrics_of(&s);
+    CHECK_NEAR(value_of(m, "front_knee_brace_score", "min_knee_angle"), 120.0, 1e-3);
+    CHECK_NEAR(score_of(m, "front_knee_brace_score"), 0.4, 1e-5);
+    CHECK_NEAR(value_of(m, "front_knee_angle_at_ffc", "value"), 120.0, 1e-3);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* A right bowling arm: shoulder at pixel (300,160); `up` = elbow above the shoulder;
+ * elbow flexion `flex` degrees, in 3D (forearm bent out of the image plane, towards
+ * the camera) when world, else in the image. */
+static void arm_frame(analysis_frame *f, int64_t k, int up, double flex, int world, int release)
+{
+    base_frame(f, k);
+    f->x[ALM_R_SHOULDER] = 300;
+    f->y[ALM_R_SHOULDER] = 160;
+    /* upper arm: horizontal (UAH) or pointing up */
+    double ux = up ? 0 : -1, uy = up ? -1 : 0;
+    f->x[ALM_R_ELBOW] = (float)(300 + 80 * ux);
+    f->y[ALM_R_ELBOW] = (float)(160 + 80 * uy);
+    double c = cos(flex * PI / 180), s = sin(flex * PI / 180);
+    if (world) {
+        /* image shows a straight arm; the bend is along z */
+        f->x[ALM_R_WRIST] = (float)(f->x[ALM_R_ELBOW] + 70 * ux);
+        f->y[ALM_R_WRIST] = (float)(f->y[ALM_R_ELBOW] + 70 * uy);
+        f->has_world = 1;
+        f->wx[ALM_R_SHOULDER] = 0, f->wy[ALM_R_SHOULDER] = 0, f->wz[ALM_R_SHOULDER] = 0;
+        f->wx[ALM_R_ELBOW] = (float)(0.3 * ux), f->wy[ALM_R_ELBOW] = (float)(0.3 * uy);
+        f->wz[ALM_R_ELBOW] = 0;
+        f->wx[ALM_R_WRIST] = (float)(f->wx[ALM_R_ELBOW] + 0.25 * c * ux);
+        f->wy[ALM_R_WRIST] = (float)(f->wy[ALM_R_ELBOW] + 0.25 * c * uy);
+        f->wz[ALM_R_WRIST] = (float)(-0.25 * s);
+    } else {
+        /* perpendicular in the image: (-uy, ux) */
+        f->x[ALM_R_WRIST] = (float)(f->x[ALM_R_ELBOW] + 70 * (c * ux - s * uy));
+        f->y[ALM_R_WRIST] = (float)(f->y[ALM_R_ELBOW] + 70 * (c * uy + s * ux));
+    }
+    if (release)
+        f->y[ALM_R_WRIST] = fminf(f->y[ALM_R_WRIST], 20); /* highest point */
+    /* other frames' wrist must not be highest: keep the left arm down */
+}
+
+static void test_elbow_extension(void)
+{
+    for (int world = 1; world >= 0; world--) {
+        analysis_series s = {0};
+        s.width = 640;
+        s.height = 480;
+        analysis_frame f;
+        base_frame(&f, 0); /* arm down */
+        analysis_series_push(&s, &f, NULL);
+        arm_frame(&f, 1, 0, 30, world, 0); /* UAH, 30 deg flexion */
+        analysis_series_push(&s, &f, NULL);
+        arm_frame(&f, 2, 1, 35, world, 0); /* max flexion */
+        analysis_series_push(&s, &f, NULL);
+        arm_frame(&f, 3, 1, 10, world, !world); /* release: 10 deg */
+        if (world)
+            f.y[ALM_R_WRIST] = 5; /* straight in the image, highest point */
+        analysis_series_push(&s, &f, NULL);
+        base_frame(&f, 4);
+        analysis_series_push(&s, &f, NULL);
+        json_t *m = metrics_of(&s);
+        const json_t *e = json_object_get(m, "bowling_elbow_extension");
+        if (!world) {
+            /* 2D: the release frame's wrist was moved up; recompute its flexion */
+            double fr = value_of(m, "bowling_elbow_extension", "flexion_at_release_deg");
+            CHECK_NEAR(value_of(m, "bowling_elbow_extension", "value"), 35.0 - fr, 1e-3);
+            CHECK_NEAR(value_of(m, "bowling_elbow_extension", "flexion_at_uah_deg"), 30.0, 1e-3);
+            CHECK_STR_EQ(json_string_value(json_object_get(e, "space")), "image_2d");
+        } else {
+            CHECK_NEAR(value_of(m, "bowling_elbow_extension", "value"), 25.0, 1e-3);
+            CHECK_NEAR(value_of(m, "bowling_elbow_extension", "flexion_at_uah_deg"), 30.0, 1e-3);
+            CHECK_NEAR(value_of(m, "bowling_elbow_extension", "max_flexion_deg"), 35.0, 1e-3);
+            CHECK_STR_EQ(json_string_value(json_object_get(e, "space")), "world_3d");
+            CHECK(json_is_true(json_object_get(e, "exceeds_limit")));
+        }
+        CHECK(json_is_true(json_object_get(e, "screening_only")));
+        CHECK_STR_EQ(json_string_value(json_object_get(e, "side")), "right");
+        CHECK_INT_EQ(json_integer_value(json_object_get(e, "release_frame_num")), 3);
+        CHECK_INT_EQ(json_integer_value(json_object_get(e, "uah_frame_num")), 1);
+        CHECK(strstr(json_string_value(json_object_get(e, "note")), "SCREENING ONLY") != NULL);
+        json_decref(m);
+        analysis_series_free(&s);
+    }
+    /* 2D arm with a known in-plane bend and no raised wrist tweak */
+    analysis_series s = {0};
+    s.width = s.height = 640;
+    analysis_frame f;
+    arm_frame(&f, 0, 0, 20, 0, 0);
+    analysis_series_push(&s, &f, NULL);
+    arm_frame(&f, 1, 1, 8, 0, 0);
+    analysis_series_push(&s, &f, NULL);
+    json_t *m = metrics_of(&s);
+    CHECK_NEAR(value_of(m, "bowling_elbow_extension", "value"), 12.0, 1e-3);
+    CHECK(json_is_false(
+        json_object_get(json_object_get(m, "bowling_elbow_extension"), "exceeds_limit")));
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* Hip line jumps at frame 5, shoulder line at frame 7: lag 0.2 s.  The hip line
+ * points left (angle ~180 deg) and jitters across +-180 every frame. */
+static void test_separation(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 12; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        double ha = 180 + (k % 2 ? 1 : -1) + (k >= 5 ? 20 : 0);
+        double sa = 180 + (k >= 7 ? 30 : 0);
+        f.x[ALM_L_HIP] = (float)(300 - 20 * cos(ha * PI / 180));
+        f.y[ALM_L_HIP] = (float)(300 - 20 * sin(ha * PI / 180));
+        f.x[ALM_R_HIP] = (float)(300 + 20 * cos(ha * PI / 180));
+        f.y[ALM_R_HIP] = (float)(300 + 20 * sin(ha * PI / 180));
+        f.x[ALM_L_SHOULDER] = (float)(300 - 30 * cos(sa * PI / 180));
+        f.y[ALM_L_SHOULDER] = (float)(160 - 30 * sin(sa * PI / 180));
+        f.x[ALM_R_SHOULDER] = (float)(300 + 30 * cos(sa * PI / 180));
+        f.y[ALM_R_SHOULDER] = (float)(160 + 30 * sin(sa * PI / 180));
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s);
+    CHECK_NEAR(value_of(m, "hip_shoulder_separation_timing", "hip_peak_time"), 0.5, 1e-9);
+    CHECK_NEAR(value_of(m, "hip_shoulder_separation_timing", "shoulder_peak_time"), 0.7, 1e-9);
+    CHECK_NEAR(score_of(m, "hip_shoulder_separation_timing"), 0.2, 1e-9);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+static void check_all_null(const json_t *m)
+{
+    const char *names[] = {"head_stability_score", "balance_drift_score", "front_knee_brace_score",
+                           "hip_shoulder_separation_timing", "elbow_drop_score"};
+    for (int i = 0; i < 5; i++) {
+        const json_t *o = json_object_get(m, names[i]);
+        CHECK_MSG(json_is_null(json_object_get(o, "score")), "%s", names[i]);
+        CHECK_MSG(json_is_string(json_object_get(o, "reason")), "%s", names[i]);
+    }
+    const char *extras[] = {"front_knee_angle_at_ffc", "stride_length", "trunk_lateral_flexion",
+                            "bowling_elbow_extension"};
+    for (int i = 0; i < 4; i++) {
+        const json_t *o = json_object_get(m, extras[i]);
+        CHECK_MSG(json_is_null(json_object_get(o, "value")), "%s", extras[i]);
+        CHECK_MSG(json_is_string(json_object_get(o, "reason")), "%s", extras[i]);
+    }
+    char *text = json_dumps(m, JSON_COMPACT);
+    CHECK(text != NULL && strstr(text, "nan") == NULL && strstr(text, "inf") == NULL);
+    free(text);
+}
+
+static void test_empty(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    json_t *m = metrics_of(&s);
+    check_all_null(m);
+    json_t *fd = NULL;
+    CHECK(analysis_findings(m, NULL, 0, 0, &fd, NULL) == CR_OK);
+    CHECK(json_is_true(json_object_get(json_object_get(fd, "reliability"), "low")));
+    char *html = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "</html>") != NULL);
+    cr_free(html);
+    json_decref(fd);
+    json_decref(m);
+    /* undetected frames only */
+    for (int k = 0; k < 10; k++) {
+        analysis_frame f;
+        memset(&f, 0, sizeof f);
+        f.frame_num = k;
+        f.t = k / FPS;
+        f.x[0] = NAN; /* ignored: not detected */
+        analysis_series_push(&s, &f, NULL);
+    }
+    m = metrics_of(&s);
+    check_all_null(m);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+static json_t *findings(const char *metrics_text, const char *mode, int64_t frames, int64_t det)
+{
+    json_t *m = json_loads(metrics_text, 0, NULL);
+    json_t *f = NULL;
+    cr_err e = {0};
+    CHECK_MSG(analysis_findings(m, mode, frames, det, &f, &e) == CR_OK, "%s", cr_err_msg(&e));
+    json_decref(m);
+    return f;
+}
+
+/* The severity of the finding `code`, or NULL when absent. */
+static const char *sev(const json_t *f, const char *code)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(f, "findings"), i, x)
+    {
+        if (strcmp(json_string_value(json_object_get(x, "code")), code) == 0)
+            return json_string_value(json_object_get(x, "severity"));
+    }
+    return NULL;
+}
+
+static void test_findings(void)
+{
+    /* head 0.62: over batting's 0.60, under bowling's 0.65 (gap 0.03: low) */
+    json_t *f = findings("{\"head_stability_score\":{\"score\":0.62}}", NULL, 100, 100);
+    CHECK(sev(f, "HEAD_MOVEMENT") == NULL);
+    CHECK_STR_EQ(json_string_value(json_object_get(f, "mode")), "batting");
+    CHECK_STR_EQ(json_string_value(json_object_get(f, "overall_level")), "high");
+    CHECK(json_is_false(json_object_get(json_object_get(f, "reliability"), "low")));
+    json_decref(f);
+    f = findings("{\"head_stability_score\":{\"score\":0.62}}", "bowling", 100, 100);
+    CHECK(sev(f, "HEAD_MOVEMENT") != NULL && strcmp(sev(f, "HEAD_MOVEMENT"), "low") == 0);
+    json_decref(f);
+    /* severity bands: gap 0.10 medium, 0.20 high */
+    f = findings(
+        "{\"head_stability_score\":{\"score\":0.50},\"balance_drift_score\":{\"score\":0.35},"
+        "\"front_knee_brace_score\":{\"score\":0.49},\"elbow_drop_score\":{\"score\":0.9}}",
+        "batting", 100, 100);
+    CHECK(sev(f, "HEAD_MOVEMENT") && strcmp(sev(f, "HEAD_MOVEMENT"), "medium") == 0);
+    CHECK(sev(f, "BALANCE_DRIFT") && strcmp(sev(f, "BALANCE_DRIFT"), "high") == 0);
+    CHECK(sev(f, "KNEE_COLLAPSE") && strcmp(sev(f, "KNEE_COLLAPSE"), "low") == 0);
+    CHECK(sev(f, "ELBOW_DROP") == NULL);
+    /* sorted high first, each with source, drills, cues */
+    json_t *first = json_array_get(json_object_get(f, "findings"), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(first, "code")), "BALANCE_DRIFT");
+    CHECK(strstr(json_string_value(json_object_get(first, "threshold_source")), "Cricksy") != NULL);
+    CHECK(json_array_size(json_object_get(first, "suggested_drills")) == 3);
+    CHECK(json_array_size(json_object_get(first, "cues")) == 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(f, "overall_level")), "medium");
+    json_decref(f);
+    /* wicketkeeping knee threshold 0.45: 0.49 passes */
+    f = findings("{\"front_knee_brace_score\":{\"score\":0.49}}", "wicketkeeping", 10, 10);
+    CHECK(sev(f, "KNEE_COLLAPSE") == NULL);
+    json_decref(f);
+    /* rotation: within target +- tolerance no finding; 0.40 s batting: excess 0.18 high */
+    f = findings("{\"hip_shoulder_separation_timing\":{\"score\":0.20}}", "batting", 10, 10);
+    CHECK(sev(f, "ROTATION_TIMING") == NULL);
+    json_decref(f);
+    f = findings("{\"hip_shoulder_separation_timing\":{\"score\":0.40}}", "batting", 10, 10);
+    CHECK(sev(f, "ROTATION_TIMING") && strcmp(sev(f, "ROTATION_TIMING"), "high") == 0);
+    json_decref(f);
+    /* null scores give no finding */
+    f = findings("{\"head_stability_score\":{\"score\":null,\"num_frames\":0}}", "fielding", 10,
+                 10);
+    CHECK(sev(f, "HEAD_MOVEMENT") == NULL);
+    json_decref(f);
+    /* bowling extras only in bowling */
+    const char *ext = "{\"bowling_elbow_extension\":{\"value\":20.0},"
+                      "\"front_knee_angle_at_ffc\":{\"value\":120.0},"
+                      "\"trunk_lateral_flexion\":{\"value\":45.0}}";
+    f = findings(ext, "bowling", 10, 10);
+    CHECK(sev(f, "ELBOW_EXTENSION_SCREEN") != NULL);
+    CHECK(sev(f, "FRONT_KNEE_FLEXED_AT_FFC") &&
+          strcmp(sev(f, "FRONT_KNEE_FLEXED_AT_FFC"), "medium") == 0);
+    CHECK(sev(f, "TRUNK_LATERAL_FLEXION") != NULL);
+    json_decref(f);
+    f = findings(ext, "batting", 10, 10);
+    CHECK(sev(f, "ELBOW_EXTENSION_SCREEN") == NULL && sev(f, "TRUNK_LATERAL_FLEXION") == NULL);
+    json_decref(f);
+    /* low detection: warning and visibility finding; 59 % vs 60 % */
+    f = findings("{}", "batting", 100, 59);
+    const json_t *rel = json_object_get(f, "reliability");
+    CHECK(json_is_true(json_object_get(rel, "low")));
+    CHECK(json_is_string(json_object_get(rel, "warning")));
+    CHECK(sev(f, "INSUFFICIENT_POSE_VISIBILITY") &&
+          strcmp(sev(f, "INSUFFICIENT_POSE_VISIBILITY"), "low") == 0);
+    json_decref(f);
+    f = findings("{}", "batting", 100, 60);
+    CHECK(json_is_false(json_object_get(json_object_get(f, "reliability"), "low")));
+    CHECK(sev(f, "INSUFFICIENT_POSE_VISIBILITY") == NULL);
+    json_decref(f);
+    f = findings("{}", "batting", 100, 10);
+    CHECK(sev(f, "INSUFFICIENT_POSE_VISIBILITY") &&
+          strcmp(sev(f, "INSUFFICIENT_POSE_VISIBILITY"), "medium") == 0);
+    json_decref(f);
+    /* unknown mode */
+    json_t *m = json_object(), *out = NULL;
+    cr_err e = {0};
+    CHECK(analysis_findings(m, "cycling", 1, 1, &out, &e) == CR_ERR_INVALID && out == NULL);
+    CHECK(analysis_mode_valid(NULL) && analysis_mode_valid("fielding") &&
+          !analysis_mode_valid("x"));
+    json_decref(m);
+}
+
+static void test_report(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 30; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        f.x[ALM_NOSE] += (float)(k * k % 17) * 6.0f; /* a shaky head */
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s), *fd = NULL;
+    CHECK(analysis_findings(m, "batting", 100, 40, &fd, NULL) == CR_OK);
+    CHECK(sev(fd, "HEAD_MOVEMENT") != NULL);
+    json_t *info = json_pack("{s:s,s:f}", "job_id", "<script>alert('x')</script>&",
+                             "video_duration_seconds", 3.0);
+    char *html = NULL;
+    size_t len = 0;
+    CHECK(analysis_report_html(m, fd, info, &s, &html, &len, NULL) == CR_OK);
+    if (html != NULL) {
+        CHECK_INT_EQ(strlen(html), len);
+        CHECK(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+        CHECK(strstr(html, "</html>") != NULL);
+        CHECK(strstr(html, "<h2>Summary</h2>") != NULL);
+        CHECK(strstr(html, "<h2>Top issues</h2>") != NULL);
+        CHECK(strstr(html, "Reliability warning") != NULL);
+        CHECK(strstr(html, "Drills") != NULL);
+        CHECK(strstr(html, "<polyline") != NULL);
+        CHECK(strstr(html, "class=\"skel\"") != NULL);
+        CHECK(strstr(html, "<script") == NULL);
+        CHECK(strstr(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;") != NULL);
+        CHECK(strstr(html, "src=") == NULL && strstr(html, "href=") == NULL &&
+              strstr(html, "http") == NULL);
+        CHECK(strstr(html, "SCREENING") != NULL || strstr(html, "screening") != NULL);
+    }
+    cr_free(html);
+    /* no warning with good detection */
+    json_decref(fd);
+    CHECK(analysis_findings(m, "batting", 100, 95, &fd, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, NULL, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "Reliability warning") == NULL);
+    cr_free(html);
+    json_decref(fd);
+    json_decref(info);
+    json_t *c = analysis_metrics_compact(m);
+    CHECK(c != NULL &&
+          json_object_get(json_object_get(c, "head_stability_score"), "per_frame_scores") == NULL);
+    CHECK(json_is_number(json_object_get(json_object_get(c, "head_stability_score"), "score")));
+    json_decref(c);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* Every allocation of ours failing in turn: NOMEM, no output, no leak (ASan). */
+static void test_nomem(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 8; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        analysis_series_push(&s, &f, NULL);
+    }
+    int ok = 0;
+    for (long n = 0; n < 200 && !ok; n++) {
+        json_t *m = NULL, *fd = NULL;
+        char *html = NULL;
+        cr_err e = {0};
+        cr_mem_fail_after(n, 0);
+        cr_status st = analysis_metrics(&s, &m, &e);
+        if (st == CR_OK)
+            st = analysis_findings(m, "bowling", 8, 8, &fd, &e);
+        if (st == CR_OK)
+            st = analysis_report_html(m, fd, NULL, &s, &html, NULL, &e);
+        cr_mem_fail_after(-1, 0);
+        if (st == CR_OK)
+            ok = 1;
+        else
+            CHECK_MSG(st == CR_ERR_NOMEM, "n=%ld: %s", n, cr_err_msg(&e));
+        cr_free(html);
+        json_decref(fd);
+        json_decref(m);
+    }
+    CHECK(ok);
+    analysis_series_free(&s);
+}
+
+int main(void)
+{
+    test_head();
+    test_non_square();
+    test_knee();
+    test_elbow_extension();
+    test_separation();
+    test_empty();
+    test_findings();
+    test_report();
+    test_nomem();
+    return check_exit();
+}
