@@ -317,7 +317,8 @@ static void check_rotation(jb *b, json_t *list, const json_t *metrics, int mode)
 {
     const json_t *m = json_object_get(metrics, T_ROT.metric);
     double lag = num_or_nan(json_is_object(m) ? json_object_get(m, "score") : m);
-    if (!isfinite(lag))
+    /* ours: no finding when no rotation was seen (the lag of two noise peaks) */
+    if (!isfinite(lag) || json_is_false(json_object_get(m, "rotation_detected")))
         return;
     double excess = fabs(lag - sep_target[mode]) - sep_tol[mode];
     if (excess <= 0)

@@ -48,6 +48,10 @@
  * (upper arm hanging: 0.186 H / 0.288 H, Winter 2009). */
 #define ELBOW_DROP_ZERO 0.2
 #define ELBOW_DROP_SPAN 0.45
+/* Ours: below this peak angular speed of both lines no rotation happened and the
+ * lag is noise (trunk rotation in strokes and deliveries reaches several hundred
+ * deg/s). */
+#define ROTATION_MIN_DEG_S 90.0
 /* Cricksy per-frame proxy of the separation timing: |separation| 0..90 deg -> 0..1. */
 #define SEPARATION_SPAN_DEG 90.0
 /* Cricksy EVIDENCE_BAD_THRESHOLDS, EVIDENCE_WORST_FRAMES_COUNT, EVIDENCE_MERGE_GAP_FRAMES. */
@@ -469,6 +473,8 @@ static void separation_timing(jb *b, json_t *all, const analysis_series *s, pfs 
     put(b, m, "shoulder_peak_time", jnum(good ? st : NAN));
     put(b, m, "hip_peak_velocity_deg_s", jnum(good ? hv : NAN));
     put(b, m, "shoulder_peak_velocity_deg_s", jnum(good ? sv : NAN));
+    put(b, m, "rotation_detected",
+        good ? json_boolean(hv >= ROTATION_MIN_DEG_S || sv >= ROTATION_MIN_DEG_S) : json_null());
     put(b, m, "units", json_string("seconds (shoulder peak - hip peak)"));
     finish_cricksy(b, all, "hip_shoulder_separation_timing", m, p, 0.35);
 }

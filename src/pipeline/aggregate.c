@@ -8,9 +8,19 @@
  * checks that frame_num strictly increases (a duplicate or a chunk out of order is a
  * bug upstream and fails the job) and counts missing grid points (there should be
  * none; a video whose frames stop early leaves some).
+ *
+ * Analysis (DESIGN.md §8): while streaming, each pose is also appended to a compact
+ * pixel-space series (analysis/analysis.h, ~0.8 KB a frame; the JSON trees are not
+ * kept); after the merge the metrics, findings and report.html are computed from
+ * it.  final_results.json gets `metrics` (with per-frame series), `findings` and
+ * `report_key`; the deep_results summary gets the same without the per-frame
+ * arrays.  Landmarks are normalized to each chunk's sampled frame size (`width`,
+ * `height` in the artifact); artifacts written before those fields existed are
+ * analysed as if the frame were square, and the results say so.
  */
 #include "pipeline/pipeline.h"
 
+#include "analysis/analysis.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -58,7 +68,7 @@ static cr_status text_add_json(text *t, const json_t *v, cr_err *err)
 /* Appends the poses of one chunk artifact; updates the running counters. */
 static cr_status merge_chunk(blob_store *blob, const char *key, int index, text *poses,
                              json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
-                             cr_err *err)
+                             analysis_series *series, int *size_known, cr_err *err)
 {
     void *data = NULL;
     size_t n = 0;
@@ -75,6 +85,19 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, text 
     if (!json_is_array(arr)) {
         json_decref(doc);
         return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: no poses array", index, key);
+    }
+    /* the frame size of this chunk's landmarks */
+    json_int_t w = json_integer_value(json_object_get(doc, "width"));
+    json_int_t h = json_integer_value(json_object_get(doc, "height"));
+    if (w > 0 && h > 0 && w <= 65536 && h <= 65536) {
+        series->width = (int)w;
+        series->height = (int)h;
+    } else if (json_array_size(arr) > 0) {
+        *size_known = 0;
+        if (series->width <= 0) {
+            series->width = 1000; /* unknown: analysed as a square frame */
+            series->height = 1000;
+        }
     }
     int64_t frames = 0, detected = 0;
     size_t i;
@@ -100,6 +123,8 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, text 
         if (sum->frames > 0 && (st = text_add(poses, ",", 1, err)) != CR_OK)
             break;
         if ((st = text_add_json(poses, pose, err)) != CR_OK)
+            break;
+        if ((st = analysis_series_add_pose_json(series, pose, err)) != CR_OK)
             break;
         sum->frames++;
         frames++;
@@ -151,7 +176,10 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 
     text poses = {0}, doc = {0};
     json_t *chunks = json_array(), *head = json_object();
-    char *head_text = NULL;
+    json_t *metrics = NULL, *findings = NULL;
+    char *head_text = NULL, *doc_head = NULL, *html = NULL;
+    analysis_series series = {0};
+    int size_known = 1;
     if (chunks == NULL || head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -161,7 +189,8 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         char key[BLOB_KEY_MAX];
         if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
             goto done;
-        if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, err)) != CR_OK)
+        if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, &series, &size_known,
+                              err)) != CR_OK)
             goto done;
         if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
             st = cr_err_set(err, CR_ERR_CANCELLED, "aggregation of job %s stopped", job->id);
@@ -189,15 +218,54 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
     json_object_set_new(head, "summary", summary);
     json_object_set(head, "chunks", chunks);
+    json_object_set_new(head, "frame_width",
+                        series.width > 0 ? json_integer(series.width) : json_null());
+    json_object_set_new(head, "frame_height",
+                        series.height > 0 ? json_integer(series.height) : json_null());
+    json_object_set_new(head, "frame_size_known", json_boolean(size_known));
 
+    /* Analysis: metrics, findings for the job's mode (none or one findings do not
+     * know: batting, Cricksy's default), report.html. */
+    const char *mode = job->analysis_mode;
+    if (!analysis_mode_valid(mode)) {
+        cr_log_warn("job.analysis", "job=%s unknown analysis_mode '%s': analysed as batting",
+                    job->id, mode);
+        mode = "batting";
+    }
+    if ((st = analysis_metrics(&series, &metrics, err)) != CR_OK ||
+        (st = analysis_findings(metrics, mode, out->frames, out->frames_detected, &findings,
+                                err)) != CR_OK)
+        goto done;
+    if (!size_known)
+        json_object_set_new(json_object_get(metrics, "meta"), "note",
+                            json_string("frame size missing from the chunk artifacts: "
+                                        "analysed as a square frame"));
+    char report_key[BLOB_KEY_MAX];
+    if ((st = blob_key_report(job->session_id, job->id, report_key, sizeof report_key, err)) !=
+        CR_OK)
+        goto done;
+    json_object_set_new(head, "report_key", json_string(report_key));
+    json_object_set_new(head, "metrics", analysis_metrics_compact(metrics));
+    json_object_set(head, "findings", findings);
+    size_t html_len = 0;
+    if ((st = analysis_report_html(metrics, findings, head, &series, &html, &html_len, err)) !=
+        CR_OK)
+        goto done;
+    if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
+        goto done;
+
+    /* the summary: metrics without per-frame arrays */
     head_text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
-    if (head_text == NULL) {
+    /* the results file: full metrics */
+    json_object_set(head, "metrics", metrics);
+    doc_head = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    if (head_text == NULL || doc_head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
     /* {head...} -> {head...,"poses":[...]} */
-    size_t hl = strlen(head_text);
-    if ((st = text_add(&doc, head_text, hl - 1, err)) != CR_OK ||
+    size_t hl = strlen(doc_head);
+    if ((st = text_add(&doc, doc_head, hl - 1, err)) != CR_OK ||
         (st = text_add(&doc, ",\"poses\":[", 10, err)) != CR_OK ||
         (poses.len > 0 && (st = text_add(&doc, poses.p, poses.len, err)) != CR_OK) ||
         (st = text_add(&doc, "]}\n", 3, err)) != CR_OK)
@@ -214,6 +282,11 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 
 done:
     free(head_text);
+    free(doc_head);
+    cr_free(html);
+    json_decref(metrics);
+    json_decref(findings);
+    analysis_series_free(&series);
     json_decref(head);
     json_decref(chunks);
     cr_free(poses.p);

@@ -6,6 +6,10 @@
  * MediaPipe's filter ignores a first timestamp of 0 (POSE-NOTES), so frame k is
  * given the time (k + 1) / fps.  Only differences matter to the filters, so this
  * shift changes nothing else.
+ *
+ * The artifact records the size of the sampled frames (`width`, `height`, after
+ * rotation and scaling; absent when the chunk has no frame): landmarks are
+ * normalized to it, and the analysis converts them back to pixels.
  */
 #include "pipeline/pipeline.h"
 
@@ -74,6 +78,7 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
         goto fail;
     }
     pose_tracker_reset(tracker);
+    int frame_w = 0, frame_h = 0; /* the sampled frames' size (analysis needs pixels) */
     for (;;) {
         video_frame f;
         int done = 0;
@@ -81,6 +86,10 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
             goto fail;
         if (done)
             break;
+        if (frame_w == 0) {
+            frame_w = f.width;
+            frame_h = f.height;
+        }
         int64_t ts_us = llround((double)(f.k + 1) * 1e6 / cfg->sample_fps);
         pose_result res;
         if ((st = pose_track_frame(tracker, f.rgb, f.width, f.height, f.stride, ts_us, &res,
@@ -107,6 +116,10 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
     json_object_set_new(doc, "end_sec", json_real(spec->end_sec));
     json_object_set_new(doc, "sample_fps", json_real(cfg->sample_fps));
     json_object_set_new(doc, "max_width", json_integer(cfg->max_width));
+    if (frame_w > 0) {
+        json_object_set_new(doc, "width", json_integer(frame_w));
+        json_object_set_new(doc, "height", json_integer(frame_h));
+    }
     json_object_set_new(doc, "engine", json_string(pose_tracker_engine(tracker)));
     json_object_set_new(doc, "model", json_string(pose_tracker_model(tracker)));
     json_object_set_new(doc, "frames", json_integer(out->frames));

@@ -226,10 +226,35 @@ static int print_job_outcome(const cr_config *cfg, store *st, blob_store *blob, 
            (long long)json_integer_value(json_object_get(s, "frames")),
            (long long)json_integer_value(json_object_get(s, "frames_detected")),
            100.0 * json_real_value(json_object_get(s, "detection_rate")));
+    /* the top findings (sorted by severity) and the report */
+    json_t *fd = json_object_get(sum, "findings");
+    const json_t *rel = json_object_get(fd, "reliability");
+    if (json_is_true(json_object_get(rel, "low")))
+        printf("  WARNING: %s\n", json_string_value(json_object_get(rel, "warning")));
+    json_t *list = json_object_get(fd, "findings");
+    if (json_is_array(list)) {
+        printf("  mode: %s, overall level: %s, %zu finding%s\n",
+               json_string_value(json_object_get(fd, "mode")),
+               json_string_value(json_object_get(fd, "overall_level")), json_array_size(list),
+               json_array_size(list) == 1 ? "" : "s");
+        for (size_t i = 0; i < json_array_size(list) && i < 3; i++) {
+            json_t *f = json_array_get(list, i);
+            printf("    [%s] %s (%s)\n", json_string_value(json_object_get(f, "severity")),
+                   json_string_value(json_object_get(f, "title")),
+                   json_string_value(json_object_get(f, "code")));
+        }
+    }
+    const char *report = json_string_value(json_object_get(sum, "report_key"));
     if (cfg->blob == CR_BLOB_LOCAL)
         printf("  results: %s/%s\n", cfg->blob_dir, j.deep_results_s3_key);
     else
         printf("  results: s3://%s/%s\n", cfg->bucket, j.deep_results_s3_key);
+    if (report != NULL) {
+        if (cfg->blob == CR_BLOB_LOCAL)
+            printf("  report: %s/%s\n", cfg->blob_dir, report);
+        else
+            printf("  report: s3://%s/%s\n", cfg->bucket, report);
+    }
     json_decref(sum);
     cr_free(results);
     if (out_path != NULL) {

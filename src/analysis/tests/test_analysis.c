@@ -318,6 +318,8 @@ static void test_separation(void)
     CHECK_NEAR(value_of(m, "hip_shoulder_separation_timing", "hip_peak_time"), 0.5, 1e-9);
     CHECK_NEAR(value_of(m, "hip_shoulder_separation_timing", "shoulder_peak_time"), 0.7, 1e-9);
     CHECK_NEAR(score_of(m, "hip_shoulder_separation_timing"), 0.2, 1e-9);
+    CHECK(json_is_true(json_object_get(json_object_get(m, "hip_shoulder_separation_timing"),
+                                       "rotation_detected")));
     json_decref(m);
     analysis_series_free(&s);
 }
@@ -436,6 +438,11 @@ static void test_findings(void)
     json_decref(f);
     f = findings("{\"hip_shoulder_separation_timing\":{\"score\":0.40}}", "batting", 10, 10);
     CHECK(sev(f, "ROTATION_TIMING") && strcmp(sev(f, "ROTATION_TIMING"), "high") == 0);
+    json_decref(f);
+    f = findings(
+        "{\"hip_shoulder_separation_timing\":{\"score\":0.40,\"rotation_detected\":false}}",
+        "batting", 10, 10);
+    CHECK(sev(f, "ROTATION_TIMING") == NULL);
     json_decref(f);
     /* null scores give no finding */
     f = findings("{\"head_stability_score\":{\"score\":null,\"num_frames\":0}}", "fielding", 10,

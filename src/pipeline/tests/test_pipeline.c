@@ -9,6 +9,9 @@
  *     or duplicate, the person found in (nearly) every frame, one artifact per chunk
  *   - the same video as one 'cpu' job (no chunks) gives the same grid and landmarks
  *     close to the chunked run (tracking restarts at chunk edges: small differences)
+ *   - the analysis: final_results.json has metrics (per-frame series, computed on the
+ *     480x360 sampled frames), findings and report_key; deep_results the same
+ *     metrics without per-frame arrays; report.html exists and is a whole page
  *   - bad input is rejected before any job exists; a chunk whose video vanished
  *     fails with a clear error and writes no artifact
  */
@@ -83,6 +86,51 @@ static void run_workers(const cr_config *cfg, const char *job_id, int nchunk_wor
     CHECK_INT_EQ(ws.jobs_done, 1);
 }
 
+/* The analysis parts of final_results.json (doc) and deep_results (dr). */
+static void check_analysis(blob_store *blob, json_t *doc, json_t *dr)
+{
+    json_t *m = json_object_get(doc, "metrics");
+    CHECK(json_is_object(m));
+    CHECK_INT_EQ(json_integer_value(json_object_get(doc, "frame_width")), 480);
+    CHECK_INT_EQ(json_integer_value(json_object_get(doc, "frame_height")), 360);
+    CHECK(json_is_true(json_object_get(doc, "frame_size_known")));
+    const char *names[] = {"head_stability_score", "balance_drift_score", "front_knee_brace_score",
+                           "hip_shoulder_separation_timing", "elbow_drop_score"};
+    for (int i = 0; i < 5; i++) {
+        json_t *x = json_object_get(m, names[i]);
+        CHECK_MSG(json_is_object(x), "%s", names[i]);
+        CHECK_MSG(json_is_array(json_object_get(x, "per_frame_scores")), "%s", names[i]);
+        CHECK_MSG(json_is_object(json_object_get(x, "evidence")), "%s", names[i]);
+        json_t *c = json_object_get(json_object_get(dr, "metrics"), names[i]);
+        CHECK_MSG(json_is_object(c) && json_object_get(c, "per_frame_scores") == NULL, "%s",
+                  names[i]);
+    }
+    /* a person sliding 24 px/s over 5 s, seen in nearly every frame: a steady head */
+    double head =
+        json_number_value(json_object_get(json_object_get(m, "head_stability_score"), "score"));
+    CHECK_MSG(head > 0.5 && head <= 1.0, "head stability %.3f", head);
+    json_t *f = json_object_get(doc, "findings");
+    CHECK(json_is_array(json_object_get(f, "findings")));
+    CHECK(json_is_false(json_object_get(json_object_get(f, "reliability"), "low")));
+    CHECK(json_equal(f, json_object_get(dr, "findings")));
+    const char *rk = json_string_value(json_object_get(doc, "report_key"));
+    CHECK(rk != NULL && strstr(rk, "/report.html") != NULL);
+    void *html = NULL;
+    size_t n = 0;
+    cr_err e = {0};
+    CHECK_MSG(rk != NULL && blob_get(blob, rk, &html, &n, &e) == CR_OK, "report: %s",
+              cr_err_msg(&e));
+    if (html != NULL) {
+        char *h = cr_strndup(html, n);
+        CHECK(h != NULL && strncmp(h, "<!DOCTYPE html>", 15) == 0);
+        CHECK(h != NULL && strstr(h, "</html>") != NULL);
+        CHECK(h != NULL && strstr(h, "<h2>Summary</h2>") != NULL);
+        CHECK(h != NULL && strstr(h, "<polyline") != NULL);
+        cr_free(h);
+    }
+    cr_free(html);
+}
+
 /* Loads the job's final results; NULL (and a failed check) when absent. */
 static json_t *load_results(blob_store *blob, store *st, const char *job_id)
 {
@@ -108,6 +156,7 @@ static json_t *load_results(blob_store *blob, store *st, const char *job_id)
     json_t *drj = dr ? json_loads(dr, 0, NULL) : NULL;
     CHECK(drj != NULL &&
           json_equal(json_object_get(drj, "summary"), json_object_get(doc, "summary")));
+    check_analysis(blob, doc, drj);
     json_decref(drj);
     cr_free(dr);
     return doc;
