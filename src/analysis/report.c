@@ -112,6 +112,7 @@ static const struct {
 
 #define PLOT_W 560
 #define PLOT_H 120
+#define PLOT_MAX_POINTS 1200 /* ours: ~2 points per pixel of width */
 
 /* A line plot of per-frame values against time; scores on a fixed 0..1 axis. */
 static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
@@ -146,12 +147,27 @@ static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
              "stroke-dasharray=\"4 3\"/>",
              PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
     adds(b, "<polyline fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" points=\"");
-    for (size_t i = 0; i < n; i++) {
-        double x = json_number_value(json_array_get(v, i));
-        double tt = json_number_value(json_array_get(t, i));
-        if (!isfinite(x) || !isfinite(tt))
-            continue;
-        addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W, PLOT_H * (1 - (x - lo) / (hi - lo)));
+    /* long series: each bucket of `step` samples drawn as its minimum and maximum,
+     * in time order (keeps spikes, bounds the page size) */
+    size_t step = n > PLOT_MAX_POINTS ? (n + PLOT_MAX_POINTS / 2 - 1) / (PLOT_MAX_POINTS / 2) : 1;
+    for (size_t i0 = 0; i0 < n; i0 += step) {
+        size_t lo_i = i0, hi_i = i0;
+        for (size_t i = i0; i < n && i < i0 + step; i++) {
+            double x = json_number_value(json_array_get(v, i));
+            if (x < json_number_value(json_array_get(v, lo_i)))
+                lo_i = i;
+            if (x > json_number_value(json_array_get(v, hi_i)))
+                hi_i = i;
+        }
+        size_t pick[2] = {lo_i < hi_i ? lo_i : hi_i, lo_i < hi_i ? hi_i : lo_i};
+        for (int q = 0; q < (pick[0] == pick[1] ? 1 : 2); q++) {
+            double x = json_number_value(json_array_get(v, pick[q]));
+            double tt = json_number_value(json_array_get(t, pick[q]));
+            if (!isfinite(x) || !isfinite(tt))
+                continue;
+            addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W,
+                 PLOT_H * (1 - (x - lo) / (hi - lo)));
+        }
     }
     adds(b, "\"/>");
     addf(b,

@@ -53,7 +53,8 @@ typedef struct pipeline_chunk_summary {
 } pipeline_chunk_summary;
 
 /* Processes one chunk and writes its artifact (chunk JSON: job_id, session_id,
- * chunk_index, start_sec, end_sec, sample_fps, max_width, engine, model, frames,
+ * chunk_index, start_sec, end_sec, sample_fps, max_width, width and height of the
+ * sampled frames (absent when the chunk has no frame), engine, model, frames,
  * frames_detected, runtime_ms, poses[] in the format of pose/pose_json.h).
  * The tracker is reset first.  Video errors come back as they are (CR_ERR_FORMAT,
  * ...), with the chunk named in the message. */
@@ -71,8 +72,9 @@ typedef struct pipeline_job_summary {
 
 /* Aggregates a job the caller holds (store_job_claim_aggregation won): reads its
  * chunk artifacts (for a 'cpu' job with no chunks, first processes the whole video
- * with `tracker`, which may be NULL for chunked jobs), merges them, writes
- * final_results.json and returns in *summary_json (cr_free) the summary that goes
+ * with `tracker`, which may be NULL for chunked jobs), merges them, computes the
+ * analysis (analysis/analysis.h: `metrics`, `findings`, `report_key`; report.html
+ * written to blob_key_report), writes final_results.json and returns in *summary_json (cr_free) the summary that goes
  * into deep_results.  `progress` (may be NULL) is called per frame of a 'cpu' job
  * and per chunk read.  Does not change the job's status: the caller calls
  * store_job_finish with the outcome. */

@@ -540,6 +540,40 @@ static void test_report(void)
     analysis_series_free(&s);
 }
 
+/* A 15-minute session at 10 fps: the plots are decimated, the page stays small. */
+static void test_long(void)
+{
+    analysis_series s = {0};
+    s.width = 1280;
+    s.height = 720;
+    for (int k = 0; k < 9000; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        f.x[ALM_NOSE] += (float)(k % 7) * 3.0f;
+        f.detected = k % 10 != 0;
+        CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
+    }
+    json_t *m = metrics_of(&s), *fd = NULL;
+    CHECK(json_array_size(json_object_get(json_object_get(m, "head_stability_score"),
+                                          "per_frame_scores")) == 8100);
+    CHECK(analysis_findings(m, "batting", 9000, 8100, &fd, NULL) == CR_OK);
+    char *html = NULL;
+    size_t len = 0;
+    CHECK(analysis_report_html(m, fd, NULL, &s, &html, &len, NULL) == CR_OK);
+    CHECK_MSG(len < 200000, "report of %zu bytes", len);
+    /* the first plot's polyline has at most 1200 points */
+    const char *p = html ? strstr(html, "<polyline") : NULL;
+    const char *e = p ? strstr(p, "\"/>") : NULL;
+    int commas = 0;
+    for (; p && e && p < e; p++)
+        commas += *p == ',';
+    CHECK_MSG(commas > 500 && commas <= 1200, "%d points", commas);
+    cr_free(html);
+    json_decref(fd);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
 /* Every allocation of ours failing in turn: NOMEM, no output, no leak (ASan). */
 static void test_nomem(void)
 {
@@ -585,6 +619,7 @@ int main(void)
     test_empty();
     test_findings();
     test_report();
+    test_long();
     test_nomem();
     return check_exit();
 }
