@@ -397,7 +397,9 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
     }
     const json_t *tl = json_object_get(metrics, "trunk_lateral_flexion");
     double lat = num_or_nan(json_object_get(tl, "value"));
-    if (isfinite(lat) && lat > TRUNK_LATERAL_MAX) {
+    /* side-on, the same angle is forward lean: only with a front/behind view */
+    if (isfinite(lat) && lat > TRUNK_LATERAL_MAX &&
+        !json_is_false(json_object_get(tl, "view_ok"))) {
         json_t *ev = json_object();
         put(b, ev, "trunk_lateral_flexion_deg", json_real(lat));
         put(b, ev, "threshold_deg", json_real(TRUNK_LATERAL_MAX));

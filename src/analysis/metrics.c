@@ -60,6 +60,10 @@
 /* Ours: the nose must lead the shoulder midpoint by 0.15 torso lengths for the
  * facing direction (and so the front leg) to count as known. */
 #define FACING_MIN 0.15
+/* Camera view from the median shoulder width / torso length (ours): frontal 0.9
+ * (Winter 2009), side-on near 0.  >= 0.6 front-on or behind, <= 0.35 side-on. */
+#define VIEW_FRONT_MIN 0.6
+#define VIEW_SIDE_MAX 0.35
 /* ICC regulations for the review of bowlers reported with suspected illegal
  * bowling actions (2009 onward): elbow extension tolerance 15 degrees. */
 #define ICC_ELBOW_LIMIT_DEG 15.0
@@ -566,7 +570,7 @@ static void stride_and_ffc(jb *b, json_t *all, const analysis_series *s, double 
     put(b, all, "front_knee_angle_at_ffc", k);
 }
 
-static void trunk_lateral(jb *b, json_t *all, const analysis_series *s, pfs *p)
+static void trunk_lateral(jb *b, json_t *all, const analysis_series *s, pfs *p, const char *view)
 {
     double mx = NAN, sum = 0;
     const analysis_frame *mf = NULL;
@@ -589,6 +593,9 @@ static void trunk_lateral(jb *b, json_t *all, const analysis_series *s, pfs *p)
     put(b, m, "units", json_string("degrees from vertical (max |angle|)"));
     put(b, m, "signed_deg", jnum(mx));
     put(b, m, "mean_abs_deg", jnum(p->n ? sum / (double)p->n : NAN));
+    put(b, m, "camera_view", json_string(view));
+    /* lateral flexion is visible only when the camera looks at the chest or back */
+    put(b, m, "view_ok", json_boolean(strcmp(view, "front_or_behind") == 0));
     put(b, m, "frame_num", mf ? json_integer(mf->frame_num) : json_null());
     put(b, m, "timestamp_s", mf ? json_real(mf->t) : json_null());
     put(b, m, "note",
@@ -735,7 +742,27 @@ cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err)
         qsort(tl, nt, sizeof *tl, cmp_double);
         scale = nt % 2 ? tl[nt / 2] : (tl[nt / 2 - 1] + tl[nt / 2]) / 2;
     }
+    /* camera view: median shoulder width over the body scale */
+    size_t nw = 0;
+    for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        if (ok(f, ALM_L_SHOULDER) && ok(f, ALM_R_SHOULDER))
+            tl[nw++] = hypot(f->x[ALM_L_SHOULDER] - f->x[ALM_R_SHOULDER],
+                             f->y[ALM_L_SHOULDER] - f->y[ALM_R_SHOULDER]) /
+                       scale;
+    }
+    double width_ratio = NAN;
+    if (nw > 0) {
+        qsort(tl, nw, sizeof *tl, cmp_double);
+        width_ratio = tl[nw / 2];
+    }
+    const char *view = !isfinite(width_ratio)          ? "unknown"
+                       : width_ratio >= VIEW_FRONT_MIN ? "front_or_behind"
+                       : width_ratio <= VIEW_SIDE_MAX  ? "side"
+                                                       : "oblique";
     json_t *meta = json_object();
+    put(&b, meta, "camera_view", json_string(view));
+    put(&b, meta, "shoulder_width_ratio", jnum(width_ratio));
     put(&b, meta, "total_frames", json_integer((json_int_t)s->n));
     put(&b, meta, "frames_analyzed", json_integer(detected));
     put(&b, meta, "frame_width", json_integer(s->width));
@@ -753,7 +780,7 @@ cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err)
     separation_timing(&b, all, s, &p[3]);
     elbow_drop(&b, all, s, scale, &p[4]);
     stride_and_ffc(&b, all, s, scale, &p[5]);
-    trunk_lateral(&b, all, s, &p[6]);
+    trunk_lateral(&b, all, s, &p[6], view);
     elbow_extension(&b, all, s);
 
 done:

@@ -77,6 +77,9 @@ static void test_head(void)
                      json_object_get(json_object_get(m, "head_stability_score"), "num_frames")),
                  19);
     CHECK_NEAR(value_of(m, "meta", "body_scale_px"), 140.0, 1e-9);
+    /* shoulders 60 px apart over a 140 px torso: 0.43, an oblique view */
+    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(m, "meta"), "camera_view")),
+                 "oblique");
     json_decref(m);
 
     /* drifting 7 px per sample = 0.05 torso lengths; 0 at 0.3 * 0.259/0.288 */
@@ -196,6 +199,19 @@ static void test_knee(void)
     CHECK_NEAR(value_of(m, "front_knee_brace_score", "min_knee_angle"), 120.0, 1e-3);
     CHECK_NEAR(score_of(m, "front_knee_brace_score"), 0.4, 1e-5);
     CHECK_NEAR(value_of(m, "front_knee_angle_at_ffc", "value"), 120.0, 1e-3);
+    /* ankles 40 px apart over a 140 px torso */
+    CHECK_NEAR(value_of(m, "stride_length", "value"), 40.0 / 140.0, 1e-5);
+    CHECK_NEAR(value_of(m, "stride_length", "value_px"), 40.0, 1e-3);
+    json_decref(m);
+    /* trunk leaning 20 degrees to image right in every frame (shoulders shifted) */
+    for (size_t k = 0; k < s.n; k++) {
+        float dx = 140.0f * (float)tan(20 * PI / 180);
+        s.frames[k].x[ALM_L_SHOULDER] += dx;
+        s.frames[k].x[ALM_R_SHOULDER] += dx;
+    }
+    m = metrics_of(&s);
+    CHECK_NEAR(value_of(m, "trunk_lateral_flexion", "value"), 20.0, 1e-3);
+    CHECK_NEAR(value_of(m, "trunk_lateral_flexion", "signed_deg"), 20.0, 1e-3);
     json_decref(m);
     analysis_series_free(&s);
 }
@@ -458,6 +474,10 @@ static void test_findings(void)
     CHECK(sev(f, "FRONT_KNEE_FLEXED_AT_FFC") &&
           strcmp(sev(f, "FRONT_KNEE_FLEXED_AT_FFC"), "medium") == 0);
     CHECK(sev(f, "TRUNK_LATERAL_FLEXION") != NULL);
+    json_decref(f);
+    f = findings("{\"trunk_lateral_flexion\":{\"value\":45.0,\"view_ok\":false}}", "bowling", 10,
+                 10);
+    CHECK(sev(f, "TRUNK_LATERAL_FLEXION") == NULL);
     json_decref(f);
     f = findings(ext, "batting", 10, 10);
     CHECK(sev(f, "ELBOW_EXTENSION_SCREEN") == NULL && sev(f, "TRUNK_LATERAL_FLEXION") == NULL);
