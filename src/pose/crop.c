@@ -37,6 +37,38 @@ void pose_crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *ro
     double ox = cx + c * (-rw / 2) - s * (-rh / 2) + 0.5 * (ax + bx);
     double oy = cy + s * (-rw / 2) + c * (-rh / 2) + 0.5 * (ay + by);
 
+    /* Fast path: when the sample positions of the four output corners -- and so, the
+     * map being affine, of every output pixel -- fall where both bilinear taps are
+     * inside the image, no clamping or border test is needed.  Same arithmetic as the
+     * general loop below, so the same values; it is the common case when tracking a
+     * person well inside the frame, and this crop runs on every frame. */
+    int inside = 1;
+    for (int corner = 0; corner < 4 && inside; corner++) {
+        int u = (corner & 1) ? dst_w - 1 : 0, v = (corner & 2) ? dst_h - 1 : 0;
+        double fx = ox + ax * u + bx * v - 0.5, fy = oy + ay * u + by * v - 0.5;
+        inside = fx >= 0 && fx < w - 1 && fy >= 0 && fy < h - 1;
+    }
+    if (inside) {
+        for (int v = 0; v < dst_h; v++) {
+            float *out = dst + (size_t)v * dst_w * 3;
+            for (int u = 0; u < dst_w; u++, out += 3) {
+                double fx = ox + ax * u + bx * v - 0.5;
+                double fy = oy + ay * u + by * v - 0.5;
+                int x0 = (int)fx, y0 = (int)fy; /* fx, fy >= 0: truncation is floor */
+                float tx = (float)(fx - x0), ty = (float)(fy - y0);
+                const uint8_t *p0 = rgb + (size_t)y0 * stride + (size_t)x0 * 3;
+                const uint8_t *p1 = p0 + stride;
+                for (int ch = 0; ch < 3; ch++) {
+                    float top = p0[ch] + (p0[ch + 3] - p0[ch]) * tx;
+                    float bot = p1[ch] + (p1[ch + 3] - p1[ch]) * tx;
+                    float val = top + (bot - top) * ty;
+                    out[ch] = val * scale + offset;
+                }
+            }
+        }
+        return;
+    }
+
     for (int v = 0; v < dst_h; v++) {
         for (int u = 0; u < dst_w; u++) {
             double px = ox + ax * u + bx * v; /* position, pixel edges at integers */

@@ -223,6 +223,41 @@ static void test_crop(void)
     CHECK_NEAR(o9[2 * 3], 160, 1e-4); /* (1, -1) -> (1, 1): pixel (2, 2) */
 }
 
+/* A rotated crop well inside a larger image (the fast path of pose_crop) against a
+ * direct evaluation of the same map: pixel centre (u+1/2, v+1/2) of the output goes
+ * to centre + R(rotation) * ((u+1/2)/dst_w - 1/2) * roi size, sampled bilinearly. */
+static void test_crop_inside(void)
+{
+    enum { W = 97, H = 61, S = W * 3 + 5, D = 16 };
+    static uint8_t img[H * S];
+    unsigned x = 12345;
+    for (size_t i = 0; i < sizeof img; i++) {
+        x = x * 1103515245u + 12345u;
+        img[i] = (uint8_t)(x >> 23);
+    }
+    pose_rect r = {0.52f, 0.47f, 0.35f, 0.5f, 0.37f};
+    static float out[D * D * 3];
+    pose_crop(img, W, H, S, &r, D, D, POSE_BORDER_REPLICATE, 1.0f / 255, 0, out);
+    double c = cos(r.rotation), s = sin(r.rotation), worst = 0;
+    for (int v = 0; v < D; v++)
+        for (int u = 0; u < D; u++) {
+            double lx = ((u + 0.5) / D - 0.5) * r.w * W, ly = ((v + 0.5) / D - 0.5) * r.h * H;
+            double px = r.cx * W + c * lx - s * ly - 0.5, py = r.cy * H + s * lx + c * ly - 0.5;
+            int x0 = (int)floor(px), y0 = (int)floor(py);
+            double tx = px - x0, ty = py - y0;
+            for (int ch = 0; ch < 3; ch++) {
+                double a = img[y0 * S + x0 * 3 + ch], b = img[y0 * S + (x0 + 1) * 3 + ch];
+                double cc = img[(y0 + 1) * S + x0 * 3 + ch],
+                       d = img[(y0 + 1) * S + (x0 + 1) * 3 + ch];
+                double want = ((a + (b - a) * tx) * (1 - ty) + (cc + (d - cc) * tx) * ty) / 255;
+                double got = out[(v * D + u) * 3 + ch];
+                if (fabs(got - want) > worst)
+                    worst = fabs(got - want);
+            }
+        }
+    CHECK_MSG(worst < 1e-4, "inside crop differs from the direct map by %.3g", worst);
+}
+
 static void test_landmarks(void)
 {
     /* Decode: 256-px units and sigmoid visibility/presence. */
@@ -360,6 +395,7 @@ int main(void)
     test_nms();
     test_letterbox_roi();
     test_crop();
+    test_crop_inside();
     test_landmarks();
     test_one_euro();
     test_json();
