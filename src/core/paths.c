@@ -4,6 +4,7 @@
 #include "core/paths.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifndef CREASE_SHARE_DIR /* set by CMake to ${CMAKE_INSTALL_PREFIX}/share/crease */
@@ -23,11 +24,25 @@ cr_status cr_find_model(const cr_config *cfg, const char *name, char *out, size_
     snprintf(out, cap, "models/%s", name);
     if (access(out, R_OK) == 0)
         return CR_OK;
+    /* Beside a build tree: build/crease -> ./models of the checkout, wherever the
+     * command is run from. */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(out, cap, "%s/../models/%s", exe, name);
+            if (access(out, R_OK) == 0)
+                return CR_OK;
+        }
+    }
     snprintf(out, cap, "%s/models/%s", CREASE_SHARE_DIR, name);
     if (access(out, R_OK) == 0)
         return CR_OK;
     return cr_err_set(err, CR_ERR_NOT_FOUND,
-                      "model %s not found in ./models or %s/models (run scripts/fetch-models or "
-                      "set CREASE_MODELS_DIR)",
+                      "model %s not found in ./models, beside the crease binary or in %s/models "
+                      "(run scripts/fetch-models or set CREASE_MODELS_DIR)",
                       name, CREASE_SHARE_DIR);
 }
