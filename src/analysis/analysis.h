@@ -34,8 +34,11 @@
  * hip_shoulder_separation_timing's "score" is a lag in seconds (Cricksy's meaning);
  * its per-frame series is a 0..1 proxy (separation angle / 90 degrees).
  * Extras (same "value"/null/"reason" convention, units in the key names):
- * front_knee_angle_at_ffc, trunk_lateral_flexion, stride_length,
- * bowling_elbow_extension (screening only, flagged as such).
+ * front_knee_angle_at_ffc (front-foot contact = frame of the longest stride),
+ * trunk_lateral_flexion (meaningful front-on: "view_ok"), stride_length (side-on),
+ * bowling_elbow_extension (every delivery screened, "deliveries": [...], the value is
+ * the largest; "screening_only": true: 2D video cannot adjudicate the ICC 15 degree
+ * rule).  "meta" holds frame size, body scale and the estimated camera view.
  *
  * Memory: results are jansson objects owned by the caller (json_decref).  All
  * functions return CR_ERR_NOMEM on allocation failure and leave no partial output.

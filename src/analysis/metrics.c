@@ -67,8 +67,12 @@
 /* ICC regulations for the review of bowlers reported with suspected illegal
  * bowling actions (2009 onward): elbow extension tolerance 15 degrees. */
 #define ICC_ELBOW_LIMIT_DEG 15.0
-/* Ours: look for the upper arm horizontal at most 1 s before release. */
+/* Ours: look for the upper arm horizontal at most 1 s before release; one release
+ * per 1 s window (a delivery stride and arm swing take well under a second); list
+ * at most 50 deliveries. */
 #define UAH_MAX_LOOKBACK_S 1.0
+#define RELEASE_WINDOW_S 0.5
+#define MAX_DELIVERIES 50
 
 /* ---- small helpers ----------------------------------------------------------- */
 
@@ -623,89 +627,160 @@ static int arm_ok(const analysis_frame *f, int k)
              : ok(f, ALM_L_SHOULDER) && ok(f, ALM_L_ELBOW) && ok(f, ALM_L_WRIST);
 }
 
-/* Bowling elbow extension, screening only: release = the frame where a wrist is
- * highest above its shoulder; upper arm horizontal (UAH) = the last frame before it
- * with the elbow at or below shoulder height; extension = max flexion in [UAH,
- * release] - flexion at release. */
-static void elbow_extension(jb *b, json_t *all, const analysis_series *s)
+/* One delivery's screening: release frame r of arm `side`. */
+typedef struct delivery {
+    long r, u;   /* release, upper arm horizontal (-1: not found) */
+    int side;    /* 0 left, 1 right */
+    int world;   /* angles from world landmarks */
+    int samples; /* frames with the arm visible in [u, r] */
+    double ext, fu, fmax, fr;
+    const char *reason; /* NULL when ext is known */
+} delivery;
+
+static double wrist_height(const analysis_frame *f, int k)
 {
-    long r = -1;
-    int side = 0;
-    double best = 0;
-    for (size_t i = 0; i < s->n; i++)
-        for (int k = 0; k < 2; k++) {
-            const analysis_frame *f = &s->frames[i];
-            if (!arm_ok(f, k))
-                continue;
-            double h =
-                f->y[k ? ALM_R_WRIST : ALM_L_WRIST] - f->y[k ? ALM_R_SHOULDER : ALM_L_SHOULDER];
-            if (h < best) {
-                best = h;
-                r = (long)i;
+    return f->y[k ? ALM_R_WRIST : ALM_L_WRIST] - f->y[k ? ALM_R_SHOULDER : ALM_L_SHOULDER];
+}
+
+/* Upper arm horizontal = the last frame before release with the elbow at or below
+ * shoulder height; extension = max flexion in [UAH, release] - flexion at release. */
+static void screen_delivery(const analysis_series *s, delivery *d)
+{
+    int side = d->side;
+    const analysis_frame *rf = &s->frames[d->r];
+    d->u = -1;
+    d->ext = d->fu = d->fmax = d->fr = NAN;
+    d->world = 0;
+    d->samples = 0;
+    for (long j = d->r; j >= 0 && rf->t - s->frames[j].t <= UAH_MAX_LOOKBACK_S; j--) {
+        const analysis_frame *f = &s->frames[j];
+        if (arm_ok(f, side) && f->y[side ? ALM_R_ELBOW : ALM_L_ELBOW] >=
+                                   f->y[side ? ALM_R_SHOULDER : ALM_L_SHOULDER]) {
+            d->u = j;
+            break;
+        }
+    }
+    if (d->u < 0) {
+        d->reason = "the bowling arm is not seen at shoulder height before release";
+        return;
+    }
+    d->world = 1;
+    for (long j = d->u; j <= d->r; j++)
+        if (arm_ok(&s->frames[j], side) && !s->frames[j].has_world)
+            d->world = 0;
+    for (long j = d->u; j <= d->r; j++) {
+        if (!arm_ok(&s->frames[j], side))
+            continue;
+        double fl = flexion(&s->frames[j], side, d->world);
+        if (isfinite(fl) && (!isfinite(d->fmax) || fl > d->fmax))
+            d->fmax = fl;
+        d->samples++;
+    }
+    d->fu = flexion(&s->frames[d->u], side, d->world);
+    d->fr = flexion(&s->frames[d->r], side, d->world);
+    d->ext = d->fmax - d->fr;
+    d->reason = isfinite(d->ext) ? NULL : "degenerate arm (zero-length segment)";
+}
+
+/* Bowling elbow extension, screening only.  Releases: frames where a wrist is above
+ * its shoulder and highest within +-RELEASE_WINDOW_S (one per delivery; of two arms
+ * at once, the higher wrist); each is screened (screen_delivery); the value is the
+ * largest extension. */
+static int elbow_extension(jb *b, json_t *all, const analysis_series *s)
+{
+    delivery *dl = cr_malloc((s->n ? s->n : 1) * sizeof *dl);
+    if (dl == NULL)
+        return -1;
+    size_t nd = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const analysis_frame *f = &s->frames[i];
+        int side = -1;
+        double h = 0;
+        for (int k = 0; k < 2; k++)
+            if (arm_ok(f, k) && wrist_height(f, k) < h) {
+                h = wrist_height(f, k);
                 side = k;
             }
-        }
-    const char *reason = NULL;
-    long u = -1;
-    if (r < 0) {
-        reason = "no frame with a visible arm and the wrist above the shoulder (no delivery seen)";
-    } else {
-        const analysis_frame *rf = &s->frames[r];
-        for (long j = r; j >= 0 && rf->t - s->frames[j].t <= UAH_MAX_LOOKBACK_S; j--) {
-            const analysis_frame *f = &s->frames[j];
-            if (!arm_ok(f, side))
-                continue;
-            if (f->y[side ? ALM_R_ELBOW : ALM_L_ELBOW] >=
-                f->y[side ? ALM_R_SHOULDER : ALM_L_SHOULDER]) {
-                u = j;
-                break;
+        if (side < 0)
+            continue;
+        /* highest within the window (earlier frames win ties), either arm */
+        int peak = 1;
+        for (int dir = -1; dir <= 1 && peak; dir += 2)
+            for (long j = (long)i + dir; j >= 0 && j < (long)s->n && peak; j += dir) {
+                const analysis_frame *g = &s->frames[j];
+                if (fabs(g->t - f->t) > RELEASE_WINDOW_S)
+                    break;
+                for (int k = 0; k < 2; k++)
+                    if (arm_ok(g, k) &&
+                        (wrist_height(g, k) < h || (wrist_height(g, k) == h && j < (long)i)))
+                        peak = 0;
             }
-        }
-        if (u < 0)
-            reason = "the bowling arm is not seen at shoulder height before release";
+        if (!peak)
+            continue;
+        memset(&dl[nd], 0, sizeof dl[nd]);
+        dl[nd].r = (long)i;
+        dl[nd].side = side;
+        screen_delivery(s, &dl[nd]);
+        nd++;
     }
-    double ext = NAN, fu = NAN, fr = NAN, fmax = NAN;
-    int world = 0, samples = 0;
-    if (reason == NULL) {
-        world = 1;
-        for (long j = u; j <= r; j++)
-            if (arm_ok(&s->frames[j], side) && !s->frames[j].has_world)
-                world = 0;
-        for (long j = u; j <= r; j++) {
-            if (!arm_ok(&s->frames[j], side))
-                continue;
-            double fl = flexion(&s->frames[j], side, world);
-            if (isfinite(fl) && (!isfinite(fmax) || fl > fmax))
-                fmax = fl;
-            samples++;
-        }
-        fu = flexion(&s->frames[u], side, world);
-        fr = flexion(&s->frames[r], side, world);
-        ext = fmax - fr;
-        if (!isfinite(ext))
-            reason = "degenerate arm (zero-length segment)";
-    }
+    /* the delivery reported in the top-level fields: the largest extension */
+    const delivery *best = NULL;
+    for (size_t i = 0; i < nd; i++)
+        if (dl[i].reason == NULL && (best == NULL || dl[i].ext > best->ext))
+            best = &dl[i];
+    if (best == NULL && nd > 0)
+        best = &dl[0];
+    const char *reason =
+        nd == 0 ? "no frame with a visible arm and the wrist above the shoulder (no delivery seen)"
+                : best->reason;
+    double ext = best && best->reason == NULL ? best->ext : NAN;
     json_t *m = extra(b, ext, reason);
     put(b, m, "units", json_string("degrees of elbow extension, UAH to release"));
     put(b, m, "screening_only", json_true());
     put(b, m, "icc_limit_deg", json_real(ICC_ELBOW_LIMIT_DEG));
     put(b, m, "exceeds_limit",
         isfinite(ext) ? json_boolean(ext > ICC_ELBOW_LIMIT_DEG) : json_null());
-    put(b, m, "flexion_at_uah_deg", jnum(fu));
-    put(b, m, "max_flexion_deg", jnum(fmax));
-    put(b, m, "flexion_at_release_deg", jnum(fr));
-    put(b, m, "uah_frame_num", u >= 0 ? json_integer(s->frames[u].frame_num) : json_null());
-    put(b, m, "release_frame_num", r >= 0 ? json_integer(s->frames[r].frame_num) : json_null());
-    put(b, m, "uah_timestamp_s", u >= 0 ? json_real(s->frames[u].t) : json_null());
-    put(b, m, "release_timestamp_s", r >= 0 ? json_real(s->frames[r].t) : json_null());
-    put(b, m, "side", json_string(r < 0 ? "unknown" : side ? "right" : "left"));
-    put(b, m, "space", json_string(reason ? "none" : world ? "world_3d" : "image_2d"));
-    put(b, m, "samples", json_integer(samples));
+    put(b, m, "flexion_at_uah_deg", jnum(best ? best->fu : NAN));
+    put(b, m, "max_flexion_deg", jnum(best ? best->fmax : NAN));
+    put(b, m, "flexion_at_release_deg", jnum(best ? best->fr : NAN));
+    put(b, m, "uah_frame_num",
+        best && best->u >= 0 ? json_integer(s->frames[best->u].frame_num) : json_null());
+    put(b, m, "release_frame_num", best ? json_integer(s->frames[best->r].frame_num) : json_null());
+    put(b, m, "uah_timestamp_s",
+        best && best->u >= 0 ? json_real(s->frames[best->u].t) : json_null());
+    put(b, m, "release_timestamp_s", best ? json_real(s->frames[best->r].t) : json_null());
+    put(b, m, "side", json_string(!best ? "unknown" : best->side ? "right" : "left"));
+    put(b, m, "space",
+        json_string(!best || best->reason ? "none"
+                    : best->world         ? "world_3d"
+                                          : "image_2d"));
+    put(b, m, "samples", json_integer(best ? best->samples : 0));
+    json_t *list = json_array();
+    for (size_t i = 0; i < nd && i < MAX_DELIVERIES; i++) {
+        const delivery *d = &dl[i];
+        json_t *o = json_object();
+        put(b, o, "release_frame_num", json_integer(s->frames[d->r].frame_num));
+        put(b, o, "release_timestamp_s", json_real(s->frames[d->r].t));
+        put(b, o, "uah_frame_num",
+            d->u >= 0 ? json_integer(s->frames[d->u].frame_num) : json_null());
+        put(b, o, "side", json_string(d->side ? "right" : "left"));
+        put(b, o, "extension_deg", jnum(d->reason ? NAN : d->ext));
+        put(b, o, "space", json_string(d->reason ? "none" : d->world ? "world_3d" : "image_2d"));
+        put(b, o, "samples", json_integer(d->samples));
+        if (d->reason)
+            put(b, o, "reason", json_string(d->reason));
+        if (list == NULL || json_array_append_new(list, o))
+            b->bad = 1;
+    }
+    put(b, m, "deliveries", list);
+    put(b, m, "deliveries_seen", json_integer((json_int_t)nd));
     put(b, m, "note",
         json_string("SCREENING ONLY: video pose estimation at the sampled frame rate cannot "
                     "adjudicate a bowling action; the ICC 15-degree rule is tested only in an "
                     "accredited laboratory with 3D motion capture"));
     put(b, all, "bowling_elbow_extension", m);
+    cr_free(dl);
+    return 0;
 }
 
 /* ---- entry points ------------------------------------------------------------- */
@@ -781,7 +856,8 @@ cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err)
     elbow_drop(&b, all, s, scale, &p[4]);
     stride_and_ffc(&b, all, s, scale, &p[5]);
     trunk_lateral(&b, all, s, &p[6], view);
-    elbow_extension(&b, all, s);
+    if (elbow_extension(&b, all, s) != 0)
+        b.bad = 1;
 
 done:
     for (int i = 0; i < np; i++)

@@ -302,8 +302,42 @@ static void test_elbow_extension(void)
     analysis_series_push(&s, &f, NULL);
     json_t *m = metrics_of(&s);
     CHECK_NEAR(value_of(m, "bowling_elbow_extension", "value"), 12.0, 1e-3);
+    CHECK_INT_EQ(json_array_size(
+                     json_object_get(json_object_get(m, "bowling_elbow_extension"), "deliveries")),
+                 1);
     CHECK(json_is_false(
         json_object_get(json_object_get(m, "bowling_elbow_extension"), "exceeds_limit")));
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* Two deliveries 1.5 s apart (5 and 20 degrees of extension): both screened, the
+ * value is the larger. */
+static void test_two_deliveries(void)
+{
+    analysis_series s = {0};
+    s.width = s.height = 640;
+    analysis_frame f;
+    for (int k = 0; k < 30; k++) {
+        if (k == 3 || k == 18)
+            arm_frame(&f, k, 0, 25, 0, 0); /* UAH */
+        else if (k == 4)
+            arm_frame(&f, k, 1, 20, 0, 0); /* release: 25 -> 20 */
+        else if (k == 19)
+            arm_frame(&f, k, 1, 5, 0, 0); /* release: 25 -> 5 */
+        else
+            base_frame(&f, k);
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s);
+    const json_t *e = json_object_get(m, "bowling_elbow_extension");
+    CHECK_INT_EQ(json_array_size(json_object_get(e, "deliveries")), 2);
+    CHECK_NEAR(value_of(m, "bowling_elbow_extension", "value"), 20.0, 1e-3);
+    CHECK_INT_EQ(json_integer_value(json_object_get(e, "release_frame_num")), 19);
+    const json_t *d0 = json_array_get(json_object_get(e, "deliveries"), 0);
+    CHECK_NEAR(json_number_value(json_object_get(d0, "extension_deg")), 5.0, 1e-3);
+    CHECK_INT_EQ(json_integer_value(json_object_get(d0, "uah_frame_num")), 3);
+    CHECK(json_is_true(json_object_get(e, "exceeds_limit")));
     json_decref(m);
     analysis_series_free(&s);
 }
@@ -636,6 +670,7 @@ int main(void)
     test_knee();
     test_elbow_extension();
     test_separation();
+    test_two_deliveries();
     test_empty();
     test_findings();
     test_report();
