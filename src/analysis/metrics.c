@@ -35,6 +35,8 @@
 
 /* Cricksy: head movement of 0.3 shoulder widths per sample scores 0. */
 #define HEAD_MOVE_ZERO (0.3 * SHOULDER_WIDTH_PER_TORSO) /* torso lengths per sample */
+/* Ours: nose positions more than 1 s apart are not differenced. */
+#define HEAD_MAX_GAP_S 1.0
 /* Cricksy: hip-ankle drift of 0.2 (normalized x) scores 0.  For a player 80 % of a
  * 16:9 frame's height that is 0.2 * 16/9 / (0.8 * 0.288) = 1.5 torso lengths; ours
  * is stricter, 1.0 torso length (the hips a full torso outside the feet). */
@@ -328,9 +330,12 @@ static void head_stability(jb *b, json_t *all, const analysis_series *s, double 
         if (!ok(f, ALM_NOSE))
             continue;
         double mov = 0;
-        if (prev != NULL) {
+        /* movement per sample: over a gap, divided by the samples it spans; across a
+         * gap longer than HEAD_MAX_GAP_S not measured (Cricksy bridged any gap) */
+        if (prev != NULL && f->t - prev->t <= HEAD_MAX_GAP_S) {
+            int64_t gap = f->frame_num - prev->frame_num;
             mov = hypot(f->x[ALM_NOSE] - prev->x[ALM_NOSE], f->y[ALM_NOSE] - prev->y[ALM_NOSE]) /
-                  scale;
+                  scale / (double)(gap > 1 ? gap : 1);
             sum += mov;
             nmov++;
         }

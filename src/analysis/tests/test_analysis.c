@@ -95,6 +95,15 @@ static void test_head(void)
                                           "per_frame_scores")) == 20);
     json_decref(m);
 
+    /* every other nose invisible: still 0.05 torso lengths per sample */
+    for (int k = 1; k < 20; k += 2)
+        s.frames[k].vis[ALM_NOSE] = 0.1f;
+    m = metrics_of(&s);
+    CHECK_NEAR(value_of(m, "head_stability_score", "avg_movement"), 0.05, 1e-6);
+    json_decref(m);
+    for (int k = 1; k < 20; k += 2)
+        s.frames[k].vis[ALM_NOSE] = 0.9f;
+
     /* invisible noses (far away, visibility 0.2) are ignored: still head again */
     for (int k = 0; k < 20; k++) {
         s.frames[k].x[ALM_NOSE] = 300;
