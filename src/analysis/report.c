@@ -401,6 +401,28 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         adds(&b, "</td></tr>\n");
     }
     adds(&b, "</table>\n");
+    /* every screened delivery */
+    const json_t *dels =
+        json_object_get(json_object_get(metrics, "bowling_elbow_extension"), "deliveries");
+    if (json_array_size(dels) > 0) {
+        adds(&b, "<h3>Deliveries screened for elbow extension (screening only)</h3>\n"
+                 "<table><tr><th>Release</th><th>Arm</th><th>Extension</th><th>From</th></tr>");
+        size_t di;
+        const json_t *d;
+        json_array_foreach(dels, di, d)
+        {
+            double x = num(d, "extension_deg");
+            addf(&b, "<tr><td>%.1f s</td><td>", num(d, "release_timestamp_s"));
+            esc(&b, str(d, "side"));
+            if (isfinite(x))
+                addf(&b, "</td><td>%.1f deg%s</td><td>", x, x > 15.0 ? " (over 15)" : "");
+            else
+                adds(&b, "</td><td>&ndash;</td><td>");
+            esc(&b, isfinite(x) ? str(d, "space") : str(d, "reason"));
+            adds(&b, "</td></tr>\n");
+        }
+        adds(&b, "</table>\n");
+    }
     adds(&b, "<h2>Per-frame plots</h2>\n");
     for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
         const json_t *m = json_object_get(metrics, shown[k].key);

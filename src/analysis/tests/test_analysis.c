@@ -13,6 +13,8 @@
 #include <string.h>
 
 #define FPS 10.0
+
+static const char *sev(const json_t *f, const char *code);
 #define PI 3.14159265358979323846
 
 /* A standing player, frame k: torso length 140 px (shoulders y 160, hips y 300). */
@@ -347,6 +349,15 @@ static void test_two_deliveries(void)
     CHECK_NEAR(json_number_value(json_object_get(d0, "extension_deg")), 5.0, 1e-3);
     CHECK_INT_EQ(json_integer_value(json_object_get(d0, "uah_frame_num")), 3);
     CHECK(json_is_true(json_object_get(e, "exceeds_limit")));
+    json_t *fd = NULL;
+    char *html = NULL;
+    CHECK(analysis_findings(m, "bowling", 30, 30, &fd, NULL) == CR_OK);
+    CHECK(sev(fd, "ELBOW_EXTENSION_SCREEN") != NULL);
+    CHECK(analysis_report_html(m, fd, NULL, &s, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "Deliveries screened") != NULL &&
+          strstr(html, "20.0 deg (over 15)") != NULL);
+    cr_free(html);
+    json_decref(fd);
     json_decref(m);
     analysis_series_free(&s);
 }
