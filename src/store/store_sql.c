@@ -65,8 +65,14 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "INSERT INTO video_analysis_jobs (id, session_id, status, progress_pct, deep_mode, "
          "analysis_mode, s3_bucket, s3_key, sample_fps, include_frames, deep_enabled, "
          "total_chunks, completed_chunks, created_at, updated_at) VALUES (?1, ?2, "
-         "'awaiting_upload', 0, ?3, ?4, ?5, ?6, ?7, 0, 1, 0, 0, " SQ_NOW ", " SQ_NOW ") "
-         "ON CONFLICT (id) DO NOTHING"},
+         "'awaiting_upload', 0, ?3, ?4, ?5, ?6, ?7, 0, 1, 0, 0, "
+         /* FIFO needs created_at to follow creation order, and SQLite's clock has
+          * millisecond steps: two jobs made within one millisecond would tie and the
+          * claim would order them by their random ids.  Writers are serialised, so
+          * "at least 1 ms after the newest job" makes created_at strictly increasing. */
+         "MAX(" SQ_NOW
+         ", COALESCE((SELECT MAX(created_at) FROM video_analysis_jobs), 0) + 0.001), " SQ_NOW
+         ") ON CONFLICT (id) DO NOTHING"},
     [Q_JOB_GET] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE j.id = $1",
                    "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j WHERE j.id = ?1"},
     [Q_JOB_LIST] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j "

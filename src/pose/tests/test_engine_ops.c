@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-static uint32_t rng = 2463534242u;
+/* Thread-local: the thread checks build the same graph in three threads at once,
+ * each from the same seed. */
+static _Thread_local uint32_t rng = 2463534242u;
 static float frand(void) /* uniform in [-1, 1): xorshift32 (Marsaglia 2003) */
 {
     rng ^= rng << 13;
