@@ -159,11 +159,23 @@ static void maybe_reap(store *st, double *next_reap)
                     r.chunks_failed, r.jobs_requeued);
 }
 
+/* What one worker loop holds: its connections, its tracker, its counters. */
+typedef struct worker_ctx {
+    const cr_config *cfg;
+    const pipeline_worker_opts *o;
+    store *st;
+    blob_store *blob;
+    pose_tracker *tr; /* analysis workers create it on their first 'cpu' job */
+    pipeline_worker_stats *stats;
+} worker_ctx;
+
 /* Processes one claimed chunk and records the outcome. */
-static void work_chunk(const cr_config *cfg, store *st, blob_store *blob, pose_tracker *tr,
-                       const pipeline_worker_opts *o, const store_chunk *c,
-                       pipeline_worker_stats *stats)
+static void work_chunk(worker_ctx *w, const store_chunk *c)
 {
+    const cr_config *cfg = w->cfg;
+    store *st = w->st;
+    const pipeline_worker_opts *o = w->o;
+    pipeline_worker_stats *stats = w->stats;
     pipeline_chunk_spec spec = {c->session_id,  c->job_id,    c->s3_key,
                                 c->chunk_index, c->start_sec, c->end_sec};
     beat b = {st, o, c->id, 0, now_sec() + o->lease_seconds / 3, 0};
@@ -171,7 +183,7 @@ static void work_chunk(const cr_config *cfg, store *st, blob_store *blob, pose_t
     cr_err e = {0};
     cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
                 c->chunk_index, c->start_sec, c->end_sec, c->attempts);
-    cr_status s = pipeline_chunk_process(cfg, blob, tr, &spec, on_progress, &b, &sum, &e);
+    cr_status s = pipeline_chunk_process(cfg, w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
     if (b.lost)
         return; /* someone else holds it now */
     if (s == CR_OK) {
@@ -212,54 +224,14 @@ static void work_chunk(const cr_config *cfg, store *st, blob_store *blob, pose_t
                     c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(&e));
 }
 
-cr_status pipeline_chunk_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
-                                    pipeline_worker_stats *stats, cr_err *err)
-{
-    memset(stats, 0, sizeof *stats);
-    store *st = NULL;
-    blob_store *blob = NULL;
-    pose_tracker *tr = NULL;
-    cr_status s;
-    if ((s = open_store(cfg, o, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)) ||
-        (s = pose_tracker_create(cfg, &o->pose, &tr, err)) != CR_OK)
-        goto done;
-    double next_reap = 0;
-    while (!stopping(o)) {
-        maybe_reap(st, &next_reap);
-        store_chunk c;
-        int got = 0;
-        cr_err e = {0};
-        s = store_chunk_claim(st, o->worker_id, o->lease_seconds, 1, &c, &got, &e);
-        if (s == CR_ERR_DB) {
-            cr_log_warn("db.retry", "claim: %s", cr_err_msg(&e));
-            sleep_sec(DB_RETRY_S);
-            continue;
-        }
-        if (s != CR_OK) {
-            s = cr_err_set(err, s, "claim: %s", cr_err_msg(&e));
-            goto done;
-        }
-        if (got == 0) {
-            if (idle_done(st, o, 0))
-                break;
-            sleep_sec(o->poll_seconds);
-            continue;
-        }
-        work_chunk(cfg, st, blob, tr, o, &c, stats);
-    }
-    s = CR_OK;
-done:
-    pose_tracker_destroy(tr);
-    blob_close(blob);
-    store_close(st);
-    return s;
-}
-
 /* Aggregates one job this worker holds and records the outcome. */
-static void work_job(const cr_config *cfg, store *st, blob_store *blob, pose_tracker **tr,
-                     const pipeline_worker_opts *o, const store_job *job,
-                     pipeline_worker_stats *stats)
+static void work_job(worker_ctx *w, const store_job *job)
 {
+    const cr_config *cfg = w->cfg;
+    store *st = w->st;
+    const pipeline_worker_opts *o = w->o;
+    pipeline_worker_stats *stats = w->stats;
+    pose_tracker **tr = &w->tr;
     cr_err e = {0};
     cr_status s = CR_OK;
     cr_log_info("job.aggregating", "job=%s chunks=%d mode=%s", job->id, job->total_chunks,
@@ -270,7 +242,7 @@ static void work_job(const cr_config *cfg, store *st, blob_store *blob, pose_tra
     pipeline_job_summary sum;
     char *summary = NULL;
     if (s == CR_OK)
-        s = pipeline_job_aggregate(cfg, blob, job, *tr, on_progress, &b, &sum, &summary, &e);
+        s = pipeline_job_aggregate(cfg, w->blob, job, *tr, on_progress, &b, &sum, &summary, &e);
     if (b.lost) {
         cr_free(summary);
         return;
@@ -300,45 +272,80 @@ static void work_job(const cr_config *cfg, store *st, blob_store *blob, pose_tra
     cr_free(summary);
 }
 
-cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
-                                       pipeline_worker_stats *stats, cr_err *err)
+/* Claims one unit of work -- a chunk, or with `jobs` a job to aggregate -- and does
+ * it.  *idle = 1 when there was nothing to claim. */
+static cr_status claim_and_work(worker_ctx *w, int jobs, int *idle, cr_err *e)
+{
+    const pipeline_worker_opts *o = w->o;
+    cr_status s;
+    if (jobs) {
+        store_job job;
+        int won = 0;
+        s = store_job_claim_aggregation(w->st, o->wait_job, o->worker_id, o->lease_seconds, &job,
+                                        &won, e);
+        if (s == CR_OK && won)
+            work_job(w, &job);
+        *idle = !won;
+        return s;
+    }
+    store_chunk c;
+    int got = 0;
+    s = store_chunk_claim(w->st, o->worker_id, o->lease_seconds, 1, &c, &got, e);
+    if (s == CR_OK && got == 1)
+        work_chunk(w, &c);
+    *idle = got == 0;
+    return s;
+}
+
+/* The loop both workers run: reap, claim, work, until stopped (or idle, see
+ * pipeline_worker_opts.idle_exit). */
+static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
+                            pipeline_worker_stats *stats, int jobs, cr_err *err)
 {
     memset(stats, 0, sizeof *stats);
-    store *st = NULL;
-    blob_store *blob = NULL;
-    pose_tracker *tr = NULL; /* created on the first 'cpu' job */
+    worker_ctx w = {cfg, o, NULL, NULL, NULL, stats};
     cr_status s;
-    if ((s = open_store(cfg, o, &st, err)) != CR_OK || (s = blob_open(cfg, NULL, &blob, err)))
+    if ((s = open_store(cfg, o, &w.st, err)) != CR_OK ||
+        (s = blob_open(cfg, NULL, &w.blob, err)) != CR_OK ||
+        (!jobs && (s = pose_tracker_create(cfg, &o->pose, &w.tr, err)) != CR_OK))
         goto done;
     double next_reap = 0;
     while (!stopping(o)) {
-        maybe_reap(st, &next_reap);
-        store_job job;
-        int won = 0;
+        maybe_reap(w.st, &next_reap);
         cr_err e = {0};
-        s = store_job_claim_aggregation(st, o->wait_job, o->worker_id, o->lease_seconds, &job, &won,
-                                        &e);
+        int idle = 0;
+        s = claim_and_work(&w, jobs, &idle, &e);
         if (s == CR_ERR_DB) {
-            cr_log_warn("db.retry", "claim job: %s", cr_err_msg(&e));
+            cr_log_warn("db.retry", "claim: %s", cr_err_msg(&e));
             sleep_sec(DB_RETRY_S);
             continue;
         }
         if (s != CR_OK) {
-            s = cr_err_set(err, s, "claim job: %s", cr_err_msg(&e));
+            s = cr_err_set(err, s, "claim: %s", cr_err_msg(&e));
             goto done;
         }
-        if (!won) {
-            if (idle_done(st, o, 1))
+        if (idle) {
+            if (idle_done(w.st, o, jobs))
                 break;
             sleep_sec(o->poll_seconds);
-            continue;
         }
-        work_job(cfg, st, blob, &tr, o, &job, stats);
     }
     s = CR_OK;
 done:
-    pose_tracker_destroy(tr);
-    blob_close(blob);
-    store_close(st);
+    pose_tracker_destroy(w.tr);
+    blob_close(w.blob);
+    store_close(w.st);
     return s;
+}
+
+cr_status pipeline_chunk_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
+                                    pipeline_worker_stats *stats, cr_err *err)
+{
+    return run_worker(cfg, o, stats, 0, err);
+}
+
+cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_worker_opts *o,
+                                       pipeline_worker_stats *stats, cr_err *err)
+{
+    return run_worker(cfg, o, stats, 1, err);
 }
