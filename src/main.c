@@ -23,6 +23,7 @@ typedef struct command {
 static const command commands[] = {
     {"analyze", cmd_analyze, "analyse one video end to end (embedded store and blobs)"},
     {"serve", cmd_serve, "run the HTTP API (with worker threads in embedded mode)"},
+    {"token", cmd_token, "print an API token for a coach (HS256 JWT)"},
     {"submit", cmd_submit, "store a video and queue its analysis job (upload + complete)"},
     {"chunk-worker", cmd_chunk_worker, "claim and process video chunks from the queue"},
     {"analysis-worker", cmd_analysis_worker, "aggregate finished jobs into results and reports"},

@@ -33,6 +33,7 @@ int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv);
 int cmd_submit(const cr_config *cfg, int argc, char **argv);
 /* api */
 int cmd_serve(const cr_config *cfg, int argc, char **argv);
+int cmd_token(const cr_config *cfg, int argc, char **argv);
 
 /* True when argv (after the command name) asks for help. */
 int cli_wants_help(int argc, char **argv);
