@@ -1,0 +1,509 @@
+/*
+ * test_api.c -- the HTTP API through real HTTP (libcurl) against a real server on a
+ * loopback port, with the embedded backends (SQLite, local blobs) and the worker
+ * threads inside the server: tokens, auth, owners, errors, and the whole flow of one
+ * short video (initiate -> presigned PUT -> complete twice -> workers -> done ->
+ * presigned GET of final_results.json).
+ */
+#include "api/api.h"
+#include "check.h"
+#include "core/config.h"
+#include "core/mem.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET "test-secret-key-0123456789"
+
+/* ---- tokens ---------------------------------------------------------------------- */
+
+static void test_jwt(void)
+{
+    char sub[API_JWT_SUB_MAX];
+    cr_err e = {0};
+    /* The example token of jwt.io: {"alg":"HS256","typ":"JWT"}.{"sub":"1234567890",
+     * "name":"John Doe","iat":1516239022} under "your-256-bit-secret". */
+    const char *jwtio =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    CHECK(api_jwt_verify("your-256-bit-secret", jwtio, 1700000000, sub, &e) == CR_OK);
+    CHECK_STR_EQ(sub, "1234567890");
+    cr_err_clear(&e);
+    CHECK(api_jwt_verify("another-secret", jwtio, 1700000000, sub, &e) == CR_ERR_AUTH);
+    CHECK(sub[0] == '\0');
+
+    /* Tampered payload ("sub":"1234567891") with the original signature. */
+    cr_err_clear(&e);
+    const char *tampered =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxMjM0NTY3ODkxIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    CHECK(api_jwt_verify("your-256-bit-secret", tampered, 1700000000, sub, &e) == CR_ERR_AUTH);
+    /* Tampered signature (last char). */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", jwtio);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'c' ? 'd' : 'c';
+    cr_err_clear(&e);
+    CHECK(api_jwt_verify("your-256-bit-secret", bad, 1700000000, sub, &e) == CR_ERR_AUTH);
+    /* alg none: {"alg":"none","typ":"JWT"}, same payload, empty signature. */
+    cr_err_clear(&e);
+    const char *none =
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.";
+    CHECK(api_jwt_verify("your-256-bit-secret", none, 1700000000, sub, &e) == CR_ERR_AUTH);
+    /* alg HS512 header with a (wrong-size) signature. */
+    cr_err_clear(&e);
+    const char *hs512 =
+        "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    CHECK(api_jwt_verify("your-256-bit-secret", hs512, 1700000000, sub, &e) == CR_ERR_AUTH);
+    /* Garbage. */
+    const char *garbage[] = {"", "a", "a.b", "a.b.c.d", "..", "!!.!!.!!", NULL};
+    for (int i = 0; garbage[i]; i++) {
+        cr_err_clear(&e);
+        CHECK(api_jwt_verify("your-256-bit-secret", garbage[i], 1700000000, sub, &e) ==
+              CR_ERR_AUTH);
+    }
+
+    /* Round trip, expiry. */
+    char *tok = NULL;
+    cr_err_clear(&e);
+    CHECK(api_jwt_sign(SECRET, "coach-7", 1000, 2000, &tok, &e) == CR_OK);
+    cr_err_clear(&e);
+    CHECK(api_jwt_verify(SECRET, tok, 1999, sub, &e) == CR_OK);
+    CHECK_STR_EQ(sub, "coach-7");
+    cr_err_clear(&e);
+    CHECK(api_jwt_verify(SECRET, tok, 2000, sub, &e) == CR_ERR_AUTH);
+    CHECK(strstr(cr_err_msg(&e), "expired") != NULL);
+    cr_free(tok);
+    tok = NULL;
+    cr_err_clear(&e);
+    CHECK(api_jwt_sign(SECRET, "", 1000, 0, &tok, &e) == CR_ERR_INVALID);
+    CHECK(tok == NULL);
+}
+
+/* ---- HTTP through libcurl ---------------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t n;
+} buf;
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *ud)
+{
+    buf *b = ud;
+    size_t n = sz * nm;
+    char *np = realloc(b->p, b->n + n + 1);
+    if (np == NULL)
+        return 0;
+    memcpy(np + b->n, d, n);
+    b->p = np;
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+static int port;
+
+/* Makes a request; returns the HTTP status (0 on a transport error); *out (may be
+ * NULL) gets the body (free()). `path` is appended to the server's base URL unless it
+ * starts with "http". */
+static long http(const char *method, const char *path, const char *token, const char *body,
+                 size_t body_len, char **out)
+{
+    char url[2048];
+    if (strncmp(path, "http", 4) == 0)
+        snprintf(url, sizeof url, "%s", path);
+    else
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    struct curl_slist *h = NULL;
+    char auth[API_JWT_MAX + 64];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    long code = 0;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    else
+        fprintf(stderr, "curl %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (out)
+        *out = b.p ? b.p : strdup("");
+    else
+        free(b.p);
+    return code;
+}
+
+/* PUTs the file at `path` to `url`. */
+static long http_put_file(const char *url, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, f);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    fclose(f);
+    free(b.p);
+    return code;
+}
+
+static json_t *parse(const char *s)
+{
+    json_t *j = json_loads(s ? s : "", 0, NULL);
+    if (j == NULL)
+        fprintf(stderr, "not JSON: %.300s\n", s ? s : "(null)");
+    return j;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static char *token_for(const char *sub, int64_t ttl)
+{
+    char *t = NULL;
+    cr_err e = {0};
+    int64_t now = (int64_t)time(NULL);
+    api_jwt_sign(SECRET, sub, now, ttl ? now + ttl : 0, &t, &e);
+    return t;
+}
+
+/* ---- the server ------------------------------------------------------------------ */
+
+typedef struct env_kv {
+    const char *k, *v;
+} env_kv;
+
+static const char *lookup(const char *name, void *ctx)
+{
+    for (env_kv *kv = ctx; kv->k; kv++)
+        if (strcmp(kv->k, name) == 0)
+            return kv->v;
+    return NULL;
+}
+
+static int poll_done(const char *path, const char *tok, json_t **job_out, int max_s)
+{
+    for (int i = 0; i < max_s * 4; i++) {
+        char *body = NULL;
+        long code = http("GET", path, tok, NULL, 0, &body);
+        json_t *j = code == 200 ? parse(body) : NULL;
+        free(body);
+        const char *st = j ? jstr(j, "status") : "";
+        if (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0) {
+            *job_out = j;
+            return strcmp(st, "done") == 0;
+        }
+        json_decref(j);
+        usleep(250 * 1000);
+    }
+    *job_out = NULL;
+    return 0;
+}
+
+static void test_server(const char *dir)
+{
+    char db[600], blobs[600], video[600], junk[600];
+    snprintf(db, sizeof db, "sqlite:///%s/crease.db", dir);
+    snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+    snprintf(video, sizeof video, "%s/short.mp4", dir);
+    snprintf(junk, sizeof junk, "%s/junk.mp4", dir);
+
+    /* A 3 s video of a full-body person (DESIGN.md §11 media), 10 fps, 320 px. */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -loglevel error -y -loop 1 -i media/cold_water.jpg -t 3 -r 10 "
+             "-vf scale=320:-2 -pix_fmt yuv420p -c:v libx264 '%s'",
+             video);
+    if (system(cmd) != 0) {
+        CHECK_MSG(0, "ffmpeg failed: %s", cmd);
+        return;
+    }
+    FILE *f = fopen(junk, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        for (int i = 0; i < 4096; i++)
+            fputc((i * 7919) & 0xff, f);
+        fclose(f);
+    }
+
+    env_kv kv[] = {{"DATABASE_URL", db},
+                   {"CREASE_BLOB_DIR", blobs},
+                   {"APP_SECRET_KEY", SECRET},
+                   {"CHUNK_SECONDS", "1"},
+                   {"GPU_PROCESSING_ENABLED", "true"},
+                   {"LOG_LEVEL", "warn"},
+                   {NULL, NULL}};
+    cr_config cfg;
+    cr_err e = {0};
+    CHECK(cr_config_parse(&cfg, lookup, kv, &e) == CR_OK);
+
+    /* No secret: refused. */
+    cr_config nosecret = cfg;
+    nosecret.app_secret_key[0] = '\0';
+    api_server *srv = NULL;
+    CHECK(api_server_start(&nosecret, NULL, &srv, &e) == CR_ERR_INVALID);
+    CHECK(srv == NULL);
+
+    api_options o = {0};
+    o.chunk_workers = 2;
+    cr_err_clear(&e);
+    CHECK_MSG(api_server_start(&cfg, &o, &srv, &e) == CR_OK, "%s", cr_err_msg(&e));
+    if (srv == NULL)
+        return;
+    port = api_server_port(srv);
+    CHECK(port > 0);
+
+    char *ta = token_for("coach-a", 3600), *tb = token_for("coach-b", 3600);
+    char *texp = NULL;
+    api_jwt_sign(SECRET, "coach-a", 1000, 2000, &texp, &e);
+    char *body = NULL;
+    json_t *j;
+
+    /* health and metrics: no token needed */
+    CHECK_INT_EQ(http("GET", "/health", NULL, NULL, 0, &body), 200);
+    j = parse(body);
+    CHECK_STR_EQ(jstr(j, "status"), "ok");
+    json_decref(j);
+    free(body);
+    CHECK_INT_EQ(http("GET", "/metrics", NULL, NULL, 0, &body), 200);
+    CHECK(strstr(body, "# TYPE crease_queue_chunks_queued gauge") != NULL);
+    CHECK(strstr(body, "\ncrease_queue_chunks_queued 0\n") != NULL);
+    free(body);
+
+    /* auth */
+    const char *init = "/api/coaches/plus/videos/upload/initiate";
+    CHECK_INT_EQ(http("POST", init, NULL, "{}", 2, &body), 401);
+    j = parse(body);
+    CHECK(strlen(jstr(j, "error")) > 0);
+    json_decref(j);
+    free(body);
+    CHECK_INT_EQ(http("POST", init, "not.a.token", "{}", 2, NULL), 401);
+    CHECK_INT_EQ(http("POST", init, texp, "{}", 2, NULL), 401);
+    char *twrong = NULL;
+    api_jwt_sign("other-secret", "coach-a", (int64_t)time(NULL), 0, &twrong, &e);
+    CHECK_INT_EQ(http("POST", init, twrong, "{}", 2, NULL), 401);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs", NULL, NULL, 0, NULL), 401);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs/x", twrong, NULL, 0, NULL), 401);
+    CHECK_INT_EQ(http("POST", "/api/coaches/plus/videos/upload/complete", NULL, "{}", 2, NULL),
+                 401);
+    cr_free(twrong);
+
+    /* errors */
+    CHECK_INT_EQ(http("GET", "/nope", NULL, NULL, 0, NULL), 404);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/nope", ta, NULL, 0, NULL), 404);
+    CHECK_INT_EQ(http("POST", init, ta, "{\"analysis_mode\":", 17, &body), 400);
+    j = parse(body);
+    CHECK(strlen(jstr(j, "error")) > 0);
+    json_decref(j);
+    free(body);
+    CHECK_INT_EQ(http("POST", init, ta, "[1,2]", 5, NULL), 400);
+    CHECK_INT_EQ(http("POST", init, ta, "{\"analysis_mode\":\"golf\"}", 24, NULL), 400);
+    size_t big_n = API_BODY_MAX + 1000;
+    char *big = malloc(big_n);
+    memset(big, ' ', big_n);
+    big[0] = '{';
+    big[big_n - 1] = '}';
+    CHECK_INT_EQ(http("POST", init, ta, big, big_n, NULL), 413);
+    free(big);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs/bad!id", ta, NULL, 0, NULL), 400);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs/00000000-0000-4000-8000-000000000000",
+                      ta, NULL, 0, NULL),
+                 404);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs?status=bogus", ta, NULL, 0, NULL),
+                 400);
+    CHECK_INT_EQ(
+        http("POST", "/api/coaches/plus/videos/upload/complete", ta, "{\"job_id\":5}", 12, NULL),
+        400);
+
+    /* initiate */
+    const char *ib = "{\"filename\":\"nets.mp4\",\"analysis_mode\":\"batting\"}";
+    CHECK_INT_EQ(http("POST", init, ta, ib, strlen(ib), &body), 200);
+    json_t *ini = parse(body);
+    free(body);
+    char job_id[64], upload_url[2048], job_path[256], complete_body[256];
+    snprintf(job_id, sizeof job_id, "%s", jstr(ini, "job_id"));
+    snprintf(upload_url, sizeof upload_url, "%s", jstr(ini, "upload_url"));
+    CHECK(strlen(job_id) == 36);
+    CHECK(strstr(upload_url, "/blobs/coach_plus/sessions/") != NULL);
+    CHECK(strstr(jstr(ini, "s3_key"), "/original.mp4") != NULL);
+    CHECK(strstr(jstr(ini, "s3_key"), jstr(ini, "session_id")) != NULL);
+    json_decref(ini);
+    snprintf(job_path, sizeof job_path, "/api/coaches/plus/analysis-jobs/%s", job_id);
+    snprintf(complete_body, sizeof complete_body, "{\"job_id\":\"%s\"}", job_id);
+
+    CHECK_INT_EQ(http("GET", job_path, ta, NULL, 0, &body), 200);
+    j = parse(body);
+    CHECK_STR_EQ(jstr(j, "status"), "awaiting_upload");
+    json_decref(j);
+    free(body);
+
+    /* complete before the upload: 409 */
+    const char *comp = "/api/coaches/plus/videos/upload/complete";
+    CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), NULL), 409);
+    /* coach B cannot see or complete A's job */
+    CHECK_INT_EQ(http("GET", job_path, tb, NULL, 0, NULL), 404);
+    CHECK_INT_EQ(http("POST", comp, tb, complete_body, strlen(complete_body), NULL), 404);
+
+    /* a tampered upload URL is refused */
+    char tampered[2100];
+    snprintf(tampered, sizeof tampered, "%s", upload_url);
+    char *sig = strstr(tampered, "sig=");
+    CHECK(sig != NULL);
+    if (sig)
+        sig[4] = sig[4] == '0' ? '1' : '0';
+    CHECK_INT_EQ(http("GET", tampered, NULL, NULL, 0, NULL), 403);
+
+    /* upload, complete twice */
+    CHECK_INT_EQ(http_put_file(upload_url, video), 200);
+    CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), &body), 200);
+    j = parse(body);
+    free(body);
+    CHECK_STR_EQ(jstr(j, "job_id"), job_id);
+    CHECK_INT_EQ(json_integer_value(json_object_get(j, "total_chunks")), 3);
+    CHECK_STR_EQ(jstr(j, "deep_mode"), "gpu");
+    CHECK_STR_EQ(jstr(j, "analysis_mode"), "batting");
+    CHECK_NEAR(json_number_value(json_object_get(j, "video_duration_seconds")), 3.0, 0.2);
+    double created1 = json_number_value(json_object_get(j, "created_at"));
+    json_decref(j);
+    CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), &body), 200);
+    j = parse(body);
+    free(body);
+    CHECK_STR_EQ(jstr(j, "job_id"), job_id);
+    CHECK_INT_EQ(json_integer_value(json_object_get(j, "total_chunks")), 3);
+    CHECK(json_number_value(json_object_get(j, "created_at")) == created1);
+    CHECK(strcmp(jstr(j, "status"), "awaiting_upload") != 0);
+    json_decref(j);
+
+    /* retry of a job that did not fail: 409; B's retry: 404 */
+    char retry_path[300];
+    snprintf(retry_path, sizeof retry_path, "%s/retry", job_path);
+    CHECK_INT_EQ(http("POST", retry_path, ta, NULL, 0, NULL), 409);
+    CHECK_INT_EQ(http("POST", retry_path, tb, NULL, 0, NULL), 404);
+
+    /* listings are per coach */
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs", tb, NULL, 0, &body), 200);
+    j = parse(body);
+    free(body);
+    CHECK_INT_EQ(json_array_size(json_object_get(j, "jobs")), 0);
+    json_decref(j);
+
+    /* the workers inside the server finish it (bounded wait) */
+    json_t *done = NULL;
+    CHECK_MSG(poll_done(job_path, ta, &done, 240), "job did not finish");
+    if (done) {
+        CHECK_INT_EQ(json_integer_value(json_object_get(done, "progress_pct")), 100);
+        CHECK_INT_EQ(json_integer_value(json_object_get(done, "completed_chunks")), 3);
+        CHECK(json_is_object(json_object_get(done, "results")));
+        const char *fr = jstr(done, "final_results_url");
+        CHECK(strstr(fr, "final_results.json?") != NULL);
+        CHECK(strstr(jstr(done, "report_url"), "report.html?") != NULL);
+        CHECK_INT_EQ(http("GET", fr, NULL, NULL, 0, &body), 200);
+        json_t *res = parse(body);
+        free(body);
+        json_t *poses = json_object_get(res, "poses");
+        CHECK(json_is_array(poses) && json_array_size(poses) > 0);
+        json_decref(res);
+        CHECK_INT_EQ(http("GET", jstr(done, "report_url"), NULL, NULL, 0, &body), 200);
+        CHECK(strstr(body, "<html") != NULL || strstr(body, "<!DOCTYPE") != NULL ||
+              strstr(body, "<!doctype") != NULL);
+        free(body);
+        json_decref(done);
+    }
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs?status=done", ta, NULL, 0, &body),
+                 200);
+    j = parse(body);
+    free(body);
+    json_t *jobs = json_object_get(j, "jobs");
+    CHECK_INT_EQ(json_array_size(jobs), 1);
+    CHECK_STR_EQ(jstr(json_array_get(jobs, 0), "job_id"), job_id);
+    json_decref(j);
+
+    /* not a video: 422, the job stays awaiting_upload */
+    CHECK_INT_EQ(http("POST", init, ta, NULL, 0, &body), 200);
+    ini = parse(body);
+    free(body);
+    snprintf(job_id, sizeof job_id, "%s", jstr(ini, "job_id"));
+    snprintf(upload_url, sizeof upload_url, "%s", jstr(ini, "upload_url"));
+    json_decref(ini);
+    snprintf(job_path, sizeof job_path, "/api/coaches/plus/analysis-jobs/%s", job_id);
+    snprintf(complete_body, sizeof complete_body, "{\"job_id\":\"%s\"}", job_id);
+    CHECK_INT_EQ(http_put_file(upload_url, junk), 200);
+    CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), &body), 422);
+    j = parse(body);
+    CHECK(strlen(jstr(j, "error")) > 0);
+    json_decref(j);
+    free(body);
+    CHECK_INT_EQ(http("GET", job_path, ta, NULL, 0, &body), 200);
+    j = parse(body);
+    CHECK_STR_EQ(jstr(j, "status"), "awaiting_upload");
+    json_decref(j);
+    free(body);
+
+    CHECK_INT_EQ(http("GET", "/metrics", NULL, NULL, 0, &body), 200);
+    CHECK(strstr(body, "crease_jobs_running") != NULL);
+    free(body);
+
+    cr_free(ta);
+    cr_free(tb);
+    cr_free(texp);
+    api_server_stop(srv);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    test_jwt();
+    char dir[] = "/tmp/crease-api-test-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return check_exit();
+    }
+    test_server(dir);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    curl_global_cleanup();
+    return check_exit();
+}
