@@ -99,6 +99,7 @@ typedef struct api_options {
                                analysis worker either) */
     const char *public_url; /* base of the local backend's presigned URLs; NULL =
                                "http://<bind>:<port>" */
+    uint64_t upload_max;    /* largest upload through /blobs/; 0 = API_UPLOAD_MAX */
 } api_options;
 
 typedef struct api_server api_server;

@@ -54,6 +54,7 @@ struct api_server {
     volatile sig_atomic_t stop_workers;
     worker_thread *workers;
     int n_workers;
+    uint64_t upload_max;
 };
 
 enum req_kind { REQ_API = 0, REQ_BLOB_PUT = 1, REQ_OTHER = 2 };
@@ -765,7 +766,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   cr_err_msg(&e));
             const char *cl =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl != NULL && strtoull(cl, NULL, 10) > API_UPLOAD_MAX)
+            if (cl != NULL && strtoull(cl, NULL, 10) > s->upload_max)
                 return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "upload too large");
             snprintf(rq->tmp, sizeof rq->tmp, "/tmp/crease-upload-XXXXXX");
             rq->fd = mkstemp(rq->tmp);
@@ -784,7 +785,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (rq->kind == REQ_BLOB_PUT) {
             if (rq->too_large || rq->write_failed)
                 return MHD_YES;
-            if (rq->written + n > API_UPLOAD_MAX) {
+            if (rq->written + n > s->upload_max) {
                 rq->too_large = 1;
                 return MHD_YES;
             }
@@ -944,6 +945,7 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     if (s == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     s->cfg = *cfg;
+    s->upload_max = opt && opt->upload_max ? opt->upload_max : API_UPLOAD_MAX;
     pthread_mutex_init(&s->st_lock, NULL);
     cr_status st;
     int fd = -1;

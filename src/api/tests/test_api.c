@@ -339,6 +339,7 @@ static void test_server(const char *dir, int services)
 
     api_options o = {0};
     o.chunk_workers = 2;
+    o.upload_max = 1u << 20; /* so that the 413 of an upload is cheap to test */
     cr_err_clear(&e);
     CHECK_MSG(api_server_start(&cfg, &o, &srv, &e) == CR_OK, "%s", cr_err_msg(&e));
     if (srv == NULL)
@@ -455,6 +456,23 @@ static void test_server(const char *dir, int services)
             sig[4] = sig[4] == '0' ? '1' : '0';
         CHECK_INT_EQ(http("GET", tampered, NULL, NULL, 0, NULL), 403);
         CHECK_INT_EQ(http("PUT", tampered, NULL, "x", 1, NULL), 403);
+    }
+
+    /* an upload over the limit: 413, nothing stored (our /blobs/ route only) */
+    char bigfile[700];
+    snprintf(bigfile, sizeof bigfile, "%s/big.bin", dir);
+    FILE *bf = fopen(bigfile, "wb");
+    CHECK(bf != NULL);
+    if (bf) {
+        for (int i = 0; i < (2 << 20) / 4096; i++) {
+            char blk[4096] = {0};
+            fwrite(blk, 1, sizeof blk, bf);
+        }
+        fclose(bf);
+    }
+    if (!services) {
+        CHECK_INT_EQ(http_put_file(upload_url, bigfile), 413);
+        CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), NULL), 409);
     }
 
     /* upload, complete twice */
