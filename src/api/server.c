@@ -34,6 +34,10 @@
 
 #define API_PREFIX "/api/coaches/plus/"
 
+/* Connections served at once (one thread each); more wait in the listen backlog.
+ * Ours: requests are short except uploads, and a thread costs its stack. */
+#define API_CONNECTIONS_MAX 256
+
 typedef struct worker_thread {
     api_server *srv;
     int analysis; /* 1: the analysis worker */
@@ -66,7 +70,7 @@ typedef struct request {
     int too_large;
     /* uploads */
     int fd;
-    char tmp[64];
+    char tmp[256];
     uint64_t written;
     int write_failed;
 } request;
@@ -768,7 +772,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl != NULL && strtoull(cl, NULL, 10) > s->upload_max)
                 return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "upload too large");
-            snprintf(rq->tmp, sizeof rq->tmp, "/tmp/crease-upload-XXXXXX");
+            const char *td = getenv("TMPDIR");
+            int tn = snprintf(rq->tmp, sizeof rq->tmp, "%s/crease-upload-XXXXXX",
+                              td && *td ? td : "/tmp");
+            if (tn < 0 || (size_t)tn >= sizeof rq->tmp)
+                snprintf(rq->tmp, sizeof rq->tmp, "/tmp/crease-upload-XXXXXX");
             rq->fd = mkstemp(rq->tmp);
             if (rq->fd < 0) {
                 rq->tmp[0] = '\0';
@@ -980,18 +988,22 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     if (st != CR_OK)
         goto fail;
 
-    if (cfg->store == CR_STORE_SQLITE && opt && opt->chunk_workers > 0)
-        if ((st = start_workers(s, opt->chunk_workers, err)) != CR_OK)
-            goto fail;
-
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
         NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)120 /* s of inactivity before a connection is dropped (ours) */,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTIONS_MAX, MHD_OPTION_END);
+    /* MHD owns the socket from here (it may close it on a failed start: never close
+     * it twice). */
+    fd = -1;
     if (s->daemon == NULL) {
         st = cr_err_set(err, CR_ERR_IO, "cannot start the HTTP daemon");
         goto fail;
     }
+    if (cfg->store == CR_STORE_SQLITE && opt && opt->chunk_workers > 0)
+        if ((st = start_workers(s, opt->chunk_workers, err)) != CR_OK)
+            goto fail;
     cr_log_info("api.listening", "http://%s:%d store=%s blobs=%s workers=%d", bind_addr, s->port,
                 store_backend_name(s->st), blob_backend_name(s->blob),
                 s->n_workers ? s->n_workers - 1 : 0);
@@ -1001,6 +1013,8 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
 fail:
     if (fd >= 0)
         close(fd);
+    if (s->daemon != NULL)
+        MHD_stop_daemon(s->daemon);
     stop_workers(s);
     store_close(s->st);
     blob_close(s->blob);
