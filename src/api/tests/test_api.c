@@ -657,6 +657,17 @@ static void test_server(const char *dir, int services)
         scratch_drop(&sdb);
 }
 
+/* The test's temporary folder, removed at exit (also when a missing service skips). */
+static char test_dir[] = "/tmp/crease-api-test-XXXXXX";
+
+static void remove_test_dir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", test_dir);
+}
+
 int main(int argc, char **argv)
 {
     (void)E;
@@ -664,16 +675,12 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!services)
         test_jwt();
-    char dir[] = "/tmp/crease-api-test-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    if (mkdtemp(test_dir) == NULL) {
         CHECK(0);
         return check_exit();
     }
-    test_server(dir, services);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    atexit(remove_test_dir);
+    test_server(test_dir, services);
     curl_global_cleanup();
     return check_exit();
 }
