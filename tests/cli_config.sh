@@ -32,5 +32,14 @@ for kv in CHUNK_SECONDS=0 SAMPLE_FPS=abc MAX_WIDTH=-1 DATABASE_URL=mysql://x/y G
         bad "$kv: status $status, stderr: $err"
     fi
 done
+# A dead database: a clear one-line error and exit 1, never a crash.
+err=$(clean_env DATABASE_URL=postgresql://u@127.0.0.1:1/x "$crease" jobs list 2>&1 >/dev/null)
+status=$?
+lines=$(printf '%s\n' "$err" | wc -l)
+if [ $status -eq 1 ] && [ "$lines" -eq 1 ] && echo "$err" | grep -q "cannot connect"; then
+    ok "dead database: $err"
+else
+    bad "dead database: status $status, stderr: $err"
+fi
 echo "$fail failed" | sed 's/^0 failed$/all passed/'
 exit $fail

@@ -41,9 +41,18 @@ static cr_status pg_fail(cr_err *err, cr_status code, const char *what, const ch
 {
     char buf[400];
     snprintf(buf, sizeof buf, "%s", msg != NULL ? msg : "");
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
+    /* libpq's messages span lines ("...refused\n\tIs the server running..."): fold
+     * them into one, as every crease error is one line. */
+    size_t w = 0;
+    for (size_t r = 0; buf[r] != '\0'; r++) {
+        char ch = (buf[r] == '\n' || buf[r] == '\t' || buf[r] == '\r') ? ' ' : buf[r];
+        if (ch == ' ' && (w == 0 || buf[w - 1] == ' '))
+            continue;
+        buf[w++] = ch;
+    }
+    while (w > 0 && buf[w - 1] == ' ')
+        w--;
+    buf[w] = '\0';
     return cr_err_set(err, code, "postgres: %s: %s", what, buf);
 }
 
