@@ -274,6 +274,23 @@ static cr_status open_regular(const char *path, const char *what, int *fd_out, s
     return CR_OK;
 }
 
+/* Copies everything from `in` into a temporary file in `tmpdir`, then renames it to
+ * `dest` (same file system): readers see the old file or the whole new one, never a
+ * part.  `what` names the source in messages.  On failure the temporary is removed. */
+static cr_status copy_atomic(int in, const char *tmpdir, const char *dest, const char *what,
+                             cr_err *err)
+{
+    tmpfile_t t = {-1, NULL};
+    cr_status st = tmp_open(tmpdir, &t, err);
+    if (st != CR_OK)
+        return st;
+    if ((st = copy_fd(in, t.fd, what, err)) != CR_OK) {
+        tmp_discard(&t);
+        return st;
+    }
+    return tmp_commit(&t, dest, err);
+}
+
 static cr_status local_put_file(void *ctx, const char *key, const char *src, const char *ctype,
                                 cr_err *err)
 {
@@ -285,18 +302,13 @@ static cr_status local_put_file(void *ctx, const char *key, const char *src, con
     if (st != CR_OK)
         return st;
     char *path = key_path(l, key);
-    tmpfile_t t = {-1, NULL};
     if (path == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = make_parents(l, path, err)) != CR_OK || (st = tmp_open(l->tmpdir, &t, err)) != CR_OK)
+    if ((st = make_parents(l, path, err)) != CR_OK)
         goto done;
-    if ((st = copy_fd(in, t.fd, src, err)) != CR_OK) {
-        tmp_discard(&t);
-        goto done;
-    }
-    st = tmp_commit(&t, path, err);
+    st = copy_atomic(in, l->tmpdir, path, src, err);
 done:
     close(in);
     cr_free(path);
@@ -354,7 +366,6 @@ static cr_status local_get_file(void *ctx, const char *key, const char *dst, cr_
         return st;
     /* the temp file sits next to the destination, so rename stays on one file system */
     char *dir = cr_strdup(dst);
-    tmpfile_t t = {-1, NULL};
     if (dir == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -366,13 +377,7 @@ static cr_status local_get_file(void *ctx, const char *key, const char *dst, cr_
         dir[1] = '\0';
     else
         *slash = '\0';
-    if ((st = tmp_open(dir, &t, err)) != CR_OK)
-        goto done;
-    if ((st = copy_fd(in, t.fd, key, err)) != CR_OK) {
-        tmp_discard(&t);
-        goto done;
-    }
-    st = tmp_commit(&t, dst, err);
+    st = copy_atomic(in, dir, dst, key, err);
 done:
     close(in);
     cr_free(dir);
