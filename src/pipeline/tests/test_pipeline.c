@@ -29,13 +29,29 @@
 #define DURATION 5 /* seconds of test video */
 #define FPS 10     /* SAMPLE_FPS */
 
-static const char *lookup(const char *name, void *ctx)
+/* A fake environment: the backend's NULL-terminated name/value pairs, then the
+ * settings both backends share. */
+typedef struct test_env {
+    const char **backend;
+} test_env;
+
+static const char *const common_env[] = {
+    "CHUNK_SECONDS",     "1",      "SAMPLE_FPS", "10", "MAX_WIDTH", "480",
+    "CREASE_MODELS_DIR", "models", NULL};
+
+static const char *find_kv(const char *const *kv, const char *name)
 {
-    const char **kv = ctx;
     for (; kv[0] != NULL; kv += 2)
         if (strcmp(kv[0], name) == 0)
             return kv[1];
     return NULL;
+}
+
+static const char *lookup(const char *name, void *ctx)
+{
+    const test_env *env = ctx;
+    const char *v = find_kv(env->backend, name);
+    return v != NULL ? v : find_kv(common_env, name);
 }
 
 typedef struct worker_arg {
@@ -232,19 +248,7 @@ int main(int argc, char **argv)
         snprintf(dburl, sizeof dburl, "sqlite:///%s/crease.db", dir);
     }
     snprintf(blobdir, sizeof blobdir, "%s/blobs", dir);
-    const char *kv_local[] = {"DATABASE_URL",
-                              dburl,
-                              "CREASE_BLOB_DIR",
-                              blobdir,
-                              "CHUNK_SECONDS",
-                              "1",
-                              "SAMPLE_FPS",
-                              "10",
-                              "MAX_WIDTH",
-                              "480",
-                              "CREASE_MODELS_DIR",
-                              "models",
-                              NULL};
+    const char *kv_local[] = {"DATABASE_URL", dburl, "CREASE_BLOB_DIR", blobdir, NULL};
     const char *kv_s3[] = {"DATABASE_URL",
                            dburl,
                            "S3_COACH_VIDEOS_BUCKET",
@@ -255,18 +259,11 @@ int main(int argc, char **argv)
                            getenv("CREASE_TEST_S3_ACCESS_KEY"),
                            "AWS_SECRET_ACCESS_KEY",
                            getenv("CREASE_TEST_S3_SECRET_KEY"),
-                           "CHUNK_SECONDS",
-                           "1",
-                           "SAMPLE_FPS",
-                           "10",
-                           "MAX_WIDTH",
-                           "480",
-                           "CREASE_MODELS_DIR",
-                           "models",
                            NULL};
+    test_env env = {services ? kv_s3 : kv_local};
     cr_config cfg;
     cr_err e = {0};
-    if (cr_config_parse(&cfg, lookup, services ? (void *)kv_s3 : (void *)kv_local, &e) != CR_OK) {
+    if (cr_config_parse(&cfg, lookup, &env, &e) != CR_OK) {
         fprintf(stderr, "config: %s\n", cr_err_msg(&e));
         return 1;
     }
