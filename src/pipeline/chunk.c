@@ -1,6 +1,5 @@
 /*
- * chunk.c -- one chunk of a video into its landmark artifact, and the submission
- * of a video (upload + upload-complete without the HTTP API).
+ * chunk.c -- one chunk of a video into its landmark artifact.
  *
  * Tracking timestamps: the tracker's One Euro filters need increasing times and
  * MediaPipe's filter ignores a first timestamp of 0 (POSE-NOTES), so frame k is
@@ -13,14 +12,11 @@
  */
 #include "pipeline/pipeline.h"
 
-#include "core/log.h"
-#include "core/mem.h"
 #include "pose/pose_json.h"
 #include "video/video.h"
 
 #include <jansson.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,84 +137,4 @@ fail:
     video_sampler_close(s);
     cr_reader_close(r);
     return st;
-}
-
-cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st, const char *path,
-                               const char *analysis_mode, int chunked, pipeline_submission *out,
-                               cr_err *err)
-{
-    memset(out, 0, sizeof *out);
-    cr_status s;
-    cr_reader *local = NULL, *r = NULL;
-    video_chunk *plan = NULL;
-    store_chunk_span *spans = NULL;
-    size_t n = 0;
-    int uploaded = 0;
-
-    /* Reject what is not a usable video before storing anything. */
-    video_info info;
-    if ((s = cr_reader_open_file(path, &local, err)) != CR_OK)
-        return s;
-    s = video_probe(local, &info, err);
-    cr_reader_close(local);
-    if (s != CR_OK)
-        return s;
-    if (info.still_image)
-        return cr_err_set(err, CR_ERR_FORMAT, "%s: a still image, not a video", path);
-
-    if ((s = store_uuid(out->session_id, err)) != CR_OK)
-        return s;
-    if ((s = blob_key_original(out->session_id, out->video_key, sizeof out->video_key, err)))
-        return s;
-    if ((s = blob_put_file(blob, out->video_key, path, "video/mp4", err)) != CR_OK)
-        return s;
-    uploaded = 1;
-
-    /* What upload-complete does: probe the stored object by range reads. */
-    if ((s = blob_open_reader(blob, out->video_key, 0, NULL, &r, err)) != CR_OK)
-        goto fail;
-    s = video_probe(r, &info, err);
-    cr_reader_close(r);
-    if (s != CR_OK)
-        goto fail;
-    if ((s = video_chunk_plan(info.duration_seconds, cfg->chunk_seconds, &plan, &n, err)))
-        goto fail;
-    spans = cr_calloc(n, sizeof *spans);
-    if (spans == NULL) {
-        s = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        spans[i].start_sec = plan[i].start_sec;
-        spans[i].end_sec = plan[i].end_sec;
-    }
-
-    store_job_new jn = {0};
-    jn.session_id = out->session_id;
-    jn.deep_mode = chunked ? STORE_DEEP_MODE_GPU : STORE_DEEP_MODE_CPU;
-    jn.analysis_mode = analysis_mode;
-    jn.s3_bucket = cfg->blob == CR_BLOB_S3 ? cfg->bucket : NULL;
-    jn.s3_key = out->video_key;
-    jn.sample_fps = (int)lround(cfg->sample_fps);
-    if ((s = store_job_create(st, &jn, out->job_id, sizeof out->job_id, err)) != CR_OK)
-        goto fail;
-    if ((s = store_chunks_create(st, out->job_id, spans, chunked ? (int)n : 0,
-                                 info.duration_seconds, 0, NULL, err)) != CR_OK)
-        goto fail;
-    out->duration_seconds = info.duration_seconds;
-    out->chunks = chunked ? (int)n : 0;
-    cr_free(spans);
-    cr_free(plan);
-    cr_log_info("job.submitted", "job=%s session=%s duration=%.2fs chunks=%d", out->job_id,
-                out->session_id, out->duration_seconds, out->chunks);
-    return CR_OK;
-
-fail:
-    if (uploaded) {
-        cr_err ignore = {0};
-        blob_delete(blob, out->video_key, &ignore);
-    }
-    cr_free(spans);
-    cr_free(plan);
-    return s;
 }

@@ -14,7 +14,8 @@
  *
  * The worker loops (chunk worker, analysis worker) live in worker.c behind
  * pipeline_chunk_worker_run and pipeline_analysis_worker_run; `crease analyze` runs
- * both inside one process on the embedded store.
+ * both inside one process on the embedded store.  Videos come in through submit.c
+ * (pipeline_submit, pipeline_complete_upload), for the API and the commands alike.
  *
  * Threads: functions here are called by one thread per tracker/store; the blob
  * store may be shared between threads.
@@ -28,6 +29,7 @@
 #include "pose/pose_tracker.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -74,8 +76,8 @@ typedef struct pipeline_job_summary {
  * chunk artifacts (for a 'cpu' job with no chunks, first processes the whole video
  * with `tracker`, which may be NULL for chunked jobs), merges them, computes the
  * analysis (analysis/analysis.h: `metrics`, `findings`, `report_key`; report.html
- * written to blob_key_report), writes final_results.json and returns in *summary_json (cr_free) the summary that goes
- * into deep_results.  `progress` (may be NULL) is called per frame of a 'cpu' job
+ * written to blob_key_report), writes final_results.json and returns in *summary_json (cr_free) the
+ * summary that goes into deep_results.  `progress` (may be NULL) is called per frame of a 'cpu' job
  * and per chunk read.  Does not change the job's status: the caller calls
  * store_job_finish with the outcome. */
 cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
@@ -119,7 +121,25 @@ cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_work
 /* Fills the options' defaults (lease 60 s, poll 1 s, pose defaults). */
 void pipeline_worker_opts_default(pipeline_worker_opts *o);
 
-/* ---- submitting ------------------------------------------------------------------ */
+/* ---- submitting (DESIGN.md §4, steps 1-3) ---------------------------------------- */
+
+/* Every video comes in through two calls: pipeline_submit creates its job
+ * (awaiting_upload), pipeline_complete_upload queues it once the video is in the blob
+ * store.  The API's initiate and upload-complete routes make one call each;
+ * `crease submit` and `crease analyze` make both through pipeline_submit_file.
+ *
+ * Locking: `st_lock` (may be NULL) is held around each use of `st` -- the API server
+ * shares one store connection between its threads -- and never across a blob call
+ * (a probe may take seconds on S3). */
+
+typedef struct pipeline_submit_opts {
+    const char *session_id;    /* NULL = a new session (uuid v4) */
+    const char *path;          /* a local file to store as the video first; NULL = the
+                                  client uploads it later (presigned PUT) */
+    const char *analysis_mode; /* "batting", ...; NULL = none */
+    int chunked;               /* deep_mode 'gpu' (chunk workers) when set, else 'cpu'
+                                  (one analysis worker does it all) */
+} pipeline_submit_opts;
 
 typedef struct pipeline_submission {
     char session_id[STORE_ID_MAX];
@@ -129,11 +149,45 @@ typedef struct pipeline_submission {
     int chunks;
 } pipeline_submission;
 
-/* What upload + upload-complete do, from a local file: stores the video under a new
- * session's original.mp4 key, probes it through the blob store (range reads),
- * creates the job and its chunk plan (deep_mode 'gpu' = chunked when `chunked`,
- * else 'cpu'), job queued.  A file that is not a usable video is rejected before any
- * job exists (CR_ERR_FORMAT, ...). */
+/* Creates the job of a video at the session's original.mp4 key (blob_key_original),
+ * in awaiting_upload.  With o->path, the file is first probed where it lies (a file
+ * that is not a usable video is rejected before anything is stored: CR_ERR_FORMAT,
+ * ...) and then stored under that key.  Fills session_id, job_id and video_key of
+ * *out (duration_seconds and chunks stay 0: pipeline_complete_upload knows them).
+ * On failure no job exists and the video this call stored has been removed. */
+cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
+                          pthread_mutex_t *st_lock, const pipeline_submit_opts *o,
+                          pipeline_submission *out, cr_err *err);
+
+typedef struct pipeline_upload {
+    store_job job;           /* the job after the call */
+    double duration_seconds; /* the probed duration (the stored one when unchanged) */
+    int chunks;              /* chunk rows of the job (0 for a 'cpu' job) */
+    int queued;              /* 1: this call queued the job; 0: it was already past
+                                awaiting_upload and nothing changed */
+    int video_rejected;      /* on failure, 1 when the object is not a usable video
+                                (the probe's or the plan's error, a still image) */
+} pipeline_upload;
+
+/* Upload-complete for the job `job_id`: HEADs its video (s3_key; CR_ERR_CONFLICT "the
+ * video has not been uploaded" when it is not there), probes the duration by ranged
+ * reads through the blob reader (headers and a few packets, never the whole file),
+ * plans ceil(duration / cfg->chunk_seconds) chunks and creates them (none for a 'cpu'
+ * job): the job becomes queued, stage DEEP_QUEUED, 0 %.  Idempotent: a job already
+ * past awaiting_upload is left as it is and returned with out->queued = 0.
+ * CR_ERR_NOT_FOUND when there is no such job.  On failure the job is unchanged (still
+ * awaiting_upload: the client may upload again and call again), out->video_rejected
+ * tells whether the video is at fault, and the rest of *out is zero. */
+cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store *st,
+                                   pthread_mutex_t *st_lock, const char *job_id,
+                                   pipeline_upload *out, cr_err *err);
+
+/* What upload + upload-complete do, from a local file: pipeline_submit with `path`
+ * (a new session; deep_mode 'gpu' when `chunked`, else 'cpu'), then
+ * pipeline_complete_upload; fills all of *out.  A file that is not a usable video is
+ * rejected before any job exists (CR_ERR_FORMAT, ...).  When the upload cannot be
+ * completed (the stores failing), the stored video is removed and the job stays in
+ * awaiting_upload. */
 cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st, const char *path,
                                const char *analysis_mode, int chunked, pipeline_submission *out,
                                cr_err *err);

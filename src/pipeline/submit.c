@@ -1,0 +1,193 @@
+/*
+ * submit.c -- the one way a video comes in (DESIGN.md §4, steps 1-3): a job for a
+ * video in the blob store (pipeline_submit), upload-complete (pipeline_complete_upload)
+ * and both from a local file (pipeline_submit_file).  The API's routes and the
+ * `crease submit` / `crease analyze` commands all go through here.
+ *
+ * Upload-complete never downloads the video: it HEADs the object, then probes it
+ * through the blob reader, whose ranged reads fetch only what FFmpeg's probing needs
+ * (headers and a few packets).  The chunk plan and the move to queued are one store
+ * call (store_chunks_create), which is idempotent, so two completes racing each other
+ * still create the chunks once.
+ */
+#include "pipeline/pipeline.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "video/video.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void store_lock(pthread_mutex_t *m)
+{
+    if (m != NULL)
+        pthread_mutex_lock(m);
+}
+
+static void store_unlock(pthread_mutex_t *m)
+{
+    if (m != NULL)
+        pthread_mutex_unlock(m);
+}
+
+/* Rejects a local file that is not a usable video, before anything is stored. */
+static cr_status check_local_video(const char *path, cr_err *err)
+{
+    cr_reader *local = NULL;
+    video_info info;
+    cr_status s = cr_reader_open_file(path, &local, err);
+    if (s != CR_OK)
+        return s;
+    s = video_probe(local, &info, err);
+    cr_reader_close(local);
+    if (s != CR_OK)
+        return s;
+    if (info.still_image)
+        return cr_err_set(err, CR_ERR_FORMAT, "%s: a still image, not a video", path);
+    return CR_OK;
+}
+
+cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
+                          pthread_mutex_t *st_lock, const pipeline_submit_opts *o,
+                          pipeline_submission *out, cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cr_status s;
+    if (o->path != NULL && (s = check_local_video(o->path, err)) != CR_OK)
+        return s;
+    if (o->session_id != NULL)
+        snprintf(out->session_id, sizeof out->session_id, "%s", o->session_id);
+    else if ((s = store_uuid(out->session_id, err)) != CR_OK)
+        return s;
+    if ((s = blob_key_original(out->session_id, out->video_key, sizeof out->video_key, err)))
+        return s;
+    if (o->path != NULL &&
+        (s = blob_put_file(blob, out->video_key, o->path, "video/mp4", err)) != CR_OK)
+        return s;
+
+    store_job_new jn = {0};
+    jn.session_id = out->session_id;
+    jn.deep_mode = o->chunked ? STORE_DEEP_MODE_GPU : STORE_DEEP_MODE_CPU;
+    jn.analysis_mode = o->analysis_mode;
+    jn.s3_bucket = cfg->blob == CR_BLOB_S3 ? cfg->bucket : NULL;
+    jn.s3_key = out->video_key;
+    jn.sample_fps = (int)lround(cfg->sample_fps);
+    store_lock(st_lock);
+    s = store_job_create(st, &jn, out->job_id, sizeof out->job_id, err);
+    store_unlock(st_lock);
+    if (s != CR_OK && o->path != NULL) {
+        cr_err ignore = {0};
+        blob_delete(blob, out->video_key, &ignore);
+    }
+    return s;
+}
+
+/* HEADs and probes the video at `key` and plans its chunks into *spans (cr_free).
+ * *rejected = 1 when the video itself is at fault (not when a store failed). */
+static cr_status plan_object(const cr_config *cfg, blob_store *blob, const char *key,
+                             double *duration, store_chunk_span **spans, size_t *n, int *rejected,
+                             cr_err *err)
+{
+    blob_info bi;
+    cr_err e = {0};
+    cr_status s = blob_head(blob, key, &bi, &e);
+    if (s == CR_ERR_NOT_FOUND)
+        return cr_err_set(err, CR_ERR_CONFLICT, "the video has not been uploaded");
+    if (s != CR_OK)
+        return cr_err_set(err, s, "%s", cr_err_msg(&e));
+
+    cr_reader *r = NULL;
+    video_info info;
+    if ((s = blob_open_reader(blob, key, 0, NULL, &r, err)) != CR_OK)
+        return s;
+    s = video_probe(r, &info, err);
+    cr_reader_close(r);
+    if (s == CR_OK && info.still_image)
+        s = cr_err_set(err, CR_ERR_FORMAT, "a still image, not a video");
+    video_chunk *plan = NULL;
+    if (s == CR_OK)
+        s = video_chunk_plan(info.duration_seconds, cfg->chunk_seconds, &plan, n, err);
+    if (s != CR_OK) {
+        *rejected =
+            !(s == CR_ERR_NOMEM || s == CR_ERR_DB || s == CR_ERR_NET || s == CR_ERR_TIMEOUT);
+        return s;
+    }
+    *spans = cr_calloc(*n, sizeof **spans);
+    if (*spans == NULL) {
+        cr_free(plan);
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < *n; i++) {
+        (*spans)[i].start_sec = plan[i].start_sec;
+        (*spans)[i].end_sec = plan[i].end_sec;
+    }
+    cr_free(plan);
+    *duration = info.duration_seconds;
+    return CR_OK;
+}
+
+cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store *st,
+                                   pthread_mutex_t *st_lock, const char *job_id,
+                                   pipeline_upload *out, cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    store_job job;
+    store_lock(st_lock);
+    cr_status s = store_job_get(st, job_id, &job, err);
+    store_unlock(st_lock);
+    if (s != CR_OK)
+        return s;
+    if (strcmp(job.status, STORE_JOB_AWAITING_UPLOAD) != 0) { /* already completed */
+        out->job = job;
+        out->duration_seconds = job.video_duration_seconds;
+        out->chunks = job.total_chunks;
+        return CR_OK;
+    }
+
+    double duration = 0;
+    store_chunk_span *spans = NULL;
+    size_t n = 0;
+    int rejected = 0;
+    s = plan_object(cfg, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
+    if (s != CR_OK) {
+        out->video_rejected = rejected;
+        return s;
+    }
+    int chunks = strcmp(job.deep_mode, STORE_DEEP_MODE_GPU) == 0 ? (int)n : 0;
+    store_lock(st_lock);
+    s = store_chunks_create(st, job.id, spans, chunks, duration, 0, NULL, err);
+    if (s == CR_OK)
+        s = store_job_get(st, job.id, &job, err);
+    store_unlock(st_lock);
+    cr_free(spans);
+    if (s != CR_OK)
+        return s;
+    out->job = job;
+    out->duration_seconds = duration;
+    out->chunks = chunks;
+    out->queued = 1;
+    return CR_OK;
+}
+
+cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st, const char *path,
+                               const char *analysis_mode, int chunked, pipeline_submission *out,
+                               cr_err *err)
+{
+    pipeline_submit_opts o = {NULL, path, analysis_mode, chunked};
+    cr_status s = pipeline_submit(cfg, blob, st, NULL, &o, out, err);
+    if (s != CR_OK)
+        return s;
+    pipeline_upload up;
+    if ((s = pipeline_complete_upload(cfg, blob, st, NULL, out->job_id, &up, err)) != CR_OK) {
+        cr_err ignore = {0};
+        blob_delete(blob, out->video_key, &ignore);
+        return s;
+    }
+    out->duration_seconds = up.duration_seconds;
+    out->chunks = up.chunks;
+    cr_log_info("job.submitted", "job=%s session=%s duration=%.2fs chunks=%d", out->job_id,
+                out->session_id, out->duration_seconds, out->chunks);
+    return CR_OK;
+}
