@@ -14,13 +14,11 @@
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
-#include "video/video.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -340,33 +338,24 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c, c
     }
 
     cr_err e = {0};
-    char sid[37], key[BLOB_KEY_MAX + 1], job_id[STORE_ID_MAX];
+    char sid[37];
+    pipeline_submission made;
     char *url = NULL;
     cr_status st = store_uuid(sid, &e);
     if (st == CR_OK)
-        st = blob_key_original(sid, key, sizeof key, &e);
-    if (st == CR_OK)
         st = owner_put(s, sid, sub, &e);
     if (st == CR_OK) {
-        store_job_new jn = {0};
-        jn.session_id = sid;
-        jn.deep_mode = s->cfg.gpu_processing_enabled ? STORE_DEEP_MODE_GPU : STORE_DEEP_MODE_CPU;
-        jn.analysis_mode = mode;
-        jn.s3_bucket = s->cfg.blob == CR_BLOB_S3 ? s->cfg.bucket : NULL;
-        jn.s3_key = key;
-        jn.sample_fps = (int)lround(s->cfg.sample_fps);
-        pthread_mutex_lock(&s->st_lock);
-        st = store_job_create(s->st, &jn, job_id, sizeof job_id, &e);
-        pthread_mutex_unlock(&s->st_lock);
+        pipeline_submit_opts po = {sid, NULL, mode, s->cfg.gpu_processing_enabled};
+        st = pipeline_submit(&s->cfg, s->blob, s->st, &s->st_lock, &po, &made, &e);
     }
     if (st == CR_OK)
-        st = blob_presign(s->blob, key, BLOB_PUT, API_PRESIGN_S, &url, &e);
+        st = blob_presign(s->blob, made.video_key, BLOB_PUT, API_PRESIGN_S, &url, &e);
     json_decref(b);
     if (st != CR_OK)
         return send_status(c, st, &e);
-    cr_log_info("api.initiate", "job=%s session=%s", job_id, sid);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job_id", job_id, "session_id", sid,
-                          "upload_url", url, "s3_key", key, "expires_in", API_PRESIGN_S);
+    cr_log_info("api.initiate", "job=%s session=%s", made.job_id, sid);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job_id", made.job_id, "session_id", sid,
+                          "upload_url", url, "s3_key", made.video_key, "expires_in", API_PRESIGN_S);
     cr_free(url);
     return send_json(c, MHD_HTTP_OK, o);
 }
@@ -395,58 +384,18 @@ static enum MHD_Result route_complete(api_server *s, struct MHD_Connection *c, c
     unsigned code = load_own_job(s, id, sub, &job, &e);
     if (code != 0)
         return send_load_error(c, code, &e);
-    if (strcmp(job.status, STORE_JOB_AWAITING_UPLOAD) != 0)
-        return send_json(c, MHD_HTTP_OK, job_json(s, &job, 1)); /* already completed */
-
-    blob_info bi;
-    cr_status st = blob_head(s->blob, job.s3_key, &bi, &e);
-    if (st == CR_ERR_NOT_FOUND)
-        return send_error(c, MHD_HTTP_CONFLICT, "the video has not been uploaded");
-    if (st != CR_OK)
-        return send_status(c, st, &e);
-
-    /* Probe by ranged reads through the blob reader: only headers and a few packets. */
-    cr_reader *r = NULL;
-    video_info info;
-    if ((st = blob_open_reader(s->blob, job.s3_key, 0, NULL, &r, &e)) != CR_OK)
-        return send_status(c, st, &e);
-    st = video_probe(r, &info, &e);
-    cr_reader_close(r);
-    if (st == CR_OK && info.still_image)
-        st = cr_err_set(&e, CR_ERR_FORMAT, "a still image, not a video");
-    video_chunk *plan = NULL;
-    size_t n = 0;
-    if (st == CR_OK)
-        st = video_chunk_plan(info.duration_seconds, s->cfg.chunk_seconds, &plan, &n, &e);
-    if (st != CR_OK) {
-        if (st == CR_ERR_NOMEM || st == CR_ERR_DB || st == CR_ERR_NET || st == CR_ERR_TIMEOUT)
-            return send_status(c, st, &e);
+    pipeline_upload up;
+    cr_status st = pipeline_complete_upload(&s->cfg, s->blob, s->st, &s->st_lock, job.id, &up, &e);
+    if (st != CR_OK && up.video_rejected) {
         cr_log_warn("api.bad_video", "job=%s: %s", job.id, cr_err_msg(&e));
         return send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, cr_err_msg(&e));
     }
-    store_chunk_span *spans = cr_calloc(n, sizeof *spans);
-    if (spans == NULL) {
-        cr_free(plan);
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        spans[i].start_sec = plan[i].start_sec;
-        spans[i].end_sec = plan[i].end_sec;
-    }
-    cr_free(plan);
-    int chunked = strcmp(job.deep_mode, STORE_DEEP_MODE_GPU) == 0;
-    pthread_mutex_lock(&s->st_lock);
-    st = store_chunks_create(s->st, job.id, spans, chunked ? (int)n : 0, info.duration_seconds, 0,
-                             NULL, &e);
-    if (st == CR_OK)
-        st = store_job_get(s->st, job.id, &job, &e);
-    pthread_mutex_unlock(&s->st_lock);
-    cr_free(spans);
     if (st != CR_OK)
         return send_status(c, st, &e);
-    cr_log_info("api.complete", "job=%s duration=%.2fs chunks=%d", job.id, info.duration_seconds,
-                job.total_chunks);
-    return send_json(c, MHD_HTTP_OK, job_json(s, &job, 1));
+    if (up.queued)
+        cr_log_info("api.complete", "job=%s duration=%.2fs chunks=%d", up.job.id,
+                    up.duration_seconds, up.job.total_chunks);
+    return send_json(c, MHD_HTTP_OK, job_json(s, &up.job, 1));
 }
 
 static enum MHD_Result route_job(api_server *s, struct MHD_Connection *c, const char *id,
