@@ -14,6 +14,9 @@
  *     metrics without per-frame arrays; report.html exists and is a whole page
  *   - bad input is rejected before any job exists; a chunk whose video vanished
  *     fails with a clear error and writes no artifact
+ *   - upload-complete (pipeline_complete_upload): CR_ERR_CONFLICT before the upload,
+ *     a rejected video leaves the job awaiting_upload, then the chunks, queued,
+ *     DEEP_QUEUED, 0 %; a second call changes nothing
  */
 #include "check.h"
 #include "core/config.h"
@@ -225,6 +228,58 @@ static double mean_landmark_distance(json_t *a, json_t *b)
     return n ? sum / n : 1e9;
 }
 
+/* Upload-complete through the pipeline, as the API's routes use it: a job before its
+ * video is there, a video that is not one, then the video, completed twice. */
+static void check_upload(const cr_config *cfg, blob_store *blob, store *st, const char *video,
+                         const char *junk)
+{
+    cr_err e = {0};
+    pipeline_submit_opts o = {NULL, NULL, "batting", 1};
+    pipeline_submission sub;
+    pipeline_upload up;
+    store_job job;
+    CHECK_MSG(pipeline_submit(cfg, blob, st, NULL, &o, &sub, &e) == CR_OK, "%s", cr_err_msg(&e));
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK_STR_EQ(job.status, STORE_JOB_AWAITING_UPLOAD);
+    CHECK_STR_EQ(job.s3_key, sub.video_key);
+
+    cr_status s = pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e);
+    CHECK_MSG(s == CR_ERR_CONFLICT, "not uploaded: %s (%s)", cr_status_str(s), cr_err_msg(&e));
+    CHECK_INT_EQ(up.video_rejected, 0);
+    cr_err_clear(&e);
+    CHECK(blob_put_file(blob, sub.video_key, junk, "video/mp4", &e) == CR_OK);
+    s = pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e);
+    CHECK_MSG(s != CR_OK && up.video_rejected, "junk: %s (%s)", cr_status_str(s), cr_err_msg(&e));
+    cr_err_clear(&e);
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK_STR_EQ(job.status, STORE_JOB_AWAITING_UPLOAD);
+
+    CHECK(blob_put_file(blob, sub.video_key, video, "video/mp4", &e) == CR_OK);
+    CHECK_MSG(pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    CHECK_INT_EQ(up.queued, 1);
+    CHECK_INT_EQ(up.chunks, DURATION);
+    CHECK_STR_EQ(up.job.status, STORE_JOB_QUEUED);
+    CHECK_STR_EQ(up.job.stage, STORE_STAGE_DEEP_QUEUED);
+    CHECK_INT_EQ(up.job.progress_pct, 0);
+    CHECK_INT_EQ(up.job.total_chunks, DURATION);
+    double updated = up.job.updated_at;
+    /* a second call changes nothing */
+    CHECK_MSG(pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    CHECK_INT_EQ(up.queued, 0);
+    CHECK_INT_EQ(up.chunks, DURATION);
+    CHECK(up.job.updated_at == updated);
+    store_chunk chunks[8];
+    int n = 0;
+    CHECK(store_chunks_of_job(st, sub.job_id, chunks, 8, &n, &e) == CR_OK);
+    CHECK_INT_EQ(n, DURATION);
+
+    s = pipeline_complete_upload(cfg, blob, st, NULL, "00000000-0000-4000-8000-000000000000", &up,
+                                 &e);
+    CHECK_MSG(s == CR_ERR_NOT_FOUND, "no such job: %s", cr_status_str(s));
+}
+
 int main(int argc, char **argv)
 {
     (void)scratch_open; /* store_test_util.h helpers this test does not need */
@@ -407,6 +462,8 @@ int main(int argc, char **argv)
     cr_err_clear(&e);
     CHECK(blob_head(blob, key, &bi, &e) == CR_ERR_NOT_FOUND);
     pose_tracker_destroy(tr);
+
+    check_upload(&cfg, blob, st, video, junk);
 
     blob_close(blob);
     store_close(st);
