@@ -21,10 +21,10 @@
  * usage: bench_pose_engine [--engine NAME] [--runs N] [--models detector,lite,full,heavy]
  *                          [--threads 1,2] [--crop-dir DIR] [--no-validate]
  * (run from the repo root; --crop-dir reads DIR/cold_water_{224,256}.rgb, the files of the
- * pose_engine_media test fixture, instead of running ffmpeg)
+ * engine_media test fixture, instead of running ffmpeg)
  */
 #define _GNU_SOURCE
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <math.h>
 #include <stdio.h>

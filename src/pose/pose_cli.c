@@ -11,7 +11,7 @@
 
 #include "core/mem.h"
 #include "core/reader.h"
-#include "pose/engine.h"
+#include "engine/engine.h"
 #include "pose/pose_json.h"
 #include "pose/pose_overlay.h"
 #include "pose/pose_tracker.h"

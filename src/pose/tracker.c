@@ -6,7 +6,7 @@
 
 #include "core/mem.h"
 #include "core/paths.h"
-#include "pose/engine.h"
+#include "engine/engine.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * graph.c -- building a checked float32 graph from a tflite_model, and pruning it.
  */
-#include "pose/graph.h"
+#include "engine/graph.h"
 
 #include "core/mem.h"
 

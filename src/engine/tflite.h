@@ -23,8 +23,8 @@
  * tflite_model_load reads a file into a buffer the model owns.  A model is
  * immutable after loading and may be read from several threads.
  */
-#ifndef CR_POSE_TFLITE_H
-#define CR_POSE_TFLITE_H
+#ifndef CR_ENGINE_TFLITE_H
+#define CR_ENGINE_TFLITE_H
 
 #include "core/status.h"
 

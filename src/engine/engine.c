@@ -4,10 +4,10 @@
  * The engine owns the graph and the input/output buffers; the backend (engine_ref.c,
  * engine_xnnpack.c) computes into them.  See engine.h for the contract.
  */
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include "core/mem.h"
-#include "pose/tflite.h"
+#include "engine/tflite.h"
 
 #include <string.h>
 

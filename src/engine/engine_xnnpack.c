@@ -21,7 +21,7 @@
  * as XNNPACK requires.  XNNPACK does not drop dead nodes (setup fails on them):
  * the graph is already pruned.
  */
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include "core/mem.h"
 

@@ -24,8 +24,8 @@
  * Ownership: the engine owns its input and output buffers; pointers returned by
  * pose_engine_input/pose_engine_output stay valid until pose_engine_destroy.
  */
-#ifndef CR_POSE_ENGINE_H
-#define CR_POSE_ENGINE_H
+#ifndef CR_ENGINE_ENGINE_H
+#define CR_ENGINE_ENGINE_H
 
 #include "core/status.h"
 

@@ -14,7 +14,7 @@
  * Field ids below are the declaration order in TFLite's schema.fbs (each union
  * counts as two).  Every read goes through fb_* helpers that check the range first.
  */
-#include "pose/tflite.h"
+#include "engine/tflite.h"
 
 #include "core/mem.h"
 

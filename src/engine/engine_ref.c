@@ -6,7 +6,7 @@
  * double, and each activation tensor has its own buffer.  It is the yardstick
  * every other engine is tested against (DESIGN.md §7), so clarity wins over speed.
  */
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include "core/mem.h"
 

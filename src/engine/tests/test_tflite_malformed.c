@@ -9,8 +9,8 @@
  * it only reads the intact original).
  */
 #include "check.h"
-#include "pose/graph.h"
-#include "pose/tflite.h"
+#include "engine/graph.h"
+#include "engine/tflite.h"
 
 #include <stdint.h>
 

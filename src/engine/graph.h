@@ -22,11 +22,11 @@
  *
  * A graph is immutable after graph_prune and may be read by several engines.
  */
-#ifndef CR_POSE_GRAPH_H
-#define CR_POSE_GRAPH_H
+#ifndef CR_ENGINE_GRAPH_H
+#define CR_ENGINE_GRAPH_H
 
 #include "core/status.h"
-#include "pose/tflite.h"
+#include "engine/tflite.h"
 
 #include <stddef.h>
 

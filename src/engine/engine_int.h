@@ -8,11 +8,11 @@
  * them in `run`.  Buffers carry POSE_ENGINE_SLACK spare bytes at the end
  * (XNNPACK reads up to XNN_EXTRA_BYTES = 16 bytes past a tensor, xnnpack.h).
  */
-#ifndef CR_POSE_ENGINE_INT_H
-#define CR_POSE_ENGINE_INT_H
+#ifndef CR_ENGINE_ENGINE_INT_H
+#define CR_ENGINE_ENGINE_INT_H
 
-#include "pose/engine.h"
-#include "pose/graph.h"
+#include "engine/engine.h"
+#include "engine/graph.h"
 
 /* Version of pose_engine_ops; bump when the table changes. */
 #define POSE_ENGINE_API_VERSION 1

@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "core/mem.h"
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -11,11 +11,11 @@
  *   test_engine_models detector|lite|full|heavy   conformance + sanity
  *   test_engine_models prune                       pruned == unpruned (full, detector)
  *
- * The crops are made by the CTest fixture pose_engine_media (ffmpeg CLI) into
- * $CREASE_POSE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
+ * The crops are made by the CTest fixture engine_media (ffmpeg CLI) into
+ * $CREASE_ENGINE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
  */
 #include "check.h"
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <stdint.h>
 
@@ -39,12 +39,12 @@ static int fill_crop(pose_engine *e, int detector)
 {
     pose_shape s;
     float *in = pose_engine_input(e, &s);
-    const char *dir = getenv("CREASE_POSE_TEST_MEDIA");
+    const char *dir = getenv("CREASE_ENGINE_TEST_MEDIA");
     char path[1024];
     snprintf(path, sizeof path, "%s/cold_water_%d.rgb", dir ? dir : ".", s.dims[1]);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        fprintf(stderr, "cannot open %s (made by the pose_engine_media fixture)\n", path);
+        fprintf(stderr, "cannot open %s (made by the engine_media fixture)\n", path);
         return 0;
     }
     size_t n = (size_t)s.dims[1] * s.dims[2] * s.dims[3];

@@ -5,8 +5,8 @@
  * value against an independent decoding written here, pruning, and the compute size.
  */
 #include "check.h"
-#include "pose/graph.h"
-#include "pose/tflite.h"
+#include "engine/graph.h"
+#include "engine/tflite.h"
 
 #include <stdint.h>
 
