@@ -1,11 +1,11 @@
 /*
  * engine_int.h -- what an engine backend implements, and the internal entry
- * points tests and benchmarks use (not part of the pose module's contract).
+ * points tests and benchmarks use (not part of the engine module's contract, engine.h).
  *
- * A backend is a const pose_engine_ops table plus a context (`void *ctx`), as in
+ * A backend is a const engine_ops table plus a context (`void *ctx`), as in
  * ggml's backend interface.  engine.c owns the checked, pruned graph and the
  * input/output buffers; a backend binds to them once in `load` and computes into
- * them in `run`.  Buffers carry POSE_ENGINE_SLACK spare bytes at the end
+ * them in `run`.  Buffers carry ENGINE_SLACK spare bytes at the end
  * (XNNPACK reads up to XNN_EXTRA_BYTES = 16 bytes past a tensor, xnnpack.h).
  */
 #ifndef CR_ENGINE_ENGINE_INT_H
@@ -14,41 +14,41 @@
 #include "engine/engine.h"
 #include "engine/graph.h"
 
-/* Version of pose_engine_ops; bump when the table changes. */
-#define POSE_ENGINE_API_VERSION 1
+/* Version of engine_ops; bump when the table changes. */
+#define ENGINE_API_VERSION 1
 /* Spare bytes after every engine-owned buffer (xnnpack.h: XNN_EXTRA_BYTES = 16). */
-#define POSE_ENGINE_SLACK 64
+#define ENGINE_SLACK 64
 
 /* The buffers a backend computes with: the graph's input, and one buffer per
  * graph output (graph->outputs order), each of tensor->count floats + slack. */
-typedef struct pose_engine_io {
+typedef struct engine_io {
     float *input;
     float *const *outputs;
-} pose_engine_io;
+} engine_io;
 
-typedef struct pose_engine_ops {
-    int api_version; /* POSE_ENGINE_API_VERSION */
+typedef struct engine_ops {
+    int api_version; /* ENGINE_API_VERSION */
     const char *name;
     /* Prepares to run `g` (which outlives ctx) with `threads` threads into `io`. */
-    cr_status (*load)(const graph *g, const pose_engine_io *io, int threads, void **ctx,
+    cr_status (*load)(const engine_graph *g, const engine_io *io, int threads, void **ctx,
                       cr_err *err);
     /* Computes every output from the input.  Fails only on a backend error. */
     cr_status (*run)(void *ctx, cr_err *err);
     void (*destroy)(void *ctx);
-} pose_engine_ops;
+} engine_ops;
 
-extern const pose_engine_ops pose_engine_ref_ops;
+extern const engine_ops engine_ref_ops;
 #ifdef CREASE_HAVE_XNNPACK
-extern const pose_engine_ops pose_engine_xnnpack_ops;
+extern const engine_ops engine_xnnpack_ops;
 #endif
 
-/* Like pose_engine_create, but from a graph (takes ownership of `g`, freed on
- * failure too).  The graph must have passed graph_check / graph_from_tflite;
+/* Like engine_create, but from a graph (takes ownership of `g`, freed on
+ * failure too).  The graph must have passed engine_graph_check / engine_graph_from_tflite;
  * it is pruned to `outputs` here. */
-cr_status pose_engine_create_graph(const char *engine_name, graph *g, const char *const *outputs,
-                                   int n_outputs, int threads, pose_engine **out, cr_err *err);
+cr_status engine_create_graph(const char *name, engine_graph *g, const char *const *outputs,
+                              int n_outputs, int threads, engine **out, cr_err *err);
 
 /* The engine's graph (after pruning), for tests and benchmarks. */
-const graph *pose_engine_graph(const pose_engine *e);
+const engine_graph *engine_get_graph(const engine *e);
 
 #endif

@@ -121,11 +121,11 @@ static int parse_args(int argc, char **argv, pose_cli_args *a)
     }
     if (a->engine != NULL) {
         int known = 0;
-        for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+        for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
             known |= strcmp(*e, a->engine) == 0;
         if (!known) {
             fprintf(stderr, "crease pose: engine '%s' is not built in (available:", a->engine);
-            for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+            for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
                 fprintf(stderr, " %s", *e);
             fprintf(stderr, ")\n");
             return 2;
