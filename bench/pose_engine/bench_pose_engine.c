@@ -21,10 +21,10 @@
  * usage: bench_pose_engine [--engine NAME] [--runs N] [--models detector,lite,full,heavy]
  *                          [--threads 1,2] [--crop-dir DIR] [--no-validate]
  * (run from the repo root; --crop-dir reads DIR/cold_water_{224,256}.rgb, the files of the
- * pose_engine_media test fixture, instead of running ffmpeg)
+ * engine_media test fixture, instead of running ffmpeg)
  */
 #define _GNU_SOURCE
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -100,7 +100,7 @@ static float *load_crop(const char *dir, int size, int detector)
     return f;
 }
 
-static size_t count_of(const pose_shape *s)
+static size_t count_of(const engine_shape *s)
 {
     size_t c = 1;
     for (int d = 0; d < s->rank; d++)
@@ -108,30 +108,30 @@ static size_t count_of(const pose_shape *s)
     return c;
 }
 
-static pose_engine *make(const char *engine, const model *m, const char *const *outs, int n,
-                         int threads, const float *crop)
+static engine *make(const char *name, const model *m, const char *const *outs, int n, int threads,
+                    const float *crop)
 {
-    pose_engine *e;
+    engine *e;
     cr_err err = {0};
-    if (pose_engine_create(engine, m->file, outs, n, threads, &e, &err) != CR_OK) {
-        fprintf(stderr, "bench: %s %s: %s\n", engine, m->name, cr_err_msg(&err));
+    if (engine_create(name, m->file, outs, n, threads, &e, &err) != CR_OK) {
+        fprintf(stderr, "bench: %s %s: %s\n", name, m->name, cr_err_msg(&err));
         return NULL;
     }
-    pose_shape s;
-    float *in = pose_engine_input(e, &s);
+    engine_shape s;
+    float *in = engine_input(e, &s);
     memcpy(in, crop, count_of(&s) * sizeof(float));
     return e;
 }
 
 /* Worst max|diff|/range over the outputs of `e` against `ref`. */
-static double validate(const pose_engine *ref, const pose_engine *e)
+static double validate(const engine *ref, const engine *e)
 {
-    const graph *g = pose_engine_graph(e);
+    const engine_graph *g = engine_get_graph(e);
     double worst = 0;
     for (int i = 0; i < g->n_outputs; i++) {
         const char *name = g->tensors[g->outputs[i]].name;
-        pose_shape s;
-        const float *a = pose_engine_output(ref, name, &s), *b = pose_engine_output(e, name, NULL);
+        engine_shape s;
+        const float *a = engine_output(ref, name, &s), *b = engine_output(e, name, NULL);
         if (!a || !b)
             return INFINITY;
         double lo = a[0], hi = a[0], d = 0;
@@ -165,11 +165,12 @@ static void cpu_name(char *out, size_t cap)
 int main(int argc, char **argv)
 {
     const char *crop_dir = NULL;
-    const char *engine = "xnnpack", *model_list = "detector,lite,full,heavy", *thread_list = "1,2";
+    const char *eng_name = "xnnpack", *model_list = "detector,lite,full,heavy",
+               *thread_list = "1,2";
     int runs = 50, do_validate = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--engine") == 0 && i + 1 < argc)
-            engine = argv[++i];
+            eng_name = argv[++i];
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc)
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
         runs = 1;
     char cpu[300];
     cpu_name(cpu, sizeof cpu);
-    printf("bench_pose_engine: engine %s, %d runs, %s (shared machine: see min)\n", engine, runs,
+    printf("bench_pose_engine: engine %s, %d runs, %s (shared machine: see min)\n", eng_name, runs,
            cpu);
     printf("%-9s %-9s %3s %6s %9s %9s %9s %9s %10s\n", "model", "variant", "thr", "nodes", "min ms",
            "median", "mean", "cpu med", "val diff");
@@ -205,10 +206,10 @@ int main(int argc, char **argv)
         float *crop = load_crop(crop_dir, m->detector ? 224 : 256, m->detector);
         if (crop == NULL)
             return 1;
-        pose_engine *ref = NULL;
+        engine *ref = NULL;
         if (do_validate && (ref = make("ref", m, NULL, 0, 1, crop)) != NULL &&
-            pose_engine_run(ref, NULL) != CR_OK) {
-            pose_engine_destroy(ref);
+            engine_run(ref, NULL) != CR_OK) {
+            engine_destroy(ref);
             ref = NULL;
         }
         for (int v = 0; v < (m->detector ? 1 : 3); v++) {
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
             for (const char *t = thread_list; *t;
                  t += strcspn(t, ",") + (t[strcspn(t, ",")] != 0)) {
                 int threads = atoi(t);
-                pose_engine *e = make(engine, m, outs, n_outs, threads, crop);
+                engine *e = make(eng_name, m, outs, n_outs, threads, crop);
                 if (e == NULL) {
                     failed = 1;
                     continue;
@@ -227,16 +228,16 @@ int main(int argc, char **argv)
                 double *cpu_ms = malloc(sizeof(double) * (size_t)n_runs);
                 cr_err err = {0};
                 for (int i = 0; i < 5; i++) /* warm-up: caches, thread pool, page faults */
-                    pose_engine_run(e, &err);
+                    engine_run(e, &err);
                 double diff = ref ? validate(ref, e) : NAN;
                 if (ref && !(diff <= 1e-3)) {
-                    fprintf(stderr, "bench: %s %s %s: does not validate (%g)\n", engine, m->name,
+                    fprintf(stderr, "bench: %s %s %s: does not validate (%g)\n", eng_name, m->name,
                             vname, diff);
                     failed = 1;
                 }
                 for (int i = 0; i < n_runs; i++) {
                     double t0 = now_ms(), c0 = thread_cpu_ms();
-                    pose_engine_run(e, &err);
+                    engine_run(e, &err);
                     ms[i] = now_ms() - t0;
                     cpu_ms[i] = thread_cpu_ms() - c0;
                     sum += ms[i];
@@ -247,15 +248,15 @@ int main(int argc, char **argv)
                 if (threads == 1)
                     snprintf(cpu_col, sizeof cpu_col, "%.2f", cpu_ms[n_runs / 2]);
                 printf("%-9s %-9s %3d %6d %9.2f %9.2f %9.2f %9s %10.2e\n", m->name, vname, threads,
-                       pose_engine_graph(e)->n_nodes, ms[0], ms[n_runs / 2], sum / n_runs, cpu_col,
+                       engine_get_graph(e)->n_nodes, ms[0], ms[n_runs / 2], sum / n_runs, cpu_col,
                        diff);
                 free(cpu_ms);
                 fflush(stdout);
                 free(ms);
-                pose_engine_destroy(e);
+                engine_destroy(e);
             }
         }
-        pose_engine_destroy(ref);
+        engine_destroy(ref);
         free(crop);
     }
     return failed;

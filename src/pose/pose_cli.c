@@ -11,11 +11,12 @@
 
 #include "core/mem.h"
 #include "core/reader.h"
-#include "pose/engine.h"
+#include "engine/engine.h"
 #include "pose/pose_json.h"
 #include "pose/pose_overlay.h"
 #include "pose/pose_tracker.h"
 #include "video/video.h"
+#include "video/video_writer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -121,11 +122,11 @@ static int parse_args(int argc, char **argv, pose_cli_args *a)
     }
     if (a->engine != NULL) {
         int known = 0;
-        for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+        for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
             known |= strcmp(*e, a->engine) == 0;
         if (!known) {
             fprintf(stderr, "crease pose: engine '%s' is not built in (available:", a->engine);
-            for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+            for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
                 fprintf(stderr, " %s", *e);
             fprintf(stderr, ")\n");
             return 2;
@@ -140,8 +141,8 @@ static int parse_args(int argc, char **argv, pose_cli_args *a)
 
 /* Draws the overlay of one frame and writes it where it goes. */
 static cr_status overlay_frame(const pose_cli_args *a, const video_info *info, const video_frame *f,
-                               const pose_result *r, double fps, pose_video_writer **vw,
-                               uint8_t **buf, cr_err *err)
+                               const pose_result *r, double fps, video_writer **vw, uint8_t **buf,
+                               cr_err *err)
 {
     size_t size = (size_t)f->width * 3 * f->height;
     uint8_t *b = cr_realloc(*buf, size);
@@ -155,11 +156,11 @@ static cr_status overlay_frame(const pose_cli_args *a, const video_info *info, c
         return st;
     if (ends_with(a->overlay, ".mp4")) {
         if (*vw == NULL) {
-            st = pose_video_writer_open(a->overlay, f->width, f->height, fps, vw, err);
+            st = video_writer_open(a->overlay, f->width, f->height, fps, vw, err);
             if (st != CR_OK)
                 return st;
         }
-        return pose_video_writer_add(*vw, b, f->width * 3, err);
+        return video_writer_add(*vw, b, f->width * 3, err);
     }
     if (info->still_image)
         return pose_overlay_write_png(a->overlay, b, f->width, f->height, f->width * 3, err);
@@ -184,7 +185,7 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     cr_reader *reader = NULL;
     video_sampler *sampler = NULL;
     pose_tracker *tracker = NULL;
-    pose_video_writer *vw = NULL;
+    video_writer *vw = NULL;
     uint8_t *overlay_buf = NULL;
     json_t *doc = NULL, *poses = NULL;
     int ok = 0;
@@ -243,7 +244,7 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
                 goto done;
         }
     }
-    st = pose_video_writer_close(vw, &err);
+    st = video_writer_close(vw, &err);
     vw = NULL;
     if (st != CR_OK)
         goto done;
@@ -278,7 +279,7 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
 done:
     if (!ok)
         fprintf(stderr, "crease pose: %s\n", cr_err_msg(&err));
-    pose_video_writer_close(vw, NULL);
+    video_writer_close(vw, NULL);
     cr_free(overlay_buf);
     json_decref(doc);
     json_decref(poses);

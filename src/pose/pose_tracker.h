@@ -1,6 +1,6 @@
 /*
  * pose_tracker.h -- BlazePose on a sequence of frames: the whole MediaPipe pose
- * pipeline (pose_landmark_cpu graph) on top of a pose engine (engine.h).
+ * pipeline (pose_landmark_cpu graph) on top of an inference engine (engine/engine.h).
  *
  * One frame, video mode:
  *   1. If there is no ROI from the previous frame, run the detector: letterbox the

@@ -6,7 +6,7 @@
 
 #include "core/mem.h"
 #include "core/paths.h"
-#include "pose/engine.h"
+#include "engine/engine.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,8 +28,8 @@
 #define MAX_SIDE 16384 /* largest frame side accepted (video.h: VIDEO_MAX_DIM) */
 
 struct pose_tracker {
-    pose_engine *det;
-    pose_engine *lm;
+    engine *det;
+    engine *lm;
     pose_mode mode;
     char model[16];
     pose_anchor anchors[POSE_NUM_ANCHORS];
@@ -73,19 +73,18 @@ void pose_tracker_reset(pose_tracker *t)
     filters_reset(t);
 }
 
-static int engine_built(const char *name)
+static int have_engine(const char *name)
 {
-    for (const char *const *e = pose_engine_available(); e != NULL && *e != NULL; e++)
+    for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
         if (strcmp(*e, name) == 0)
             return 1;
     return 0;
 }
 
-static cr_status check_shape(pose_engine *e, const char *what, int rank, const int *dims,
-                             cr_err *err)
+static cr_status check_shape(engine *e, const char *what, int rank, const int *dims, cr_err *err)
 {
-    pose_shape s;
-    if (pose_engine_input(e, &s) == NULL || s.rank != rank)
+    engine_shape s;
+    if (engine_input(e, &s) == NULL || s.rank != rank)
         return cr_err_set(err, CR_ERR_FORMAT, "%s: unexpected input tensor", what);
     for (int i = 0; i < rank; i++)
         if (s.dims[i] != dims[i])
@@ -99,12 +98,12 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
 {
     static const cr_config no_cfg; /* models_dir "" -> ./models, then the share dir */
     *out = NULL;
-    const char *engine = opts != NULL ? opts->engine : NULL;
+    const char *eng_name = opts != NULL ? opts->engine : NULL;
     const char *model = opts != NULL && opts->model != NULL ? opts->model : "full";
     int threads = opts != NULL && opts->threads > 0 ? opts->threads : 1;
     pose_mode mode = opts != NULL ? opts->mode : POSE_MODE_VIDEO;
-    if (engine == NULL)
-        engine = engine_built("xnnpack") ? "xnnpack" : "ref";
+    if (eng_name == NULL)
+        eng_name = have_engine("xnnpack") ? "xnnpack" : "ref";
     if (strcmp(model, "lite") != 0 && strcmp(model, "full") != 0 && strcmp(model, "heavy") != 0)
         return cr_err_set(err, CR_ERR_INVALID, "unknown pose model '%s' (lite, full, heavy)",
                           model);
@@ -131,10 +130,10 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
         st = cr_err_set(err, CR_ERR_INTERNAL, "pose anchors: wrong count");
         goto fail;
     }
-    st = pose_engine_create(engine, det_path, det_outputs, 2, threads, &t->det, err);
+    st = engine_create(eng_name, det_path, det_outputs, 2, threads, &t->det, err);
     if (st != CR_OK)
         goto fail;
-    st = pose_engine_create(engine, lm_path, lm_outputs, 4, threads, &t->lm, err);
+    st = engine_create(eng_name, lm_path, lm_outputs, 4, threads, &t->lm, err);
     if (st != CR_OK)
         goto fail;
     st = check_shape(t->det, "pose_detection.tflite", 4,
@@ -156,8 +155,8 @@ void pose_tracker_destroy(pose_tracker *t)
 {
     if (t == NULL)
         return;
-    pose_engine_destroy(t->det);
-    pose_engine_destroy(t->lm);
+    engine_destroy(t->det);
+    engine_destroy(t->lm);
     cr_free(t);
 }
 
@@ -168,7 +167,7 @@ void pose_tracker_get_stats(const pose_tracker *t, pose_tracker_stats *out)
 
 const char *pose_tracker_engine(const pose_tracker *t)
 {
-    return pose_engine_name(t->lm);
+    return engine_name(t->lm);
 }
 
 const char *pose_tracker_model(const pose_tracker *t)
@@ -177,10 +176,10 @@ const char *pose_tracker_model(const pose_tracker *t)
 }
 
 /* An output of the last run with exactly `count` floats. */
-static const float *output(pose_engine *e, const char *name, size_t count, cr_err *err)
+static const float *output(engine *e, const char *name, size_t count, cr_err *err)
 {
-    pose_shape s;
-    const float *p = pose_engine_output(e, name, &s);
+    engine_shape s;
+    const float *p = engine_output(e, name, &s);
     if (p == NULL) {
         cr_err_set(err, CR_ERR_INTERNAL, "pose engine: no output %s", name);
         return NULL;
@@ -215,8 +214,8 @@ cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h,
     pose_letterbox(w, h, POSE_DET_INPUT, POSE_DET_INPUT, &roi, &pad);
     /* pose_detection_cpu: [-1,1] from 8-bit, border zero (-> -1). */
     pose_crop(rgb, w, h, stride, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
-              2.0f / 255.0f, -1.0f, pose_engine_input(t->det, NULL));
-    st = pose_engine_run(t->det, err);
+              2.0f / 255.0f, -1.0f, engine_input(t->det, NULL));
+    st = engine_run(t->det, err);
     if (st != CR_OK)
         return st;
     t->stats.detector_runs++;
@@ -309,8 +308,8 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
 
     /* pose_landmark_by_roi: 256x256, [0,1], border replicate. */
     pose_crop(rgb, w, h, stride, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE,
-              1.0f / 255.0f, 0.0f, pose_engine_input(t->lm, NULL));
-    st = pose_engine_run(t->lm, err);
+              1.0f / 255.0f, 0.0f, engine_input(t->lm, NULL));
+    st = engine_run(t->lm, err);
     if (st != CR_OK)
         goto fail;
     t->stats.landmark_runs++;

@@ -14,7 +14,7 @@
  * Field ids below are the declaration order in TFLite's schema.fbs (each union
  * counts as two).  Every read goes through fb_* helpers that check the range first.
  */
-#include "pose/tflite.h"
+#include "engine/tflite.h"
 
 #include "core/mem.h"
 
@@ -229,41 +229,41 @@ static cr_status fb_int_list(fb *b, const fbt *t, int id, int *dst, int cap, int
     return CR_OK;
 }
 
-const char *tflite_op_name(int code)
+const char *engine_tflite_op_name(int code)
 {
     switch (code) {
-    case TFLITE_OP_ADD:
+    case ENGINE_TFLITE_OP_ADD:
         return "ADD";
-    case TFLITE_OP_CONCATENATION:
+    case ENGINE_TFLITE_OP_CONCATENATION:
         return "CONCATENATION";
-    case TFLITE_OP_CONV_2D:
+    case ENGINE_TFLITE_OP_CONV_2D:
         return "CONV_2D";
-    case TFLITE_OP_DEPTHWISE_CONV_2D:
+    case ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D:
         return "DEPTHWISE_CONV_2D";
-    case TFLITE_OP_DEPTH_TO_SPACE:
+    case ENGINE_TFLITE_OP_DEPTH_TO_SPACE:
         return "DEPTH_TO_SPACE";
-    case TFLITE_OP_DEQUANTIZE:
+    case ENGINE_TFLITE_OP_DEQUANTIZE:
         return "DEQUANTIZE";
-    case TFLITE_OP_LOGISTIC:
+    case ENGINE_TFLITE_OP_LOGISTIC:
         return "LOGISTIC";
-    case TFLITE_OP_MAX_POOL_2D:
+    case ENGINE_TFLITE_OP_MAX_POOL_2D:
         return "MAX_POOL_2D";
-    case TFLITE_OP_RESHAPE:
+    case ENGINE_TFLITE_OP_RESHAPE:
         return "RESHAPE";
-    case TFLITE_OP_RESIZE_BILINEAR:
+    case ENGINE_TFLITE_OP_RESIZE_BILINEAR:
         return "RESIZE_BILINEAR";
-    case TFLITE_OP_PAD:
+    case ENGINE_TFLITE_OP_PAD:
         return "PAD";
-    case TFLITE_OP_PADV2:
+    case ENGINE_TFLITE_OP_PADV2:
         return "PADV2";
-    case TFLITE_OP_DENSIFY:
+    case ENGINE_TFLITE_OP_DENSIFY:
         return "DENSIFY";
     }
     return "?";
 }
 
 static cr_status read_index_vec(fb *b, const fbt *dim, int type_id, int vec_id,
-                                tflite_index_vec *out, const char *what)
+                                engine_tflite_index_vec *out, const char *what)
 {
     int type, has;
     fbt v;
@@ -286,11 +286,11 @@ static cr_status read_index_vec(fb *b, const fbt *dim, int type_id, int vec_id,
     return CR_OK;
 }
 
-static cr_status read_sparsity(fb *b, const fbt *sp, tflite_sparsity *s)
+static cr_status read_sparsity(fb *b, const fbt *sp, engine_tflite_sparsity *s)
 {
     const char *w = "tensor sparsity";
-    cr_status st =
-        fb_int_list(b, sp, SPARSITY_ORDER, s->traversal_order, TFLITE_MAX_RANK, &s->n_order, w);
+    cr_status st = fb_int_list(b, sp, SPARSITY_ORDER, s->traversal_order, ENGINE_TFLITE_MAX_RANK,
+                               &s->n_order, w);
     const uint8_t *d;
     size_t cnt;
     if (st == CR_OK)
@@ -301,13 +301,13 @@ static cr_status read_sparsity(fb *b, const fbt *sp, tflite_sparsity *s)
     st = fb_vector(b, sp, SPARSITY_DIM_META, 4, &d, &cnt, w);
     if (st)
         return st;
-    if (cnt > TFLITE_MAX_RANK)
+    if (cnt > ENGINE_TFLITE_MAX_RANK)
         return bad(b, "sparsity: too many dimensions");
     s->n_dims = (int)cnt;
     for (size_t i = 0; i < cnt; i++) {
         fbt dim;
         int fmt;
-        tflite_dim_meta *m = &s->dims[i];
+        engine_tflite_dim_meta *m = &s->dims[i];
         if ((st = fb_vec_table(b, d, i, &dim, w)) || (st = fb_u8(b, &dim, DIM_FORMAT, 0, &fmt, w)))
             return st;
         if (fmt != 0 && fmt != 1)
@@ -325,10 +325,11 @@ static cr_status read_sparsity(fb *b, const fbt *sp, tflite_sparsity *s)
 }
 
 static cr_status read_tensor(fb *b, const fbt *t, const uint8_t *bufs, size_t n_bufs,
-                             tflite_tensor *out)
+                             engine_tflite_tensor *out)
 {
     const char *w = "tensor";
-    cr_status st = fb_int_list(b, t, TENSOR_SHAPE, out->dims, TFLITE_MAX_RANK, &out->rank, w);
+    cr_status st =
+        fb_int_list(b, t, TENSOR_SHAPE, out->dims, ENGINE_TFLITE_MAX_RANK, &out->rank, w);
     if (st)
         return st;
     for (int i = 0; i < out->rank; i++)
@@ -386,7 +387,7 @@ static cr_status read_tensor(fb *b, const fbt *t, const uint8_t *bufs, size_t n_
     return CR_OK;
 }
 
-static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
+static cr_status read_options(fb *b, const fbt *op, int code, engine_tflite_options *o)
 {
     const char *w = "operator options";
     memset(o, 0, sizeof *o);
@@ -400,7 +401,8 @@ static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
     if (st || !has)
         return st;
     switch (code) {
-    case TFLITE_OP_CONV_2D: /* Conv2DOptions: padding, stride_w, stride_h, act, dil_w, dil_h */
+    case ENGINE_TFLITE_OP_CONV_2D: /* Conv2DOptions: padding, stride_w, stride_h, act, dil_w, dil_h
+                                    */
         if ((st = fb_u8(b, &t, 0, 0, &o->padding, w)) ||
             (st = fb_i32(b, &t, 1, 0, &o->stride_w, w)) ||
             (st = fb_i32(b, &t, 2, 0, &o->stride_h, w)) ||
@@ -409,7 +411,7 @@ static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
             (st = fb_i32(b, &t, 5, 1, &o->dilation_h, w)))
             return st;
         break;
-    case TFLITE_OP_DEPTHWISE_CONV_2D: /* + depth_multiplier at 3 */
+    case ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D: /* + depth_multiplier at 3 */
         if ((st = fb_u8(b, &t, 0, 0, &o->padding, w)) ||
             (st = fb_i32(b, &t, 1, 0, &o->stride_w, w)) ||
             (st = fb_i32(b, &t, 2, 0, &o->stride_h, w)) ||
@@ -419,7 +421,7 @@ static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
             (st = fb_i32(b, &t, 6, 1, &o->dilation_h, w)))
             return st;
         break;
-    case TFLITE_OP_MAX_POOL_2D: /* Pool2DOptions: padding, stride_w, stride_h, fw, fh, act */
+    case ENGINE_TFLITE_OP_MAX_POOL_2D: /* Pool2DOptions: padding, stride_w, stride_h, fw, fh, act */
         if ((st = fb_u8(b, &t, 0, 0, &o->padding, w)) ||
             (st = fb_i32(b, &t, 1, 0, &o->stride_w, w)) ||
             (st = fb_i32(b, &t, 2, 0, &o->stride_h, w)) ||
@@ -428,30 +430,30 @@ static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
             (st = fb_u8(b, &t, 5, 0, &o->activation, w)))
             return st;
         break;
-    case TFLITE_OP_CONCATENATION: /* ConcatenationOptions: axis, act */
+    case ENGINE_TFLITE_OP_CONCATENATION: /* ConcatenationOptions: axis, act */
         if ((st = fb_i32(b, &t, 0, 0, &o->axis, w)) || (st = fb_u8(b, &t, 1, 0, &o->activation, w)))
             return st;
         break;
-    case TFLITE_OP_ADD: /* AddOptions: act */
+    case ENGINE_TFLITE_OP_ADD: /* AddOptions: act */
         if ((st = fb_u8(b, &t, 0, 0, &o->activation, w)))
             return st;
         break;
-    case TFLITE_OP_RESIZE_BILINEAR: /* ResizeBilinearOptions: (2 deprecated), align, half */
+    case ENGINE_TFLITE_OP_RESIZE_BILINEAR: /* ResizeBilinearOptions: (2 deprecated), align, half */
         if ((st = fb_u8(b, &t, 2, 0, &o->align_corners, w)) ||
             (st = fb_u8(b, &t, 3, 0, &o->half_pixel_centers, w)))
             return st;
         break;
-    case TFLITE_OP_DEPTH_TO_SPACE: /* DepthToSpaceOptions: block_size */
+    case ENGINE_TFLITE_OP_DEPTH_TO_SPACE: /* DepthToSpaceOptions: block_size */
         if ((st = fb_i32(b, &t, 0, 0, &o->block_size, w)))
             return st;
         break;
-    case TFLITE_OP_RESHAPE: { /* ReshapeOptions: new_shape */
+    case ENGINE_TFLITE_OP_RESHAPE: { /* ReshapeOptions: new_shape */
         const uint8_t *d;
         size_t cnt;
         if ((st = fb_vector(b, &t, 0, 4, &d, &cnt, w)))
             return st;
         if (d != NULL) {
-            if (cnt > TFLITE_MAX_NEW_SHAPE)
+            if (cnt > ENGINE_TFLITE_MAX_NEW_SHAPE)
                 return cr_err_set(b->err, CR_ERR_UNSUPPORTED, "tflite: reshape to rank %zu", cnt);
             for (size_t i = 0; i < cnt; i++)
                 o->new_shape[i] = (int32_t)rd_u32(d + 4 * i);
@@ -468,7 +470,7 @@ static cr_status read_options(fb *b, const fbt *op, int code, tflite_options *o)
 static cr_status read_io_list(fb *b, const fbt *t, int id, int *dst, int *n, int n_tensors,
                               int allow_absent, const char *what)
 {
-    cr_status st = fb_int_list(b, t, id, dst, TFLITE_MAX_OP_IO, n, what);
+    cr_status st = fb_int_list(b, t, id, dst, ENGINE_TFLITE_MAX_OP_IO, n, what);
     if (st)
         return st;
     for (int i = 0; i < *n; i++)
@@ -477,7 +479,7 @@ static cr_status read_io_list(fb *b, const fbt *t, int id, int *dst, int *n, int
     return CR_OK;
 }
 
-static cr_status parse(fb *b, tflite_model *m)
+static cr_status parse(fb *b, engine_tflite_model *m)
 {
     cr_status st;
     if (b->n < 8)
@@ -531,7 +533,7 @@ static cr_status parse(fb *b, tflite_model *m)
 
     for (size_t i = 0; i < n_ops; i++) {
         fbt op, oc;
-        tflite_op *o = &m->ops[i];
+        engine_tflite_op *o = &m->ops[i];
         long long idx;
         int dep, code;
         const uint8_t *custom;
@@ -564,23 +566,24 @@ static cr_status parse(fb *b, tflite_model *m)
     return CR_OK;
 }
 
-cr_status tflite_model_parse(const void *bytes, size_t n, tflite_model **out, cr_err *err)
+cr_status engine_tflite_model_parse(const void *bytes, size_t n, engine_tflite_model **out,
+                                    cr_err *err)
 {
     *out = NULL;
-    tflite_model *m = cr_calloc(1, sizeof *m);
+    engine_tflite_model *m = cr_calloc(1, sizeof *m);
     if (m == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "tflite: out of memory");
     fb b = {bytes, bytes ? n : 0, err};
     cr_status st = parse(&b, m);
     if (st) {
-        tflite_model_free(m);
+        engine_tflite_model_free(m);
         return st;
     }
     *out = m;
     return CR_OK;
 }
 
-cr_status tflite_model_load(const char *path, tflite_model **out, cr_err *err)
+cr_status engine_tflite_model_load(const char *path, engine_tflite_model **out, cr_err *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -609,8 +612,8 @@ cr_status tflite_model_load(const char *path, tflite_model **out, cr_err *err)
         cr_free(buf);
         return cr_err_set(err, CR_ERR_IO, "tflite: read %s failed", path);
     }
-    tflite_model *m;
-    cr_status st = tflite_model_parse(buf, (size_t)len, &m, err);
+    engine_tflite_model *m;
+    cr_status st = engine_tflite_model_parse(buf, (size_t)len, &m, err);
     if (st) {
         cr_free(buf);
         cr_err_set(err, st, "tflite: %s", path);
@@ -621,7 +624,7 @@ cr_status tflite_model_load(const char *path, tflite_model **out, cr_err *err)
     return CR_OK;
 }
 
-void tflite_model_free(tflite_model *m)
+void engine_tflite_model_free(engine_tflite_model *m)
 {
     if (m == NULL)
         return;

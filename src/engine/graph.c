@@ -1,7 +1,7 @@
 /*
- * graph.c -- building a checked float32 graph from a tflite_model, and pruning it.
+ * graph.c -- building a checked float32 graph from an engine_tflite_model, and pruning it.
  */
-#include "pose/graph.h"
+#include "engine/graph.h"
 
 #include "core/mem.h"
 
@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* Largest tensor accepted: 2^26 floats (256 MiB); the largest pose tensor has
- * 1,622,400 floats (heavy, measured with graph_from_tflite). */
+ * 1,622,400 floats (heavy, measured with engine_graph_from_tflite). */
 #define GRAPH_MAX_ELEMS ((size_t)1 << 26)
 /* Largest graph accepted: 2^28 activation floats in all (1 GiB; heavy, the largest pose
  * model, has 34.7 M, measured) and 1e11 multiply-accumulates (heavy: 1.9e9,
@@ -18,44 +18,44 @@
 #define GRAPH_MAX_TOTAL_ELEMS ((size_t)1 << 28)
 #define GRAPH_MAX_MACS 1e11
 
-const char *graph_op_name(graph_op op)
+const char *engine_graph_op_name(engine_graph_op op)
 {
     switch (op) {
-    case GRAPH_CONV2D:
+    case ENGINE_GRAPH_CONV2D:
         return "conv2d";
-    case GRAPH_DWCONV2D:
+    case ENGINE_GRAPH_DWCONV2D:
         return "dwconv2d";
-    case GRAPH_ADD:
+    case ENGINE_GRAPH_ADD:
         return "add";
-    case GRAPH_MAX_POOL:
+    case ENGINE_GRAPH_MAX_POOL:
         return "max_pool";
-    case GRAPH_PAD:
+    case ENGINE_GRAPH_PAD:
         return "pad";
-    case GRAPH_RESIZE_BILINEAR:
+    case ENGINE_GRAPH_RESIZE_BILINEAR:
         return "resize_bilinear";
-    case GRAPH_DEPTH_TO_SPACE:
+    case ENGINE_GRAPH_DEPTH_TO_SPACE:
         return "depth_to_space";
-    case GRAPH_RESHAPE:
+    case ENGINE_GRAPH_RESHAPE:
         return "reshape";
-    case GRAPH_CONCAT:
+    case ENGINE_GRAPH_CONCAT:
         return "concat";
-    case GRAPH_LOGISTIC:
+    case ENGINE_GRAPH_LOGISTIC:
         return "logistic";
-    case GRAPH_OP_COUNT:
+    case ENGINE_GRAPH_OP_COUNT:
         break;
     }
     return "?";
 }
 
-graph *graph_new(void)
+engine_graph *engine_graph_new(void)
 {
-    graph *g = cr_calloc(1, sizeof *g);
+    engine_graph *g = cr_calloc(1, sizeof *g);
     if (g)
         g->input = -1;
     return g;
 }
 
-void graph_free(graph *g)
+void engine_graph_free(engine_graph *g)
 {
     if (g == NULL)
         return;
@@ -80,10 +80,10 @@ static size_t shape_count(int rank, const int *dims)
     return c;
 }
 
-int graph_add_tensor(graph *g, const char *name, int rank, const int *dims, const float *data,
-                     cr_err *err)
+int engine_graph_add_tensor(engine_graph *g, const char *name, int rank, const int *dims,
+                            const float *data, cr_err *err)
 {
-    if (rank < 0 || rank > GRAPH_MAX_RANK) {
+    if (rank < 0 || rank > ENGINE_GRAPH_MAX_RANK) {
         cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: tensor %s has rank %d", name, rank);
         return -1;
     }
@@ -95,14 +95,14 @@ int graph_add_tensor(graph *g, const char *name, int rank, const int *dims, cons
     /* Grow by doubling: amortised O(1) appends. */
     if ((g->n_tensors & (g->n_tensors - 1)) == 0) {
         size_t cap = g->n_tensors ? 2 * (size_t)g->n_tensors : 1;
-        graph_tensor *t = cr_realloc(g->tensors, cap * sizeof *t);
+        engine_graph_tensor *t = cr_realloc(g->tensors, cap * sizeof *t);
         if (t == NULL) {
             cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
             return -1;
         }
         g->tensors = t;
     }
-    graph_tensor *t = &g->tensors[g->n_tensors];
+    engine_graph_tensor *t = &g->tensors[g->n_tensors];
     memset(t, 0, sizeof *t);
     t->name = cr_strdup(name);
     if (data) {
@@ -123,11 +123,11 @@ int graph_add_tensor(graph *g, const char *name, int rank, const int *dims, cons
     return g->n_tensors++;
 }
 
-int graph_add_node(graph *g, const graph_node *node, cr_err *err)
+int engine_graph_add_node(engine_graph *g, const engine_graph_node *node, cr_err *err)
 {
     if ((g->n_nodes & (g->n_nodes - 1)) == 0) {
         size_t cap = g->n_nodes ? 2 * (size_t)g->n_nodes : 1;
-        graph_node *n = cr_realloc(g->nodes, cap * sizeof *n);
+        engine_graph_node *n = cr_realloc(g->nodes, cap * sizeof *n);
         if (n == NULL) {
             cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
             return -1;
@@ -138,7 +138,7 @@ int graph_add_node(graph *g, const graph_node *node, cr_err *err)
     return g->n_nodes++;
 }
 
-int graph_find(const graph *g, const char *name)
+int engine_graph_find(const engine_graph *g, const char *name)
 {
     for (int i = 0; i < g->n_tensors; i++)
         if (strcmp(g->tensors[i].name, name) == 0)
@@ -146,15 +146,15 @@ int graph_find(const graph *g, const char *name)
     return -1;
 }
 
-double graph_macs(const graph *g)
+double engine_graph_macs(const engine_graph *g)
 {
     double macs = 0;
     for (int i = 0; i < g->n_nodes; i++) {
-        const graph_node *n = &g->nodes[i];
-        const graph_tensor *o = &g->tensors[n->out];
-        if (n->op == GRAPH_CONV2D)
+        const engine_graph_node *n = &g->nodes[i];
+        const engine_graph_tensor *o = &g->tensors[n->out];
+        if (n->op == ENGINE_GRAPH_CONV2D)
             macs += (double)o->count * n->kh * n->kw * g->tensors[n->in[0]].dims[3];
-        else if (n->op == GRAPH_DWCONV2D)
+        else if (n->op == ENGINE_GRAPH_DWCONV2D)
             macs += (double)o->count * n->kh * n->kw;
     }
     return macs;
@@ -162,21 +162,21 @@ double graph_macs(const graph *g)
 
 /* ---- checking ---------------------------------------------------------------- */
 
-static int same_shape(const graph_tensor *a, const graph_tensor *b)
+static int same_shape(const engine_graph_tensor *a, const engine_graph_tensor *b)
 {
     return a->rank == b->rank && memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(int)) == 0;
 }
 
 /* 1 when tensor `t` is an activation usable by node `ni` (the input or produced earlier). */
-static int is_ready(const graph *g, int t, int ni)
+static int is_ready(const engine_graph *g, int t, int ni)
 {
-    const graph_tensor *x = &g->tensors[t];
+    const engine_graph_tensor *x = &g->tensors[t];
     if (x->data)
         return 0;
     return t == g->input || (x->producer >= 0 && x->producer < ni);
 }
 
-static int is_const(const graph *g, int t)
+static int is_const(const engine_graph *g, int t)
 {
     return t >= 0 && t < g->n_tensors && g->tensors[t].data != NULL;
 }
@@ -190,15 +190,15 @@ static int window_out(int in, int k, int s, int before, int after)
     return span < 0 ? 0 : (int)(span / s + 1);
 }
 
-static cr_status check_node(graph *g, int ni, cr_err *err)
+static cr_status check_node(engine_graph *g, int ni, cr_err *err)
 {
-    graph_node *n = &g->nodes[ni];
-    const char *op = graph_op_name(n->op);
-    if ((unsigned)n->op >= GRAPH_OP_COUNT)
+    engine_graph_node *n = &g->nodes[ni];
+    const char *op = engine_graph_op_name(n->op);
+    if ((unsigned)n->op >= ENGINE_GRAPH_OP_COUNT)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: node %d: unknown op", ni);
-    if (n->out < 0 || n->out >= g->n_tensors || n->n_in < 1 || n->n_in > GRAPH_MAX_INPUTS)
+    if (n->out < 0 || n->out >= g->n_tensors || n->n_in < 1 || n->n_in > ENGINE_GRAPH_MAX_INPUTS)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: node %d (%s): bad operands", ni, op);
-    graph_tensor *o = &g->tensors[n->out];
+    engine_graph_tensor *o = &g->tensors[n->out];
     if (o->data || n->out == g->input || o->producer != -1)
         return cr_err_set(
             err, CR_ERR_FORMAT,
@@ -206,30 +206,30 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
             o->name);
     for (int i = 0; i < n->n_in; i++) {
         int t = n->in[i];
-        int optional = (n->op == GRAPH_CONV2D || n->op == GRAPH_DWCONV2D) && i == 2;
+        int optional = (n->op == ENGINE_GRAPH_CONV2D || n->op == ENGINE_GRAPH_DWCONV2D) && i == 2;
         if (t == -1 && optional)
             continue;
         if (t < 0 || t >= g->n_tensors)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: node %d (%s): bad operand", ni, op);
     }
-    const graph_tensor *x = &g->tensors[n->in[0]];
-    int want[GRAPH_MAX_RANK] = {0}, want_rank = x->rank;
+    const engine_graph_tensor *x = &g->tensors[n->in[0]];
+    int want[ENGINE_GRAPH_MAX_RANK] = {0}, want_rank = x->rank;
     memcpy(want, x->dims, sizeof want);
     int first_needs_act = 1;
 
     switch (n->op) {
-    case GRAPH_CONV2D:
-    case GRAPH_DWCONV2D: {
+    case ENGINE_GRAPH_CONV2D:
+    case ENGINE_GRAPH_DWCONV2D: {
         if (n->n_in != 3 || x->rank != 4 || x->dims[0] != 1 || !is_const(g, n->in[1]))
             goto bad;
-        const graph_tensor *w = &g->tensors[n->in[1]];
-        int dw = n->op == GRAPH_DWCONV2D;
+        const engine_graph_tensor *w = &g->tensors[n->in[1]];
+        int dw = n->op == ENGINE_GRAPH_DWCONV2D;
         if (w->rank != 4 ||
             (dw ? (w->dims[0] != 1 || w->dims[3] != x->dims[3]) : (w->dims[3] != x->dims[3])))
             goto bad;
         int oc = dw ? w->dims[3] : w->dims[0];
         if (n->in[2] >= 0) {
-            const graph_tensor *b = &g->tensors[n->in[2]];
+            const engine_graph_tensor *b = &g->tensors[n->in[2]];
             if (!is_const(g, n->in[2]) || b->rank != 1 || b->dims[0] != oc)
                 goto bad;
         }
@@ -240,13 +240,13 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
         want[3] = oc;
         break;
     }
-    case GRAPH_MAX_POOL:
+    case ENGINE_GRAPH_MAX_POOL:
         if (n->n_in != 1 || x->rank != 4 || x->dims[0] != 1)
             goto bad;
         want[1] = window_out(x->dims[1], n->kh, n->stride_h, n->pad_top, n->pad_bottom);
         want[2] = window_out(x->dims[2], n->kw, n->stride_w, n->pad_left, n->pad_right);
         break;
-    case GRAPH_ADD:
+    case ENGINE_GRAPH_ADD:
         if (n->n_in != 2 || !same_shape(x, &g->tensors[n->in[1]]))
             goto bad;
         first_needs_act = 0;
@@ -254,7 +254,7 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
             if (!is_const(g, n->in[i]) && !is_ready(g, n->in[i], ni))
                 goto bad;
         break;
-    case GRAPH_PAD:
+    case ENGINE_GRAPH_PAD:
         if (n->n_in != 1)
             goto bad;
         for (int d = 0; d < x->rank; d++) {
@@ -264,7 +264,7 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
             want[d] = x->dims[d] + n->pads[d][0] + n->pads[d][1];
         }
         break;
-    case GRAPH_RESIZE_BILINEAR:
+    case ENGINE_GRAPH_RESIZE_BILINEAR:
         if (n->n_in != 1 || x->rank != 4 || x->dims[0] != 1 || o->rank != 4)
             goto bad;
         if (n->align_corners && n->half_pixel)
@@ -276,7 +276,7 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
             ((want[1] < 2 && x->dims[1] > 1) || (want[2] < 2 && x->dims[2] > 1)))
             goto bad;
         break;
-    case GRAPH_DEPTH_TO_SPACE: {
+    case ENGINE_GRAPH_DEPTH_TO_SPACE: {
         int b = n->block;
         if (n->n_in != 1 || x->rank != 4 || x->dims[0] != 1 || b < 1 || b > 64 ||
             x->dims[3] % (b * b) != 0)
@@ -289,18 +289,18 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
         want[3] = x->dims[3] / (b * b);
         break;
     }
-    case GRAPH_RESHAPE:
+    case ENGINE_GRAPH_RESHAPE:
         if (n->n_in != 1 || o->count != x->count)
             goto bad;
         want_rank = o->rank;
         memcpy(want, o->dims, sizeof want);
         break;
-    case GRAPH_CONCAT: {
+    case ENGINE_GRAPH_CONCAT: {
         if (n->axis < 0 || n->axis >= x->rank)
             goto bad;
         long sum = 0;
         for (int i = 0; i < n->n_in; i++) {
-            const graph_tensor *y = &g->tensors[n->in[i]];
+            const engine_graph_tensor *y = &g->tensors[n->in[i]];
             if (y->rank != x->rank)
                 goto bad;
             for (int d = 0; d < x->rank; d++)
@@ -316,11 +316,11 @@ static cr_status check_node(graph *g, int ni, cr_err *err)
         first_needs_act = 0;
         break;
     }
-    case GRAPH_LOGISTIC:
+    case ENGINE_GRAPH_LOGISTIC:
         if (n->n_in != 1)
             goto bad;
         break;
-    case GRAPH_OP_COUNT:
+    case ENGINE_GRAPH_OP_COUNT:
         goto bad;
     }
     if (first_needs_act && !is_ready(g, n->in[0], ni))
@@ -338,11 +338,11 @@ bad:
                       ni, op, o->name);
 }
 
-cr_status graph_check(graph *g, cr_err *err)
+cr_status engine_graph_check(engine_graph *g, cr_err *err)
 {
     if (g->input < 0 || g->input >= g->n_tensors)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: no input");
-    const graph_tensor *in = &g->tensors[g->input];
+    const engine_graph_tensor *in = &g->tensors[g->input];
     if (in->rank != 4 || in->dims[0] != 1 || in->data)
         return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: input %s is not [1,H,W,C]", in->name);
     for (int i = 0; i < g->n_tensors; i++)
@@ -357,7 +357,7 @@ cr_status graph_check(graph *g, cr_err *err)
             return cr_err_set(err, CR_ERR_LIMIT, "graph: activations exceed %zu floats",
                               GRAPH_MAX_TOTAL_ELEMS);
     }
-    if (graph_macs(g) > GRAPH_MAX_MACS)
+    if (engine_graph_macs(g) > GRAPH_MAX_MACS)
         return cr_err_set(err, CR_ERR_LIMIT, "graph: more than %.0e multiply-accumulates",
                           GRAPH_MAX_MACS);
     for (int i = 0; i < g->n_outputs; i++) {
@@ -406,7 +406,7 @@ static int32_t rd_i32(const uint8_t *p)
                      (uint32_t)p[3] << 24);
 }
 
-static size_t index_at(const tflite_index_vec *v, size_t i)
+static size_t index_at(const engine_tflite_index_vec *v, size_t i)
 {
     const uint8_t *p = v->data + i * (size_t)v->elem_size;
     return v->elem_size == 1 ? p[0] : v->elem_size == 2 ? rd16(p) : (size_t)(uint32_t)rd_i32(p);
@@ -415,15 +415,15 @@ static size_t index_at(const tflite_index_vec *v, size_t i)
 /* Float value k of a dense constant of type `type` (FLOAT16 or FLOAT32). */
 static float value_at(const uint8_t *data, int type, size_t k)
 {
-    return type == TFLITE_FLOAT16 ? half_to_float(rd16(data + 2 * k)) : rd_f32(data + 4 * k);
+    return type == ENGINE_TFLITE_FLOAT16 ? half_to_float(rd16(data + 2 * k)) : rd_f32(data + 4 * k);
 }
 
 /* Densifies a sparse constant in the layout the pose models use (POSE-NOTES.md):
  * traversal order identity, no block map, dims 0..r-2 DENSE, dim r-1 SPARSE_CSR:
  * dense[row*I + idx[k]] = val[k] for k in [seg[row], seg[row+1]). */
-static cr_status densify(const tflite_tensor *t, size_t count, float *dst, cr_err *err)
+static cr_status densify(const engine_tflite_tensor *t, size_t count, float *dst, cr_err *err)
 {
-    const tflite_sparsity *s = t->sparsity;
+    const engine_tflite_sparsity *s = t->sparsity;
     int r = t->rank;
     if (r < 1 || s->n_block_map != 0 || s->n_order != r || s->n_dims != r)
         return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: tensor %s: sparsity layout", t->name);
@@ -435,8 +435,8 @@ static cr_status densify(const tflite_tensor *t, size_t count, float *dst, cr_er
             return cr_err_set(err, CR_ERR_FORMAT, "graph: tensor %s: sparse dense_size", t->name);
     }
     size_t inner = (size_t)t->dims[r - 1], rows = count / inner;
-    const tflite_index_vec *seg = &s->dims[r - 1].segments, *idx = &s->dims[r - 1].indices;
-    size_t es = t->type == TFLITE_FLOAT16 ? 2 : 4, nnz = idx->count;
+    const engine_tflite_index_vec *seg = &s->dims[r - 1].segments, *idx = &s->dims[r - 1].indices;
+    size_t es = t->type == ENGINE_TFLITE_FLOAT16 ? 2 : 4, nnz = idx->count;
     if (seg->count != rows + 1 || index_at(seg, 0) != 0 || index_at(seg, rows) != nnz ||
         t->size != nnz * es)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: tensor %s: sparse sizes", t->name);
@@ -456,10 +456,10 @@ static cr_status densify(const tflite_tensor *t, size_t count, float *dst, cr_er
 }
 
 /* Float32 values of a constant tflite tensor (dense or sparse, fp16 or fp32). */
-static cr_status const_values(const tflite_tensor *t, size_t count, float **out, cr_err *err)
+static cr_status const_values(const engine_tflite_tensor *t, size_t count, float **out, cr_err *err)
 {
     *out = NULL;
-    if (t->type != TFLITE_FLOAT16 && t->type != TFLITE_FLOAT32)
+    if (t->type != ENGINE_TFLITE_FLOAT16 && t->type != ENGINE_TFLITE_FLOAT32)
         return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: constant %s has type %d", t->name,
                           t->type);
     float *v = cr_malloc(count * sizeof(float));
@@ -468,7 +468,7 @@ static cr_status const_values(const tflite_tensor *t, size_t count, float **out,
     cr_status st = CR_OK;
     if (t->sparsity) {
         st = densify(t, count, v, err);
-    } else if (t->size != count * (t->type == TFLITE_FLOAT16 ? 2 : 4)) {
+    } else if (t->size != count * (t->type == ENGINE_TFLITE_FLOAT16 ? 2 : 4)) {
         st = cr_err_set(err, CR_ERR_FORMAT, "graph: constant %s: %zu bytes for %zu values", t->name,
                         t->size, count);
     } else {
@@ -484,12 +484,12 @@ static cr_status const_values(const tflite_tensor *t, size_t count, float **out,
 }
 
 /* Int32 values of a constant parameter tensor with exactly `n` elements. */
-static cr_status int_param(const tflite_model *m, int ti, size_t n, int *dst, cr_err *err)
+static cr_status int_param(const engine_tflite_model *m, int ti, size_t n, int *dst, cr_err *err)
 {
-    const tflite_tensor *t = ti >= 0 ? &m->tensors[ti] : NULL;
+    const engine_tflite_tensor *t = ti >= 0 ? &m->tensors[ti] : NULL;
     size_t count = t ? shape_count(t->rank, t->dims) : 0;
-    if (t == NULL || t->type != TFLITE_INT32 || t->data == NULL || t->sparsity || count != n ||
-        t->size != 4 * n)
+    if (t == NULL || t->type != ENGINE_TFLITE_INT32 || t->data == NULL || t->sparsity ||
+        count != n || t->size != 4 * n)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: parameter tensor %d is not %zu int32 values",
                           ti, n);
     for (size_t i = 0; i < n; i++)
@@ -497,22 +497,22 @@ static cr_status int_param(const tflite_model *m, int ti, size_t n, int *dst, cr
     return CR_OK;
 }
 
-static cr_status set_activation(int act, graph_node *n, cr_err *err)
+static cr_status set_activation(int act, engine_graph_node *n, cr_err *err)
 {
     switch (act) {
-    case TFLITE_ACT_NONE:
+    case ENGINE_TFLITE_ACT_NONE:
         n->act_min = -INFINITY;
         n->act_max = INFINITY;
         return CR_OK;
-    case TFLITE_ACT_RELU:
+    case ENGINE_TFLITE_ACT_RELU:
         n->act_min = 0.0f;
         n->act_max = INFINITY;
         return CR_OK;
-    case TFLITE_ACT_RELU_N1_TO_1:
+    case ENGINE_TFLITE_ACT_RELU_N1_TO_1:
         n->act_min = -1.0f;
         n->act_max = 1.0f;
         return CR_OK;
-    case TFLITE_ACT_RELU6:
+    case ENGINE_TFLITE_ACT_RELU6:
         n->act_min = 0.0f;
         n->act_max = 6.0f;
         return CR_OK;
@@ -526,9 +526,9 @@ static cr_status set_padding(int padding, int in, int k, int s, int *before, int
 {
     if (s < 1 || s > 64 || k < 1)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: stride %d or window %d", s, k);
-    if (padding == TFLITE_PADDING_VALID) {
+    if (padding == ENGINE_TFLITE_PADDING_VALID) {
         *before = *after = 0;
-    } else if (padding == TFLITE_PADDING_SAME) {
+    } else if (padding == ENGINE_TFLITE_PADDING_SAME) {
         long out = ((long)in + s - 1) / s;
         long total = (out - 1) * s + k - in;
         if (total < 0)
@@ -541,56 +541,56 @@ static cr_status set_padding(int padding, int in, int k, int s, int *before, int
     return CR_OK;
 }
 
-static cr_status translate_op(const tflite_model *m, graph *g, const tflite_op *op, int oi,
-                              cr_err *err)
+static cr_status translate_op(const engine_tflite_model *m, engine_graph *g,
+                              const engine_tflite_op *op, int oi, cr_err *err)
 {
-    graph_node n;
+    engine_graph_node n;
     memset(&n, 0, sizeof n);
     n.act_min = -INFINITY;
     n.act_max = INFINITY;
-    const tflite_options *o = &op->opt;
+    const engine_tflite_options *o = &op->opt;
     cr_status st = CR_OK;
     if (op->n_outputs != 1 || op->n_inputs < 1)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d (%s): operand counts", oi,
-                          tflite_op_name(op->code));
+                          engine_tflite_op_name(op->code));
     for (int i = 0; i < op->n_inputs; i++)
-        if (op->inputs[i] < 0 &&
-            !(i == 2 && (op->code == TFLITE_OP_CONV_2D || op->code == TFLITE_OP_DEPTHWISE_CONV_2D)))
+        if (op->inputs[i] < 0 && !(i == 2 && (op->code == ENGINE_TFLITE_OP_CONV_2D ||
+                                              op->code == ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D)))
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: missing input", oi);
     n.out = op->outputs[0];
     n.in[0] = op->inputs[0];
     n.n_in = 1;
-    const graph_tensor *x = &g->tensors[n.in[0]];
+    const engine_graph_tensor *x = &g->tensors[n.in[0]];
 
     switch (op->code) {
-    case TFLITE_OP_DEQUANTIZE:
-    case TFLITE_OP_DENSIFY: {
+    case ENGINE_TFLITE_OP_DEQUANTIZE:
+    case ENGINE_TFLITE_OP_DENSIFY: {
         /* Folded at load: the input is a constant already converted to float32. */
-        graph_tensor *y = &g->tensors[n.out];
+        engine_graph_tensor *y = &g->tensors[n.out];
         if (op->n_inputs != 1 || x->data == NULL || y->data != NULL || y->producer != -1 ||
             n.out == g->input || y->count != x->count)
             return cr_err_set(err, CR_ERR_UNSUPPORTED,
                               "graph: operator %d: %s of a non-constant tensor", oi,
-                              tflite_op_name(op->code));
+                              engine_tflite_op_name(op->code));
         y->data = cr_malloc(y->count * sizeof(float));
         if (y->data == NULL)
             return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
         memcpy(y->data, x->data, y->count * sizeof(float));
         return CR_OK;
     }
-    case TFLITE_OP_CONV_2D:
-    case TFLITE_OP_DEPTHWISE_CONV_2D: {
-        int dw = op->code == TFLITE_OP_DEPTHWISE_CONV_2D;
+    case ENGINE_TFLITE_OP_CONV_2D:
+    case ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D: {
+        int dw = op->code == ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D;
         if (op->n_inputs != 3 && op->n_inputs != 2)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: operand counts", oi);
         if (o->dilation_h != 1 || o->dilation_w != 1 || (dw && o->depth_multiplier != 1))
             return cr_err_set(err, CR_ERR_UNSUPPORTED,
                               "graph: operator %d: dilation or depth multiplier != 1", oi);
-        n.op = dw ? GRAPH_DWCONV2D : GRAPH_CONV2D;
+        n.op = dw ? ENGINE_GRAPH_DWCONV2D : ENGINE_GRAPH_CONV2D;
         n.n_in = 3;
         n.in[1] = op->inputs[1];
         n.in[2] = op->n_inputs == 3 ? op->inputs[2] : -1;
-        const graph_tensor *w = &g->tensors[n.in[1]];
+        const engine_graph_tensor *w = &g->tensors[n.in[1]];
         if (x->rank != 4 || w->rank != 4)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: conv ranks", oi);
         n.stride_h = o->stride_h;
@@ -603,10 +603,10 @@ static cr_status translate_op(const tflite_model *m, graph *g, const tflite_op *
             return st;
         break;
     }
-    case TFLITE_OP_MAX_POOL_2D:
+    case ENGINE_TFLITE_OP_MAX_POOL_2D:
         if (x->rank != 4)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: pool rank", oi);
-        n.op = GRAPH_MAX_POOL;
+        n.op = ENGINE_GRAPH_MAX_POOL;
         n.kh = o->filter_h;
         n.kw = o->filter_w;
         n.stride_h = o->stride_h;
@@ -618,63 +618,63 @@ static cr_status translate_op(const tflite_model *m, graph *g, const tflite_op *
                               err)))
             return st;
         break;
-    case TFLITE_OP_ADD:
+    case ENGINE_TFLITE_OP_ADD:
         if (op->n_inputs != 2)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: operand counts", oi);
-        n.op = GRAPH_ADD;
+        n.op = ENGINE_GRAPH_ADD;
         n.n_in = 2;
         n.in[1] = op->inputs[1];
         if ((st = set_activation(o->activation, &n, err)))
             return st;
         break;
-    case TFLITE_OP_PAD:
-    case TFLITE_OP_PADV2: {
-        int pads[2 * GRAPH_MAX_RANK];
-        if (op->n_inputs != (op->code == TFLITE_OP_PAD ? 2 : 3) || x->rank < 1)
+    case ENGINE_TFLITE_OP_PAD:
+    case ENGINE_TFLITE_OP_PADV2: {
+        int pads[2 * ENGINE_GRAPH_MAX_RANK];
+        if (op->n_inputs != (op->code == ENGINE_TFLITE_OP_PAD ? 2 : 3) || x->rank < 1)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: operand counts", oi);
-        n.op = GRAPH_PAD;
+        n.op = ENGINE_GRAPH_PAD;
         if ((st = int_param(m, op->inputs[1], 2 * (size_t)x->rank, pads, err)))
             return st;
         for (int d = 0; d < x->rank; d++) {
             n.pads[d][0] = pads[2 * d];
             n.pads[d][1] = pads[2 * d + 1];
         }
-        if (op->code == TFLITE_OP_PADV2) {
-            const graph_tensor *v = &g->tensors[op->inputs[2]];
+        if (op->code == ENGINE_TFLITE_OP_PADV2) {
+            const engine_graph_tensor *v = &g->tensors[op->inputs[2]];
             if (v->data == NULL || v->count != 1)
                 return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: pad value", oi);
             n.pad_value = v->data[0];
         }
         break;
     }
-    case TFLITE_OP_RESIZE_BILINEAR: {
+    case ENGINE_TFLITE_OP_RESIZE_BILINEAR: {
         int size[2];
-        const graph_tensor *y = &g->tensors[n.out];
+        const engine_graph_tensor *y = &g->tensors[n.out];
         if (op->n_inputs != 2)
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: operand counts", oi);
         if ((st = int_param(m, op->inputs[1], 2, size, err)))
             return st;
         if (y->rank != 4 || size[0] != y->dims[1] || size[1] != y->dims[2])
             return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: resize size", oi);
-        n.op = GRAPH_RESIZE_BILINEAR;
+        n.op = ENGINE_GRAPH_RESIZE_BILINEAR;
         n.align_corners = o->align_corners != 0;
         n.half_pixel = o->half_pixel_centers != 0;
         break;
     }
-    case TFLITE_OP_DEPTH_TO_SPACE:
-        n.op = GRAPH_DEPTH_TO_SPACE;
+    case ENGINE_TFLITE_OP_DEPTH_TO_SPACE:
+        n.op = ENGINE_GRAPH_DEPTH_TO_SPACE;
         n.block = o->block_size;
         break;
-    case TFLITE_OP_RESHAPE: {
+    case ENGINE_TFLITE_OP_RESHAPE: {
         /* The output tensor's shape is authoritative; a shape given as an option or a
          * constant second input must agree with it (a -1 entry is inferred). */
-        const graph_tensor *y = &g->tensors[n.out];
-        n.op = GRAPH_RESHAPE;
-        int shape[TFLITE_MAX_NEW_SHAPE], rank = -1;
+        const engine_graph_tensor *y = &g->tensors[n.out];
+        n.op = ENGINE_GRAPH_RESHAPE;
+        int shape[ENGINE_TFLITE_MAX_NEW_SHAPE], rank = -1;
         if (op->n_inputs >= 2 && m->tensors[op->inputs[1]].data) {
-            const tflite_tensor *s = &m->tensors[op->inputs[1]];
+            const engine_tflite_tensor *s = &m->tensors[op->inputs[1]];
             size_t c = shape_count(s->rank, s->dims);
-            if (c > TFLITE_MAX_NEW_SHAPE || s->rank > 1)
+            if (c > ENGINE_TFLITE_MAX_NEW_SHAPE || s->rank > 1)
                 return cr_err_set(err, CR_ERR_FORMAT, "graph: operator %d: reshape shape", oi);
             if ((st = int_param(m, op->inputs[1], c, shape, err)))
                 return st;
@@ -692,76 +692,76 @@ static cr_status translate_op(const tflite_model *m, graph *g, const tflite_op *
         }
         break;
     }
-    case TFLITE_OP_CONCATENATION: {
-        const graph_tensor *y = &g->tensors[n.out];
-        n.op = GRAPH_CONCAT;
+    case ENGINE_TFLITE_OP_CONCATENATION: {
+        const engine_graph_tensor *y = &g->tensors[n.out];
+        n.op = ENGINE_GRAPH_CONCAT;
         n.n_in = op->n_inputs;
         memcpy(n.in, op->inputs, (size_t)op->n_inputs * sizeof(int));
         n.axis = o->axis < 0 ? o->axis + y->rank : o->axis;
-        if (o->activation != TFLITE_ACT_NONE)
+        if (o->activation != ENGINE_TFLITE_ACT_NONE)
             return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: operator %d: fused activation", oi);
         break;
     }
-    case TFLITE_OP_LOGISTIC:
-        n.op = GRAPH_LOGISTIC;
+    case ENGINE_TFLITE_OP_LOGISTIC:
+        n.op = ENGINE_GRAPH_LOGISTIC;
         break;
     default:
         return cr_err_set(err, CR_ERR_UNSUPPORTED,
                           "graph: operator %d: unsupported operator %s (%d)", oi,
-                          tflite_op_name(op->code), op->code);
+                          engine_tflite_op_name(op->code), op->code);
     }
-    if (graph_add_node(g, &n, err) < 0)
+    if (engine_graph_add_node(g, &n, err) < 0)
         return CR_ERR_NOMEM;
     return check_node(g, g->n_nodes - 1, err);
 }
 
-cr_status graph_from_tflite(const tflite_model *m, graph **out, cr_err *err)
+cr_status engine_graph_from_tflite(const engine_tflite_model *m, engine_graph **out, cr_err *err)
 {
     *out = NULL;
     cr_status st = CR_OK;
-    graph *g = graph_new();
+    engine_graph *g = engine_graph_new();
     if (g == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
-    if (m->n_inputs != 1 || m->n_outputs < 1 || m->n_outputs > GRAPH_MAX_INPUTS) {
+    if (m->n_inputs != 1 || m->n_outputs < 1 || m->n_outputs > ENGINE_GRAPH_MAX_INPUTS) {
         st = cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: model has %d inputs, %d outputs",
                         m->n_inputs, m->n_outputs);
         goto fail;
     }
     for (int i = 0; i < m->n_tensors; i++) {
-        const tflite_tensor *t = &m->tensors[i];
-        if (graph_add_tensor(g, t->name, t->rank, t->dims, NULL, err) < 0) {
+        const engine_tflite_tensor *t = &m->tensors[i];
+        if (engine_graph_add_tensor(g, t->name, t->rank, t->dims, NULL, err) < 0) {
             /* tflite.c bounds rank and dims, so only the size or memory can fail here */
             st = shape_count(t->rank, t->dims) == 0 ? CR_ERR_LIMIT : CR_ERR_NOMEM;
             goto fail;
         }
         /* Float constants are converted now; int32 parameters are read by their operator. */
-        if (t->data && t->type != TFLITE_INT32 &&
+        if (t->data && t->type != ENGINE_TFLITE_INT32 &&
             (st = const_values(t, g->tensors[i].count, &g->tensors[i].data, err)))
             goto fail;
     }
     g->input = m->inputs[0];
     {
-        const graph_tensor *in = &g->tensors[g->input];
+        const engine_graph_tensor *in = &g->tensors[g->input];
         if (in->rank != 4 || in->dims[0] != 1 || in->data ||
-            m->tensors[g->input].type != TFLITE_FLOAT32) {
+            m->tensors[g->input].type != ENGINE_TFLITE_FLOAT32) {
             st = cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: input %s is not float32 [1,H,W,C]",
                             in->name);
             goto fail;
         }
     }
     for (int i = 0; i < m->n_ops; i++) {
-        const tflite_op *op = &m->ops[i];
+        const engine_tflite_op *op = &m->ops[i];
         /* Every activation operand must be float32. */
         for (int k = 0; k < op->n_outputs; k++)
-            if (m->tensors[op->outputs[k]].type != TFLITE_FLOAT32 &&
-                op->code != TFLITE_OP_DENSIFY) {
+            if (m->tensors[op->outputs[k]].type != ENGINE_TFLITE_FLOAT32 &&
+                op->code != ENGINE_TFLITE_OP_DENSIFY) {
                 st = cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: operator %d: non-float output", i);
                 goto fail;
             }
         if ((st = translate_op(m, g, op, i, err)))
             goto fail;
     }
-    if ((st = graph_check(g, err))) /* whole-graph limits; re-checks every node */
+    if ((st = engine_graph_check(g, err))) /* whole-graph limits; re-checks every node */
         goto fail;
     g->n_outputs = m->n_outputs;
     for (int i = 0; i < m->n_outputs; i++) {
@@ -777,23 +777,23 @@ cr_status graph_from_tflite(const tflite_model *m, graph **out, cr_err *err)
 fail:
     if (st == CR_OK)
         st = CR_ERR_INTERNAL;
-    graph_free(g);
+    engine_graph_free(g);
     return st;
 }
 
 /* ---- pruning ----------------------------------------------------------------- */
 
-cr_status graph_prune(graph *g, const char *const *names, int n, cr_err *err)
+cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, cr_err *err)
 {
-    int outs[GRAPH_MAX_INPUTS], n_outs = 0;
-    if (n < 0 || n > GRAPH_MAX_INPUTS)
+    int outs[ENGINE_GRAPH_MAX_INPUTS], n_outs = 0;
+    if (n < 0 || n > ENGINE_GRAPH_MAX_INPUTS)
         return cr_err_set(err, CR_ERR_INVALID, "graph: %d outputs requested", n);
     if (n == 0) {
         n_outs = g->n_outputs;
         memcpy(outs, g->outputs, sizeof outs);
     }
     for (int i = 0; i < n; i++) {
-        int t = names[i] ? graph_find(g, names[i]) : -1;
+        int t = names[i] ? engine_graph_find(g, names[i]) : -1;
         if (t < 0 || g->tensors[t].producer < 0)
             return cr_err_set(err, CR_ERR_INVALID, "graph: no computed tensor named '%s'",
                               names[i] ? names[i] : "(null)");
@@ -812,7 +812,7 @@ cr_status graph_prune(graph *g, const char *const *names, int n, cr_err *err)
     for (int i = 0; i < n_outs; i++)
         needed[outs[i]] = 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
-        const graph_node *nd = &g->nodes[i];
+        const engine_graph_node *nd = &g->nodes[i];
         if (!needed[nd->out])
             continue;
         for (int k = 0; k < nd->n_in; k++)
@@ -829,7 +829,7 @@ cr_status graph_prune(graph *g, const char *const *names, int n, cr_err *err)
     }
     g->n_nodes = kept;
     for (int i = 0; i < g->n_tensors; i++) {
-        graph_tensor *t = &g->tensors[i];
+        engine_graph_tensor *t = &g->tensors[i];
         if (t->producer >= 0)
             t->producer = remap[t->producer];
         if (!needed[i] && t->data) { /* an unused constant: keep the tensor, drop the values */

@@ -5,8 +5,8 @@
  * value against an independent decoding written here, pruning, and the compute size.
  */
 #include "check.h"
-#include "pose/graph.h"
-#include "pose/tflite.h"
+#include "engine/graph.h"
+#include "engine/tflite.h"
 
 #include <stdint.h>
 
@@ -21,7 +21,7 @@ static double half_ref(const uint8_t *p)
     return s ? -v : v;
 }
 
-static unsigned idx_ref(const tflite_index_vec *v, size_t i)
+static unsigned idx_ref(const engine_tflite_index_vec *v, size_t i)
 {
     const uint8_t *p = v->data + i * v->elem_size;
     return v->elem_size == 1   ? p[0]
@@ -42,7 +42,7 @@ static const expect models[] = {
     {"models/pose_landmark_heavy.tflite", 1098, 689, 396, 0, 0, 293, 1927},
 };
 
-static int count_code(const tflite_model *m, int code)
+static int count_code(const engine_tflite_model *m, int code)
 {
     int n = 0;
     for (int i = 0; i < m->n_ops; i++)
@@ -52,30 +52,30 @@ static int count_code(const tflite_model *m, int code)
 
 /* Every DEQUANTIZE output in the graph equals the fp16 input decoded here; every
  * DENSIFY output equals the CSR input expanded here. */
-static void check_constants(const tflite_model *m, const graph *g)
+static void check_constants(const engine_tflite_model *m, const engine_graph *g)
 {
     int checked = 0, sparse = 0;
     for (int i = 0; i < m->n_ops; i++) {
-        const tflite_op *op = &m->ops[i];
-        const tflite_tensor *t = &m->tensors[op->inputs[0]];
-        const graph_tensor *out = &g->tensors[op->outputs[0]];
-        if (op->code == TFLITE_OP_DEQUANTIZE && t->sparsity == NULL && t->data) {
+        const engine_tflite_op *op = &m->ops[i];
+        const engine_tflite_tensor *t = &m->tensors[op->inputs[0]];
+        const engine_graph_tensor *out = &g->tensors[op->outputs[0]];
+        if (op->code == ENGINE_TFLITE_OP_DEQUANTIZE && t->sparsity == NULL && t->data) {
             int bad = 0;
-            CHECK_INT_EQ(t->type, TFLITE_FLOAT16);
+            CHECK_INT_EQ(t->type, ENGINE_TFLITE_FLOAT16);
             for (size_t k = 0; k < out->count && !bad; k++)
                 bad = (double)out->data[k] != half_ref(t->data + 2 * k);
             CHECK_MSG(!bad, "dequantized %s differs", out->name);
             checked++;
         }
-        if (op->code == TFLITE_OP_DENSIFY) {
-            const tflite_sparsity *s = t->sparsity;
+        if (op->code == ENGINE_TFLITE_OP_DENSIFY) {
+            const engine_tflite_sparsity *s = t->sparsity;
             CHECK(s != NULL && s->n_dims == 4 && s->n_order == 4 && s->n_block_map == 0);
             if (s == NULL)
                 continue;
             for (int d = 0; d < 4; d++)
                 CHECK(s->traversal_order[d] == d && s->dims[d].sparse_csr == (d == 3));
             int O = t->dims[0], I = t->dims[3];
-            const tflite_index_vec *seg = &s->dims[3].segments, *idx = &s->dims[3].indices;
+            const engine_tflite_index_vec *seg = &s->dims[3].segments, *idx = &s->dims[3].indices;
             CHECK_INT_EQ(seg->count, O + 1);
             /* 25 % dense (POSE-NOTES.md); one kernel has one non-zero fewer */
             CHECK(idx->count * 4 <= (size_t)O * I && idx->count * 4 >= (size_t)O * I * 99 / 100);
@@ -97,26 +97,26 @@ static void check_constants(const tflite_model *m, const graph *g)
 
 static void check_model(const expect *x)
 {
-    tflite_model *m;
-    graph *g;
+    engine_tflite_model *m;
+    engine_graph *g;
     cr_err err = {0};
-    cr_status st = tflite_model_load(x->file, &m, &err);
+    cr_status st = engine_tflite_model_load(x->file, &m, &err);
     CHECK_MSG(st == CR_OK, "%s: %s", x->file, cr_err_msg(&err));
     if (st)
         return;
     printf("%s: %d tensors, %d operators\n", x->file, m->n_tensors, m->n_ops);
     CHECK_INT_EQ(m->n_tensors, x->tensors);
     CHECK_INT_EQ(m->n_ops, x->ops);
-    CHECK_INT_EQ(count_code(m, TFLITE_OP_DEQUANTIZE), x->dequantize);
-    CHECK_INT_EQ(count_code(m, TFLITE_OP_DENSIFY), x->densify);
-    CHECK_INT_EQ(count_code(m, TFLITE_OP_CONCATENATION), x->concat);
+    CHECK_INT_EQ(count_code(m, ENGINE_TFLITE_OP_DEQUANTIZE), x->dequantize);
+    CHECK_INT_EQ(count_code(m, ENGINE_TFLITE_OP_DENSIFY), x->densify);
+    CHECK_INT_EQ(count_code(m, ENGINE_TFLITE_OP_CONCATENATION), x->concat);
     CHECK_INT_EQ(m->n_inputs, 1);
     CHECK_STR_EQ(m->tensors[m->inputs[0]].name, "input_1");
     int detector = x->densify > 0;
     CHECK_INT_EQ(m->n_outputs, detector ? 2 : 5);
     /* Output names and shapes (engine.h). */
     for (int i = 0; i < m->n_outputs; i++) {
-        const tflite_tensor *t = &m->tensors[m->outputs[i]];
+        const engine_tflite_tensor *t = &m->tensors[m->outputs[i]];
         if (detector) {
             CHECK_STR_EQ(t->name, i == 0 ? "Identity" : "Identity_1");
             CHECK(t->rank == 3 && t->dims[1] == 2254 && t->dims[2] == (i == 0 ? 12 : 1));
@@ -129,55 +129,57 @@ static void check_model(const expect *x)
     /* Options: every op's fused activation is NONE or RELU6; resizes are half-pixel; the
      * detector's depth-to-space blocks are 2 and its concatenations on axis 1. */
     for (int i = 0; i < m->n_ops; i++) {
-        const tflite_op *op = &m->ops[i];
-        CHECK(op->opt.activation == TFLITE_ACT_NONE || op->opt.activation == TFLITE_ACT_RELU6);
-        if (op->code == TFLITE_OP_RESIZE_BILINEAR)
+        const engine_tflite_op *op = &m->ops[i];
+        CHECK(op->opt.activation == ENGINE_TFLITE_ACT_NONE ||
+              op->opt.activation == ENGINE_TFLITE_ACT_RELU6);
+        if (op->code == ENGINE_TFLITE_OP_RESIZE_BILINEAR)
             CHECK(op->opt.half_pixel_centers == 1 && op->opt.align_corners == 0);
-        if (op->code == TFLITE_OP_DEPTH_TO_SPACE)
+        if (op->code == ENGINE_TFLITE_OP_DEPTH_TO_SPACE)
             CHECK_INT_EQ(op->opt.block_size, 2);
-        if (op->code == TFLITE_OP_CONCATENATION)
+        if (op->code == ENGINE_TFLITE_OP_CONCATENATION)
             CHECK_INT_EQ(op->opt.axis, 1);
-        if (op->code == TFLITE_OP_MAX_POOL_2D)
+        if (op->code == ENGINE_TFLITE_OP_MAX_POOL_2D)
             CHECK(op->opt.filter_w == 2 && op->opt.filter_h == 2 && op->opt.stride_w == 2 &&
-                  op->opt.padding == TFLITE_PADDING_VALID);
-        if (op->code == TFLITE_OP_CONV_2D || op->code == TFLITE_OP_DEPTHWISE_CONV_2D)
+                  op->opt.padding == ENGINE_TFLITE_PADDING_VALID);
+        if (op->code == ENGINE_TFLITE_OP_CONV_2D || op->code == ENGINE_TFLITE_OP_DEPTHWISE_CONV_2D)
             CHECK(op->opt.dilation_w == 1 && op->opt.dilation_h == 1 &&
                   (op->opt.stride_w == 1 || op->opt.stride_w == 2));
     }
     /* The detector's first conv: 3x3 stride 2 VALID after an explicit PAD, RELU6. */
     if (detector) {
-        const tflite_op *c = &m->ops[3];
-        CHECK(c->code == TFLITE_OP_CONV_2D && c->opt.stride_h == 2 &&
-              c->opt.padding == TFLITE_PADDING_VALID && c->opt.activation == TFLITE_ACT_RELU6);
-        CHECK_INT_EQ(m->ops[0].code, TFLITE_OP_PAD);
+        const engine_tflite_op *c = &m->ops[3];
+        CHECK(c->code == ENGINE_TFLITE_OP_CONV_2D && c->opt.stride_h == 2 &&
+              c->opt.padding == ENGINE_TFLITE_PADDING_VALID &&
+              c->opt.activation == ENGINE_TFLITE_ACT_RELU6);
+        CHECK_INT_EQ(m->ops[0].code, ENGINE_TFLITE_OP_PAD);
     }
 
-    st = graph_from_tflite(m, &g, &err);
+    st = engine_graph_from_tflite(m, &g, &err);
     CHECK_MSG(st == CR_OK, "graph: %s", cr_err_msg(&err));
     if (st == CR_OK) {
-        printf("  graph: %d nodes, %.0f M MACs\n", g->n_nodes, graph_macs(g) / 1e6);
+        printf("  graph: %d nodes, %.0f M MACs\n", g->n_nodes, engine_graph_macs(g) / 1e6);
         CHECK_INT_EQ(g->n_nodes, x->graph_nodes);
-        CHECK_NEAR(graph_macs(g) / 1e6, x->mmacs, x->mmacs * 0.01);
+        CHECK_NEAR(engine_graph_macs(g) / 1e6, x->mmacs, x->mmacs * 0.01);
         check_constants(m, g);
         /* Pruning: the landmark models without segmentation; bad names leave it intact. */
         if (!detector) {
             const char *bad[] = {"Identity", "no_such_tensor"};
             int before = g->n_nodes;
-            CHECK_INT_EQ(graph_prune(g, bad, 2, NULL), CR_ERR_INVALID);
+            CHECK_INT_EQ(engine_graph_prune(g, bad, 2, NULL), CR_ERR_INVALID);
             const char *dup[] = {"Identity", "Identity"};
-            CHECK_INT_EQ(graph_prune(g, dup, 2, NULL), CR_ERR_INVALID);
+            CHECK_INT_EQ(engine_graph_prune(g, dup, 2, NULL), CR_ERR_INVALID);
             CHECK_INT_EQ(g->n_nodes, before);
             const char *need[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
-            CHECK_INT_EQ(graph_prune(g, need, 4, NULL), CR_OK);
+            CHECK_INT_EQ(engine_graph_prune(g, need, 4, NULL), CR_OK);
             printf("  pruned without segmentation: %d nodes, %.0f M MACs\n", g->n_nodes,
-                   graph_macs(g) / 1e6);
+                   engine_graph_macs(g) / 1e6);
             CHECK(g->n_nodes < before);
             CHECK_INT_EQ(g->n_outputs, 4);
-            CHECK_INT_EQ(graph_check(g, NULL), CR_OK);
+            CHECK_INT_EQ(engine_graph_check(g, NULL), CR_OK);
         }
-        graph_free(g);
+        engine_graph_free(g);
     }
-    tflite_model_free(m);
+    engine_tflite_model_free(m);
 }
 
 int main(void)
@@ -185,9 +187,10 @@ int main(void)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
         check_model(&models[i]);
     /* A missing file. */
-    tflite_model *m = NULL;
-    CHECK_INT_EQ(tflite_model_load("models/no_such_model.tflite", &m, NULL), CR_ERR_NOT_FOUND);
+    engine_tflite_model *m = NULL;
+    CHECK_INT_EQ(engine_tflite_model_load("models/no_such_model.tflite", &m, NULL),
+                 CR_ERR_NOT_FOUND);
     CHECK(m == NULL);
-    CHECK_STR_EQ(tflite_op_name(TFLITE_OP_DENSIFY), "DENSIFY");
+    CHECK_STR_EQ(engine_tflite_op_name(ENGINE_TFLITE_OP_DENSIFY), "DENSIFY");
     return check_exit();
 }

@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "core/mem.h"
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -24,11 +24,11 @@ static float frand(void) /* uniform in [-1, 1): xorshift32 (Marsaglia 2003) */
     return (float)(rng >> 8) / 8388608.0f - 1.0f;
 }
 
-static int add_t(graph *g, const char *name, int rank, int d0, int d1, int d2, int d3,
+static int add_t(engine_graph *g, const char *name, int rank, int d0, int d1, int d2, int d3,
                  const float *data)
 {
     int dims[4] = {d0, d1, d2, d3};
-    return graph_add_tensor(g, name, rank, dims, data, NULL);
+    return engine_graph_add_tensor(g, name, rank, dims, data, NULL);
 }
 
 static float *rand_buf(size_t n)
@@ -39,9 +39,9 @@ static float *rand_buf(size_t n)
     return v;
 }
 
-static graph_node node0(graph_op op, int in, int out)
+static engine_graph_node node0(engine_graph_op op, int in, int out)
 {
-    graph_node n;
+    engine_graph_node n;
     memset(&n, 0, sizeof n);
     n.op = op;
     n.n_in = 1;
@@ -54,40 +54,41 @@ static graph_node node0(graph_op op, int in, int out)
 }
 
 /* Runs graph `g` (input values `x`) on engine `name`; copies output 0 to `y`. */
-static int run_graph(const char *name, graph *g, const float *x, float *y, int threads)
+static int run_graph(const char *name, engine_graph *g, const float *x, float *y, int threads)
 {
-    pose_engine *e;
+    engine *e;
     cr_err err = {0};
-    cr_status st = graph_check(g, &err);
-    CHECK_MSG(st == CR_OK, "graph_check: %s", cr_err_msg(&err));
+    cr_status st = engine_graph_check(g, &err);
+    CHECK_MSG(st == CR_OK, "engine_graph_check: %s", cr_err_msg(&err));
     if (st) {
-        graph_free(g);
+        engine_graph_free(g);
         return 0;
     }
     const char *out_name = g->tensors[g->outputs[0]].name;
-    st = pose_engine_create_graph(name, g, NULL, 0, threads, &e, &err);
+    st = engine_create_graph(name, g, NULL, 0, threads, &e, &err);
     CHECK_MSG(st == CR_OK, "%s: %s", name, cr_err_msg(&err));
     if (st)
         return 0;
-    pose_shape s;
-    float *in = pose_engine_input(e, &s);
+    engine_shape s;
+    float *in = engine_input(e, &s);
     memcpy(in, x, (size_t)s.dims[0] * s.dims[1] * s.dims[2] * s.dims[3] * sizeof(float));
-    st = pose_engine_run(e, &err);
+    st = engine_run(e, &err);
     CHECK_MSG(st == CR_OK, "%s run: %s", name, cr_err_msg(&err));
-    const float *o = pose_engine_output(e, out_name, &s);
+    const float *o = engine_output(e, out_name, &s);
     size_t n = 1;
     for (int d = 0; d < s.rank; d++)
         n *= (size_t)s.dims[d];
     memcpy(y, o, n * sizeof(float));
-    pose_engine_destroy(e);
+    engine_destroy(e);
     return st == CR_OK;
 }
 
 /* ---- the reference against hand-computed values ------------------------------- */
 
-typedef graph *(*builder)(void *arg);
+typedef engine_graph *(*builder)(void *arg);
 
-static void expect_ref(const char *what, graph *g, const float *x, const float *want, size_t n)
+static void expect_ref(const char *what, engine_graph *g, const float *x, const float *want,
+                       size_t n)
 {
     float y[64];
     if (!run_graph("ref", g, x, y, 1))
@@ -96,17 +97,17 @@ static void expect_ref(const char *what, graph *g, const float *x, const float *
         CHECK_MSG(fabsf(y[i] - want[i]) < 1e-5f, "%s[%zu]: %g, want %g", what, i, y[i], want[i]);
 }
 
-static graph *conv_graph(int H, int W, int C, int O, int K, int stride, int same, int dw,
-                         const float *w, const float *b, float lo, float hi)
+static engine_graph *conv_graph(int H, int W, int C, int O, int K, int stride, int same, int dw,
+                                const float *w, const float *b, float lo, float hi)
 {
-    graph *g = graph_new();
+    engine_graph *g = engine_graph_new();
     g->input = add_t(g, "x", 4, 1, H, W, C, NULL);
     int wt = dw ? add_t(g, "w", 4, 1, K, K, C, w) : add_t(g, "w", 4, O, K, K, C, w);
     int bt = b ? add_t(g, "b", 1, dw ? C : O, 0, 0, 0, b) : -1;
     int OH = same ? (H + stride - 1) / stride : (H - K) / stride + 1;
     int OW = same ? (W + stride - 1) / stride : (W - K) / stride + 1;
     int y = add_t(g, "y", 4, 1, OH, OW, dw ? C : O, NULL);
-    graph_node n = node0(dw ? GRAPH_DWCONV2D : GRAPH_CONV2D, g->input, y);
+    engine_graph_node n = node0(dw ? ENGINE_GRAPH_DWCONV2D : ENGINE_GRAPH_CONV2D, g->input, y);
     n.n_in = 3;
     n.in[1] = wt;
     n.in[2] = bt;
@@ -122,22 +123,23 @@ static graph *conv_graph(int H, int W, int C, int O, int K, int stride, int same
     }
     n.act_min = lo;
     n.act_max = hi;
-    graph_add_node(g, &n, NULL);
+    engine_graph_add_node(g, &n, NULL);
     g->outputs[g->n_outputs++] = y;
     return g;
 }
 
-static graph *unary_graph(graph_op op, int rank, const int *xd, const int *yd, graph_node *tmpl)
+static engine_graph *unary_graph(engine_graph_op op, int rank, const int *xd, const int *yd,
+                                 engine_graph_node *tmpl)
 {
-    graph *g = graph_new();
+    engine_graph *g = engine_graph_new();
     g->input = add_t(g, "x", rank, xd[0], xd[1], xd[2], xd[3], NULL);
     int y = add_t(g, "y", rank, yd[0], yd[1], yd[2], yd[3], NULL);
-    graph_node n = tmpl ? *tmpl : node0(op, 0, 0);
+    engine_graph_node n = tmpl ? *tmpl : node0(op, 0, 0);
     n.op = op;
     n.n_in = 1;
     n.in[0] = g->input;
     n.out = y;
-    graph_add_node(g, &n, NULL);
+    engine_graph_add_node(g, &n, NULL);
     g->outputs[g->n_outputs++] = y;
     return g;
 }
@@ -175,74 +177,77 @@ static void hand_checks(void)
     /* Resize [0,1] -> 4 wide: half-pixel, align corners, legacy. */
     int xd[4] = {1, 1, 2, 1}, yd[4] = {1, 1, 4, 1};
     float x01[2] = {0, 1};
-    graph_node r = node0(GRAPH_RESIZE_BILINEAR, 0, 0);
+    engine_graph_node r = node0(ENGINE_GRAPH_RESIZE_BILINEAR, 0, 0);
     r.half_pixel = 1;
     float want_hp[4] = {0, 0.25f, 0.75f, 1};
-    expect_ref("resize half-pixel", unary_graph(GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01, want_hp,
-               4);
+    expect_ref("resize half-pixel", unary_graph(ENGINE_GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01,
+               want_hp, 4);
     r.half_pixel = 0;
     r.align_corners = 1;
     float want_ac[4] = {0, 1.0f / 3, 2.0f / 3, 1};
-    expect_ref("resize align", unary_graph(GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01, want_ac, 4);
+    expect_ref("resize align", unary_graph(ENGINE_GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01,
+               want_ac, 4);
     r.align_corners = 0;
     float want_lg[4] = {0, 0.5f, 1, 1};
-    expect_ref("resize legacy", unary_graph(GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01, want_lg, 4);
+    expect_ref("resize legacy", unary_graph(ENGINE_GRAPH_RESIZE_BILINEAR, 4, xd, yd, &r), x01,
+               want_lg, 4);
 
     /* Depth to space, block 2, 2 output channels: DCR order. */
     int dd[4] = {1, 1, 1, 8}, ddo[4] = {1, 2, 2, 2};
     float x8[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    graph_node d = node0(GRAPH_DEPTH_TO_SPACE, 0, 0);
+    engine_graph_node d = node0(ENGINE_GRAPH_DEPTH_TO_SPACE, 0, 0);
     d.block = 2;
-    expect_ref("depth_to_space", unary_graph(GRAPH_DEPTH_TO_SPACE, 4, dd, ddo, &d), x8, x8, 8);
+    expect_ref("depth_to_space", unary_graph(ENGINE_GRAPH_DEPTH_TO_SPACE, 4, dd, ddo, &d), x8, x8,
+               8);
     int dd1[4] = {1, 1, 2, 4}, ddo1[4] = {1, 2, 4, 1};
     float want_d2s[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-    expect_ref("depth_to_space 2", unary_graph(GRAPH_DEPTH_TO_SPACE, 4, dd1, ddo1, &d), x8,
+    expect_ref("depth_to_space 2", unary_graph(ENGINE_GRAPH_DEPTH_TO_SPACE, 4, dd1, ddo1, &d), x8,
                want_d2s, 8);
 
     /* Pad H (1,0), W (0,1), C (0,1) with 0; and PADV2's value. */
     int pd[4] = {1, 1, 2, 1}, pdo[4] = {1, 2, 3, 2};
-    graph_node p = node0(GRAPH_PAD, 0, 0);
+    engine_graph_node p = node0(ENGINE_GRAPH_PAD, 0, 0);
     p.pads[1][0] = 1;
     p.pads[2][1] = 1;
     p.pads[3][1] = 1;
     float x56[2] = {5, 6}, want_pad[12] = {0, 0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0};
-    expect_ref("pad", unary_graph(GRAPH_PAD, 4, pd, pdo, &p), x56, want_pad, 12);
+    expect_ref("pad", unary_graph(ENGINE_GRAPH_PAD, 4, pd, pdo, &p), x56, want_pad, 12);
     p.pad_value = -1;
     float want_pad1[12] = {-1, -1, -1, -1, -1, -1, 5, -1, 6, -1, -1, -1};
-    expect_ref("pad value", unary_graph(GRAPH_PAD, 4, pd, pdo, &p), x56, want_pad1, 12);
+    expect_ref("pad value", unary_graph(ENGINE_GRAPH_PAD, 4, pd, pdo, &p), x56, want_pad1, 12);
 
     /* Max pool 2x2 stride 2 on 4x4 of 0..15. */
     int md[4] = {1, 4, 4, 1}, mdo[4] = {1, 2, 2, 1};
     float x16[16], want_mp[4] = {5, 7, 13, 15};
     for (int i = 0; i < 16; i++)
         x16[i] = (float)i;
-    graph_node mp = node0(GRAPH_MAX_POOL, 0, 0);
+    engine_graph_node mp = node0(ENGINE_GRAPH_MAX_POOL, 0, 0);
     mp.kh = mp.kw = mp.stride_h = mp.stride_w = 2;
-    expect_ref("max_pool", unary_graph(GRAPH_MAX_POOL, 4, md, mdo, &mp), x16, want_mp, 4);
+    expect_ref("max_pool", unary_graph(ENGINE_GRAPH_MAX_POOL, 4, md, mdo, &mp), x16, want_mp, 4);
 
     /* Logistic. */
     int ld[4] = {1, 1, 1, 2};
     float xl[2] = {0, 2}, want_l[2] = {0.5f, 0.88079708f};
-    expect_ref("logistic", unary_graph(GRAPH_LOGISTIC, 4, ld, ld, NULL), xl, want_l, 2);
+    expect_ref("logistic", unary_graph(ENGINE_GRAPH_LOGISTIC, 4, ld, ld, NULL), xl, want_l, 2);
 
     /* Add with RELU6, second operand a constant; concat of the input and a logistic. */
-    graph *g = graph_new();
+    engine_graph *g = engine_graph_new();
     float c2[2] = {-3, 1};
     g->input = add_t(g, "x", 4, 1, 1, 1, 2, NULL);
     int k = add_t(g, "k", 4, 1, 1, 1, 2, c2);
     int s = add_t(g, "s", 4, 1, 1, 1, 2, NULL);
     int y = add_t(g, "y", 4, 1, 1, 1, 4, NULL);
-    graph_node a = node0(GRAPH_ADD, g->input, s);
+    engine_graph_node a = node0(ENGINE_GRAPH_ADD, g->input, s);
     a.n_in = 2;
     a.in[1] = k;
     a.act_min = 0;
     a.act_max = 6;
-    graph_add_node(g, &a, NULL);
-    graph_node c = node0(GRAPH_CONCAT, g->input, y);
+    engine_graph_add_node(g, &a, NULL);
+    engine_graph_node c = node0(ENGINE_GRAPH_CONCAT, g->input, y);
     c.n_in = 2;
     c.in[1] = s;
     c.axis = 3;
-    graph_add_node(g, &c, NULL);
+    engine_graph_add_node(g, &c, NULL);
     g->outputs[g->n_outputs++] = y;
     float xa[2] = {2, 9}, want_cat[4] = {2, 9, 0, 6};
     expect_ref("add relu6 + concat", g, xa, want_cat, 4);
@@ -250,17 +255,17 @@ static void hand_checks(void)
 
 /* ---- every engine against the reference, one operator at a time --------------- */
 
-static void against_ref(const char *what, graph *(*make)(const void *), const void *arg)
+static void against_ref(const char *what, engine_graph *(*make)(const void *), const void *arg)
 {
-    const char *const *engines = pose_engine_available();
-    graph *g0 = make(arg);
-    if (graph_check(g0, NULL) != CR_OK) {
-        CHECK_MSG(0, "%s: graph_check", what);
-        graph_free(g0);
+    const char *const *engines = engine_available();
+    engine_graph *g0 = make(arg);
+    if (engine_graph_check(g0, NULL) != CR_OK) {
+        CHECK_MSG(0, "%s: engine_graph_check", what);
+        engine_graph_free(g0);
         return;
     }
     size_t nin = g0->tensors[g0->input].count, nout = g0->tensors[g0->outputs[0]].count;
-    graph_free(g0);
+    engine_graph_free(g0);
     float *x = rand_buf(nin), *want = malloc(nout * 4), *got = malloc(nout * 4);
     if (run_graph("ref", make(arg), x, want, 1)) {
         double lo = want[0], hi = want[0];
@@ -295,7 +300,7 @@ typedef struct conv_case {
     int H, W, C, O, K, stride, same, dw, relu6;
 } conv_case;
 
-static graph *make_conv(const void *arg)
+static engine_graph *make_conv(const void *arg)
 {
     const conv_case *c = arg;
     size_t nw = c->dw ? (size_t)c->K * c->K * c->C : (size_t)c->O * c->K * c->K * c->C;
@@ -303,23 +308,23 @@ static graph *make_conv(const void *arg)
     rng = 99991u + (uint32_t)nw; /* same weights for every engine */
     float *w = rand_buf(nw), *b = rand_buf(c->dw ? c->C : c->O);
     rng = saved;
-    graph *g = conv_graph(c->H, c->W, c->C, c->O, c->K, c->stride, c->same, c->dw, w, b,
-                          c->relu6 ? 0 : -INFINITY, c->relu6 ? 6 : INFINITY);
+    engine_graph *g = conv_graph(c->H, c->W, c->C, c->O, c->K, c->stride, c->same, c->dw, w, b,
+                                 c->relu6 ? 0 : -INFINITY, c->relu6 ? 6 : INFINITY);
     free(w);
     free(b);
     return g;
 }
 
 typedef struct unary_case {
-    graph_op op;
+    engine_graph_op op;
     int xd[4], yd[4];
-    graph_node n;
+    engine_graph_node n;
 } unary_case;
 
-static graph *make_unary(const void *arg)
+static engine_graph *make_unary(const void *arg)
 {
     const unary_case *u = arg;
-    graph_node n = u->n;
+    engine_graph_node n = u->n;
     if (n.act_max == 0 && n.act_min == 0) {
         n.act_min = -INFINITY;
         n.act_max = INFINITY;
@@ -327,31 +332,32 @@ static graph *make_unary(const void *arg)
     return unary_graph(u->op, 4, u->xd, u->yd, &n);
 }
 
-static graph *make_add_concat(const void *arg)
+static engine_graph *make_add_concat(const void *arg)
 {
     (void)arg;
     /* y = concat(reshape(x + x) to [1,96,2], reshape(logistic(x)) to [1,96,2]) on axis 1 */
-    graph *g = graph_new();
+    engine_graph *g = engine_graph_new();
     g->input = add_t(g, "x", 4, 1, 4, 6, 8, NULL);
     int s = add_t(g, "s", 4, 1, 4, 6, 8, NULL), l = add_t(g, "l", 4, 1, 4, 6, 8, NULL);
     int rs = add_t(g, "rs", 3, 1, 96, 2, 0, NULL), rl = add_t(g, "rl", 3, 1, 96, 2, 0, NULL);
     int y = add_t(g, "y", 3, 1, 192, 2, 0, NULL);
-    graph_node a = node0(GRAPH_ADD, g->input, s);
+    engine_graph_node a = node0(ENGINE_GRAPH_ADD, g->input, s);
     a.n_in = 2;
     a.in[1] = g->input;
     a.act_min = 0;
     a.act_max = 6;
-    graph_add_node(g, &a, NULL);
-    graph_node lg = node0(GRAPH_LOGISTIC, g->input, l);
-    graph_add_node(g, &lg, NULL);
-    graph_node r1 = node0(GRAPH_RESHAPE, s, rs), r2 = node0(GRAPH_RESHAPE, l, rl);
-    graph_add_node(g, &r1, NULL);
-    graph_add_node(g, &r2, NULL);
-    graph_node c = node0(GRAPH_CONCAT, rs, y);
+    engine_graph_add_node(g, &a, NULL);
+    engine_graph_node lg = node0(ENGINE_GRAPH_LOGISTIC, g->input, l);
+    engine_graph_add_node(g, &lg, NULL);
+    engine_graph_node r1 = node0(ENGINE_GRAPH_RESHAPE, s, rs),
+                      r2 = node0(ENGINE_GRAPH_RESHAPE, l, rl);
+    engine_graph_add_node(g, &r1, NULL);
+    engine_graph_add_node(g, &r2, NULL);
+    engine_graph_node c = node0(ENGINE_GRAPH_CONCAT, rs, y);
     c.n_in = 2;
     c.in[1] = rl;
     c.axis = 1;
-    graph_add_node(g, &c, NULL);
+    engine_graph_add_node(g, &c, NULL);
     g->outputs[g->n_outputs++] = y;
     return g;
 }
@@ -375,11 +381,11 @@ static void engine_checks(void)
     }
     unary_case u;
     memset(&u, 0, sizeof u);
-    u.n = node0(GRAPH_RESIZE_BILINEAR, 0, 0);
+    u.n = node0(ENGINE_GRAPH_RESIZE_BILINEAR, 0, 0);
     int rx[4] = {1, 7, 5, 6}, ry[4] = {1, 14, 10, 6};
     memcpy(u.xd, rx, sizeof rx);
     memcpy(u.yd, ry, sizeof ry);
-    u.op = GRAPH_RESIZE_BILINEAR;
+    u.op = ENGINE_GRAPH_RESIZE_BILINEAR;
     u.n.half_pixel = 1;
     against_ref("resize half-pixel 7x5 -> 14x10", make_unary, &u);
     u.n.half_pixel = 0;
@@ -388,16 +394,16 @@ static void engine_checks(void)
     u.n.align_corners = 0;
     against_ref("resize legacy 7x5 -> 14x10", make_unary, &u);
 
-    u.op = GRAPH_DEPTH_TO_SPACE;
-    u.n = node0(GRAPH_DEPTH_TO_SPACE, 0, 0);
+    u.op = ENGINE_GRAPH_DEPTH_TO_SPACE;
+    u.n = node0(ENGINE_GRAPH_DEPTH_TO_SPACE, 0, 0);
     u.n.block = 2;
     int dx[4] = {1, 7, 7, 32}, dy[4] = {1, 14, 14, 8};
     memcpy(u.xd, dx, sizeof dx);
     memcpy(u.yd, dy, sizeof dy);
     against_ref("depth_to_space 7x7x32 b2", make_unary, &u);
 
-    u.op = GRAPH_PAD;
-    u.n = node0(GRAPH_PAD, 0, 0);
+    u.op = ENGINE_GRAPH_PAD;
+    u.n = node0(ENGINE_GRAPH_PAD, 0, 0);
     u.n.pads[1][0] = 1;
     u.n.pads[1][1] = 2;
     u.n.pads[2][0] = 2;
@@ -408,16 +414,16 @@ static void engine_checks(void)
     memcpy(u.yd, py, sizeof py);
     against_ref("pad spatial + channels", make_unary, &u);
 
-    u.op = GRAPH_MAX_POOL;
-    u.n = node0(GRAPH_MAX_POOL, 0, 0);
+    u.op = ENGINE_GRAPH_MAX_POOL;
+    u.n = node0(ENGINE_GRAPH_MAX_POOL, 0, 0);
     u.n.kh = u.n.kw = u.n.stride_h = u.n.stride_w = 2;
     int mx[4] = {1, 8, 8, 12}, my[4] = {1, 4, 4, 12};
     memcpy(u.xd, mx, sizeof mx);
     memcpy(u.yd, my, sizeof my);
     against_ref("max_pool 2x2 s2", make_unary, &u);
 
-    u.op = GRAPH_LOGISTIC;
-    u.n = node0(GRAPH_LOGISTIC, 0, 0);
+    u.op = ENGINE_GRAPH_LOGISTIC;
+    u.n = node0(ENGINE_GRAPH_LOGISTIC, 0, 0);
     memcpy(u.yd, mx, sizeof mx);
     against_ref("logistic", make_unary, &u);
 
@@ -428,62 +434,60 @@ static void engine_checks(void)
 
 static void api_checks(void)
 {
-    pose_engine *e = (pose_engine *)1;
+    engine *e = (engine *)1;
     cr_err err = {0};
-    CHECK_INT_EQ(
-        pose_engine_create("nope", "models/pose_landmark_lite.tflite", NULL, 0, 1, &e, &err),
-        CR_ERR_INVALID);
+    CHECK_INT_EQ(engine_create("nope", "models/pose_landmark_lite.tflite", NULL, 0, 1, &e, &err),
+                 CR_ERR_INVALID);
     CHECK(e == NULL);
     cr_err_clear(&err);
-    CHECK_INT_EQ(pose_engine_create("ref", "models/missing.tflite", NULL, 0, 1, &e, &err),
+    CHECK_INT_EQ(engine_create("ref", "models/missing.tflite", NULL, 0, 1, &e, &err),
                  CR_ERR_NOT_FOUND);
     const char *bad[] = {"Identity_9"};
-    CHECK_INT_EQ(pose_engine_create("ref", "models/pose_landmark_lite.tflite", bad, 1, 1, &e, NULL),
+    CHECK_INT_EQ(engine_create("ref", "models/pose_landmark_lite.tflite", bad, 1, 1, &e, NULL),
                  CR_ERR_INVALID);
-    CHECK_INT_EQ(
-        pose_engine_create("ref", "models/pose_landmark_lite.tflite", NULL, 0, 0, &e, NULL),
-        CR_ERR_INVALID);
+    CHECK_INT_EQ(engine_create("ref", "models/pose_landmark_lite.tflite", NULL, 0, 0, &e, NULL),
+                 CR_ERR_INVALID);
     CHECK(e == NULL);
-    pose_engine_destroy(NULL);
-    const char *const *names = pose_engine_available();
+    engine_destroy(NULL);
+    const char *const *names = engine_available();
     CHECK_STR_EQ(names[0], "ref");
 
     /* Graphs beyond the compute and memory limits (graph.c) are refused before any run. */
     float *w = calloc((size_t)64 * 5 * 5 * 64, sizeof *w);
-    graph *big = conv_graph(1024, 1024, 64, 64, 5, 1, 1, 0, w, NULL, -INFINITY, INFINITY);
+    engine_graph *big = conv_graph(1024, 1024, 64, 64, 5, 1, 1, 0, w, NULL, -INFINITY, INFINITY);
     free(w);
-    CHECK_INT_EQ(graph_check(big, NULL), CR_ERR_LIMIT); /* 1.07e11 MACs */
-    graph_free(big);
-    big = graph_new();
+    CHECK_INT_EQ(engine_graph_check(big, NULL), CR_ERR_LIMIT); /* 1.07e11 MACs */
+    engine_graph_free(big);
+    big = engine_graph_new();
     big->input = add_t(big, "x", 4, 1, 1024, 1024, 64, NULL);
     for (int i = 0, prev = big->input; i < 4; i++) { /* 5 x 2^26 floats of activations */
         char name[8] = {'y', (char)('0' + i), 0};
         int y = add_t(big, name, 4, 1, 1024, 1024, 64, NULL);
-        graph_node n = node0(GRAPH_LOGISTIC, prev, y);
-        graph_add_node(big, &n, NULL);
+        engine_graph_node n = node0(ENGINE_GRAPH_LOGISTIC, prev, y);
+        engine_graph_add_node(big, &n, NULL);
         prev = y;
     }
     big->outputs[big->n_outputs++] = big->n_tensors - 1;
-    CHECK_INT_EQ(graph_check(big, NULL), CR_ERR_LIMIT);
-    graph_free(big);
+    CHECK_INT_EQ(engine_graph_check(big, NULL), CR_ERR_LIMIT);
+    engine_graph_free(big);
 
     /* Every allocation failure during creation is CR_ERR_NOMEM and leaks nothing (ASan). */
-    const char *const *engines = pose_engine_available();
+    const char *const *engines = engine_available();
     for (int k = 0; engines[k]; k++) {
         int ok = 0, nomem = 0;
         for (long n = 0; n < 200 && !ok; n++) {
             conv_case c = {6, 6, 4, 4, 3, 2, 1, 0, 1};
-            graph *g = make_conv(&c);
-            CHECK_INT_EQ(graph_check(g, NULL), CR_OK);
+            engine_graph *g = make_conv(&c);
+            CHECK_INT_EQ(engine_graph_check(g, NULL), CR_OK);
             cr_mem_fail_after(n, 0);
             cr_err err = {0};
-            cr_status st = pose_engine_create_graph(engines[k], g, NULL, 0, 1, &e, &err);
+            cr_status st = engine_create_graph(engines[k], g, NULL, 0, 1, &e, &err);
             cr_mem_fail_after(-1, 0);
             if (st != CR_OK && st != CR_ERR_NOMEM)
                 fprintf(stderr, "allocation %ld: %s\n", n, cr_err_msg(&err));
             if (st == CR_OK) {
                 ok = 1;
-                pose_engine_destroy(e);
+                engine_destroy(e);
             } else {
                 CHECK_INT_EQ(st, CR_ERR_NOMEM);
                 CHECK(e == NULL);
@@ -509,23 +513,23 @@ static void *worker_main(void *arg)
     float x[16 * 16 * 8];
     for (int i = 0; i < 16 * 16 * 8; i++)
         x[i] = (float)((i * 37) % 101) / 101.0f;
-    graph *g = make_conv(&c);
-    pose_engine *e = NULL;
-    w->ok = graph_check(g, NULL) == CR_OK &&
-            pose_engine_create_graph(w->engine, g, NULL, 0, 1, &e, NULL) == CR_OK;
+    engine_graph *g = make_conv(&c);
+    engine *e = NULL;
+    w->ok = engine_graph_check(g, NULL) == CR_OK &&
+            engine_create_graph(w->engine, g, NULL, 0, 1, &e, NULL) == CR_OK;
     for (int r = 0; w->ok && r < 20; r++) {
-        memcpy(pose_engine_input(e, NULL), x, sizeof x);
-        w->ok = pose_engine_run(e, NULL) == CR_OK;
+        memcpy(engine_input(e, NULL), x, sizeof x);
+        w->ok = engine_run(e, NULL) == CR_OK;
     }
     if (w->ok)
-        memcpy(w->out, pose_engine_output(e, "y", NULL), sizeof w->out);
-    pose_engine_destroy(e);
+        memcpy(w->out, engine_output(e, "y", NULL), sizeof w->out);
+    engine_destroy(e);
     return NULL;
 }
 
 static void thread_checks(void)
 {
-    const char *const *engines = pose_engine_available();
+    const char *const *engines = engine_available();
     for (int k = 0; engines[k]; k++) {
         worker w[3];
         pthread_t t[3];

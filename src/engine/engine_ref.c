@@ -6,7 +6,7 @@
  * double, and each activation tensor has its own buffer.  It is the yardstick
  * every other engine is tested against (DESIGN.md §7), so clarity wins over speed.
  */
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include "core/mem.h"
 
@@ -14,7 +14,7 @@
 #include <string.h>
 
 typedef struct ref_ctx {
-    const graph *g;
+    const engine_graph *g;
     float **buf; /* per tensor: activation buffer, or constant data, or NULL */
     char *owned; /* per tensor: 1 when buf[i] was allocated here */
 } ref_ctx;
@@ -25,8 +25,9 @@ static float clampf(double v, float lo, float hi)
     return f < lo ? lo : f > hi ? hi : f;
 }
 
-static void conv2d(const graph_node *n, const graph_tensor *xt, const graph_tensor *yt,
-                   const float *x, const float *w, const float *b, float *y, int depthwise)
+static void conv2d(const engine_graph_node *n, const engine_graph_tensor *xt,
+                   const engine_graph_tensor *yt, const float *x, const float *w, const float *b,
+                   float *y, int depthwise)
 {
     int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3];
     int OH = yt->dims[1], OW = yt->dims[2], OC = yt->dims[3];
@@ -57,8 +58,8 @@ static void conv2d(const graph_node *n, const graph_tensor *xt, const graph_tens
 }
 
 /* Max over the window's positions inside the input (padding never wins, as in TFLite). */
-static void max_pool(const graph_node *n, const graph_tensor *xt, const graph_tensor *yt,
-                     const float *x, float *y)
+static void max_pool(const engine_graph_node *n, const engine_graph_tensor *xt,
+                     const engine_graph_tensor *yt, const float *x, float *y)
 {
     int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OH = yt->dims[1], OW = yt->dims[2];
     for (int oy = 0; oy < OH; oy++)
@@ -88,8 +89,8 @@ static void interp(int o, float scale, int half_pixel, int size, float *v, int *
     *hi = c < size - 1 ? c : size - 1;
 }
 
-static void resize_bilinear(const graph_node *n, const graph_tensor *xt, const graph_tensor *yt,
-                            const float *x, float *y)
+static void resize_bilinear(const engine_graph_node *n, const engine_graph_tensor *xt,
+                            const engine_graph_tensor *yt, const float *x, float *y)
 {
     int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OH = yt->dims[1], OW = yt->dims[2];
     float sh = n->align_corners && OH > 1 ? (float)(H - 1) / (float)(OH - 1) : (float)H / (float)OH;
@@ -117,8 +118,8 @@ static void resize_bilinear(const graph_node *n, const graph_tensor *xt, const g
 }
 
 /* Pads a tensor of rank <= 4, seen as 4-D with leading 1s. */
-static void pad(const graph_node *n, const graph_tensor *xt, const graph_tensor *yt, const float *x,
-                float *y)
+static void pad(const engine_graph_node *n, const engine_graph_tensor *xt,
+                const engine_graph_tensor *yt, const float *x, float *y)
 {
     int xd[4] = {1, 1, 1, 1}, yd[4] = {1, 1, 1, 1}, before[4] = {0, 0, 0, 0};
     int off = 4 - xt->rank;
@@ -142,8 +143,8 @@ static void pad(const graph_node *n, const graph_tensor *xt, const graph_tensor 
 }
 
 /* TFLite's DepthToSpace (DCR): in channel = ((oy % b) * b + ox % b) * OC + oc. */
-static void depth_to_space(const graph_node *n, const graph_tensor *xt, const graph_tensor *yt,
-                           const float *x, float *y)
+static void depth_to_space(const engine_graph_node *n, const engine_graph_tensor *xt,
+                           const engine_graph_tensor *yt, const float *x, float *y)
 {
     int b = n->block, W = xt->dims[2], C = xt->dims[3];
     int OH = yt->dims[1], OW = yt->dims[2], OC = yt->dims[3];
@@ -155,16 +156,17 @@ static void depth_to_space(const graph_node *n, const graph_tensor *xt, const gr
             }
 }
 
-static void concat(const ref_ctx *c, const graph_node *n, const graph_tensor *yt, float *y)
+static void concat(const ref_ctx *c, const engine_graph_node *n, const engine_graph_tensor *yt,
+                   float *y)
 {
-    const graph *g = c->g;
+    const engine_graph *g = c->g;
     size_t outer = 1;
     for (int d = 0; d < n->axis; d++)
         outer *= (size_t)yt->dims[d];
     size_t k = 0;
     for (size_t o = 0; o < outer; o++)
         for (int i = 0; i < n->n_in; i++) {
-            const graph_tensor *xt = &g->tensors[n->in[i]];
+            const engine_graph_tensor *xt = &g->tensors[n->in[i]];
             size_t inner = xt->count / outer;
             memcpy(y + k, c->buf[n->in[i]] + o * inner, inner * sizeof(float));
             k += inner;
@@ -174,48 +176,48 @@ static void concat(const ref_ctx *c, const graph_node *n, const graph_tensor *yt
 static cr_status ref_run(void *vctx, cr_err *err)
 {
     ref_ctx *c = vctx;
-    const graph *g = c->g;
+    const engine_graph *g = c->g;
     (void)err;
     for (int ni = 0; ni < g->n_nodes; ni++) {
-        const graph_node *n = &g->nodes[ni];
-        const graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
+        const engine_graph_node *n = &g->nodes[ni];
+        const engine_graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
         const float *x = c->buf[n->in[0]];
         float *y = c->buf[n->out];
         switch (n->op) {
-        case GRAPH_CONV2D:
-        case GRAPH_DWCONV2D:
+        case ENGINE_GRAPH_CONV2D:
+        case ENGINE_GRAPH_DWCONV2D:
             conv2d(n, xt, yt, x, c->buf[n->in[1]], n->in[2] >= 0 ? c->buf[n->in[2]] : NULL, y,
-                   n->op == GRAPH_DWCONV2D);
+                   n->op == ENGINE_GRAPH_DWCONV2D);
             break;
-        case GRAPH_ADD: {
+        case ENGINE_GRAPH_ADD: {
             const float *x2 = c->buf[n->in[1]];
             for (size_t i = 0; i < yt->count; i++)
                 y[i] = clampf((double)x[i] + x2[i], n->act_min, n->act_max);
             break;
         }
-        case GRAPH_MAX_POOL:
+        case ENGINE_GRAPH_MAX_POOL:
             max_pool(n, xt, yt, x, y);
             break;
-        case GRAPH_PAD:
+        case ENGINE_GRAPH_PAD:
             pad(n, xt, yt, x, y);
             break;
-        case GRAPH_RESIZE_BILINEAR:
+        case ENGINE_GRAPH_RESIZE_BILINEAR:
             resize_bilinear(n, xt, yt, x, y);
             break;
-        case GRAPH_DEPTH_TO_SPACE:
+        case ENGINE_GRAPH_DEPTH_TO_SPACE:
             depth_to_space(n, xt, yt, x, y);
             break;
-        case GRAPH_RESHAPE:
+        case ENGINE_GRAPH_RESHAPE:
             memcpy(y, x, yt->count * sizeof(float));
             break;
-        case GRAPH_CONCAT:
+        case ENGINE_GRAPH_CONCAT:
             concat(c, n, yt, y);
             break;
-        case GRAPH_LOGISTIC:
+        case ENGINE_GRAPH_LOGISTIC:
             for (size_t i = 0; i < yt->count; i++)
                 y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
             break;
-        case GRAPH_OP_COUNT:
+        case ENGINE_GRAPH_OP_COUNT:
             break;
         }
     }
@@ -236,7 +238,7 @@ static void ref_destroy(void *vctx)
     cr_free(c);
 }
 
-static cr_status ref_load(const graph *g, const pose_engine_io *io, int threads, void **out,
+static cr_status ref_load(const engine_graph *g, const engine_io *io, int threads, void **out,
                           cr_err *err)
 {
     (void)threads; /* the reference engine is single-threaded by design */
@@ -253,7 +255,7 @@ static cr_status ref_load(const graph *g, const pose_engine_io *io, int threads,
     for (int i = 0; i < g->n_outputs; i++)
         c->buf[g->outputs[i]] = io->outputs[i];
     for (int ni = 0; ni < g->n_nodes; ni++) {
-        const graph_node *n = &g->nodes[ni];
+        const engine_graph_node *n = &g->nodes[ni];
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && c->buf[n->in[k]] == NULL)
                 c->buf[n->in[k]] = g->tensors[n->in[k]].data; /* a constant */
@@ -271,8 +273,8 @@ nomem:
     return cr_err_set(err, CR_ERR_NOMEM, "ref engine: out of memory");
 }
 
-const pose_engine_ops pose_engine_ref_ops = {
-    .api_version = POSE_ENGINE_API_VERSION,
+const engine_ops engine_ref_ops = {
+    .api_version = ENGINE_API_VERSION,
     .name = "ref",
     .load = ref_load,
     .run = ref_run,

@@ -21,7 +21,7 @@
  * as XNNPACK requires.  XNNPACK does not drop dead nodes (setup fails on them):
  * the graph is already pruned.
  */
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include "core/mem.h"
 
@@ -30,7 +30,7 @@
 #include <xnnpack.h>
 
 typedef struct xnn_ctx {
-    const graph *g;
+    const engine_graph *g;
     pthreadpool_t pool;
     xnn_runtime_t rt;
     float **buf;   /* per tensor: host buffer of external values, NULL otherwise */
@@ -66,15 +66,15 @@ static void xnn_ctx_destroy(void *vctx)
 /* Defines node `ni` in the subgraph. */
 static enum xnn_status define_node(xnn_subgraph_t sg, const xnn_ctx *c, int ni)
 {
-    const graph *g = c->g;
-    const graph_node *n = &g->nodes[ni];
-    const graph_tensor *xt = &g->tensors[n->in[0]];
+    const engine_graph *g = c->g;
+    const engine_graph_node *n = &g->nodes[ni];
+    const engine_graph_tensor *xt = &g->tensors[n->in[0]];
     uint32_t x = c->vid[n->in[0]], y = c->vid[n->out];
     switch (n->op) {
-    case GRAPH_CONV2D:
-    case GRAPH_DWCONV2D: {
+    case ENGINE_GRAPH_CONV2D:
+    case ENGINE_GRAPH_DWCONV2D: {
         uint32_t w = c->vid[n->in[1]], b = n->in[2] >= 0 ? c->vid[n->in[2]] : XNN_INVALID_VALUE_ID;
-        if (n->op == GRAPH_DWCONV2D)
+        if (n->op == ENGINE_GRAPH_DWCONV2D)
             return xnn_define_depthwise_convolution_2d(
                 sg, (uint32_t)n->pad_top, (uint32_t)n->pad_right, (uint32_t)n->pad_bottom,
                 (uint32_t)n->pad_left, (uint32_t)n->kh, (uint32_t)n->kw, (uint32_t)n->stride_h,
@@ -86,52 +86,52 @@ static enum xnn_status define_node(xnn_subgraph_t sg, const xnn_ctx *c, int ni)
             (uint32_t)n->stride_w, 1, 1, 1, (size_t)xt->dims[3], (size_t)g->tensors[n->out].dims[3],
             n->act_min, n->act_max, x, w, b, y, 0);
     }
-    case GRAPH_ADD:
+    case ENGINE_GRAPH_ADD:
         return xnn_define_add2(sg, n->act_min, n->act_max, x, c->vid[n->in[1]], y, 0);
-    case GRAPH_MAX_POOL:
+    case ENGINE_GRAPH_MAX_POOL:
         return xnn_define_max_pooling_2d(
             sg, (uint32_t)n->pad_top, (uint32_t)n->pad_right, (uint32_t)n->pad_bottom,
             (uint32_t)n->pad_left, (uint32_t)n->kh, (uint32_t)n->kw, (uint32_t)n->stride_h,
             (uint32_t)n->stride_w, 1, 1, n->act_min, n->act_max, x, y, 0);
-    case GRAPH_PAD: {
-        size_t pre[GRAPH_MAX_RANK], post[GRAPH_MAX_RANK];
+    case ENGINE_GRAPH_PAD: {
+        size_t pre[ENGINE_GRAPH_MAX_RANK], post[ENGINE_GRAPH_MAX_RANK];
         for (int d = 0; d < xt->rank; d++) {
             pre[d] = (size_t)n->pads[d][0];
             post[d] = (size_t)n->pads[d][1];
         }
         return xnn_define_static_constant_pad(sg, pre, post, n->pad_value, x, y, 0);
     }
-    case GRAPH_RESIZE_BILINEAR: {
-        const graph_tensor *yt = &g->tensors[n->out];
+    case ENGINE_GRAPH_RESIZE_BILINEAR: {
+        const engine_graph_tensor *yt = &g->tensors[n->out];
         uint32_t flags = n->align_corners ? XNN_FLAG_ALIGN_CORNERS
                          : n->half_pixel  ? 0
                                           : XNN_FLAG_TENSORFLOW_LEGACY_MODE;
         return xnn_define_static_resize_bilinear_2d(sg, (size_t)yt->dims[1], (size_t)yt->dims[2], x,
                                                     y, flags);
     }
-    case GRAPH_DEPTH_TO_SPACE:
+    case ENGINE_GRAPH_DEPTH_TO_SPACE:
         return xnn_define_depth_to_space(sg, x, y, (uint32_t)n->block, 0);
-    case GRAPH_RESHAPE: {
-        const graph_tensor *yt = &g->tensors[n->out];
-        size_t shape[GRAPH_MAX_RANK];
+    case ENGINE_GRAPH_RESHAPE: {
+        const engine_graph_tensor *yt = &g->tensors[n->out];
+        size_t shape[ENGINE_GRAPH_MAX_RANK];
         for (int d = 0; d < yt->rank; d++)
             shape[d] = (size_t)yt->dims[d];
         return xnn_define_static_reshape(sg, (size_t)yt->rank, shape, x, y, 0);
     }
-    case GRAPH_LOGISTIC:
+    case ENGINE_GRAPH_LOGISTIC:
         return xnn_define_sigmoid(sg, x, y, 0);
-    case GRAPH_CONCAT: /* copied by hand, never defined */
-    case GRAPH_OP_COUNT:
+    case ENGINE_GRAPH_CONCAT: /* copied by hand, never defined */
+    case ENGINE_GRAPH_OP_COUNT:
         break;
     }
     return xnn_status_unsupported_parameter;
 }
 
 /* Copies a concat's inputs into its output (same algorithm as the reference). */
-static void run_concat(const xnn_ctx *c, const graph_node *n)
+static void run_concat(const xnn_ctx *c, const engine_graph_node *n)
 {
-    const graph *g = c->g;
-    const graph_tensor *yt = &g->tensors[n->out];
+    const engine_graph *g = c->g;
+    const engine_graph_tensor *yt = &g->tensors[n->out];
     float *y = c->buf[n->out];
     size_t outer = 1, k = 0;
     for (int d = 0; d < n->axis; d++)
@@ -153,12 +153,12 @@ static cr_status xnn_ctx_run(void *vctx, cr_err *err)
     if (s != xnn_status_success)
         return xfail(err, s, "xnn_invoke_runtime", -1);
     for (int i = 0; i < c->g->n_nodes; i++)
-        if (c->g->nodes[i].op == GRAPH_CONCAT)
+        if (c->g->nodes[i].op == ENGINE_GRAPH_CONCAT)
             run_concat(c, &c->g->nodes[i]);
     return CR_OK;
 }
 
-static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int threads, void **out,
+static cr_status xnn_ctx_load(const engine_graph *g, const engine_io *io, int threads, void **out,
                               cr_err *err)
 {
     *out = NULL;
@@ -193,21 +193,21 @@ static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int thre
         is_ext[g->outputs[i]] = 1;
     }
     for (int ni = 0; ni < g->n_nodes; ni++) {
-        const graph_node *n = &g->nodes[ni];
+        const engine_graph_node *n = &g->nodes[ni];
         for (int k = 0; k < n->n_in; k++) {
             int t = n->in[k];
             if (t < 0)
                 continue;
             used[t] = 1;
-            const graph_tensor *tt = &g->tensors[t];
-            if (tt->producer >= 0 && g->nodes[tt->producer].op == GRAPH_CONCAT) {
+            const engine_graph_tensor *tt = &g->tensors[t];
+            if (tt->producer >= 0 && g->nodes[tt->producer].op == ENGINE_GRAPH_CONCAT) {
                 st =
                     cr_err_set(err, CR_ERR_UNSUPPORTED,
                                "xnnpack engine: concat result %s feeds another operator", tt->name);
                 goto fail;
             }
-            if (n->op == GRAPH_CONCAT && tt->data == NULL && c->buf[t] == NULL) {
-                c->buf[t] = cr_calloc(1, tt->count * sizeof(float) + POSE_ENGINE_SLACK);
+            if (n->op == ENGINE_GRAPH_CONCAT && tt->data == NULL && c->buf[t] == NULL) {
+                c->buf[t] = cr_calloc(1, tt->count * sizeof(float) + ENGINE_SLACK);
                 if (c->buf[t] == NULL)
                     goto nomem;
                 c->owned[t] = 1;
@@ -219,8 +219,8 @@ static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int thre
     /* External ids: 0 .. n_ext-1, in tensor order. */
     uint32_t n_ext = 0;
     for (size_t i = 0; i < nt; i++)
-        if (is_ext[i] &&
-            !(g->tensors[i].producer >= 0 && g->nodes[g->tensors[i].producer].op == GRAPH_CONCAT))
+        if (is_ext[i] && !(g->tensors[i].producer >= 0 &&
+                           g->nodes[g->tensors[i].producer].op == ENGINE_GRAPH_CONCAT))
             n_ext++;
     if ((s = xnn_create_subgraph(n_ext, 0, &sg)) != xnn_status_success) {
         st = xfail(err, s, "xnn_create_subgraph", -1);
@@ -229,12 +229,12 @@ static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int thre
     uint32_t next_ext = 0;
     size_t n_setup = 0;
     for (size_t i = 0; i < nt; i++) {
-        const graph_tensor *t = &g->tensors[i];
-        int computed =
-            (int)i == g->input || (t->producer >= 0 && g->nodes[t->producer].op != GRAPH_CONCAT);
+        const engine_graph_tensor *t = &g->tensors[i];
+        int computed = (int)i == g->input ||
+                       (t->producer >= 0 && g->nodes[t->producer].op != ENGINE_GRAPH_CONCAT);
         if (!(computed || (t->data && used[i])))
             continue; /* concat results, unused constants, pruned tensors */
-        size_t dims[GRAPH_MAX_RANK];
+        size_t dims[ENGINE_GRAPH_MAX_RANK];
         for (int d = 0; d < t->rank; d++)
             dims[d] = (size_t)t->dims[d];
         uint32_t flags = 0, ext_id = XNN_INVALID_VALUE_ID;
@@ -254,10 +254,10 @@ static cr_status xnn_ctx_load(const graph *g, const pose_engine_io *io, int thre
         }
     }
     for (int ni = 0; ni < g->n_nodes; ni++) {
-        if (g->nodes[ni].op == GRAPH_CONCAT)
+        if (g->nodes[ni].op == ENGINE_GRAPH_CONCAT)
             continue;
         if ((s = define_node(sg, c, ni)) != xnn_status_success) {
-            st = xfail(err, s, graph_op_name(g->nodes[ni].op), ni);
+            st = xfail(err, s, engine_graph_op_name(g->nodes[ni].op), ni);
             goto fail;
         }
     }
@@ -294,8 +294,8 @@ fail:
     return st;
 }
 
-const pose_engine_ops pose_engine_xnnpack_ops = {
-    .api_version = POSE_ENGINE_API_VERSION,
+const engine_ops engine_xnnpack_ops = {
+    .api_version = ENGINE_API_VERSION,
     .name = "xnnpack",
     .load = xnn_ctx_load,
     .run = xnn_ctx_run,

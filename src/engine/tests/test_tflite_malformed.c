@@ -9,8 +9,8 @@
  * it only reads the intact original).
  */
 #include "check.h"
-#include "pose/graph.h"
-#include "pose/tflite.h"
+#include "engine/graph.h"
+#include "engine/tflite.h"
 
 #include <stdint.h>
 
@@ -58,14 +58,14 @@ static size_t vec_table(size_t t, int id, size_t i)
 /* Parses `n` bytes of buf and builds the graph; tallies the outcome. */
 static cr_status try_parse(size_t n)
 {
-    tflite_model *m = NULL;
-    graph *g = NULL;
+    engine_tflite_model *m = NULL;
+    engine_graph *g = NULL;
     cr_err err = {0};
-    cr_status st = tflite_model_parse(buf, n, &m, &err);
+    cr_status st = engine_tflite_model_parse(buf, n, &m, &err);
     if (st == CR_OK) {
-        st = graph_from_tflite(m, &g, &err);
-        graph_free(g);
-        tflite_model_free(m);
+        st = engine_graph_from_tflite(m, &g, &err);
+        engine_graph_free(g);
+        engine_tflite_model_free(m);
     } else {
         CHECK(m == NULL);
     }
@@ -212,7 +212,7 @@ static void aimed(void)
     int changed = 0;
     for (size_t i = 0; i < u32(codes); i++) {
         size_t oc = deref(codes + 4 + 4 * i), f = field(oc, 3);
-        if (f == 0 || u32(f) == TFLITE_OP_DEQUANTIZE || u32(f) == TFLITE_OP_DENSIFY)
+        if (f == 0 || u32(f) == ENGINE_TFLITE_OP_DEQUANTIZE || u32(f) == ENGINE_TFLITE_OP_DENSIFY)
             continue;
         put32(f, 150u); /* a BuiltinOperator we do not implement */
         CHECK_INT_EQ(try_parse(n_orig), CR_ERR_UNSUPPORTED);
@@ -228,17 +228,17 @@ static void check_file(const char *path)
         CHECK_MSG(0, "cannot read %s", path);
         return;
     }
-    tflite_model *m;
+    engine_tflite_model *m;
     size_t lo = n_orig, hi = 0;
-    CHECK_INT_EQ(tflite_model_parse(orig, n_orig, &m, NULL), CR_OK);
+    CHECK_INT_EQ(engine_tflite_model_parse(orig, n_orig, &m, NULL), CR_OK);
     for (int i = 0; m && i < m->n_tensors; i++) {
-        const tflite_tensor *t = &m->tensors[i];
+        const engine_tflite_tensor *t = &m->tensors[i];
         if (t->data && (size_t)(t->data - orig) < lo)
             lo = (size_t)(t->data - orig);
         if (t->data && (size_t)(t->data - orig) + t->size > hi)
             hi = (size_t)(t->data - orig) + t->size;
     }
-    tflite_model_free(m);
+    engine_tflite_model_free(m);
     printf("%s: %zu bytes, constants in [%zu, %zu)\n", path, n_orig, lo, hi);
     truncations();
     flips(lo, hi);
@@ -255,8 +255,8 @@ int main(void)
            n_unsupported, n_limit, n_other);
     CHECK_INT_EQ(n_other, 0);
     /* Nothing at all. */
-    tflite_model *m = (tflite_model *)1;
-    CHECK_INT_EQ(tflite_model_parse(NULL, 0, &m, NULL), CR_ERR_FORMAT);
+    engine_tflite_model *m = (engine_tflite_model *)1;
+    CHECK_INT_EQ(engine_tflite_model_parse(NULL, 0, &m, NULL), CR_ERR_FORMAT);
     CHECK(m == NULL);
     return check_exit();
 }

@@ -11,11 +11,11 @@
  *   test_engine_models detector|lite|full|heavy   conformance + sanity
  *   test_engine_models prune                       pruned == unpruned (full, detector)
  *
- * The crops are made by the CTest fixture pose_engine_media (ffmpeg CLI) into
- * $CREASE_POSE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
+ * The crops are made by the CTest fixture engine_media (ffmpeg CLI) into
+ * $CREASE_ENGINE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
  */
 #include "check.h"
-#include "pose/engine_int.h"
+#include "engine/engine_int.h"
 
 #include <stdint.h>
 
@@ -35,16 +35,16 @@ static const model_case cases[] = {
 
 /* Fills the engine's input from the RGB24 crop: detector [-1,1], landmarks [0,1]
  * (MediaPipe's pose graphs, DESIGN.md §7). */
-static int fill_crop(pose_engine *e, int detector)
+static int fill_crop(engine *e, int detector)
 {
-    pose_shape s;
-    float *in = pose_engine_input(e, &s);
-    const char *dir = getenv("CREASE_POSE_TEST_MEDIA");
+    engine_shape s;
+    float *in = engine_input(e, &s);
+    const char *dir = getenv("CREASE_ENGINE_TEST_MEDIA");
     char path[1024];
     snprintf(path, sizeof path, "%s/cold_water_%d.rgb", dir ? dir : ".", s.dims[1]);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        fprintf(stderr, "cannot open %s (made by the pose_engine_media fixture)\n", path);
+        fprintf(stderr, "cannot open %s (made by the engine_media fixture)\n", path);
         return 0;
     }
     size_t n = (size_t)s.dims[1] * s.dims[2] * s.dims[3];
@@ -62,10 +62,10 @@ static int fill_crop(pose_engine *e, int detector)
     return 1;
 }
 
-static void fill_noise(pose_engine *e, int detector, uint32_t seed)
+static void fill_noise(engine *e, int detector, uint32_t seed)
 {
-    pose_shape s;
-    float *in = pose_engine_input(e, &s);
+    engine_shape s;
+    float *in = engine_input(e, &s);
     size_t n = (size_t)s.dims[1] * s.dims[2] * s.dims[3];
     for (size_t i = 0; i < n; i++) {
         seed = seed * 1664525u + 1013904223u; /* Numerical Recipes LCG */
@@ -74,7 +74,7 @@ static void fill_noise(pose_engine *e, int detector, uint32_t seed)
     }
 }
 
-static size_t count_of(const pose_shape *s)
+static size_t count_of(const engine_shape *s)
 {
     size_t c = 1;
     for (int d = 0; d < s->rank; d++)
@@ -83,14 +83,14 @@ static size_t count_of(const pose_shape *s)
 }
 
 /* Compares every output of `e` with `ref`; prints the max difference per output. */
-static void compare(const pose_engine *ref, const pose_engine *e, const char *label)
+static void compare(const engine *ref, const engine *e, const char *label)
 {
-    const graph *g = pose_engine_graph(ref);
+    const engine_graph *g = engine_get_graph(ref);
     for (int i = 0; i < g->n_outputs; i++) {
         const char *name = g->tensors[g->outputs[i]].name;
-        pose_shape sr, se;
-        const float *a = pose_engine_output(ref, name, &sr);
-        const float *b = pose_engine_output(e, name, &se);
+        engine_shape sr, se;
+        const float *a = engine_output(ref, name, &sr);
+        const float *b = engine_output(e, name, &se);
         CHECK_MSG(a && b, "%s: output %s missing", label, name);
         if (!a || !b)
             continue;
@@ -120,28 +120,28 @@ static void compare(const pose_engine *ref, const pose_engine *e, const char *la
     }
 }
 
-static pose_engine *make(const char *engine, const model_case *mc, const char *const *outs,
-                         int n_outs, int threads)
+static engine *make(const char *name, const model_case *mc, const char *const *outs, int n_outs,
+                    int threads)
 {
-    pose_engine *e = NULL;
+    engine *e = NULL;
     cr_err err = {0};
-    cr_status st = pose_engine_create(engine, mc->file, outs, n_outs, threads, &e, &err);
-    CHECK_MSG(st == CR_OK, "%s on %s: %s", engine, mc->name, cr_err_msg(&err));
+    cr_status st = engine_create(name, mc->file, outs, n_outs, threads, &e, &err);
+    CHECK_MSG(st == CR_OK, "%s on %s: %s", name, mc->name, cr_err_msg(&err));
     return e;
 }
 
-static void run(pose_engine *e)
+static void run(engine *e)
 {
     cr_err err = {0};
-    cr_status st = pose_engine_run(e, &err);
+    cr_status st = engine_run(e, &err);
     CHECK_MSG(st == CR_OK, "run: %s", cr_err_msg(&err));
 }
 
-static void sanity(const pose_engine *ref, const model_case *mc)
+static void sanity(const engine *ref, const model_case *mc)
 {
     if (mc->detector) {
-        pose_shape s;
-        const float *logit = pose_engine_output(ref, "Identity_1", &s);
+        engine_shape s;
+        const float *logit = engine_output(ref, "Identity_1", &s);
         double best = -100;
         for (size_t k = 0; logit && k < count_of(&s); k++) {
             double v = logit[k] < -100 ? -100 : logit[k] > 100 ? 100 : logit[k]; /* clip ±100 */
@@ -152,8 +152,8 @@ static void sanity(const pose_engine *ref, const model_case *mc)
         CHECK_MSG(score > 0.5, "detector best score %g", score);
         return;
     }
-    const float *flag = pose_engine_output(ref, "Identity_1", NULL);
-    const float *lm = pose_engine_output(ref, "Identity", NULL);
+    const float *flag = engine_output(ref, "Identity_1", NULL);
+    const float *lm = engine_output(ref, "Identity", NULL);
     if (!flag || !lm) {
         CHECK(!"landmark outputs missing");
         return;
@@ -170,13 +170,13 @@ static void sanity(const pose_engine *ref, const model_case *mc)
 
 static void conformance(const model_case *mc, int with_noise)
 {
-    const char *const *engines = pose_engine_available();
-    pose_engine *ref = make("ref", mc, NULL, 0, 1);
+    const char *const *engines = engine_available();
+    engine *ref = make("ref", mc, NULL, 0, 1);
     if (ref == NULL)
         return;
     if (!fill_crop(ref, mc->detector)) {
         CHECK(!"no crop");
-        pose_engine_destroy(ref);
+        engine_destroy(ref);
         return;
     }
     run(ref);
@@ -190,23 +190,23 @@ static void conformance(const model_case *mc, int with_noise)
             if (strcmp(engines[k], "ref") == 0)
                 continue;
             for (int threads = 1; threads <= 2; threads++) {
-                pose_engine *e = make(engines[k], mc, NULL, 0, threads);
+                engine *e = make(engines[k], mc, NULL, 0, threads);
                 if (e == NULL)
                     continue;
-                pose_shape s;
-                float *dst = pose_engine_input(e, &s);
-                memcpy(dst, pose_engine_input(ref, NULL), count_of(&s) * sizeof(float));
+                engine_shape s;
+                float *dst = engine_input(e, &s);
+                memcpy(dst, engine_input(ref, NULL), count_of(&s) * sizeof(float));
                 run(e);
                 run(e); /* a reused runtime gives the same result */
                 char label[96];
                 snprintf(label, sizeof label, "%s %s/%dt %s", mc->name, engines[k], threads,
                          pass ? "noise" : "crop");
                 compare(ref, e, label);
-                pose_engine_destroy(e);
+                engine_destroy(e);
             }
         }
     }
-    pose_engine_destroy(ref);
+    engine_destroy(ref);
 }
 
 /* Pruned to some outputs == unpruned on those outputs, with fewer operators: the
@@ -215,31 +215,31 @@ static void conformance(const model_case *mc, int with_noise)
 static void prune_case(const model_case *mc, const char *const *need, int n_need,
                        const char *dropped)
 {
-    const char *const *engines = pose_engine_available();
+    const char *const *engines = engine_available();
     for (int k = 0; engines[k]; k++) {
-        pose_engine *all = make(engines[k], mc, NULL, 0, 1);
-        pose_engine *some = make(engines[k], mc, need, n_need, 1);
+        engine *all = make(engines[k], mc, NULL, 0, 1);
+        engine *some = make(engines[k], mc, need, n_need, 1);
         if (!all || !some || !fill_crop(all, mc->detector) || !fill_crop(some, mc->detector)) {
             CHECK(!"setup");
-            pose_engine_destroy(all);
-            pose_engine_destroy(some);
+            engine_destroy(all);
+            engine_destroy(some);
             continue;
         }
-        int n_all = pose_engine_graph(all)->n_nodes, n_some = pose_engine_graph(some)->n_nodes;
+        int n_all = engine_get_graph(all)->n_nodes, n_some = engine_get_graph(some)->n_nodes;
         printf("  %s %s: %d operators unpruned, %d pruned\n", mc->name, engines[k], n_all, n_some);
         CHECK(n_some < n_all);
-        CHECK(pose_engine_output(some, dropped, NULL) == NULL);
+        CHECK(engine_output(some, dropped, NULL) == NULL);
         run(all);
         run(some);
         for (int i = 0; i < n_need; i++) {
-            pose_shape s;
-            const float *a = pose_engine_output(all, need[i], &s);
-            const float *b = pose_engine_output(some, need[i], NULL);
+            engine_shape s;
+            const float *a = engine_output(all, need[i], &s);
+            const float *b = engine_output(some, need[i], NULL);
             CHECK_MSG(a && b && memcmp(a, b, count_of(&s) * sizeof(float)) == 0,
                       "%s %s: pruned %s differs", mc->name, engines[k], need[i]);
         }
-        pose_engine_destroy(all);
-        pose_engine_destroy(some);
+        engine_destroy(all);
+        engine_destroy(some);
     }
 }
 

@@ -1,0 +1,100 @@
+/*
+ * engine.h -- the engine module's contract: the inference runtime under crease's
+ * pose models.  Load a .tflite model, run it on an input tensor, read named outputs.
+ *
+ * This module is the home of every inference engine: the reference and XNNPACK
+ * engines today, the CUDA engine and the int8 engines to come (DESIGN.md §7).  It
+ * depends on core only (and XNNPACK when built with it); nothing here knows about
+ * BlazePose, which lives in the pose module on top of this header.
+ *
+ * Engines (selected by name):
+ *   "ref"      plain C11 loops, no intrinsics, no threads: slow and obviously
+ *              correct; the yardstick every other engine is tested against.
+ *   "xnnpack"  XNNPACK's subgraph API (CPU), one runtime per model, reused
+ *              across frames; `threads` sets its thread pool (1 = no pool).
+ *              Built with the CMake option CREASE_XNNPACK (on by default).
+ *   "cuda"     (later, CMake option CREASE_CUDA) cuDNN/cuBLAS and own kernels.
+ * All engines agree with "ref" within 1e-4 of each output's range (DESIGN.md §7).
+ * engine_available() lists those compiled in.
+ *
+ * Only the operators needed for the requested outputs are kept (pruning): asking
+ * a landmark model for {"Identity","Identity_1","Identity_3","Identity_4"} drops
+ * the segmentation head.  Output names are the model's tensor names:
+ *   pose_detection.tflite: "Identity" [1,2254,12] boxes+keypoints (224-px units),
+ *                          "Identity_1" [1,2254,1] score logits
+ *   pose_landmark_*.tflite: "Identity" [1,195], "Identity_1" [1,1] pose flag
+ *                          (already a probability), "Identity_2" [1,256,256,1]
+ *                          segmentation, "Identity_3" [1,64,64,39] heatmap logits,
+ *                          "Identity_4" [1,117] world landmarks (metres)
+ *
+ * BATCHES.  One run computes one batch: the model's whole input tensor, NHWC
+ * [N,H,W,C] with N = 1 today (graph.h accepts batch 1 only, as the pose models
+ * declare).  Write the input, run, read every output.  Larger batches (the CUDA
+ * engine runs one frame from each of many chunks) will widen N, not this interface.
+ *
+ * NAMES.  One prefix for the whole module, `engine_`:
+ *   engine_*           this header: the handle and its functions (the contract)
+ *   engine_tflite_*    the TFLite file reader (tflite.h; ENGINE_TFLITE_* constants)
+ *   engine_graph_*     the float32 graph built from a model, checks and pruning
+ *                      (graph.h; ENGINE_GRAPH_* constants)
+ *   engine_<name>_ops  a backend's table (engine_int.h, with the other internals)
+ * tflite.h, graph.h and engine_int.h are the module's internals, used by its own
+ * files, its tests and benchmarks; other modules include this header only.
+ *
+ * THREADS.  An engine is used by one thread at a time; create one per worker.
+ * Engines are independent: several may run at once in different threads.
+ * OWNERSHIP.  The engine owns its input and output buffers; pointers returned by
+ * engine_input/engine_output stay valid until engine_destroy.  It keeps no pointer
+ * to anything the caller passed (names are copied or looked up at create).
+ * ERRORS.  cr_status + one line in cr_err (first error wins).  A failed
+ * engine_create leaves *out NULL with nothing leaked; a failed engine_run leaves
+ * the outputs unspecified until the next successful run, and the engine usable or
+ * destroyable.  Model files are untrusted input: any byte string gives a status,
+ * never a crash.
+ */
+#ifndef CR_ENGINE_ENGINE_H
+#define CR_ENGINE_ENGINE_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+
+typedef struct engine engine;
+
+/* Shape of a tensor: rank 1..4, dims in NHWC order for 4-D tensors. */
+typedef struct engine_shape {
+    int rank;
+    int dims[4];
+} engine_shape;
+
+/* Loads `model_path` into engine `name` ("ref", "xnnpack"), keeping only what the
+ * `n_outputs` named outputs need (n_outputs == 0: all of the model's outputs).
+ * `threads` >= 1.  Malformed model files are CR_ERR_FORMAT, unknown operators
+ * CR_ERR_UNSUPPORTED, an unknown engine or output name CR_ERR_INVALID, a missing
+ * file CR_ERR_NOT_FOUND.  On failure *out is NULL and nothing leaks. */
+cr_status engine_create(const char *name, const char *model_path, const char *const *outputs,
+                        int n_outputs, int threads, engine **out, cr_err *err);
+
+/* The model's (single) input buffer, float32 NHWC [1,H,W,C]; write it before each run.
+ * Never NULL for a created engine. */
+float *engine_input(engine *e, engine_shape *shape /* OUT, may be NULL */);
+
+/* Runs the model on the current input.  Fails only on a backend error (CR_ERR_NOMEM,
+ * or what the backend reports); the outputs are then unspecified until a later run
+ * succeeds. */
+cr_status engine_run(engine *e, cr_err *err);
+
+/* The named output of the last run (one of those requested at create), or NULL. */
+const float *engine_output(const engine *e, const char *name,
+                           engine_shape *shape /* OUT, may be NULL */);
+
+/* The engine's name ("ref", "xnnpack"). */
+const char *engine_name(const engine *e);
+
+/* Frees everything.  NULL is a no-op. */
+void engine_destroy(engine *e);
+
+/* Names of the engines compiled into this binary, NULL-terminated. */
+const char *const *engine_available(void);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * engine_int.h -- what an engine backend implements, and the internal entry
+ * points tests and benchmarks use (not part of the engine module's contract, engine.h).
+ *
+ * A backend is a const engine_ops table plus a context (`void *ctx`), as in
+ * ggml's backend interface.  engine.c owns the checked, pruned graph and the
+ * input/output buffers; a backend binds to them once in `load` and computes into
+ * them in `run`.  Buffers carry ENGINE_SLACK spare bytes at the end
+ * (XNNPACK reads up to XNN_EXTRA_BYTES = 16 bytes past a tensor, xnnpack.h).
+ */
+#ifndef CR_ENGINE_ENGINE_INT_H
+#define CR_ENGINE_ENGINE_INT_H
+
+#include "engine/engine.h"
+#include "engine/graph.h"
+
+/* Version of engine_ops; bump when the table changes. */
+#define ENGINE_API_VERSION 1
+/* Spare bytes after every engine-owned buffer (xnnpack.h: XNN_EXTRA_BYTES = 16). */
+#define ENGINE_SLACK 64
+
+/* The buffers a backend computes with: the graph's input, and one buffer per
+ * graph output (graph->outputs order), each of tensor->count floats + slack. */
+typedef struct engine_io {
+    float *input;
+    float *const *outputs;
+} engine_io;
+
+typedef struct engine_ops {
+    int api_version; /* ENGINE_API_VERSION */
+    const char *name;
+    /* Prepares to run `g` (which outlives ctx) with `threads` threads into `io`. */
+    cr_status (*load)(const engine_graph *g, const engine_io *io, int threads, void **ctx,
+                      cr_err *err);
+    /* Computes every output from the input.  Fails only on a backend error. */
+    cr_status (*run)(void *ctx, cr_err *err);
+    void (*destroy)(void *ctx);
+} engine_ops;
+
+extern const engine_ops engine_ref_ops;
+#ifdef CREASE_HAVE_XNNPACK
+extern const engine_ops engine_xnnpack_ops;
+#endif
+
+/* Like engine_create, but from a graph (takes ownership of `g`, freed on
+ * failure too).  The graph must have passed engine_graph_check / engine_graph_from_tflite;
+ * it is pruned to `outputs` here. */
+cr_status engine_create_graph(const char *name, engine_graph *g, const char *const *outputs,
+                              int n_outputs, int threads, engine **out, cr_err *err);
+
+/* The engine's graph (after pruning), for tests and benchmarks. */
+const engine_graph *engine_get_graph(const engine *e);
+
+#endif
