@@ -22,7 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { M_BAT, M_BOWL, M_KEEP, M_FIELD, M_N };
+enum { M_N = ANALYSIS_MODE_COUNT };
+/* The names of analysis_mode (analysis.h), in its order. */
 static const char *const mode_names[M_N] = {"batting", "bowling", "wicketkeeping", "fielding"};
 
 /* Cricksy THRESHOLDS_BY_MODE (coach_findings.py), per mode in mode_names order. */
@@ -162,14 +163,30 @@ static const text T_ELBOW = {
      {"Soft-hands catching drill", "Relaxed ready-position drill", "High-repetition catches"}},
 };
 
+int analysis_mode_count(void)
+{
+    return M_N;
+}
+
+const char *analysis_mode_name(int i)
+{
+    return i >= 0 && i < M_N ? mode_names[i] : NULL;
+}
+
+int analysis_mode_find(const char *name)
+{
+    for (int i = 0; name != NULL && i < M_N; i++)
+        if (strcmp(name, mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The mode of a job: NULL or "" is batting (Cricksy's default). */
 static int mode_index(const char *mode)
 {
     if (mode == NULL || *mode == '\0')
-        return M_BAT;
-    for (int i = 0; i < M_N; i++)
-        if (strcmp(mode, mode_names[i]) == 0)
-            return i;
-    return -1;
+        return ANALYSIS_BATTING;
+    return analysis_mode_find(mode);
 }
 
 int analysis_mode_valid(const char *mode)
@@ -432,7 +449,7 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
     check_score(&b, list, metrics, &T_KNEE, mode, thr_knee);
     check_rotation(&b, list, metrics, mode);
     check_score(&b, list, metrics, &T_ELBOW, mode, thr_elbow);
-    if (mode == M_BOWL)
+    if (mode == ANALYSIS_BOWLING)
         check_bowling_extras(&b, list, metrics);
 
     double rate = frames > 0 ? (double)frames_detected / (double)frames : 0.0;

@@ -561,6 +561,34 @@ static void test_findings(void)
     json_decref(m);
 }
 
+/* The one list of modes: names, lookup, and the message texts built from it. */
+static void test_modes(void)
+{
+    CHECK_INT_EQ(analysis_mode_count(), ANALYSIS_MODE_COUNT);
+    CHECK_INT_EQ(analysis_mode_count(), 4);
+    CHECK_STR_EQ(analysis_mode_name(ANALYSIS_BATTING), "batting");
+    CHECK_STR_EQ(analysis_mode_name(ANALYSIS_BOWLING), "bowling");
+    CHECK_STR_EQ(analysis_mode_name(ANALYSIS_WICKETKEEPING), "wicketkeeping");
+    CHECK_STR_EQ(analysis_mode_name(ANALYSIS_FIELDING), "fielding");
+    CHECK(analysis_mode_name(-1) == NULL && analysis_mode_name(ANALYSIS_MODE_COUNT) == NULL);
+    char text[256] = "", bar[256] = "";
+    for (int i = 0; i < analysis_mode_count(); i++) {
+        const char *name = analysis_mode_name(i);
+        CHECK_INT_EQ(analysis_mode_find(name), i);
+        CHECK(analysis_mode_valid(name));
+        const char *sep = i == 0 ? "" : i + 1 == analysis_mode_count() ? " or " : ", ";
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", sep, name);
+        snprintf(bar + strlen(bar), sizeof bar - strlen(bar), "%s%s", i ? "|" : "", name);
+    }
+    CHECK_STR_EQ(text, ANALYSIS_MODES_TEXT);
+    CHECK_STR_EQ(bar, ANALYSIS_MODES_BAR);
+    /* user input must name a mode exactly; a job without one is batting */
+    CHECK(analysis_mode_find(NULL) < 0 && analysis_mode_find("") < 0);
+    CHECK(analysis_mode_find("Batting") < 0 && analysis_mode_find("batting ") < 0);
+    CHECK(analysis_mode_valid(NULL) && analysis_mode_valid(""));
+    CHECK(!analysis_mode_valid("golf"));
+}
+
 static void test_report(void)
 {
     analysis_series s = {0};
@@ -693,6 +721,7 @@ int main(void)
     test_two_deliveries();
     test_empty();
     test_findings();
+    test_modes();
     test_report();
     test_long();
     test_nomem();
