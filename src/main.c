@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/mem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static const command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    cr_mem_init();
     if (argc < 2) {
         usage(stderr);
         return 2;

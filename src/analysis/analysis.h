@@ -113,6 +113,32 @@ cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err);
  * a new reference; NULL when out of memory. */
 json_t *analysis_metrics_compact(const json_t *metrics);
 
+/* The analysis modes, the one list of them in crease (the command line and the
+ * HTTP API check against it).  compat: the names are Cricksy's and are stored in
+ * the jobs table; never change them.  The order indexes findings' tables. */
+typedef enum analysis_mode {
+    ANALYSIS_BATTING,
+    ANALYSIS_BOWLING,
+    ANALYSIS_WICKETKEEPING,
+    ANALYSIS_FIELDING,
+    ANALYSIS_MODE_COUNT
+} analysis_mode;
+
+/* The names for messages, in the order above (string literals, so they can be
+ * joined to a message at compile time; the tests check them against the list). */
+#define ANALYSIS_MODES_TEXT "batting, bowling, wicketkeeping or fielding"
+#define ANALYSIS_MODES_BAR "batting|bowling|wicketkeeping|fielding"
+
+/* The number of modes (ANALYSIS_MODE_COUNT). */
+int analysis_mode_count(void);
+
+/* The name of mode `i` ("batting", ...); NULL when i is out of range. */
+const char *analysis_mode_name(int i);
+
+/* The mode named exactly `name`, or -1 (for NULL, "" and unknown names too).  For
+ * checking user input. */
+int analysis_mode_find(const char *name);
+
 /* True for the modes findings know; NULL or "" means batting (Cricksy's default). */
 int analysis_mode_valid(const char *mode);
 

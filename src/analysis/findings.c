@@ -22,7 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { M_BAT, M_BOWL, M_KEEP, M_FIELD, M_N };
+enum { M_N = ANALYSIS_MODE_COUNT };
+/* The names of analysis_mode (analysis.h), in its order. */
 static const char *const mode_names[M_N] = {"batting", "bowling", "wicketkeeping", "fielding"};
 
 /* Cricksy THRESHOLDS_BY_MODE (coach_findings.py), per mode in mode_names order. */
@@ -162,14 +163,30 @@ static const text T_ELBOW = {
      {"Soft-hands catching drill", "Relaxed ready-position drill", "High-repetition catches"}},
 };
 
+int analysis_mode_count(void)
+{
+    return M_N;
+}
+
+const char *analysis_mode_name(int i)
+{
+    return i >= 0 && i < M_N ? mode_names[i] : NULL;
+}
+
+int analysis_mode_find(const char *name)
+{
+    for (int i = 0; name != NULL && i < M_N; i++)
+        if (strcmp(name, mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The mode of a job: NULL or "" is batting (Cricksy's default). */
 static int mode_index(const char *mode)
 {
     if (mode == NULL || *mode == '\0')
-        return M_BAT;
-    for (int i = 0; i < M_N; i++)
-        if (strcmp(mode, mode_names[i]) == 0)
-            return i;
-    return -1;
+        return ANALYSIS_BATTING;
+    return analysis_mode_find(mode);
 }
 
 int analysis_mode_valid(const char *mode)
@@ -181,10 +198,27 @@ typedef struct jb {
     int bad;
 } jb;
 
+/* o[k] = v.  The new reference `v` is consumed whatever happens, also when `o` is
+ * NULL (its own allocation failed). */
 static void put(jb *b, json_t *o, const char *k, json_t *v)
 {
-    if (o == NULL || v == NULL || json_object_set_new(o, k, v) != 0)
+    if (o == NULL || v == NULL) {
+        json_decref(v);
         b->bad = 1;
+    } else if (json_object_set_new(o, k, v) != 0) {
+        b->bad = 1;
+    }
+}
+
+/* Appends v to the array a; consumes `v` like put. */
+static void append(jb *b, json_t *a, json_t *v)
+{
+    if (a == NULL || v == NULL) {
+        json_decref(v);
+        b->bad = 1;
+    } else if (json_array_append_new(a, v) != 0) {
+        b->bad = 1;
+    }
 }
 
 static json_t *strings(jb *b, const char *const *s, int n)
@@ -236,8 +270,7 @@ static json_t *video_evidence(jb *b, const json_t *metric)
         put(b, r, "timestamp", json_string(ts));
         put(b, r, "timestamp_s", json_real(t));
         put(b, r, "score", copy_or_null(json_object_get(w, "score")));
-        if (wf == NULL || json_array_append_new(wf, r))
-            b->bad = 1;
+        append(b, wf, r);
     }
     for (size_t i = 0; i < 3 && i < json_array_size(json_object_get(ev, "bad_segments")); i++) {
         const json_t *g = json_array_get(json_object_get(ev, "bad_segments"), i);
@@ -253,8 +286,7 @@ static json_t *video_evidence(jb *b, const json_t *metric)
         put(b, r, "start_timestamp_s", json_real(t0));
         put(b, r, "end_timestamp_s", json_real(t1));
         put(b, r, "min_score", copy_or_null(json_object_get(g, "min_score")));
-        if (bs == NULL || json_array_append_new(bs, r))
-            b->bad = 1;
+        append(b, bs, r);
     }
     put(b, o, "worst_frames", wf);
     put(b, o, "bad_segments", bs);
@@ -291,12 +323,6 @@ static json_t *finding(jb *b, const text *t, int mode, const char *severity, jso
     return f;
 }
 
-static void add(jb *b, json_t *list, json_t *f)
-{
-    if (f == NULL || list == NULL || json_array_append_new(list, f))
-        b->bad = 1;
-}
-
 /* A score metric below its per-mode threshold. */
 static void check_score(jb *b, json_t *list, const json_t *metrics, const text *t, int mode,
                         const double *thr)
@@ -310,7 +336,7 @@ static void check_score(jb *b, json_t *list, const json_t *metrics, const text *
     put(b, ev, "threshold", json_real(thr[mode]));
     char src[128];
     snprintf(src, sizeof src, CRICKSY_SRC "[%s][%s]", mode_names[mode], t->metric);
-    add(b, list, finding(b, t, mode, severity_of(thr[mode] - s), ev, src, m, thr[mode] - s));
+    append(b, list, finding(b, t, mode, severity_of(thr[mode] - s), ev, src, m, thr[mode] - s));
 }
 
 static void check_rotation(jb *b, json_t *list, const json_t *metrics, int mode)
@@ -329,7 +355,7 @@ static void check_rotation(jb *b, json_t *list, const json_t *metrics, int mode)
     put(b, ev, "tolerance_seconds", json_real(sep_tol[mode]));
     char src[128];
     snprintf(src, sizeof src, CRICKSY_SRC "[%s] target and tolerance", mode_names[mode]);
-    add(b, list, finding(b, &T_ROT, mode, severity_of(excess), ev, src, m, excess));
+    append(b, list, finding(b, &T_ROT, mode, severity_of(excess), ev, src, m, excess));
 }
 
 static json_t *simple_finding(jb *b, const char *code, const char *title, const char *severity,
@@ -366,15 +392,15 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
             "If it recurs across sessions, ask for an assessment by an accredited testing centre."};
         static const char *const drills[] = {"Film from side-on and behind at a high frame rate",
                                              "Review the arm path with a qualified coach"};
-        add(b, list,
-            simple_finding(
-                b, "ELBOW_EXTENSION_SCREEN",
-                "Possible elbow extension over 15 degrees (screening only)", "medium", ev,
-                "ICC regulations on suspected illegal bowling actions: 15 degrees",
-                "Laws of cricket allow at most 15 degrees of elbow extension from upper "
-                "arm horizontal to release; this estimate comes from video and is only a "
-                "prompt for proper testing.",
-                cues, 2, drills, 2));
+        append(b, list,
+               simple_finding(
+                   b, "ELBOW_EXTENSION_SCREEN",
+                   "Possible elbow extension over 15 degrees (screening only)", "medium", ev,
+                   "ICC regulations on suspected illegal bowling actions: 15 degrees",
+                   "Laws of cricket allow at most 15 degrees of elbow extension from upper "
+                   "arm horizontal to release; this estimate comes from video and is only a "
+                   "prompt for proper testing.",
+                   cues, 2, drills, 2));
     }
     const json_t *k = json_object_get(metrics, "front_knee_angle_at_ffc");
     double knee = num_or_nan(json_object_get(k, "value"));
@@ -387,7 +413,8 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
         static const char *const drills[] = {"Front-foot landing drill onto a mat",
                                              "Drop landings holding a braced knee",
                                              "Eccentric quadriceps strength work"};
-        add(b, list,
+        append(
+            b, list,
             simple_finding(b, "FRONT_KNEE_FLEXED_AT_FFC", "Front knee flexed at front-foot contact",
                            knee < FFC_KNEE_MIN - 20 ? "medium" : "low", ev,
                            "ours (after Portus et al. 2004): 150 degrees",
@@ -408,13 +435,13 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
             "Stay taller through release; check with a front-on camera."};
         static const char *const drills[] = {"Core anti-lateral-flexion work (side planks)",
                                              "Walk-through deliveries staying tall"};
-        add(b, list,
-            simple_finding(
-                b, "TRUNK_LATERAL_FLEXION", "Large trunk side bend", "medium", ev,
-                "ours (after Portus et al. 2004): 40 degrees",
-                "Large side bending of the trunk in the delivery is linked to lower back "
-                "stress injuries in fast bowlers.",
-                cues, 1, drills, 2));
+        append(b, list,
+               simple_finding(
+                   b, "TRUNK_LATERAL_FLEXION", "Large trunk side bend", "medium", ev,
+                   "ours (after Portus et al. 2004): 40 degrees",
+                   "Large side bending of the trunk in the delivery is linked to lower back "
+                   "stress injuries in fast bowlers.",
+                   cues, 1, drills, 2));
     }
 }
 
@@ -432,7 +459,7 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
     check_score(&b, list, metrics, &T_KNEE, mode, thr_knee);
     check_rotation(&b, list, metrics, mode);
     check_score(&b, list, metrics, &T_ELBOW, mode, thr_elbow);
-    if (mode == M_BOWL)
+    if (mode == ANALYSIS_BOWLING)
         check_bowling_extras(&b, list, metrics);
 
     double rate = frames > 0 ? (double)frames_detected / (double)frames : 0.0;
@@ -461,7 +488,8 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
                                            "Keep one player in view and the camera still."};
         static const char *const drills[] = {"Re-record the session with the full body in frame",
                                              "Try a tripod at hip height, 5-10 m away"};
-        add(&b, list,
+        append(
+            &b, list,
             simple_finding(&b, "INSUFFICIENT_POSE_VISIBILITY", "Insufficient pose visibility",
                            rate >= 0.5 ? "low" : "medium", ev,
                            "Cricksy coach_findings.py (over 2 metrics without frames; severity by "

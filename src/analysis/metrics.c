@@ -173,10 +173,27 @@ typedef struct jb {
     int bad;
 } jb;
 
+/* o[k] = v.  The new reference `v` is consumed whatever happens, also when `o` is
+ * NULL (its own allocation failed). */
 static void put(jb *b, json_t *o, const char *k, json_t *v)
 {
-    if (o == NULL || v == NULL || json_object_set_new(o, k, v) != 0)
+    if (o == NULL || v == NULL) {
+        json_decref(v);
         b->bad = 1;
+    } else if (json_object_set_new(o, k, v) != 0) {
+        b->bad = 1;
+    }
+}
+
+/* Appends v to the array a; consumes `v` like put. */
+static void append(jb *b, json_t *a, json_t *v)
+{
+    if (a == NULL || v == NULL) {
+        json_decref(v);
+        b->bad = 1;
+    } else if (json_array_append_new(a, v) != 0) {
+        b->bad = 1;
+    }
 }
 
 static json_t *jnum(double v)
@@ -261,8 +278,7 @@ static json_t *evidence(jb *b, const pfs *p, double threshold)
         put(b, w, "frame_num", json_integer(p->fn[i]));
         put(b, w, "timestamp_s", jnum(p->ts[i]));
         put(b, w, "score", jnum(p->v[i]));
-        if (worst == NULL || json_array_append_new(worst, w))
-            b->bad = 1;
+        append(b, worst, w);
     }
     /* runs below threshold, merged */
     long s0 = -1, e0 = -1;
@@ -283,8 +299,7 @@ static json_t *evidence(jb *b, const pfs *p, double threshold)
             put(b, sg, "start_timestamp_s", jnum(p->ts[s0]));
             put(b, sg, "end_timestamp_s", jnum(p->ts[e0]));
             put(b, sg, "min_score", jnum(mn));
-            if (segs == NULL || json_array_append_new(segs, sg))
-                b->bad = 1;
+            append(b, segs, sg);
             s0 = -1;
         }
         if (below) {
@@ -774,8 +789,7 @@ static int elbow_extension(jb *b, json_t *all, const analysis_series *s)
         put(b, o, "samples", json_integer(d->samples));
         if (d->reason)
             put(b, o, "reason", json_string(d->reason));
-        if (list == NULL || json_array_append_new(list, o))
-            b->bad = 1;
+        append(b, list, o);
     }
     put(b, m, "deliveries", list);
     put(b, m, "deliveries_seen", json_integer((json_int_t)nd));

@@ -1,84 +1,40 @@
 /*
  * report.c -- report.html for a coach (see analysis.h): one self-contained page,
  * inline CSS and SVG only (no scripts, fonts or images from elsewhere), every text
- * from the data HTML-escaped.
+ * from the data HTML-escaped.  The page is written into one core buffer
+ * (core/buf.h) without checking each append: its first failure sticks, and
+ * analysis_report_html checks it once at the end.
  */
 #include "analysis/analysis.h"
 
-#include "core/mem.h"
+#include "core/buf.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int bad;
-} buf;
-
-static void add(buf *b, const char *s, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 14;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = cr_realloc(b->p, cap);
-        if (p == NULL) {
-            b->bad = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void adds(buf *b, const char *s)
-{
-    add(b, s, strlen(s));
-}
-
-static void addf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void addf(buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Text with & < > " ' escaped; NULL prints nothing. */
-static void esc(buf *b, const char *s)
+static void esc(cr_buf *b, const char *s)
 {
     for (; s != NULL && *s; s++) {
         switch (*s) {
         case '&':
-            adds(b, "&amp;");
+            cr_buf_adds(b, "&amp;");
             break;
         case '<':
-            adds(b, "&lt;");
+            cr_buf_adds(b, "&lt;");
             break;
         case '>':
-            adds(b, "&gt;");
+            cr_buf_adds(b, "&gt;");
             break;
         case '"':
-            adds(b, "&quot;");
+            cr_buf_adds(b, "&quot;");
             break;
         case '\'':
-            adds(b, "&#39;");
+            cr_buf_adds(b, "&#39;");
             break;
         default:
-            add(b, s, 1);
+            cr_buf_add(b, s, 1);
         }
     }
 }
@@ -115,7 +71,7 @@ static const struct {
 #define PLOT_MAX_POINTS 1200 /* ours: ~2 points per pixel of width */
 
 /* A line plot of per-frame values against time; scores on a fixed 0..1 axis. */
-static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
+static void plot(cr_buf *b, const json_t *m, int scores, double bad_threshold)
 {
     const json_t *v = json_object_get(m, scores ? "per_frame_scores" : "per_frame_values");
     const json_t *t = json_object_get(m, "per_frame_timestamps_s");
@@ -137,16 +93,18 @@ static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
     }
     if (t1 - t0 < 1e-9)
         t1 = t0 + 1;
-    addf(b, "<svg class=\"plot\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">",
-         PLOT_W, PLOT_H + 16, PLOT_W, PLOT_H + 16);
-    addf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
-         PLOT_W, PLOT_H);
+    cr_buf_addf(
+        b, "<svg class=\"plot\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">",
+        PLOT_W, PLOT_H + 16, PLOT_W, PLOT_H + 16);
+    cr_buf_addf(
+        b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
+        PLOT_W, PLOT_H);
     if (scores && isfinite(bad_threshold))
-        addf(b,
-             "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d33\" "
-             "stroke-dasharray=\"4 3\"/>",
-             PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
-    adds(b, "<polyline fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" points=\"");
+        cr_buf_addf(b,
+                    "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d33\" "
+                    "stroke-dasharray=\"4 3\"/>",
+                    PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
+    cr_buf_adds(b, "<polyline fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" points=\"");
     /* long series: each bucket of `step` samples drawn as its minimum and maximum,
      * in time order (keeps spikes, bounds the page size) */
     size_t step = n > PLOT_MAX_POINTS ? (n + PLOT_MAX_POINTS / 2 - 1) / (PLOT_MAX_POINTS / 2) : 1;
@@ -165,18 +123,18 @@ static void plot(buf *b, const json_t *m, int scores, double bad_threshold)
             double tt = json_number_value(json_array_get(t, pick[q]));
             if (!isfinite(x) || !isfinite(tt))
                 continue;
-            addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W,
-                 PLOT_H * (1 - (x - lo) / (hi - lo)));
+            cr_buf_addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W,
+                        PLOT_H * (1 - (x - lo) / (hi - lo)));
         }
     }
-    adds(b, "\"/>");
-    addf(b,
-         "<text x=\"2\" y=\"%d\" font-size=\"11\">%.1f s</text><text x=\"%d\" y=\"%d\" "
-         "font-size=\"11\" text-anchor=\"end\">%.1f s</text>",
-         PLOT_H + 13, t0, PLOT_W - 2, PLOT_H + 13, t1);
-    addf(b, "<text x=\"4\" y=\"12\" font-size=\"11\">%.3g</text>", hi);
-    addf(b, "<text x=\"4\" y=\"%d\" font-size=\"11\">%.3g</text>", PLOT_H - 3, lo);
-    adds(b, "</svg>\n");
+    cr_buf_adds(b, "\"/>");
+    cr_buf_addf(b,
+                "<text x=\"2\" y=\"%d\" font-size=\"11\">%.1f s</text><text x=\"%d\" y=\"%d\" "
+                "font-size=\"11\" text-anchor=\"end\">%.1f s</text>",
+                PLOT_H + 13, t0, PLOT_W - 2, PLOT_H + 13, t1);
+    cr_buf_addf(b, "<text x=\"4\" y=\"12\" font-size=\"11\">%.3g</text>", hi);
+    cr_buf_addf(b, "<text x=\"4\" y=\"%d\" font-size=\"11\">%.3g</text>", PLOT_H - 3, lo);
+    cr_buf_adds(b, "</svg>\n");
 }
 
 /* The skeleton's edges (body part of MediaPipe's POSE_CONNECTIONS). */
@@ -199,7 +157,7 @@ static const analysis_frame *find_frame(const analysis_series *s, int64_t k)
 }
 
 /* The pose of one frame as a small SVG, fitted to its bounding box. */
-static void skeleton(buf *b, const analysis_frame *f, double t)
+static void skeleton(cr_buf *b, const analysis_frame *f, double t)
 {
     double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
     for (int i = 0; i < ANALYSIS_LM; i++) {
@@ -213,87 +171,88 @@ static void skeleton(buf *b, const analysis_frame *f, double t)
     if (!(x1 > x0) || !(y1 > y0))
         return;
     double sc = 160.0 / fmax(x1 - x0, y1 - y0);
-    adds(b, "<figure class=\"skel\"><svg viewBox=\"0 0 180 180\" width=\"180\" height=\"180\">");
+    cr_buf_adds(
+        b, "<figure class=\"skel\"><svg viewBox=\"0 0 180 180\" width=\"180\" height=\"180\">");
     for (size_t i = 0; i < sizeof bones / sizeof *bones; i++) {
         int a = bones[i][0], c = bones[i][1];
         if (f->vis[a] < ANALYSIS_MIN_VISIBILITY || f->vis[c] < ANALYSIS_MIN_VISIBILITY)
             continue;
-        addf(b,
-             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" "
-             "stroke-width=\"3\" stroke-linecap=\"round\"/>",
-             10 + (f->x[a] - x0) * sc, 10 + (f->y[a] - y0) * sc, 10 + (f->x[c] - x0) * sc,
-             10 + (f->y[c] - y0) * sc);
+        cr_buf_addf(b,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" "
+                    "stroke-width=\"3\" stroke-linecap=\"round\"/>",
+                    10 + (f->x[a] - x0) * sc, 10 + (f->y[a] - y0) * sc, 10 + (f->x[c] - x0) * sc,
+                    10 + (f->y[c] - y0) * sc);
     }
     if (f->vis[0] >= ANALYSIS_MIN_VISIBILITY)
-        addf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"#c33\"/>", 10 + (f->x[0] - x0) * sc,
-             10 + (f->y[0] - y0) * sc);
-    addf(b, "</svg><figcaption>frame %lld, %.1f s</figcaption></figure>", (long long)f->frame_num,
-         t);
+        cr_buf_addf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"#c33\"/>",
+                    10 + (f->x[0] - x0) * sc, 10 + (f->y[0] - y0) * sc);
+    cr_buf_addf(b, "</svg><figcaption>frame %lld, %.1f s</figcaption></figure>",
+                (long long)f->frame_num, t);
 }
 
-static void list_of(buf *b, const json_t *a)
+static void list_of(cr_buf *b, const json_t *a)
 {
     size_t i;
     const json_t *v;
-    adds(b, "<ul>");
+    cr_buf_adds(b, "<ul>");
     json_array_foreach(a, i, v)
     {
-        adds(b, "<li>");
+        cr_buf_adds(b, "<li>");
         esc(b, json_string_value(v));
-        adds(b, "</li>");
+        cr_buf_adds(b, "</li>");
     }
-    adds(b, "</ul>");
+    cr_buf_adds(b, "</ul>");
 }
 
-static void issue(buf *b, const json_t *f, const json_t *metrics, const analysis_series *s)
+static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analysis_series *s)
 {
     const char *sev = str(f, "severity");
-    adds(b, "<section class=\"issue\"><h3><span class=\"sev sev-");
+    cr_buf_adds(b, "<section class=\"issue\"><h3><span class=\"sev sev-");
     esc(b, sev);
-    adds(b, "\">");
+    cr_buf_adds(b, "\">");
     esc(b, sev);
-    adds(b, "</span> ");
+    cr_buf_adds(b, "</span> ");
     esc(b, str(f, "title"));
-    adds(b, "</h3><p>");
+    cr_buf_adds(b, "</h3><p>");
     esc(b, str(f, "why_it_matters"));
-    adds(b, "</p>");
+    cr_buf_adds(b, "</p>");
     /* the measured value against its threshold */
     const json_t *ev = json_object_get(f, "evidence");
     const char *k;
     const json_t *v;
-    adds(b, "<p class=\"ev\">");
+    cr_buf_adds(b, "<p class=\"ev\">");
     json_object_foreach((json_t *)ev, k, v)
     {
         esc(b, k);
         if (json_is_number(v))
-            addf(b, " = %.3g; ", json_number_value(v));
+            cr_buf_addf(b, " = %.3g; ", json_number_value(v));
         else if (json_is_string(v)) {
-            adds(b, " = ");
+            cr_buf_adds(b, " = ");
             esc(b, json_string_value(v));
-            adds(b, "; ");
+            cr_buf_adds(b, "; ");
         } else
-            adds(b, "; ");
+            cr_buf_adds(b, "; ");
     }
-    adds(b, "<br><small>threshold: ");
+    cr_buf_adds(b, "<br><small>threshold: ");
     esc(b, str(f, "threshold_source"));
-    adds(b, "</small></p>");
-    adds(b, "<h4>Cues</h4>");
+    cr_buf_adds(b, "</small></p>");
+    cr_buf_adds(b, "<h4>Cues</h4>");
     list_of(b, json_object_get(f, "cues"));
-    adds(b, "<h4>Drills</h4>");
+    cr_buf_adds(b, "<h4>Drills</h4>");
     list_of(b, json_object_get(f, "suggested_drills"));
     const json_t *segs = json_object_get(json_object_get(f, "video_evidence"), "bad_segments");
     if (json_array_size(segs) > 0) {
-        adds(b, "<p>Look at: ");
+        cr_buf_adds(b, "<p>Look at: ");
         size_t i;
         json_array_foreach(segs, i, v)
         {
             esc(b, str(v, "start"));
-            adds(b, "&ndash;");
+            cr_buf_adds(b, "&ndash;");
             esc(b, str(v, "end"));
             if (i + 1 < json_array_size(segs))
-                adds(b, ", ");
+                cr_buf_adds(b, ", ");
         }
-        adds(b, "</p>");
+        cr_buf_adds(b, "</p>");
     }
     /* the pose at the worst frame */
     const json_t *wf = json_array_get(
@@ -306,7 +265,7 @@ static void issue(buf *b, const json_t *f, const json_t *metrics, const analysis
         if (fr != NULL)
             skeleton(b, fr, fr->t);
     }
-    adds(b, "</section>\n");
+    cr_buf_adds(b, "</section>\n");
 }
 
 cr_status analysis_report_html(const json_t *metrics, const json_t *findings, const json_t *info,
@@ -315,7 +274,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
     *html = NULL;
     if (len)
         *len = 0;
-    buf b = {0};
+    cr_buf b = {0};
     {
         static const char head[] =
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -333,46 +292,48 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
             "padding:.3em;text-align:left}\n.ev{color:#555;font-size:.9em}\n"
             ".skel{display:inline-block;margin:0}.skel svg{background:#f4f4f4}\n"
             ".plot{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n";
-        add(&b, head, sizeof head - 1);
+        cr_buf_add(&b, head, sizeof head - 1);
     }
     const char *mode = str(findings, "mode");
-    adds(&b, "<h1>Coaching report");
+    cr_buf_adds(&b, "<h1>Coaching report");
     if (mode) {
-        adds(&b, ": ");
+        cr_buf_adds(&b, ": ");
         esc(&b, mode);
     }
-    adds(&b, "</h1>\n");
+    cr_buf_adds(&b, "</h1>\n");
 
     /* summary */
     const json_t *rel = json_object_get(findings, "reliability");
     const json_t *list = json_object_get(findings, "findings");
-    adds(&b, "<h2>Summary</h2>\n<table>");
+    cr_buf_adds(&b, "<h2>Summary</h2>\n<table>");
     if (str(info, "job_id")) {
-        adds(&b, "<tr><th>Job</th><td>");
+        cr_buf_adds(&b, "<tr><th>Job</th><td>");
         esc(&b, str(info, "job_id"));
-        adds(&b, "</td></tr>");
+        cr_buf_adds(&b, "</td></tr>");
     }
     double dur = num(info, "video_duration_seconds");
     if (isfinite(dur))
-        addf(&b, "<tr><th>Video</th><td>%.1f s</td></tr>", dur);
-    addf(&b, "<tr><th>Frames analysed</th><td>%lld, player detected in %lld (%.0f %%)</td></tr>",
-         (long long)json_integer_value(json_object_get(rel, "frames")),
-         (long long)json_integer_value(json_object_get(rel, "frames_detected")),
-         100 * num(rel, "detection_rate"));
-    adds(&b, "<tr><th>Overall level</th><td>");
+        cr_buf_addf(&b, "<tr><th>Video</th><td>%.1f s</td></tr>", dur);
+    cr_buf_addf(&b,
+                "<tr><th>Frames analysed</th><td>%lld, player detected in %lld (%.0f %%)</td></tr>",
+                (long long)json_integer_value(json_object_get(rel, "frames")),
+                (long long)json_integer_value(json_object_get(rel, "frames_detected")),
+                100 * num(rel, "detection_rate"));
+    cr_buf_adds(&b, "<tr><th>Overall level</th><td>");
     esc(&b, str(findings, "overall_level"));
-    addf(&b, "</td></tr><tr><th>Issues found</th><td>%zu</td></tr></table>\n",
-         json_array_size(list));
+    cr_buf_addf(&b, "</td></tr><tr><th>Issues found</th><td>%zu</td></tr></table>\n",
+                json_array_size(list));
     if (json_is_true(json_object_get(rel, "low"))) {
-        adds(&b, "<p class=\"warn\" id=\"reliability\"><strong>Reliability warning.</strong> ");
+        cr_buf_adds(&b,
+                    "<p class=\"warn\" id=\"reliability\"><strong>Reliability warning.</strong> ");
         esc(&b, str(rel, "warning"));
-        adds(&b, "</p>\n");
+        cr_buf_adds(&b, "</p>\n");
     }
 
     /* top issues */
-    adds(&b, "<h2>Top issues</h2>\n");
+    cr_buf_adds(&b, "<h2>Top issues</h2>\n");
     if (json_array_size(list) == 0)
-        adds(&b, "<p>No issue crossed its threshold.</p>\n");
+        cr_buf_adds(&b, "<p>No issue crossed its threshold.</p>\n");
     size_t i;
     const json_t *f;
     json_array_foreach(list, i, f)
@@ -383,56 +344,58 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
     }
 
     /* metrics table + plots */
-    adds(&b, "<h2>Metrics</h2>\n<table><tr><th>Metric</th><th>Value</th><th>Note</th></tr>");
+    cr_buf_adds(&b, "<h2>Metrics</h2>\n<table><tr><th>Metric</th><th>Value</th><th>Note</th></tr>");
     for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
         const json_t *m = json_object_get(metrics, shown[k].key);
         if (!json_is_object(m))
             continue;
-        adds(&b, "<tr><td>");
+        cr_buf_adds(&b, "<tr><td>");
         esc(&b, shown[k].label);
-        adds(&b, "</td><td>");
+        cr_buf_adds(&b, "</td><td>");
         double v = num(m, shown[k].field);
         if (isfinite(v))
-            addf(&b, "%.2f%s", v, shown[k].unit);
+            cr_buf_addf(&b, "%.2f%s", v, shown[k].unit);
         else
-            adds(&b, "&ndash;");
-        adds(&b, "</td><td>");
+            cr_buf_adds(&b, "&ndash;");
+        cr_buf_adds(&b, "</td><td>");
         esc(&b, isfinite(v) ? str(m, "note") : str(m, "reason"));
-        adds(&b, "</td></tr>\n");
+        cr_buf_adds(&b, "</td></tr>\n");
     }
-    adds(&b, "</table>\n");
+    cr_buf_adds(&b, "</table>\n");
     /* every screened delivery */
     const json_t *dels =
         json_object_get(json_object_get(metrics, "bowling_elbow_extension"), "deliveries");
     if (json_array_size(dels) > 0) {
-        adds(&b, "<h3>Deliveries screened for elbow extension (screening only)</h3>\n"
-                 "<table><tr><th>Release</th><th>Arm</th><th>Extension</th><th>From</th></tr>");
+        cr_buf_adds(&b,
+                    "<h3>Deliveries screened for elbow extension (screening only)</h3>\n"
+                    "<table><tr><th>Release</th><th>Arm</th><th>Extension</th><th>From</th></tr>");
         size_t di;
         const json_t *d;
         json_array_foreach(dels, di, d)
         {
             double x = num(d, "extension_deg");
-            addf(&b, "<tr><td>%.1f s</td><td>", num(d, "release_timestamp_s"));
+            cr_buf_addf(&b, "<tr><td>%.1f s</td><td>", num(d, "release_timestamp_s"));
             esc(&b, str(d, "side"));
             if (isfinite(x))
-                addf(&b, "</td><td>%.1f deg%s</td><td>", x, x > 15.0 ? " (over 15)" : "");
+                cr_buf_addf(&b, "</td><td>%.1f deg%s</td><td>", x, x > 15.0 ? " (over 15)" : "");
             else
-                adds(&b, "</td><td>&ndash;</td><td>");
+                cr_buf_adds(&b, "</td><td>&ndash;</td><td>");
             esc(&b, isfinite(x) ? str(d, "space") : str(d, "reason"));
-            adds(&b, "</td></tr>\n");
+            cr_buf_adds(&b, "</td></tr>\n");
         }
-        adds(&b, "</table>\n");
+        cr_buf_adds(&b, "</table>\n");
     }
-    adds(&b, "<h2>Per-frame plots</h2>\n");
+    cr_buf_adds(&b, "<h2>Per-frame plots</h2>\n");
     for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
         const json_t *m = json_object_get(metrics, shown[k].key);
         if (json_array_size(json_object_get(m, shown[k].plot_scores ? "per_frame_scores"
                                                                     : "per_frame_values")) < 2)
             continue;
-        adds(&b, "<h3>");
+        cr_buf_adds(&b, "<h3>");
         esc(&b, shown[k].label);
-        adds(&b, shown[k].plot_scores ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
-                                      : "</h3>\n");
+        cr_buf_adds(&b, shown[k].plot_scores
+                            ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
+                            : "</h3>\n");
         plot(&b, m, shown[k].plot_scores, num(json_object_get(m, "evidence"), "threshold"));
     }
     {
@@ -440,14 +403,11 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
             "<p><small>Measured from 2D video with pose estimation. Elbow-extension figures are "
             "a screening aid only and cannot adjudicate a bowling action.</small></p>\n"
             "</body>\n</html>\n";
-        add(&b, tail, sizeof tail - 1);
+        cr_buf_add(&b, tail, sizeof tail - 1);
     }
-    if (b.bad) {
-        cr_free(b.p);
+    if (cr_buf_take(&b, html, len) != CR_OK) {
+        cr_buf_release(&b);
         return cr_err_set(err, CR_ERR_NOMEM, "analysis: out of memory writing the report");
     }
-    *html = b.p;
-    if (len)
-        *len = b.len;
     return CR_OK;
 }

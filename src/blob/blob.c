@@ -316,15 +316,15 @@ cr_status blob_get(blob_store *b, const char *key, void **data, size_t *n, cr_er
     *data = NULL;
     *n = 0;
     KEY_OR_FAIL(key);
-    blob_buf buf = {0};
+    cr_buf buf = {0};
     cr_status st = b->ops->get_mem(b->ctx, key, &buf, err);
     if (st == CR_OK) {
-        blob_buf_adds(&buf, ""); /* the promised trailing NUL, also for empty objects */
-        if (buf.oom)
+        cr_buf_adds(&buf, ""); /* the promised trailing NUL, also for empty objects */
+        if (buf.st != CR_OK)
             st = cr_err_set(err, CR_ERR_NOMEM, "out of memory reading '%s'", key);
     }
     if (st != CR_OK) {
-        blob_buf_free(&buf);
+        cr_buf_release(&buf);
         return st;
     }
     *data = buf.p;

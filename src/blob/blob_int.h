@@ -1,31 +1,17 @@
 /*
  * blob_int.h -- internals of the blob module shared by its files and its tests:
- * the backend vtable, a growable byte buffer, AWS Signature Version 4, and the
- * small S3 XML reader.  Not part of the module's contract (that is blob.h).
+ * the backend vtable, AWS Signature Version 4, and the small S3 XML reader (text
+ * is built in core's buffer, core/buf.h).  Not part of the module's contract (that is blob.h).
  */
 #ifndef CR_BLOB_BLOB_INT_H
 #define CR_BLOB_BLOB_INT_H
 
 #include "blob/blob.h"
+#include "core/buf.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-
-/* ---- growable buffer: sticky out-of-memory flag, always NUL-terminated ---- */
-
-typedef struct blob_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} blob_buf;
-
-void blob_buf_add(blob_buf *b, const void *data, size_t n);
-void blob_buf_adds(blob_buf *b, const char *s);
-void blob_buf_addf(blob_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Reserves room for n more bytes (for writers that fill b->p + b->len themselves). */
-int blob_buf_reserve(blob_buf *b, size_t n);
-void blob_buf_free(blob_buf *b);
 
 /* ---- backends ---- */
 
@@ -35,7 +21,7 @@ typedef struct blob_ops {
                          cr_err *err);
     cr_status (*put_file)(void *ctx, const char *key, const char *path, const char *ctype,
                           cr_err *err);
-    cr_status (*get_mem)(void *ctx, const char *key, blob_buf *out, cr_err *err);
+    cr_status (*get_mem)(void *ctx, const char *key, cr_buf *out, cr_err *err);
     cr_status (*get_file)(void *ctx, const char *key, const char *path, cr_err *err);
     cr_status (*get_range)(void *ctx, const char *key, uint64_t off, void *buf, size_t n,
                            size_t *got, cr_err *err);
@@ -97,19 +83,19 @@ typedef struct blob_sigv4_kv {
 
 /* Appends the SigV4 URI encoding of s[0..n): unreserved bytes A-Za-z0-9-._~ as is,
  * '/' as is when keep_slash, every other byte as %XX (upper-case hex). */
-void blob_sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash);
+void blob_sigv4_uri_encode(cr_buf *out, const char *s, size_t n, int keep_slash);
 
 /* Appends the canonical query string of `p` (names and values encoded, sorted by
  * name then value, joined by '&'; a NULL value is written as "name="). */
-cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, blob_buf *out);
+cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, cr_buf *out);
 
 /* Appends the canonical request (method, canonical URI, canonical query, headers
  * lower-cased, trimmed, sequential spaces folded, sorted; signed-header list;
  * payload hash) to `out`, and the signed-header list to `signed_headers`. */
 cr_status blob_sigv4_canonical_request(const char *method, const char *canonical_uri,
                                        const char *canonical_query, const blob_sigv4_kv *headers,
-                                       size_t nh, const char *payload_hash, blob_buf *out,
-                                       blob_buf *signed_headers);
+                                       size_t nh, const char *payload_hash, cr_buf *out,
+                                       cr_buf *signed_headers);
 
 /* The hex signature of `canonical_request` at `amz_date` ("YYYYMMDDTHHMMSSZ"). */
 cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
@@ -119,7 +105,7 @@ cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
 cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_date,
                                    const char *method, const char *canonical_uri,
                                    const char *canonical_query, const blob_sigv4_kv *headers,
-                                   size_t nh, const char *payload_hash, blob_buf *out, cr_err *err);
+                                   size_t nh, const char *payload_hash, cr_buf *out, cr_err *err);
 
 /* A presigned URL: origin ("https://host[:port]") + canonical_uri + "?" + the
  * X-Amz-* query + "&X-Amz-Signature=...".  Signs only the host header and
@@ -127,7 +113,7 @@ cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_da
 cr_status blob_sigv4_presign(const blob_sigv4_creds *c, const char *amz_date, int64_t expires_s,
                              const char *method, const char *origin, const char *host,
                              const char *canonical_uri, const blob_sigv4_kv *extra, size_t nextra,
-                             blob_buf *url, cr_err *err);
+                             cr_buf *url, cr_err *err);
 
 /* "YYYYMMDDTHHMMSSZ" of Unix time t (UTC). */
 void blob_sigv4_amz_date(int64_t t, char out[17]);
@@ -140,7 +126,7 @@ void blob_sha256_hex(const void *data, size_t n, char out[65]);
  * decodes the five XML entities and numeric character references into `out`.
  * On success advances *pos past the closing tag and returns 1; 0 when not found
  * or malformed. */
-int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out);
+int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, cr_buf *out);
 
 /* Finds the next <tag>...</tag> element at or after *pos; sets [*start, *end) to
  * its content and *pos past it.  1 when found. */

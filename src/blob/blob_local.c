@@ -99,11 +99,11 @@ cr_status blob_local_create(const char *dir, const char *secret, const blob_opti
     l->root = cr_strndup(dir, n);
     l->secret = cr_strdup(secret ? secret : "");
     l->url_base = cr_strdup(o.url_base);
-    blob_buf t = {0};
-    blob_buf_addf(&t, "%.*s/.crease-tmp", (int)n, dir);
+    cr_buf t = {0};
+    cr_buf_addf(&t, "%.*s/.crease-tmp", (int)n, dir);
     l->tmpdir = t.p;
     cr_status st;
-    if (l->root == NULL || l->secret == NULL || l->url_base == NULL || t.oom) {
+    if (l->root == NULL || l->secret == NULL || l->url_base == NULL || t.st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -118,10 +118,10 @@ fail:
 
 static char *key_path(local_ctx *l, const char *key)
 {
-    blob_buf b = {0};
-    blob_buf_addf(&b, "%s/%s", l->root, key);
-    if (b.oom) {
-        blob_buf_free(&b);
+    cr_buf b = {0};
+    cr_buf_addf(&b, "%s/%s", l->root, key);
+    if (b.st != CR_OK) {
+        cr_buf_release(&b);
         return NULL;
     }
     return b.p;
@@ -156,14 +156,14 @@ typedef struct tmpfile {
 
 static cr_status tmp_open(const char *dir, tmpfile_t *t, cr_err *err)
 {
-    blob_buf b = {0};
-    blob_buf_addf(&b, "%s/.tmp-XXXXXX", dir);
-    if (b.oom)
+    cr_buf b = {0};
+    cr_buf_addf(&b, "%s/.tmp-XXXXXX", dir);
+    if (b.st != CR_OK)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     int fd = mkostemp(b.p, O_CLOEXEC);
     if (fd < 0) {
         cr_status st = cr_err_set(err, CR_ERR_IO, "create %s: %s", b.p, strerror(errno));
-        blob_buf_free(&b);
+        cr_buf_release(&b);
         return st;
     }
     t->fd = fd;
@@ -315,7 +315,7 @@ done:
     return st;
 }
 
-static cr_status local_get_mem(void *ctx, const char *key, blob_buf *out, cr_err *err)
+static cr_status local_get_mem(void *ctx, const char *key, cr_buf *out, cr_err *err)
 {
     local_ctx *l = ctx;
     char *path = key_path(l, key);
@@ -327,12 +327,12 @@ static cr_status local_get_mem(void *ctx, const char *key, blob_buf *out, cr_err
     cr_free(path);
     if (st != CR_OK)
         return st;
-    if (!blob_buf_reserve(out, (size_t)sb.st_size)) {
+    if (cr_buf_reserve(out, (size_t)sb.st_size) != CR_OK) {
         close(fd);
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory reading %s", key);
     }
     for (;;) {
-        if (!blob_buf_reserve(out, 1 << 16)) {
+        if (cr_buf_reserve(out, 1 << 16) != CR_OK) {
             st = cr_err_set(err, CR_ERR_NOMEM, "out of memory reading %s", key);
             break;
         }
@@ -345,8 +345,7 @@ static cr_status local_get_mem(void *ctx, const char *key, blob_buf *out, cr_err
         }
         if (r == 0)
             break;
-        out->len += (size_t)r;
-        out->p[out->len] = '\0';
+        cr_buf_commit(out, (size_t)r);
     }
     close(fd);
     return st;
@@ -479,19 +478,19 @@ static int cmp_entry(const void *a, const void *b)
 
 /* Walks folder <root>/<rel> (rel "" or ending in '/'), adding files whose key starts
  * with `prefix`. */
-static cr_status walk(local_ctx *l, blob_buf *rel, const char *prefix, entries *out, int depth,
+static cr_status walk(local_ctx *l, cr_buf *rel, const char *prefix, entries *out, int depth,
                       cr_err *err)
 {
     if (depth > BLOB_KEY_MAX / 2) /* each level adds >= 2 key bytes ("x/") */
         return CR_OK;
-    blob_buf dirpath = {0};
-    blob_buf_addf(&dirpath, "%s/%s", l->root, rel->p ? rel->p : "");
-    if (dirpath.oom)
+    cr_buf dirpath = {0};
+    cr_buf_addf(&dirpath, "%s/%s", l->root, rel->p ? rel->p : "");
+    if (dirpath.st != CR_OK)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     DIR *d = opendir(dirpath.p);
     if (d == NULL) {
         int e = errno;
-        blob_buf_free(&dirpath);
+        cr_buf_release(&dirpath);
         if (e == ENOENT || e == ENOTDIR)
             return CR_OK;
         return cr_err_set(err, CR_ERR_IO, "list %s: %s", rel->p ? rel->p : "", strerror(e));
@@ -506,22 +505,22 @@ static cr_status walk(local_ctx *l, blob_buf *rel, const char *prefix, entries *
         if (rel->len == 0 && strncmp(nm, TMP_NAME, strlen(TMP_NAME)) == 0)
             continue;
         size_t mark = rel->len;
-        blob_buf_adds(rel, nm);
-        if (rel->oom) {
+        cr_buf_adds(rel, nm);
+        if (rel->st != CR_OK) {
             st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
             break;
         }
         /* prune: the key so far must agree with the prefix on their common length */
         size_t cmp = rel->len < plen ? rel->len : plen;
         if (memcmp(rel->p, prefix, cmp) == 0) {
-            blob_buf full = {0};
-            blob_buf_addf(&full, "%s/%s", l->root, rel->p);
+            cr_buf full = {0};
+            cr_buf_addf(&full, "%s/%s", l->root, rel->p);
             struct stat sb;
-            if (full.oom) {
+            if (full.st != CR_OK) {
                 st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
             } else if (lstat(full.p, &sb) == 0) {
                 if (S_ISDIR(sb.st_mode)) {
-                    blob_buf_add(rel, "/", 1);
+                    cr_buf_add(rel, "/", 1);
                     size_t c2 = rel->len < plen ? rel->len : plen;
                     if (memcmp(rel->p, prefix, c2) == 0)
                         st = walk(l, rel, prefix, out, depth + 1, err);
@@ -549,13 +548,12 @@ static cr_status walk(local_ctx *l, blob_buf *rel, const char *prefix, entries *
                     }
                 }
             }
-            blob_buf_free(&full);
+            cr_buf_release(&full);
         }
-        rel->len = mark;
-        rel->p[mark] = '\0';
+        cr_buf_truncate(rel, mark);
     }
     closedir(d);
-    blob_buf_free(&dirpath);
+    cr_buf_release(&dirpath);
     return st;
 }
 
@@ -564,15 +562,15 @@ static cr_status local_list(void *ctx, const char *prefix, blob_list_fn fn, void
 {
     local_ctx *l = ctx;
     entries es = {0};
-    blob_buf rel = {0};
+    cr_buf rel = {0};
     /* start at the deepest folder the prefix names completely */
     const char *slash = strrchr(prefix, '/');
     if (slash)
-        blob_buf_add(&rel, prefix, (size_t)(slash - prefix) + 1);
+        cr_buf_add(&rel, prefix, (size_t)(slash - prefix) + 1);
     else
-        blob_buf_adds(&rel, "");
-    cr_status st = rel.oom ? cr_err_set(err, CR_ERR_NOMEM, "out of memory")
-                           : walk(l, &rel, prefix, &es, 0, err);
+        cr_buf_adds(&rel, "");
+    cr_status st = rel.st != CR_OK ? cr_err_set(err, CR_ERR_NOMEM, "out of memory")
+                                   : walk(l, &rel, prefix, &es, 0, err);
     if (st == CR_OK) {
         if (es.n > 1)
             qsort(es.v, es.n, sizeof *es.v, cmp_entry);
@@ -583,7 +581,7 @@ static cr_status local_list(void *ctx, const char *prefix, blob_list_fn fn, void
     for (size_t i = 0; i < es.n; i++)
         cr_free(es.v[i].key);
     cr_free(es.v);
-    blob_buf_free(&rel);
+    cr_buf_release(&rel);
     return st;
 }
 
@@ -597,17 +595,17 @@ static const char *method_name(blob_method m)
 static void local_sig(const char *secret, const char *method, const char *expires, const char *key,
                       char hex[65])
 {
-    blob_buf msg = {0};
-    blob_buf_addf(&msg, "crease-blob-v1\n%s\n%s\n%s", method, expires, key);
+    cr_buf msg = {0};
+    cr_buf_addf(&msg, "crease-blob-v1\n%s\n%s\n%s", method, expires, key);
     unsigned char mac[32];
-    if (msg.oom) {
+    if (msg.st != CR_OK) {
         memset(mac, 0, sizeof mac); /* never matches a real signature's check below */
         hex[0] = '\0';
     } else {
         blob_hmac_sha256(secret, strlen(secret), msg.p, msg.len, mac);
         blob_hex(mac, sizeof mac, hex);
     }
-    blob_buf_free(&msg);
+    cr_buf_release(&msg);
 }
 
 static cr_status local_presign(void *ctx, const char *key, blob_method m, int64_t expires_s,
@@ -620,12 +618,12 @@ static cr_status local_presign(void *ctx, const char *key, blob_method m, int64_
     char exp[24], sig[65];
     snprintf(exp, sizeof exp, "%lld", (long long)(now + expires_s));
     local_sig(l->secret, method_name(m), exp, key, sig);
-    blob_buf u = {0};
-    blob_buf_addf(&u, "%s%s", l->url_base, BLOB_LOCAL_URL_PREFIX);
+    cr_buf u = {0};
+    cr_buf_addf(&u, "%s%s", l->url_base, BLOB_LOCAL_URL_PREFIX);
     blob_sigv4_uri_encode(&u, key, strlen(key), 1);
-    blob_buf_addf(&u, "?method=%s&expires=%s&sig=%s", method_name(m), exp, sig);
-    if (u.oom || sig[0] == '\0') {
-        blob_buf_free(&u);
+    cr_buf_addf(&u, "?method=%s&expires=%s&sig=%s", method_name(m), exp, sig);
+    if (u.st != CR_OK || sig[0] == '\0') {
+        cr_buf_release(&u);
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
     }
     *url = u.p;

@@ -123,7 +123,7 @@ cr_status blob_s3_create(const blob_s3_params *p, const blob_options *opt, void 
     s->access = cr_strdup(p->access_key_id);
     s->secret = cr_strdup(p->secret_access_key);
     s->token = cr_strdup(p->session_token ? p->session_token : "");
-    blob_buf origin = {0}, host = {0}, base = {0};
+    cr_buf origin = {0}, host = {0}, base = {0};
     cr_status st = CR_OK;
     if (p->endpoint && p->endpoint[0]) {
         const char *e = p->endpoint;
@@ -138,24 +138,24 @@ cr_status blob_s3_create(const blob_s3_params *p, const blob_options *opt, void 
             st = cr_err_set(err, CR_ERR_INVALID, "S3_ENDPOINT_URL: no host");
             goto fail;
         }
-        blob_buf_add(&origin, e, (size_t)(h - e) + hl);
-        blob_buf_add(&host, h, hl);
+        cr_buf_add(&origin, e, (size_t)(h - e) + hl);
+        cr_buf_add(&host, h, hl);
         const char *path = h + hl;
         size_t pl = strcspn(path, "?#");
         while (pl > 0 && path[pl - 1] == '/')
             pl--;
-        blob_buf_add(&base, path, pl);
-        blob_buf_addf(&base, "/%s", p->bucket);
+        cr_buf_add(&base, path, pl);
+        cr_buf_addf(&base, "/%s", p->bucket);
     } else {
-        blob_buf_addf(&host, "%s.s3.%s.amazonaws.com", p->bucket, region);
-        blob_buf_addf(&origin, "https://%s", host.p ? host.p : "");
-        blob_buf_adds(&base, "");
+        cr_buf_addf(&host, "%s.s3.%s.amazonaws.com", p->bucket, region);
+        cr_buf_addf(&origin, "https://%s", host.p ? host.p : "");
+        cr_buf_adds(&base, "");
     }
     s->origin = origin.p;
     s->host = host.p;
     s->base_path = base.p;
-    if (origin.oom || host.oom || base.oom || !s->bucket || !s->region || !s->access ||
-        !s->secret || !s->token) {
+    if (origin.st != CR_OK || host.st != CR_OK || base.st != CR_OK || !s->bucket || !s->region ||
+        !s->access || !s->secret || !s->token) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -163,11 +163,11 @@ cr_status blob_s3_create(const blob_s3_params *p, const blob_options *opt, void 
     return CR_OK;
 fail:
     if (s->origin == NULL)
-        blob_buf_free(&origin);
+        cr_buf_release(&origin);
     if (s->host == NULL)
-        blob_buf_free(&host);
+        cr_buf_release(&host);
     if (s->base_path == NULL)
-        blob_buf_free(&base);
+        cr_buf_release(&base);
     s3_destroy(s);
     return st;
 }
@@ -219,7 +219,7 @@ typedef struct s3_req {
     uint64_t range_off;
     uint64_t range_len;
     sink_kind sink;
-    blob_buf *mem;      /* SINK_MEM */
+    cr_buf *mem;        /* SINK_MEM */
     unsigned char *buf; /* SINK_BUF */
     size_t buf_cap;
     size_t buf_got;
@@ -231,7 +231,7 @@ typedef struct s3_req {
     int sink_failed;
     long status;
     curl_off_t clen; /* Content-Length of the answer, -1 when unknown */
-    blob_buf errbody;
+    cr_buf errbody;
     char etag[80];
     int64_t mtime;
     int tries;
@@ -262,7 +262,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
     if (code >= 300 || code == 0) {
         if (r->errbody.len + n <= ERR_BODY_MAX)
-            blob_buf_add(&r->errbody, data, n);
+            cr_buf_add(&r->errbody, data, n);
         return n;
     }
     const char *p = data;
@@ -284,8 +284,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     case SINK_NONE:
         break;
     case SINK_MEM:
-        blob_buf_add(r->mem, p, k);
-        if (r->mem->oom) {
+        cr_buf_add(r->mem, p, k);
+        if (r->mem->st != CR_OK) {
             r->sink_failed = ENOMEM;
             return 0;
         }
@@ -390,13 +390,9 @@ static void reset_sinks(s3_req *r)
     r->status = 0;
     r->etag[0] = '\0';
     r->mtime = 0;
-    r->errbody.len = 0;
-    if (r->errbody.p)
-        r->errbody.p[0] = '\0';
+    cr_buf_truncate(&r->errbody, 0);
     if (r->sink == SINK_MEM) {
-        r->mem->len = 0;
-        if (r->mem->p)
-            r->mem->p[0] = '\0';
+        cr_buf_truncate(r->mem, 0);
     } else if (r->sink == SINK_BUF) {
         r->buf_got = 0;
     } else if (r->sink == SINK_FD) {
@@ -406,21 +402,21 @@ static void reset_sinks(s3_req *r)
 }
 
 /* Builds the canonical URI (also the path sent) of a key or the bucket. */
-static void build_uri(s3_ctx *s, const char *key, blob_buf *out)
+static void build_uri(s3_ctx *s, const char *key, cr_buf *out)
 {
     if (key == NULL) {
-        blob_buf_adds(out, s->base_path[0] ? s->base_path : "/");
+        cr_buf_adds(out, s->base_path[0] ? s->base_path : "/");
         return;
     }
-    blob_buf_adds(out, s->base_path);
-    blob_buf_add(out, "/", 1);
+    cr_buf_adds(out, s->base_path);
+    cr_buf_add(out, "/", 1);
     blob_sigv4_uri_encode(out, key, strlen(key), 1);
 }
 
 static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
 {
     cr_status st = CR_OK;
-    blob_buf uri = {0}, query = {0}, url = {0}, auth = {0};
+    cr_buf uri = {0}, query = {0}, url = {0}, auth = {0};
     struct curl_slist *hl = NULL;
     char payload_hash[65];
     if (r->body && r->body_len)
@@ -429,12 +425,12 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
         strcpy(payload_hash, BLOB_SIGV4_EMPTY_SHA256);
 
     build_uri(s, r->key, &uri);
-    if (blob_sigv4_canonical_query(r->query, r->nq, &query) != CR_OK || uri.oom) {
+    if (blob_sigv4_canonical_query(r->query, r->nq, &query) != CR_OK || uri.st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
-    blob_buf_addf(&url, "%s%s%s%s", s->origin, uri.p, r->nq ? "?" : "", query.p);
-    if (url.oom) {
+    cr_buf_addf(&url, "%s%s%s%s", s->origin, uri.p, r->nq ? "?" : "", query.p);
+    if (url.st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -467,27 +463,27 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
         }
         if (s->token[0])
             h[nh++] = (blob_sigv4_kv){"x-amz-security-token", s->token};
-        auth.len = 0;
+        cr_buf_truncate(&auth, 0);
         if ((st = blob_sigv4_authorization(&cr, amz_date, r->method, uri.p, query.p, h, nh,
                                            payload_hash, &auth, err)) != CR_OK)
             goto done;
         curl_slist_free_all(hl);
         hl = NULL;
-        blob_buf line = {0};
+        cr_buf line = {0};
         for (size_t i = 0; i < nh; i++) {
-            line.len = 0;
-            blob_buf_addf(&line, "%s: %s", h[i].name, h[i].value);
-            struct curl_slist *n2 = line.oom ? NULL : curl_slist_append(hl, line.p);
+            cr_buf_truncate(&line, 0);
+            cr_buf_addf(&line, "%s: %s", h[i].name, h[i].value);
+            struct curl_slist *n2 = line.st != CR_OK ? NULL : curl_slist_append(hl, line.p);
             if (n2 == NULL) {
-                blob_buf_free(&line);
+                cr_buf_release(&line);
                 st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
                 goto done;
             }
             hl = n2;
         }
-        line.len = 0;
-        blob_buf_addf(&line, "Authorization: %s", auth.p);
-        const char *extra[3] = {line.oom ? NULL : line.p, "Expect:", NULL};
+        cr_buf_truncate(&line, 0);
+        cr_buf_addf(&line, "Authorization: %s", auth.p);
+        const char *extra[3] = {line.st != CR_OK ? NULL : line.p, "Expect:", NULL};
         char ctype[300];
         if (r->content_type) {
             snprintf(ctype, sizeof ctype, "Content-Type: %s", r->content_type);
@@ -499,13 +495,13 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
             struct curl_slist *n2 = extra[i] ? curl_slist_append(hl, extra[i]) : NULL;
             if (n2 == NULL) {
                 OPENSSL_cleanse(line.p, line.len);
-                blob_buf_free(&line);
+                cr_buf_release(&line);
                 st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
                 goto done;
             }
             hl = n2;
         }
-        blob_buf_free(&line);
+        cr_buf_release(&line);
 
         CURL *c = r->curl;
         curl_easy_reset(c);
@@ -575,10 +571,10 @@ done:
     curl_slist_free_all(hl);
     handle_put(s, r->curl);
     r->curl = NULL;
-    blob_buf_free(&uri);
-    blob_buf_free(&query);
-    blob_buf_free(&url);
-    blob_buf_free(&auth);
+    cr_buf_release(&uri);
+    cr_buf_release(&query);
+    cr_buf_release(&url);
+    cr_buf_release(&auth);
     return st;
 }
 
@@ -587,7 +583,7 @@ static cr_status s3_check(s3_ctx *s, s3_req *r, cr_err *err)
 {
     if (r->status >= 200 && r->status < 300)
         return CR_OK;
-    blob_buf code = {0}, msg = {0};
+    cr_buf code = {0}, msg = {0};
     size_t pos = 0;
     if (r->errbody.len) {
         blob_xml_text(r->errbody.p, r->errbody.len, &pos, "Code", &code);
@@ -616,14 +612,14 @@ static cr_status s3_check(s3_ctx *s, s3_req *r, cr_err *err)
                               r->method, s->bucket, req_what(r), r->status, what,
                               code.len ? " (" : "", code.len ? code.p : "", msg.len ? ": " : "",
                               msg.len ? msg.p : "", code.len ? ")" : "", r->tries);
-    blob_buf_free(&code);
-    blob_buf_free(&msg);
+    cr_buf_release(&code);
+    cr_buf_release(&msg);
     return st;
 }
 
 static void req_free(s3_req *r)
 {
-    blob_buf_free(&r->errbody);
+    cr_buf_release(&r->errbody);
 }
 
 /* perform + check */
@@ -663,21 +659,21 @@ static cr_status read_full(int fd, void *buf, size_t n, size_t *got, const char 
     return CR_OK;
 }
 
-static void xml_escape(blob_buf *b, const char *s)
+static void xml_escape(cr_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            blob_buf_adds(b, "&amp;");
+            cr_buf_adds(b, "&amp;");
             break;
         case '<':
-            blob_buf_adds(b, "&lt;");
+            cr_buf_adds(b, "&lt;");
             break;
         case '>':
-            blob_buf_adds(b, "&gt;");
+            cr_buf_adds(b, "&gt;");
             break;
         default:
-            blob_buf_add(b, s, 1);
+            cr_buf_add(b, s, 1);
         }
     }
 }
@@ -688,7 +684,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     size_t psize = s->opt.part_size;
     if ((size + psize - 1) / psize > S3_MAX_PARTS)
         psize = (size_t)((size + S3_MAX_PARTS - 1) / S3_MAX_PARTS);
-    blob_buf resp = {0}, upload_id = {0}, done_xml = {0};
+    cr_buf resp = {0}, upload_id = {0}, done_xml = {0};
     unsigned char *buf = NULL;
     char(*etags)[80] = NULL;
     int nparts = (int)((size + psize - 1) / psize);
@@ -741,19 +737,19 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
         if (st != CR_OK)
             goto abort;
     }
-    blob_buf_adds(&done_xml, "<CompleteMultipartUpload>");
+    cr_buf_adds(&done_xml, "<CompleteMultipartUpload>");
     for (int i = 0; i < nparts; i++) {
-        blob_buf_addf(&done_xml, "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
+        cr_buf_addf(&done_xml, "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
         xml_escape(&done_xml, etags[i]);
-        blob_buf_adds(&done_xml, "</ETag></Part>");
+        cr_buf_adds(&done_xml, "</ETag></Part>");
     }
-    blob_buf_adds(&done_xml, "</CompleteMultipartUpload>");
-    if (done_xml.oom) {
+    cr_buf_adds(&done_xml, "</CompleteMultipartUpload>");
+    if (done_xml.st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto abort;
     }
     blob_sigv4_kv q_done = {"uploadId", upload_id.p};
-    resp.len = 0;
+    cr_buf_truncate(&resp, 0);
     s3_req cr = {.method = "POST",
                  .key = key,
                  .query = &q_done,
@@ -770,12 +766,12 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     size_t es, ee;
     pos = 0;
     if (resp.len && blob_xml_element(resp.p, resp.len, &pos, "Error", &es, &ee)) {
-        blob_buf code = {0};
+        cr_buf code = {0};
         pos = 0;
         blob_xml_text(resp.p, resp.len, &pos, "Code", &code);
         st = cr_err_set(err, CR_ERR_NET, "s3 complete upload %s: %s", key,
                         code.len ? code.p : "error");
-        blob_buf_free(&code);
+        cr_buf_release(&code);
         goto abort;
     }
     goto out;
@@ -790,9 +786,9 @@ abort : {
 out:
     cr_free(buf);
     cr_free(etags);
-    blob_buf_free(&resp);
-    blob_buf_free(&upload_id);
-    blob_buf_free(&done_xml);
+    cr_buf_release(&resp);
+    cr_buf_release(&upload_id);
+    cr_buf_release(&done_xml);
     return st;
 }
 
@@ -830,7 +826,7 @@ static cr_status s3_put_file(void *ctx, const char *key, const char *path, const
     return st;
 }
 
-static cr_status s3_get_mem(void *ctx, const char *key, blob_buf *out, cr_err *err)
+static cr_status s3_get_mem(void *ctx, const char *key, cr_buf *out, cr_err *err)
 {
     s3_req r = {.method = "GET", .key = key, .sink = SINK_MEM, .mem = out};
     return s3_do(ctx, &r, err);
@@ -838,14 +834,14 @@ static cr_status s3_get_mem(void *ctx, const char *key, blob_buf *out, cr_err *e
 
 static cr_status s3_get_file(void *ctx, const char *key, const char *path, cr_err *err)
 {
-    blob_buf tmp = {0};
-    blob_buf_addf(&tmp, "%s.tmp-XXXXXX", path);
-    if (tmp.oom)
+    cr_buf tmp = {0};
+    cr_buf_addf(&tmp, "%s.tmp-XXXXXX", path);
+    if (tmp.st != CR_OK)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     int fd = mkostemp(tmp.p, O_CLOEXEC);
     if (fd < 0) {
         cr_status st = cr_err_set(err, CR_ERR_IO, "create %s: %s", tmp.p, strerror(errno));
-        blob_buf_free(&tmp);
+        cr_buf_release(&tmp);
         return st;
     }
     s3_req r = {.method = "GET", .key = key, .sink = SINK_FD, .fd = fd};
@@ -858,7 +854,7 @@ static cr_status s3_get_file(void *ctx, const char *key, const char *path, cr_er
         st = cr_err_set(err, CR_ERR_IO, "rename to %s: %s", path, strerror(errno));
     if (st != CR_OK)
         unlink(tmp.p);
-    blob_buf_free(&tmp);
+    cr_buf_release(&tmp);
     return st;
 }
 
@@ -922,7 +918,7 @@ static cr_status s3_del(void *ctx, const char *key, cr_err *err)
 static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *fnctx, cr_err *err)
 {
     s3_ctx *s = ctx;
-    blob_buf resp = {0}, token = {0}, key = {0}, val = {0};
+    cr_buf resp = {0}, token = {0}, key = {0}, val = {0};
     cr_status st = CR_OK;
     int stop = 0;
     for (int page = 0; !stop; page++) {
@@ -937,7 +933,7 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
         while (!stop && blob_xml_element(resp.p, resp.len, &pos, "Contents", &cs, &ce)) {
             const char *el = resp.p + cs;
             size_t n = ce - cs, p2 = 0;
-            key.len = 0;
+            cr_buf_truncate(&key, 0);
             if (!blob_xml_text(el, n, &p2, "Key", &key)) {
                 st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: an entry without <Key>");
                 stop = 1;
@@ -945,15 +941,15 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
             }
             blob_info info = {0};
             p2 = 0;
-            val.len = 0;
+            cr_buf_truncate(&val, 0);
             if (blob_xml_text(el, n, &p2, "Size", &val))
                 info.size = strtoull(val.p, NULL, 10);
             p2 = 0;
-            val.len = 0;
+            cr_buf_truncate(&val, 0);
             if (blob_xml_text(el, n, &p2, "LastModified", &val))
                 info.mtime = blob_parse_iso8601(val.p);
             p2 = 0;
-            val.len = 0;
+            cr_buf_truncate(&val, 0);
             if (blob_xml_text(el, n, &p2, "ETag", &val)) {
                 const char *e = val.p;
                 size_t l = val.len;
@@ -966,7 +962,7 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
                 memcpy(info.etag, e, l);
                 info.etag[l] = '\0';
             }
-            if (key.oom || val.oom) {
+            if (key.st != CR_OK || val.st != CR_OK) {
                 st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
                 stop = 1;
                 break;
@@ -977,24 +973,24 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
         if (stop)
             break;
         pos = 0;
-        val.len = 0;
+        cr_buf_truncate(&val, 0);
         int truncated = blob_xml_text(resp.p, resp.len, &pos, "IsTruncated", &val) &&
                         strcmp(val.p, "true") == 0;
         if (!truncated)
             break;
         pos = 0;
-        token.len = 0;
+        cr_buf_truncate(&token, 0);
         if (!blob_xml_text(resp.p, resp.len, &pos, "NextContinuationToken", &token) ||
             token.len == 0) {
             st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: truncated without a continuation token");
             break;
         }
-        resp.len = 0;
+        cr_buf_truncate(&resp, 0);
     }
-    blob_buf_free(&resp);
-    blob_buf_free(&token);
-    blob_buf_free(&key);
-    blob_buf_free(&val);
+    cr_buf_release(&resp);
+    cr_buf_release(&token);
+    cr_buf_release(&key);
+    cr_buf_release(&val);
     return st;
 }
 
@@ -1002,18 +998,18 @@ static cr_status s3_presign(void *ctx, const char *key, blob_method m, int64_t e
                             int64_t now, char **url, cr_err *err)
 {
     s3_ctx *s = ctx;
-    blob_buf uri = {0}, u = {0};
+    cr_buf uri = {0}, u = {0};
     build_uri(s, key, &uri);
-    if (uri.oom)
+    if (uri.st != CR_OK)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     char amz_date[17];
     blob_sigv4_amz_date(now, amz_date);
     blob_sigv4_creds cr = {s->access, s->secret, s->token, s->region, "s3"};
     cr_status st = blob_sigv4_presign(&cr, amz_date, expires_s, m == BLOB_PUT ? "PUT" : "GET",
                                       s->origin, s->host, uri.p, NULL, 0, &u, err);
-    blob_buf_free(&uri);
+    cr_buf_release(&uri);
     if (st != CR_OK) {
-        blob_buf_free(&u);
+        cr_buf_release(&u);
         return st;
     }
     *url = u.p;

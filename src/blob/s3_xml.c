@@ -65,7 +65,7 @@ int blob_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, si
     return 0;
 }
 
-static void put_utf8(blob_buf *out, unsigned long cp)
+static void put_utf8(cr_buf *out, unsigned long cp)
 {
     char b[4];
     size_t k;
@@ -88,19 +88,19 @@ static void put_utf8(blob_buf *out, unsigned long cp)
         b[3] = (char)(0x80 | (cp & 0x3F));
         k = 4;
     }
-    blob_buf_add(out, b, k);
+    cr_buf_add(out, b, k);
 }
 
-int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_buf *out)
+int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, cr_buf *out)
 {
     size_t s, e;
     if (!blob_xml_element(xml, n, pos, tag, &s, &e))
         return 0;
-    out->len = 0;
-    blob_buf_adds(out, "");
+    cr_buf_truncate(out, 0);
+    cr_buf_adds(out, "");
     for (size_t i = s; i < e; i++) {
         if (xml[i] != '&') {
-            blob_buf_add(out, xml + i, 1);
+            cr_buf_add(out, xml + i, 1);
             continue;
         }
         size_t semi = i + 1;
@@ -111,15 +111,15 @@ int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_
         const char *ent = xml + i + 1;
         size_t el = semi - i - 1;
         if (el == 3 && memcmp(ent, "amp", 3) == 0)
-            blob_buf_add(out, "&", 1);
+            cr_buf_add(out, "&", 1);
         else if (el == 2 && memcmp(ent, "lt", 2) == 0)
-            blob_buf_add(out, "<", 1);
+            cr_buf_add(out, "<", 1);
         else if (el == 2 && memcmp(ent, "gt", 2) == 0)
-            blob_buf_add(out, ">", 1);
+            cr_buf_add(out, ">", 1);
         else if (el == 4 && memcmp(ent, "quot", 4) == 0)
-            blob_buf_add(out, "\"", 1);
+            cr_buf_add(out, "\"", 1);
         else if (el == 4 && memcmp(ent, "apos", 4) == 0)
-            blob_buf_add(out, "'", 1);
+            cr_buf_add(out, "'", 1);
         else if (el >= 2 && ent[0] == '#') {
             unsigned long cp = 0;
             int hex = ent[1] == 'x' || ent[1] == 'X';
@@ -149,7 +149,7 @@ int blob_xml_text(const char *xml, size_t n, size_t *pos, const char *tag, blob_
         }
         i = semi;
     }
-    return !out->oom;
+    return out->st == CR_OK;
 }
 
 int64_t blob_parse_iso8601(const char *s)

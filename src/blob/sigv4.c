@@ -1,6 +1,5 @@
 /*
- * sigv4.c -- AWS Signature Version 4, with OpenSSL's SHA-256 and HMAC, plus the
- * module's growable buffer.
+ * sigv4.c -- AWS Signature Version 4, with OpenSSL's SHA-256 and HMAC.
  *
  * The algorithm (AWS General Reference, "Create a signed AWS API request"):
  *   CanonicalRequest = Method \n CanonicalURI \n CanonicalQuery \n
@@ -25,75 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- buffer ---- */
-
-int blob_buf_reserve(blob_buf *b, size_t n)
-{
-    if (b->oom)
-        return 0;
-    if (b->len + n + 1 <= b->cap)
-        return 1;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = 1;
-            return 0;
-        }
-        cap *= 2;
-    }
-    char *p = cr_realloc(b->p, cap);
-    if (p == NULL) {
-        b->oom = 1;
-        return 0;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 1;
-}
-
-void blob_buf_add(blob_buf *b, const void *data, size_t n)
-{
-    if (!blob_buf_reserve(b, n))
-        return;
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void blob_buf_adds(blob_buf *b, const char *s)
-{
-    if (s == NULL) { /* the text of another buffer that ran out of memory */
-        b->oom = 1;
-        return;
-    }
-    blob_buf_add(b, s, strlen(s));
-}
-
-void blob_buf_addf(blob_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (need < 0) {
-        b->oom = 1;
-        return;
-    }
-    if (!blob_buf_reserve(b, (size_t)need))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)need + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)need;
-}
-
-void blob_buf_free(blob_buf *b)
-{
-    cr_free(b->p);
-    memset(b, 0, sizeof *b);
-}
 
 /* ---- hashing ---- */
 
@@ -137,22 +67,22 @@ static int unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-void blob_sigv4_uri_encode(blob_buf *out, const char *s, size_t n, int keep_slash)
+void blob_sigv4_uri_encode(cr_buf *out, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
-            blob_buf_add(out, &s[i], 1);
+            cr_buf_add(out, &s[i], 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            blob_buf_add(out, e, 3);
+            cr_buf_add(out, e, 3);
         }
     }
 }
 
 typedef struct enc_pair {
-    blob_buf name, value;
+    cr_buf name, value;
 } enc_pair;
 
 static int cmp_pair(const void *a, const void *b)
@@ -162,11 +92,11 @@ static int cmp_pair(const void *a, const void *b)
     return c ? c : strcmp(x->value.p, y->value.p);
 }
 
-cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, blob_buf *out)
+cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, cr_buf *out)
 {
     if (n == 0) {
-        blob_buf_adds(out, "");
-        return out->oom ? CR_ERR_NOMEM : CR_OK;
+        cr_buf_adds(out, "");
+        return out->st != CR_OK ? CR_ERR_NOMEM : CR_OK;
     }
     enc_pair *e = cr_calloc(n, sizeof *e);
     if (e == NULL)
@@ -174,33 +104,33 @@ cr_status blob_sigv4_canonical_query(const blob_sigv4_kv *p, size_t n, blob_buf 
     int oom = 0;
     for (size_t i = 0; i < n; i++) {
         blob_sigv4_uri_encode(&e[i].name, p[i].name, strlen(p[i].name), 0);
-        blob_buf_adds(&e[i].name, "");
+        cr_buf_adds(&e[i].name, "");
         const char *v = p[i].value ? p[i].value : "";
         blob_sigv4_uri_encode(&e[i].value, v, strlen(v), 0);
-        blob_buf_adds(&e[i].value, "");
-        oom |= e[i].name.oom | e[i].value.oom;
+        cr_buf_adds(&e[i].value, "");
+        oom |= e[i].name.st != CR_OK || e[i].value.st != CR_OK;
     }
     if (!oom) {
         qsort(e, n, sizeof *e, cmp_pair);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                blob_buf_add(out, "&", 1);
-            blob_buf_add(out, e[i].name.p, e[i].name.len);
-            blob_buf_add(out, "=", 1);
-            blob_buf_add(out, e[i].value.p, e[i].value.len);
+                cr_buf_add(out, "&", 1);
+            cr_buf_add(out, e[i].name.p, e[i].name.len);
+            cr_buf_add(out, "=", 1);
+            cr_buf_add(out, e[i].value.p, e[i].value.len);
         }
     }
     for (size_t i = 0; i < n; i++) {
-        blob_buf_free(&e[i].name);
-        blob_buf_free(&e[i].value);
+        cr_buf_release(&e[i].name);
+        cr_buf_release(&e[i].value);
     }
     cr_free(e);
-    return (oom || out->oom) ? CR_ERR_NOMEM : CR_OK;
+    return (oom || out->st != CR_OK) ? CR_ERR_NOMEM : CR_OK;
 }
 
 typedef struct canon_header {
-    blob_buf name;
-    blob_buf value;
+    cr_buf name;
+    cr_buf value;
 } canon_header;
 
 static int cmp_header(const void *a, const void *b)
@@ -214,9 +144,9 @@ static void canon_one(const blob_sigv4_kv *h, canon_header *c)
 {
     for (const char *s = h->name; *s; s++) {
         char ch = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
-        blob_buf_add(&c->name, &ch, 1);
+        cr_buf_add(&c->name, &ch, 1);
     }
-    blob_buf_adds(&c->name, "");
+    cr_buf_adds(&c->name, "");
     const char *v = h->value ? h->value : "";
     while (*v == ' ' || *v == '\t')
         v++;
@@ -227,20 +157,20 @@ static void canon_one(const blob_sigv4_kv *h, canon_header *c)
     for (size_t i = 0; i < n; i++) {
         if (v[i] == ' ' || v[i] == '\t') {
             if (!in_space)
-                blob_buf_add(&c->value, " ", 1);
+                cr_buf_add(&c->value, " ", 1);
             in_space = 1;
         } else {
-            blob_buf_add(&c->value, &v[i], 1);
+            cr_buf_add(&c->value, &v[i], 1);
             in_space = 0;
         }
     }
-    blob_buf_adds(&c->value, "");
+    cr_buf_adds(&c->value, "");
 }
 
 cr_status blob_sigv4_canonical_request(const char *method, const char *canonical_uri,
                                        const char *canonical_query, const blob_sigv4_kv *headers,
-                                       size_t nh, const char *payload_hash, blob_buf *out,
-                                       blob_buf *signed_headers)
+                                       size_t nh, const char *payload_hash, cr_buf *out,
+                                       cr_buf *signed_headers)
 {
     canon_header *c = cr_calloc(nh ? nh : 1, sizeof *c);
     if (c == NULL)
@@ -248,29 +178,29 @@ cr_status blob_sigv4_canonical_request(const char *method, const char *canonical
     int oom = 0;
     for (size_t i = 0; i < nh; i++) {
         canon_one(&headers[i], &c[i]);
-        oom |= c[i].name.oom | c[i].value.oom;
+        oom |= c[i].name.st != CR_OK || c[i].value.st != CR_OK;
     }
     if (!oom) {
         qsort(c, nh, sizeof *c, cmp_header);
-        blob_buf_addf(out, "%s\n%s\n%s\n", method, canonical_uri, canonical_query);
+        cr_buf_addf(out, "%s\n%s\n%s\n", method, canonical_uri, canonical_query);
         for (size_t i = 0; i < nh; i++)
-            blob_buf_addf(out, "%s:%s\n", c[i].name.p, c[i].value.p);
-        blob_buf_add(out, "\n", 1);
+            cr_buf_addf(out, "%s:%s\n", c[i].name.p, c[i].value.p);
+        cr_buf_add(out, "\n", 1);
         for (size_t i = 0; i < nh; i++) {
             if (i)
-                blob_buf_add(signed_headers, ";", 1);
-            blob_buf_adds(signed_headers, c[i].name.p);
+                cr_buf_add(signed_headers, ";", 1);
+            cr_buf_adds(signed_headers, c[i].name.p);
         }
-        blob_buf_adds(signed_headers, "");
-        blob_buf_adds(out, signed_headers->p);
-        blob_buf_addf(out, "\n%s", payload_hash);
+        cr_buf_adds(signed_headers, "");
+        cr_buf_adds(out, signed_headers->p);
+        cr_buf_addf(out, "\n%s", payload_hash);
     }
     for (size_t i = 0; i < nh; i++) {
-        blob_buf_free(&c[i].name);
-        blob_buf_free(&c[i].value);
+        cr_buf_release(&c[i].name);
+        cr_buf_release(&c[i].value);
     }
     cr_free(c);
-    return (oom || out->oom || signed_headers->oom) ? CR_ERR_NOMEM : CR_OK;
+    return (oom || out->st != CR_OK || signed_headers->st != CR_OK) ? CR_ERR_NOMEM : CR_OK;
 }
 
 cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
@@ -285,14 +215,14 @@ cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
     char creq_hash[65];
     blob_sha256_hex(canonical_request, strlen(canonical_request), creq_hash);
 
-    blob_buf sts = {0};
-    blob_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, day, c->region,
-                  c->service, creq_hash);
-    blob_buf k = {0};
-    blob_buf_addf(&k, "AWS4%s", c->secret_access_key);
-    if (sts.oom || k.oom) {
-        blob_buf_free(&sts);
-        blob_buf_free(&k);
+    cr_buf sts = {0};
+    cr_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, day, c->region,
+                c->service, creq_hash);
+    cr_buf k = {0};
+    cr_buf_addf(&k, "AWS4%s", c->secret_access_key);
+    if (sts.st != CR_OK || k.st != CR_OK) {
+        cr_buf_release(&sts);
+        cr_buf_release(&k);
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory signing a request");
     }
     unsigned char a[32], b[32];
@@ -305,17 +235,17 @@ cr_status blob_sigv4_signature(const blob_sigv4_creds *c, const char *amz_date,
     /* the derived key is a secret: do not leave it on the stack or heap */
     OPENSSL_cleanse(b, sizeof b);
     OPENSSL_cleanse(k.p, k.len);
-    blob_buf_free(&sts);
-    blob_buf_free(&k);
+    cr_buf_release(&sts);
+    cr_buf_release(&k);
     return CR_OK;
 }
 
 cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_date,
                                    const char *method, const char *canonical_uri,
                                    const char *canonical_query, const blob_sigv4_kv *headers,
-                                   size_t nh, const char *payload_hash, blob_buf *out, cr_err *err)
+                                   size_t nh, const char *payload_hash, cr_buf *out, cr_err *err)
 {
-    blob_buf creq = {0}, sh = {0};
+    cr_buf creq = {0}, sh = {0};
     cr_status st = blob_sigv4_canonical_request(method, canonical_uri, canonical_query, headers, nh,
                                                 payload_hash, &creq, &sh);
     if (st != CR_OK) {
@@ -325,33 +255,33 @@ cr_status blob_sigv4_authorization(const blob_sigv4_creds *c, const char *amz_da
     char sig[65];
     if ((st = blob_sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
         goto done;
-    blob_buf_addf(out,
-                  "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, "
-                  "Signature=%s",
-                  c->access_key_id, amz_date, c->region, c->service, sh.p, sig);
-    if (out->oom)
+    cr_buf_addf(out,
+                "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, "
+                "Signature=%s",
+                c->access_key_id, amz_date, c->region, c->service, sh.p, sig);
+    if (out->st != CR_OK)
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory signing a request");
 done:
-    blob_buf_free(&creq);
-    blob_buf_free(&sh);
+    cr_buf_release(&creq);
+    cr_buf_release(&sh);
     return st;
 }
 
 cr_status blob_sigv4_presign(const blob_sigv4_creds *c, const char *amz_date, int64_t expires_s,
                              const char *method, const char *origin, const char *host,
                              const char *canonical_uri, const blob_sigv4_kv *extra, size_t nextra,
-                             blob_buf *url, cr_err *err)
+                             cr_buf *url, cr_err *err)
 {
     cr_status st = CR_OK;
-    blob_buf cred = {0}, q = {0}, creq = {0}, sh = {0};
+    cr_buf cred = {0}, q = {0}, creq = {0}, sh = {0};
     char exp[24];
     snprintf(exp, sizeof exp, "%lld", (long long)expires_s);
-    blob_buf_addf(&cred, "%s/%.8s/%s/%s/aws4_request", c->access_key_id, amz_date, c->region,
-                  c->service);
+    cr_buf_addf(&cred, "%s/%.8s/%s/%s/aws4_request", c->access_key_id, amz_date, c->region,
+                c->service);
     int has_token = c->session_token && c->session_token[0];
     size_t np = 5 + (size_t)has_token + nextra;
     blob_sigv4_kv *p = cr_calloc(np, sizeof *p);
-    if (p == NULL || cred.oom) {
+    if (p == NULL || cred.st != CR_OK) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
         goto done;
     }
@@ -378,14 +308,14 @@ cr_status blob_sigv4_presign(const blob_sigv4_creds *c, const char *amz_date, in
     char sig[65];
     if ((st = blob_sigv4_signature(c, amz_date, creq.p, sig, err)) != CR_OK)
         goto done;
-    blob_buf_addf(url, "%s%s?%s&X-Amz-Signature=%s", origin, canonical_uri, q.p, sig);
-    if (url->oom)
+    cr_buf_addf(url, "%s%s?%s&X-Amz-Signature=%s", origin, canonical_uri, q.p, sig);
+    if (url->st != CR_OK)
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory presigning");
 done:
     cr_free(p);
-    blob_buf_free(&cred);
-    blob_buf_free(&q);
-    blob_buf_free(&creq);
-    blob_buf_free(&sh);
+    cr_buf_release(&cred);
+    cr_buf_release(&q);
+    cr_buf_release(&creq);
+    cr_buf_release(&sh);
     return st;
 }

@@ -1,8 +1,10 @@
 /*
- * mem.c -- allocation wrappers with fault injection for tests.
+ * mem.c -- allocation wrappers with fault injection for tests, and the hook that
+ * makes jansson use them.
  */
 #include "core/mem.h"
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,4 +75,9 @@ char *cr_strdup(const char *s)
 void cr_free(void *p)
 {
     free(p);
+}
+
+void cr_mem_init(void)
+{
+    json_set_alloc_funcs(cr_malloc, cr_free);
 }

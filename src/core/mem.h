@@ -4,7 +4,8 @@
  * They behave like malloc/calloc/realloc/free/strdup.  Tests can make the Nth
  * allocation from now on fail (cr_mem_fail_after), once or persistently, to prove
  * that every allocating function cleans up and returns CR_ERR_NOMEM.  The fault
- * counter is process-wide test configuration, not program state.
+ * counter is process-wide test configuration, not program state.  cr_mem_init
+ * makes jansson allocate through them as well.
  */
 #ifndef CR_CORE_MEM_H
 #define CR_CORE_MEM_H
@@ -17,6 +18,13 @@ void *cr_realloc(void *p, size_t n);        /* on failure `p` is untouched */
 char *cr_strdup(const char *s);
 char *cr_strndup(const char *s, size_t n);
 void cr_free(void *p);
+
+/* Routes the allocations of the libraries that allow it (jansson) through the
+ * wrappers above, so that fault injection reaches JSON code too.  Call once at
+ * program start (main, a test's main), before any other thread runs and before any
+ * JSON value exists.  Memory jansson hands out (json_dumps) is then cr_malloc'd and
+ * freed with cr_free (which is free).  Cannot fail. */
+void cr_mem_init(void);
 
 /* Tests only: the allocation after `n` more successful ones fails (n = 0: the next
  * one).  `persistent` keeps failing afterwards.  n < 0 turns injection off. */

@@ -21,6 +21,7 @@
 #include "pipeline/pipeline.h"
 
 #include "analysis/analysis.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -30,31 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable text buffer. */
-typedef struct text {
-    char *p;
-    size_t len, cap;
-} text;
-
-static cr_status text_add(text *t, const char *s, size_t n, cr_err *err)
+/* Appends to the merged text (core/buf.h); the status of a failure goes to `err`. */
+static cr_status text_add(cr_buf *t, const char *s, size_t n, cr_err *err)
 {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 1 << 16;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = cr_realloc(t->p, cap);
-        if (p == NULL)
-            return cr_err_set(err, CR_ERR_NOMEM, "out of memory merging results (%zu bytes)", cap);
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
+    if (cr_buf_add(t, s, n) != CR_OK)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory merging results (%zu bytes)",
+                          t->len + n);
     return CR_OK;
 }
 
-static cr_status text_add_json(text *t, const json_t *v, cr_err *err)
+static cr_status text_add_json(cr_buf *t, const json_t *v, cr_err *err)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) |
                                 JSON_ENCODE_ANY);
@@ -66,7 +52,7 @@ static cr_status text_add_json(text *t, const json_t *v, cr_err *err)
 }
 
 /* Appends the poses of one chunk artifact; updates the running counters. */
-static cr_status merge_chunk(blob_store *blob, const char *key, int index, text *poses,
+static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_buf *poses,
                              json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
                              analysis_series *series, int *size_known, cr_err *err)
 {
@@ -174,7 +160,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
                                      sizeof out->results_key, err)) != CR_OK)
         return st;
 
-    text poses = {0}, doc = {0};
+    cr_buf poses = {0}, doc = {0};
     json_t *chunks = json_array(), *head = json_object();
     json_t *metrics = NULL, *findings = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
@@ -289,7 +275,7 @@ done:
     analysis_series_free(&series);
     json_decref(head);
     json_decref(chunks);
-    cr_free(poses.p);
-    cr_free(doc.p);
+    cr_buf_release(&poses);
+    cr_buf_release(&doc);
     return st;
 }

@@ -7,19 +7,21 @@
  *   store_job_create
  *        |
  *        v
- *   awaiting_upload --store_chunks_create--> queued / DEEP_QUEUED / 0 %
- *                                              |   ^  store_chunk_complete:
- *                                              |   |  progress = min(99, 100*done/total)
- *                                              |   +--(loop)
- *          store_job_claim_aggregation         |
- *          [completed == total > 0, or cpu]    v
- *                         deep_running / AGGREGATING / 99 % --store_job_finish(ok)--> done / DONE /
- * 100 % |        ^ store_reap_expired      |        | [job lease expired] ----+--------+  (back to
- * queued / DEEP_QUEUED; claimable again)
+ *   awaiting_upload --store_chunks_create--> queued / DEEP_QUEUED / 0 % <-------------------+
+ *                                              |   ^  store_chunk_complete:                 |
+ *                                              |   |  progress = min(99, 100*done/total)    |
+ *                                              |   +--(loop)                                |
+ *          store_job_claim_aggregation         |                                            |
+ *          [completed == total > 0, or cpu]    v                                            |
+ *                              deep_running / AGGREGATING / 99 % --store_reap_expired-------+
+ *                                              |                  [job lease expired]
+ *                                              |                  (claimable again)
+ *                                              |
+ *                                              +--store_job_finish(ok)--> done / DONE / 100 %
  *
- *   queued       --store_chunk_fail / store_reap_expired [a chunk's last attempt]--> failed /
- * FAILED deep_running --store_job_finish(!ok)--> failed / FAILED        (progress unchanged) failed
- * --store_job_retry--> queued / DEEP_QUEUED (failed chunks re-queued)
+ *   queued --store_chunk_fail / store_reap_expired [a chunk's last attempt]--> failed / FAILED
+ *   deep_running --store_job_finish(!ok)--> failed / FAILED (progress unchanged)
+ *   failed --store_job_retry--> queued / DEEP_QUEUED (failed chunks re-queued)
  *
  * Chunk (video_analysis_chunks.status; compat: never change):
  *

@@ -85,15 +85,15 @@ static int sequence(const char *dir, long n)
 
     blob_sigv4_creds c = {"AK", "SK", "token", "us-east-1", "s3"};
     blob_sigv4_kv h[] = {{"Host", "h"}, {"x-amz-date", "20130524T000000Z"}, {"Range", "bytes=0-1"}};
-    blob_buf auth = {0}, purl = {0};
+    cr_buf auth = {0}, purl = {0};
     OK_OR_NOMEM(blob_sigv4_authorization(&c, "20130524T000000Z", "GET", "/k", "a=b", h, 3,
                                          BLOB_SIGV4_EMPTY_SHA256, &auth, &err),
                 "authorization", n);
     OK_OR_NOMEM(blob_sigv4_presign(&c, "20130524T000000Z", 60, "PUT", "http://h", "h", "/k", NULL,
                                    0, &purl, &err),
                 "sigv4 presign", n);
-    blob_buf_free(&auth);
-    blob_buf_free(&purl);
+    cr_buf_release(&auth);
+    cr_buf_release(&purl);
     blob_close(b);
     return failed;
 }
@@ -138,7 +138,7 @@ static void test_xml_fuzz(void)
 {
     /* the unmutated sample decodes as S3 means it */
     size_t pos = 0;
-    blob_buf t = {0};
+    cr_buf t = {0};
     CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
     CHECK_STR_EQ(t.p, "p/a&b \xc3\xbc\xc3\xbc");
     CHECK(blob_xml_text(samples[0], strlen(samples[0]), &pos, "Key", &t));
@@ -211,7 +211,7 @@ static void test_xml_fuzz(void)
     }
     fprintf(stderr, "xml fuzz: %d elements found in mutated inputs\n", checked);
     CHECK(checked > 1000);
-    blob_buf_free(&t);
+    cr_buf_release(&t);
 }
 
 static void test_key_fuzz(void)

@@ -25,7 +25,7 @@ static const blob_sigv4_creds aws = {
 static void sign(const char *method, const char *uri, const char *query, const blob_sigv4_kv *h,
                  size_t nh, const char *payload, const char *want_creq, const char *want_sig)
 {
-    blob_buf creq = {0}, sh = {0};
+    cr_buf creq = {0}, sh = {0};
     CHECK(blob_sigv4_canonical_request(method, uri, query, h, nh, payload, &creq, &sh) == CR_OK);
     if (want_creq)
         CHECK_STR_EQ(creq.p, want_creq);
@@ -33,8 +33,8 @@ static void sign(const char *method, const char *uri, const char *query, const b
     cr_err err = {0};
     CHECK(blob_sigv4_signature(&aws, AWS_DATE, creq.p, sig, &err) == CR_OK);
     CHECK_STR_EQ(sig, want_sig);
-    blob_buf_free(&creq);
-    blob_buf_free(&sh);
+    cr_buf_release(&creq);
+    cr_buf_release(&sh);
 }
 
 static void test_aws_get_object_range(void)
@@ -57,7 +57,7 @@ static void test_aws_get_object_range(void)
          "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 
     /* and the Authorization header built around it */
-    blob_buf auth = {0};
+    cr_buf auth = {0};
     cr_err err = {0};
     CHECK(blob_sigv4_authorization(&aws, AWS_DATE, "GET", "/test.txt", "", h, 4,
                                    BLOB_SIGV4_EMPTY_SHA256, &auth, &err) == CR_OK);
@@ -66,7 +66,7 @@ static void test_aws_get_object_range(void)
                  "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
                  "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
                  "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
-    blob_buf_free(&auth);
+    cr_buf_release(&auth);
 }
 
 static void test_aws_put_object(void)
@@ -76,8 +76,8 @@ static void test_aws_put_object(void)
     char ph[65];
     blob_sha256_hex(payload, strlen(payload), ph);
     CHECK_STR_EQ(ph, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
-    blob_buf uri = {0};
-    blob_buf_adds(&uri, "/");
+    cr_buf uri = {0};
+    cr_buf_adds(&uri, "/");
     blob_sigv4_uri_encode(&uri, "test$file.text", 14, 1);
     CHECK_STR_EQ(uri.p, "/test%24file.text");
     blob_sigv4_kv h[] = {
@@ -89,7 +89,7 @@ static void test_aws_put_object(void)
     };
     sign("PUT", uri.p, "", h, 5, ph, NULL,
          "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
-    blob_buf_free(&uri);
+    cr_buf_release(&uri);
 }
 
 static void test_aws_bucket_queries(void)
@@ -101,12 +101,12 @@ static void test_aws_bucket_queries(void)
     };
     /* "Example: GET Bucket Lifecycle": a parameter without value signs as "lifecycle=" */
     blob_sigv4_kv q1 = {"lifecycle", NULL};
-    blob_buf q = {0};
+    cr_buf q = {0};
     CHECK(blob_sigv4_canonical_query(&q1, 1, &q) == CR_OK);
     CHECK_STR_EQ(q.p, "lifecycle=");
     sign("GET", "/", q.p, h, 3, BLOB_SIGV4_EMPTY_SHA256, NULL,
          "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
-    blob_buf_free(&q);
+    cr_buf_release(&q);
 
     /* "Example: Get Bucket (List Objects)": parameters sorted */
     blob_sigv4_kv q2[] = {{"prefix", "J"}, {"max-keys", "2"}};
@@ -114,13 +114,13 @@ static void test_aws_bucket_queries(void)
     CHECK_STR_EQ(q.p, "max-keys=2&prefix=J");
     sign("GET", "/", q.p, h, 3, BLOB_SIGV4_EMPTY_SHA256, NULL,
          "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
-    blob_buf_free(&q);
+    cr_buf_release(&q);
 }
 
 static void test_aws_presigned(void)
 {
     /* "Authenticating Requests: Using Query Parameters", the example GET for 24 hours */
-    blob_buf url = {0};
+    cr_buf url = {0};
     cr_err err = {0};
     CHECK(blob_sigv4_presign(&aws, AWS_DATE, 86400, "GET", "https://examplebucket.s3.amazonaws.com",
                              "examplebucket.s3.amazonaws.com", "/test.txt", NULL, 0, &url,
@@ -132,12 +132,12 @@ static void test_aws_presigned(void)
                  "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
                  "&X-Amz-Signature="
                  "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
-    blob_buf_free(&url);
+    cr_buf_release(&url);
 }
 
 static void test_encoding(void)
 {
-    blob_buf b = {0};
+    cr_buf b = {0};
     const char *key = "dir one/a=b+c/\xc3\xbc \xc3\xb1~.txt"; /* ü ñ */
     blob_sigv4_uri_encode(&b, key, strlen(key), 1);
     CHECK_STR_EQ(b.p, "dir%20one/a%3Db%2Bc/%C3%BC%20%C3%B1~.txt");
@@ -147,13 +147,13 @@ static void test_encoding(void)
     b.len = 0;
     blob_sigv4_uri_encode(&b, "A-Z_a.z~09*'()!@#$%^&", 21, 0);
     CHECK_STR_EQ(b.p, "A-Z_a.z~09%2A%27%28%29%21%40%23%24%25%5E%26");
-    blob_buf_free(&b);
+    cr_buf_release(&b);
 
     /* same name twice: sorted by value too; empty and NULL values */
     blob_sigv4_kv q[] = {{"b", "2"}, {"a", "z"}, {"b", "1"}, {"c", ""}, {"d", NULL}};
     CHECK(blob_sigv4_canonical_query(q, 5, &b) == CR_OK);
     CHECK_STR_EQ(b.p, "a=z&b=1&b=2&c=&d=");
-    blob_buf_free(&b);
+    cr_buf_release(&b);
 }
 
 static void test_botocore_edge_cases(void)
@@ -161,8 +161,8 @@ static void test_botocore_edge_cases(void)
     /* path-style, unicode key with ' ', '=', '+', '~'; query values with ' ', '/', '=',
      * '+', unicode; header values with runs of spaces and padding */
     const char *key = "dir one/a=b+c/\xc3\xbc \xc3\xb1~.txt";
-    blob_buf uri = {0}, q = {0};
-    blob_buf_adds(&uri, "/crease-test/");
+    cr_buf uri = {0}, q = {0};
+    cr_buf_adds(&uri, "/crease-test/");
     blob_sigv4_uri_encode(&uri, key, strlen(key), 1);
     blob_sigv4_kv qp[] = {{"prefix", "a b/c=d+e/\xc3\xbc"}, {"list-type", "2"}, {"x", "+="}};
     CHECK(blob_sigv4_canonical_query(qp, 3, &q) == CR_OK);
@@ -184,16 +184,16 @@ static void test_botocore_edge_cases(void)
          "host;range;x-amz-content-sha256;x-amz-date;x-amz-meta-note\n"
          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
          "0fe6ae8395a1c6c2fc189b6b0ee580852c08d55418060818166f1c6a497e9fcf");
-    blob_buf_free(&uri);
-    blob_buf_free(&q);
+    cr_buf_release(&uri);
+    cr_buf_release(&q);
 
     /* a presigned PUT with a session token, another region, a unicode key */
     blob_sigv4_creds c = aws;
     c.session_token = "tok/en+=1";
     c.region = "eu-west-1";
     const char *k2 = "coach plus/\xc3\xa9t\xc3\xa9=1+2.mp4"; /* été */
-    blob_buf u2 = {0}, url = {0};
-    blob_buf_adds(&u2, "/");
+    cr_buf u2 = {0}, url = {0};
+    cr_buf_adds(&u2, "/");
     blob_sigv4_uri_encode(&u2, k2, strlen(k2), 1);
     cr_err err = {0};
     CHECK(blob_sigv4_presign(&c, "20240102T030405Z", 900, "PUT",
@@ -206,8 +206,8 @@ static void test_botocore_edge_cases(void)
     CHECK(sig != NULL);
     if (sig)
         CHECK_STR_EQ(sig + 16, "0e4192ff653bbf4ae0b6129474fd221911663e0b48f28f6a9d70d35beca7b79c");
-    blob_buf_free(&u2);
-    blob_buf_free(&url);
+    cr_buf_release(&u2);
+    cr_buf_release(&url);
 }
 
 static void test_botocore_put_with_token(void)
@@ -222,7 +222,7 @@ static void test_botocore_put_with_token(void)
     blob_sha256_hex(body, strlen(body), ph);
     CHECK_STR_EQ(ph, "e8f9615fc5fadc3b5de9431c5e9c8e199f3aabc7147e8bcd6df77d85fcf76c01");
     blob_sigv4_kv q[] = {{"uploadId", "a/b+c="}, {"partNumber", "3"}};
-    blob_buf qs = {0}, auth = {0};
+    cr_buf qs = {0}, auth = {0};
     CHECK(blob_sigv4_canonical_query(q, 2, &qs) == CR_OK);
     CHECK_STR_EQ(qs.p, "partNumber=3&uploadId=a%2Fb%2Bc%3D");
     blob_sigv4_kv h[] = {
@@ -241,8 +241,8 @@ static void test_botocore_put_with_token(void)
                  "Credential=AKIAIOSFODNN7EXAMPLE/20261126/ap-south-1/s3/aws4_request, "
                  "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "
                  "Signature=5e98968a92efa2e7e474bc82f178a50048692930d642aa82e0922e322236feec");
-    blob_buf_free(&qs);
-    blob_buf_free(&auth);
+    cr_buf_release(&qs);
+    cr_buf_release(&auth);
 }
 
 static void test_dates(void)
