@@ -1,10 +1,11 @@
 /*
  * commands.h -- the subcommands of the `crease` binary.
  *
- * Each module owns the commands of its area in <module>/<module>_cli.c.  A command
- * gets the parsed configuration and its own argv (argv[0] is the command name),
- * returns the process exit status (0 ok, 1 failure, 2 usage error), and handles
- * `--help`/`-h` itself by printing its usage to stdout and returning 0.
+ * The commands of each area live in cli/cli_<area>.c, above the module libraries
+ * they drive (no module includes this header).  A command gets the parsed
+ * configuration and its own argv (argv[0] is the command name), returns the process
+ * exit status (0 ok, 1 failure, 2 usage error), and handles `--help`/`-h` itself by
+ * printing its usage to stdout and returning 0.
  */
 #ifndef CR_CLI_COMMANDS_H
 #define CR_CLI_COMMANDS_H
@@ -13,7 +14,7 @@
 
 typedef int (*cr_command_fn)(const cr_config *cfg, int argc, char **argv);
 
-/* core */
+/* config (cli.c) */
 int cmd_config(const cr_config *cfg, int argc, char **argv);
 /* video */
 int cmd_probe(const cr_config *cfg, int argc, char **argv);

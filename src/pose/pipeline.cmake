@@ -1,5 +1,5 @@
 # BlazePose pipeline (library crease_pose): detector decoding, ROI, crops, landmarks,
-# smoothing, the tracker, chunk JSON, skeleton overlays; and `crease pose`.
+# smoothing, the tracker, chunk JSON, skeleton overlays.  `crease pose` is in src/cli.
 add_library(crease_pose STATIC
     ${CMAKE_CURRENT_SOURCE_DIR}/detector.c
     ${CMAKE_CURRENT_SOURCE_DIR}/roi.c
@@ -12,13 +12,6 @@ add_library(crease_pose STATIC
 target_include_directories(crease_pose PUBLIC ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(crease_pose PUBLIC crease_pose_engine crease_core PkgConfig::JANSSON
                       PkgConfig::CAIRO PkgConfig::FFMPEG m)
-
-target_sources(crease PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/pose_cli.c)
-target_link_libraries(crease PRIVATE crease_pose)
-if(TARGET crease_video)
-  target_link_libraries(crease PRIVATE crease_video)
-endif()
-
 
 # --- tests of the pipeline -------------------------------------------------------------
 set(pose_pt ${CMAKE_CURRENT_SOURCE_DIR}/tests)

@@ -1,5 +1,5 @@
 /*
- * pose_cli.c -- `crease pose`: BlazePose on an image or a video, JSON in the chunk
+ * cli_pose.c -- `crease pose`: BlazePose on an image or a video, JSON in the chunk
  * format (pose_json.h) and an optional skeleton overlay (pose_overlay.h).
  *
  * Input frames come from the video module's sampler (video.h): a still image is one

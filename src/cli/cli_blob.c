@@ -1,5 +1,5 @@
 /*
- * blob_cli.c -- `crease blob`: operator commands on the configured blob store
+ * cli_blob.c -- `crease blob`: operator commands on the configured blob store
  * (S3 when S3_COACH_VIDEOS_BUCKET is set, else the folder CREASE_BLOB_DIR).
  */
 #include "cli/commands.h"

@@ -1,5 +1,5 @@
 /*
- * store_cli.c -- the store module's subcommands:
+ * cli_store.c -- the commands on the store (store.h):
  *   crease migrate up [VERSION] | down [N] | status
  *   crease jobs list [--status S] [--limit N] | show ID | retry ID | depth
  *

@@ -1,5 +1,5 @@
 /*
- * api_cli.c -- `crease serve` (the HTTP API, api.h) and `crease token` (an API token
+ * cli_api.c -- `crease serve` (the HTTP API, api.h) and `crease token` (an API token
  * for a coach, for operators and tests).
  */
 #include "api/api.h"

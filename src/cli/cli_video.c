@@ -1,5 +1,5 @@
 /*
- * video_cli.c -- `crease probe`, `crease chunks`, `crease frames` (video.h).
+ * cli_video.c -- `crease probe`, `crease chunks`, `crease frames` (video.h).
  */
 #include "cli/commands.h"
 #include "core/mem.h"

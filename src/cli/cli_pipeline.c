@@ -1,5 +1,5 @@
 /*
- * pipeline_cli.c -- `crease analyze`, `crease submit`, `crease chunk-worker`,
+ * cli_pipeline.c -- `crease analyze`, `crease submit`, `crease chunk-worker`,
  * `crease analysis-worker`.
  */
 #include "cli/commands.h"
