@@ -14,9 +14,5 @@ crease_add_test(NAME test_video_sampler SOURCES ${VIDEO_TESTS}/test_video_sample
                 LIBS crease_video LABELS unit ARGS ${VIDEO_TEST_MEDIA})
 crease_add_test(NAME test_video_bad SOURCES ${VIDEO_TESTS}/test_video_bad.c
                 LIBS crease_video LABELS unit fuzz ARGS ${VIDEO_TEST_MEDIA})
-add_test(NAME video_cli COMMAND sh ${VIDEO_TESTS}/video_cli.sh $<TARGET_FILE:crease>
-                                   ${VIDEO_TEST_MEDIA}
-         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(video_cli PROPERTIES LABELS unit)
-set_tests_properties(test_video_sampler test_video_bad video_cli
+set_tests_properties(test_video_sampler test_video_bad
                      PROPERTIES FIXTURES_REQUIRED video_media)

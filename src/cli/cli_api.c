@@ -1,9 +1,9 @@
 /*
- * api_cli.c -- `crease serve` (the HTTP API, api.h) and `crease token` (an API token
+ * cli_api.c -- `crease serve` (the HTTP API, api.h) and `crease token` (an API token
  * for a coach, for operators and tests).
  */
 #include "api/api.h"
-#include "cli/commands.h"
+#include "cli/cli.h"
 #include "core/mem.h"
 
 #include <getopt.h>
@@ -13,28 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Set by SIGTERM/SIGINT: stop accepting, stop the workers, exit 0. */
-static volatile sig_atomic_t serve_stop = 0;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    serve_stop = 1;
-}
-
-static int parse_int(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end != '\0' || x < lo || x > hi) {
-        fprintf(stderr, "crease %s: %s must be an integer from %ld to %ld, got '%s'\n", cmd, opt,
-                lo, hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
 
 static const char serve_usage[] =
     "usage: crease serve [--port N] [--bind ADDR] [--workers N] [--public-url URL]\n"
@@ -74,7 +52,7 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (parse_int("serve", "--port", optarg, 0, 65535, &v) != 0)
+            if (cli_opt_long("serve", "--port", optarg, 0, 65535, &v) != 0)
                 return 2;
             o.port = (int)v;
             break;
@@ -82,7 +60,7 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
             o.bind = optarg;
             break;
         case 'w':
-            if (parse_int("serve", "--workers", optarg, 0, 256, &v) != 0)
+            if (cli_opt_long("serve", "--workers", optarg, 0, 256, &v) != 0)
                 return 2;
             o.chunk_workers = (int)v;
             break;
@@ -103,12 +81,8 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
         return 2;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* SIGTERM/SIGINT: stop accepting, stop the workers, exit 0. */
+    volatile sig_atomic_t *serve_stop = cli_stop_on_signals();
     signal(SIGPIPE, SIG_IGN);
 
     api_server *srv = NULL;
@@ -119,7 +93,7 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
     }
     printf("crease serve: listening on http://%s:%d\n", o.bind, api_server_port(srv));
     fflush(stdout);
-    while (!serve_stop) {
+    while (!*serve_stop) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -153,7 +127,7 @@ int cmd_token(const cr_config *cfg, int argc, char **argv)
             sub = optarg;
             break;
         case 't':
-            if (parse_int("token", "--ttl", optarg, 0, 10L * 365 * 86400, &ttl) != 0)
+            if (cli_opt_long("token", "--ttl", optarg, 0, 10L * 365 * 86400, &ttl) != 0)
                 return 2;
             break;
         default:

@@ -1,8 +1,8 @@
 /*
- * blob_cli.c -- `crease blob`: operator commands on the configured blob store
+ * cli_blob.c -- `crease blob`: operator commands on the configured blob store
  * (S3 when S3_COACH_VIDEOS_BUCKET is set, else the folder CREASE_BLOB_DIR).
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 
 #include "blob/blob.h"
 #include "core/mem.h"
@@ -80,14 +80,13 @@ int cmd_blob(const cr_config *cfg, int argc, char **argv)
         if (strcmp(sub, "presign") == 0 && strcmp(a[i], "--put") == 0) {
             put = 1;
         } else if (strcmp(sub, "presign") == 0 && strcmp(a[i], "--expires") == 0) {
-            char *end = NULL;
-            if (i + 1 >= nargs || (expires = strtoll(a[i + 1], &end, 10), *end != '\0') ||
-                expires < 1 || expires > BLOB_PRESIGN_MAX_S) {
+            long v;
+            if (i + 1 >= nargs || cli_parse_long(a[++i], 1, BLOB_PRESIGN_MAX_S, &v) != 0) {
                 fprintf(stderr, "crease blob presign: --expires needs 1..%d seconds\n",
                         BLOB_PRESIGN_MAX_S);
                 return 2;
             }
-            i++;
+            expires = v;
         } else if (a[i][0] == '-' && a[i][1] != '\0') {
             fprintf(stderr, "crease blob %s: unknown option '%s'\n", sub, a[i]);
             return 2;

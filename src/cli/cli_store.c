@@ -1,5 +1,5 @@
 /*
- * store_cli.c -- the store module's subcommands:
+ * cli_store.c -- the commands on the store (store.h):
  *   crease migrate up [VERSION] | down [N] | status
  *   crease jobs list [--status S] [--limit N] | show ID | retry ID | depth
  *
@@ -7,7 +7,7 @@
  * queued", "aggregation never triggers") in one command: the job row, then every
  * chunk with its status, attempts, worker, lease, runtime and error.
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 #include "core/mem.h"
 #include "store/store.h"
 
@@ -30,15 +30,8 @@ static const char *fmt_time(double t, char *buf, size_t cap)
     return buf;
 }
 
-static int parse_count(const char *s, int *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < 0 || v > 1000000)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
+/* The largest count these commands take (a migration version or count, --limit). */
+#define COUNT_MAX 1000000
 
 static store *open_or_report(const cr_config *cfg, const char *cmd)
 {
@@ -71,7 +64,7 @@ int cmd_migrate(const cr_config *cfg, int argc, char **argv)
     }
     const char *verb = argv[1];
     int arg = -1;
-    if (argc == 3 && parse_count(argv[2], &arg) != 0) {
+    if (argc == 3 && cli_parse_int(argv[2], 0, COUNT_MAX, &arg) != 0) {
         fprintf(stderr, "crease migrate: bad number '%s'\n", argv[2]);
         return 2;
     }
@@ -136,10 +129,11 @@ static int jobs_list(store *st, int argc, char **argv)
     const char *status = NULL;
     int limit = 20;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--status") == 0 && i + 1 < argc) {
-            status = argv[++i];
-        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            if (parse_count(argv[++i], &limit) != 0 || limit == 0) {
+        const char *v;
+        if ((v = cli_opt_value(argc, argv, &i, "--status", 0, NULL)) != NULL) {
+            status = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--limit", 0, NULL)) != NULL) {
+            if (cli_parse_int(v, 1, COUNT_MAX, &limit) != 0) {
                 fprintf(stderr, "crease jobs list: bad --limit\n");
                 return 2;
             }

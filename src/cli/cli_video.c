@@ -1,39 +1,19 @@
 /*
- * video_cli.c -- `crease probe`, `crease chunks`, `crease frames` (video.h).
+ * cli_video.c -- `crease probe`, `crease chunks`, `crease frames` (video.h).
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 #include "core/mem.h"
 #include "core/reader.h"
 #include "video/video.h"
 
 #include <errno.h>
-#include <math.h>
+#include <float.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_int(const char *s, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < -1000000000L || v > 1000000000L)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
+/* The largest count these commands take (chunk seconds, width, threads). */
+#define COUNT_MAX 1000000000
 
 static int open_input(const char *cmd, const char *path, cr_reader **r)
 {
@@ -92,8 +72,9 @@ int cmd_chunks(const cr_config *cfg, int argc, char **argv)
     const char *path = NULL;
     int chunk = cfg->chunk_seconds;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--chunk-seconds") == 0 && i + 1 < argc) {
-            if (parse_int(argv[++i], &chunk) != 0 || chunk < 1) {
+        const char *v = cli_opt_value(argc, argv, &i, "--chunk-seconds", 0, NULL);
+        if (v != NULL) {
+            if (cli_parse_int(v, 1, COUNT_MAX, &chunk) != 0) {
                 fprintf(stderr, "crease chunks: --chunk-seconds must be an integer >= 1\n");
                 return 2;
             }
@@ -163,22 +144,20 @@ int cmd_frames(const cr_config *cfg, int argc, char **argv)
     o.max_width = cfg->max_width;
     const char *path = NULL, *dump = NULL;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
+        const char *a = argv[i], *v;
         int bad = 0;
-        if (strcmp(a, "--start") == 0 && has)
-            bad = parse_double(argv[++i], &o.start_sec) != 0 || o.start_sec < 0;
-        else if (strcmp(a, "--end") == 0 && has)
-            bad = parse_double(argv[++i], &o.end_sec) != 0;
-        else if (strcmp(a, "--fps") == 0 && has)
-            bad = parse_double(argv[++i], &o.sample_fps) != 0 || !(o.sample_fps > 0) ||
-                  o.sample_fps > 240;
-        else if (strcmp(a, "--max-width") == 0 && has)
-            bad = parse_int(argv[++i], &o.max_width) != 0 || o.max_width < 1;
-        else if (strcmp(a, "--threads") == 0 && has)
-            bad = parse_int(argv[++i], &o.threads) != 0 || o.threads < 0;
-        else if (strcmp(a, "--dump") == 0 && has)
-            dump = argv[++i];
+        if ((v = cli_opt_value(argc, argv, &i, "--start", 0, NULL)) != NULL)
+            bad = cli_parse_double(v, 0, DBL_MAX, &o.start_sec) != 0;
+        else if ((v = cli_opt_value(argc, argv, &i, "--end", 0, NULL)) != NULL)
+            bad = cli_parse_double(v, -DBL_MAX, DBL_MAX, &o.end_sec) != 0;
+        else if ((v = cli_opt_value(argc, argv, &i, "--fps", 0, NULL)) != NULL)
+            bad = cli_parse_double(v, 0, 240, &o.sample_fps) != 0 || !(o.sample_fps > 0);
+        else if ((v = cli_opt_value(argc, argv, &i, "--max-width", 0, NULL)) != NULL)
+            bad = cli_parse_int(v, 1, COUNT_MAX, &o.max_width) != 0;
+        else if ((v = cli_opt_value(argc, argv, &i, "--threads", 0, NULL)) != NULL)
+            bad = cli_parse_int(v, 0, COUNT_MAX, &o.threads) != 0;
+        else if ((v = cli_opt_value(argc, argv, &i, "--dump", 0, NULL)) != NULL)
+            dump = v;
         else if (a[0] != '-' && path == NULL)
             path = a;
         else

@@ -1,9 +1,9 @@
 /*
  * main.c -- the `crease` binary: parse the configuration once, then dispatch to a
- * subcommand.  Configuration errors exit with status 2 and one line naming the
- * variable, before any command runs.
+ * subcommand.  Configuration errors exit with status 2 (CLI_EXIT_USAGE) and one line
+ * naming the variable, before any command runs.
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -64,28 +64,28 @@ int main(int argc, char **argv)
     cr_mem_init();
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_EXIT_USAGE;
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         usage(stdout);
-        return 0;
+        return CLI_EXIT_OK;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
         printf("crease %s\n", CREASE_VERSION);
-        return 0;
+        return CLI_EXIT_OK;
     }
 
     char *help_argv[3];
     if (strcmp(name, "help") == 0) {
         if (argc < 3) {
             usage(stdout);
-            return 0;
+            return CLI_EXIT_OK;
         }
         const command *c = find(argv[2]);
         if (c == NULL) {
             fprintf(stderr, "crease: unknown command '%s' (see crease --help)\n", argv[2]);
-            return 2;
+            return CLI_EXIT_USAGE;
         }
         help_argv[0] = argv[2];
         help_argv[1] = "--help";
@@ -97,14 +97,14 @@ int main(int argc, char **argv)
     const command *c = find(name);
     if (c == NULL) {
         fprintf(stderr, "crease: unknown command '%s' (see crease --help)\n", name);
-        return 2;
+        return CLI_EXIT_USAGE;
     }
 
     static cr_config cfg; /* large; lives for the whole run */
     cr_err err = {0};
     if (cli_wants_help(argc - 1, argv + 1) == 0 && cr_config_from_env(&cfg, &err) != CR_OK) {
         fprintf(stderr, "crease: configuration error: %s\n", cr_err_msg(&err));
-        return 2;
+        return CLI_EXIT_USAGE;
     }
     cr_log_configure(cfg.log_level, cfg.log_json);
     return c->fn(&cfg, argc - 1, argv + 1);

@@ -1,8 +1,8 @@
 /*
- * pipeline_cli.c -- `crease analyze`, `crease submit`, `crease chunk-worker`,
+ * cli_pipeline.c -- `crease analyze`, `crease submit`, `crease chunk-worker`,
  * `crease analysis-worker`.
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
@@ -10,31 +10,11 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Set by SIGTERM/SIGINT: workers finish the chunk in hand and stop. */
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
 
 static void worker_name(char *out, size_t cap, int n)
 {
@@ -45,20 +25,6 @@ static void worker_name(char *out, size_t cap, int n)
         snprintf(out, cap, "%.40s:%d:%d", host, (int)getpid(), n);
     else
         snprintf(out, cap, "%.40s:%d", host, (int)getpid());
-}
-
-static int parse_positive(const char *cmd, const char *opt, const char *v, double lo, double hi,
-                          double *out)
-{
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end != '\0' || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "crease %s: %s must be a number from %g to %g, got '%s'\n", cmd, opt, lo,
-                hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
 }
 
 static const char *const analysis_modes[] = {"batting", "bowling", "wicketkeeping", "fielding",
@@ -130,17 +96,17 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
             o->w.pose.model = optarg;
             break;
         case OPT_THREADS:
-            if (parse_positive(cmd, "--threads", optarg, 1, 64, &v))
+            if (cli_opt_double(cmd, "--threads", optarg, 1, 64, &v))
                 return -1;
             o->w.pose.threads = (int)v;
             break;
         case OPT_LEASE:
-            if (parse_positive(cmd, "--lease", optarg, 1, 86400, &v))
+            if (cli_opt_double(cmd, "--lease", optarg, 1, 86400, &v))
                 return -1;
             o->w.lease_seconds = v;
             break;
         case OPT_POLL:
-            if (parse_positive(cmd, "--poll", optarg, 0.01, 3600, &v))
+            if (cli_opt_double(cmd, "--poll", optarg, 0.01, 3600, &v))
                 return -1;
             o->w.poll_seconds = v;
             break;
@@ -148,7 +114,7 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
             o->w.idle_exit = 1;
             break;
         case OPT_WORKERS:
-            if (parse_positive(cmd, "--workers", optarg, 1, 256, &v))
+            if (cli_opt_double(cmd, "--workers", optarg, 1, 256, &v))
                 return -1;
             o->workers = (int)v;
             break;
@@ -293,7 +259,8 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         return 2;
     }
     const char *path = argv[i];
-    install_signals();
+    /* SIGTERM/SIGINT: workers finish the chunk in hand and stop. */
+    volatile sig_atomic_t *stop = cli_stop_on_signals();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -327,11 +294,11 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         args[k].w.idle_exit = 1;
         args[k].w.wait_job = sub.job_id;
         args[k].w.poll_seconds = 0.1;
-        args[k].w.stop = &stop_requested;
+        args[k].w.stop = stop;
         worker_name(args[k].name, sizeof args[k].name, k);
         if (pthread_create(&tids[k], NULL, chunk_thread, &args[k]) != 0) {
             fprintf(stderr, "crease analyze: cannot start worker thread %d\n", k);
-            stop_requested = 1;
+            *stop = 1;
             break;
         }
         started++;
@@ -344,7 +311,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
             worker_failed = 1;
         }
     }
-    if (stop_requested || worker_failed || started < nw) {
+    if (*stop || worker_failed || started < nw) {
         fprintf(stderr, "crease analyze: stopped; job %s stays queued (crease jobs show %s)\n",
                 sub.job_id, sub.job_id);
         goto done;
@@ -357,7 +324,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
     aw.idle_exit = 1;
     aw.wait_job = sub.job_id;
     aw.poll_seconds = 0.1;
-    aw.stop = &stop_requested;
+    aw.stop = stop;
     pipeline_worker_stats ws;
     if (pipeline_analysis_worker_run(cfg, &aw, &ws, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
@@ -449,11 +416,10 @@ static int run_worker(const cr_config *cfg, int argc, char **argv, const char *c
         fprintf(stderr, "crease %s: unexpected argument '%s'\n", cmd, argv[i]);
         return 2;
     }
-    install_signals();
     char name[96];
     worker_name(name, sizeof name, -1);
     o.w.worker_id = name;
-    o.w.stop = &stop_requested;
+    o.w.stop = cli_stop_on_signals(); /* SIGTERM/SIGINT: finish the work in hand, stop */
     {
         store *st = NULL;
         cr_err e = {0};

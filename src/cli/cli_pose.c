@@ -1,5 +1,5 @@
 /*
- * pose_cli.c -- `crease pose`: BlazePose on an image or a video, JSON in the chunk
+ * cli_pose.c -- `crease pose`: BlazePose on an image or a video, JSON in the chunk
  * format (pose_json.h) and an optional skeleton overlay (pose_overlay.h).
  *
  * Input frames come from the video module's sampler (video.h): a still image is one
@@ -7,7 +7,7 @@
  * Timestamps given to the tracker are the grid times plus 1 us (MediaPipe's One Euro
  * filter ignores a first timestamp of exactly 0; spacing is what matters).
  */
-#include "cli/commands.h"
+#include "cli/cli.h"
 
 #include "core/mem.h"
 #include "core/reader.h"
@@ -50,24 +50,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-/* --name value or --name=value; returns the value or NULL (and advances *i). */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *bad)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "crease pose: %s needs a value\n", name);
-        *bad = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 typedef struct pose_cli_args {
     const char *input, *model, *engine, *out, *overlay;
     int is_static, threads;
@@ -83,23 +65,21 @@ static int parse_args(int argc, char **argv, pose_cli_args *a)
         const char *v;
         if (strcmp(argv[i], "--static") == 0) {
             a->is_static = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--model", &bad)) != NULL) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--model", CLI_OPT_INLINE, &bad)) != NULL) {
             a->model = v;
-        } else if ((v = opt_value(argc, argv, &i, "--engine", &bad)) != NULL) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--engine", CLI_OPT_INLINE, &bad)) != NULL) {
             a->engine = v;
-        } else if ((v = opt_value(argc, argv, &i, "--out", &bad)) != NULL) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--out", CLI_OPT_INLINE, &bad)) != NULL) {
             a->out = v;
-        } else if ((v = opt_value(argc, argv, &i, "--overlay", &bad)) != NULL) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--overlay", CLI_OPT_INLINE, &bad)) != NULL) {
             a->overlay = v;
-        } else if ((v = opt_value(argc, argv, &i, "--threads", &bad)) != NULL) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end != '\0' || n < 1 || n > 64) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", CLI_OPT_INLINE, &bad)) != NULL) {
+            if (cli_parse_int(v, 1, 64, &a->threads) != 0) {
                 fprintf(stderr, "crease pose: --threads must be 1..64, got '%s'\n", v);
                 return 2;
             }
-            a->threads = (int)n;
         } else if (bad) {
+            fprintf(stderr, "crease pose: %s needs a value\n", argv[i]);
             return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "crease pose: unknown option '%s'\n", argv[i]);
