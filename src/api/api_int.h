@@ -24,6 +24,7 @@
 #define CR_API_API_INT_H
 
 #include "api/api.h"
+#include "core/buf.h"
 #include "blob/blob.h"
 #include "store/store.h"
 
@@ -55,8 +56,7 @@ enum api_req_kind { API_REQ_API = 0, API_REQ_BLOB_PUT = 1, API_REQ_OTHER = 2 };
 /* One request in flight (MHD's *con_cls). */
 typedef struct api_request {
     enum api_req_kind kind;
-    char *body;
-    size_t len, cap;
+    cr_buf body; /* a JSON route's body, up to API_BODY_MAX */
     int too_large;
     /* uploads */
     int fd;

@@ -111,27 +111,12 @@ static enum MHD_Result request_body(api_request *rq, const char *upload_data, si
 {
     if (rq->too_large)
         return MHD_YES;
-    if (rq->len + n > API_BODY_MAX) {
+    if (rq->body.len + n > API_BODY_MAX) {
         rq->too_large = 1;
-        cr_free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
+        cr_buf_release(&rq->body);
         return MHD_YES;
     }
-    if (rq->len + n + 1 > rq->cap) {
-        size_t cap = rq->cap ? rq->cap : 1024;
-        while (cap < rq->len + n + 1)
-            cap *= 2;
-        char *nb = cr_realloc(rq->body, cap);
-        if (nb == NULL)
-            return MHD_NO;
-        rq->body = nb;
-        rq->cap = cap;
-    }
-    memcpy(rq->body + rq->len, upload_data, n);
-    rq->len += n;
-    rq->body[rq->len] = '\0';
-    return MHD_YES;
+    return cr_buf_add(&rq->body, upload_data, n) == CR_OK ? MHD_YES : MHD_NO;
 }
 
 /* The whole request is in: answer. */
@@ -195,7 +180,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         close(rq->fd);
     if (rq->tmp[0])
         unlink(rq->tmp);
-    cr_free(rq->body);
+    cr_buf_release(&rq->body);
     cr_free(rq);
     *con_cls = NULL;
 }

@@ -6,6 +6,8 @@
  * to the owner of its session (owner.json in the blob store), anyone else gets 404.
  */
 #include "api/api_int.h"
+
+#include "analysis/analysis.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
@@ -173,25 +175,16 @@ static enum MHD_Result send_load_error(struct MHD_Connection *c, unsigned code, 
 /* Parses the body as a JSON object ("" = {}); NULL after answering 400. */
 static json_t *body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret)
 {
-    if (rq->len == 0)
+    if (rq->body.len == 0)
         return json_object();
     json_error_t je;
-    json_t *j = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(rq->body.p, rq->body.len, JSON_REJECT_DUPLICATES, &je);
     if (j == NULL || !json_is_object(j)) {
         json_decref(j);
         *ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "request body must be a JSON object");
         return NULL;
     }
     return j;
-}
-
-static int mode_valid(const char *m)
-{
-    static const char *const modes[] = {"batting", "bowling", "wicketkeeping", "fielding"};
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (strcmp(m, modes[i]) == 0)
-            return 1;
-    return 0;
 }
 
 static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
@@ -209,11 +202,10 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "filename must be a string of <= 255 bytes");
     }
     if (am != NULL && !json_is_null(am)) {
-        if (!json_is_string(am) || !mode_valid(json_string_value(am))) {
+        if (!json_is_string(am) || analysis_mode_find(json_string_value(am)) < 0) {
             json_decref(b);
-            return api_send_error(
-                c, MHD_HTTP_BAD_REQUEST,
-                "analysis_mode must be batting, bowling, wicketkeeping or fielding");
+            return api_send_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "analysis_mode must be " ANALYSIS_MODES_TEXT);
         }
         mode = json_string_value(am);
     }

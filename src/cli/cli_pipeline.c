@@ -3,6 +3,8 @@
  * `crease analysis-worker`.
  */
 #include "cli/cli.h"
+
+#include "analysis/analysis.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
@@ -25,17 +27,6 @@ static void worker_name(char *out, size_t cap, int n)
         snprintf(out, cap, "%.40s:%d:%d", host, (int)getpid(), n);
     else
         snprintf(out, cap, "%.40s:%d", host, (int)getpid());
-}
-
-static const char *const analysis_modes[] = {"batting", "bowling", "wicketkeeping", "fielding",
-                                             NULL};
-
-static int mode_valid(const char *m)
-{
-    for (int i = 0; analysis_modes[i] != NULL; i++)
-        if (strcmp(analysis_modes[i], m) == 0)
-            return 1;
-    return 0;
 }
 
 /* Options shared by the commands that run workers. */
@@ -119,10 +110,8 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
             o->workers = (int)v;
             break;
         case OPT_MODE:
-            if (!mode_valid(optarg)) {
-                fprintf(stderr,
-                        "crease %s: --mode must be batting, bowling, wicketkeeping or fielding\n",
-                        cmd);
+            if (analysis_mode_find(optarg) < 0) {
+                fprintf(stderr, "crease %s: --mode must be " ANALYSIS_MODES_TEXT "\n", cmd);
                 return -1;
             }
             o->mode = optarg;
@@ -244,7 +233,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
                "metrics, findings) and writes report.html, the report for the coach.\n\n"
                "options:\n"
                "  --workers N            chunk worker threads (default: the number of CPUs)\n"
-               "  --mode MODE            batting|bowling|wicketkeeping|fielding\n"
+               "  --mode MODE            " ANALYSIS_MODES_BAR "\n"
                "  --out FILE             also write final_results.json to FILE\n"
                "%s",
                pose_opts_help);
