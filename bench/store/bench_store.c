@@ -126,6 +126,12 @@ static int run(const char *backend, int workers, double seconds)
     for (int i = 0; i < CHUNKS; i++)
         sp[i] = (store_chunk_span){i, i + 1.0};
     static char ids[JOBS][37];
+    store_session_new sn = {.id = "bench", .owner_id = "bench", .title = "bench"};
+    char sid[37];
+    if (store_session_create(st, &sn, sid, sizeof sid, &err) != CR_OK) {
+        fprintf(stderr, "setup: %s\n", cr_err_msg(&err));
+        return 1;
+    }
     for (int j = 0; j < JOBS; j++) {
         store_job_new jn = {.session_id = "bench"};
         if (store_job_create(st, &jn, ids[j], 37, &err) != CR_OK ||

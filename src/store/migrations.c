@@ -3,7 +3,8 @@
  * the runner behind `crease migrate up | down [N] | status`.
  *
  * A migration is a list of steps, each creating one object: an enum type (T), a
- * table (t), a column (c), an index (i) or an enum value (e).  `up` runs a step only
+ * table (t), a column (c), an index (i), an enum value (e) or a table constraint (k);
+ * or changing data (d: run once on the way up, nothing to undo, nothing recorded).  `up` runs a step only
  * when its object is missing and records what it created in crease_schema_objects;
  * `down` drops exactly the recorded objects, newest first.  So on a database that
  * already holds Cricksy's tables `up` adds only what is missing and `down` leaves
@@ -20,6 +21,9 @@
  *   2 queue_columns -- what crease's queue adds (DESIGN.md §3): chunk leases,
  *     worker ids, next_attempt_at, max_attempts; the job's aggregation lease;
  *     partial indexes for the claim and the reaper.
+ *   3 cricksy_sessions_and_job_settings -- Cricksy's video_sessions, the job columns
+ *     of its later revisions and the job -> session foreign key; crease's per-job
+ *     settings (see v3_pg below).
  *
  * Each version runs in one transaction (DDL is transactional on both backends);
  * on PostgreSQL an advisory lock serialises concurrent `migrate` runs, on SQLite
@@ -169,9 +173,147 @@ static const mig_step v2_sq[] = {
     {0, NULL, NULL, NULL},
 };
 
+/* ---- version 3: Cricksy's sessions, the rest of its job columns, per-job settings - */
+
+/* Cricksy's alembic head (ab12cd34ef56): video_sessions and its enums (revisions
+ * n4i5j6k7l8m9, q8r9s0t1u2v3, a1b2c3d4e5f6, c3d4e5f6g7h8, 20260106190609,
+ * pitch_calibration_001), the job columns of p2q3r4s5t6u7, h3i4j5k6l7m8, 8fad14d07603,
+ * j4k5l6m7n8o9 and p3q4r5s6t7u8, the job indexes and the job -> session foreign key.
+ * compat: never change these names, types or enum orders.  Then crease's per-job
+ * settings (DESIGN.md §3): sample_rate (the exact SAMPLE_FPS; Cricksy's sample_fps is
+ * an integer), chunk_seconds, max_width, pose_model.  Jobs created before this version
+ * have no session row: one is made for each (owner unknown: owner_id '') so that the
+ * foreign key holds. */
+static const mig_step v3_pg[] = {
+    {'T', NULL, "owner_type", "'coach', 'org'"},
+    {'T', NULL, "video_session_status", "'pending', 'uploaded', 'processing', 'ready', 'failed'"},
+    {'T', NULL, "video_session_type", "'batting', 'bowling', 'fielding', 'wicketkeeping'"},
+    {'T', NULL, "analysis_context", "'batting', 'bowling', 'wicketkeeping', 'fielding', 'mixed'"},
+    {'T', NULL, "camera_view", "'side', 'front', 'behind', 'other'"},
+    {'t', NULL, "video_sessions",
+     "id varchar NOT NULL PRIMARY KEY, owner_type owner_type NOT NULL, owner_id varchar NOT "
+     "NULL, title varchar(255) NOT NULL, notes text, player_ids jsonb NOT NULL, s3_bucket "
+     "varchar(255), s3_key varchar(500), status video_session_status NOT NULL, created_at "
+     "timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), "
+     "file_size_bytes bigint, session_type video_session_type, min_duration_seconds integer NOT "
+     "NULL DEFAULT 300, analysis_context analysis_context, camera_view camera_view, "
+     "pitch_corners json"},
+    /* On a Cricksy database older than its head, the columns of later revisions. */
+    {'c', "video_sessions", "file_size_bytes", "bigint"},
+    {'c', "video_sessions", "session_type", "video_session_type"},
+    {'c', "video_sessions", "min_duration_seconds", "integer NOT NULL DEFAULT 300"},
+    {'c', "video_sessions", "analysis_context", "analysis_context"},
+    {'c', "video_sessions", "camera_view", "camera_view"},
+    {'c', "video_sessions", "pitch_corners", "json"},
+    {'i', NULL, "ix_video_sessions_owner",
+     "CREATE INDEX ix_video_sessions_owner ON video_sessions (owner_type, owner_id)"},
+    {'i', NULL, "ix_video_sessions_status",
+     "CREATE INDEX ix_video_sessions_status ON video_sessions (status)"},
+    {'i', NULL, "ix_video_sessions_created_at",
+     "CREATE INDEX ix_video_sessions_created_at ON video_sessions (created_at)"},
+    {'i', NULL, "ix_video_sessions_owner_size",
+     "CREATE INDEX ix_video_sessions_owner_size ON video_sessions (owner_id, status, "
+     "file_size_bytes)"},
+    {'i', NULL, "ix_video_sessions_session_type",
+     "CREATE INDEX ix_video_sessions_session_type ON video_sessions (session_type)"},
+    {'i', NULL, "ix_video_sessions_analysis_context",
+     "CREATE INDEX ix_video_sessions_analysis_context ON video_sessions (analysis_context)"},
+    {'c', "video_analysis_jobs", "sqs_message_id", "varchar(255)"},
+    {'c', "video_analysis_jobs", "quick_results", "json"},
+    {'c', "video_analysis_jobs", "quick_started_at", "timestamptz"},
+    {'c', "video_analysis_jobs", "quick_completed_at", "timestamptz"},
+    {'c', "video_analysis_jobs", "quick_findings", "json"},
+    {'c', "video_analysis_jobs", "quick_report", "json"},
+    {'c', "video_analysis_jobs", "deep_findings", "json"},
+    {'c', "video_analysis_jobs", "deep_report", "json"},
+    {'c', "video_analysis_jobs", "quick_results_s3_key", "varchar(500)"},
+    {'c', "video_analysis_jobs", "pdf_s3_key", "varchar(500)"},
+    {'c', "video_analysis_jobs", "pdf_generated_at", "timestamptz"},
+    {'c', "video_analysis_jobs", "coach_goals", "jsonb"},
+    {'c', "video_analysis_jobs", "outcomes", "jsonb"},
+    {'c', "video_analysis_jobs", "goal_compliance_pct", "double precision"},
+    {'c', "video_analysis_jobs", "coach_suggestions", "jsonb"},
+    {'c', "video_analysis_jobs", "player_summary", "jsonb"},
+    {'i', NULL, "ix_analysis_jobs_session_id",
+     "CREATE INDEX ix_analysis_jobs_session_id ON video_analysis_jobs (session_id)"},
+    {'i', NULL, "ix_analysis_jobs_created_at",
+     "CREATE INDEX ix_analysis_jobs_created_at ON video_analysis_jobs (created_at)"},
+    {'i', NULL, "ix_analysis_jobs_sqs_message_id",
+     "CREATE INDEX ix_analysis_jobs_sqs_message_id ON video_analysis_jobs (sqs_message_id)"},
+    {'d', NULL, "sessions_for_orphan_jobs",
+     "INSERT INTO video_sessions (id, owner_type, owner_id, title, player_ids, status) SELECT "
+     "DISTINCT j.session_id, 'coach'::owner_type, '', 'Untitled session', '[]'::jsonb, "
+     "'uploaded'::video_session_status FROM "
+     "video_analysis_jobs j WHERE NOT EXISTS (SELECT 1 FROM video_sessions s WHERE s.id = "
+     "j.session_id)"},
+    {'k', "video_analysis_jobs", "video_analysis_jobs_session_id_fkey",
+     "FOREIGN KEY (session_id) REFERENCES video_sessions (id) ON DELETE CASCADE"},
+    {'c', "video_analysis_jobs", "sample_rate", "double precision"},
+    {'c', "video_analysis_jobs", "chunk_seconds", "integer"},
+    {'c', "video_analysis_jobs", "max_width", "integer"},
+    {'c', "video_analysis_jobs", "pose_model", "varchar(16)"},
+    {0, NULL, NULL, NULL},
+};
+
+/* SQLite: the same in its types (enums as TEXT with CHECK, json as TEXT, times as epoch
+ * seconds).  SQLite cannot add a foreign key to an existing table; store.c checks that
+ * a job's session exists before creating the job. */
+static const mig_step v3_sq[] = {
+    {'t', NULL, "video_sessions",
+     "id TEXT NOT NULL PRIMARY KEY, owner_type TEXT NOT NULL CHECK (owner_type IN ('coach', "
+     "'org')), owner_id TEXT NOT NULL, title TEXT NOT NULL, notes TEXT, player_ids TEXT NOT NULL "
+     "DEFAULT '[]', s3_bucket TEXT, s3_key TEXT, status TEXT NOT NULL CHECK (status IN "
+     "('pending', 'uploaded', 'processing', 'ready', 'failed')), created_at REAL NOT NULL, "
+     "updated_at REAL NOT NULL, file_size_bytes INTEGER, session_type TEXT CHECK (session_type "
+     "IN ('batting', 'bowling', 'fielding', 'wicketkeeping')), min_duration_seconds INTEGER NOT "
+     "NULL DEFAULT 300, analysis_context TEXT CHECK (analysis_context IN ('batting', 'bowling', "
+     "'wicketkeeping', 'fielding', 'mixed')), camera_view TEXT CHECK (camera_view IN ('side', "
+     "'front', 'behind', 'other')), pitch_corners TEXT"},
+    {'c', "video_sessions", "analysis_context", "TEXT"},
+    {'c', "video_sessions", "camera_view", "TEXT"},
+    {'i', NULL, "ix_video_sessions_owner",
+     "CREATE INDEX ix_video_sessions_owner ON video_sessions (owner_type, owner_id)"},
+    {'i', NULL, "ix_video_sessions_status",
+     "CREATE INDEX ix_video_sessions_status ON video_sessions (status)"},
+    {'i', NULL, "ix_video_sessions_created_at",
+     "CREATE INDEX ix_video_sessions_created_at ON video_sessions (created_at)"},
+    {'c', "video_analysis_jobs", "sqs_message_id", "TEXT"},
+    {'c', "video_analysis_jobs", "quick_results", "TEXT"},
+    {'c', "video_analysis_jobs", "quick_started_at", "REAL"},
+    {'c', "video_analysis_jobs", "quick_completed_at", "REAL"},
+    {'c', "video_analysis_jobs", "quick_findings", "TEXT"},
+    {'c', "video_analysis_jobs", "quick_report", "TEXT"},
+    {'c', "video_analysis_jobs", "deep_findings", "TEXT"},
+    {'c', "video_analysis_jobs", "deep_report", "TEXT"},
+    {'c', "video_analysis_jobs", "quick_results_s3_key", "TEXT"},
+    {'c', "video_analysis_jobs", "pdf_s3_key", "TEXT"},
+    {'c', "video_analysis_jobs", "pdf_generated_at", "REAL"},
+    {'c', "video_analysis_jobs", "coach_goals", "TEXT"},
+    {'c', "video_analysis_jobs", "outcomes", "TEXT"},
+    {'c', "video_analysis_jobs", "goal_compliance_pct", "REAL"},
+    {'c', "video_analysis_jobs", "coach_suggestions", "TEXT"},
+    {'c', "video_analysis_jobs", "player_summary", "TEXT"},
+    {'i', NULL, "ix_analysis_jobs_session_id",
+     "CREATE INDEX ix_analysis_jobs_session_id ON video_analysis_jobs (session_id)"},
+    {'i', NULL, "ix_analysis_jobs_created_at",
+     "CREATE INDEX ix_analysis_jobs_created_at ON video_analysis_jobs (created_at)"},
+    {'d', NULL, "sessions_for_orphan_jobs",
+     "INSERT INTO video_sessions (id, owner_type, owner_id, title, player_ids, status, "
+     "created_at, updated_at) SELECT DISTINCT j.session_id, 'coach', '', 'Untitled session', "
+     "'[]', 'uploaded', MIN(j.created_at), MIN(j.created_at) FROM video_analysis_jobs j WHERE "
+     "NOT EXISTS (SELECT 1 FROM video_sessions s WHERE s.id = j.session_id) GROUP BY "
+     "j.session_id"},
+    {'c', "video_analysis_jobs", "sample_rate", "REAL"},
+    {'c', "video_analysis_jobs", "chunk_seconds", "INTEGER"},
+    {'c', "video_analysis_jobs", "max_width", "INTEGER"},
+    {'c', "video_analysis_jobs", "pose_model", "TEXT"},
+    {0, NULL, NULL, NULL},
+};
+
 static const migration migrations[] = {
     {"video_analysis_tables", v1_pg, v1_sq},
     {"queue_columns", v2_pg, v2_sq},
+    {"cricksy_sessions_and_job_settings", v3_pg, v3_sq},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -249,6 +391,13 @@ static cr_status object_exists(store *st, const mig_step *s, int *exists, cr_err
                        "indexname = $1"
                      : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1";
         break;
+    case 'k':
+        sql = "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = "
+              "c.connamespace WHERE c.conname = $1 AND n.nspname = current_schema()";
+        break;
+    case 'd':
+        *exists = 0; /* data steps always run on the way up */
+        return CR_OK;
     default:
         return cr_err_set(err, CR_ERR_INTERNAL, "migrate: bad step kind %c", s->kind);
     }
@@ -280,6 +429,14 @@ static cr_status step_sql(const mig_step *s, int up, char *buf, size_t cap, cr_e
     case 'e':
         n = up ? snprintf(buf, cap, "ALTER TYPE %s ADD VALUE IF NOT EXISTS '%s'", s->table, s->name)
                : snprintf(buf, cap, "SELECT 1"); /* kept: see the top of this file */
+        break;
+    case 'k':
+        n = up ? snprintf(buf, cap, "ALTER TABLE %s ADD CONSTRAINT %s %s", s->table, s->name,
+                          s->def)
+               : snprintf(buf, cap, "ALTER TABLE %s DROP CONSTRAINT %s", s->table, s->name);
+        break;
+    case 'd':
+        n = up ? snprintf(buf, cap, "%s", s->def) : snprintf(buf, cap, "SELECT 1");
         break;
     default:
         return cr_err_set(err, CR_ERR_INTERNAL, "migrate: bad step kind %c", s->kind);
@@ -373,6 +530,8 @@ static cr_status apply_version(store *st, int v, int *did, cr_err *err)
             goto fail;
         if ((s = st->drv->exec_script(st->ctx, sql, err)) != CR_OK)
             goto fail;
+        if (steps[i].kind == 'd')
+            continue; /* nothing to undo */
         char kind[2] = {steps[i].kind, 0};
         store_val p[5] = {SVI(v), SVI(i), SVT(kind), SVT(steps[i].table), SVT(steps[i].name)};
         s = st->drv->exec(st->ctx, -1,

@@ -82,26 +82,26 @@ const char *store_cell(const store_rows *r, int row, int col)
     return r->cells[(size_t)row * (size_t)r->ncols + (size_t)col];
 }
 
-static int cell_int(const store_rows *r, int row, int col, int dflt)
+int store_cell_int(const store_rows *r, int row, int col, int dflt)
 {
     const char *v = store_cell(r, row, col);
     return v != NULL ? (int)strtol(v, NULL, 10) : dflt;
 }
 
-static double cell_double(const store_rows *r, int row, int col)
+double store_cell_double(const store_rows *r, int row, int col)
 {
     const char *v = store_cell(r, row, col);
     return v != NULL ? strtod(v, NULL) : 0.0;
 }
 
-static void cell_copy(char *dst, size_t cap, const store_rows *r, int row, int col)
+void store_cell_copy(char *dst, size_t cap, const store_rows *r, int row, int col)
 {
     const char *v = store_cell(r, row, col);
     snprintf(dst, cap, "%s", v != NULL ? v : "");
 }
 
-static cr_status run(store *st, store_stmt q, const store_val *p, int n, store_rows *out,
-                     cr_err *err)
+cr_status store_run(store *st, store_stmt q, const store_val *p, int n, store_rows *out,
+                    cr_err *err)
 {
     const char *sql = store_sql(st->drv->dialect, q);
     if (sql == NULL)
@@ -115,7 +115,7 @@ static int is_pg(const store *st)
     return st->drv->dialect == STORE_DIALECT_PG;
 }
 
-static cr_status need(const char *v, const char *what, cr_err *err)
+cr_status store_need(const char *v, const char *what, cr_err *err)
 {
     if (v == NULL || *v == '\0')
         return cr_err_set(err, CR_ERR_INVALID, "store: %s is required", what);
@@ -226,54 +226,60 @@ const char *store_backend_name(const store *st)
 static void job_from_row(const store_rows *r, int i, store_job *j)
 {
     memset(j, 0, sizeof *j);
-    cell_copy(j->id, sizeof j->id, r, i, 0);
-    cell_copy(j->session_id, sizeof j->session_id, r, i, 1);
-    cell_copy(j->status, sizeof j->status, r, i, 2);
-    cell_copy(j->stage, sizeof j->stage, r, i, 3);
-    j->progress_pct = cell_int(r, i, 4, 0);
-    cell_copy(j->deep_mode, sizeof j->deep_mode, r, i, 5);
-    cell_copy(j->analysis_mode, sizeof j->analysis_mode, r, i, 6);
-    j->total_chunks = cell_int(r, i, 7, 0);
-    j->completed_chunks = cell_int(r, i, 8, 0);
-    j->video_duration_seconds = cell_double(r, i, 9);
-    cell_copy(j->s3_bucket, sizeof j->s3_bucket, r, i, 10);
-    cell_copy(j->s3_key, sizeof j->s3_key, r, i, 11);
-    cell_copy(j->error_message, sizeof j->error_message, r, i, 12);
-    cell_copy(j->deep_results_s3_key, sizeof j->deep_results_s3_key, r, i, 13);
-    cell_copy(j->worker_id, sizeof j->worker_id, r, i, 14);
-    j->created_at = cell_double(r, i, 15);
-    j->started_at = cell_double(r, i, 16);
-    j->completed_at = cell_double(r, i, 17);
-    j->deep_started_at = cell_double(r, i, 18);
-    j->deep_completed_at = cell_double(r, i, 19);
-    j->updated_at = cell_double(r, i, 20);
-    j->lease_expires_at = cell_double(r, i, 21);
+    store_cell_copy(j->id, sizeof j->id, r, i, 0);
+    store_cell_copy(j->session_id, sizeof j->session_id, r, i, 1);
+    store_cell_copy(j->status, sizeof j->status, r, i, 2);
+    store_cell_copy(j->stage, sizeof j->stage, r, i, 3);
+    j->progress_pct = store_cell_int(r, i, 4, 0);
+    store_cell_copy(j->deep_mode, sizeof j->deep_mode, r, i, 5);
+    store_cell_copy(j->analysis_mode, sizeof j->analysis_mode, r, i, 6);
+    j->total_chunks = store_cell_int(r, i, 7, 0);
+    j->completed_chunks = store_cell_int(r, i, 8, 0);
+    j->video_duration_seconds = store_cell_double(r, i, 9);
+    store_cell_copy(j->s3_bucket, sizeof j->s3_bucket, r, i, 10);
+    store_cell_copy(j->s3_key, sizeof j->s3_key, r, i, 11);
+    store_cell_copy(j->error_message, sizeof j->error_message, r, i, 12);
+    store_cell_copy(j->deep_results_s3_key, sizeof j->deep_results_s3_key, r, i, 13);
+    store_cell_copy(j->worker_id, sizeof j->worker_id, r, i, 14);
+    j->created_at = store_cell_double(r, i, 15);
+    j->started_at = store_cell_double(r, i, 16);
+    j->completed_at = store_cell_double(r, i, 17);
+    j->deep_started_at = store_cell_double(r, i, 18);
+    j->deep_completed_at = store_cell_double(r, i, 19);
+    j->updated_at = store_cell_double(r, i, 20);
+    j->lease_expires_at = store_cell_double(r, i, 21);
+    j->sample_fps = store_cell_int(r, i, 22, 0);
+    j->sample_rate = store_cell_double(r, i, 23);
+    j->include_frames = store_cell_int(r, i, 24, 0) != 0;
+    j->chunk_seconds = store_cell_int(r, i, 25, 0);
+    j->max_width = store_cell_int(r, i, 26, 0);
+    store_cell_copy(j->model, sizeof j->model, r, i, 27);
 }
 
 static void chunk_from_row(const store_rows *r, int i, store_chunk *c)
 {
     memset(c, 0, sizeof *c);
-    cell_copy(c->id, sizeof c->id, r, i, 0);
-    cell_copy(c->job_id, sizeof c->job_id, r, i, 1);
-    c->chunk_index = cell_int(r, i, 2, 0);
-    c->start_sec = cell_double(r, i, 3);
-    c->end_sec = cell_double(r, i, 4);
-    cell_copy(c->status, sizeof c->status, r, i, 5);
-    c->attempts = cell_int(r, i, 6, 0);
-    c->max_attempts = cell_int(r, i, 7, STORE_DEFAULT_MAX_ATTEMPTS);
-    cell_copy(c->worker_id, sizeof c->worker_id, r, i, 8);
-    cell_copy(c->artifact_s3_key, sizeof c->artifact_s3_key, r, i, 9);
-    c->runtime_ms = cell_int(r, i, 10, -1);
-    cell_copy(c->error_message, sizeof c->error_message, r, i, 11);
-    c->created_at = cell_double(r, i, 12);
-    c->started_at = cell_double(r, i, 13);
-    c->completed_at = cell_double(r, i, 14);
-    c->lease_expires_at = cell_double(r, i, 15);
-    c->next_attempt_at = cell_double(r, i, 16);
+    store_cell_copy(c->id, sizeof c->id, r, i, 0);
+    store_cell_copy(c->job_id, sizeof c->job_id, r, i, 1);
+    c->chunk_index = store_cell_int(r, i, 2, 0);
+    c->start_sec = store_cell_double(r, i, 3);
+    c->end_sec = store_cell_double(r, i, 4);
+    store_cell_copy(c->status, sizeof c->status, r, i, 5);
+    c->attempts = store_cell_int(r, i, 6, 0);
+    c->max_attempts = store_cell_int(r, i, 7, STORE_DEFAULT_MAX_ATTEMPTS);
+    store_cell_copy(c->worker_id, sizeof c->worker_id, r, i, 8);
+    store_cell_copy(c->artifact_s3_key, sizeof c->artifact_s3_key, r, i, 9);
+    c->runtime_ms = store_cell_int(r, i, 10, -1);
+    store_cell_copy(c->error_message, sizeof c->error_message, r, i, 11);
+    c->created_at = store_cell_double(r, i, 12);
+    c->started_at = store_cell_double(r, i, 13);
+    c->completed_at = store_cell_double(r, i, 14);
+    c->lease_expires_at = store_cell_double(r, i, 15);
+    c->next_attempt_at = store_cell_double(r, i, 16);
     if (r->ncols >= 20) {
-        cell_copy(c->session_id, sizeof c->session_id, r, i, 17);
-        cell_copy(c->s3_bucket, sizeof c->s3_bucket, r, i, 18);
-        cell_copy(c->s3_key, sizeof c->s3_key, r, i, 19);
+        store_cell_copy(c->session_id, sizeof c->session_id, r, i, 17);
+        store_cell_copy(c->s3_bucket, sizeof c->s3_bucket, r, i, 18);
+        store_cell_copy(c->s3_key, sizeof c->s3_key, r, i, 19);
     }
 }
 
@@ -282,7 +288,7 @@ cr_status store_job_create(store *st, const store_job_new *in, char *id_out, siz
 {
     if (in == NULL || id_out == NULL || cap < 37)
         return cr_err_set(err, CR_ERR_INVALID, "store_job_create: bad arguments");
-    cr_status s = need(in->session_id, "session_id", err);
+    cr_status s = store_need(in->session_id, "session_id", err);
     if (s != CR_OK)
         return s;
     const char *mode = in->deep_mode != NULL ? in->deep_mode : STORE_DEEP_MODE_GPU;
@@ -290,7 +296,7 @@ cr_status store_job_create(store *st, const store_job_new *in, char *id_out, siz
         return cr_err_set(err, CR_ERR_INVALID, "store: deep_mode must be 'cpu' or 'gpu'");
     char id[STORE_ID_MAX];
     if (in->id != NULL && *in->id != '\0') {
-        s = need(in->id, "job id", err);
+        s = store_need(in->id, "job id", err);
         if (s != CR_OK)
             return s;
         snprintf(id, sizeof id, "%s", in->id);
@@ -298,33 +304,53 @@ cr_status store_job_create(store *st, const store_job_new *in, char *id_out, siz
         return s;
     }
     /* DESIGN.md §2: SAMPLE_FPS defaults to 10; Cricksy's column is an integer. */
-    store_val p[7] = {SVT(id),
-                      SVT(in->session_id),
-                      SVT(mode),
-                      SVT(in->analysis_mode),
-                      SVT(in->s3_bucket),
-                      SVT(in->s3_key),
-                      SVI(in->sample_fps > 0 ? in->sample_fps : 10)};
+    double rate = in->sample_rate > 0.0 ? in->sample_rate : 0.0;
+    int fps = in->sample_fps > 0 ? in->sample_fps : rate > 0.0 ? (int)lround(rate) : 10;
+    if (fps < 1)
+        fps = 1;
+    if (rate <= 0.0)
+        rate = fps;
+    store_val p[12] = {SVT(id),
+                       SVT(in->session_id),
+                       SVT(mode),
+                       SVT(in->analysis_mode),
+                       SVT(in->s3_bucket),
+                       SVT(in->s3_key),
+                       SVI(fps),
+                       SVF(rate),
+                       SVI(in->include_frames != 0),
+                       in->chunk_seconds > 0 ? SVI(in->chunk_seconds) : SVT(NULL),
+                       SVI(in->max_width > 0 ? in->max_width : STORE_JOB_DEFAULT_MAX_WIDTH),
+                       SVT(in->model != NULL ? in->model : STORE_JOB_DEFAULT_MODEL)};
     store_rows r;
-    s = run(st, Q_JOB_INSERT, p, 7, &r, err);
+    s = store_run(st, Q_JOB_INSERT, p, 12, &r, err);
     if (s != CR_OK)
         return s;
     long changed = r.changes;
     store_rows_free(&r);
-    if (changed != 1)
+    if (changed != 1) {
+        /* Nothing inserted: the id is taken, or the session does not exist. */
+        store_val pe[1] = {SVT(id)};
+        if ((s = store_run(st, Q_JOB_EXISTS, pe, 1, &r, err)) != CR_OK)
+            return s;
+        int taken = store_cell_int(&r, 0, 0, 0) > 0;
+        store_rows_free(&r);
+        if (!taken)
+            return cr_err_set(err, CR_ERR_NOT_FOUND, "store: no session %s", in->session_id);
         return cr_err_set(err, CR_ERR_CONFLICT, "store: job %s already exists", id);
+    }
     snprintf(id_out, cap, "%s", id);
     return CR_OK;
 }
 
 cr_status store_job_get(store *st, const char *job_id, store_job *out, cr_err *err)
 {
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
     store_val p[1] = {SVT(job_id)};
     store_rows r;
-    s = run(st, Q_JOB_GET, p, 1, &r, err);
+    s = store_run(st, Q_JOB_GET, p, 1, &r, err);
     if (s != CR_OK)
         return s;
     if (r.nrows == 0) {
@@ -345,7 +371,7 @@ cr_status store_job_list(store *st, const char *status, store_job *out, int cap,
     store_val p[2] = {SVI(cap), SVT(status)};
     store_rows r;
     cr_status s =
-        run(st, status != NULL ? Q_JOB_LIST_STATUS : Q_JOB_LIST, p, status ? 2 : 1, &r, err);
+        store_run(st, status != NULL ? Q_JOB_LIST_STATUS : Q_JOB_LIST, p, status ? 2 : 1, &r, err);
     if (s != CR_OK)
         return s;
     for (int i = 0; i < r.nrows && i < cap; i++)
@@ -355,15 +381,64 @@ cr_status store_job_list(store *st, const char *status, store_job *out, int cap,
     return CR_OK;
 }
 
+static cr_status job_rows(store *st, store_stmt q, const store_val *p, int np, store_job *out,
+                          int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    store_rows r;
+    cr_status s = store_run(st, q, p, np, &r, err);
+    if (s != CR_OK)
+        return s;
+    for (int i = 0; i < r.nrows && i < cap; i++)
+        job_from_row(&r, i, &out[(*n)++]);
+    store_rows_free(&r);
+    return CR_OK;
+}
+
+cr_status store_job_list_session(store *st, const char *session_id, store_job *out, int cap, int *n,
+                                 cr_err *err)
+{
+    *n = 0;
+    cr_status s = store_need(session_id, "session id", err);
+    if (s != CR_OK || cap <= 0)
+        return s;
+    store_val p[2] = {SVT(session_id), SVI(cap)};
+    return job_rows(st, Q_JOB_LIST_SESSION, p, 2, out, cap, n, err);
+}
+
+cr_status store_job_list_owner(store *st, const char *owner_type, const char *owner_id,
+                               const char *status, store_job *out, int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    cr_status s = store_need(owner_type, "owner type", err);
+    if (s == CR_OK)
+        s = store_need(owner_id, "owner id", err);
+    if (s != CR_OK || cap <= 0)
+        return s;
+    store_val p[4] = {SVI(cap), SVT(owner_type), SVT(owner_id), SVT(status)};
+    return job_rows(st, Q_JOB_LIST_OWNER, p, 4, out, cap, n, err);
+}
+
+cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_seconds, cr_err *err)
+{
+    cr_status s = store_need(job_id, "job id", err);
+    if (s != CR_OK)
+        return s;
+    if (chunk_seconds <= 0)
+        return cr_err_set(err, CR_ERR_INVALID, "store: chunk length must be positive");
+    store_val p[2] = {SVT(job_id), SVI(chunk_seconds)};
+    return store_run(st, Q_JOB_FIX_CHUNK_SECONDS, p, 2, NULL, err);
+}
+
 cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err)
 {
     *json_out = NULL;
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
     store_val p[1] = {SVT(job_id)};
     store_rows r;
-    s = run(st, Q_JOB_RESULTS, p, 1, &r, err);
+    s = store_run(st, Q_JOB_RESULTS, p, 1, &r, err);
     if (s != CR_OK)
         return s;
     if (r.nrows == 0) {
@@ -438,7 +513,7 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
 {
     if (created != NULL)
         *created = 0;
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
     if (n < 0 || (n > 0 && spans == NULL))
@@ -456,7 +531,7 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
     if (s != CR_OK)
         return s;
     store_val p1[1] = {SVT(job_id)};
-    s = run(st, Q_JOB_LOCK, p1, 1, &r, err);
+    s = store_run(st, Q_JOB_LOCK, p1, 1, &r, err);
     if (s != CR_OK)
         goto fail;
     if (r.nrows == 0) {
@@ -464,7 +539,7 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
         goto fail;
     }
     const char *status = store_cell(&r, 0, 0);
-    int total = cell_int(&r, 0, 1, 0);
+    int total = store_cell_int(&r, 0, 1, 0);
     int is_cpu = strcmp(store_cell(&r, 0, 2) ? store_cell(&r, 0, 2) : "", "cpu") == 0;
     int awaiting = status != NULL && strcmp(status, STORE_JOB_AWAITING_UPLOAD) == 0;
     int queued = status != NULL && strcmp(status, STORE_JOB_QUEUED) == 0;
@@ -473,10 +548,10 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
         st->drv->rollback(st->ctx); /* already done (idempotent), or past this step */
         return CR_OK;
     }
-    s = run(st, Q_CHUNK_COUNT, p1, 1, &r, err);
+    s = store_run(st, Q_CHUNK_COUNT, p1, 1, &r, err);
     if (s != CR_OK)
         goto fail;
-    int have = cell_int(&r, 0, 0, 0);
+    int have = store_cell_int(&r, 0, 0, 0);
     store_rows_free(&r);
     if (have > 0 || (queued && is_cpu)) {
         st->drv->rollback(st->ctx);
@@ -495,7 +570,7 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
             goto fail;
         }
         store_val p[4] = {SVT(job_id), SVT(starts), SVT(ends), SVI(max_attempts)};
-        s = run(st, Q_CHUNK_INSERT, p, 4, NULL, err);
+        s = store_run(st, Q_CHUNK_INSERT, p, 4, NULL, err);
         if (s != CR_OK)
             goto fail;
     } else {
@@ -509,12 +584,14 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
                               SVF(spans[i].start_sec),
                               SVF(spans[i].end_sec),
                               SVI(max_attempts)};
-            if ((s = run(st, Q_CHUNK_INSERT, p, 6, NULL, err)) != CR_OK)
+            if ((s = store_run(st, Q_CHUNK_INSERT, p, 6, NULL, err)) != CR_OK)
                 goto fail;
         }
     }
     store_val pq[3] = {SVT(job_id), SVI(n), SVF(duration)};
-    if ((s = run(st, Q_JOB_SET_QUEUED, pq, 3, NULL, err)) != CR_OK)
+    if ((s = store_run(st, Q_JOB_SET_QUEUED, pq, 3, NULL, err)) != CR_OK)
+        goto fail;
+    if ((s = store_run(st, Q_SESSION_FOLLOW, p1, 1, NULL, err)) != CR_OK)
         goto fail;
     if ((s = st->drv->commit(st->ctx, err)) != CR_OK)
         goto out;
@@ -534,7 +611,7 @@ cr_status store_chunk_claim(store *st, const char *worker_id, double lease_secon
                             store_chunk *out, int *got, cr_err *err)
 {
     *got = 0;
-    cr_status s = need(worker_id, "worker id", err);
+    cr_status s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     if (n <= 0)
@@ -543,7 +620,7 @@ cr_status store_chunk_claim(store *st, const char *worker_id, double lease_secon
         return cr_err_set(err, CR_ERR_INVALID, "store: lease must be positive");
     store_val p[3] = {SVT(worker_id), SVF(lease_seconds), SVI(n)};
     store_rows r;
-    s = run(st, Q_CLAIM, p, 3, &r, err);
+    s = store_run(st, Q_CLAIM, p, 3, &r, err);
     if (s != CR_OK)
         return s;
     int k = r.nrows < n ? r.nrows : n;
@@ -553,7 +630,7 @@ cr_status store_chunk_claim(store *st, const char *worker_id, double lease_secon
      * n is a handful). */
     double when[k > 0 ? k : 1];
     for (int i = 0; i < k; i++)
-        when[i] = cell_double(&r, i, 20);
+        when[i] = store_cell_double(&r, i, 20);
     store_rows_free(&r);
     for (int i = 1; i < k; i++) {
         store_chunk tmp = out[i];
@@ -579,7 +656,7 @@ static cr_status run_one(store *st, store_stmt q, const store_val *p, int n, con
                          const char *id, cr_err *err)
 {
     store_rows r;
-    cr_status s = run(st, q, p, n, &r, err);
+    cr_status s = store_run(st, q, p, n, &r, err);
     if (s != CR_OK)
         return s;
     long changed = r.changes;
@@ -592,9 +669,9 @@ static cr_status run_one(store *st, store_stmt q, const store_val *p, int n, con
 cr_status store_chunk_heartbeat(store *st, const char *chunk_id, const char *worker_id,
                                 double lease_seconds, cr_err *err)
 {
-    cr_status s = need(chunk_id, "chunk id", err);
+    cr_status s = store_need(chunk_id, "chunk id", err);
     if (s == CR_OK)
-        s = need(worker_id, "worker id", err);
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     store_val p[3] = {SVT(chunk_id), SVT(worker_id), SVF(lease_seconds)};
@@ -603,9 +680,9 @@ cr_status store_chunk_heartbeat(store *st, const char *chunk_id, const char *wor
 
 static void completion_from_row(const store_rows *r, store_completion *c)
 {
-    cell_copy(c->job_id, sizeof c->job_id, r, 0, 0);
-    c->completed_chunks = cell_int(r, 0, 1, 0);
-    c->total_chunks = cell_int(r, 0, 2, 0);
+    store_cell_copy(c->job_id, sizeof c->job_id, r, 0, 0);
+    c->completed_chunks = store_cell_int(r, 0, 1, 0);
+    c->total_chunks = store_cell_int(r, 0, 2, 0);
     const char *js = store_cell(r, 0, 3);
     c->job_ready = js != NULL && strcmp(js, STORE_JOB_QUEUED) == 0 && c->total_chunks > 0 &&
                    c->completed_chunks == c->total_chunks;
@@ -618,26 +695,26 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
     if (out == NULL)
         out = &tmp;
     memset(out, 0, sizeof *out);
-    cr_status s = need(chunk_id, "chunk id", err);
+    cr_status s = store_need(chunk_id, "chunk id", err);
     if (s != CR_OK)
         return s;
     store_val p[3] = {SVT(chunk_id), runtime_ms >= 0 ? SVI(runtime_ms) : SVT(NULL),
                       SVT(artifact_key)};
     store_rows r = {0};
     if (is_pg(st)) {
-        s = run(st, Q_COMPLETE, p, 3, &r, err);
+        s = store_run(st, Q_COMPLETE, p, 3, &r, err);
         if (s != CR_OK)
             return s;
     } else {
         if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
             return s;
-        s = run(st, Q_COMPLETE, p, 3, &r, err);
+        s = store_run(st, Q_COMPLETE, p, 3, &r, err);
         if (s == CR_OK && r.nrows == 1) {
             char job[STORE_ID_MAX];
-            cell_copy(job, sizeof job, &r, 0, 0);
+            store_cell_copy(job, sizeof job, &r, 0, 0);
             store_rows_free(&r);
             store_val pj[1] = {SVT(job)};
-            s = run(st, Q_COMPLETE_JOB, pj, 1, &r, err);
+            s = store_run(st, Q_COMPLETE_JOB, pj, 1, &r, err);
         }
         if (s == CR_OK)
             s = st->drv->commit(st->ctx, err);
@@ -656,7 +733,7 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
     store_rows_free(&r);
     /* Not counted: already completed (fine), failed (refused) or absent. */
     store_val pc[1] = {SVT(chunk_id)};
-    if ((s = run(st, Q_CHUNK_STATE, pc, 1, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_CHUNK_STATE, pc, 1, &r, err)) != CR_OK)
         return s;
     if (r.nrows == 0) {
         store_rows_free(&r);
@@ -669,9 +746,9 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
         store_rows_free(&r);
         return s;
     }
-    cell_copy(out->job_id, sizeof out->job_id, &r, 0, 1);
-    out->completed_chunks = cell_int(&r, 0, 2, 0);
-    out->total_chunks = cell_int(&r, 0, 3, 0);
+    store_cell_copy(out->job_id, sizeof out->job_id, &r, 0, 1);
+    out->completed_chunks = store_cell_int(&r, 0, 2, 0);
+    out->total_chunks = store_cell_int(&r, 0, 3, 0);
     const char *js = store_cell(&r, 0, 4);
     out->job_ready = js != NULL && strcmp(js, STORE_JOB_QUEUED) == 0 && out->total_chunks > 0 &&
                      out->completed_chunks == out->total_chunks;
@@ -686,9 +763,9 @@ cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_i
     if (out == NULL)
         out = &tmp;
     memset(out, 0, sizeof *out);
-    cr_status s = need(chunk_id, "chunk id", err);
+    cr_status s = store_need(chunk_id, "chunk id", err);
     if (s == CR_OK)
-        s = need(worker_id, "worker id", err);
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     const char *msg = message != NULL && *message ? message : "unknown error";
@@ -696,33 +773,35 @@ cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_i
     if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
         return s;
     store_val p[2] = {SVT(chunk_id), SVT(worker_id)};
-    if ((s = run(st, Q_CHUNK_LOCK, p, 2, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_CHUNK_LOCK, p, 2, &r, err)) != CR_OK)
         goto fail;
     if (r.nrows == 0) {
         s = cr_err_set(err, CR_ERR_CONFLICT, "store: chunk %s is not held by %s", chunk_id,
                        worker_id);
         goto fail;
     }
-    int attempts = cell_int(&r, 0, 0, 0), max = cell_int(&r, 0, 1, STORE_DEFAULT_MAX_ATTEMPTS);
+    int attempts = store_cell_int(&r, 0, 0, 0),
+        max = store_cell_int(&r, 0, 1, STORE_DEFAULT_MAX_ATTEMPTS);
     char job[STORE_ID_MAX];
-    cell_copy(job, sizeof job, &r, 0, 2);
-    int index = cell_int(&r, 0, 3, 0);
+    store_cell_copy(job, sizeof job, &r, 0, 2);
+    int index = store_cell_int(&r, 0, 3, 0);
     store_rows_free(&r);
     out->attempts = attempts;
     if (attempts < max) {
         double ms = store_backoff_ms(&st->opts, attempts, jitter_draw());
         store_val pr[3] = {SVT(chunk_id), SVF(ms), SVT(msg)};
-        if ((s = run(st, Q_CHUNK_REQUEUE, pr, 3, NULL, err)) != CR_OK)
+        if ((s = store_run(st, Q_CHUNK_REQUEUE, pr, 3, NULL, err)) != CR_OK)
             goto fail;
         out->retry_in_sec = ms / 1000.0;
     } else {
         store_val pf[2] = {SVT(chunk_id), SVT(msg)};
-        if ((s = run(st, Q_CHUNK_FAILED, pf, 2, NULL, err)) != CR_OK)
+        if ((s = store_run(st, Q_CHUNK_FAILED, pf, 2, NULL, err)) != CR_OK)
             goto fail;
         char jmsg[STORE_MSG_MAX];
         snprintf(jmsg, sizeof jmsg, "chunk %d failed after %d attempts: %s", index, attempts, msg);
         store_val pj[2] = {SVT(job), SVT(jmsg)};
-        if ((s = run(st, Q_JOB_FAIL, pj, 2, NULL, err)) != CR_OK)
+        if ((s = store_run(st, Q_JOB_FAIL, pj, 2, NULL, err)) != CR_OK ||
+            (s = store_run(st, Q_SESSION_FOLLOW, pj, 1, NULL, err)) != CR_OK)
             goto fail;
         out->final = 1;
     }
@@ -735,9 +814,9 @@ fail:
 
 cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, cr_err *err)
 {
-    cr_status s = need(chunk_id, "chunk id", err);
+    cr_status s = store_need(chunk_id, "chunk id", err);
     if (s == CR_OK)
-        s = need(worker_id, "worker id", err);
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     store_val p[2] = {SVT(chunk_id), SVT(worker_id)};
@@ -748,12 +827,12 @@ cr_status store_chunks_of_job(store *st, const char *job_id, store_chunk *out, i
                               cr_err *err)
 {
     *n = 0;
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK || cap <= 0)
         return s;
     store_val p[2] = {SVT(job_id), SVI(cap)};
     store_rows r;
-    if ((s = run(st, Q_CHUNKS_OF_JOB, p, 2, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_CHUNKS_OF_JOB, p, 2, &r, err)) != CR_OK)
         return s;
     int k = r.nrows < cap ? r.nrows : cap;
     for (int i = 0; i < k; i++)
@@ -773,7 +852,7 @@ cr_status store_reap_expired(store *st, store_reaped *out, cr_err *err)
     cr_status s = st->drv->begin(st->ctx, err);
     if (s != CR_OK)
         return s;
-    if ((s = run(st, Q_REAP_CHUNKS, NULL, 0, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_REAP_CHUNKS, NULL, 0, &r, err)) != CR_OK)
         goto fail;
     for (int i = 0; i < r.nrows; i++) {
         const char *ns = store_cell(&r, i, 1);
@@ -782,16 +861,17 @@ cr_status store_reap_expired(store *st, store_reaped *out, cr_err *err)
             char jmsg[STORE_MSG_MAX];
             snprintf(jmsg, sizeof jmsg,
                      "chunk %d failed: lease expired on its last attempt (worker lost)",
-                     cell_int(&r, i, 2, 0));
+                     store_cell_int(&r, i, 2, 0));
             store_val pj[2] = {SVT(store_cell(&r, i, 0)), SVT(jmsg)};
-            if ((s = run(st, Q_JOB_FAIL, pj, 2, NULL, err)) != CR_OK)
+            if ((s = store_run(st, Q_JOB_FAIL, pj, 2, NULL, err)) != CR_OK ||
+                (s = store_run(st, Q_SESSION_FOLLOW, pj, 1, NULL, err)) != CR_OK)
                 goto fail;
         } else {
             out->chunks_requeued++;
         }
     }
     store_rows_free(&r);
-    if ((s = run(st, Q_REAP_JOBS, NULL, 0, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_REAP_JOBS, NULL, 0, &r, err)) != CR_OK)
         goto fail;
     out->jobs_requeued = (int)r.changes;
     store_rows_free(&r);
@@ -808,67 +888,89 @@ cr_status store_job_claim_aggregation(store *st, const char *job_id, const char 
                                       double lease_seconds, store_job *out, int *won, cr_err *err)
 {
     *won = 0;
-    cr_status s = need(worker_id, "worker id", err);
+    cr_status s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     if (!(lease_seconds > 0.0))
         return cr_err_set(err, CR_ERR_INVALID, "store: lease must be positive");
     store_val p[3] = {SVT(job_id), SVT(worker_id), SVF(lease_seconds)};
     store_rows r;
-    s = run(st, job_id != NULL ? Q_AGG_CLAIM_ID : Q_AGG_CLAIM_ANY, p, 3, &r, err);
+    s = store_run(st, job_id != NULL ? Q_AGG_CLAIM_ID : Q_AGG_CLAIM_ANY, p, 3, &r, err);
     if (s != CR_OK)
         return s;
+    store_job j;
     if (r.nrows == 1) {
         *won = 1;
+        job_from_row(&r, 0, &j);
         if (out != NULL)
-            job_from_row(&r, 0, out);
+            *out = j;
     }
     store_rows_free(&r);
-    return CR_OK;
+    if (*won) {
+        /* The session shows the work; a failure here leaves only the session's status
+         * behind, which the next transition sets again. */
+        store_val pf[1] = {SVT(j.id)};
+        s = store_run(st, Q_SESSION_FOLLOW, pf, 1, NULL, err);
+    }
+    return s;
 }
 
 cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id,
                               double lease_seconds, cr_err *err)
 {
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s == CR_OK)
-        s = need(worker_id, "worker id", err);
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
     store_val p[3] = {SVT(job_id), SVT(worker_id), SVF(lease_seconds)};
     return run_one(st, Q_JOB_HEARTBEAT, p, 3, "aggregation lease lost on job", job_id, err);
 }
 
-cr_status store_job_finish(store *st, const char *job_id, const char *worker_id, int ok,
-                           const char *results_json, const char *results_key, const char *message,
-                           cr_err *err)
+cr_status store_job_finish(store *st, const char *job_id, const char *worker_id,
+                           const store_job_outcome *o, cr_err *err)
 {
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s == CR_OK)
-        s = need(worker_id, "worker id", err);
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
-    if (ok) {
-        store_val p[4] = {SVT(job_id), SVT(worker_id), SVT(results_json), SVT(results_key)};
-        return run_one(st, Q_JOB_DONE, p, 4, "not aggregating (lease lost): job", job_id, err);
+    if (o == NULL)
+        return cr_err_set(err, CR_ERR_INVALID, "store_job_finish: no outcome");
+    if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
+        return s;
+    if (o->ok) {
+        store_val p[6] = {SVT(job_id),         SVT(worker_id),        SVT(o->deep_results),
+                          SVT(o->results_key), SVT(o->deep_findings), SVT(o->deep_report)};
+        s = run_one(st, Q_JOB_DONE, p, 6, "not aggregating (lease lost): job", job_id, err);
+    } else {
+        store_val p[3] = {
+            SVT(job_id), SVT(worker_id),
+            SVT(o->message != NULL && *o->message ? o->message : "aggregation failed")};
+        s = run_one(st, Q_JOB_FAILED, p, 3, "not aggregating (lease lost): job", job_id, err);
     }
-    store_val p[3] = {SVT(job_id), SVT(worker_id),
-                      SVT(message != NULL && *message ? message : "aggregation failed")};
-    return run_one(st, Q_JOB_FAILED, p, 3, "not aggregating (lease lost): job", job_id, err);
+    store_val pf[1] = {SVT(job_id)};
+    if (s == CR_OK)
+        s = store_run(st, Q_SESSION_FOLLOW, pf, 1, NULL, err);
+    if (s != CR_OK) {
+        st->drv->rollback(st->ctx);
+        return s;
+    }
+    return st->drv->commit(st->ctx, err);
 }
 
 cr_status store_job_retry(store *st, const char *job_id, int *requeued, cr_err *err)
 {
     if (requeued != NULL)
         *requeued = 0;
-    cr_status s = need(job_id, "job id", err);
+    cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
     store_rows r = {0};
     if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
         return s;
     store_val p[1] = {SVT(job_id)};
-    if ((s = run(st, Q_JOB_LOCK, p, 1, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_JOB_LOCK, p, 1, &r, err)) != CR_OK)
         goto fail;
     if (r.nrows == 0) {
         s = cr_err_set(err, CR_ERR_NOT_FOUND, "store: no job %s", job_id);
@@ -880,11 +982,12 @@ cr_status store_job_retry(store *st, const char *job_id, int *requeued, cr_err *
         goto fail;
     }
     store_rows_free(&r);
-    if ((s = run(st, Q_RETRY_CHUNKS, p, 1, &r, err)) != CR_OK)
+    if ((s = store_run(st, Q_RETRY_CHUNKS, p, 1, &r, err)) != CR_OK)
         goto fail;
     long n = r.changes;
     store_rows_free(&r);
-    if ((s = run(st, Q_RETRY_JOB, p, 1, NULL, err)) != CR_OK)
+    if ((s = store_run(st, Q_RETRY_JOB, p, 1, NULL, err)) != CR_OK ||
+        (s = store_run(st, Q_SESSION_FOLLOW, p, 1, NULL, err)) != CR_OK)
         goto fail;
     if ((s = st->drv->commit(st->ctx, err)) != CR_OK)
         return s;
@@ -901,15 +1004,15 @@ cr_status store_queue_depth(store *st, store_depth *out, cr_err *err)
 {
     memset(out, 0, sizeof *out);
     store_rows r;
-    cr_status s = run(st, Q_DEPTH, NULL, 0, &r, err);
+    cr_status s = store_run(st, Q_DEPTH, NULL, 0, &r, err);
     if (s != CR_OK)
         return s;
-    out->queued_chunks = cell_int(&r, 0, 0, 0);
-    out->ready_chunks = cell_int(&r, 0, 1, 0);
-    out->processing_chunks = cell_int(&r, 0, 2, 0);
-    out->jobs_queued = cell_int(&r, 0, 3, 0);
-    out->jobs_ready = cell_int(&r, 0, 4, 0);
-    out->jobs_running = cell_int(&r, 0, 5, 0);
+    out->queued_chunks = store_cell_int(&r, 0, 0, 0);
+    out->ready_chunks = store_cell_int(&r, 0, 1, 0);
+    out->processing_chunks = store_cell_int(&r, 0, 2, 0);
+    out->jobs_queued = store_cell_int(&r, 0, 3, 0);
+    out->jobs_ready = store_cell_int(&r, 0, 4, 0);
+    out->jobs_running = store_cell_int(&r, 0, 5, 0);
     store_rows_free(&r);
     return CR_OK;
 }

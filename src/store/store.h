@@ -56,8 +56,9 @@
  *   heartbeat every 20 s): a lost worker's chunks come back after at most one lease.
  *   worker_id: any stable text up to 63 bytes naming the process (host:pid).
  *
- * On a Cricksy database, video_analysis_jobs.session_id references
- * video_sessions(id): the session row must exist before store_job_create.
+ * Sessions: video_analysis_jobs.session_id references video_sessions(id) (a foreign
+ * key on PostgreSQL, checked by store_job_create on SQLite): store_session_create
+ * comes first.  Ownership (owner_type, owner_id) lives on the session.
  */
 #ifndef CR_STORE_STORE_H
 #define CR_STORE_STORE_H
@@ -157,16 +158,95 @@ cr_status store_migrate_down(store *st, int n, int *undone, cr_err *err);
  * "schema at version X, this crease needs Y: run `crease migrate up`". */
 cr_status store_check_schema(store *st, cr_err *err);
 
+/* ---- sessions (Cricksy's video_sessions: ownership lives here) ------------------ */
+
+/* Session statuses: enum video_session_status.  compat: never change. */
+#define STORE_SESSION_PENDING "pending"
+#define STORE_SESSION_UPLOADED "uploaded"
+#define STORE_SESSION_PROCESSING "processing"
+#define STORE_SESSION_READY "ready"
+#define STORE_SESSION_FAILED "failed"
+/* Owner types: enum owner_type.  compat: never change. */
+#define STORE_OWNER_COACH "coach"
+#define STORE_OWNER_ORG "org"
+
+#define STORE_TITLE_MAX 256
+#define STORE_NOTES_MAX 2048
+#define STORE_PLAYERS_MAX 2048
+
+typedef struct store_session_new {
+    const char *id;               /* NULL or "": a new uuid v4 */
+    const char *owner_type;       /* "coach" (NULL) or "org" */
+    const char *owner_id;         /* required (the token's subject) */
+    const char *title;            /* required, at most 255 bytes */
+    const char *notes;            /* NULL = none */
+    const char *player_ids_json;  /* a JSON array of strings; NULL = [] */
+    const char *analysis_context; /* NULL or batting|bowling|wicketkeeping|fielding|mixed */
+    const char *camera_view;      /* NULL or side|front|behind|other */
+} store_session_new;
+
+typedef struct store_session {
+    char id[STORE_ID_MAX];
+    char owner_type[8];
+    char owner_id[STORE_ID_MAX];
+    char title[STORE_TITLE_MAX];
+    char notes[STORE_NOTES_MAX];        /* "" = none */
+    char player_ids[STORE_PLAYERS_MAX]; /* JSON array text */
+    char status[16];
+    char s3_bucket[256];
+    char s3_key[STORE_KEY_MAX];
+    char analysis_context[16]; /* "" = none */
+    char camera_view[16];      /* "" = none */
+    double created_at, updated_at;
+} store_session;
+
+/* Creates a session in status pending; its id goes to id_out (cap >= 37).  Values
+ * outside the enums above are CR_ERR_INVALID (checked here, not left to the
+ * database).  An existing explicit id is CR_ERR_CONFLICT. */
+cr_status store_session_create(store *st, const store_session_new *in, char *id_out, size_t cap,
+                               cr_err *err);
+
+/* CR_ERR_NOT_FOUND when absent. */
+cr_status store_session_get(store *st, const char *session_id, store_session *out, cr_err *err);
+
+/* One owner's sessions, newest first: at most `cap` after skipping `offset`. */
+cr_status store_session_list(store *st, const char *owner_type, const char *owner_id, int offset,
+                             store_session *out, int cap, int *n, cr_err *err);
+
+/* Records where the session's video goes (upload initiate): s3_bucket, s3_key,
+ * status pending.  CR_ERR_NOT_FOUND when absent. */
+cr_status store_session_set_upload(store *st, const char *session_id, const char *bucket,
+                                   const char *key, cr_err *err);
+
+/* The session's status follows its job's, as Cricksy's routes and workers move it:
+ * job queued -> uploaded, deep_running -> processing, done -> ready, failed ->
+ * failed.  The store calls this itself at each of those transitions. */
+cr_status store_session_follow_job(store *st, const char *job_id, cr_err *err);
+
 /* ---- jobs ---------------------------------------------------------------------- */
+
+/* Per-job settings (DESIGN.md §3): fixed when the job is created, read by every
+ * worker from the job, never from the worker's environment.  A job that Cricksy
+ * created has only sample_fps; the others read back as 0 / "" and workers use
+ * DESIGN.md §2's defaults for them (STORE_JOB_DEFAULT_*), not their environment. */
+#define STORE_JOB_DEFAULT_MAX_WIDTH 640
+#define STORE_JOB_DEFAULT_CHUNK_SECONDS 30
+#define STORE_JOB_DEFAULT_MODEL "full"
 
 typedef struct store_job_new {
     const char *id;            /* NULL or "": a new uuid v4 is generated */
-    const char *session_id;    /* required */
+    const char *session_id;    /* required; the session row must exist */
     const char *deep_mode;     /* "cpu" or "gpu"; NULL = "gpu" */
     const char *analysis_mode; /* "batting", ...; NULL = none */
     const char *s3_bucket;     /* NULL = none */
     const char *s3_key;        /* NULL = none */
-    int sample_fps;            /* Cricksy's NOT NULL column; 0 = 10 (DESIGN.md §2) */
+    int sample_fps;            /* Cricksy's NOT NULL integer column; 0 = round(sample_rate),
+                                  else 10 (DESIGN.md §2) */
+    double sample_rate;        /* the exact sampling rate (frames/s); 0 = sample_fps */
+    int include_frames;        /* Cricksy's column, stored as given */
+    int chunk_seconds;         /* 0 = not fixed yet (fixed at upload-complete) */
+    int max_width;             /* 0 = STORE_JOB_DEFAULT_MAX_WIDTH */
+    const char *model; /* pose model: "lite", "full", "heavy"; NULL = STORE_JOB_DEFAULT_MODEL */
 } store_job_new;
 
 typedef struct store_job {
@@ -187,11 +267,18 @@ typedef struct store_job {
     char worker_id[STORE_ID_MAX]; /* the aggregating worker, "" if none */
     double created_at, started_at, completed_at, deep_started_at, deep_completed_at, updated_at,
         lease_expires_at;
+    /* per-job settings (see store_job_new) */
+    int sample_fps;     /* Cricksy's integer column */
+    double sample_rate; /* exact rate; = sample_fps where crease's column is unset */
+    int include_frames;
+    int chunk_seconds; /* 0 = unset (a job Cricksy created) */
+    int max_width;     /* 0 = unset */
+    char model[16];    /* "" = unset */
 } store_job;
 
-/* Creates a job in status awaiting_upload (no stage, 0 %).  Writes its id to
- * `id_out` (cap >= 37).  A job with the same explicit id already existing is
- * CR_ERR_CONFLICT. */
+/* Creates a job in status awaiting_upload (stage AWAITING_UPLOAD, 0 %).  Writes its
+ * id to `id_out` (cap >= 37).  A job with the same explicit id already existing is
+ * CR_ERR_CONFLICT; a session that does not exist is CR_ERR_NOT_FOUND. */
 cr_status store_job_create(store *st, const store_job_new *in, char *id_out, size_t cap,
                            cr_err *err);
 
@@ -201,6 +288,20 @@ cr_status store_job_get(store *st, const char *job_id, store_job *out, cr_err *e
  * all).  *n gets the number written. */
 cr_status store_job_list(store *st, const char *status, store_job *out, int cap, int *n,
                          cr_err *err);
+
+/* The jobs of one session, newest first (at most `cap`). */
+cr_status store_job_list_session(store *st, const char *session_id, store_job *out, int cap, int *n,
+                                 cr_err *err);
+
+/* The jobs of one owner's sessions, newest first, optionally only in `status`; the
+ * owner filter runs in the database (one owner's many jobs never hide another's). */
+cr_status store_job_list_owner(store *st, const char *owner_type, const char *owner_id,
+                               const char *status, store_job *out, int cap, int *n, cr_err *err);
+
+/* Sets the per-job chunk length when it was not fixed at creation (a job Cricksy's
+ * initiate created, planned by crease's upload-complete).  Unchanged when set. */
+cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_seconds,
+                                      cr_err *err);
 
 /* The deep_results JSON text of a job (caller frees with cr_free); NULL when unset. */
 cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err);
@@ -322,18 +423,33 @@ cr_status store_reap_expired(store *st, store_reaped *out, cr_err *err);
 cr_status store_job_claim_aggregation(store *st, const char *job_id, const char *worker_id,
                                       double lease_seconds, store_job *out, int *won, cr_err *err);
 
-/* Extends the aggregation lease.  CR_ERR_CONFLICT when this worker lost the job. */
+/* Extends the aggregation lease.  CR_ERR_CONFLICT when this worker lost the job.
+ * Also sets deep_started_at and updated_at to now: Cricksy's API fails a job that
+ * sits in deep_running longer than its stale threshold counted from deep_started_at
+ * (COACH_PLUS_STALE_JOB_THRESHOLD_SECONDS, default 1800 s), so a live job's clock is
+ * kept fresh; its true start stays in started_at. */
 cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id,
                               double lease_seconds, cr_err *err);
 
-/* Finishes a job held by `worker_id` (deep_running):
- *   ok = 1: done, stage DONE, 100 %, deep_results = results_json (may be NULL),
- *           deep_results_s3_key = results_key (may be NULL), completed_at.
- *   ok = 0: failed with error_message = message, progress unchanged.
+/* What an aggregation leaves on the job, as Cricksy's own analysis worker leaves it
+ * (JSON texts; each may be NULL). */
+typedef struct store_job_outcome {
+    int ok;
+    const char *deep_results;  /* final_results.json + outputs; also results = {"deep": ..} */
+    const char *deep_findings; /* the findings object */
+    const char *deep_report;   /* the report object */
+    const char *results_key;   /* deep_results_s3_key */
+    const char *message;       /* !ok: error_message */
+} store_job_outcome;
+
+/* Finishes a job held by `worker_id` (deep_running), with its session:
+ *   ok = 1: done, stage DONE, 100 %, the outcome's columns, deep_completed_at and
+ *           completed_at; the session ready.
+ *   ok = 0: failed, stage FAILED, error_message = message, progress unchanged; the
+ *           session failed.
  * CR_ERR_CONFLICT when the worker does not hold the job (lease lost). */
-cr_status store_job_finish(store *st, const char *job_id, const char *worker_id, int ok,
-                           const char *results_json, const char *results_key, const char *message,
-                           cr_err *err);
+cr_status store_job_finish(store *st, const char *job_id, const char *worker_id,
+                           const store_job_outcome *outcome, cr_err *err);
 
 /* Re-queues a failed job: its failed chunks go back to queued with attempts = 0
  * (completed chunks are kept), the job to queued, stage DEEP_QUEUED, error cleared,

@@ -112,8 +112,25 @@ typedef enum store_stmt {
     Q_RETRY_JOB,
     Q_DEPTH,
     Q_CHUNK_STATE,
+    Q_JOB_EXISTS,
+    Q_JOB_LIST_SESSION,
+    Q_JOB_LIST_OWNER,
+    Q_JOB_FIX_CHUNK_SECONDS,
+    Q_SESSION_INSERT,
+    Q_SESSION_GET,
+    Q_SESSION_LIST,
+    Q_SESSION_SET_UPLOAD,
+    Q_SESSION_FOLLOW,
     Q_COUNT_ /* number of statements */
 } store_stmt;
+
+/* Helpers shared by the store's files (queue.c defines them). */
+cr_status store_run(store *st, store_stmt q, const store_val *p, int n, store_rows *out,
+                    cr_err *err);                                   /* one statement */
+cr_status store_need(const char *v, const char *what, cr_err *err); /* a required id */
+int store_cell_int(const store_rows *r, int row, int col, int dflt);
+double store_cell_double(const store_rows *r, int row, int col); /* NULL -> 0 */
+void store_cell_copy(char *dst, size_t cap, const store_rows *r, int row, int col);
 
 /* SQL text of statement `q` in `d`. */
 const char *store_sql(store_dialect d, store_stmt q);

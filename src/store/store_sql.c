@@ -15,26 +15,50 @@
 #define SQ_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 #define PG_E(x) "extract(epoch from " x ")"
 
-/* 22 job columns, read by queue.c's job_from_row in this order. */
-#define PG_JOB_COLS                                                                                                                      \
-    "j.id, j.session_id, j.status::text, COALESCE(j.stage, ''), COALESCE(j.progress_pct, 0), "                                           \
-    "COALESCE(j.deep_mode, ''), COALESCE(j.analysis_mode, ''), COALESCE(j.total_chunks, 0), "                                            \
-    "COALESCE(j.completed_chunks, 0), COALESCE(j.video_duration_seconds, 0), j.s3_bucket, "                                              \
-    "j.s3_key, j.error_message, j.deep_results_s3_key, j.worker_id, " PG_E(                                                              \
-        "j.created_at") ", " PG_E("j.started_at") ", " PG_E("j.completed_at") ", " PG_E("j.deep_"                                        \
-                                                                                        "started_"                                       \
-                                                                                        "at") ","                                        \
-                                                                                              " " PG_E("j.deep_completed_at") ", " PG_E( \
-                                                                                                  "j.updated_at") ", " PG_E("j.lease_expires_at")
-#define SQ_JOB_COLS(j)                                                                             \
-    j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), COALESCE(" j                    \
-      "progress_pct, 0), "                                                                         \
-      "COALESCE(" j "deep_mode, ''), COALESCE(" j "analysis_mode, ''), COALESCE(" j                \
-      "total_chunks, 0), COALESCE(" j "completed_chunks, 0), COALESCE(" j                          \
-      "video_duration_seconds, 0), " j "s3_bucket, " j "s3_key, " j "error_message, " j            \
-      "deep_results_s3_key, " j "worker_id, " j "created_at, " j "started_at, " j                  \
-      "completed_at, " j "deep_started_at, " j "deep_completed_at, " j "updated_at, " j            \
-      "lease_expires_at"
+/* 28 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
+ * columns crease reads, then the per-job settings (DESIGN.md §3; crease's own
+ * columns are NULL on jobs Cricksy created: sample_rate falls back to sample_fps). */
+// clang-format off
+#define PG_JOB_COLS                                                                     \
+    "j.id, j.session_id, j.status::text, COALESCE(j.stage, ''), "                       \
+    "COALESCE(j.progress_pct, 0), COALESCE(j.deep_mode, ''), "                          \
+    "COALESCE(j.analysis_mode, ''), COALESCE(j.total_chunks, 0), "                      \
+    "COALESCE(j.completed_chunks, 0), COALESCE(j.video_duration_seconds, 0), "          \
+    "j.s3_bucket, j.s3_key, j.error_message, j.deep_results_s3_key, j.worker_id, "      \
+    PG_E("j.created_at") ", " PG_E("j.started_at") ", " PG_E("j.completed_at") ", "     \
+    PG_E("j.deep_started_at") ", " PG_E("j.deep_completed_at") ", "                     \
+    PG_E("j.updated_at") ", " PG_E("j.lease_expires_at") ", "                           \
+    "j.sample_fps, COALESCE(j.sample_rate, j.sample_fps), "                             \
+    "CASE WHEN j.include_frames THEN 1 ELSE 0 END, COALESCE(j.chunk_seconds, 0), "      \
+    "COALESCE(j.max_width, 0), COALESCE(j.pose_model, '')"
+#define SQ_JOB_COLS(j)                                                                  \
+    j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), "                    \
+    "COALESCE(" j "progress_pct, 0), COALESCE(" j "deep_mode, ''), "                    \
+    "COALESCE(" j "analysis_mode, ''), COALESCE(" j "total_chunks, 0), "                \
+    "COALESCE(" j "completed_chunks, 0), COALESCE(" j "video_duration_seconds, 0), "    \
+    j "s3_bucket, " j "s3_key, " j "error_message, " j "deep_results_s3_key, "          \
+    j "worker_id, " j "created_at, " j "started_at, " j "completed_at, "                \
+    j "deep_started_at, " j "deep_completed_at, " j "updated_at, "                      \
+    j "lease_expires_at, " j "sample_fps, COALESCE(" j "sample_rate, " j "sample_fps), " \
+    j "include_frames, COALESCE(" j "chunk_seconds, 0), COALESCE(" j "max_width, 0), "  \
+    "COALESCE(" j "pose_model, '')"
+
+/* 13 session columns, read by sessions.c's session_from_row in this order. */
+#define PG_SESSION_COLS                                                                 \
+    "s.id, s.owner_type::text, s.owner_id, s.title, COALESCE(s.notes, ''), "            \
+    "s.player_ids::text, s.status::text, s.s3_bucket, s.s3_key, "                       \
+    "COALESCE(s.analysis_context::text, ''), COALESCE(s.camera_view::text, ''), "       \
+    PG_E("s.created_at") ", " PG_E("s.updated_at")
+#define SQ_SESSION_COLS                                                                 \
+    "s.id, s.owner_type, s.owner_id, s.title, COALESCE(s.notes, ''), s.player_ids, "    \
+    "s.status, s.s3_bucket, s.s3_key, COALESCE(s.analysis_context, ''), "               \
+    "COALESCE(s.camera_view, ''), s.created_at, s.updated_at"
+
+/* The session status that follows a job's status (store.h, store_session_follow_job). */
+#define SESSION_FOLLOWS(js)                                                             \
+    "CASE " js " WHEN 'done' THEN 'ready' WHEN 'failed' THEN 'failed' WHEN "            \
+    "'deep_running' THEN 'processing' ELSE 'uploaded' END"
+// clang-format on
 
 /* 17 chunk columns, read by queue.c's chunk_from_row in this order. */
 #define PG_CHUNK_COLS(c)                                                                           \
@@ -53,26 +77,34 @@ typedef struct sql_pair {
 } sql_pair;
 
 static const sql_pair sql_text[Q_COUNT_] = {
-    /* $1 id, $2 session, $3 deep_mode, $4 analysis_mode, $5 bucket, $6 key, $7 fps.
+    /* $1 id, $2 session, $3 deep_mode, $4 analysis_mode, $5 bucket, $6 key, $7 fps,
+     * $8 sample_rate, $9 include_frames, $10 chunk_seconds, $11 max_width, $12 model.
      * sample_fps, include_frames and deep_enabled are Cricksy's NOT NULL columns
-     * without server defaults, so every insert names them. */
+     * without server defaults, so every insert names them.  The session must exist
+     * (SQLite has no foreign key to say so): no row inserted then. */
     [Q_JOB_INSERT] =
-        {"INSERT INTO video_analysis_jobs (id, session_id, status, progress_pct, deep_mode, "
-         "analysis_mode, s3_bucket, s3_key, sample_fps, include_frames, deep_enabled, "
-         "total_chunks, completed_chunks, created_at, updated_at) VALUES ($1, $2, "
-         "'awaiting_upload', 0, $3, $4, $5, $6, $7, false, true, 0, 0, now(), now()) "
+        {"INSERT INTO video_analysis_jobs (id, session_id, status, stage, progress_pct, "
+         "deep_mode, analysis_mode, s3_bucket, s3_key, sample_fps, sample_rate, include_frames, "
+         "deep_enabled, chunk_seconds, max_width, pose_model, total_chunks, completed_chunks, "
+         "created_at, updated_at) SELECT $1::varchar, $2::varchar, 'awaiting_upload', "
+         "'AWAITING_UPLOAD', 0, $3::varchar, $4::varchar, $5::varchar, $6::varchar, $7::int, "
+         "$8::float8, $9::int <> 0, true, $10::int, $11::int, $12::varchar, 0, 0, now(), now() "
+         "WHERE EXISTS (SELECT 1 FROM video_sessions WHERE id = $2::varchar) "
          "ON CONFLICT (id) DO NOTHING",
-         "INSERT INTO video_analysis_jobs (id, session_id, status, progress_pct, deep_mode, "
-         "analysis_mode, s3_bucket, s3_key, sample_fps, include_frames, deep_enabled, "
-         "total_chunks, completed_chunks, created_at, updated_at) VALUES (?1, ?2, "
-         "'awaiting_upload', 0, ?3, ?4, ?5, ?6, ?7, 0, 1, 0, 0, "
+         "INSERT INTO video_analysis_jobs (id, session_id, status, stage, progress_pct, "
+         "deep_mode, analysis_mode, s3_bucket, s3_key, sample_fps, sample_rate, include_frames, "
+         "deep_enabled, chunk_seconds, max_width, pose_model, total_chunks, completed_chunks, "
+         "created_at, updated_at) SELECT ?1, ?2, 'awaiting_upload', 'AWAITING_UPLOAD', 0, ?3, ?4, "
+         "?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, 0, 0, "
          /* FIFO needs created_at to follow creation order, and SQLite's clock has
           * millisecond steps: two jobs made within one millisecond would tie and the
           * claim would order them by their random ids.  Writers are serialised, so
           * "at least 1 ms after the newest job" makes created_at strictly increasing. */
          "MAX(" SQ_NOW
          ", COALESCE((SELECT MAX(created_at) FROM video_analysis_jobs), 0) + 0.001), " SQ_NOW
-         ") ON CONFLICT (id) DO NOTHING"},
+         " WHERE EXISTS (SELECT 1 FROM video_sessions WHERE id = ?2) ON CONFLICT (id) DO NOTHING"},
+    [Q_JOB_EXISTS] = {"SELECT count(*) FROM video_analysis_jobs WHERE id = $1",
+                      "SELECT count(*) FROM video_analysis_jobs WHERE id = ?1"},
     [Q_JOB_GET] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE j.id = $1",
                    "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j WHERE j.id = ?1"},
     [Q_JOB_LIST] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j "
@@ -268,20 +300,26 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "video_analysis_jobs WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND "
          "completed_chunks = total_chunks) OR deep_mode = 'cpu') ORDER BY created_at, id LIMIT 1) "
          "AND ?1 IS NULL RETURNING " SQ_JOB_COLS("")},
+    /* deep_started_at and updated_at move too: Cricksy's stale clock (store.h). */
     [Q_JOB_HEARTBEAT] = {"UPDATE video_analysis_jobs SET lease_expires_at = now() + $3 * interval "
-                         "'1 second' WHERE id = $1 AND worker_id = $2 AND status = 'deep_running'",
-                         "UPDATE video_analysis_jobs SET lease_expires_at = " SQ_NOW " + ?3 "
-                         "WHERE id = ?1 AND worker_id = ?2 AND status = 'deep_running'"},
-    /* $1 job, $2 worker, $3 results json, $4 results key. */
+                         "'1 second', deep_started_at = now(), updated_at = now() WHERE id = $1 "
+                         "AND worker_id = $2 AND status = 'deep_running'",
+                         "UPDATE video_analysis_jobs SET lease_expires_at = " SQ_NOW " + ?3, "
+                         "deep_started_at = " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 "
+                         "AND worker_id = ?2 AND status = 'deep_running'"},
+    /* $1 job, $2 worker, $3 deep_results, $4 results key, $5 findings, $6 report:
+     * the columns Cricksy's analysis worker writes at the end of a deep pass. */
     [Q_JOB_DONE] = {"UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
-                    "= 100, deep_results = $3::json, deep_results_s3_key = $4, worker_id = NULL, "
-                    "lease_expires_at = NULL, deep_completed_at = now(), completed_at = now(), "
-                    "updated_at = now() WHERE id = $1 AND worker_id = $2 AND status = "
-                    "'deep_running'",
+                    "= 100, deep_results = $3::json, results = json_build_object('deep', "
+                    "$3::json), deep_findings = $5::json, deep_report = $6::json, "
+                    "deep_results_s3_key = $4, worker_id = NULL, lease_expires_at = NULL, "
+                    "deep_completed_at = now(), completed_at = now(), updated_at = now() WHERE "
+                    "id = $1 AND worker_id = $2 AND status = 'deep_running'",
                     "UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
-                    "= 100, deep_results = ?3, deep_results_s3_key = ?4, worker_id = NULL, "
-                    "lease_expires_at = NULL, deep_completed_at = " SQ_NOW ", completed_at = "
-                    "" SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND "
+                    "= 100, deep_results = ?3, results = json_object('deep', json(?3)), "
+                    "deep_findings = ?5, deep_report = ?6, deep_results_s3_key = ?4, worker_id = "
+                    "NULL, lease_expires_at = NULL, deep_completed_at = " SQ_NOW ", completed_at "
+                    "= " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND "
                     "status = 'deep_running'"},
     /* $1 job, $2 worker, $3 message. */
     [Q_JOB_FAILED] = {"UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
@@ -340,6 +378,58 @@ static const sql_pair sql_text[Q_COUNT_] = {
                        "SELECT c.status, c.job_id, COALESCE(j.completed_chunks, 0), "
                        "COALESCE(j.total_chunks, 0), j.status FROM video_analysis_chunks c "
                        "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = ?1"},
+    [Q_JOB_LIST_SESSION] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE "
+                            "j.session_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2",
+                            "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j WHERE "
+                            "j.session_id = ?1 ORDER BY j.created_at DESC, j.id DESC LIMIT ?2"},
+    /* $1 limit, $2 owner_type, $3 owner_id, $4 status or NULL. */
+    [Q_JOB_LIST_OWNER] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j JOIN video_sessions "
+                          "s ON s.id = j.session_id WHERE s.owner_type::text = $2 AND "
+                          "s.owner_id = $3 AND ($4::text IS NULL OR j.status::text = $4) "
+                          "ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
+                          "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j JOIN "
+                          "video_sessions s ON s.id = j.session_id WHERE s.owner_type = ?2 AND "
+                          "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) "
+                          "ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+    [Q_JOB_FIX_CHUNK_SECONDS] = {"UPDATE video_analysis_jobs SET chunk_seconds = $2 WHERE id = "
+                                 "$1 AND chunk_seconds IS NULL",
+                                 "UPDATE video_analysis_jobs SET chunk_seconds = ?2 WHERE id = "
+                                 "?1 AND chunk_seconds IS NULL"},
+    /* $1 id, $2 owner_type, $3 owner_id, $4 title, $5 notes, $6 player_ids json,
+     * $7 analysis_context, $8 camera_view. */
+    [Q_SESSION_INSERT] =
+        {"INSERT INTO video_sessions (id, owner_type, owner_id, title, notes, player_ids, status, "
+         "analysis_context, camera_view, created_at, updated_at) VALUES ($1, "
+         "$2::text::owner_type, $3, $4, $5, $6::text::jsonb, 'pending', "
+         "$7::text::analysis_context, $8::text::camera_view, now(), now()) ON CONFLICT (id) DO "
+         "NOTHING",
+         "INSERT INTO video_sessions (id, owner_type, owner_id, title, notes, player_ids, status, "
+         "analysis_context, camera_view, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+         "'pending', ?7, ?8, " SQ_NOW ", " SQ_NOW ") ON CONFLICT (id) DO NOTHING"},
+    [Q_SESSION_GET] = {"SELECT " PG_SESSION_COLS " FROM video_sessions s WHERE s.id = $1",
+                       "SELECT " SQ_SESSION_COLS " FROM video_sessions s WHERE s.id = ?1"},
+    /* $1 owner_type, $2 owner_id, $3 limit, $4 offset. */
+    [Q_SESSION_LIST] = {"SELECT " PG_SESSION_COLS " FROM video_sessions s WHERE "
+                        "s.owner_type::text = $1 AND s.owner_id = $2 ORDER BY s.created_at "
+                        "DESC, s.id DESC LIMIT $3 OFFSET $4",
+                        "SELECT " SQ_SESSION_COLS " FROM video_sessions s WHERE s.owner_type = "
+                        "?1 AND s.owner_id = ?2 ORDER BY s.created_at DESC, s.id DESC LIMIT ?3 "
+                        "OFFSET ?4"},
+    [Q_SESSION_SET_UPLOAD] = {"UPDATE video_sessions SET s3_bucket = $2, s3_key = $3, status = "
+                              "'pending', updated_at = now() WHERE id = $1",
+                              "UPDATE video_sessions SET s3_bucket = ?2, s3_key = ?3, status = "
+                              "'pending', updated_at = " SQ_NOW " WHERE id = ?1"},
+    /* $1 job.  Only at the job statuses crease moves jobs to. */
+    [Q_SESSION_FOLLOW] =
+        {"UPDATE video_sessions s SET status = (" SESSION_FOLLOWS(
+             "j.status::text") ")::video_session_status, updated_at = now() FROM "
+                               "video_analysis_jobs j WHERE j.id = $1 AND s.id = j.session_id "
+                               "AND j.status::text IN ('queued', 'deep_running', 'done', "
+                               "'failed')",
+         "UPDATE video_sessions SET status = (SELECT " SESSION_FOLLOWS(
+             "j.status") " FROM video_analysis_jobs j WHERE j.id = ?1), updated_at = " SQ_NOW
+                         " WHERE id = (SELECT j.session_id FROM video_analysis_jobs j WHERE j.id "
+                         "= ?1 AND j.status IN ('queued', 'deep_running', 'done', 'failed'))"},
 };
 
 const char *store_sql(store_dialect d, store_stmt q)

@@ -64,6 +64,7 @@ int main(int argc, char **argv)
     /* A job with one completed chunk and one failed chunk. */
     store *st = scratch_open(&db, NULL);
     char id[37];
+    scratch_session(st, "sess-cli");
     store_job_new jn = {.session_id = "sess-cli", .s3_bucket = "bkt", .s3_key = "v.mp4"};
     OK(store_job_create(st, &jn, id, sizeof id, &E));
     store_chunk_span sp[2] = {{0, 30}, {30, 42}};

@@ -110,6 +110,27 @@ static store *scratch_open(const scratch_db *db, const store_options *opts)
     return st;
 }
 
+/* Makes sure session `id` exists (owned by coach-test): a job needs its session. */
+static inline void scratch_session(store *st, const char *id)
+{
+    store_session_new sn = {.id = id, .owner_id = "coach-test", .title = "Nets"};
+    char out[37];
+    cr_err e = {0};
+    cr_status s = store_session_create(st, &sn, out, sizeof out, &e);
+    if (s != CR_OK && s != CR_ERR_CONFLICT) {
+        fprintf(stderr, "store_session_create %s: %s\n", id, cr_err_msg(&e));
+        exit(1);
+    }
+}
+
+/* Finishes a job done (results may be NULL) or failed with `message`. */
+static inline cr_status scratch_finish(store *st, const char *job, const char *worker, int ok,
+                                       const char *results, const char *message, cr_err *err)
+{
+    store_job_outcome o = {.ok = ok, .deep_results = results, .message = message};
+    return store_job_finish(st, job, worker, &o, err);
+}
+
 /* The error buffer of the call under test; OK(call) checks it returned CR_OK. */
 static cr_err E;
 #define OK(call)                                                                                   \

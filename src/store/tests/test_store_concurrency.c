@@ -67,7 +67,7 @@ static int aggregate(store *st, int fd, const char *job, const char *me)
         return 0;
     side_write(fd, 'G', j.id);
     cr_err_clear(&err);
-    if (store_job_finish(st, j.id, me, 1, "{\"ok\":true}", NULL, NULL, &err) == CR_OK)
+    if (scratch_finish(st, j.id, me, 1, "{\"ok\":true}", NULL, &err) == CR_OK)
         side_write(fd, 'A', j.id);
     return 1;
 }
@@ -190,6 +190,7 @@ int main(int argc, char **argv)
     for (int j = 0; j < N_JOBS; j++) {
         char session[32];
         snprintf(session, sizeof session, "session-%02d", j);
+        scratch_session(st, session);
         store_job_new jn = {.session_id = session};
         OK(store_job_create(st, &jn, job_ids[j], 37, &E));
         /* Chaos can kill a chunk's worker several times; 10 tries keep it alive. */

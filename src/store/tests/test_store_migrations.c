@@ -123,6 +123,7 @@ static long object_count(const scratch_db *db)
 /* Runs one job through the queue end to end; returns 1 when it ends done. */
 static int queue_smoke(store *st, const char *session)
 {
+    scratch_session(st, session);
     store_job_new jn = {.session_id = session, .analysis_mode = "bowling"};
     char id[37];
     OK(store_job_create(st, &jn, id, sizeof id, &E));
@@ -136,7 +137,7 @@ static int queue_smoke(store *st, const char *session)
         OK(store_chunk_complete(st, c[i].id, 5, "k", NULL, &E));
     OK(store_job_claim_aggregation(st, id, "a", 10, NULL, &won, &E));
     CHECK_INT_EQ(won, 1);
-    OK(store_job_finish(st, id, "a", 1, "{}", NULL, NULL, &E));
+    OK(scratch_finish(st, id, "a", 1, "{}", NULL, &E));
     store_job j;
     OK(store_job_get(st, id, &j, &E));
     CHECK_STR_EQ(j.analysis_mode, "bowling");

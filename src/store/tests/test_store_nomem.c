@@ -76,6 +76,7 @@ int main(int argc, char **argv)
     scratch_create(&db, kind, "nomem");
     store *st = scratch_open(&db, NULL);
     OK(store_migrate_up(st, 0, NULL, &E));
+    scratch_session(st, "nomem");
     int passes = 0;
     for (long n = 0; n < 2000; n++) {
         cr_mem_fail_after(n, 1);

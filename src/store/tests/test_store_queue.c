@@ -43,6 +43,7 @@ static void make_job(store *st, const char *session, int nchunks, int max_attemp
                         .deep_mode = "gpu",
                         .s3_bucket = "b",
                         .s3_key = "coach_plus/sessions/s/original.mp4"};
+    scratch_session(st, session);
     OK(store_job_create(st, &jn, id, 37, &E));
     store_chunk_span sp[64];
     for (int i = 0; i < nchunks; i++) {
@@ -60,6 +61,7 @@ static void test_lifecycle(store *st)
                         .analysis_mode = "batting",
                         .s3_bucket = "bkt",
                         .s3_key = "coach_plus/sessions/sess-1/original.mp4"};
+    scratch_session(st, "sess-1");
     char a[37], b[37];
     OK(store_job_create(st, &jn, a, sizeof a, &E));
     CHECK_INT_EQ(strlen(a), 36);
@@ -181,9 +183,8 @@ static void test_lifecycle(store *st)
     cr_err_clear(&E);
     CHECK_INT_EQ(store_job_heartbeat(st, a, "agg2", 30, &E), CR_ERR_CONFLICT);
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_job_finish(st, a, "agg2", 1, "{}", NULL, NULL, &E), CR_ERR_CONFLICT);
-    OK(store_job_finish(st, a, "agg1", 1, "{\"metrics\":{\"n\":3}}",
-                        "coach_plus/sessions/sess-1/analysis/jobs/x/final_results.json", NULL, &E));
+    CHECK_INT_EQ(scratch_finish(st, a, "agg2", 1, "{}", NULL, &E), CR_ERR_CONFLICT);
+    OK(scratch_finish(st, a, "agg1", 1, "{\"metrics\":{\"n\":3}}", NULL, &E));
     CHECK(job_ok(st, a, &j));
     CHECK_STR_EQ(j.status, "done");
     CHECK_STR_EQ(j.stage, "DONE");
@@ -221,7 +222,7 @@ static void test_lifecycle(store *st)
     OK(store_job_claim_aggregation(st, NULL, "agg3", 30, &j, &won, &E));
     CHECK_INT_EQ(won, 1);
     CHECK_STR_EQ(j.id, b);
-    OK(store_job_finish(st, b, "agg3", 0, NULL, NULL, "merge failed: bad json", &E));
+    OK(scratch_finish(st, b, "agg3", 0, NULL, "merge failed: bad json", &E));
     CHECK(job_ok(st, b, &j));
     CHECK_STR_EQ(j.status, "failed");
     CHECK_STR_EQ(j.error_message, "merge failed: bad json");
@@ -404,16 +405,17 @@ static void test_reaper(store *st)
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "queued");
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_job_finish(st, id, "agg-dead", 1, NULL, NULL, NULL, &E), CR_ERR_CONFLICT);
+    CHECK_INT_EQ(scratch_finish(st, id, "agg-dead", 1, NULL, NULL, &E), CR_ERR_CONFLICT);
     OK(store_job_claim_aggregation(st, id, "agg-2", 30, NULL, &won, &E));
     CHECK_INT_EQ(won, 1);
-    OK(store_job_finish(st, id, "agg-2", 1, NULL, NULL, NULL, &E));
+    OK(scratch_finish(st, id, "agg-2", 1, NULL, NULL, &E));
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "done");
 }
 
 static void test_cpu_job(store *st)
 {
+    scratch_session(st, "sess-cpu");
     store_job_new jn = {.session_id = "sess-cpu", .deep_mode = "cpu"};
     char id[37];
     OK(store_job_create(st, &jn, id, sizeof id, &E));
@@ -428,6 +430,7 @@ static void test_cpu_job(store *st)
     CHECK_INT_EQ(won, 1);
     CHECK_STR_EQ(j.id, id);
     /* A chunked job with no chunks is refused. */
+    scratch_session(st, "sess-gpu");
     store_job_new g = {.session_id = "sess-gpu"};
     OK(store_job_create(st, &g, id, sizeof id, &E));
     cr_err_clear(&E);
@@ -492,6 +495,7 @@ static void test_concurrent_setup(const char *kind)
     }
     store *st = scratch_open(&db, NULL);
     OK(store_check_schema(st, &E));
+    scratch_session(st, "race");
     store_job_new jn = {.session_id = "race"};
     char id[37];
     OK(store_job_create(st, &jn, id, sizeof id, &E));
