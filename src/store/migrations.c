@@ -4,15 +4,14 @@
  *
  * A migration is a list of steps, each creating one object: an enum type (T), a
  * table (t), a column (c), an index (i), an enum value (e) or a table constraint (k);
- * or changing data (d: run once on the way up, nothing to undo, nothing recorded).  `up` runs a step only
- * when its object is missing and records what it created in crease_schema_objects;
- * `down` drops exactly the recorded objects, newest first.  So on a database that
- * already holds Cricksy's tables `up` adds only what is missing and `down` leaves
- * Cricksy's tables, columns and data alone, and on an empty database down undoes up
- * completely (the bookkeeping tables go when the last version is undone).
- * Enum values added to an existing Cricksy type (e) are the one thing down keeps:
- * PostgreSQL cannot drop an enum value without rebuilding the type under Cricksy's
- * columns, and an unused value harms nothing.
+ * or changing data (d: run once on the way up, nothing to undo, nothing recorded).  `up` runs a
+ * step only when its object is missing and records what it created in crease_schema_objects; `down`
+ * drops exactly the recorded objects, newest first.  So on a database that already holds Cricksy's
+ * tables `up` adds only what is missing and `down` leaves Cricksy's tables, columns and data alone,
+ * and on an empty database down undoes up completely (the bookkeeping tables go when the last
+ * version is undone). Enum values added to an existing Cricksy type (e) are the one thing down
+ * keeps: PostgreSQL cannot drop an enum value without rebuilding the type under Cricksy's columns,
+ * and an unused value harms nothing.
  *
  * Versions (the same numbers on both backends):
  *   1 video_analysis_tables -- Cricksy's tables, types and indexes (compat: never

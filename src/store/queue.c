@@ -430,9 +430,9 @@ cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_s
     return store_run(st, Q_JOB_FIX_CHUNK_SECONDS, p, 2, NULL, err);
 }
 
-cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err)
+cr_status store_job_docs_get(store *st, const char *job_id, store_job_docs *out, cr_err *err)
 {
-    *json_out = NULL;
+    memset(out, 0, sizeof *out);
     cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
@@ -441,16 +441,38 @@ cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_e
     s = store_run(st, Q_JOB_RESULTS, p, 1, &r, err);
     if (s != CR_OK)
         return s;
-    if (r.nrows == 0) {
+    if (r.nrows == 0 || r.ncols < 4) {
         store_rows_free(&r);
         return cr_err_set(err, CR_ERR_NOT_FOUND, "store: no job %s", job_id);
     }
-    if (r.cells[0] != NULL) {
-        *json_out = r.cells[0]; /* hand the cell over */
-        r.cells[0] = NULL;
+    char **dst[4] = {&out->deep_results, &out->results, &out->deep_findings, &out->deep_report};
+    for (int c = 0; c < 4; c++) {
+        *dst[c] = r.cells[c]; /* hand the cells over */
+        r.cells[c] = NULL;
     }
     store_rows_free(&r);
     return CR_OK;
+}
+
+void store_job_docs_free(store_job_docs *d)
+{
+    if (d == NULL)
+        return;
+    cr_free(d->deep_results);
+    cr_free(d->results);
+    cr_free(d->deep_findings);
+    cr_free(d->deep_report);
+    memset(d, 0, sizeof *d);
+}
+
+cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err)
+{
+    store_job_docs d;
+    cr_status s = store_job_docs_get(st, job_id, &d, err);
+    *json_out = d.deep_results;
+    d.deep_results = NULL;
+    store_job_docs_free(&d);
+    return s;
 }
 
 cr_status store_job_check(const store_job *j, cr_err *err)

@@ -306,6 +306,14 @@ cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_s
 /* The deep_results JSON text of a job (caller frees with cr_free); NULL when unset. */
 cr_status store_job_results(store *st, const char *job_id, char **json_out, cr_err *err);
 
+/* The JSON documents of a job as Cricksy's API returns them (each NULL when unset;
+ * free with store_job_docs_free, which a failed call leaves nothing to free for). */
+typedef struct store_job_docs {
+    char *deep_results, *results, *deep_findings, *deep_report;
+} store_job_docs;
+cr_status store_job_docs_get(store *st, const char *job_id, store_job_docs *out, cr_err *err);
+void store_job_docs_free(store_job_docs *d); /* NULL is fine */
+
 /* Checks the invariants of one job row (status known, progress and counts coherent
  * with the status: the progress table of DESIGN.md §4).  Used by tests and debug
  * builds; CR_ERR_INTERNAL with the broken rule. */

@@ -118,8 +118,10 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "SELECT " SQ_JOB_COLS(
              "j.") " FROM video_analysis_jobs j "
                    "WHERE j.status = ?2 ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
-    [Q_JOB_RESULTS] = {"SELECT deep_results::text FROM video_analysis_jobs WHERE id = $1",
-                       "SELECT deep_results FROM video_analysis_jobs WHERE id = ?1"},
+    [Q_JOB_RESULTS] = {"SELECT deep_results::text, results::text, deep_findings::text, "
+                       "deep_report::text FROM video_analysis_jobs WHERE id = $1",
+                       "SELECT deep_results, results, deep_findings, deep_report FROM "
+                       "video_analysis_jobs WHERE id = ?1"},
     [Q_JOB_LOCK] = {"SELECT status::text, COALESCE(total_chunks, 0), COALESCE(deep_mode, '') "
                     "FROM video_analysis_jobs WHERE id = $1 FOR UPDATE",
                     "SELECT status, COALESCE(total_chunks, 0), COALESCE(deep_mode, '') "
@@ -378,19 +380,23 @@ static const sql_pair sql_text[Q_COUNT_] = {
                        "SELECT c.status, c.job_id, COALESCE(j.completed_chunks, 0), "
                        "COALESCE(j.total_chunks, 0), j.status FROM video_analysis_chunks c "
                        "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = ?1"},
-    [Q_JOB_LIST_SESSION] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE "
-                            "j.session_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2",
-                            "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j WHERE "
-                            "j.session_id = ?1 ORDER BY j.created_at DESC, j.id DESC LIMIT ?2"},
+    [Q_JOB_LIST_SESSION] =
+        {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE "
+         "j.session_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2",
+         "SELECT " SQ_JOB_COLS(
+             "j.") " FROM video_analysis_jobs j WHERE "
+                   "j.session_id = ?1 ORDER BY j.created_at DESC, j.id DESC LIMIT ?2"},
     /* $1 limit, $2 owner_type, $3 owner_id, $4 status or NULL. */
-    [Q_JOB_LIST_OWNER] = {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j JOIN video_sessions "
-                          "s ON s.id = j.session_id WHERE s.owner_type::text = $2 AND "
-                          "s.owner_id = $3 AND ($4::text IS NULL OR j.status::text = $4) "
-                          "ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
-                          "SELECT " SQ_JOB_COLS("j.") " FROM video_analysis_jobs j JOIN "
-                          "video_sessions s ON s.id = j.session_id WHERE s.owner_type = ?2 AND "
-                          "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) "
-                          "ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+    [Q_JOB_LIST_OWNER] =
+        {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j JOIN video_sessions "
+         "s ON s.id = j.session_id WHERE s.owner_type::text = $2 AND "
+         "s.owner_id = $3 AND ($4::text IS NULL OR j.status::text = $4) "
+         "ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
+         "SELECT " SQ_JOB_COLS(
+             "j.") " FROM video_analysis_jobs j JOIN "
+                   "video_sessions s ON s.id = j.session_id WHERE s.owner_type = ?2 AND "
+                   "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) "
+                   "ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
     [Q_JOB_FIX_CHUNK_SECONDS] = {"UPDATE video_analysis_jobs SET chunk_seconds = $2 WHERE id = "
                                  "$1 AND chunk_seconds IS NULL",
                                  "UPDATE video_analysis_jobs SET chunk_seconds = ?2 WHERE id = "

@@ -17,6 +17,8 @@
  */
 #include "store_test_util.h"
 
+#include <math.h>
+
 #include <sys/wait.h>
 #include <time.h>
 
@@ -532,6 +534,167 @@ static void test_concurrent_setup(const char *kind)
     scratch_drop(&db);
 }
 
+/* Sessions own jobs; listings filter by owner in the database; per-job settings
+ * round-trip; the end of a job writes Cricksy's columns and moves the session. */
+static void test_sessions(store *st)
+{
+    char a[37], b[37], other[37], id[37];
+    store_session_new sa = {.owner_id = "coach-a",
+                            .title = "Nets, Tuesday",
+                            .notes = "front foot",
+                            .player_ids_json = "[\"p1\",\"p2\"]",
+                            .analysis_context = "batting",
+                            .camera_view = "side"};
+    OK(store_session_create(st, &sa, a, sizeof a, &E));
+    store_session ss;
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.owner_type, "coach");
+    CHECK_STR_EQ(ss.owner_id, "coach-a");
+    CHECK_STR_EQ(ss.status, "pending");
+    CHECK_STR_EQ(ss.analysis_context, "batting");
+    CHECK_STR_EQ(ss.camera_view, "side");
+    CHECK_STR_EQ(ss.notes, "front foot");
+    CHECK(strstr(ss.player_ids, "p2") != NULL);
+    CHECK(ss.created_at > 1.7e9);
+
+    /* Values outside Cricksy's enums, missing owner or title: refused by name. */
+    store_session_new bad = sa;
+    bad.camera_view = "drone";
+    CHECK_INT_EQ(store_session_create(st, &bad, b, sizeof b, &E), CR_ERR_INVALID);
+    CHECK(strstr(cr_err_msg(&E), "camera_view") != NULL);
+    bad = sa;
+    bad.owner_type = "team";
+    CHECK_INT_EQ(store_session_create(st, &bad, b, sizeof b, &E), CR_ERR_INVALID);
+    bad = sa;
+    bad.title = "";
+    CHECK_INT_EQ(store_session_create(st, &bad, b, sizeof b, &E), CR_ERR_INVALID);
+    CHECK_INT_EQ(store_session_get(st, "no-such-session", &ss, &E), CR_ERR_NOT_FOUND);
+
+    /* A job needs an existing session. */
+    store_job_new orphan = {.session_id = "no-such-session"};
+    CHECK_INT_EQ(store_job_create(st, &orphan, id, sizeof id, &E), CR_ERR_NOT_FOUND);
+
+    /* Per-job settings are stored and read back; defaults fill what is not given. */
+    store_job_new jn = {.session_id = a,
+                        .sample_rate = 7.5,
+                        .include_frames = 1,
+                        .chunk_seconds = 12,
+                        .max_width = 480,
+                        .model = "lite",
+                        .analysis_mode = "batting"};
+    OK(store_job_create(st, &jn, id, sizeof id, &E));
+    store_job j;
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_INT_EQ(j.sample_fps, 8); /* Cricksy's integer column: the rate rounded */
+    CHECK(fabs(j.sample_rate - 7.5) < 1e-9);
+    CHECK_INT_EQ(j.include_frames, 1);
+    CHECK_INT_EQ(j.chunk_seconds, 12);
+    CHECK_INT_EQ(j.max_width, 480);
+    CHECK_STR_EQ(j.model, "lite");
+    CHECK_STR_EQ(j.stage, "AWAITING_UPLOAD");
+    OK(store_job_fix_chunk_seconds(st, id, 30, &E)); /* already fixed: unchanged */
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_INT_EQ(j.chunk_seconds, 12);
+    store_job_new plain = {.session_id = a};
+    char id2[37];
+    OK(store_job_create(st, &plain, id2, sizeof id2, &E));
+    OK(store_job_get(st, id2, &j, &E));
+    CHECK_INT_EQ(j.sample_fps, 10);
+    CHECK(fabs(j.sample_rate - 10.0) < 1e-9);
+    CHECK_INT_EQ(j.chunk_seconds, 0);
+    CHECK_INT_EQ(j.max_width, STORE_JOB_DEFAULT_MAX_WIDTH);
+    CHECK_STR_EQ(j.model, STORE_JOB_DEFAULT_MODEL);
+    OK(store_job_fix_chunk_seconds(st, id2, 30, &E));
+    OK(store_job_get(st, id2, &j, &E));
+    CHECK_INT_EQ(j.chunk_seconds, 30);
+
+    /* Another coach's 60 newer jobs never hide coach-a's from coach-a's listing. */
+    store_session_new so = {.owner_id = "coach-b", .title = "Flood"};
+    OK(store_session_create(st, &so, other, sizeof other, &E));
+    for (int i = 0; i < 60; i++) {
+        store_job_new f = {.session_id = other};
+        char fid[37];
+        OK(store_job_create(st, &f, fid, sizeof fid, &E));
+    }
+    store_job list[8];
+    int n = 0;
+    OK(store_job_list_owner(st, "coach", "coach-a", NULL, list, 8, &n, &E));
+    CHECK_INT_EQ(n, 2);
+    CHECK(n == 2 && strcmp(list[0].id, id2) == 0 && strcmp(list[1].id, id) == 0);
+    OK(store_job_list_owner(st, "coach", "coach-b", NULL, list, 8, &n, &E));
+    CHECK_INT_EQ(n, 8);
+    OK(store_job_list_owner(st, "coach", "coach-a", "done", list, 8, &n, &E));
+    CHECK_INT_EQ(n, 0);
+    OK(store_job_list_session(st, a, list, 8, &n, &E));
+    CHECK_INT_EQ(n, 2);
+    store_session sl[4];
+    OK(store_session_list(st, "coach", "coach-a", 0, sl, 4, &n, &E));
+    CHECK(n == 1 && strcmp(sl[0].id, a) == 0);
+    OK(store_session_list(st, "coach", "coach-a", 1, sl, 4, &n, &E));
+    CHECK_INT_EQ(n, 0);
+    OK(store_session_list(st, "org", "coach-a", 0, sl, 4, &n, &E));
+    CHECK_INT_EQ(n, 0);
+
+    /* Upload initiate records the video's place; the session follows its job. */
+    OK(store_session_set_upload(st, a, "bkt", "coach_plus/x/original.mp4", &E));
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.s3_key, "coach_plus/x/original.mp4");
+    store_chunk_span sp[1] = {{0, 5}};
+    OK(store_chunks_create(st, id, sp, 1, 5, 1, NULL, &E));
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.status, "uploaded");
+    store_chunk c[1];
+    int got = 0, won = 0;
+    OK(store_chunk_claim(st, "w-s", 30, 1, c, &got, &E));
+    CHECK(got == 1 && strcmp(c[0].job_id, id) == 0);
+    OK(store_chunk_complete(st, c[0].id, 10, "k0", NULL, &E));
+    OK(store_job_claim_aggregation(st, id, "agg-s", 30, &j, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.status, "processing");
+    /* Cricksy's stale clock starts again at each heartbeat. */
+    double started = j.deep_started_at;
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    OK(store_job_heartbeat(st, id, "agg-s", 30, &E));
+    OK(store_job_get(st, id, &j, &E));
+    CHECK(j.deep_started_at > started);
+    CHECK(j.started_at > 0 && j.started_at <= started);
+    store_job_outcome o = {.ok = 1,
+                           .deep_results = "{\"pose_summary\":{\"sampled_frames\":3}}",
+                           .deep_findings = "{\"overall_level\":\"high\",\"findings\":[]}",
+                           .deep_report = "{\"summary\":\"Solid\"}",
+                           .results_key = "k/final_results.json"};
+    OK(store_job_finish(st, id, "agg-s", &o, &E));
+    store_job_docs d;
+    OK(store_job_docs_get(st, id, &d, &E));
+    CHECK(d.deep_results != NULL && strstr(d.deep_results, "sampled_frames") != NULL);
+    CHECK(d.results != NULL && strstr(d.results, "\"deep\"") != NULL &&
+          strstr(d.results, "sampled_frames") != NULL);
+    CHECK(d.deep_findings != NULL && strstr(d.deep_findings, "overall_level") != NULL);
+    CHECK(d.deep_report != NULL && strstr(d.deep_report, "Solid") != NULL);
+    store_job_docs_free(&d);
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_STR_EQ(j.deep_results_s3_key, "k/final_results.json");
+    CHECK(j.completed_at > 0 && j.deep_completed_at > 0);
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.status, "ready");
+
+    /* A chunk that exhausts its attempts fails the job and the session. */
+    store_chunk_span sp2[1] = {{0, 5}};
+    OK(store_chunks_create(st, id2, sp2, 1, 5, 1, NULL, &E));
+    OK(store_chunk_claim(st, "w-s", 30, 1, c, &got, &E));
+    CHECK(got == 1 && strcmp(c[0].job_id, id2) == 0);
+    store_failure f;
+    OK(store_chunk_fail(st, c[0].id, "w-s", "corrupt header", &f, &E));
+    CHECK_INT_EQ(f.final, 1);
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.status, "failed");
+    OK(store_job_retry(st, id2, NULL, &E));
+    OK(store_session_get(st, a, &ss, &E));
+    CHECK_STR_EQ(ss.status, "uploaded");
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -548,6 +711,7 @@ int main(int argc, char **argv)
     test_backoff_and_max_attempts(st);
     test_reaper(st);
     test_cpu_job(st);
+    test_sessions(st);
 
     store_close(st);
     scratch_drop(&db);
