@@ -262,11 +262,161 @@ static void test_cricksy(void)
     scratch_drop(&db);
 }
 
+/* ---- Cricksy's alembic head (tests/cricksy/schema.sql) ---------------------------- */
+
+/* One text cell of a query (cr_free), or NULL. */
+static char *pg_text(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    char *v = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = cr_strdup(PQgetvalue(r, 0, 0));
+    else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+/* The shape of the video tables: every column with its type and nullability, every
+ * enum with its labels in order, every index by name. */
+static char *schema_shape(PGconn *c)
+{
+    return pg_text(
+        c, "SELECT string_agg(x, E'\\n' ORDER BY x) FROM (SELECT table_name || '.' || "
+           "column_name || ' ' || udt_name || ' ' || is_nullable AS x FROM "
+           "information_schema.columns WHERE table_schema = current_schema() AND table_name IN "
+           "('video_sessions', 'video_analysis_jobs', 'video_analysis_chunks') UNION ALL SELECT "
+           "t.typname || ' = ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM "
+           "pg_enum e JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname UNION ALL SELECT "
+           "'index ' || indexname FROM pg_indexes WHERE schemaname = current_schema() AND "
+           "tablename IN ('video_sessions', 'video_analysis_jobs', 'video_analysis_chunks') "
+           "UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE contype = 'f') s");
+}
+
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = cr_malloc(1 << 16);
+    size_t n = buf != NULL ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+    fclose(f);
+    if (buf != NULL)
+        buf[n] = '\0';
+    return buf;
+}
+
+static void load_cricksy_head(PGconn *c)
+{
+    char *sql = read_text_file("tests/cricksy/schema.sql");
+    CHECK_MSG(sql != NULL, "tests/cricksy/schema.sql: cannot read");
+    if (sql == NULL)
+        return;
+    PGresult *r = PQexec(c, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "cricksy head schema: %s",
+              PQresultErrorMessage(r));
+    PQclear(r);
+    cr_free(sql);
+}
+
+#define COLUMN_COUNT                                                                               \
+    "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "   \
+    "table_name IN ('video_sessions', 'video_analysis_jobs', 'video_analysis_chunks')"
+
+/* crease's own columns: what `up` may add to a database Cricksy's alembic built. */
+static const char *const crease_columns[] = {
+    "video_analysis_chunks.lease_expires_at", "video_analysis_chunks.worker_id",
+    "video_analysis_chunks.next_attempt_at",  "video_analysis_chunks.max_attempts",
+    "video_analysis_jobs.worker_id",          "video_analysis_jobs.lease_expires_at",
+    "video_analysis_jobs.sample_rate",        "video_analysis_jobs.chunk_seconds",
+    "video_analysis_jobs.max_width",          "video_analysis_jobs.pose_model",
+};
+
+/* On Cricksy's head: up adds exactly crease's columns (and its partial indexes),
+ * down restores the exact shape; on an empty database up builds every column, enum
+ * (in Cricksy's order) and index of Cricksy's head. */
+static void test_cricksy_head(void)
+{
+    scratch_db db, empty;
+    scratch_create(&db, "pg", "mig_head");
+    scratch_create(&empty, "pg", "mig_head_empty");
+    PGconn *c = PQconnectdb(db.target), *ce = PQconnectdb(empty.target);
+    CHECK(PQstatus(c) == CONNECTION_OK && PQstatus(ce) == CONNECTION_OK);
+    load_cricksy_head(c);
+    char *head = schema_shape(c);
+    CHECK(head != NULL && strstr(head, "video_sessions.owner_type owner_type NO") != NULL);
+
+    long cricksy_cols = pg_count(c, COLUMN_COUNT);
+    CHECK_INT_EQ(cricksy_cols, 17 + 41 + 13); /* sessions, jobs, chunks at Cricksy's head */
+    store *st = scratch_open(&db, NULL);
+    int n = 0;
+    OK(store_migrate_up(st, 0, &n, &E));
+    CHECK_INT_EQ(n, store_migrations_latest());
+    char *up = schema_shape(c);
+    /* Every line of Cricksy's shape is still there, unchanged. */
+    for (char *line = head; line != NULL && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
+        char want[256];
+        snprintf(want, sizeof want, "%.*s", (int)len, line);
+        CHECK_MSG(up != NULL && strstr(up, want) != NULL, "lost after up: %s", want);
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    /* Added columns: exactly crease's. */
+    long added = pg_count(c, COLUMN_COUNT);
+    for (size_t i = 0; i < sizeof crease_columns / sizeof crease_columns[0]; i++)
+        CHECK_MSG(up != NULL && strstr(up, crease_columns[i]) != NULL, "missing %s",
+                  crease_columns[i]);
+    CHECK_INT_EQ(added, cricksy_cols + (long)(sizeof crease_columns / sizeof crease_columns[0]));
+    /* The queue runs on Cricksy's tables. */
+    PGresult *r = PQexec(c, "INSERT INTO video_sessions (id, owner_type, owner_id, title, "
+                            "player_ids, status) VALUES ('s-head', 'coach', 'u1', 'Nets', "
+                            "'[]', 'pending')");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    CHECK(queue_smoke(st, "s-head"));
+
+    OK(store_migrate_down(st, 0, &n, &E));
+    char *down = schema_shape(c);
+    CHECK_MSG(head != NULL && down != NULL && strcmp(head, down) == 0,
+              "down did not restore Cricksy's shape");
+    OK(store_migrate_up(st, 0, &n, &E));
+    CHECK_INT_EQ(n, store_migrations_latest());
+    store_close(st);
+
+    /* An empty database: everything of Cricksy's head is there after up. */
+    store *se = scratch_open(&empty, NULL);
+    OK(store_migrate_up(se, 0, &n, &E));
+    char *built = schema_shape(ce);
+    for (char *line = head; line != NULL && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
+        char want[256];
+        snprintf(want, sizeof want, "%.*s", (int)len, line);
+        /* Types and nullability are Cricksy's, except where crease's older version 1
+         * added server defaults (defaults are not part of the shape). */
+        CHECK_MSG(built != NULL && strstr(built, want) != NULL, "missing on an empty database: %s",
+                  want);
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    store_close(se);
+    cr_free(head);
+    cr_free(up);
+    cr_free(down);
+    cr_free(built);
+    PQfinish(c);
+    PQfinish(ce);
+    scratch_drop(&db);
+    scratch_drop(&empty);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
     test_empty(kind);
-    if (strcmp(kind, "pg") == 0)
+    if (strcmp(kind, "pg") == 0) {
         test_cricksy();
+        test_cricksy_head();
+    }
     return check_exit();
 }
