@@ -155,6 +155,12 @@ int analysis_mode_valid(const char *mode);
 cr_status analysis_findings(const json_t *metrics, const char *mode, int64_t frames,
                             int64_t frames_detected, json_t **out, cr_err *err);
 
+/* The coach's report as Cricksy's API returns it (report_json.c has the shape:
+ * summary, top_issues, key_issues, drills, notes, reliability_warning) from a
+ * findings object; `mode` NULL/"" = batting.  A new object in *out. */
+cr_status analysis_report_json(const json_t *findings, const char *mode, json_t **out,
+                               cr_err *err);
+
 /* The coach's report: a self-contained HTML page (no external resources) with the
  * summary, reliability warning, top issues with cues and drills, the metrics table,
  * inline SVG plots of the per-frame series and a skeleton at each issue's worst

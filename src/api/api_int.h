@@ -93,6 +93,17 @@ int api_starts_with(const char *s, const char *prefix);
 enum MHD_Result api_route_api(api_server *s, struct MHD_Connection *c, const char *url,
                               const char *method, api_request *rq);
 enum MHD_Result api_route_health(api_server *s, struct MHD_Connection *c);
+/* The session routes (sessions.c): `rest` is what follows "sessions" in the path. */
+enum MHD_Result api_route_sessions(api_server *s, struct MHD_Connection *c, const char *rest,
+                                   const char *method, const api_request *rq, const char *sub);
+/* Shared by the routes (routes.c). */
+json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret);
+json_t *api_job_json(api_server *s, const store_job *j, int full);
+json_t *api_time_json(double epoch); /* ISO 8601 UTC; null for 0 */
+/* 0 when `sub` owns the session (filled in *out), else the HTTP code to answer (404
+ * for another coach's session as for a missing one). */
+unsigned api_own_session(api_server *s, const char *session_id, const char *sub, store_session *out,
+                         cr_err *err);
 enum MHD_Result api_route_metrics(api_server *s, struct MHD_Connection *c);
 
 /* ---- blob_server.c ----------------------------------------------------------------- */

@@ -46,7 +46,8 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j
 
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned code, const char *msg)
 {
-    return api_send_json(c, code, json_pack("{s:s}", "error", msg));
+    /* Cricksy's routes (FastAPI) answer {"detail": ...}; "error" is crease's older name. */
+    return api_send_json(c, code, json_pack("{s:s, s:s}", "detail", msg, "error", msg));
 }
 
 unsigned api_status_http(cr_status s)

@@ -19,54 +19,44 @@
 
 /* ---- owners ---------------------------------------------------------------------- */
 
-static cr_status owner_key(const char *session_id, char *out, size_t cap, cr_err *err)
+/* Ownership lives on the session (video_sessions.owner_type/owner_id, DESIGN.md §3):
+ * a coach's token subject is the owner_id of their sessions (owner_type coach). */
+unsigned api_own_session(api_server *s, const char *session_id, const char *sub, store_session *out,
+                         cr_err *err)
 {
-    if (!blob_id_valid(session_id))
-        return cr_err_set(err, CR_ERR_INVALID, "bad session id");
-    int n = snprintf(out, cap, "coach_plus/sessions/%s/owner.json", session_id);
-    if (n < 0 || (size_t)n >= cap)
-        return cr_err_set(err, CR_ERR_LIMIT, "key too long");
-    return CR_OK;
-}
-
-static cr_status owner_put(api_server *s, const char *session_id, const char *sub, cr_err *err)
-{
-    char key[BLOB_KEY_MAX + 1];
-    cr_status st = owner_key(session_id, key, sizeof key, err);
-    if (st != CR_OK)
-        return st;
-    json_t *j = json_pack("{s:s, s:I}", "owner", sub, "created_at", (json_int_t)time(NULL));
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (txt == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    st = blob_put(s->blob, key, txt, strlen(txt), "application/json", err);
-    free(txt);
-    return st;
-}
-
-/* 1 when `sub` owns the session, 0 when not (or no owner recorded), -1 on error. */
-static int owner_is(api_server *s, const char *session_id, const char *sub, cr_err *err)
-{
-    char key[BLOB_KEY_MAX + 1];
-    if (owner_key(session_id, key, sizeof key, err) != CR_OK)
-        return 0;
-    void *data = NULL;
-    size_t n = 0;
-    cr_err e = {0};
-    cr_status st = blob_get(s->blob, key, &data, &n, &e);
-    if (st == CR_ERR_NOT_FOUND)
-        return 0;
-    if (st != CR_OK) {
-        cr_err_set(err, st, "%s", cr_err_msg(&e));
-        return -1;
+    if (!blob_id_valid(session_id) || strlen(session_id) >= STORE_ID_MAX) {
+        cr_err_set(err, CR_ERR_NOT_FOUND, "Video session not found");
+        return MHD_HTTP_NOT_FOUND;
     }
-    json_t *j = json_loadb(data, n, 0, NULL);
-    cr_free(data);
-    json_t *o = json_object_get(j, "owner");
-    int yes = json_is_string(o) && strcmp(json_string_value(o), sub) == 0;
-    json_decref(j);
-    return yes;
+    pthread_mutex_lock(&s->st_lock);
+    cr_status st = store_session_get(s->st, session_id, out, err);
+    pthread_mutex_unlock(&s->st_lock);
+    if (st == CR_OK &&
+        (strcmp(out->owner_type, STORE_OWNER_COACH) != 0 || strcmp(out->owner_id, sub) != 0))
+        st = CR_ERR_NOT_FOUND; /* another coach's: 404, not 403 (it says less) */
+    if (st == CR_ERR_NOT_FOUND) {
+        cr_err_clear(err);
+        cr_err_set(err, CR_ERR_NOT_FOUND, "Video session not found");
+        return MHD_HTTP_NOT_FOUND;
+    }
+    return st == CR_OK ? 0 : api_status_http(st);
+}
+
+/* ISO 8601 in UTC with microseconds, as Cricksy's API writes times; null for 0. */
+json_t *api_time_json(double epoch)
+{
+    if (!(epoch > 0))
+        return json_null();
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[48];
+    int us = (int)((epoch - (double)t) * 1e6);
+    if (us < 0 || us > 999999)
+        us = 0;
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+    return json_string(buf);
 }
 
 /* ---- jobs as JSON ---------------------------------------------------------------- */
@@ -76,40 +66,84 @@ static json_t *str_or_null(const char *s)
     return s[0] ? json_string(s) : json_null();
 }
 
-static json_t *job_json(api_server *s, const store_job *j, int full)
+static json_t *doc_or_null(const char *text)
+{
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+/* A job as Cricksy's VideoAnalysisJobRead has it (id, session_id, sample_fps,
+ * include_frames, status, stage, progress_pct, error_message, sqs_message_id,
+ * results, deep_results, deep_findings, deep_report, deep_results_s3_key, times in
+ * ISO 8601, results_available, report_available, pdf_available, missing_artifacts),
+ * plus crease's own fields (job_id, deep_mode, analysis_mode, chunk counts, the
+ * settings, presigned URLs of final_results.json and report.html). */
+json_t *api_job_json(api_server *s, const store_job *j, int full)
 {
     json_t *o = json_object();
     if (o == NULL)
         return NULL;
+    json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "job_id", json_string(j->id));
     json_object_set_new(o, "session_id", json_string(j->session_id));
+    json_object_set_new(o, "sample_fps", json_integer(j->sample_fps));
+    json_object_set_new(o, "include_frames", json_boolean(j->include_frames));
     json_object_set_new(o, "status", json_string(j->status));
     json_object_set_new(o, "stage", str_or_null(j->stage));
     json_object_set_new(o, "progress_pct", json_integer(j->progress_pct));
+    json_object_set_new(o, "error_message", str_or_null(j->error_message));
+    json_object_set_new(o, "sqs_message_id", json_null());
+    json_object_set_new(
+        o, "retryable",
+        json_boolean(strcmp(j->status, STORE_JOB_FAILED) == 0 && j->s3_key[0] != '\0'));
     json_object_set_new(o, "deep_mode", str_or_null(j->deep_mode));
     json_object_set_new(o, "analysis_mode", str_or_null(j->analysis_mode));
     json_object_set_new(o, "total_chunks", json_integer(j->total_chunks));
     json_object_set_new(o, "completed_chunks", json_integer(j->completed_chunks));
     json_object_set_new(o, "video_duration_seconds", json_real(j->video_duration_seconds));
-    json_object_set_new(o, "error_message", str_or_null(j->error_message));
-    json_object_set_new(o, "created_at", json_real(j->created_at));
-    json_object_set_new(o, "updated_at", json_real(j->updated_at));
+    json_object_set_new(o, "sample_rate", json_real(j->sample_rate));
+    json_object_set_new(o, "chunk_seconds", json_integer(j->chunk_seconds));
+    json_object_set_new(o, "max_width", json_integer(j->max_width));
+    json_object_set_new(o, "model", str_or_null(j->model));
+    json_object_set_new(o, "deep_results_s3_key", str_or_null(j->deep_results_s3_key));
+    json_object_set_new(o, "created_at", api_time_json(j->created_at));
+    json_object_set_new(o, "started_at", api_time_json(j->started_at));
+    json_object_set_new(o, "completed_at", api_time_json(j->completed_at));
+    json_object_set_new(o, "updated_at", api_time_json(j->updated_at));
+    int done = strcmp(j->status, STORE_JOB_DONE) == 0;
     if (!full)
         return o;
 
-    char *res = NULL;
+    store_job_docs d = {0};
     cr_err e = {0};
     pthread_mutex_lock(&s->st_lock);
-    cr_status st = store_job_results(s->st, j->id, &res, &e);
+    cr_status st = store_job_docs_get(s->st, j->id, &d, &e);
     pthread_mutex_unlock(&s->st_lock);
-    json_t *rj = NULL;
-    if (st == CR_OK && res != NULL)
-        rj = json_loads(res, 0, NULL);
-    cr_free(res);
-    json_object_set_new(o, "results", rj ? rj : json_null());
+    if (st != CR_OK)
+        cr_log_warn("api.job_docs", "job=%s: %s", j->id, cr_err_msg(&e));
+    json_object_set_new(o, "results", doc_or_null(d.results));
+    json_object_set_new(o, "deep_results", doc_or_null(d.deep_results));
+    json_object_set_new(o, "deep_findings", doc_or_null(d.deep_findings));
+    json_object_set_new(o, "deep_report", doc_or_null(d.deep_report));
+    json_object_set_new(o, "quick_results", json_null());
+    int results = d.results != NULL || d.deep_results != NULL || d.deep_findings != NULL ||
+                  j->deep_results_s3_key[0] != '\0';
+    int report = d.deep_report != NULL;
+    json_object_set_new(o, "results_available", json_boolean(results));
+    json_object_set_new(o, "report_available", json_boolean(report));
+    json_object_set_new(o, "pdf_available", json_false());
+    json_t *missing = json_array();
+    if (done && !results)
+        json_array_append_new(missing, json_string("analysis_results"));
+    if (done && !report)
+        json_array_append_new(missing, json_string("analysis_report"));
+    if (done)
+        json_array_append_new(missing, json_string("pdf_export"));
+    json_object_set_new(o, "missing_artifacts", missing);
+    store_job_docs_free(&d);
 
     json_t *fu = json_null(), *ru = json_null();
-    if (strcmp(j->status, STORE_JOB_DONE) == 0) {
+    if (done) {
         char key[BLOB_KEY_MAX + 1];
         char *url = NULL;
         if (blob_key_final_results(j->session_id, j->id, key, sizeof key, &e) == CR_OK &&
@@ -127,6 +161,7 @@ static json_t *job_json(api_server *s, const store_job *j, int full)
         }
     }
     json_object_set_new(o, "final_results_url", fu);
+    json_object_set_new(o, "deep_results_url", json_incref(fu) ? fu : json_null());
     json_object_set_new(o, "report_url", ru);
     return o;
 }
@@ -148,21 +183,19 @@ static unsigned load_own_job(api_server *s, const char *job_id, const char *sub,
     }
     if (st != CR_OK)
         return api_status_http(st);
-    int own = owner_is(s, job->session_id, sub, err);
-    if (own < 0)
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
-    if (!own) {
+    store_session ss;
+    unsigned code = api_own_session(s, job->session_id, sub, &ss, err);
+    if (code == MHD_HTTP_NOT_FOUND) {
         cr_err_clear(err);
-        cr_err_set(err, CR_ERR_NOT_FOUND, "job not found");
-        return MHD_HTTP_NOT_FOUND;
+        cr_err_set(err, CR_ERR_NOT_FOUND, "Analysis job not found");
     }
-    return 0;
+    return code;
 }
 
 static enum MHD_Result send_load_error(struct MHD_Connection *c, unsigned code, const cr_err *e)
 {
     if (code == MHD_HTTP_NOT_FOUND)
-        return api_send_error(c, code, "job not found");
+        return api_send_error(c, code, "Analysis job not found");
     if (code >= 500) {
         cr_log_error("api.error", "%s", cr_err_msg(e));
         return api_send_error(c, code, "service unavailable");
@@ -173,7 +206,7 @@ static enum MHD_Result send_load_error(struct MHD_Connection *c, unsigned code, 
 /* ---- routes ---------------------------------------------------------------------- */
 
 /* Parses the body as a JSON object ("" = {}); NULL after answering 400. */
-static json_t *body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret)
+json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret)
 {
     if (rq->body.len == 0)
         return json_object();
@@ -187,48 +220,96 @@ static json_t *body_object(struct MHD_Connection *c, const api_request *rq, enum
     return j;
 }
 
+/* The per-job request fields of initiate (Cricksy's VideoUploadInitiateRequest plus
+ * crease's deep_mode and title) into `po`; NULL, or the error to answer. */
+static const char *initiate_fields(const api_server *s, json_t *b, pipeline_submit_opts *po)
+{
+    json_t *fn = json_object_get(b, "filename"), *am = json_object_get(b, "analysis_mode");
+    json_t *sid = json_object_get(b, "session_id"), *fps = json_object_get(b, "sample_fps");
+    json_t *inc = json_object_get(b, "include_frames"), *dm = json_object_get(b, "deep_mode");
+    json_t *title = json_object_get(b, "title");
+    if (fn != NULL && !json_is_null(fn) && (!json_is_string(fn) || json_string_length(fn) > 255))
+        return "filename must be a string of <= 255 bytes";
+    if (title != NULL && !json_is_null(title) &&
+        (!json_is_string(title) || json_string_length(title) == 0 ||
+         json_string_length(title) >= STORE_TITLE_MAX))
+        return "title must be a non-empty string of <= 255 bytes";
+    if (am != NULL && !json_is_null(am)) {
+        if (!json_is_string(am) || analysis_mode_find(json_string_value(am)) < 0)
+            return "analysis_mode must be " ANALYSIS_MODES_TEXT;
+        po->analysis_mode = json_string_value(am);
+    }
+    if (sid != NULL && !json_is_null(sid)) {
+        if (!json_is_string(sid))
+            return "session_id must be a string";
+        po->session_id = json_string_value(sid);
+    }
+    /* Cricksy: sample_fps an integer, 1..30 (VideoUploadInitiateRequest). */
+    if (fps != NULL && !json_is_null(fps)) {
+        if (!json_is_integer(fps) || json_integer_value(fps) < 1 || json_integer_value(fps) > 30)
+            return "sample_fps must be an integer from 1 to 30";
+        po->sample_fps = (double)json_integer_value(fps);
+    }
+    if (inc != NULL && !json_is_null(inc)) {
+        if (!json_is_boolean(inc))
+            return "include_frames must be true or false";
+        po->include_frames = json_is_true(inc);
+    }
+    /* GPU mode three ways (the pipeline runbook): the default, this field, and
+     * GPU_PROCESSING_ENABLED (the default when the field is absent). */
+    po->chunked = s->cfg.gpu_processing_enabled;
+    if (dm != NULL && !json_is_null(dm)) {
+        const char *v = json_is_string(dm) ? json_string_value(dm) : "";
+        if (strcmp(v, STORE_DEEP_MODE_GPU) != 0 && strcmp(v, STORE_DEEP_MODE_CPU) != 0)
+            return "deep_mode must be gpu or cpu";
+        po->chunked = strcmp(v, STORE_DEEP_MODE_GPU) == 0;
+    }
+    if (title != NULL && json_is_string(title))
+        po->title = json_string_value(title);
+    else if (fn != NULL && json_is_string(fn))
+        po->title = json_string_value(fn);
+    return NULL;
+}
+
 static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
                                       const api_request *rq, const char *sub)
 {
     enum MHD_Result ret = MHD_NO;
-    json_t *b = body_object(c, rq, &ret);
+    json_t *b = api_body_object(c, rq, &ret);
     if (b == NULL)
         return ret;
-    json_t *fn = json_object_get(b, "filename");
-    json_t *am = json_object_get(b, "analysis_mode");
-    const char *mode = NULL;
-    if (fn != NULL && !json_is_null(fn) && (!json_is_string(fn) || json_string_length(fn) > 255)) {
+    pipeline_submit_opts po = {0};
+    po.owner_id = sub;
+    const char *bad = initiate_fields(s, b, &po);
+    if (bad != NULL) {
+        ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, bad);
         json_decref(b);
-        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "filename must be a string of <= 255 bytes");
+        return ret;
     }
-    if (am != NULL && !json_is_null(am)) {
-        if (!json_is_string(am) || analysis_mode_find(json_string_value(am)) < 0) {
-            json_decref(b);
-            return api_send_error(c, MHD_HTTP_BAD_REQUEST,
-                                  "analysis_mode must be " ANALYSIS_MODES_TEXT);
-        }
-        mode = json_string_value(am);
-    }
-
     cr_err e = {0};
-    char sid[37];
+    if (po.session_id != NULL) { /* Cricksy's flow: an existing session of the caller's */
+        store_session ss;
+        unsigned code = api_own_session(s, po.session_id, sub, &ss, &e);
+        if (code != 0) {
+            ret = code == MHD_HTTP_NOT_FOUND ? api_send_error(c, code, "Video session not found")
+                                             : api_send_status(c, CR_ERR_DB, &e);
+            json_decref(b);
+            return ret;
+        }
+    }
     pipeline_submission made;
     char *url = NULL;
-    cr_status st = store_uuid(sid, &e);
-    if (st == CR_OK)
-        st = owner_put(s, sid, sub, &e);
-    if (st == CR_OK) {
-        pipeline_submit_opts po = {sid, NULL, mode, s->cfg.gpu_processing_enabled};
-        st = pipeline_submit(&s->cfg, s->blob, s->st, &s->st_lock, &po, &made, &e);
-    }
+    cr_status st = pipeline_submit(&s->cfg, s->blob, s->st, &s->st_lock, &po, &made, &e);
+    json_decref(b); /* po's strings pointed into it */
     if (st == CR_OK)
         st = blob_presign(s->blob, made.video_key, BLOB_PUT, API_PRESIGN_S, &url, &e);
-    json_decref(b);
     if (st != CR_OK)
         return api_send_status(c, st, &e);
-    cr_log_info("api.initiate", "job=%s session=%s", made.job_id, sid);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job_id", made.job_id, "session_id", sid,
-                          "upload_url", url, "s3_key", made.video_key, "expires_in", API_PRESIGN_S);
+    cr_log_info("api.initiate", "job=%s session=%s", made.job_id, made.session_id);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s?, s:i}", "job_id", made.job_id, "session_id",
+        made.session_id, "presigned_url", url, "upload_url", url, "s3_key", made.video_key,
+        "s3_bucket", s->cfg.blob == CR_BLOB_S3 ? s->cfg.bucket : NULL, "expires_in", API_PRESIGN_S);
     cr_free(url);
     return api_send_json(c, MHD_HTTP_OK, o);
 }
@@ -237,7 +318,7 @@ static enum MHD_Result route_complete(api_server *s, struct MHD_Connection *c,
                                       const api_request *rq, const char *sub)
 {
     enum MHD_Result ret = MHD_NO;
-    json_t *b = body_object(c, rq, &ret);
+    json_t *b = api_body_object(c, rq, &ret);
     if (b == NULL)
         return ret;
     json_t *jid = json_object_get(b, "job_id");
@@ -268,7 +349,15 @@ static enum MHD_Result route_complete(api_server *s, struct MHD_Connection *c,
     if (up.queued)
         cr_log_info("api.complete", "job=%s duration=%.2fs chunks=%d", up.job.id,
                     up.duration_seconds, up.job.total_chunks);
-    return api_send_json(c, MHD_HTTP_OK, job_json(s, &up.job, 1));
+    /* Cricksy's answer ({job_id, status, sqs_message_id, message}) on the job. */
+    json_t *o = api_job_json(s, &up.job, 1);
+    char msg[96];
+    snprintf(msg, sizeof msg,
+             up.queued ? "Video uploaded and queued for analysis"
+                       : "Job already %s - no action taken",
+             up.job.status);
+    json_object_set_new(o, "message", json_string(msg));
+    return api_send_json(c, MHD_HTTP_OK, o);
 }
 
 static enum MHD_Result route_job(api_server *s, struct MHD_Connection *c, const char *id,
@@ -279,7 +368,7 @@ static enum MHD_Result route_job(api_server *s, struct MHD_Connection *c, const 
     unsigned code = load_own_job(s, id, sub, &job, &e);
     if (code != 0)
         return send_load_error(c, code, &e);
-    return api_send_json(c, MHD_HTTP_OK, job_json(s, &job, 1));
+    return api_send_json(c, MHD_HTTP_OK, api_job_json(s, &job, 1));
 }
 
 static enum MHD_Result route_retry(api_server *s, struct MHD_Connection *c, const char *id,
@@ -300,7 +389,7 @@ static enum MHD_Result route_retry(api_server *s, struct MHD_Connection *c, cons
         return api_send_error(c, MHD_HTTP_CONFLICT, "job is not failed");
     if (st != CR_OK)
         return api_send_status(c, st, &e);
-    json_t *o = job_json(s, &job, 1);
+    json_t *o = api_job_json(s, &job, 1);
     json_object_set_new(o, "requeued_chunks", json_integer(requeued));
     return api_send_json(c, MHD_HTTP_OK, o);
 }
@@ -326,40 +415,23 @@ static enum MHD_Result route_list(api_server *s, struct MHD_Connection *c, const
     if (status != NULL && !status_valid(status))
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "unknown status");
     store_job *jobs = cr_calloc(API_LIST_MAX, sizeof *jobs);
-    char(*seen)[STORE_ID_MAX] = cr_calloc(API_LIST_MAX, sizeof *seen);
-    int *seen_own = cr_calloc(API_LIST_MAX, sizeof *seen_own);
     json_t *arr = json_array();
     cr_err e = {0};
-    int n = 0, n_seen = 0;
+    int n = 0;
     cr_status st = CR_OK;
-    if (jobs == NULL || seen == NULL || seen_own == NULL || arr == NULL) {
+    if (jobs == NULL || arr == NULL) {
         st = cr_err_set(&e, CR_ERR_NOMEM, "out of memory");
-        goto done;
+    } else {
+        /* The owner filter runs in the database: another coach's jobs never crowd
+         * the caller's out of the page. */
+        pthread_mutex_lock(&s->st_lock);
+        st =
+            store_job_list_owner(s->st, STORE_OWNER_COACH, sub, status, jobs, API_LIST_MAX, &n, &e);
+        pthread_mutex_unlock(&s->st_lock);
     }
-    pthread_mutex_lock(&s->st_lock);
-    st = store_job_list(s->st, status, jobs, API_LIST_MAX, &n, &e);
-    pthread_mutex_unlock(&s->st_lock);
-    for (int i = 0; st == CR_OK && i < n; i++) {
-        int own = -2;
-        for (int k = 0; k < n_seen; k++)
-            if (strcmp(seen[k], jobs[i].session_id) == 0)
-                own = seen_own[k];
-        if (own == -2) {
-            own = owner_is(s, jobs[i].session_id, sub, &e);
-            if (own < 0) {
-                st = CR_ERR_NET;
-                break;
-            }
-            snprintf(seen[n_seen], STORE_ID_MAX, "%s", jobs[i].session_id);
-            seen_own[n_seen++] = own;
-        }
-        if (own)
-            json_array_append_new(arr, job_json(s, &jobs[i], 0));
-    }
-done:
+    for (int i = 0; st == CR_OK && i < n; i++)
+        json_array_append_new(arr, api_job_json(s, &jobs[i], 0));
     cr_free(jobs);
-    cr_free(seen);
-    cr_free(seen_own);
     if (st != CR_OK) {
         json_decref(arr);
         return api_send_status(c, st, &e);
@@ -426,9 +498,10 @@ enum MHD_Result api_route_api(api_server *s, struct MHD_Connection *c, const cha
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     const char *rest = url + strlen(API_PREFIX);
     const char *jobs = "analysis-jobs";
+    int sessions = strcmp(rest, "sessions") == 0 || api_starts_with(rest, "sessions/");
     int known = strcmp(rest, "videos/upload/initiate") == 0 ||
                 strcmp(rest, "videos/upload/complete") == 0 || strcmp(rest, jobs) == 0 ||
-                (api_starts_with(rest, jobs) && rest[strlen(jobs)] == '/');
+                (api_starts_with(rest, jobs) && rest[strlen(jobs)] == '/') || sessions;
     if (!known)
         return api_send_error(c, MHD_HTTP_NOT_FOUND, "no such route");
 
@@ -443,6 +516,8 @@ enum MHD_Result api_route_api(api_server *s, struct MHD_Connection *c, const cha
     if (rq->too_large)
         return api_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
 
+    if (sessions)
+        return api_route_sessions(s, c, rest + strlen("sessions"), method, rq, sub);
     if (strcmp(rest, "videos/upload/initiate") == 0)
         return post ? route_initiate(s, c, rq, sub)
                     : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");

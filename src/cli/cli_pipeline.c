@@ -266,7 +266,8 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         goto done;
     }
     pipeline_submission sub;
-    if (pipeline_submit_file(cfg, blob, st, path, o.mode, 1, &sub, &e) != CR_OK) {
+    pipeline_submit_opts so = {.path = path, .analysis_mode = o.mode, .chunked = 1};
+    if (pipeline_submit_file(cfg, blob, st, &so, &sub, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
         goto done;
     }
@@ -356,9 +357,10 @@ int cmd_submit(const cr_config *cfg, int argc, char **argv)
     cr_err e = {0};
     int rc = 1;
     pipeline_submission sub;
+    pipeline_submit_opts so = {.path = argv[i], .analysis_mode = o.mode, .chunked = !o.whole};
     if (store_open(cfg, NULL, &st, &e) != CR_OK || store_check_schema(st, &e) != CR_OK ||
         blob_open(cfg, NULL, &blob, &e) != CR_OK ||
-        pipeline_submit_file(cfg, blob, st, argv[i], o.mode, !o.whole, &sub, &e) != CR_OK) {
+        pipeline_submit_file(cfg, blob, st, &so, &sub, &e) != CR_OK) {
         fprintf(stderr, "crease submit: %s\n", cr_err_msg(&e));
         goto done;
     }

@@ -52,9 +52,45 @@ static cr_status text_add_json(cr_buf *t, const json_t *v, cr_err *err)
 }
 
 /* Appends the poses of one chunk artifact; updates the running counters. */
+/* The time grid of the job and what the chunks say of the video. */
+typedef struct merge_grid {
+    double rate;      /* the job's sample rate */
+    double video_fps; /* from the artifacts; 0 = unknown */
+    int cricksy;      /* chunks in Cricksy's format */
+    int64_t dropped;  /* Cricksy frames that fell on a grid point already taken */
+} merge_grid;
+
+/* A pose of Cricksy's chunk format ({"poses", "metadata"}: frame_num and timestamp
+ * counted from the chunk's start) placed on the global grid: frame_num = the grid
+ * index k of start_sec + timestamp, t and timestamp its time.  0: the pose falls
+ * outside the chunk or on a grid point already taken (dropped). */
+static int cricksy_pose_to_grid(json_t *pose, const json_t *meta, merge_grid *g, int64_t last_k)
+{
+    double start = json_number_value(json_object_get(meta, "start_sec"));
+    double end = json_number_value(json_object_get(meta, "end_sec"));
+    double fps = json_number_value(json_object_get(meta, "video_fps"));
+    const json_t *ts = json_object_get(pose, "timestamp");
+    double rel = json_is_number(ts) ? json_number_value(ts)
+                 : fps > 0 ? (double)json_integer_value(json_object_get(pose, "frame_num")) / fps
+                           : -1.0;
+    double t = start + rel;
+    if (!(rel >= 0.0) || !isfinite(t) || (end > start && t >= end))
+        return 0;
+    int64_t k = llround(t * g->rate);
+    if (k <= last_k)
+        return 0;
+    json_object_set_new(pose, "frame_num", json_integer(k));
+    json_object_set_new(pose, "t", json_real(t));
+    json_object_set_new(pose, "timestamp", json_real(t));
+    if (!json_is_boolean(json_object_get(pose, "detected")))
+        json_object_set_new(pose, "detected",
+                            json_boolean(json_is_array(json_object_get(pose, "landmarks"))));
+    return 1;
+}
+
 static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_buf *poses,
                              json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
-                             analysis_series *series, int *size_known, cr_err *err)
+                             analysis_series *series, int *size_known, merge_grid *g, cr_err *err)
 {
     void *data = NULL;
     size_t n = 0;
@@ -72,6 +108,12 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
         json_decref(doc);
         return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: no poses array", index, key);
     }
+    json_t *meta = json_object_get(doc, "metadata");
+    int cricksy = json_is_object(meta) && json_object_get(doc, "chunk_index") == NULL;
+    g->cricksy |= cricksy;
+    double vfps = json_number_value(json_object_get(cricksy ? meta : doc, "video_fps"));
+    if (vfps > 0 && g->video_fps <= 0)
+        g->video_fps = vfps;
     /* the frame size of this chunk's landmarks */
     json_int_t w = json_integer_value(json_object_get(doc, "width"));
     json_int_t h = json_integer_value(json_object_get(doc, "height"));
@@ -90,6 +132,10 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
     json_t *pose;
     json_array_foreach(arr, i, pose)
     {
+        if (cricksy && !cricksy_pose_to_grid(pose, meta, g, *last_k)) {
+            g->dropped++;
+            continue;
+        }
         json_t *kv = json_object_get(pose, "frame_num");
         if (!json_is_integer(kv)) {
             st = cr_err_set(err, CR_ERR_FORMAT, "chunk %d: pose %zu has no frame_num", index, i);
@@ -122,8 +168,9 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
     if (st == CR_OK) {
         json_t *c = json_object();
         json_object_set_new(c, "index", json_integer(index));
-        json_object_set(c, "start_sec", json_object_get(doc, "start_sec"));
-        json_object_set(c, "end_sec", json_object_get(doc, "end_sec"));
+        json_object_set(c, "start_sec", json_object_get(cricksy ? meta : doc, "start_sec"));
+        json_object_set(c, "end_sec", json_object_get(cricksy ? meta : doc, "end_sec"));
+        json_object_set_new(c, "format", json_string(cricksy ? "cricksy" : "crease"));
         json_object_set_new(c, "frames", json_integer(frames));
         json_object_set_new(c, "frames_detected", json_integer(detected));
         json_object_set(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
@@ -134,14 +181,76 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
     return st;
 }
 
+void pipeline_job_result_free(pipeline_job_result *r)
+{
+    if (r == NULL)
+        return;
+    cr_free(r->deep_results);
+    cr_free(r->deep_findings);
+    cr_free(r->deep_report);
+    memset(r, 0, sizeof *r);
+}
+
+/* jansson's compact text of `v` (free with cr_free: jansson allocates through
+ * core/mem since cr_mem_init); NULL when out of memory. */
+static char *dump(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+}
+
+/* Cricksy's pose_summary (its analysis worker, coach_plus_analysis.py): true values.
+ * total_frames is the video's frame count (duration x frame rate), sampled_frames the
+ * grid points, frames_with_pose those with a body, the rate in percent, 1 decimal. */
+static json_t *pose_summary(const store_job *job, const pipeline_job_summary *sum, double fps,
+                            const char *model)
+{
+    double rate = sum->frames ? 100.0 * (double)sum->frames_detected / (double)sum->frames : 0.0;
+    json_t *p = json_object();
+    json_object_set_new(p, "total_frames",
+                        json_integer(fps > 0
+                                         ? (json_int_t)llround(job->video_duration_seconds * fps)
+                                         : (json_int_t)sum->frames));
+    json_object_set_new(p, "sampled_frames", json_integer(sum->frames));
+    json_object_set_new(p, "frames_with_pose", json_integer(sum->frames_detected));
+    json_object_set_new(p, "detection_rate_percent", json_real(round(rate * 10.0) / 10.0));
+    json_object_set_new(p, "video_fps", fps > 0 ? json_real(fps) : json_null());
+    char name[64];
+    snprintf(name, sizeof name, "BlazePose %s (crease)", model);
+    json_object_set_new(p, "model", json_string(name));
+    return p;
+}
+
+/* Cricksy's metrics object reads evidence and a summary at its top level
+ * (metrics.evidence[<metric>], metrics.summary): added beside crease's metrics. */
+static void cricksy_metrics_extras(json_t *metrics, const pipeline_job_summary *sum)
+{
+    json_t *ev = json_object(), *summary = json_object();
+    const char *key;
+    json_t *m;
+    json_object_foreach(metrics, key, m)
+    {
+        json_t *e = json_object_get(m, "evidence");
+        if (json_is_object(e))
+            json_object_set(ev, key, e);
+    }
+    json_object_set_new(summary, "total_frames", json_integer(sum->frames));
+    json_object_set_new(summary, "frames_with_pose", json_integer(sum->frames_detected));
+    json_object_set_new(metrics, "evidence", ev);
+    json_object_set_new(metrics, "summary", summary);
+}
+
 cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
-                                 pose_tracker *tracker, pipeline_progress_fn progress,
-                                 void *progress_ctx, pipeline_job_summary *out, char **summary_json,
+                                 const char *const *artifact_keys, pose_tracker *tracker,
+                                 pipeline_progress_fn progress, void *progress_ctx,
+                                 pipeline_job_summary *out, pipeline_job_result *result,
                                  cr_err *err)
 {
+    (void)cfg;
     memset(out, 0, sizeof *out);
-    *summary_json = NULL;
+    memset(result, 0, sizeof *result);
     cr_status st;
+    pipeline_job_settings js;
+    pipeline_job_settings_of(job, &js);
     int nchunks = job->total_chunks;
     int cpu_job = nchunks == 0;
     if (cpu_job) {
@@ -149,12 +258,14 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         if (tracker == NULL)
             return cr_err_set(err, CR_ERR_INVALID, "job %s needs a pose tracker ('cpu' job)",
                               job->id);
-        pipeline_chunk_spec spec = {job->session_id, job->id, job->s3_key, 0, 0.0, INFINITY};
+        pipeline_chunk_spec spec = {job->session_id, job->id,       job->s3_key, 0, 0.0,
+                                    INFINITY,        js.sample_fps, js.max_width};
         pipeline_chunk_summary cs;
-        if ((st = pipeline_chunk_process(cfg, blob, tracker, &spec, progress, progress_ctx, &cs,
-                                         err)) != CR_OK)
+        if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
+            CR_OK)
             return st;
         nchunks = 1;
+        artifact_keys = NULL;
     }
     if ((st = blob_key_final_results(job->session_id, job->id, out->results_key,
                                      sizeof out->results_key, err)) != CR_OK)
@@ -162,10 +273,11 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 
     cr_buf poses = {0}, doc = {0};
     json_t *chunks = json_array(), *head = json_object();
-    json_t *metrics = NULL, *findings = NULL;
+    json_t *metrics = NULL, *findings = NULL, *report = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
     analysis_series series = {0};
     int size_known = 1;
+    merge_grid grid = {js.sample_fps, 0, 0, 0};
     if (chunks == NULL || head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -173,10 +285,12 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     int64_t last_k = -1;
     for (int i = 0; i < nchunks; i++) {
         char key[BLOB_KEY_MAX];
-        if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
+        if (artifact_keys != NULL && artifact_keys[i] != NULL)
+            snprintf(key, sizeof key, "%s", artifact_keys[i]);
+        else if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
             goto done;
         if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, &series, &size_known,
-                              err)) != CR_OK)
+                              &grid, err)) != CR_OK)
             goto done;
         if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
             st = cr_err_set(err, CR_ERR_CANCELLED, "aggregation of job %s stopped", job->id);
@@ -184,31 +298,6 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         }
     }
     out->chunks = nchunks;
-
-    /* The head of the results: everything but the poses; it is also the summary
-     * stored in deep_results. */
-    json_object_set_new(head, "job_id", json_string(job->id));
-    json_object_set_new(head, "session_id", json_string(job->session_id));
-    json_object_set_new(head, "analysis_mode", json_string(job->analysis_mode));
-    json_object_set_new(head, "deep_mode", json_string(job->deep_mode));
-    json_object_set_new(head, "video_key", json_string(job->s3_key));
-    json_object_set_new(head, "video_duration_seconds", json_real(job->video_duration_seconds));
-    json_object_set_new(head, "sample_fps", json_real(cfg->sample_fps));
-    json_object_set_new(head, "chunk_seconds", json_integer(cfg->chunk_seconds));
-    json_object_set_new(head, "results_key", json_string(out->results_key));
-    json_t *summary = json_object();
-    json_object_set_new(summary, "frames", json_integer(out->frames));
-    json_object_set_new(summary, "frames_detected", json_integer(out->frames_detected));
-    json_object_set_new(summary, "detection_rate",
-                        json_real(out->frames ? (double)out->frames_detected / out->frames : 0));
-    json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
-    json_object_set_new(head, "summary", summary);
-    json_object_set(head, "chunks", chunks);
-    json_object_set_new(head, "frame_width",
-                        series.width > 0 ? json_integer(series.width) : json_null());
-    json_object_set_new(head, "frame_height",
-                        series.height > 0 ? json_integer(series.height) : json_null());
-    json_object_set_new(head, "frame_size_known", json_boolean(size_known));
 
     /* Analysis: metrics, findings for the job's mode (none or one findings do not
      * know: batting, Cricksy's default), report.html. */
@@ -218,9 +307,12 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
                     job->id, mode);
         mode = "batting";
     }
+    if (mode[0] == '\0')
+        mode = "batting";
     if ((st = analysis_metrics(&series, &metrics, err)) != CR_OK ||
         (st = analysis_findings(metrics, mode, out->frames, out->frames_detected, &findings,
-                                err)) != CR_OK)
+                                err)) != CR_OK ||
+        (st = analysis_report_json(findings, mode, &report, err)) != CR_OK)
         goto done;
     if (!size_known)
         json_object_set_new(json_object_get(metrics, "meta"), "note",
@@ -230,8 +322,57 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     if ((st = blob_key_report(job->session_id, job->id, report_key, sizeof report_key, err)) !=
         CR_OK)
         goto done;
+
+    /* The head of the results: everything but the poses; it is also deep_results.
+     * First what Cricksy's API and frontend read (its analysis worker's keys), then
+     * crease's own, under names that do not collide with Cricksy's. */
+    json_object_set_new(head, "pose_summary", pose_summary(job, out, grid.video_fps, js.model));
+    json_object_set_new(head, "analysis_mode_used", json_string(mode));
+    json_t *meta = json_object();
+    json_object_set_new(meta, "processing_mode", json_string(cpu_job ? "cpu" : "gpu_chunked"));
+    json_object_set_new(meta, "total_chunks", json_integer(job->total_chunks));
+    json_object_set_new(meta, "video_duration_seconds", json_real(job->video_duration_seconds));
+    json_object_set_new(meta, "sample_fps", json_real(js.sample_fps));
+    json_object_set_new(meta, "max_width", json_integer(js.max_width));
+    json_object_set_new(meta, "analysis_mode", json_string(job->analysis_mode));
+    json_object_set_new(meta, "analysis_mode_used", json_string(mode));
+    json_object_set_new(meta, "model", json_string(js.model));
+    json_object_set_new(meta, "cricksy_chunks", json_boolean(grid.cricksy));
+    json_object_set_new(head, "meta", meta);
+    json_t *outputs = json_object();
+    json_object_set_new(outputs, "deep_results_s3_key", json_string(out->results_key));
+    json_object_set_new(outputs, "report_html_s3_key", json_string(report_key));
+    json_object_set_new(head, "outputs", outputs);
+    json_object_set(head, "report", report);
+
+    json_object_set_new(head, "job_id", json_string(job->id));
+    json_object_set_new(head, "session_id", json_string(job->session_id));
+    json_object_set_new(head, "analysis_mode", json_string(job->analysis_mode));
+    json_object_set_new(head, "deep_mode", json_string(job->deep_mode));
+    json_object_set_new(head, "video_key", json_string(job->s3_key));
+    json_object_set_new(head, "video_duration_seconds", json_real(job->video_duration_seconds));
+    json_object_set_new(head, "sample_fps", json_real(js.sample_fps));
+    json_object_set_new(head, "chunk_seconds", json_integer(js.chunk_seconds));
+    json_object_set_new(head, "results_key", json_string(out->results_key));
+    json_t *summary = json_object();
+    json_object_set_new(summary, "frames", json_integer(out->frames));
+    json_object_set_new(summary, "frames_detected", json_integer(out->frames_detected));
+    json_object_set_new(summary, "detection_rate",
+                        json_real(out->frames ? (double)out->frames_detected / out->frames : 0));
+    json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
+    json_object_set_new(summary, "cricksy_frames_dropped", json_integer(grid.dropped));
+    json_object_set_new(head, "summary", summary);
+    json_object_set(head, "chunks", chunks);
+    json_object_set_new(head, "frame_width",
+                        series.width > 0 ? json_integer(series.width) : json_null());
+    json_object_set_new(head, "frame_height",
+                        series.height > 0 ? json_integer(series.height) : json_null());
+    json_object_set_new(head, "frame_size_known", json_boolean(size_known));
     json_object_set_new(head, "report_key", json_string(report_key));
-    json_object_set_new(head, "metrics", analysis_metrics_compact(metrics));
+    json_t *compact = analysis_metrics_compact(metrics);
+    if (compact != NULL)
+        cricksy_metrics_extras(compact, out);
+    json_object_set_new(head, "metrics", compact);
     json_object_set(head, "findings", findings);
     size_t html_len = 0;
     if ((st = analysis_report_html(metrics, findings, head, &series, &html, &html_len, err)) !=
@@ -240,11 +381,12 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
         goto done;
 
-    /* the summary: metrics without per-frame arrays */
-    head_text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    /* deep_results: metrics without per-frame arrays */
+    head_text = dump(head);
     /* the results file: full metrics */
+    cricksy_metrics_extras(metrics, out);
     json_object_set(head, "metrics", metrics);
-    doc_head = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    doc_head = dump(head);
     if (head_text == NULL || doc_head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -258,20 +400,26 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         goto done;
     if ((st = blob_put(blob, out->results_key, doc.p, doc.len, "application/json", err)) != CR_OK)
         goto done;
-    *summary_json = cr_strdup(head_text);
-    if (*summary_json == NULL)
+    result->deep_results = cr_strdup(head_text);
+    result->deep_findings = dump(findings);
+    result->deep_report = dump(report);
+    if (result->deep_results == NULL || result->deep_findings == NULL ||
+        result->deep_report == NULL) {
+        pipeline_job_result_free(result);
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    else
+    } else {
         cr_log_info("job.aggregated", "job=%s chunks=%d frames=%lld detected=%lld gaps=%lld",
                     job->id, nchunks, (long long)out->frames, (long long)out->frames_detected,
                     (long long)out->grid_gaps);
+    }
 
 done:
-    free(head_text);
-    free(doc_head);
+    cr_free(head_text);
+    cr_free(doc_head);
     cr_free(html);
     json_decref(metrics);
     json_decref(findings);
+    json_decref(report);
     analysis_series_free(&series);
     json_decref(head);
     json_decref(chunks);

@@ -39,12 +39,15 @@ static cr_status put_json(blob_store *blob, const char *key, const json_t *doc, 
     return st;
 }
 
-cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tracker *tracker,
+cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
                                  const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
 {
     double t0 = now_sec();
     memset(out, 0, sizeof *out);
+    if (!(spec->sample_fps > 0.0) || spec->max_width <= 0)
+        return cr_err_set(err, CR_ERR_INVALID, "chunk %d: no sample rate or width",
+                          spec->chunk_index);
     cr_status st = blob_key_chunk(spec->session_id, spec->job_id, spec->chunk_index,
                                   out->artifact_key, sizeof out->artifact_key, err);
     if (st != CR_OK)
@@ -61,8 +64,8 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
     video_sampler_opts_default(&so);
     so.start_sec = spec->start_sec;
     so.end_sec = spec->end_sec;
-    so.sample_fps = cfg->sample_fps;
-    so.max_width = cfg->max_width;
+    so.sample_fps = spec->sample_fps;
+    so.max_width = spec->max_width;
     so.threads = 1; /* chunks run in parallel: one decoder thread each */
     if ((st = video_sampler_open(r, &so, &s, err)) != CR_OK)
         goto fail;
@@ -86,7 +89,7 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
             frame_w = f.width;
             frame_h = f.height;
         }
-        int64_t ts_us = llround((double)(f.k + 1) * 1e6 / cfg->sample_fps);
+        int64_t ts_us = llround((double)(f.k + 1) * 1e6 / spec->sample_fps);
         pose_result res;
         if ((st = pose_track_frame(tracker, f.rgb, f.width, f.height, f.stride, ts_us, &res,
                                    err)) != CR_OK)
@@ -110,8 +113,11 @@ cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tr
     json_object_set_new(doc, "chunk_index", json_integer(spec->chunk_index));
     json_object_set_new(doc, "start_sec", json_real(spec->start_sec));
     json_object_set_new(doc, "end_sec", json_real(spec->end_sec));
-    json_object_set_new(doc, "sample_fps", json_real(cfg->sample_fps));
-    json_object_set_new(doc, "max_width", json_integer(cfg->max_width));
+    json_object_set_new(doc, "sample_fps", json_real(spec->sample_fps));
+    json_object_set_new(doc, "max_width", json_integer(spec->max_width));
+    const video_info *vi = video_sampler_info(s);
+    if (vi != NULL && vi->fps > 0)
+        json_object_set_new(doc, "video_fps", json_real(vi->fps));
     if (frame_w > 0) {
         json_object_set_new(doc, "width", json_integer(frame_w));
         json_object_set_new(doc, "height", json_integer(frame_h));

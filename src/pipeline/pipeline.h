@@ -43,6 +43,8 @@ typedef struct pipeline_chunk_spec {
     const char *video_key; /* the job's video in the blob store */
     int chunk_index;
     double start_sec, end_sec;
+    double sample_fps; /* the job's settings (pipeline_job_settings_of) */
+    int max_width;
 } pipeline_chunk_spec;
 
 typedef struct pipeline_chunk_summary {
@@ -60,7 +62,7 @@ typedef struct pipeline_chunk_summary {
  * frames_detected, runtime_ms, poses[] in the format of pose/pose_json.h).
  * The tracker is reset first.  Video errors come back as they are (CR_ERR_FORMAT,
  * ...), with the chunk named in the message. */
-cr_status pipeline_chunk_process(const cr_config *cfg, blob_store *blob, pose_tracker *tracker,
+cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
                                  const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_chunk_summary *out, cr_err *err);
 
@@ -80,9 +82,24 @@ typedef struct pipeline_job_summary {
  * summary that goes into deep_results.  `progress` (may be NULL) is called per frame of a 'cpu' job
  * and per chunk read.  Does not change the job's status: the caller calls
  * store_job_finish with the outcome. */
+/* What an aggregation hands to store_job_finish (JSON texts, cr_free each; or all
+ * with pipeline_job_result_free). */
+typedef struct pipeline_job_result {
+    char *deep_results;  /* Cricksy's deep_results: pose_summary, metrics, findings,
+                            report, analysis_mode_used, meta, outputs + crease's keys */
+    char *deep_findings; /* the findings object */
+    char *deep_report;   /* the report object (Cricksy's shape) */
+} pipeline_job_result;
+void pipeline_job_result_free(pipeline_job_result *r);
+
+/* `artifact_keys` (may be NULL: keys rebuilt from blob_key_chunk) names each chunk's
+ * artifact as its chunk row records it (a mixed fleet: Cricksy's workers write their
+ * own keys); artifacts in Cricksy's chunk format ({"poses", "metadata"}, frames
+ * numbered from the chunk's start) are accepted and placed on the global grid. */
 cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
-                                 pose_tracker *tracker, pipeline_progress_fn progress,
-                                 void *progress_ctx, pipeline_job_summary *out, char **summary_json,
+                                 const char *const *artifact_keys, pose_tracker *tracker,
+                                 pipeline_progress_fn progress, void *progress_ctx,
+                                 pipeline_job_summary *out, pipeline_job_result *result,
                                  cr_err *err);
 
 /* ---- worker loops ---------------------------------------------------------------- */
@@ -133,13 +150,36 @@ void pipeline_worker_opts_default(pipeline_worker_opts *o);
  * (a probe may take seconds on S3). */
 
 typedef struct pipeline_submit_opts {
-    const char *session_id;    /* NULL = a new session (uuid v4) */
+    const char *session_id;    /* NULL = a new session (uuid v4) owned by owner_id;
+                                  else an existing session (the caller checked it is
+                                  the owner's) */
+    const char *owner_type;    /* a new session's owner: "coach" (NULL) or "org" */
+    const char *owner_id;      /* NULL = "local" (the command line's owner) */
+    const char *title;         /* a new session's title; NULL = the file's name or
+                                  "Net session" */
     const char *path;          /* a local file to store as the video first; NULL = the
                                   client uploads it later (presigned PUT) */
     const char *analysis_mode; /* "batting", ...; NULL = none */
     int chunked;               /* deep_mode 'gpu' (chunk workers) when set, else 'cpu'
                                   (one analysis worker does it all) */
+    /* Per-job settings, fixed now and stored on the job (DESIGN.md §3); 0 / NULL =
+     * the environment's defaults (cfg). */
+    double sample_fps;
+    int chunk_seconds;
+    int max_width;
+    const char *model;
+    int include_frames;
 } pipeline_submit_opts;
+
+/* The settings a worker uses for a job: the job's own, else (a job Cricksy created)
+ * DESIGN.md §2's defaults -- never the worker's environment. */
+typedef struct pipeline_job_settings {
+    double sample_fps;
+    int max_width;
+    int chunk_seconds;
+    char model[16];
+} pipeline_job_settings;
+void pipeline_job_settings_of(const store_job *job, pipeline_job_settings *out);
 
 typedef struct pipeline_submission {
     char session_id[STORE_ID_MAX];
@@ -172,7 +212,8 @@ typedef struct pipeline_upload {
 /* Upload-complete for the job `job_id`: HEADs its video (s3_key; CR_ERR_CONFLICT "the
  * video has not been uploaded" when it is not there), probes the duration by ranged
  * reads through the blob reader (headers and a few packets, never the whole file),
- * plans ceil(duration / cfg->chunk_seconds) chunks and creates them (none for a 'cpu'
+ * plans ceil(duration / chunk length) chunks (the job's; a job created without one,
+ * by Cricksy's initiate, gets cfg->chunk_seconds now, stored on it) and creates them (none for a 'cpu'
  * job): the job becomes queued, stage DEEP_QUEUED, 0 %.  Idempotent: a job already
  * past awaiting_upload is left as it is and returned with out->queued = 0.
  * CR_ERR_NOT_FOUND when there is no such job.  On failure the job is unchanged (still
@@ -182,14 +223,14 @@ cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store
                                    pthread_mutex_t *st_lock, const char *job_id,
                                    pipeline_upload *out, cr_err *err);
 
-/* What upload + upload-complete do, from a local file: pipeline_submit with `path`
- * (a new session; deep_mode 'gpu' when `chunked`, else 'cpu'), then
+/* What upload + upload-complete do, from a local file: pipeline_submit with o->path
+ * (o->session_id NULL: a new session), then
  * pipeline_complete_upload; fills all of *out.  A file that is not a usable video is
  * rejected before any job exists (CR_ERR_FORMAT, ...).  When the upload cannot be
  * completed (the stores failing), the stored video is removed and the job stays in
  * awaiting_upload. */
-cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st, const char *path,
-                               const char *analysis_mode, int chunked, pipeline_submission *out,
+cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st,
+                               const pipeline_submit_opts *o, pipeline_submission *out,
                                cr_err *err);
 
 #endif

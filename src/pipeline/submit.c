@@ -57,10 +57,25 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
     cr_status s;
     if (o->path != NULL && (s = check_local_video(o->path, err)) != CR_OK)
         return s;
-    if (o->session_id != NULL)
+    if (o->session_id != NULL) {
         snprintf(out->session_id, sizeof out->session_id, "%s", o->session_id);
-    else if ((s = store_uuid(out->session_id, err)) != CR_OK)
-        return s;
+    } else {
+        const char *title = o->title;
+        if (title == NULL && o->path != NULL) {
+            const char *slash = strrchr(o->path, '/');
+            title = slash != NULL ? slash + 1 : o->path;
+        }
+        char t[STORE_TITLE_MAX];
+        snprintf(t, sizeof t, "%s", title != NULL && *title ? title : "Net session");
+        store_session_new sn = {.owner_type = o->owner_type,
+                                .owner_id = o->owner_id != NULL ? o->owner_id : "local",
+                                .title = t};
+        store_lock(st_lock);
+        s = store_session_create(st, &sn, out->session_id, sizeof out->session_id, err);
+        store_unlock(st_lock);
+        if (s != CR_OK)
+            return s;
+    }
     if ((s = blob_key_original(out->session_id, out->video_key, sizeof out->video_key, err)))
         return s;
     if (o->path != NULL &&
@@ -73,9 +88,15 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
     jn.analysis_mode = o->analysis_mode;
     jn.s3_bucket = cfg->blob == CR_BLOB_S3 ? cfg->bucket : NULL;
     jn.s3_key = out->video_key;
-    jn.sample_fps = (int)lround(cfg->sample_fps);
+    jn.sample_rate = o->sample_fps > 0 ? o->sample_fps : cfg->sample_fps;
+    jn.chunk_seconds = o->chunk_seconds > 0 ? o->chunk_seconds : cfg->chunk_seconds;
+    jn.max_width = o->max_width > 0 ? o->max_width : cfg->max_width;
+    jn.model = o->model != NULL ? o->model : STORE_JOB_DEFAULT_MODEL;
+    jn.include_frames = o->include_frames;
     store_lock(st_lock);
     s = store_job_create(st, &jn, out->job_id, sizeof out->job_id, err);
+    if (s == CR_OK)
+        s = store_session_set_upload(st, out->session_id, jn.s3_bucket, jn.s3_key, err);
     store_unlock(st_lock);
     if (s != CR_OK && o->path != NULL) {
         cr_err ignore = {0};
@@ -86,9 +107,8 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
 
 /* HEADs and probes the video at `key` and plans its chunks into *spans (cr_free).
  * *rejected = 1 when the video itself is at fault (not when a store failed). */
-static cr_status plan_object(const cr_config *cfg, blob_store *blob, const char *key,
-                             double *duration, store_chunk_span **spans, size_t *n, int *rejected,
-                             cr_err *err)
+static cr_status plan_object(int chunk_seconds, blob_store *blob, const char *key, double *duration,
+                             store_chunk_span **spans, size_t *n, int *rejected, cr_err *err)
 {
     blob_info bi;
     cr_err e = {0};
@@ -108,7 +128,7 @@ static cr_status plan_object(const cr_config *cfg, blob_store *blob, const char 
         s = cr_err_set(err, CR_ERR_FORMAT, "a still image, not a video");
     video_chunk *plan = NULL;
     if (s == CR_OK)
-        s = video_chunk_plan(info.duration_seconds, cfg->chunk_seconds, &plan, n, err);
+        s = video_chunk_plan(info.duration_seconds, chunk_seconds, &plan, n, err);
     if (s != CR_OK) {
         *rejected =
             !(s == CR_ERR_NOMEM || s == CR_ERR_DB || s == CR_ERR_NET || s == CR_ERR_TIMEOUT);
@@ -126,6 +146,19 @@ static cr_status plan_object(const cr_config *cfg, blob_store *blob, const char 
     cr_free(plan);
     *duration = info.duration_seconds;
     return CR_OK;
+}
+
+void pipeline_job_settings_of(const store_job *job, pipeline_job_settings *out)
+{
+    memset(out, 0, sizeof *out);
+    out->sample_fps = job->sample_rate > 0  ? job->sample_rate
+                      : job->sample_fps > 0 ? job->sample_fps
+                                            : 10.0; /* DESIGN.md §2 */
+    out->max_width = job->max_width > 0 ? job->max_width : STORE_JOB_DEFAULT_MAX_WIDTH;
+    out->chunk_seconds =
+        job->chunk_seconds > 0 ? job->chunk_seconds : STORE_JOB_DEFAULT_CHUNK_SECONDS;
+    snprintf(out->model, sizeof out->model, "%s",
+             job->model[0] != '\0' ? job->model : STORE_JOB_DEFAULT_MODEL);
 }
 
 cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store *st,
@@ -150,7 +183,20 @@ cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store
     store_chunk_span *spans = NULL;
     size_t n = 0;
     int rejected = 0;
-    s = plan_object(cfg, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
+    /* The chunk length is the job's; one Cricksy's initiate made has none yet: it is
+     * fixed now, from this process's default, and stored before chunks exist. */
+    int chunk_seconds = job.chunk_seconds > 0 ? job.chunk_seconds : cfg->chunk_seconds;
+    if (job.chunk_seconds <= 0) {
+        store_lock(st_lock);
+        s = store_job_fix_chunk_seconds(st, job.id, chunk_seconds, err);
+        if (s == CR_OK)
+            s = store_job_get(st, job.id, &job, err);
+        store_unlock(st_lock);
+        if (s != CR_OK)
+            return s;
+        chunk_seconds = job.chunk_seconds > 0 ? job.chunk_seconds : chunk_seconds;
+    }
+    s = plan_object(chunk_seconds, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
     if (s != CR_OK) {
         out->video_rejected = rejected;
         return s;
@@ -171,12 +217,10 @@ cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store
     return CR_OK;
 }
 
-cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st, const char *path,
-                               const char *analysis_mode, int chunked, pipeline_submission *out,
-                               cr_err *err)
+cr_status pipeline_submit_file(const cr_config *cfg, blob_store *blob, store *st,
+                               const pipeline_submit_opts *o, pipeline_submission *out, cr_err *err)
 {
-    pipeline_submit_opts o = {NULL, path, analysis_mode, chunked};
-    cr_status s = pipeline_submit(cfg, blob, st, NULL, &o, out, err);
+    cr_status s = pipeline_submit(cfg, blob, st, NULL, o, out, err);
     if (s != CR_OK)
         return s;
     pipeline_upload up;

@@ -169,21 +169,48 @@ typedef struct worker_ctx {
     pipeline_worker_stats *stats;
 } worker_ctx;
 
+/* A tracker for the job's model: the worker's own when it matches, else a new one
+ * (per-job settings come from the job, never from the worker's options). */
+static cr_status tracker_for(worker_ctx *w, const char *model, cr_err *err)
+{
+    if (w->tr != NULL && strcmp(pose_tracker_model(w->tr), model) == 0)
+        return CR_OK;
+    pose_tracker_opts po = w->o->pose;
+    po.model = model;
+    pose_tracker *t = NULL;
+    cr_status s = pose_tracker_create(w->cfg, &po, &t, err);
+    if (s != CR_OK)
+        return s;
+    pose_tracker_destroy(w->tr);
+    w->tr = t;
+    return CR_OK;
+}
+
 /* Processes one claimed chunk and records the outcome. */
 static void work_chunk(worker_ctx *w, const store_chunk *c)
 {
-    const cr_config *cfg = w->cfg;
     store *st = w->st;
     const pipeline_worker_opts *o = w->o;
     pipeline_worker_stats *stats = w->stats;
-    pipeline_chunk_spec spec = {c->session_id,  c->job_id,    c->s3_key,
-                                c->chunk_index, c->start_sec, c->end_sec};
     beat b = {st, o, c->id, 0, now_sec() + o->lease_seconds / 3, 0};
     pipeline_chunk_summary sum;
     cr_err e = {0};
     cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
                 c->chunk_index, c->start_sec, c->end_sec, c->attempts);
-    cr_status s = pipeline_chunk_process(cfg, w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
+    /* The job's settings (DESIGN.md §3): one read per chunk, seconds of work each. */
+    store_job job;
+    pipeline_job_settings js;
+    cr_status s;
+    DB_RETRY(o, s, store_job_get(st, c->job_id, &job, &e), &e);
+    if (s == CR_OK) {
+        pipeline_job_settings_of(&job, &js);
+        s = tracker_for(w, js.model, &e);
+    }
+    if (s == CR_OK) {
+        pipeline_chunk_spec spec = {c->session_id, c->job_id,  c->s3_key,     c->chunk_index,
+                                    c->start_sec,  c->end_sec, js.sample_fps, js.max_width};
+        s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
+    }
     if (b.lost)
         return; /* someone else holds it now */
     if (s == CR_OK) {
@@ -236,24 +263,52 @@ static void work_job(worker_ctx *w, const store_job *job)
     cr_status s = CR_OK;
     cr_log_info("job.aggregating", "job=%s chunks=%d mode=%s", job->id, job->total_chunks,
                 job->deep_mode);
-    if (job->total_chunks == 0 && *tr == NULL) /* a 'cpu' job: the whole video here */
-        s = pose_tracker_create(cfg, &o->pose, tr, &e);
+    if (job->total_chunks == 0) { /* a 'cpu' job: the whole video here, the job's model */
+        pipeline_job_settings js;
+        pipeline_job_settings_of(job, &js);
+        s = tracker_for(w, js.model, &e);
+    }
+    /* Each chunk's artifact where its row says (Cricksy's workers name theirs). */
+    store_chunk *rows = NULL;
+    const char **keys = NULL;
+    int nrows = 0;
+    if (s == CR_OK && job->total_chunks > 0) {
+        rows = cr_calloc((size_t)job->total_chunks, sizeof *rows);
+        keys = cr_calloc((size_t)job->total_chunks, sizeof *keys);
+        if (rows == NULL || keys == NULL)
+            s = cr_err_set(&e, CR_ERR_NOMEM, "out of memory");
+        if (s == CR_OK)
+            DB_RETRY(o, s, store_chunks_of_job(st, job->id, rows, job->total_chunks, &nrows, &e),
+                     &e);
+        if (s == CR_OK && nrows != job->total_chunks)
+            s = cr_err_set(&e, CR_ERR_INTERNAL, "job has %d chunk rows, expected %d", nrows,
+                           job->total_chunks);
+        for (int i = 0; s == CR_OK && i < nrows; i++) {
+            if (rows[i].chunk_index != i)
+                s = cr_err_set(&e, CR_ERR_INTERNAL, "chunk %d missing", i);
+            keys[i] = rows[i].artifact_s3_key[0] != '\0' ? rows[i].artifact_s3_key : NULL;
+        }
+    }
     beat b = {st, o, job->id, 1, now_sec() + o->lease_seconds / 3, 0};
     pipeline_job_summary sum;
-    char *summary = NULL;
+    pipeline_job_result res = {0};
     if (s == CR_OK)
-        s = pipeline_job_aggregate(cfg, w->blob, job, *tr, on_progress, &b, &sum, &summary, &e);
+        s = pipeline_job_aggregate(cfg, w->blob, job, keys, *tr, on_progress, &b, &sum, &res, &e);
+    cr_free(keys);
+    cr_free(rows);
     if (b.lost) {
-        cr_free(summary);
+        pipeline_job_result_free(&res);
         return;
     }
     cr_err e2 = {0};
     cr_status fs;
     if (s == CR_OK) {
-        DB_RETRY(
-            o, fs,
-            store_job_finish(st, job->id, o->worker_id, 1, summary, sum.results_key, NULL, &e2),
-            &e2);
+        store_job_outcome oc = {.ok = 1,
+                                .deep_results = res.deep_results,
+                                .deep_findings = res.deep_findings,
+                                .deep_report = res.deep_report,
+                                .results_key = sum.results_key};
+        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, &oc, &e2), &e2);
         if (fs == CR_OK) {
             stats->jobs_done++;
             stats->frames += sum.frames;
@@ -263,13 +318,14 @@ static void work_job(worker_ctx *w, const store_job *job)
     } else {
         char msg[STORE_MSG_MAX];
         snprintf(msg, sizeof msg, "aggregation failed: %s", cr_err_msg(&e));
-        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, 0, NULL, NULL, msg, &e2), &e2);
+        store_job_outcome oc = {.ok = 0, .message = msg};
+        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, &oc, &e2), &e2);
         stats->jobs_failed++;
         cr_log_error("job.failed", "job=%s: %s", job->id, msg);
     }
     if (fs != CR_OK)
         cr_log_error("job.finish_unrecorded", "job=%s: %s", job->id, cr_err_msg(&e2));
-    cr_free(summary);
+    pipeline_job_result_free(&res);
 }
 
 /* Claims one unit of work -- a chunk, or with `jobs` a job to aggregate -- and does
@@ -308,6 +364,8 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
     if ((s = open_store(cfg, o, &w.st, err)) != CR_OK ||
         (s = blob_open(cfg, NULL, &w.blob, err)) != CR_OK ||
         (!jobs && (s = pose_tracker_create(cfg, &o->pose, &w.tr, err)) != CR_OK))
+        /* chunk workers load their default model at start (a bad engine or a missing
+         * model stops them at once); jobs with another model get their own tracker */
         goto done;
     double next_reap = 0;
     while (!stopping(o)) {

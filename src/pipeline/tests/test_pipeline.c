@@ -234,7 +234,7 @@ static void check_upload(const cr_config *cfg, blob_store *blob, store *st, cons
                          const char *junk)
 {
     cr_err e = {0};
-    pipeline_submit_opts o = {NULL, NULL, "batting", 1};
+    pipeline_submit_opts o = {.analysis_mode = "batting", .chunked = 1};
     pipeline_submission sub;
     pipeline_upload up;
     store_job job;
@@ -342,8 +342,11 @@ int main(int argc, char **argv)
 
     /* Chunked job. */
     pipeline_submission sub;
-    CHECK_MSG(pipeline_submit_file(&cfg, blob, st, video, "batting", 1, &sub, &e) == CR_OK, "%s",
-              cr_err_msg(&e));
+    CHECK_MSG(pipeline_submit_file(
+                  &cfg, blob, st,
+                  &(pipeline_submit_opts){.path = video, .analysis_mode = "batting", .chunked = 1},
+                  &sub, &e) == CR_OK,
+              "%s", cr_err_msg(&e));
     CHECK_INT_EQ(sub.chunks, DURATION);
     CHECK_NEAR(sub.duration_seconds, DURATION, 0.05);
     blob_info bi;
@@ -388,10 +391,11 @@ int main(int argc, char **argv)
         json_decref(a);
     }
     pipeline_job_summary js;
-    char *summary = NULL;
-    CHECK_MSG(pipeline_job_aggregate(&cfg, blob, &job, NULL, NULL, NULL, &js, &summary, &e) ==
+    pipeline_job_result jr;
+    CHECK_MSG(pipeline_job_aggregate(&cfg, blob, &job, NULL, NULL, NULL, NULL, &js, &jr, &e) ==
                   CR_OK,
               "%s", cr_err_msg(&e));
+    char *summary = jr.deep_results;
     json_t *sj = summary ? json_loads(summary, 0, NULL) : NULL;
     CHECK(sj != NULL && json_is_false(json_object_get(sj, "frame_size_known")));
     CHECK(sj != NULL && json_is_string(json_object_get(
@@ -400,7 +404,7 @@ int main(int argc, char **argv)
           json_is_number(json_object_get(
               json_object_get(json_object_get(sj, "metrics"), "head_stability_score"), "score")));
     json_decref(sj);
-    cr_free(summary);
+    pipeline_job_result_free(&jr);
 
     store_chunk chunks[8];
     int n = 0;
@@ -414,8 +418,11 @@ int main(int argc, char **argv)
 
     /* The same video as one 'cpu' job: the analysis worker does it all. */
     pipeline_submission whole;
-    CHECK_MSG(pipeline_submit_file(&cfg, blob, st, video, NULL, 0, &whole, &e) == CR_OK, "%s",
-              cr_err_msg(&e));
+    CHECK_MSG(pipeline_submit_file(
+                  &cfg, blob, st,
+                  &(pipeline_submit_opts){.path = video, .analysis_mode = NULL, .chunked = 0},
+                  &whole, &e) == CR_OK,
+              "%s", cr_err_msg(&e));
     CHECK_INT_EQ(whole.chunks, 0);
     run_workers(&cfg, whole.job_id, 0);
     json_t *single = load_results(blob, st, whole.job_id);
@@ -440,22 +447,27 @@ int main(int argc, char **argv)
     if (f != NULL)
         fclose(f);
     cr_err_clear(&e);
-    cr_status s = pipeline_submit_file(&cfg, blob, st, junk, NULL, 1, &whole, &e);
+    cr_status s = pipeline_submit_file(
+        &cfg, blob, st, &(pipeline_submit_opts){.path = junk, .analysis_mode = NULL, .chunked = 1},
+        &whole, &e);
     CHECK_MSG(s == CR_ERR_FORMAT, "junk: %s (%s)", cr_status_str(s), cr_err_msg(&e));
     CHECK(store_job_list(st, NULL, jobs, 16, &after, &e) == CR_OK);
     CHECK_INT_EQ(after, before);
 
     /* A chunk whose video vanished: a clear error and no artifact. */
     pipeline_submission gone;
-    CHECK(pipeline_submit_file(&cfg, blob, st, video, NULL, 1, &gone, &e) == CR_OK);
+    CHECK(pipeline_submit_file(
+              &cfg, blob, st,
+              &(pipeline_submit_opts){.path = video, .analysis_mode = NULL, .chunked = 1}, &gone,
+              &e) == CR_OK);
     CHECK(blob_delete(blob, gone.video_key, &e) == CR_OK);
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
-    pipeline_chunk_spec spec = {gone.session_id, gone.job_id, gone.video_key, 0, 0, 1};
+    pipeline_chunk_spec spec = {gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
-    s = pipeline_chunk_process(&cfg, blob, tr, &spec, NULL, NULL, &cs, &e);
+    s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);
     CHECK_MSG(s == CR_ERR_NOT_FOUND, "vanished video: %s (%s)", cr_status_str(s), cr_err_msg(&e));
     char key[BLOB_KEY_MAX];
     blob_key_chunk(gone.session_id, gone.job_id, 0, key, sizeof key, &e);
