@@ -176,8 +176,25 @@ static void test_nomem(void)
     cr_buf_release(&b);
 }
 
+/* Entities for HTML and XML text: each of & < > " ' and nothing else. */
+static void test_escaped(void)
+{
+    cr_buf b = {0};
+    CHECK_INT_EQ(cr_buf_add_escaped(&b, "a<b & \"c\" 'd'>e"), CR_OK);
+    CHECK_INT_EQ(cr_buf_add_escaped(&b, NULL), CR_OK);
+    CHECK_INT_EQ(cr_buf_add_escaped(&b, ""), CR_OK);
+    CHECK(b.p != NULL && strcmp(b.p, "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;e") == 0);
+    cr_buf_release(&b);
+    cr_mem_fail_after(0, 0);
+    CHECK_INT_EQ(cr_buf_add_escaped(&b, "<x>"), CR_ERR_NOMEM);
+    cr_mem_fail_after(-1, 0);
+    CHECK(b.len == 0);
+    cr_buf_release(&b);
+}
+
 int main(void)
 {
+    test_escaped();
     test_basic();
     test_long();
     test_reserve_commit();

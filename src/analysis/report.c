@@ -13,32 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Text with & < > " ' escaped; NULL prints nothing. */
-static void esc(cr_buf *b, const char *s)
-{
-    for (; s != NULL && *s; s++) {
-        switch (*s) {
-        case '&':
-            cr_buf_adds(b, "&amp;");
-            break;
-        case '<':
-            cr_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            cr_buf_adds(b, "&gt;");
-            break;
-        case '"':
-            cr_buf_adds(b, "&quot;");
-            break;
-        case '\'':
-            cr_buf_adds(b, "&#39;");
-            break;
-        default:
-            cr_buf_add(b, s, 1);
-        }
-    }
-}
-
 static const char *str(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -198,7 +172,7 @@ static void list_of(cr_buf *b, const json_t *a)
     json_array_foreach(a, i, v)
     {
         cr_buf_adds(b, "<li>");
-        esc(b, json_string_value(v));
+        cr_buf_add_escaped(b, json_string_value(v));
         cr_buf_adds(b, "</li>");
     }
     cr_buf_adds(b, "</ul>");
@@ -208,13 +182,13 @@ static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analy
 {
     const char *sev = str(f, "severity");
     cr_buf_adds(b, "<section class=\"issue\"><h3><span class=\"sev sev-");
-    esc(b, sev);
+    cr_buf_add_escaped(b, sev);
     cr_buf_adds(b, "\">");
-    esc(b, sev);
+    cr_buf_add_escaped(b, sev);
     cr_buf_adds(b, "</span> ");
-    esc(b, str(f, "title"));
+    cr_buf_add_escaped(b, str(f, "title"));
     cr_buf_adds(b, "</h3><p>");
-    esc(b, str(f, "why_it_matters"));
+    cr_buf_add_escaped(b, str(f, "why_it_matters"));
     cr_buf_adds(b, "</p>");
     /* the measured value against its threshold */
     const json_t *ev = json_object_get(f, "evidence");
@@ -223,18 +197,18 @@ static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analy
     cr_buf_adds(b, "<p class=\"ev\">");
     json_object_foreach((json_t *)ev, k, v)
     {
-        esc(b, k);
+        cr_buf_add_escaped(b, k);
         if (json_is_number(v))
             cr_buf_addf(b, " = %.3g; ", json_number_value(v));
         else if (json_is_string(v)) {
             cr_buf_adds(b, " = ");
-            esc(b, json_string_value(v));
+            cr_buf_add_escaped(b, json_string_value(v));
             cr_buf_adds(b, "; ");
         } else
             cr_buf_adds(b, "; ");
     }
     cr_buf_adds(b, "<br><small>threshold: ");
-    esc(b, str(f, "threshold_source"));
+    cr_buf_add_escaped(b, str(f, "threshold_source"));
     cr_buf_adds(b, "</small></p>");
     cr_buf_adds(b, "<h4>Cues</h4>");
     list_of(b, json_object_get(f, "cues"));
@@ -246,9 +220,9 @@ static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analy
         size_t i;
         json_array_foreach(segs, i, v)
         {
-            esc(b, str(v, "start"));
+            cr_buf_add_escaped(b, str(v, "start"));
             cr_buf_adds(b, "&ndash;");
-            esc(b, str(v, "end"));
+            cr_buf_add_escaped(b, str(v, "end"));
             if (i + 1 < json_array_size(segs))
                 cr_buf_adds(b, ", ");
         }
@@ -298,7 +272,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
     cr_buf_adds(&b, "<h1>Coaching report");
     if (mode) {
         cr_buf_adds(&b, ": ");
-        esc(&b, mode);
+        cr_buf_add_escaped(&b, mode);
     }
     cr_buf_adds(&b, "</h1>\n");
 
@@ -308,7 +282,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
     cr_buf_adds(&b, "<h2>Summary</h2>\n<table>");
     if (str(info, "job_id")) {
         cr_buf_adds(&b, "<tr><th>Job</th><td>");
-        esc(&b, str(info, "job_id"));
+        cr_buf_add_escaped(&b, str(info, "job_id"));
         cr_buf_adds(&b, "</td></tr>");
     }
     double dur = num(info, "video_duration_seconds");
@@ -320,13 +294,13 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
                 (long long)json_integer_value(json_object_get(rel, "frames_detected")),
                 100 * num(rel, "detection_rate"));
     cr_buf_adds(&b, "<tr><th>Overall level</th><td>");
-    esc(&b, str(findings, "overall_level"));
+    cr_buf_add_escaped(&b, str(findings, "overall_level"));
     cr_buf_addf(&b, "</td></tr><tr><th>Issues found</th><td>%zu</td></tr></table>\n",
                 json_array_size(list));
     if (json_is_true(json_object_get(rel, "low"))) {
         cr_buf_adds(&b,
                     "<p class=\"warn\" id=\"reliability\"><strong>Reliability warning.</strong> ");
-        esc(&b, str(rel, "warning"));
+        cr_buf_add_escaped(&b, str(rel, "warning"));
         cr_buf_adds(&b, "</p>\n");
     }
 
@@ -350,7 +324,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         if (!json_is_object(m))
             continue;
         cr_buf_adds(&b, "<tr><td>");
-        esc(&b, shown[k].label);
+        cr_buf_add_escaped(&b, shown[k].label);
         cr_buf_adds(&b, "</td><td>");
         double v = num(m, shown[k].field);
         if (isfinite(v))
@@ -358,7 +332,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         else
             cr_buf_adds(&b, "&ndash;");
         cr_buf_adds(&b, "</td><td>");
-        esc(&b, isfinite(v) ? str(m, "note") : str(m, "reason"));
+        cr_buf_add_escaped(&b, isfinite(v) ? str(m, "note") : str(m, "reason"));
         cr_buf_adds(&b, "</td></tr>\n");
     }
     cr_buf_adds(&b, "</table>\n");
@@ -375,12 +349,12 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         {
             double x = num(d, "extension_deg");
             cr_buf_addf(&b, "<tr><td>%.1f s</td><td>", num(d, "release_timestamp_s"));
-            esc(&b, str(d, "side"));
+            cr_buf_add_escaped(&b, str(d, "side"));
             if (isfinite(x))
                 cr_buf_addf(&b, "</td><td>%.1f deg%s</td><td>", x, x > 15.0 ? " (over 15)" : "");
             else
                 cr_buf_adds(&b, "</td><td>&ndash;</td><td>");
-            esc(&b, isfinite(x) ? str(d, "space") : str(d, "reason"));
+            cr_buf_add_escaped(&b, isfinite(x) ? str(d, "space") : str(d, "reason"));
             cr_buf_adds(&b, "</td></tr>\n");
         }
         cr_buf_adds(&b, "</table>\n");
@@ -392,7 +366,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
                                                                     : "per_frame_values")) < 2)
             continue;
         cr_buf_adds(&b, "<h3>");
-        esc(&b, shown[k].label);
+        cr_buf_add_escaped(&b, shown[k].label);
         cr_buf_adds(&b, shown[k].plot_scores
                             ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
                             : "</h3>\n");

@@ -659,25 +659,6 @@ static cr_status read_full(int fd, void *buf, size_t n, size_t *got, const char 
     return CR_OK;
 }
 
-static void xml_escape(cr_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            cr_buf_adds(b, "&amp;");
-            break;
-        case '<':
-            cr_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            cr_buf_adds(b, "&gt;");
-            break;
-        default:
-            cr_buf_add(b, s, 1);
-        }
-    }
-}
-
 static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size, const char *ctype,
                               cr_err *err)
 {
@@ -740,7 +721,7 @@ static cr_status s3_multipart(s3_ctx *s, const char *key, int fd, uint64_t size,
     cr_buf_adds(&done_xml, "<CompleteMultipartUpload>");
     for (int i = 0; i < nparts; i++) {
         cr_buf_addf(&done_xml, "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
-        xml_escape(&done_xml, etags[i]);
+        cr_buf_add_escaped(&done_xml, etags[i]);
         cr_buf_adds(&done_xml, "</ETag></Part>");
     }
     cr_buf_adds(&done_xml, "</CompleteMultipartUpload>");

@@ -134,3 +134,19 @@ void cr_buf_release(cr_buf *b)
     cr_free(b->p);
     memset(b, 0, sizeof *b);
 }
+
+cr_status cr_buf_add_escaped(cr_buf *b, const char *s)
+{
+    for (; s != NULL && *s; s++) {
+        const char *ent = *s == '&'    ? "&amp;"
+                          : *s == '<'  ? "&lt;"
+                          : *s == '>'  ? "&gt;"
+                          : *s == '"'  ? "&quot;"
+                          : *s == '\'' ? "&#39;"
+                                       : NULL;
+        cr_status st = ent != NULL ? cr_buf_adds(b, ent) : cr_buf_add(b, s, 1);
+        if (st != CR_OK)
+            return st;
+    }
+    return b->st;
+}

@@ -50,6 +50,10 @@ cr_status cr_buf_adds(cr_buf *b, const char *s);
 
 /* Appends printf-style text, however long.  CR_ERR_INVALID when formatting fails. */
 cr_status cr_buf_addf(cr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends `s` with & < > " ' written as entities (&amp; &lt; &gt; &quot; &#39;), which
+ * HTML and XML text and attribute values both accept.  NULL appends nothing. */
+cr_status cr_buf_add_escaped(cr_buf *b, const char *s);
 cr_status cr_buf_vaddf(cr_buf *b, const char *fmt, va_list ap);
 
 /* Keeps the first `len` bytes (for reuse: the memory stays); a `len` beyond
