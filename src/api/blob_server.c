@@ -3,7 +3,10 @@
  * the API's daemon (api.h).  The signature in the query (blob_presign_verify) is the
  * only auth; an upload's is checked from its headers, before any byte is accepted.
  * Uploads stream into a temporary file under $TMPDIR (at most upload_max bytes) that
- * blob_put_file then stores; downloads stream from a blob reader.  Only with the
+ * blob_put_file then stores; downloads stream from a blob reader.  Nothing here
+ * touches the blob folder itself: every path below it goes through the blob calls,
+ * which never follow a symbolic link there (blob_local.c), so a link planted in the
+ * folder makes the request fail (400) instead of writing outside.  Only with the
  * local backend: on S3 the clients talk to S3 itself.
  */
 #include "api/api_int.h"

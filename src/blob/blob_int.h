@@ -49,6 +49,10 @@ extern const blob_ops blob_s3_ops;
 
 cr_status blob_local_create(const char *dir, const char *secret, const blob_options *opt,
                             void **ctx, cr_err *err);
+/* 1 when the local store `b` resolves paths with openat2(2), 0 when it walks them
+ * one segment at a time (no openat2 here, or CREASE_BLOB_NO_OPENAT2 set when it was
+ * opened; see blob_local.c), and for other backends. */
+int blob_local_uses_openat2(const blob_store *b);
 cr_status blob_s3_create(const blob_s3_params *p, const blob_options *opt, void **ctx, cr_err *err);
 
 /* Checks a prefix for blob_list (see blob.h). */

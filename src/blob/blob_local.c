@@ -4,9 +4,16 @@
  * Object `key` is the file <dir>/<key>.  Writes go to a temporary file in
  * <dir>/.crease-tmp/ (same file system, so rename(2) is atomic), are fsync'ed, and
  * renamed over the target; a crash leaves at worst a stray temporary file, never a
- * torn object.  Keys were validated by blob.c, so <dir>/<key> cannot leave <dir>
- * (no "..", no absolute path); symbolic links inside the folder are not followed
- * by blob_list.
+ * torn object.
+ *
+ * Nothing under the folder follows a symbolic link: the folder is opened once (a
+ * link in its own configured path is followed then), and every open, create, stat,
+ * rename, delete and list below it resolves from that descriptor with openat2(2)
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or segment by segment with O_NOFOLLOW where
+ * the kernel lacks openat2 (see "resolving paths beneath the root").  A link on a
+ * key's path is CR_ERR_INVALID ("... is not followed"), so a link planted in the
+ * folder cannot send a put outside it, nor a get, head or delete; blob_list neither
+ * lists nor enters links.  Keys were validated by blob.c (no "..", no absolute path).
  *
  * Differences from S3: a key cannot be both an object and a "folder" of other keys
  * ("a/b" and "a/b/c"); such a put fails with CR_ERR_CONFLICT.  Deleting the last key
@@ -16,7 +23,7 @@
  * Presigned URLs: BLOB_LOCAL_URL_PREFIX + key + "?method=GET|PUT&expires=<unix>&sig=<hex>",
  * sig = hex(HMAC-SHA256(APP_SECRET_KEY, "crease-blob-v1\n" method "\n" expires "\n" key)).
  */
-#define _GNU_SOURCE /* mkostemp, strptime */
+#define _GNU_SOURCE /* fdopendir, F_DUPFD_CLOEXEC, syscall */
 #include "blob/blob_int.h"
 
 #include "core/mem.h"
@@ -29,13 +36,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+/* openat2(2): Linux 5.6 and its uapi header; glibc has no wrapper (Debian 12's
+ * neither), so it is called through syscall(2). */
+#if defined(__linux__) && defined(SYS_openat2) && __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#define HAVE_OPENAT2 1
+#endif
 
 #define TMP_NAME ".crease-tmp" /* the temp folder below the root; keys may not use it */
 
+/* Set (to anything but "" or "0") when the store is opened, this forces the
+ * component walk even where the kernel has openat2(2), so that tests cover both. */
+#define NO_OPENAT2_ENV "CREASE_BLOB_NO_OPENAT2"
+
 typedef struct local_ctx {
     char *root;
-    char *tmpdir;
+    int root_fd; /* the folder, opened once; every path below is resolved from here */
+    int tmp_fd;  /* <root>/.crease-tmp */
+    int openat2; /* 1: the kernel resolves (openat2); 0: walk_open does */
     char *secret;
     char *url_base;
 } local_ctx;
@@ -45,14 +67,224 @@ static void local_destroy(void *ctx)
     local_ctx *l = ctx;
     if (l == NULL)
         return;
+    if (l->root_fd >= 0)
+        close(l->root_fd);
+    if (l->tmp_fd >= 0)
+        close(l->tmp_fd);
     cr_free(l->root);
-    cr_free(l->tmpdir);
     if (l->secret) {
         OPENSSL_cleanse(l->secret, strlen(l->secret));
         cr_free(l->secret);
     }
     cr_free(l->url_base);
     cr_free(l);
+}
+
+/* ---- resolving paths beneath the root ----
+ *
+ * Every file operation under the root goes through a folder descriptor and a single
+ * name: at_open opens a path relative to a folder without following any symbolic link
+ * on the way or at its end (ELOOP when there is one), open_parent opens the folder a
+ * key lives in (creating it with mkdirat when asked), and the last step is an *at(2)
+ * call on the key's last segment (openat with O_NOFOLLOW, fstatat with
+ * AT_SYMLINK_NOFOLLOW, renameat, unlinkat: none of them follows a link there).
+ * openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6) does the
+ * resolution in one call; without it (ENOSYS, or EPERM from a seccomp filter that
+ * does not know it) walk_open opens one segment at a time with O_NOFOLLOW. */
+
+/* 1 when `name` in folder `dirfd` is a symbolic link. */
+static int is_link_at(int dirfd, const char *name)
+{
+    struct stat sb;
+    return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
+}
+
+/* openat(dirfd, name) of one segment, never following a link: ELOOP for a link
+ * (O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR, told apart here). */
+static int open_segment(int dirfd, const char *name, int flags)
+{
+    int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOTDIR && is_link_at(dirfd, name))
+        errno = ELOOP;
+    return fd;
+}
+
+/* The fallback resolver: rel ('/'-separated, no "." or ".." segment: keys are
+ * checked) one segment at a time from dirfd. */
+static int walk_open(int dirfd, const char *rel, int flags)
+{
+    char seg[256]; /* NAME_MAX + 1 */
+    int cur = dirfd;
+    for (;;) {
+        const char *slash = strchr(rel, '/');
+        if (slash == NULL) {
+            int fd = open_segment(cur, rel, flags);
+            int e = errno;
+            if (cur != dirfd)
+                close(cur);
+            errno = e;
+            return fd;
+        }
+        size_t n = (size_t)(slash - rel);
+        int next = -1;
+        if (n == 0 || n >= sizeof seg) {
+            errno = n == 0 ? ENOENT : ENAMETOOLONG;
+        } else {
+            memcpy(seg, rel, n);
+            seg[n] = '\0';
+            next = open_segment(cur, seg, O_RDONLY | O_DIRECTORY);
+        }
+        int e = errno;
+        if (cur != dirfd)
+            close(cur);
+        if (next < 0) {
+            errno = e;
+            return -1;
+        }
+        cur = next;
+        rel = slash + 1;
+    }
+}
+
+/* Opens rel below dirfd with `flags`, following no symbolic link: -1 and errno
+ * (ELOOP for a link, EXDEV for a path that would leave dirfd) on failure. */
+static int at_open(const local_ctx *l, int dirfd, const char *rel, int flags)
+{
+#ifdef HAVE_OPENAT2
+    if (l->openat2) {
+        struct open_how how = {
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+        };
+        long fd;
+        do
+            fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+        while (fd < 0 && errno == EAGAIN);
+        return (int)fd;
+    }
+#else
+    (void)l;
+#endif
+    return walk_open(dirfd, rel, flags);
+}
+
+/* Whether at_open can use openat2 here: not when NO_OPENAT2_ENV is set, nor when
+ * the kernel (or a seccomp filter) refuses the call. */
+static int probe_openat2(int root_fd)
+{
+#ifdef HAVE_OPENAT2
+    const char *no = getenv(NO_OPENAT2_ENV);
+    if (no != NULL && no[0] != '\0' && strcmp(no, "0") != 0)
+        return 0;
+    struct open_how how = {
+        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+    };
+    long fd = syscall(SYS_openat2, root_fd, ".", &how, sizeof how);
+    if (fd < 0)
+        return 0;
+    close((int)fd);
+    return 1;
+#else
+    (void)root_fd;
+    return 0;
+#endif
+}
+
+/* The status and message of a failed resolution of `key` (errno e). */
+static cr_status resolve_error(int e, const char *key, cr_err *err)
+{
+    if (e == ELOOP)
+        return cr_err_set(err, CR_ERR_INVALID,
+                          "%s: a symbolic link in the blob folder is not followed", key);
+    if (e == EXDEV)
+        return cr_err_set(err, CR_ERR_INVALID, "%s: leaves the blob folder", key);
+    if (e == ENOENT || e == ENOTDIR)
+        return cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found", key);
+    return cr_err_set(err, CR_ERR_IO, "%s: %s", key, strerror(e));
+}
+
+/* Opens the folder that holds `key` (the root for a key without '/') and points
+ * *leaf at the key's last segment.  With `create`, missing folders are made (mkdir
+ * -p, each one mkdirat'ed and opened without following links); a segment that is a
+ * file is CR_ERR_CONFLICT.  Without, a missing folder is CR_ERR_NOT_FOUND.  A
+ * symbolic link on the way is CR_ERR_INVALID.  *dirfd is closed by the caller. */
+static cr_status open_parent(const local_ctx *l, const char *key, int create, int *dirfd,
+                             const char **leaf, cr_err *err)
+{
+    const char *slash = strrchr(key, '/');
+    *leaf = slash ? slash + 1 : key;
+    if (slash == NULL || !create) {
+        int fd;
+        if (slash == NULL) {
+            fd = fcntl(l->root_fd, F_DUPFD_CLOEXEC, 0);
+        } else {
+            char *rel = cr_strndup(key, (size_t)(slash - key));
+            if (rel == NULL)
+                return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+            fd = at_open(l, l->root_fd, rel, O_RDONLY | O_DIRECTORY);
+            cr_free(rel);
+        }
+        if (fd < 0)
+            return resolve_error(errno, key, err);
+        *dirfd = fd;
+        return CR_OK;
+    }
+    char seg[256]; /* NAME_MAX + 1 */
+    int cur = l->root_fd;
+    cr_status st = CR_OK;
+    for (const char *p = key; p < slash;) {
+        const char *end = memchr(p, '/', (size_t)(slash - p) + 1);
+        size_t n = (size_t)(end - p);
+        if (n >= sizeof seg) {
+            st = cr_err_set(err, CR_ERR_INVALID, "%s: segment too long", key);
+            break;
+        }
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        if (mkdirat(cur, seg, 0755) != 0 && errno != EEXIST) {
+            st = cr_err_set(err, errno == ENOTDIR ? CR_ERR_CONFLICT : CR_ERR_IO,
+                            "%s: mkdir %.*s: %s", key, (int)(end - key), key, strerror(errno));
+            break;
+        }
+        int next = at_open(l, cur, seg, O_RDONLY | O_DIRECTORY);
+        if (next < 0) {
+            int e = errno;
+            st = e == ENOTDIR
+                     ? cr_err_set(err, CR_ERR_CONFLICT, "%s: %.*s exists and is not a folder", key,
+                                  (int)(end - key), key)
+                     : resolve_error(e, key, err);
+            break;
+        }
+        if (cur != l->root_fd)
+            close(cur);
+        cur = next;
+        p = end + 1;
+    }
+    if (st != CR_OK) {
+        if (cur != l->root_fd)
+            close(cur);
+        return st;
+    }
+    *dirfd = cur;
+    return CR_OK;
+}
+
+/* Opens the object `key` for reading: CR_ERR_NOT_FOUND unless it is a regular file,
+ * CR_ERR_INVALID when a symbolic link is on its path. */
+static cr_status open_key(const local_ctx *l, const char *key, int *fd_out, struct stat *sb,
+                          cr_err *err)
+{
+    /* O_NONBLOCK: a FIFO planted in the folder must not block the open */
+    int fd = at_open(l, l->root_fd, key, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return resolve_error(errno, key, err);
+    if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        close(fd);
+        return cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found (not a regular file)", key);
+    }
+    *fd_out = fd;
+    return CR_OK;
 }
 
 /* mkdir -p of path[0..n) */
@@ -96,19 +328,34 @@ cr_status blob_local_create(const char *dir, const char *secret, const blob_opti
     local_ctx *l = cr_calloc(1, sizeof *l);
     if (l == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    l->root_fd = -1;
+    l->tmp_fd = -1;
     l->root = cr_strndup(dir, n);
     l->secret = cr_strdup(secret ? secret : "");
     l->url_base = cr_strdup(o.url_base);
-    cr_buf t = {0};
-    cr_buf_addf(&t, "%.*s/.crease-tmp", (int)n, dir);
-    l->tmpdir = t.p;
     cr_status st;
-    if (l->root == NULL || l->secret == NULL || l->url_base == NULL || t.st != CR_OK) {
+    if (l->root == NULL || l->secret == NULL || l->url_base == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if ((st = mkdirs(l->tmpdir, strlen(l->tmpdir), err)) != CR_OK)
+    /* the root itself is configuration: a link there is followed, once, here */
+    if ((st = mkdirs(l->root, n, err)) != CR_OK)
         goto fail;
+    l->root_fd = open(l->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l->root_fd < 0) {
+        st = cr_err_set(err, CR_ERR_IO, "open %s: %s", l->root, strerror(errno));
+        goto fail;
+    }
+    l->openat2 = probe_openat2(l->root_fd);
+    if (mkdirat(l->root_fd, TMP_NAME, 0755) != 0 && errno != EEXIST) {
+        st = cr_err_set(err, CR_ERR_IO, "mkdir %s/" TMP_NAME ": %s", l->root, strerror(errno));
+        goto fail;
+    }
+    l->tmp_fd = at_open(l, l->root_fd, TMP_NAME, O_RDONLY | O_DIRECTORY);
+    if (l->tmp_fd < 0) {
+        st = resolve_error(errno, TMP_NAME, err);
+        goto fail;
+    }
     *out = l;
     return CR_OK;
 fail:
@@ -116,15 +363,11 @@ fail:
     return st;
 }
 
-static char *key_path(local_ctx *l, const char *key)
+int blob_local_uses_openat2(const blob_store *b)
 {
-    cr_buf b = {0};
-    cr_buf_addf(&b, "%s/%s", l->root, key);
-    if (b.st != CR_OK) {
-        cr_buf_release(&b);
-        return NULL;
-    }
-    return b.p;
+    if (b == NULL || b->ops != &blob_local_ops)
+        return 0;
+    return ((const local_ctx *)b->ctx)->openat2;
 }
 
 static cr_status errno_status(int e)
@@ -147,92 +390,78 @@ static cr_status write_all(int fd, const void *data, size_t n, const char *what,
     return CR_OK;
 }
 
-/* The writer side of an atomic put: a temp file, filled by the caller, then
- * committed (fsync + rename) or discarded. */
+/* The writer side of an atomic put: a temp file in folder `dirfd`, filled by the
+ * caller, then committed (fsync + renameat) or discarded. */
 typedef struct tmpfile {
+    int dirfd; /* borrowed */
     int fd;
-    char *path;
+    char name[32];
 } tmpfile_t;
 
-static cr_status tmp_open(const char *dir, tmpfile_t *t, cr_err *err)
+/* Creates a new file ".tmp-<16 hex>" in dirfd (O_EXCL, so never an existing file
+ * or link). */
+static cr_status tmp_open(int dirfd, tmpfile_t *t, cr_err *err)
 {
-    cr_buf b = {0};
-    cr_buf_addf(&b, "%s/.tmp-XXXXXX", dir);
-    if (b.st != CR_OK)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    int fd = mkostemp(b.p, O_CLOEXEC);
-    if (fd < 0) {
-        cr_status st = cr_err_set(err, CR_ERR_IO, "create %s: %s", b.p, strerror(errno));
-        cr_buf_release(&b);
-        return st;
+    static _Atomic unsigned long long seq;
+    for (int tries = 0; tries < 100; tries++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long x =
+            (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+            ((unsigned long long)getpid() << 20) ^ (++seq * 0x9E3779B97F4A7C15ull);
+        snprintf(t->name, sizeof t->name, ".tmp-%016llx", x);
+        int fd = openat(dirfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            t->dirfd = dirfd;
+            t->fd = fd;
+            return CR_OK;
+        }
+        if (errno != EEXIST)
+            return cr_err_set(err, CR_ERR_IO, "create a temporary file: %s", strerror(errno));
     }
-    t->fd = fd;
-    t->path = b.p;
-    return CR_OK;
+    return cr_err_set(err, CR_ERR_IO, "create a temporary file: no free name");
 }
 
 static void tmp_discard(tmpfile_t *t)
 {
-    if (t->fd >= 0)
+    if (t->fd >= 0) {
         close(t->fd);
-    if (t->path) {
-        unlink(t->path);
-        cr_free(t->path);
+        unlinkat(t->dirfd, t->name, 0);
     }
     t->fd = -1;
-    t->path = NULL;
 }
 
-static cr_status tmp_commit(tmpfile_t *t, const char *final, cr_err *err)
+/* Renames the temp file to `leaf` in folder `dirfd` (which does not follow a link
+ * named `leaf`: it replaces it; callers refuse those first). */
+static cr_status tmp_commit(tmpfile_t *t, int dirfd, const char *leaf, const char *what,
+                            cr_err *err)
 {
     cr_status st = CR_OK;
     if (fchmod(t->fd, 0644) != 0 || fsync(t->fd) != 0)
-        st = cr_err_set(err, CR_ERR_IO, "sync %s: %s", t->path, strerror(errno));
+        st = cr_err_set(err, CR_ERR_IO, "sync %s: %s", what, strerror(errno));
     if (st == CR_OK && close(t->fd) != 0)
-        st = cr_err_set(err, CR_ERR_IO, "close %s: %s", t->path, strerror(errno));
-    t->fd = -1;
-    if (st == CR_OK && rename(t->path, final) != 0)
-        st = cr_err_set(err, errno == EISDIR ? CR_ERR_CONFLICT : CR_ERR_IO, "rename to %s: %s",
-                        final, strerror(errno));
+        st = cr_err_set(err, CR_ERR_IO, "close %s: %s", what, strerror(errno));
     if (st != CR_OK) {
-        tmp_discard(t);
+        t->fd = -1;
+        unlinkat(t->dirfd, t->name, 0);
         return st;
     }
-    cr_free(t->path);
-    t->path = NULL;
-    return CR_OK;
-}
-
-/* Creates the parent folders of <root>/<key>. */
-static cr_status make_parents(local_ctx *l, const char *path, cr_err *err)
-{
-    const char *slash = strrchr(path, '/');
-    size_t rootlen = strlen(l->root);
-    if (slash == NULL || (size_t)(slash - path) <= rootlen)
-        return CR_OK;
-    return mkdirs(path, (size_t)(slash - path), err);
-}
-
-static cr_status local_put_mem(void *ctx, const char *key, const void *data, size_t n,
-                               const char *ctype, cr_err *err)
-{
-    (void)ctype;
-    local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    tmpfile_t t = {-1, NULL};
-    cr_status st;
-    if ((st = make_parents(l, path, err)) != CR_OK || (st = tmp_open(l->tmpdir, &t, err)) != CR_OK)
-        goto done;
-    if ((st = write_all(t.fd, data, n, key, err)) != CR_OK) {
-        tmp_discard(&t);
-        goto done;
+    t->fd = -1;
+    if (renameat(t->dirfd, t->name, dirfd, leaf) != 0) {
+        st = cr_err_set(err, errno == EISDIR ? CR_ERR_CONFLICT : CR_ERR_IO, "rename to %s: %s",
+                        what, strerror(errno));
+        unlinkat(t->dirfd, t->name, 0);
     }
-    st = tmp_commit(&t, path, err);
-done:
-    cr_free(path);
     return st;
+}
+
+/* Refuses to replace a symbolic link at `leaf` in dirfd (rename would replace the
+ * link itself, not follow it, but the key names a link: not an object). */
+static cr_status refuse_link(int dirfd, const char *leaf, const char *key, cr_err *err)
+{
+    if (is_link_at(dirfd, leaf))
+        return resolve_error(ELOOP, key, err);
+    return CR_OK;
 }
 
 static cr_status copy_fd(int in, int out, const char *what, cr_err *err)
@@ -259,72 +488,85 @@ static cr_status copy_fd(int in, int out, const char *what, cr_err *err)
     return st;
 }
 
-static cr_status open_regular(const char *path, const char *what, int *fd_out, struct stat *sb,
-                              cr_err *err)
+/* Writes n bytes (data != NULL) or everything read from `in` (data == NULL) into a
+ * temporary file in tmp_dirfd, then renames it to `leaf` in dirfd: readers see the
+ * old file or the whole new one, never a part (tmp_dirfd and dirfd are on one file
+ * system).  `what` names the object in messages.  On failure the temporary is
+ * removed. */
+static cr_status write_atomic(int tmp_dirfd, int dirfd, const char *leaf, const void *data,
+                              size_t n, int in, const char *what, cr_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cr_err_set(err, errno_status(errno), "%s: %s", what,
-                          errno == ENOENT || errno == ENOTDIR ? "not found" : strerror(errno));
-    if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
-        close(fd);
-        return cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found (not a regular file)", what);
-    }
-    *fd_out = fd;
-    return CR_OK;
-}
-
-/* Copies everything from `in` into a temporary file in `tmpdir`, then renames it to
- * `dest` (same file system): readers see the old file or the whole new one, never a
- * part.  `what` names the source in messages.  On failure the temporary is removed. */
-static cr_status copy_atomic(int in, const char *tmpdir, const char *dest, const char *what,
-                             cr_err *err)
-{
-    tmpfile_t t = {-1, NULL};
-    cr_status st = tmp_open(tmpdir, &t, err);
+    tmpfile_t t = {-1, -1, {0}};
+    cr_status st = tmp_open(tmp_dirfd, &t, err);
     if (st != CR_OK)
         return st;
-    if ((st = copy_fd(in, t.fd, what, err)) != CR_OK) {
+    st =
+        data != NULL || in < 0 ? write_all(t.fd, data, n, what, err) : copy_fd(in, t.fd, what, err);
+    if (st != CR_OK) {
         tmp_discard(&t);
         return st;
     }
-    return tmp_commit(&t, dest, err);
+    return tmp_commit(&t, dirfd, leaf, what, err);
+}
+
+/* Stores bytes (or the contents of `in`) under `key`. */
+static cr_status put_key(local_ctx *l, const char *key, const void *data, size_t n, int in,
+                         cr_err *err)
+{
+    int dirfd = -1;
+    const char *leaf;
+    cr_status st = open_parent(l, key, 1, &dirfd, &leaf, err);
+    if (st != CR_OK)
+        return st;
+    if ((st = refuse_link(dirfd, leaf, key, err)) == CR_OK)
+        st = write_atomic(l->tmp_fd, dirfd, leaf, data, n, in, key, err);
+    close(dirfd);
+    return st;
+}
+
+static cr_status local_put_mem(void *ctx, const char *key, const void *data, size_t n,
+                               const char *ctype, cr_err *err)
+{
+    (void)ctype;
+    static const char empty[1];
+    return put_key(ctx, key, data ? data : empty, data ? n : 0, -1, err);
+}
+
+/* Opens a file outside the store (the caller's path, links followed as usual). */
+static cr_status open_regular(const char *path, int *fd_out, cr_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cr_err_set(err, errno_status(errno), "%s: %s", path,
+                          errno == ENOENT || errno == ENOTDIR ? "not found" : strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found (not a regular file)", path);
+    }
+    *fd_out = fd;
+    return CR_OK;
 }
 
 static cr_status local_put_file(void *ctx, const char *key, const char *src, const char *ctype,
                                 cr_err *err)
 {
     (void)ctype;
-    local_ctx *l = ctx;
     int in = -1;
-    struct stat sb;
-    cr_status st = open_regular(src, src, &in, &sb, err);
+    cr_status st = open_regular(src, &in, err);
     if (st != CR_OK)
         return st;
-    char *path = key_path(l, key);
-    if (path == NULL) {
-        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if ((st = make_parents(l, path, err)) != CR_OK)
-        goto done;
-    st = copy_atomic(in, l->tmpdir, path, src, err);
-done:
+    st = put_key(ctx, key, NULL, 0, in, err);
     close(in);
-    cr_free(path);
     return st;
 }
 
 static cr_status local_get_mem(void *ctx, const char *key, cr_buf *out, cr_err *err)
 {
     local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     int fd = -1;
     struct stat sb;
-    cr_status st = open_regular(path, key, &fd, &sb, err);
-    cr_free(path);
+    cr_status st = open_key(l, key, &fd, &sb, err);
     if (st != CR_OK)
         return st;
     if (cr_buf_reserve(out, (size_t)sb.st_size) != CR_OK) {
@@ -354,31 +596,36 @@ static cr_status local_get_mem(void *ctx, const char *key, cr_buf *out, cr_err *
 static cr_status local_get_file(void *ctx, const char *key, const char *dst, cr_err *err)
 {
     local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    int in = -1;
+    int in = -1, dirfd = -1;
     struct stat sb;
-    cr_status st = open_regular(path, key, &in, &sb, err);
-    cr_free(path);
+    cr_status st = open_key(l, key, &in, &sb, err);
     if (st != CR_OK)
         return st;
-    /* the temp file sits next to the destination, so rename stays on one file system */
+    /* the temp file sits next to the destination (a path outside the store, links
+     * followed as usual), so rename stays on one file system */
     char *dir = cr_strdup(dst);
     if (dir == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
     char *slash = strrchr(dir, '/');
+    const char *leaf = slash ? dst + (slash - dir) + 1 : dst;
     if (slash == NULL)
         strcpy(dir, ".");
     else if (slash == dir)
         dir[1] = '\0';
     else
         *slash = '\0';
-    st = copy_atomic(in, dir, dst, key, err);
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        st = cr_err_set(err, CR_ERR_IO, "open %s: %s", dir, strerror(errno));
+        goto done;
+    }
+    st = write_atomic(dirfd, dirfd, leaf, NULL, 0, in, dst, err);
 done:
     close(in);
+    if (dirfd >= 0)
+        close(dirfd);
     cr_free(dir);
     return st;
 }
@@ -387,13 +634,9 @@ static cr_status local_get_range(void *ctx, const char *key, uint64_t off, void 
                                  size_t *got, cr_err *err)
 {
     local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     int fd = -1;
     struct stat sb;
-    cr_status st = open_regular(path, key, &fd, &sb, err);
-    cr_free(path);
+    cr_status st = open_key(l, key, &fd, &sb, err);
     if (st != CR_OK)
         return st;
     size_t total = 0;
@@ -423,39 +666,58 @@ static void fill_info(const struct stat *sb, blob_info *out)
                  (unsigned long long)sb->st_mtim.tv_nsec);
 }
 
+/* fstatat of the key's last segment in its folder, not following a link there. */
+static cr_status stat_key(local_ctx *l, const char *key, struct stat *sb, cr_err *err)
+{
+    int dirfd = -1;
+    const char *leaf;
+    cr_status st = open_parent(l, key, 0, &dirfd, &leaf, err);
+    if (st != CR_OK)
+        return st;
+    if (fstatat(dirfd, leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)
+        st = resolve_error(errno, key, err);
+    else if (S_ISLNK(sb->st_mode))
+        st = resolve_error(ELOOP, key, err);
+    close(dirfd);
+    return st;
+}
+
 static cr_status local_head(void *ctx, const char *key, blob_info *out, cr_err *err)
 {
-    local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     struct stat sb;
-    cr_status st = CR_OK;
-    if (stat(path, &sb) != 0)
-        st = cr_err_set(err, errno_status(errno), "%s: %s", key,
-                        errno == ENOENT || errno == ENOTDIR ? "not found" : strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found", key);
-    else
-        fill_info(&sb, out);
-    cr_free(path);
-    return st;
+    cr_status st = stat_key(ctx, key, &sb, err);
+    if (st != CR_OK)
+        return st;
+    if (!S_ISREG(sb.st_mode))
+        return cr_err_set(err, CR_ERR_NOT_FOUND, "%s: not found", key);
+    fill_info(&sb, out);
+    return CR_OK;
 }
 
 static cr_status local_del(void *ctx, const char *key, cr_err *err)
 {
     local_ctx *l = ctx;
-    char *path = key_path(l, key);
-    if (path == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    cr_status st = CR_OK;
+    int dirfd = -1;
+    const char *leaf;
+    cr_err e2 = {0};
+    cr_status st = open_parent(l, key, 0, &dirfd, &leaf, &e2);
+    if (st == CR_ERR_NOT_FOUND)
+        return CR_OK; /* no folder, no object */
+    if (st != CR_OK)
+        return cr_err_set(err, st, "delete %s", cr_err_msg(&e2));
     struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if (fstatat(dirfd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            st = cr_err_set(err, CR_ERR_IO, "delete %s: %s", key, strerror(errno));
+    } else if (S_ISLNK(sb.st_mode)) {
+        st = cr_err_set(err, CR_ERR_INVALID,
+                        "delete %s: a symbolic link in the blob folder, not an object", key);
+    } else if (S_ISDIR(sb.st_mode)) {
         /* "a/b" names a folder of other keys, not an object: nothing to delete */
-    } else if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
+    } else if (unlinkat(dirfd, leaf, 0) != 0 && errno != ENOENT) {
         st = cr_err_set(err, CR_ERR_IO, "delete %s: %s", key, strerror(errno));
     }
-    cr_free(path);
+    close(dirfd);
     return st;
 }
 
@@ -476,23 +738,39 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const entry *)a)->key, ((const entry *)b)->key);
 }
 
-/* Walks folder <root>/<rel> (rel "" or ending in '/'), adding files whose key starts
- * with `prefix`. */
-static cr_status walk(local_ctx *l, cr_buf *rel, const char *prefix, entries *out, int depth,
+static cr_status add_entry(entries *out, const cr_buf *rel, const struct stat *sb, cr_err *err)
+{
+    if (out->n == out->cap) {
+        size_t nc = out->cap ? out->cap * 2 : 64;
+        entry *nv = cr_realloc(out->v, nc * sizeof *nv);
+        if (nv == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+        out->v = nv;
+        out->cap = nc;
+    }
+    entry *e = &out->v[out->n];
+    e->key = cr_strdup(rel->p);
+    if (e->key == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    fill_info(sb, &e->info);
+    out->n++;
+    return CR_OK;
+}
+
+/* Walks the folder open as `dfd` (key prefix rel, "" or ending in '/'; takes dfd),
+ * adding files whose key starts with `prefix`.  Links are neither listed nor
+ * entered (fstatat and openat with NOFOLLOW). */
+static cr_status walk(int dfd, cr_buf *rel, const char *prefix, entries *out, int depth,
                       cr_err *err)
 {
-    if (depth > BLOB_KEY_MAX / 2) /* each level adds >= 2 key bytes ("x/") */
+    if (depth > BLOB_KEY_MAX / 2) { /* each level adds >= 2 key bytes ("x/") */
+        close(dfd);
         return CR_OK;
-    cr_buf dirpath = {0};
-    cr_buf_addf(&dirpath, "%s/%s", l->root, rel->p ? rel->p : "");
-    if (dirpath.st != CR_OK)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    DIR *d = opendir(dirpath.p);
+    }
+    DIR *d = fdopendir(dfd);
     if (d == NULL) {
         int e = errno;
-        cr_buf_release(&dirpath);
-        if (e == ENOENT || e == ENOTDIR)
-            return CR_OK;
+        close(dfd);
         return cr_err_set(err, CR_ERR_IO, "list %s: %s", rel->p ? rel->p : "", strerror(e));
     }
     cr_status st = CR_OK;
@@ -512,48 +790,26 @@ static cr_status walk(local_ctx *l, cr_buf *rel, const char *prefix, entries *ou
         }
         /* prune: the key so far must agree with the prefix on their common length */
         size_t cmp = rel->len < plen ? rel->len : plen;
-        if (memcmp(rel->p, prefix, cmp) == 0) {
-            cr_buf full = {0};
-            cr_buf_addf(&full, "%s/%s", l->root, rel->p);
-            struct stat sb;
-            if (full.st != CR_OK) {
-                st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-            } else if (lstat(full.p, &sb) == 0) {
-                if (S_ISDIR(sb.st_mode)) {
-                    cr_buf_add(rel, "/", 1);
-                    size_t c2 = rel->len < plen ? rel->len : plen;
-                    if (memcmp(rel->p, prefix, c2) == 0)
-                        st = walk(l, rel, prefix, out, depth + 1, err);
-                } else if (S_ISREG(sb.st_mode) && rel->len >= plen &&
-                           blob_key_check(rel->p, rel->len, NULL) == CR_OK) {
-                    if (out->n == out->cap) {
-                        size_t nc = out->cap ? out->cap * 2 : 64;
-                        entry *nv = cr_realloc(out->v, nc * sizeof *nv);
-                        if (nv == NULL) {
-                            st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-                        } else {
-                            out->v = nv;
-                            out->cap = nc;
-                        }
-                    }
-                    if (st == CR_OK) {
-                        entry *e = &out->v[out->n];
-                        e->key = cr_strdup(rel->p);
-                        if (e->key == NULL)
-                            st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-                        else {
-                            fill_info(&sb, &e->info);
-                            out->n++;
-                        }
-                    }
-                }
+        struct stat sb;
+        if (memcmp(rel->p, prefix, cmp) == 0 &&
+            fstatat(dirfd(d), nm, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISDIR(sb.st_mode)) {
+                cr_buf_add(rel, "/", 1);
+                size_t c2 = rel->len < plen ? rel->len : plen;
+                int sub = -1;
+                if (rel->st != CR_OK)
+                    st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+                else if (memcmp(rel->p, prefix, c2) == 0 &&
+                         (sub = open_segment(dirfd(d), nm, O_RDONLY | O_DIRECTORY)) >= 0)
+                    st = walk(sub, rel, prefix, out, depth + 1, err);
+            } else if (S_ISREG(sb.st_mode) && rel->len >= plen &&
+                       blob_key_check(rel->p, rel->len, NULL) == CR_OK) {
+                st = add_entry(out, rel, &sb, err);
             }
-            cr_buf_release(&full);
         }
         cr_buf_truncate(rel, mark);
     }
     closedir(d);
-    cr_buf_release(&dirpath);
     return st;
 }
 
@@ -565,12 +821,27 @@ static cr_status local_list(void *ctx, const char *prefix, blob_list_fn fn, void
     cr_buf rel = {0};
     /* start at the deepest folder the prefix names completely */
     const char *slash = strrchr(prefix, '/');
-    if (slash)
-        cr_buf_add(&rel, prefix, (size_t)(slash - prefix) + 1);
-    else
+    int dfd;
+    if (slash) {
+        cr_buf_add(&rel, prefix, (size_t)(slash - prefix));
+        dfd = rel.st == CR_OK ? at_open(l, l->root_fd, rel.p, O_RDONLY | O_DIRECTORY) : -1;
+        cr_buf_add(&rel, "/", 1);
+    } else {
         cr_buf_adds(&rel, "");
-    cr_status st = rel.st != CR_OK ? cr_err_set(err, CR_ERR_NOMEM, "out of memory")
-                                   : walk(l, &rel, prefix, &es, 0, err);
+        dfd = fcntl(l->root_fd, F_DUPFD_CLOEXEC, 0);
+    }
+    cr_status st = CR_OK;
+    if (rel.st != CR_OK)
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    else if (dfd < 0 && errno != ENOENT && errno != ENOTDIR)
+        st = resolve_error(errno, prefix, err);
+    else if (dfd >= 0) {
+        int fd = dfd;
+        dfd = -1;
+        st = walk(fd, &rel, prefix, &es, 0, err);
+    }
+    if (dfd >= 0)
+        close(dfd);
     if (st == CR_OK) {
         if (es.n > 1)
             qsort(es.v, es.n, sizeof *es.v, cmp_entry);

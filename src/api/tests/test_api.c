@@ -17,6 +17,7 @@
 #include "core/mem.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <jansson.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -541,6 +543,34 @@ static void test_server(const char *dir, int services)
     if (!services) {
         CHECK_INT_EQ(http_put_file(upload_url, bigfile), 413);
         CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), NULL), 409);
+    }
+
+    /* a symbolic link planted in the blob folder where the upload's session folder
+     * goes (pointing to a folder outside it): the presigned PUT is refused and
+     * nothing is written outside (our /blobs/ route only) */
+    if (!services) {
+        const char *k = strstr(upload_url, "/blobs/");
+        char sess[1200], outside[700], cmd[2600];
+        snprintf(sess, sizeof sess, "%s/%s", blobs, k ? k + strlen("/blobs/") : "");
+        char *q = strstr(sess, "/original.mp4");
+        CHECK(k != NULL && q != NULL);
+        if (q)
+            *q = '\0';
+        snprintf(outside, sizeof outside, "%s/outside", dir);
+        CHECK(mkdir(outside, 0755) == 0);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && rmdir '%s'", sess, sess);
+        CHECK(system(cmd) == 0);
+        CHECK(symlink(outside, sess) == 0);
+        CHECK_INT_EQ(http_put_file(upload_url, video), 400);
+        DIR *od = opendir(outside);
+        int entries = 0;
+        for (struct dirent *de; od && (de = readdir(od)) != NULL;)
+            entries += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        if (od)
+            closedir(od);
+        CHECK_INT_EQ(entries, 0);
+        CHECK(unlink(sess) == 0);
+        CHECK(rmdir(outside) == 0);
     }
 
     /* upload, complete twice */
