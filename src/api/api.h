@@ -100,7 +100,15 @@ typedef struct api_options {
     const char *public_url; /* base of the local backend's presigned URLs; NULL =
                                "http://<bind>:<port>" */
     uint64_t upload_max;    /* largest upload through /blobs/; 0 = API_UPLOAD_MAX */
+    double jobs_per_minute; /* job creations (initiate) per token subject and minute once
+                               the burst is spent; 0 = API_JOBS_PER_MINUTE, < 0 = no limit */
+    double jobs_burst;      /* creations allowed at once; 0 = API_JOBS_BURST */
 } api_options;
+
+/* Job creation limits (ours: a coach uploads a few net sessions a day; 10 at once and
+ * one every 2 s after that is far above that and far below flooding the queue). */
+#define API_JOBS_PER_MINUTE 30
+#define API_JOBS_BURST 10
 
 typedef struct api_server api_server;
 

@@ -38,6 +38,24 @@
 
 typedef struct api_worker api_worker; /* workers.c */
 
+/* Per-subject token buckets on job creation (ratelimit.c). */
+#define API_RATE_SLOTS 1024
+typedef struct api_rate_bucket {
+    int used;
+    char sub[API_JWT_SUB_MAX];
+    double tokens, at; /* tokens at time `at` (seconds) */
+} api_rate_bucket;
+typedef struct api_rate {
+    pthread_mutex_t lock;
+    double per_second, burst; /* per_second 0 = no limit */
+    api_rate_bucket slots[API_RATE_SLOTS];
+} api_rate;
+void api_rate_init(api_rate *r, double per_minute, double burst);
+void api_rate_destroy(api_rate *r);
+/* 1 when `sub` may create a job at `now` (seconds, any monotonic clock): a token is
+ * taken.  0 when not: *retry_after = seconds until one is there. */
+int api_rate_take(api_rate *r, const char *sub, double now, double *retry_after);
+
 struct api_server {
     cr_config cfg;
     struct MHD_Daemon *daemon;
@@ -49,6 +67,7 @@ struct api_server {
     api_worker *workers;
     int n_workers;
     uint64_t upload_max;
+    api_rate job_rate; /* initiate, per token subject */
 };
 
 enum api_req_kind { API_REQ_API = 0, API_REQ_BLOB_PUT = 1, API_REQ_OTHER = 2 };
@@ -79,6 +98,9 @@ enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned code, const cha
 /* Sends `j` (reference stolen; NULL answers 500 "out of memory"). */
 enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j);
 /* {"error": msg} */
+/* An error answer with a Retry-After header (seconds, as text). */
+enum MHD_Result api_send_error_retry(struct MHD_Connection *c, unsigned code, const char *msg,
+                                     const char *retry_after);
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned code, const char *msg);
 /* An HTTP status for a store/blob failure. */
 unsigned api_status_http(cr_status s);

@@ -19,17 +19,26 @@
 
 /* ---- responses ------------------------------------------------------------------ */
 
-enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned code, const char *ctype,
-                              const char *body, size_t n)
+/* The answer `body` with its type and, when `hname` is not NULL, one more header. */
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned code, const char *ctype,
+                                 const char *body, size_t n, const char *hname, const char *hvalue)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (hname != NULL)
+        MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ok = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned code, const char *ctype,
+                              const char *body, size_t n)
+{
+    return send_text(c, code, ctype, body, n, NULL, NULL);
 }
 
 enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j)
@@ -41,6 +50,20 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j
                              "{\"error\":\"out of memory\"}", 25);
     enum MHD_Result ok = api_send_text(c, code, "application/json", s, strlen(s));
     free(s);
+    return ok;
+}
+
+enum MHD_Result api_send_error_retry(struct MHD_Connection *c, unsigned code, const char *msg,
+                                     const char *retry_after)
+{
+    json_t *j = json_pack("{s:s, s:s}", "detail", msg, "error", msg);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return MHD_NO;
+    enum MHD_Result ok = send_text(c, code, "application/json", text, strlen(text),
+                                   MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+    free(text);
     return ok;
 }
 

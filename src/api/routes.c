@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,18 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
     json_t *b = api_body_object(c, rq, &ret);
     if (b == NULL)
         return ret;
+    /* Per-token job creation limit: 429 with Retry-After (whole seconds, rounded up). */
+    double wait = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!api_rate_take(&s->job_rate, sub, (double)now.tv_sec + now.tv_nsec / 1e9, &wait)) {
+        json_decref(b);
+        char secs[32];
+        snprintf(secs, sizeof secs, "%d", (int)ceil(wait));
+        cr_log_warn("api.rate_limited", "too many jobs from one token; retry in %s s", secs);
+        return api_send_error_retry(c, MHD_HTTP_TOO_MANY_REQUESTS,
+                                    "too many new jobs: try again later", secs);
+    }
     pipeline_submit_opts po = {0};
     po.owner_id = sub;
     const char *bad = initiate_fields(s, b, &po);

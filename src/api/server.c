@@ -40,6 +40,9 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     s->cfg = *cfg;
     s->upload_max = opt && opt->upload_max ? opt->upload_max : API_UPLOAD_MAX;
+    double rate = opt && opt->jobs_per_minute != 0 ? opt->jobs_per_minute : API_JOBS_PER_MINUTE;
+    api_rate_init(&s->job_rate, rate > 0 ? rate : 0,
+                  opt && opt->jobs_burst > 0 ? opt->jobs_burst : API_JOBS_BURST);
     pthread_mutex_init(&s->st_lock, NULL);
     cr_status st;
     int fd = -1;
@@ -98,6 +101,7 @@ fail:
     store_close(s->st);
     blob_close(s->blob);
     pthread_mutex_destroy(&s->st_lock);
+    api_rate_destroy(&s->job_rate);
     cr_free(s);
     return st;
 }
@@ -116,5 +120,6 @@ void api_server_stop(api_server *s)
     store_close(s->st);
     blob_close(s->blob);
     pthread_mutex_destroy(&s->st_lock);
+    api_rate_destroy(&s->job_rate);
     cr_free(s);
 }

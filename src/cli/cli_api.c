@@ -29,6 +29,9 @@ static const char serve_usage[] =
     "  --workers N      chunk-worker threads in the embedded shape (default 2; 0 = none)\n"
     "  --public-url URL base of the local blob store's upload/download URLs\n"
     "                   (default http://ADDR:PORT)\n"
+    "  --jobs-burst N   new jobs one token may create at once (default 10)\n"
+    "  --jobs-per-minute N  then per minute (default 30; 0 = no limit); beyond: 429\n"
+    "                   with Retry-After\n"
     "SIGTERM or SIGINT stops it cleanly (exit 0).\n";
 
 int cmd_serve(const cr_config *cfg, int argc, char **argv)
@@ -41,6 +44,8 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
                                              {"bind", required_argument, NULL, 'b'},
                                              {"workers", required_argument, NULL, 'w'},
                                              {"public-url", required_argument, NULL, 'u'},
+                                             {"jobs-burst", required_argument, NULL, 'B'},
+                                             {"jobs-per-minute", required_argument, NULL, 'R'},
                                              {NULL, 0, NULL, 0}};
     api_options o = {0};
     o.bind = "127.0.0.1";
@@ -66,6 +71,16 @@ int cmd_serve(const cr_config *cfg, int argc, char **argv)
             break;
         case 'u':
             o.public_url = optarg;
+            break;
+        case 'B':
+            if (cli_opt_long("serve", "--jobs-burst", optarg, 1, 100000, &v) != 0)
+                return 2;
+            o.jobs_burst = (double)v;
+            break;
+        case 'R':
+            if (cli_opt_long("serve", "--jobs-per-minute", optarg, 0, 1000000, &v) != 0)
+                return 2;
+            o.jobs_per_minute = v == 0 ? -1.0 : (double)v; /* 0: no limit */
             break;
         default:
             fputs(serve_usage, stderr);

@@ -338,6 +338,57 @@ static void retry_scenario(const scratch_db *sdb, const char *video, const char 
     CHECK_INT_EQ(http("POST", retry, ta, NULL, 0, NULL), 409);
 }
 
+/* Retry-After of an answer (curl header callback). */
+static size_t on_header(char *line, size_t size, size_t n, void *ud)
+{
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+        *(long *)ud = strtol(line + 12, NULL, 10);
+    return len;
+}
+
+/* Job creation is limited per token (API_JOBS_BURST at once, then
+ * API_JOBS_PER_MINUTE): one coach's flood is answered 429 with Retry-After, and
+ * another coach is not slowed by it. */
+static void check_job_rate(const char *init)
+{
+    char *flood = token_for("coach-flood", 3600), *other = token_for("coach-calm", 3600);
+    char url[256], auth[API_JWT_MAX + 64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, init);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", flood);
+    int ok = 0;
+    long code = 0, retry = -1;
+    for (int i = 0; i < API_JOBS_BURST + 5; i++) {
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = curl_slist_append(NULL, auth);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &retry);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        buf b = {0};
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        code = 0;
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        free(b.p);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (code != 200)
+            break;
+        ok++;
+    }
+    CHECK_INT_EQ(ok, API_JOBS_BURST);
+    CHECK_INT_EQ(code, 429);
+    CHECK(retry >= 1 && retry <= 60 / API_JOBS_PER_MINUTE + 1);
+    char *body = NULL;
+    CHECK_INT_EQ(http("POST", init, other, "{}", 2, &body), 200);
+    free(body);
+    cr_free(flood);
+    cr_free(other);
+}
+
 static void test_server(const char *dir, int services)
 {
     char db[1100], blobs[600], video[600], junk[600];
@@ -674,6 +725,8 @@ static void test_server(const char *dir, int services)
     CHECK_INT_EQ(http("GET", "/metrics", NULL, NULL, 0, &body), 200);
     CHECK(strstr(body, "crease_jobs_running") != NULL);
     free(body);
+
+    check_job_rate(init);
 
     cr_free(ta);
     cr_free(tb);
