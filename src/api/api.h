@@ -105,6 +105,16 @@ typedef struct api_options {
     double jobs_burst;      /* creations allowed at once; 0 = API_JOBS_BURST */
 } api_options;
 
+/* Connections served at once (one thread each); more wait in the listen backlog.
+ * Ours: requests are short except uploads, and a thread costs its stack. */
+#define API_CONNECTIONS_MAX 256
+/* At most this many of them from one client address, so that a few trickling
+ * clients can never hold every slot (ours: a quarter). */
+#define API_CONNECTIONS_PER_CLIENT (API_CONNECTIONS_MAX / 4)
+/* Seconds of silence before a connection is dropped (ours: long enough for a slow
+ * phone upload's pauses, short enough that idle sockets do not pile up). */
+#define API_IDLE_S 30
+
 /* Job creation limits (ours: a coach uploads a few net sessions a day; 10 at once and
  * one every 2 s after that is far above that and far below flooding the queue). */
 #define API_JOBS_PER_MINUTE 30

@@ -13,9 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Connections served at once (one thread each); more wait in the listen backlog.
- * Ours: requests are short except uploads, and a thread costs its stack. */
-#define API_CONNECTIONS_MAX 256
 
 /* ---- responses ------------------------------------------------------------------ */
 
@@ -216,9 +213,10 @@ cr_status api_http_start(api_server *s, int fd, cr_err *err)
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
         NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120 /* s of inactivity before a connection is dropped (ours) */,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTIONS_MAX, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTIONS_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)API_CONNECTIONS_PER_CLIENT,
+        MHD_OPTION_END);
     if (s->daemon == NULL)
         return cr_err_set(err, CR_ERR_IO, "cannot start the HTTP daemon");
     return CR_OK;

@@ -16,6 +16,10 @@
 #include "core/config.h"
 #include "core/mem.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -336,6 +340,51 @@ static void retry_scenario(const scratch_db *sdb, const char *video, const char 
     CHECK(json_is_null(json_object_get(j, "error_message")));
     json_decref(j);
     CHECK_INT_EQ(http("POST", retry, ta, NULL, 0, NULL), 409);
+}
+
+/* Trickling clients cannot lock others out: a whole server's worth of connections
+ * from 127.0.0.2 that never finish their request line, then a request from
+ * 127.0.0.1 is still answered, and at most API_CONNECTIONS_PER_CLIENT of the
+ * trickling ones were kept. */
+static void check_client_cap(void)
+{
+    enum { N = API_CONNECTIONS_MAX };
+    static int fds[N];
+    int opened = 0;
+    struct sockaddr_in src = {0}, dst = {0};
+    src.sin_family = dst.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2: another loopback client */
+    dst.sin_addr.s_addr = htonl(0x7f000001);
+    dst.sin_port = htons((uint16_t)port);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0)
+            break;
+        if (bind(fds[i], (struct sockaddr *)&src, sizeof src) != 0 ||
+            connect(fds[i], (struct sockaddr *)&dst, sizeof dst) != 0) {
+            close(fds[i]);
+            break;
+        }
+        ssize_t w = write(fds[i], "GET /health HTTP/1.1\r\nHo", 25);
+        (void)w;
+        opened++;
+    }
+    CHECK_INT_EQ(opened, N);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    char *body = NULL;
+    CHECK_INT_EQ(http("GET", "/health", NULL, NULL, 0, &body), 200);
+    free(body);
+    int kept = 0;
+    for (int i = 0; i < opened; i++) {
+        char c;
+        ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        kept += r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); /* open, no answer yet */
+        close(fds[i]);
+    }
+    printf("client cap: %d of %d trickling connections kept\n", kept, opened);
+    CHECK(kept <= API_CONNECTIONS_PER_CLIENT);
+    CHECK(kept > 0);
 }
 
 /* Retry-After of an answer (curl header callback). */
@@ -727,6 +776,7 @@ static void test_server(const char *dir, int services)
     free(body);
 
     check_job_rate(init);
+    check_client_cap();
 
     cr_free(ta);
     cr_free(tb);
