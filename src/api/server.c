@@ -39,7 +39,7 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     if (s == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     s->cfg = *cfg;
-    s->upload_max = opt && opt->upload_max ? opt->upload_max : API_UPLOAD_MAX;
+    s->upload_max = opt && opt->upload_max ? opt->upload_max : (uint64_t)cfg->max_upload_bytes;
     pthread_mutex_init(&s->st_lock, NULL);
     cr_status st;
     int fd = -1;
