@@ -152,6 +152,56 @@ static void test_bad_values(void)
     expect_bad("LOG_FORMAT", "xml");
 }
 
+/* The limits on one upload (DESIGN.md §10): defaults, values, bounds, and
+ * `crease config` shows them. */
+static void test_limits(void)
+{
+    cr_config c;
+    cr_err e = {0};
+    const char *none[] = {NULL};
+    CHECK(parse(&c, &e, none) == CR_OK);
+    CHECK_INT_EQ(c.max_duration_seconds, 10800);
+    CHECK_INT_EQ(c.max_chunks, 9999);
+    CHECK_INT_EQ(c.max_pixels, 3840LL * 2160);
+    CHECK_INT_EQ(c.max_upload_bytes, 4294967296LL);
+
+    const char *kv[] = {"CREASE_MAX_DURATION_SECONDS",
+                        "600",
+                        "CREASE_MAX_CHUNKS",
+                        "20",
+                        "CREASE_MAX_PIXELS",
+                        "307200",
+                        "CREASE_MAX_UPLOAD_BYTES",
+                        "6000000000",
+                        NULL};
+    CHECK_MSG(parse(&c, &e, kv) == CR_OK, "%s", e.msg);
+    CHECK_INT_EQ(c.max_duration_seconds, 600);
+    CHECK_INT_EQ(c.max_chunks, 20);
+    CHECK_INT_EQ(c.max_pixels, 307200);
+    CHECK_INT_EQ(c.max_upload_bytes, 6000000000LL);
+    char *j = cr_config_to_json(&c);
+    CHECK(j != NULL && strstr(j, "\"max_duration_seconds\":600") != NULL);
+    CHECK(j != NULL && strstr(j, "\"max_chunks\":20") != NULL);
+    CHECK(j != NULL && strstr(j, "\"max_pixels\":307200") != NULL);
+    CHECK(j != NULL && strstr(j, "\"max_upload_bytes\":6000000000") != NULL);
+    cr_free(j);
+
+    expect_bad("CREASE_MAX_DURATION_SECONDS", "0");
+    expect_bad("CREASE_MAX_DURATION_SECONDS", "3h");
+    expect_bad("CREASE_MAX_DURATION_SECONDS", "35996401");
+    expect_bad("CREASE_MAX_CHUNKS", "0");
+    expect_bad("CREASE_MAX_CHUNKS", "10000"); /* chunk keys have 4 digits */
+    expect_bad("CREASE_MAX_PIXELS", "-1");
+    expect_bad("CREASE_MAX_PIXELS", "67108865");
+    expect_bad("CREASE_MAX_PIXELS", "1e6");
+    expect_bad("CREASE_MAX_UPLOAD_BYTES", "0");
+    expect_bad("CREASE_MAX_UPLOAD_BYTES", "4GiB");
+    expect_bad("CREASE_MAX_UPLOAD_BYTES", "99999999999999999999");
+    const char *kv2[] = {"CREASE_MAX_CHUNKS", "10000", NULL};
+    CHECK(parse(&c, &e, kv2) == CR_ERR_INVALID);
+    CHECK_STR_EQ(e.msg, "CREASE_MAX_CHUNKS: must be an integer from 1 to 9999, got '10000'");
+}
+
 static void test_redaction(void)
 {
     const char *kv[] = {"DATABASE_URL",
@@ -213,6 +263,7 @@ int main(void)
     test_values();
     test_database_urls();
     test_bad_values();
+    test_limits();
     test_redaction();
     test_alloc_failure();
     return check_exit();

@@ -26,7 +26,7 @@
  * only, signed with APP_SECRET_KEY (api_jwt_verify below); its `sub` is the coach.
  * Errors are JSON {"error": "..."}: 400 malformed body or id, 401 missing or bad token,
  * 404 unknown route or not the caller's job (never revealing that it exists), 405,
- * 409 wrong state, 413 body too large (API_BODY_MAX; uploads API_UPLOAD_MAX), 422 the
+ * 409 wrong state, 413 body too large (API_BODY_MAX; uploads CREASE_MAX_UPLOAD_BYTES), 422 the
  * upload is not a usable video, 503 database unreachable.
  *
  * Owners.  The store has no owner column (its tables are Cricksy's), so the owner of
@@ -64,8 +64,6 @@
 
 /* Largest JSON request body: 64 KiB (the routes take a few short fields). */
 #define API_BODY_MAX (64u * 1024)
-/* Largest upload through /blobs (local backend): 4 GiB (a long 1080p session). */
-#define API_UPLOAD_MAX (4ull << 30)
 /* Lifetime of the presigned URLs the API hands out: 1 hour. */
 #define API_PRESIGN_S 3600
 /* Newest jobs examined by a listing. */
@@ -99,7 +97,8 @@ typedef struct api_options {
                                analysis worker either) */
     const char *public_url; /* base of the local backend's presigned URLs; NULL =
                                "http://<bind>:<port>" */
-    uint64_t upload_max;    /* largest upload through /blobs/; 0 = API_UPLOAD_MAX */
+    uint64_t upload_max;    /* largest upload through /blobs/; 0 = the configured limit
+                               (cr_config.max_upload_bytes, CREASE_MAX_UPLOAD_BYTES) */
     double jobs_per_minute; /* job creations (initiate) per token subject and minute once
                                the burst is spent; 0 = API_JOBS_PER_MINUTE, < 0 = no limit */
     double jobs_burst;      /* creations allowed at once; 0 = API_JOBS_BURST */

@@ -39,7 +39,7 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     if (s == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
     s->cfg = *cfg;
-    s->upload_max = opt && opt->upload_max ? opt->upload_max : API_UPLOAD_MAX;
+    s->upload_max = opt && opt->upload_max ? opt->upload_max : (uint64_t)cfg->max_upload_bytes;
     double rate = opt && opt->jobs_per_minute != 0 ? opt->jobs_per_minute : API_JOBS_PER_MINUTE;
     api_rate_init(&s->job_rate, rate > 0 ? rate : 0,
                   opt && opt->jobs_burst > 0 ? opt->jobs_burst : API_JOBS_BURST);

@@ -39,6 +39,19 @@ static cr_status parse_int(const char *name, const char *v, long lo, long hi, in
     return CR_OK;
 }
 
+static cr_status parse_ll(const char *name, const char *v, long long lo, long long hi,
+                          long long *out, cr_err *err)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi)
+        return cr_err_set(err, CR_ERR_INVALID,
+                          "%s: must be an integer from %lld to %lld, got '%.64s'", name, lo, hi, v);
+    *out = x;
+    return CR_OK;
+}
+
 static cr_status copy_str(const char *name, const char *v, char *dst, size_t cap, cr_err *err)
 {
     size_t n = strlen(v);
@@ -114,6 +127,34 @@ static cr_status parse_bool(const char *name, const char *v, int *out, cr_err *e
     return cr_err_set(err, CR_ERR_INVALID, "%s: must be true or false, got '%.64s'", name, v);
 }
 
+/* The limits' upper bounds: beyond them a limit means nothing.  Duration: the longest
+ * plan that fits CR_CONFIG_MAX_CHUNKS chunks of CHUNK_SECONDS' maximum (9999 x 3600 s).
+ * Pixels: the video module's own hard limit (VIDEO_MAX_PIXELS, video/video.h), above
+ * which even probing refuses.  Bytes: S3's largest object (5 TiB, AWS S3 quotas). */
+#define MAX_DURATION_CAP (9999L * 3600)
+#define MAX_PIXELS_CAP (64LL * 1024 * 1024)
+#define MAX_UPLOAD_CAP (5LL << 40)
+
+static cr_status parse_limits(cr_config *c, cr_config_lookup lookup, void *ctx, cr_err *err)
+{
+    const char *v;
+    cr_status st;
+    if ((v = get(lookup, ctx, "CREASE_MAX_DURATION_SECONDS")) &&
+        (st = parse_int("CREASE_MAX_DURATION_SECONDS", v, 1, MAX_DURATION_CAP,
+                        &c->max_duration_seconds, err)))
+        return st;
+    if ((v = get(lookup, ctx, "CREASE_MAX_CHUNKS")) &&
+        (st = parse_int("CREASE_MAX_CHUNKS", v, 1, CR_CONFIG_MAX_CHUNKS, &c->max_chunks, err)))
+        return st;
+    if ((v = get(lookup, ctx, "CREASE_MAX_PIXELS")) &&
+        (st = parse_ll("CREASE_MAX_PIXELS", v, 1, MAX_PIXELS_CAP, &c->max_pixels, err)))
+        return st;
+    if ((v = get(lookup, ctx, "CREASE_MAX_UPLOAD_BYTES")) &&
+        (st = parse_ll("CREASE_MAX_UPLOAD_BYTES", v, 1, MAX_UPLOAD_CAP, &c->max_upload_bytes, err)))
+        return st;
+    return CR_OK;
+}
+
 cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -124,6 +165,10 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     strcpy(c->region, "us-east-1");
     strcpy(c->database_url, "sqlite:///./crease-data/crease.db");
     strcpy(c->blob_dir, "./crease-data/blobs");
+    c->max_duration_seconds = 3 * 3600; /* 3 h: a long net session (DESIGN.md §10) */
+    c->max_chunks = CR_CONFIG_MAX_CHUNKS;
+    c->max_pixels = 3840LL * 2160;   /* 4K UHD, the largest size phones commonly record */
+    c->max_upload_bytes = 4LL << 30; /* 4 GiB: 3 h of 1080p at 3 Mbit/s is 4 GB */
 
     const char *v;
     cr_status st;
@@ -219,7 +264,7 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     if ((v = get(lookup, ctx, "CREASE_MODELS_DIR")) &&
         (st = copy_str("CREASE_MODELS_DIR", v, c->models_dir, sizeof c->models_dir, err)))
         return st;
-    return CR_OK;
+    return parse_limits(c, lookup, ctx, err);
 }
 
 cr_status cr_config_from_env(cr_config *out, cr_err *err)
@@ -276,6 +321,10 @@ char *cr_config_to_json(const cr_config *c)
     json_object_set_new(o, "log_level", json_string(cr_log_level_name(c->log_level)));
     json_object_set_new(o, "log_format", json_string(c->log_json ? "json" : "text"));
     json_object_set_new(o, "models_dir", json_string(c->models_dir));
+    json_object_set_new(o, "max_duration_seconds", json_integer(c->max_duration_seconds));
+    json_object_set_new(o, "max_chunks", json_integer(c->max_chunks));
+    json_object_set_new(o, "max_pixels", json_integer(c->max_pixels));
+    json_object_set_new(o, "max_upload_bytes", json_integer(c->max_upload_bytes));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s == NULL)

@@ -47,7 +47,19 @@ typedef struct cr_config {
     int log_json;           /* LOG_FORMAT=json */
 
     char models_dir[CR_CONFIG_STR]; /* CREASE_MODELS_DIR, "" = search ./models, then share dir */
+
+    /* Limits on what one upload can cost (DESIGN.md §10), checked by upload-complete
+     * before any chunk is queued.  A video beyond one is rejected, naming the variable. */
+    int max_duration_seconds; /* CREASE_MAX_DURATION_SECONDS, 1..35996400, default 10800 (3 h) */
+    int max_chunks;           /* CREASE_MAX_CHUNKS, 1..CR_CONFIG_MAX_CHUNKS, default 9999 */
+    long long max_pixels;     /* CREASE_MAX_PIXELS, 1..67108864, default 3840*2160 (width*height) */
+    long long max_upload_bytes; /* CREASE_MAX_UPLOAD_BYTES, 1..5 TiB, default 4 GiB */
 } cr_config;
+
+/* The most chunks one job can have: chunk artifacts are chunk_0000 .. chunk_9999
+ * (blob_key_chunk, 4 digits; compat: Cricksy's names), and 9999 keeps one index free as
+ * a margin.  The hard cap of CREASE_MAX_CHUNKS. */
+#define CR_CONFIG_MAX_CHUNKS 9999
 
 /* Looks up one variable; returns NULL when unset. */
 typedef const char *(*cr_config_lookup)(const char *name, void *ctx);

@@ -258,8 +258,11 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         if (tracker == NULL)
             return cr_err_set(err, CR_ERR_INVALID, "job %s needs a pose tracker ('cpu' job)",
                               job->id);
-        pipeline_chunk_spec spec = {job->session_id, job->id,       job->s3_key, 0, 0.0,
-                                    INFINITY,        js.sample_fps, js.max_width};
+        /* to the planned duration: upload-complete plans only the frames that exist
+         * when the container claims more (submit.c, planned_duration) */
+        double end = job->video_duration_seconds > 0 ? job->video_duration_seconds : INFINITY;
+        pipeline_chunk_spec spec = {job->session_id, job->id,     job->s3_key, 0, 0.0, end,
+                                    js.sample_fps,   js.max_width};
         pipeline_chunk_summary cs;
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)

@@ -105,10 +105,63 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
     return s;
 }
 
-/* HEADs and probes the video at `key` and plans its chunks into *spans (cr_free).
- * *rejected = 1 when the video itself is at fault (not when a store failed). */
-static cr_status plan_object(int chunk_seconds, blob_store *blob, const char *key, double *duration,
-                             store_chunk_span **spans, size_t *n, int *rejected, cr_err *err)
+/* A container duration the video's packets do not reach by more than this is not
+ * planned: 2 s is twice the sampler's truncation slack (VIDEO_TRUNC_SLACK, video.c),
+ * above any frame gap of phone video; 5 % allows for audio that outlasts the video
+ * by a little at long durations.  Chosen, not measured. */
+#define CLAIM_SLACK_SECONDS 2.0
+#define CLAIM_SLACK_FRACTION 0.05
+
+/* The duration to plan: the container's, or where the video's frames really end when
+ * the container claims clearly more (a header rewritten to say 10 h over 4 s of
+ * frames, or audio that goes on long after the video).  The plan covers the real
+ * frames rather than rejecting the video: those frames are real and worth analysing,
+ * a long audio tail is a benign file, and the cost is bounded by what is really
+ * there; poses of a frozen last frame would be nonsense either way. */
+static double planned_duration(const video_info *info, const char *key)
+{
+    double claimed = info->duration_seconds, real = info->content_seconds;
+    double slack = fmax(CLAIM_SLACK_SECONDS, CLAIM_SLACK_FRACTION * real);
+    if (!(real > 0) || claimed <= real + slack)
+        return claimed;
+    cr_log_warn("video.short_content",
+                "%s: the container claims %.3f s but the video stream ends at %.3f s: "
+                "planning %.3f s",
+                key, claimed, real, real);
+    return real;
+}
+
+/* Checks the probed video against the limits of cfg (DESIGN.md §10); CR_ERR_LIMIT
+ * naming the limit and the value. */
+static cr_status check_limits(const cr_config *cfg, const video_info *info, double duration,
+                              int chunk_seconds, cr_err *err)
+{
+    long long px = (long long)info->width * info->height;
+    if (px > cfg->max_pixels)
+        return cr_err_set(err, CR_ERR_LIMIT,
+                          "the video's picture is %dx%d (%lld pixels), above the limit of %lld "
+                          "pixels (CREASE_MAX_PIXELS)",
+                          info->width, info->height, px, cfg->max_pixels);
+    if (duration > cfg->max_duration_seconds)
+        return cr_err_set(err, CR_ERR_LIMIT,
+                          "the video lasts %.1f s, above the limit of %d s "
+                          "(CREASE_MAX_DURATION_SECONDS)",
+                          duration, cfg->max_duration_seconds);
+    double chunks = ceil(duration / chunk_seconds);
+    if (chunks > cfg->max_chunks)
+        return cr_err_set(err, CR_ERR_LIMIT,
+                          "the video (%.1f s) needs %.0f chunks of %d s, above the limit of %d "
+                          "chunks (CREASE_MAX_CHUNKS)",
+                          duration, chunks, chunk_seconds, cfg->max_chunks);
+    return CR_OK;
+}
+
+/* HEADs and probes the video at `key`, checks it against the limits and plans its
+ * chunks into *spans (cr_free).  *rejected = 1 when the video itself is at fault (not
+ * when a store failed). */
+static cr_status plan_object(const cr_config *cfg, int chunk_seconds, blob_store *blob,
+                             const char *key, double *duration, store_chunk_span **spans, size_t *n,
+                             int *rejected, cr_err *err)
 {
     blob_info bi;
     cr_err e = {0};
@@ -117,6 +170,13 @@ static cr_status plan_object(int chunk_seconds, blob_store *blob, const char *ke
         return cr_err_set(err, CR_ERR_CONFLICT, "the video has not been uploaded");
     if (s != CR_OK)
         return cr_err_set(err, s, "%s", cr_err_msg(&e));
+    if ((long long)bi.size > cfg->max_upload_bytes) {
+        *rejected = 1;
+        return cr_err_set(err, CR_ERR_LIMIT,
+                          "the video is %llu bytes, above the limit of %lld bytes "
+                          "(CREASE_MAX_UPLOAD_BYTES)",
+                          (unsigned long long)bi.size, cfg->max_upload_bytes);
+    }
 
     cr_reader *r = NULL;
     video_info info;
@@ -126,12 +186,15 @@ static cr_status plan_object(int chunk_seconds, blob_store *blob, const char *ke
     cr_reader_close(r);
     if (s == CR_OK && info.still_image)
         s = cr_err_set(err, CR_ERR_FORMAT, "a still image, not a video");
+    double planned = s == CR_OK ? planned_duration(&info, key) : 0;
+    if (s == CR_OK)
+        s = check_limits(cfg, &info, planned, chunk_seconds, err);
     video_chunk *plan = NULL;
     if (s == CR_OK)
-        s = video_chunk_plan(info.duration_seconds, chunk_seconds, &plan, n, err);
+        s = video_chunk_plan(planned, chunk_seconds, &plan, n, err);
     if (s != CR_OK) {
-        *rejected =
-            !(s == CR_ERR_NOMEM || s == CR_ERR_DB || s == CR_ERR_NET || s == CR_ERR_TIMEOUT);
+        *rejected = !(s == CR_ERR_NOMEM || s == CR_ERR_DB || s == CR_ERR_NET ||
+                      s == CR_ERR_TIMEOUT || s == CR_ERR_IO);
         return s;
     }
     *spans = cr_calloc(*n, sizeof **spans);
@@ -144,7 +207,7 @@ static cr_status plan_object(int chunk_seconds, blob_store *blob, const char *ke
         (*spans)[i].end_sec = plan[i].end_sec;
     }
     cr_free(plan);
-    *duration = info.duration_seconds;
+    *duration = planned;
     return CR_OK;
 }
 
@@ -196,7 +259,7 @@ cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store
             return s;
         chunk_seconds = job.chunk_seconds > 0 ? job.chunk_seconds : chunk_seconds;
     }
-    s = plan_object(chunk_seconds, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
+    s = plan_object(cfg, chunk_seconds, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
     if (s != CR_OK) {
         out->video_rejected = rejected;
         return s;

@@ -240,6 +240,44 @@ static double media_scan_tail(media *m)
     return end;
 }
 
+/* Where the video stream's packets really end (seconds from t = 0), read cheaply:
+ * a seek to `claimed` lands on the last keyframe at or before it (MP4 and Matroska
+ * from their indexes, others by the demuxer's own search), then the packets to the
+ * end are read, at most VIDEO_TAIL_SCAN bytes.  Returns 0 when unknown (no seek, a
+ * longer tail, a reader error: m->io.err tells that one).  Leaves the demuxer at
+ * the end: for video_probe only. */
+static double media_content_end(media *m, double claimed)
+{
+    double ticks = floor(claimed / m->tb);
+    int64_t ts = ticks < 9e18 ? m->start_pts + (int64_t)ticks : INT64_MAX;
+    if (av_seek_frame(m->fmt, m->si, ts, AVSEEK_FLAG_BACKWARD) < 0)
+        return 0;
+    AVPacket *pkt = av_packet_alloc();
+    if (pkt == NULL)
+        return 0;
+    uint64_t from = cr_reader_bytes_read(m->io.r);
+    double end = 0;
+    int rc;
+    while ((rc = av_read_frame(m->fmt, pkt)) >= 0) {
+        if (pkt->stream_index == m->si) {
+            int64_t t = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+            if (t != AV_NOPTS_VALUE) {
+                double e =
+                    (double)(t - m->start_pts + (pkt->duration > 0 ? pkt->duration : 0)) * m->tb;
+                if (e > end)
+                    end = e;
+            }
+        }
+        av_packet_unref(pkt);
+        if (cr_reader_bytes_read(m->io.r) - from > VIDEO_TAIL_SCAN) {
+            end = 0; /* not cheap: the sampler's own check stands guard */
+            break;
+        }
+    }
+    av_packet_free(&pkt);
+    return m->io.err.code != CR_OK ? 0 : end;
+}
+
 static cr_status media_open(cr_reader *r, media *m, cr_err *err)
 {
     char eb[128];
@@ -375,7 +413,7 @@ static cr_status media_open(cr_reader *r, media *m, cr_err *err)
     else if (m->st->duration != AV_NOPTS_VALUE && m->st->duration > 0)
         dur = (double)m->st->duration * m->tb;
     else
-        dur = media_scan_tail(m);
+        dur = in->content_seconds = media_scan_tail(m);
     if (!(dur > 0) || !isfinite(dur)) {
         cr_err_set(err, CR_ERR_FORMAT, "%s: video has zero or unknown duration", name);
         goto fail;
@@ -401,6 +439,15 @@ cr_status video_probe(cr_reader *r, video_info *out, cr_err *err)
     if (st != CR_OK) {
         memset(out, 0, sizeof *out);
         return st;
+    }
+    if (!m.info.still_image && m.info.content_seconds == 0) {
+        m.info.content_seconds = media_content_end(&m, m.info.duration_seconds);
+        if (m.io.err.code != CR_OK) { /* the reader failed: not the video's fault */
+            st = cr_err_set(err, m.io.err.code, "%s: %s", cr_reader_name(r), cr_err_msg(&m.io.err));
+            media_close(&m);
+            memset(out, 0, sizeof *out);
+            return st;
+        }
     }
     *out = m.info;
     media_close(&m);
@@ -500,6 +547,7 @@ struct video_sampler {
 
     int64_t k_next, k_end;
     int finished;
+    int fresh; /* a frame shown at or after start_sec was decoded */
 
     /* conversion */
     struct SwsContext *sws;  /* source -> RGB24 (one step), or source -> mid (scaling) */
@@ -747,6 +795,8 @@ static cr_status next_decoded(video_sampler *s, cr_err *err)
                 continue;
             }
             s->last_frame_pts = t;
+            if (t + VIDEO_TIME_EPS >= s->o.start_sec)
+                s->fresh = 1;
             s->pend_pts = t;
             s->have_pend = 1;
             s->serial++;
@@ -1086,6 +1136,17 @@ cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_e
                 return cr_err_set(err, CR_ERR_FORMAT,
                                   "%s: truncated: the video stream ends at %.3f s of %.3f s",
                                   cr_reader_name(s->m.io.r), s->max_pts_seen, dur);
+            }
+            /* a range after the last frame: the container claims more than the
+             * video holds, and every grid point would get the same old frame */
+            if (!s->m.info.still_image && s->o.start_sec > 0 && !s->fresh &&
+                grid_t(s, s->k_next) > s->max_pts_seen + VIDEO_TRUNC_SLACK) {
+                s->finished = 1;
+                return cr_err_set(err, CR_ERR_FORMAT,
+                                  "%s: no video frame at or after %.3f s: the video stream "
+                                  "ends at %.3f s although the container claims %.3f s",
+                                  cr_reader_name(s->m.io.r), s->o.start_sec, s->max_pts_seen,
+                                  s->m.info.duration_seconds);
             }
             /* the last frame holds for every remaining grid point before the end */
             return emit(s, out, err);

@@ -80,12 +80,21 @@ typedef struct video_info {
     int display_height;
     int still_image; /* 1 for a single still image (PNG, JPEG, ...) */
     char codec[32];  /* FFmpeg's codec name, e.g. "h264", "msmpeg4v3", "mjpeg" */
+    /* Where the video stream's packets really end, seconds, read near the end of the
+     * input by video_probe; 0 when that cannot be read cheaply (and in the sampler's
+     * info, which does not read it).  Less than duration_seconds when the container claims more
+     * than the video holds (audio goes on, or a rewritten header). */
+    double content_seconds;
 } video_info;
 
 /* Probes the input: opens the container, finds the best video stream, checks that
  * its codec can be decoded and its size is sane, and reads the duration (from the
- * container, else the stream, else by reading the last packets).  Reads only what
- * FFmpeg's probing needs (headers and a few packets), never the whole file.
+ * container, else the stream, else by reading the last packets).  Then it reads
+ * where the video's packets really end (content_seconds): a seek to the claimed end
+ * lands on the last keyframe (MP4 and Matroska by their indexes), and the packets from
+ * there to the end of the input are read, at most VIDEO_TAIL_SCAN (4 MiB, video.c)
+ * bytes; beyond that content_seconds is 0 (unknown).  Reads only what FFmpeg's
+ * probing needs (headers and a few packets) and that tail, never the whole file.
  * On error `out` is zeroed. */
 cr_status video_probe(cr_reader *r, video_info *out, cr_err *err);
 
@@ -156,7 +165,11 @@ const video_info *video_sampler_info(const video_sampler *s);
  * frame's.  Only output frames are converted to RGB (once, however many grid
  * points repeat them).  Corrupt packets are concealed or dropped by the decoder
  * as FFmpeg does; a stream that ends more than 1 s before its probed duration is
- * CR_ERR_FORMAT ("truncated"), and one without any decodable frame too.  After an
+ * CR_ERR_FORMAT ("truncated"), and one without any decodable frame too.  A range
+ * with start_sec > 0 in which no frame is shown, while its first grid point lies
+ * more than 1 s past the end of the last packet (the frames ended before the range:
+ * only the last frame would be held), is CR_ERR_FORMAT ("no video frame at or after
+ * ...") rather than frames of a frozen picture.  After an
  * error the sampler is finished (*done = 1 afterwards). */
 cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err);
 
