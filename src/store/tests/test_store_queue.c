@@ -439,6 +439,161 @@ static void test_reaper(store *st)
     CHECK_STR_EQ(j.status, "done");
 }
 
+/* Chunk `index` of job `id` into *out. */
+static void chunk_row(store *st, const char *id, int index, store_chunk *out)
+{
+    store_chunk rows[8];
+    int n = 0;
+    OK(store_chunks_of_job(st, id, rows, 8, &n, &E));
+    CHECK(index < n);
+    if (index < n)
+        *out = rows[index];
+}
+
+/* Every column a stale call could touch is as it was. */
+static void check_chunk_unchanged(const store_chunk *was, const store_chunk *now, const char *what)
+{
+    CHECK_MSG(strcmp(was->status, now->status) == 0, "%s: status %s -> %s", what, was->status,
+              now->status);
+    CHECK_MSG(was->attempts == now->attempts, "%s: attempts", what);
+    CHECK_MSG(strcmp(was->worker_id, now->worker_id) == 0, "%s: worker_id", what);
+    CHECK_MSG(was->lease_token == now->lease_token, "%s: token", what);
+    CHECK_MSG(strcmp(was->artifact_s3_key, now->artifact_s3_key) == 0, "%s: artifact %s -> %s",
+              what, was->artifact_s3_key, now->artifact_s3_key);
+    CHECK_MSG(was->lease_expires_at == now->lease_expires_at, "%s: lease", what);
+    CHECK_MSG(was->next_attempt_at == now->next_attempt_at, "%s: next_attempt_at", what);
+    CHECK_MSG(was->runtime_ms == now->runtime_ms, "%s: runtime", what);
+    CHECK_MSG(strcmp(was->error_message, now->error_message) == 0, "%s: error", what);
+}
+
+/* Every call a worker makes with its claim's token, made with a stale one. */
+static void stale_calls(store *st, const char *chunk, const char *worker, int64_t token)
+{
+    store_completion comp;
+    store_failure f;
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, chunk, worker, token, 30, &E), CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_complete(st, chunk, worker, token, 77, "k-stale", &comp, &E),
+                 CR_ERR_CONFLICT);
+    CHECK_INT_EQ(comp.counted, 0);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_fail(st, chunk, worker, token, "stale failure", &f, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_release(st, chunk, worker, token, &E), CR_ERR_CONFLICT);
+}
+
+/* Fencing (DESIGN.md §5): a worker whose lease was reaped, and then taken over,
+ * changes nothing with any call; the holder's completion counts once and its
+ * artifact key stays; the same for the aggregation lease. */
+static void test_fencing(store *st)
+{
+    char id[37];
+    make_job(st, "sess-fence", 2, 5, id);
+    store_chunk old, cur, was, now;
+    int got = 0;
+    OK(store_chunk_claim(st, "old", 0.3, 1, &old, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(old.chunk_index == 0 && old.lease_token >= 1);
+    sleep_s(0.5);
+    store_reaped rp;
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.chunks_requeued, 1);
+
+    /* Reaped, not yet claimed again: the stale holder cannot take it back. */
+    chunk_row(st, id, 0, &was);
+    CHECK_STR_EQ(was.status, "queued");
+    stale_calls(st, old.id, "old", old.lease_token);
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "reaped");
+
+    /* Claimed again by another worker: a new token. */
+    OK(store_chunk_claim(st, "new", 30, 1, &cur, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(strcmp(cur.id, old.id) == 0 && cur.lease_token == old.lease_token + 1);
+    CHECK_INT_EQ(cur.attempts, 2);
+    chunk_row(st, id, 0, &was);
+    stale_calls(st, old.id, "old", old.lease_token);     /* the old claim */
+    stale_calls(st, old.id, "new", old.lease_token);     /* the holder's name, old token */
+    stale_calls(st, old.id, "old", cur.lease_token);     /* the token, not the holder */
+    stale_calls(st, old.id, "new", cur.lease_token + 1); /* a token not handed out */
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "taken over");
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK_INT_EQ(j.completed_chunks, 0);
+
+    /* The holder completes, once; a repeat by the same claim is a no-op. */
+    store_completion comp;
+    OK(store_chunk_complete(st, cur.id, "new", cur.lease_token, 12, "k-new", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 1);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    OK(store_chunk_complete(st, cur.id, "new", cur.lease_token, 13, "k-again", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 0);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    /* The stale worker finishes late: refused, not counted, the key stays. */
+    chunk_row(st, id, 0, &was);
+    CHECK_STR_EQ(was.artifact_s3_key, "k-new");
+    CHECK_INT_EQ(was.runtime_ms, 12);
+    stale_calls(st, old.id, "old", old.lease_token);
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "completed");
+    CHECK(job_ok(st, id, &j));
+    CHECK_INT_EQ(j.completed_chunks, 1);
+    CHECK_INT_EQ(j.progress_pct, 50);
+
+    /* The aggregation lease: reaped and taken over, the stale aggregator can neither
+     * heartbeat nor finish, and the outcome is the holder's. */
+    OK(store_chunk_claim(st, "w", 30, 1, &cur, &got, &E));
+    CHECK(got == 1 && cur.chunk_index == 1);
+    OK(store_chunk_complete(st, cur.id, "w", cur.lease_token, 5, "k1", &comp, &E));
+    CHECK_INT_EQ(comp.job_ready, 1);
+    store_job agg_old, agg_new;
+    int won = 0;
+    OK(store_job_claim_aggregation(st, id, "agg-old", 0.3, &agg_old, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    sleep_s(0.5);
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.jobs_requeued, 1);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-old", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    OK(store_job_claim_aggregation(st, id, "agg-new", 30, &agg_new, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK(agg_new.lease_token == agg_old.lease_token + 1);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_heartbeat(st, id, "agg-old", agg_old.lease_token, 30, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_heartbeat(st, id, "agg-new", agg_old.lease_token, 30, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(scratch_finish(st, id, "agg-old", agg_old.lease_token, 0, NULL, "stale", &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-new", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "deep_running");
+    CHECK_STR_EQ(j.worker_id, "agg-new");
+    CHECK_STR_EQ(j.error_message, "");
+    OK(store_job_heartbeat(st, id, "agg-new", agg_new.lease_token, 30, &E));
+    OK(scratch_finish(st, id, "agg-new", agg_new.lease_token, 1, "{\"by\":\"new\"}", NULL, &E));
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-old", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "done");
+    char *json = NULL;
+    OK(store_job_results(st, id, &json, &E));
+    CHECK(json != NULL && strstr(json, "new") != NULL && strstr(json, "old") == NULL);
+    cr_free(json);
+}
+
 static void test_cpu_job(store *st)
 {
     scratch_session(st, "sess-cpu");
@@ -734,6 +889,7 @@ int main(int argc, char **argv)
     test_lifecycle(st);
     test_backoff_and_max_attempts(st);
     test_reaper(st);
+    test_fencing(st);
     test_cpu_job(st);
     test_sessions(st);
 
