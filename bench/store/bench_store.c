@@ -79,7 +79,8 @@ static void worker(cr_store_kind kind, const char *target, double until, const c
         if (got == 0)
             break;
         store_completion comp;
-        if (store_chunk_complete(st, c.id, 1, "k", &comp, &err) != CR_OK || !comp.counted) {
+        if (store_chunk_complete(st, c.id, me, c.lease_token, 1, "k", &comp, &err) != CR_OK ||
+            !comp.counted) {
             fprintf(stderr, "complete: %s\n", cr_err_msg(&err));
             _exit(1);
         }

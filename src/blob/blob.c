@@ -265,6 +265,22 @@ cr_status blob_key_chunk(const char *session_id, const char *job_id, int chunk_i
     return layout(out, cap, err, JOB_FMT "chunks/chunk_%04d.json", session_id, job_id, chunk_index);
 }
 
+cr_status blob_key_chunk_lease(const char *session_id, const char *job_id, int chunk_index,
+                               int64_t token, char *out, size_t cap, cr_err *err)
+{
+    cr_status st = check_ids(session_id, job_id, err);
+    if (st)
+        return st;
+    if (chunk_index < 0 || chunk_index > 9999) /* as blob_key_chunk */
+        return cr_err_set(err, CR_ERR_INVALID, "blob key: chunk index %d outside 0..9999",
+                          chunk_index);
+    if (token < 1)
+        return cr_err_set(err, CR_ERR_INVALID, "blob key: lease token %lld is not a claim's",
+                          (long long)token);
+    return layout(out, cap, err, JOB_FMT "chunks/chunk_%04d_t%lld.json", session_id, job_id,
+                  chunk_index, (long long)token);
+}
+
 cr_status blob_key_final_results(const char *session_id, const char *job_id, char *out, size_t cap,
                                  cr_err *err)
 {

@@ -228,6 +228,15 @@ int blob_id_valid(const char *id);
 cr_status blob_key_original(const char *session_id, char *out, size_t cap, cr_err *err);
 cr_status blob_key_chunk(const char *session_id, const char *job_id, int chunk_index, char *out,
                          size_t cap, cr_err *err);
+/* The key of one claim's chunk artifact:
+ *   .../analysis/jobs/<job_id>/chunks/chunk_%04d_t<token>.json
+ * where token (>= 1) is the claim's fencing token (store.h).  Each claim writes its
+ * own file and the chunk row records the one whose completion was accepted, so a
+ * worker that lost its lease never overwrites what the analysis reads.  blob_key_chunk
+ * stays for artifacts written before, and by Cricksy's workers.  CR_ERR_INVALID for
+ * a token < 1, else as blob_key_chunk. */
+cr_status blob_key_chunk_lease(const char *session_id, const char *job_id, int chunk_index,
+                               int64_t token, char *out, size_t cap, cr_err *err);
 cr_status blob_key_final_results(const char *session_id, const char *job_id, char *out, size_t cap,
                                  cr_err *err);
 cr_status blob_key_report(const char *session_id, const char *job_id, char *out, size_t cap,

@@ -253,22 +253,26 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     pipeline_job_settings_of(job, &js);
     int nchunks = job->total_chunks;
     int cpu_job = nchunks == 0;
+    pipeline_chunk_summary cs; /* a 'cpu' job's one chunk */
+    const char *cpu_keys[1] = {cs.artifact_key};
     if (cpu_job) {
         /* deep_mode 'cpu': the whole video is one chunk, processed here. */
         if (tracker == NULL)
             return cr_err_set(err, CR_ERR_INVALID, "job %s needs a pose tracker ('cpu' job)",
                               job->id);
-        /* to the planned duration: upload-complete plans only the frames that exist
-         * when the container claims more (submit.c, planned_duration) */
+        /* To the planned duration: upload-complete plans only the frames that exist
+         * when the container claims more (submit.c, planned_duration).  Under the
+         * aggregation claim's own key: an aggregator whose lease was taken over writes
+         * beside this one's intermediate artifact, never over it. */
         double end = job->video_duration_seconds > 0 ? job->video_duration_seconds : INFINITY;
-        pipeline_chunk_spec spec = {job->session_id, job->id,     job->s3_key, 0, 0.0, end,
-                                    js.sample_fps,   js.max_width};
+        pipeline_chunk_spec spec = {job->session_id, job->id,      job->s3_key,     0, 0.0, end,
+                                    js.sample_fps,   js.max_width, job->lease_token};
         pipeline_chunk_summary cs;
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;
         nchunks = 1;
-        artifact_keys = NULL;
+        artifact_keys = cpu_keys;
     }
     if ((st = blob_key_final_results(job->session_id, job->id, out->results_key,
                                      sizeof out->results_key, err)) != CR_OK)

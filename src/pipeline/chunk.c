@@ -48,8 +48,14 @@ cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
     if (!(spec->sample_fps > 0.0) || spec->max_width <= 0)
         return cr_err_set(err, CR_ERR_INVALID, "chunk %d: no sample rate or width",
                           spec->chunk_index);
-    cr_status st = blob_key_chunk(spec->session_id, spec->job_id, spec->chunk_index,
-                                  out->artifact_key, sizeof out->artifact_key, err);
+    /* A claim's own key (store.h, fencing): a worker that lost its lease writes beside
+     * the holder's artifact, never over it. */
+    cr_status st = spec->lease_token > 0
+                       ? blob_key_chunk_lease(spec->session_id, spec->job_id, spec->chunk_index,
+                                              spec->lease_token, out->artifact_key,
+                                              sizeof out->artifact_key, err)
+                       : blob_key_chunk(spec->session_id, spec->job_id, spec->chunk_index,
+                                        out->artifact_key, sizeof out->artifact_key, err);
     if (st != CR_OK)
         return st;
 

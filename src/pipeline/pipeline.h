@@ -45,6 +45,8 @@ typedef struct pipeline_chunk_spec {
     double start_sec, end_sec;
     double sample_fps; /* the job's settings (pipeline_job_settings_of) */
     int max_width;
+    int64_t lease_token; /* the claim's fencing token: the artifact goes under
+                            blob_key_chunk_lease; 0 = blob_key_chunk (no claim) */
 } pipeline_chunk_spec;
 
 typedef struct pipeline_chunk_summary {

@@ -5,8 +5,13 @@
  *     every REAP_EVERY_S: store_reap_expired            (any worker reaps)
  *     store_chunk_claim(1) -> none: sleep poll_seconds
  *     pipeline_chunk_process, heartbeat every lease/3 from its progress callback
- *       (CR_ERR_CONFLICT: the lease was lost, drop the chunk: someone else has it)
+ *       (CR_ERR_CONFLICT: the lease was lost, drop the chunk: someone else has it;
+ *       nothing more is written for it, neither the artifact nor a completion)
  *     ok -> store_chunk_complete; error -> store_chunk_fail (backoff or final)
+ *     Every call names the claim's fencing token (store.h), and the artifact goes
+ *     under that claim's own key (blob_key_chunk_lease), so a worker that was paused
+ *     past its lease and resumes can neither overwrite the artifact the job reads nor
+ *     record a completion: the store answers CR_ERR_CONFLICT and it moves on.
  * Analysis worker:
  *     store_job_claim_aggregation(any) -> none: sleep
  *     pipeline_job_aggregate, heartbeat as above -> store_job_finish(ok | message)
@@ -63,6 +68,7 @@ typedef struct beat {
     store *st;
     const pipeline_worker_opts *o;
     const char *id; /* chunk or job id */
+    int64_t token;  /* the claim's fencing token */
     int is_job;
     double next;
     int lost; /* the lease is gone: stop working */
@@ -77,9 +83,10 @@ static int on_progress(void *ctx, int64_t frames)
         return 0;
     b->next = t + b->o->lease_seconds / 3;
     cr_err e = {0};
-    cr_status s =
-        b->is_job ? store_job_heartbeat(b->st, b->id, b->o->worker_id, b->o->lease_seconds, &e)
-                  : store_chunk_heartbeat(b->st, b->id, b->o->worker_id, b->o->lease_seconds, &e);
+    cr_status s = b->is_job ? store_job_heartbeat(b->st, b->id, b->o->worker_id, b->token,
+                                                  b->o->lease_seconds, &e)
+                            : store_chunk_heartbeat(b->st, b->id, b->o->worker_id, b->token,
+                                                    b->o->lease_seconds, &e);
     if (s == CR_ERR_CONFLICT) {
         cr_log_warn("lease.lost", "%s %s: %s", b->is_job ? "job" : "chunk", b->id, cr_err_msg(&e));
         b->lost = 1;
@@ -192,7 +199,7 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
     store *st = w->st;
     const pipeline_worker_opts *o = w->o;
     pipeline_worker_stats *stats = w->stats;
-    beat b = {st, o, c->id, 0, now_sec() + o->lease_seconds / 3, 0};
+    beat b = {st, o, c->id, c->lease_token, 0, now_sec() + o->lease_seconds / 3, 0};
     pipeline_chunk_summary sum;
     cr_err e = {0};
     cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
@@ -207,18 +214,25 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
         s = tracker_for(w, js.model, &e);
     }
     if (s == CR_OK) {
-        pipeline_chunk_spec spec = {c->session_id, c->job_id,  c->s3_key,     c->chunk_index,
-                                    c->start_sec,  c->end_sec, js.sample_fps, js.max_width};
+        pipeline_chunk_spec spec = {c->session_id,  c->job_id,    c->s3_key,
+                                    c->chunk_index, c->start_sec, c->end_sec,
+                                    js.sample_fps,  js.max_width, c->lease_token};
         s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
     }
     if (b.lost)
-        return; /* someone else holds it now */
+        return; /* someone else holds it now: no completion, no failure recorded */
     if (s == CR_OK) {
         store_completion comp = {0};
         cr_err e2 = {0};
         DB_RETRY(o, s,
-                 store_chunk_complete(st, c->id, sum.runtime_ms, sum.artifact_key, &comp, &e2),
+                 store_chunk_complete(st, c->id, o->worker_id, c->lease_token, sum.runtime_ms,
+                                      sum.artifact_key, &comp, &e2),
                  &e2);
+        if (s == CR_ERR_CONFLICT) { /* the lease went between the last beat and now */
+            cr_log_warn("lease.lost", "job=%s chunk=%d: %s", c->job_id, c->chunk_index,
+                        cr_err_msg(&e2));
+            return;
+        }
         if (s != CR_OK) {
             cr_log_error("chunk.complete_failed", "job=%s chunk=%d: %s", c->job_id, c->chunk_index,
                          cr_err_msg(&e2));
@@ -238,7 +252,9 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
     store_failure f = {0};
     cr_err e2 = {0};
     cr_status fs;
-    DB_RETRY(o, fs, store_chunk_fail(st, c->id, o->worker_id, cr_err_msg(&e), &f, &e2), &e2);
+    DB_RETRY(o, fs,
+             store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
+             &e2);
     stats->chunks_failed++;
     if (fs != CR_OK)
         cr_log_error("chunk.fail_unrecorded", "job=%s chunk=%d: %s (then: %s)", c->job_id,
@@ -289,7 +305,7 @@ static void work_job(worker_ctx *w, const store_job *job)
             keys[i] = rows[i].artifact_s3_key[0] != '\0' ? rows[i].artifact_s3_key : NULL;
         }
     }
-    beat b = {st, o, job->id, 1, now_sec() + o->lease_seconds / 3, 0};
+    beat b = {st, o, job->id, job->lease_token, 1, now_sec() + o->lease_seconds / 3, 0};
     pipeline_job_summary sum;
     pipeline_job_result res = {0};
     if (s == CR_OK)
@@ -308,7 +324,8 @@ static void work_job(worker_ctx *w, const store_job *job)
                                 .deep_findings = res.deep_findings,
                                 .deep_report = res.deep_report,
                                 .results_key = sum.results_key};
-        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, &oc, &e2), &e2);
+        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, job->lease_token, &oc, &e2),
+                 &e2);
         if (fs == CR_OK) {
             stats->jobs_done++;
             stats->frames += sum.frames;
@@ -319,7 +336,8 @@ static void work_job(worker_ctx *w, const store_job *job)
         char msg[STORE_MSG_MAX];
         snprintf(msg, sizeof msg, "aggregation failed: %s", cr_err_msg(&e));
         store_job_outcome oc = {.ok = 0, .message = msg};
-        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, &oc, &e2), &e2);
+        DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, job->lease_token, &oc, &e2),
+                 &e2);
         stats->jobs_failed++;
         cr_log_error("job.failed", "job=%s: %s", job->id, msg);
     }

@@ -23,6 +23,8 @@
  *   3 cricksy_sessions_and_job_settings -- Cricksy's video_sessions, the job columns
  *     of its later revisions and the job -> session foreign key; crease's per-job
  *     settings (see v3_pg below).
+ *   4 lease_tokens -- the fencing token of DESIGN.md §5 on chunks and jobs: a counter
+ *     bumped by every claim and never reset (see v4_pg below).
  *
  * Each version runs in one transaction (DDL is transactional on both backends);
  * on PostgreSQL an advisory lock serialises concurrent `migrate` runs, on SQLite
@@ -309,10 +311,32 @@ static const mig_step v3_sq[] = {
     {0, NULL, NULL, NULL},
 };
 
+/* ---- version 4: fencing tokens ------------------------------------------------ */
+
+/* lease_token counts the claims of a row: store_chunk_claim and
+ * store_job_claim_aggregation add 1 and hand the new value to the claimant, and every
+ * later call of that claimant (heartbeat, complete, fail, release, finish) names it.
+ * attempts cannot serve: a release takes one back and a retry resets it to 0, so an
+ * old attempt number comes round again while its worker may still be alive.  The
+ * counter only grows, so a token names one claim for the life of the row.  Rows that
+ * Cricksy's workers insert get the default 0, which no claim hands out. */
+static const mig_step v4_pg[] = {
+    {'c', "video_analysis_chunks", "lease_token", "bigint NOT NULL DEFAULT 0"},
+    {'c', "video_analysis_jobs", "lease_token", "bigint NOT NULL DEFAULT 0"},
+    {0, NULL, NULL, NULL},
+};
+
+static const mig_step v4_sq[] = {
+    {'c', "video_analysis_chunks", "lease_token", "INTEGER NOT NULL DEFAULT 0"},
+    {'c', "video_analysis_jobs", "lease_token", "INTEGER NOT NULL DEFAULT 0"},
+    {0, NULL, NULL, NULL},
+};
+
 static const migration migrations[] = {
     {"video_analysis_tables", v1_pg, v1_sq},
     {"queue_columns", v2_pg, v2_sq},
     {"cricksy_sessions_and_job_settings", v3_pg, v3_sq},
+    {"lease_tokens", v4_pg, v4_sq},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

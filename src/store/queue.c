@@ -17,23 +17,33 @@
  *                                              |                  [job lease expired]
  *                                              |                  (claimable again)
  *                                              |
- *                                              +--store_job_finish(ok)--> done / DONE / 100 %
+ *                                              +--store_job_finish(ok) [holder, token]-->
+ *                                                 done / DONE / 100 %
  *
  *   queued --store_chunk_fail / store_reap_expired [a chunk's last attempt]--> failed / FAILED
- *   deep_running --store_job_finish(!ok)--> failed / FAILED (progress unchanged)
+ *   deep_running --store_job_finish(!ok) [holder, token]--> failed / FAILED (progress same)
  *   failed --store_job_retry--> queued / DEEP_QUEUED (failed chunks re-queued)
  *
  * Chunk (video_analysis_chunks.status; compat: never change):
  *
- *   store_chunks_create --> queued --store_chunk_claim (attempts+1, worker, lease)--> processing
- *                             ^  ^                                                   |  |  |
- *                             |  +---- store_chunk_release (attempt not counted) ----+  |  |
- *                             +------- store_chunk_fail [attempts < max] (backoff) -----+  |
- *                             +------- store_reap_expired [lease expired, attempts < max] -+
- *   processing --store_chunk_heartbeat--> processing (lease extended)
- *   processing | queued --store_chunk_complete--> completed (counted exactly once)
- *   processing --store_chunk_fail / store_reap_expired [attempts >= max]--> failed (job failed)
- *   failed --store_job_retry--> queued (attempts = 0)
+ *   store_chunks_create --> queued --store_chunk_claim (attempts+1, token+1, lease)--> processing
+ *                             ^  ^                                                     |  |  |
+ *                             |  +-- store_chunk_release [holder, token] (not counted) +  |  |
+ *                             +----- store_chunk_fail [holder, token, attempts < max] ----+  |
+ *                             +----- store_reap_expired [lease expired, attempts < max] -----+
+ *   processing --store_chunk_heartbeat [holder, token]--> processing (lease extended)
+ *   processing --store_chunk_complete [holder, token]--> completed (counted exactly once;
+ *                                                        the artifact key of that claim)
+ *   processing --store_chunk_fail [holder, token] / store_reap_expired [attempts >= max]-->
+ *                failed (job failed)
+ *   failed --store_job_retry--> queued (attempts = 0; the token is never reset)
+ *
+ * Fencing: [holder, token] means worker_id and lease_token equal the caller's, the
+ * values of its own claim.  A call that fails the test is CR_ERR_CONFLICT and writes
+ * nothing, so a worker that lost its lease (reaped, claimed again) cannot count,
+ * complete, fail, release or heartbeat the chunk.  The same holds for the job's
+ * aggregation lease: store_job_claim_aggregation bumps the job's lease_token, and
+ * store_job_heartbeat / store_job_finish need [holder, token] and deep_running.
  *
  * Every transition is one conditional statement or one transaction, so concurrent
  * workers (processes, machines) cannot both take it: the loser sees 0 rows.
@@ -86,6 +96,12 @@ int store_cell_int(const store_rows *r, int row, int col, int dflt)
 {
     const char *v = store_cell(r, row, col);
     return v != NULL ? (int)strtol(v, NULL, 10) : dflt;
+}
+
+int64_t store_cell_i64(const store_rows *r, int row, int col)
+{
+    const char *v = store_cell(r, row, col);
+    return v != NULL ? (int64_t)strtoll(v, NULL, 10) : 0;
 }
 
 double store_cell_double(const store_rows *r, int row, int col)
@@ -254,6 +270,7 @@ static void job_from_row(const store_rows *r, int i, store_job *j)
     j->chunk_seconds = store_cell_int(r, i, 25, 0);
     j->max_width = store_cell_int(r, i, 26, 0);
     store_cell_copy(j->model, sizeof j->model, r, i, 27);
+    j->lease_token = store_cell_i64(r, i, 28);
 }
 
 static void chunk_from_row(const store_rows *r, int i, store_chunk *c)
@@ -276,10 +293,11 @@ static void chunk_from_row(const store_rows *r, int i, store_chunk *c)
     c->completed_at = store_cell_double(r, i, 14);
     c->lease_expires_at = store_cell_double(r, i, 15);
     c->next_attempt_at = store_cell_double(r, i, 16);
-    if (r->ncols >= 20) {
-        store_cell_copy(c->session_id, sizeof c->session_id, r, i, 17);
-        store_cell_copy(c->s3_bucket, sizeof c->s3_bucket, r, i, 18);
-        store_cell_copy(c->s3_key, sizeof c->s3_key, r, i, 19);
+    c->lease_token = store_cell_i64(r, i, 17);
+    if (r->ncols >= 21) {
+        store_cell_copy(c->session_id, sizeof c->session_id, r, i, 18);
+        store_cell_copy(c->s3_bucket, sizeof c->s3_bucket, r, i, 19);
+        store_cell_copy(c->s3_key, sizeof c->s3_key, r, i, 20);
     }
 }
 
@@ -652,7 +670,7 @@ cr_status store_chunk_claim(store *st, const char *worker_id, double lease_secon
      * n is a handful). */
     double when[k > 0 ? k : 1];
     for (int i = 0; i < k; i++)
-        when[i] = store_cell_double(&r, i, 20);
+        when[i] = store_cell_double(&r, i, 21);
     store_rows_free(&r);
     for (int i = 1; i < k; i++) {
         store_chunk tmp = out[i];
@@ -689,15 +707,15 @@ static cr_status run_one(store *st, store_stmt q, const store_val *p, int n, con
 }
 
 cr_status store_chunk_heartbeat(store *st, const char *chunk_id, const char *worker_id,
-                                double lease_seconds, cr_err *err)
+                                int64_t token, double lease_seconds, cr_err *err)
 {
     cr_status s = store_need(chunk_id, "chunk id", err);
     if (s == CR_OK)
         s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
-    store_val p[3] = {SVT(chunk_id), SVT(worker_id), SVF(lease_seconds)};
-    return run_one(st, Q_HEARTBEAT, p, 3, "lease lost on chunk", chunk_id, err);
+    store_val p[4] = {SVT(chunk_id), SVT(worker_id), SVF(lease_seconds), SVI(token)};
+    return run_one(st, Q_HEARTBEAT, p, 4, "lease lost on chunk", chunk_id, err);
 }
 
 static void completion_from_row(const store_rows *r, store_completion *c)
@@ -710,27 +728,30 @@ static void completion_from_row(const store_rows *r, store_completion *c)
                    c->completed_chunks == c->total_chunks;
 }
 
-cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
-                               const char *artifact_key, store_completion *out, cr_err *err)
+cr_status store_chunk_complete(store *st, const char *chunk_id, const char *worker_id,
+                               int64_t token, int runtime_ms, const char *artifact_key,
+                               store_completion *out, cr_err *err)
 {
     store_completion tmp;
     if (out == NULL)
         out = &tmp;
     memset(out, 0, sizeof *out);
     cr_status s = store_need(chunk_id, "chunk id", err);
+    if (s == CR_OK)
+        s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
-    store_val p[3] = {SVT(chunk_id), runtime_ms >= 0 ? SVI(runtime_ms) : SVT(NULL),
-                      SVT(artifact_key)};
+    store_val p[5] = {SVT(chunk_id), runtime_ms >= 0 ? SVI(runtime_ms) : SVT(NULL),
+                      SVT(artifact_key), SVT(worker_id), SVI(token)};
     store_rows r = {0};
     if (is_pg(st)) {
-        s = store_run(st, Q_COMPLETE, p, 3, &r, err);
+        s = store_run(st, Q_COMPLETE, p, 5, &r, err);
         if (s != CR_OK)
             return s;
     } else {
         if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
             return s;
-        s = store_run(st, Q_COMPLETE, p, 3, &r, err);
+        s = store_run(st, Q_COMPLETE, p, 5, &r, err);
         if (s == CR_OK && r.nrows == 1) {
             char job[STORE_ID_MAX];
             store_cell_copy(job, sizeof job, &r, 0, 0);
@@ -753,7 +774,9 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
         return CR_OK;
     }
     store_rows_free(&r);
-    /* Not counted: already completed (fine), failed (refused) or absent. */
+    /* Not counted: already completed by this very claim (a repeat: fine), or the
+     * caller's lease is gone (refused), or absent.  The completion statement wrote
+     * nothing in either case, so this read only chooses the answer. */
     store_val pc[1] = {SVT(chunk_id)};
     if ((s = store_run(st, Q_CHUNK_STATE, pc, 1, &r, err)) != CR_OK)
         return s;
@@ -762,9 +785,15 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
         return cr_err_set(err, CR_ERR_NOT_FOUND, "store: no chunk %s", chunk_id);
     }
     const char *cs = store_cell(&r, 0, 0);
-    if (cs == NULL || strcmp(cs, STORE_CHUNK_COMPLETED) != 0) {
-        s = cr_err_set(err, CR_ERR_CONFLICT, "store: chunk %s is %s, not completable", chunk_id,
-                       cs ? cs : "?");
+    const char *holder = store_cell(&r, 0, 5);
+    int64_t held = store_cell_i64(&r, 0, 6);
+    int same_claim = holder != NULL && strcmp(holder, worker_id) == 0 && held == token;
+    if (cs == NULL || strcmp(cs, STORE_CHUNK_COMPLETED) != 0 || !same_claim) {
+        s = cr_err_set(err, CR_ERR_CONFLICT,
+                       "store: chunk %s is %s (worker %s, token %lld), not completable by %s "
+                       "with token %lld",
+                       chunk_id, cs ? cs : "?", holder ? holder : "none", (long long)held,
+                       worker_id, (long long)token);
         store_rows_free(&r);
         return s;
     }
@@ -778,7 +807,7 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
     return CR_OK;
 }
 
-cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id,
+cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
                            const char *message, store_failure *out, cr_err *err)
 {
     store_failure tmp;
@@ -794,12 +823,12 @@ cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_i
     store_rows r = {0};
     if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
         return s;
-    store_val p[2] = {SVT(chunk_id), SVT(worker_id)};
-    if ((s = store_run(st, Q_CHUNK_LOCK, p, 2, &r, err)) != CR_OK)
+    store_val p[3] = {SVT(chunk_id), SVT(worker_id), SVI(token)};
+    if ((s = store_run(st, Q_CHUNK_LOCK, p, 3, &r, err)) != CR_OK)
         goto fail;
     if (r.nrows == 0) {
-        s = cr_err_set(err, CR_ERR_CONFLICT, "store: chunk %s is not held by %s", chunk_id,
-                       worker_id);
+        s = cr_err_set(err, CR_ERR_CONFLICT, "store: chunk %s is not held by %s with token %lld",
+                       chunk_id, worker_id, (long long)token);
         goto fail;
     }
     int attempts = store_cell_int(&r, 0, 0, 0),
@@ -834,15 +863,16 @@ fail:
     return s;
 }
 
-cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, cr_err *err)
+cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, int64_t token,
+                              cr_err *err)
 {
     cr_status s = store_need(chunk_id, "chunk id", err);
     if (s == CR_OK)
         s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
-    store_val p[2] = {SVT(chunk_id), SVT(worker_id)};
-    return run_one(st, Q_RELEASE, p, 2, "not held: chunk", chunk_id, err);
+    store_val p[3] = {SVT(chunk_id), SVT(worker_id), SVI(token)};
+    return run_one(st, Q_RELEASE, p, 3, "not held: chunk", chunk_id, err);
 }
 
 cr_status store_chunks_of_job(store *st, const char *job_id, store_chunk *out, int cap, int *n,
@@ -937,7 +967,7 @@ cr_status store_job_claim_aggregation(store *st, const char *job_id, const char 
     return s;
 }
 
-cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id,
+cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id, int64_t token,
                               double lease_seconds, cr_err *err)
 {
     cr_status s = store_need(job_id, "job id", err);
@@ -945,11 +975,21 @@ cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_
         s = store_need(worker_id, "worker id", err);
     if (s != CR_OK)
         return s;
-    store_val p[3] = {SVT(job_id), SVT(worker_id), SVF(lease_seconds)};
-    return run_one(st, Q_JOB_HEARTBEAT, p, 3, "aggregation lease lost on job", job_id, err);
+    store_val p[4] = {SVT(job_id), SVT(worker_id), SVF(lease_seconds), SVI(token)};
+    return run_one(st, Q_JOB_HEARTBEAT, p, 4, "aggregation lease lost on job", job_id, err);
 }
 
-cr_status store_job_finish(store *st, const char *job_id, const char *worker_id,
+/* The outcome is recorded only by the current holder of the aggregation lease under
+ * its token: a stale aggregator (its lease reaped, the job claimed again) gets
+ * CR_ERR_CONFLICT here and writes nothing, so it cannot change the job's status,
+ * deep_results, findings, report or results key -- the recorded outcome is always
+ * the finishing holder's.  It may still put final_results.json and report.html under
+ * the job's fixed keys, even after the holder finished; those bytes are the same:
+ * while a job is claimable for aggregation every chunk is completed, a completed
+ * chunk's row (artifact key) never changes again (store_chunk_complete is fenced,
+ * store_job_retry touches failed chunks only), and the merge is a function of the job
+ * row and those artifacts. */
+cr_status store_job_finish(store *st, const char *job_id, const char *worker_id, int64_t token,
                            const store_job_outcome *o, cr_err *err)
 {
     cr_status s = store_need(job_id, "job id", err);
@@ -962,14 +1002,15 @@ cr_status store_job_finish(store *st, const char *job_id, const char *worker_id,
     if ((s = st->drv->begin(st->ctx, err)) != CR_OK)
         return s;
     if (o->ok) {
-        store_val p[6] = {SVT(job_id),         SVT(worker_id),        SVT(o->deep_results),
-                          SVT(o->results_key), SVT(o->deep_findings), SVT(o->deep_report)};
-        s = run_one(st, Q_JOB_DONE, p, 6, "not aggregating (lease lost): job", job_id, err);
+        store_val p[7] = {SVT(job_id),         SVT(worker_id),        SVT(o->deep_results),
+                          SVT(o->results_key), SVT(o->deep_findings), SVT(o->deep_report),
+                          SVI(token)};
+        s = run_one(st, Q_JOB_DONE, p, 7, "not aggregating (lease lost): job", job_id, err);
     } else {
-        store_val p[3] = {
+        store_val p[4] = {
             SVT(job_id), SVT(worker_id),
-            SVT(o->message != NULL && *o->message ? o->message : "aggregation failed")};
-        s = run_one(st, Q_JOB_FAILED, p, 3, "not aggregating (lease lost): job", job_id, err);
+            SVT(o->message != NULL && *o->message ? o->message : "aggregation failed"), SVI(token)};
+        s = run_one(st, Q_JOB_FAILED, p, 4, "not aggregating (lease lost): job", job_id, err);
     }
     store_val pf[1] = {SVT(job_id)};
     if (s == CR_OK)

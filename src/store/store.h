@@ -24,6 +24,17 @@
  *   chunk: queued -> processing (claimed, leased) -> completed; processing -> queued
  *          (failure with attempts left, expired lease, release) or -> failed.
  *
+ * Fencing (DESIGN.md §5): every claim -- of a chunk, or of a job's aggregation --
+ * hands out a lease token (store_chunk.lease_token, store_job.lease_token), a
+ * per-row counter that each claim bumps and nothing resets.  Every later call of the
+ * claimant names its worker_id and that token, and succeeds only while both are the
+ * row's current ones and the row is still held (processing / deep_running);
+ * otherwise it is CR_ERR_CONFLICT and changes nothing.  So a worker that lost its
+ * lease (paused past it, partitioned) and comes back can neither count a chunk,
+ * nor set its artifact key, nor fail, release or finish what another worker holds.
+ * Artifacts go under keys that carry the token (blob_key_chunk_lease), and readers
+ * take the key recorded on the row, so a stale worker's file is never read.
+ *
  * Time: every timestamp is UTC, taken from the database server's clock (never the
  * worker's), and reported here as seconds since the Unix epoch (0 = not set).
  *
@@ -43,7 +54,8 @@
  *   chunk worker:     loop { every ~5 s store_reap_expired;
  *                            store_chunk_claim(me, lease, n) -> chunks (none: sleep);
  *                            per chunk: work, store_chunk_heartbeat every lease/3
- *                            (CR_ERR_CONFLICT: drop the chunk), then
+ *                            (CR_ERR_CONFLICT: drop the chunk, write nothing),
+ *                            artifact under blob_key_chunk_lease, then
  *                            store_chunk_complete (-> job_ready: try
  *                            store_job_claim_aggregation(job_id) or leave it to the
  *                            analysis workers) or store_chunk_fail(message);
@@ -67,6 +79,7 @@
 #include "core/status.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct store store;
 
@@ -271,9 +284,10 @@ typedef struct store_job {
     int sample_fps;     /* Cricksy's integer column */
     double sample_rate; /* exact rate; = sample_fps where crease's column is unset */
     int include_frames;
-    int chunk_seconds; /* 0 = unset (a job Cricksy created) */
-    int max_width;     /* 0 = unset */
-    char model[16];    /* "" = unset */
+    int chunk_seconds;   /* 0 = unset (a job Cricksy created) */
+    int max_width;       /* 0 = unset */
+    char model[16];      /* "" = unset */
+    int64_t lease_token; /* the aggregation claim's fencing token (store_job_claim_aggregation) */
 } store_job;
 
 /* Creates a job in status awaiting_upload (stage AWAITING_UPLOAD, 0 %).  Writes its
@@ -346,6 +360,8 @@ typedef struct store_chunk {
     int runtime_ms; /* -1 = not set */
     char error_message[STORE_MSG_MAX];
     double created_at, started_at, completed_at, lease_expires_at, next_attempt_at;
+    int64_t lease_token; /* the newest claim's fencing token: store_chunk_claim's value
+                            is what the claimant passes to every later call */
     /* Filled by store_chunk_claim only: the job's session and blob location, so a
      * worker needs no second query to find the video. */
     char session_id[STORE_ID_MAX];
@@ -355,18 +371,20 @@ typedef struct store_chunk {
 
 /* Claims up to `n` chunks for `worker_id`: queued chunks whose next_attempt_at has
  * come, of jobs in status queued, oldest job first then chunk_index (FIFO across
- * jobs).  Each becomes processing with attempts+1, worker_id, started_at = now and
- * lease_expires_at = now + lease_seconds.  One statement; concurrent claimers never
+ * jobs).  Each becomes processing with attempts+1, lease_token+1 (out[i].lease_token:
+ * the fencing token to pass to every later call on the chunk), worker_id, started_at
+ * = now and lease_expires_at = now + lease_seconds.  One statement; concurrent claimers never
  * get the same chunk.  *got (0..n) chunks are written to out[].  If the call fails
  * after the database committed, the chunks come back when their lease expires. */
 cr_status store_chunk_claim(store *st, const char *worker_id, double lease_seconds, int n,
                             store_chunk *out, int *got, cr_err *err);
 
 /* Extends the lease of a chunk this worker holds to now + lease_seconds.
- * CR_ERR_CONFLICT when the chunk is no longer processing by `worker_id` (its lease
- * expired and it was reaped or claimed by another worker): stop working on it. */
+ * CR_ERR_CONFLICT when the chunk is no longer processing by `worker_id` under `token`
+ * (its lease expired and it was reaped or claimed again): stop working on it and
+ * write nothing more for it. */
 cr_status store_chunk_heartbeat(store *st, const char *chunk_id, const char *worker_id,
-                                double lease_seconds, cr_err *err);
+                                int64_t token, double lease_seconds, cr_err *err);
 
 typedef struct store_completion {
     int counted;          /* 1: this call moved the chunk to completed (exactly one call
@@ -380,12 +398,16 @@ typedef struct store_completion {
 
 /* Marks a chunk completed with its runtime and artifact key, and in the same
  * transaction bumps the job's completed_chunks and progress_pct = min(99,
- * floor(100 * completed / total)).  Accepted from processing (whoever holds it: the
- * work is done) or queued (a late finisher whose lease was reaped); idempotent:
- * a chunk already completed changes nothing and reports counted = 0.  A failed
- * chunk is CR_ERR_CONFLICT.  `out` may be NULL. */
-cr_status store_chunk_complete(store *st, const char *chunk_id, int runtime_ms,
-                               const char *artifact_key, store_completion *out, cr_err *err);
+ * floor(100 * completed / total)).  Fenced: accepted only from processing held by
+ * `worker_id` under `token`.  Idempotent for that holder: when the chunk is already
+ * completed by the same worker and token (a retry after a lost reply) nothing
+ * changes and counted = 0.  Anything else -- the lease was reaped or claimed again,
+ * the chunk was completed under another claim, or failed -- is CR_ERR_CONFLICT and
+ * changes nothing (not the status, the count or the artifact key).  `out` may be
+ * NULL. */
+cr_status store_chunk_complete(store *st, const char *chunk_id, const char *worker_id,
+                               int64_t token, int runtime_ms, const char *artifact_key,
+                               store_completion *out, cr_err *err);
 
 typedef struct store_failure {
     int final;           /* 1: the chunk is failed and so is its job */
@@ -393,17 +415,19 @@ typedef struct store_failure {
     double retry_in_sec; /* when !final: the backoff chosen */
 } store_failure;
 
-/* Records a failed attempt of a chunk held by `worker_id` (`message` goes to
- * error_message).  attempts < max_attempts: back to queued with next_attempt_at =
+/* Records a failed attempt of a chunk held by `worker_id` under `token` (`message`
+ * goes to error_message).  attempts < max_attempts: back to queued with next_attempt_at =
  * now + backoff (exponential with jitter); otherwise the chunk is failed and its job
- * failed with "chunk N: message".  CR_ERR_CONFLICT when the worker no longer holds
- * it.  `out` may be NULL. */
-cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id,
+ * failed with "chunk N: message".  CR_ERR_CONFLICT, changing nothing, when the
+ * worker no longer holds it under `token`.  `out` may be NULL. */
+cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
                            const char *message, store_failure *out, cr_err *err);
 
 /* Gives a held chunk back without counting the attempt (SIGTERM: a worker stops
- * and releases what it did not finish).  CR_ERR_CONFLICT when not held. */
-cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, cr_err *err);
+ * and releases what it did not finish).  CR_ERR_CONFLICT when not held by
+ * `worker_id` under `token`. */
+cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, int64_t token,
+                              cr_err *err);
 
 /* The chunks of a job by chunk_index (at most `cap`); *n gets the count. */
 cr_status store_chunks_of_job(store *st, const char *job_id, store_chunk *out, int cap, int *n,
@@ -427,16 +451,21 @@ cr_status store_reap_expired(store *st, store_reaped *out, cr_err *err);
  * 'queued' AND (completed_chunks = total_chunks > 0 OR deep_mode = 'cpu') ->
  * deep_running, stage AGGREGATING, 99 %, deep_started_at, lease.  job_id NULL:
  * the oldest such job.  Exactly one concurrent caller wins; *won = 1 and `out`
- * (may be NULL) filled for the winner, *won = 0 for everyone else. */
+ * (may be NULL) filled for the winner, *won = 0 for everyone else.  The claim bumps
+ * the job's lease_token: out->lease_token is the fencing token for
+ * store_job_heartbeat and store_job_finish.  A claim whose lease expires
+ * (store_reap_expired) lets the job be claimed again, so one job can have two
+ * winners over time; only the newest can heartbeat or finish it. */
 cr_status store_job_claim_aggregation(store *st, const char *job_id, const char *worker_id,
                                       double lease_seconds, store_job *out, int *won, cr_err *err);
 
-/* Extends the aggregation lease.  CR_ERR_CONFLICT when this worker lost the job.
+/* Extends the aggregation lease.  CR_ERR_CONFLICT when this worker lost the job (it
+ * is no longer deep_running by `worker_id` under `token`).
  * Also sets deep_started_at and updated_at to now: Cricksy's API fails a job that
  * sits in deep_running longer than its stale threshold counted from deep_started_at
  * (COACH_PLUS_STALE_JOB_THRESHOLD_SECONDS, default 1800 s), so a live job's clock is
  * kept fresh; its true start stays in started_at. */
-cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id,
+cr_status store_job_heartbeat(store *st, const char *job_id, const char *worker_id, int64_t token,
                               double lease_seconds, cr_err *err);
 
 /* What an aggregation leaves on the job, as Cricksy's own analysis worker leaves it
@@ -455,8 +484,9 @@ typedef struct store_job_outcome {
  *           completed_at; the session ready.
  *   ok = 0: failed, stage FAILED, error_message = message, progress unchanged; the
  *           session failed.
- * CR_ERR_CONFLICT when the worker does not hold the job (lease lost). */
-cr_status store_job_finish(store *st, const char *job_id, const char *worker_id,
+ * CR_ERR_CONFLICT, changing nothing, when the worker does not hold the job under
+ * `token` (lease lost). */
+cr_status store_job_finish(store *st, const char *job_id, const char *worker_id, int64_t token,
                            const store_job_outcome *outcome, cr_err *err);
 
 /* Re-queues a failed job: its failed chunks go back to queued with attempts = 0

@@ -130,6 +130,7 @@ cr_status store_run(store *st, store_stmt q, const store_val *p, int n, store_ro
 cr_status store_need(const char *v, const char *what, cr_err *err); /* a required id */
 int store_cell_int(const store_rows *r, int row, int col, int dflt);
 double store_cell_double(const store_rows *r, int row, int col); /* NULL -> 0 */
+int64_t store_cell_i64(const store_rows *r, int row, int col);   /* NULL -> 0 */
 void store_cell_copy(char *dst, size_t cap, const store_rows *r, int row, int col);
 
 /* SQL text of statement `q` in `d`. */

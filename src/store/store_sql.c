@@ -15,9 +15,10 @@
 #define SQ_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 #define PG_E(x) "extract(epoch from " x ")"
 
-/* 28 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
+/* 29 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
  * columns crease reads, then the per-job settings (DESIGN.md §3; crease's own
- * columns are NULL on jobs Cricksy created: sample_rate falls back to sample_fps). */
+ * columns are NULL on jobs Cricksy created: sample_rate falls back to sample_fps),
+ * then the aggregation lease's fencing token. */
 // clang-format off
 #define PG_JOB_COLS                                                                     \
     "j.id, j.session_id, j.status::text, COALESCE(j.stage, ''), "                       \
@@ -30,7 +31,7 @@
     PG_E("j.updated_at") ", " PG_E("j.lease_expires_at") ", "                           \
     "j.sample_fps, COALESCE(j.sample_rate, j.sample_fps), "                             \
     "CASE WHEN j.include_frames THEN 1 ELSE 0 END, COALESCE(j.chunk_seconds, 0), "      \
-    "COALESCE(j.max_width, 0), COALESCE(j.pose_model, '')"
+    "COALESCE(j.max_width, 0), COALESCE(j.pose_model, ''), j.lease_token"
 #define SQ_JOB_COLS(j)                                                                  \
     j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), "                    \
     "COALESCE(" j "progress_pct, 0), COALESCE(" j "deep_mode, ''), "                    \
@@ -41,7 +42,7 @@
     j "deep_started_at, " j "deep_completed_at, " j "updated_at, "                      \
     j "lease_expires_at, " j "sample_fps, COALESCE(" j "sample_rate, " j "sample_fps), " \
     j "include_frames, COALESCE(" j "chunk_seconds, 0), COALESCE(" j "max_width, 0), "  \
-    "COALESCE(" j "pose_model, '')"
+    "COALESCE(" j "pose_model, ''), " j "lease_token"
 
 /* 13 session columns, read by sessions.c's session_from_row in this order. */
 #define PG_SESSION_COLS                                                                 \
@@ -60,17 +61,22 @@
     "'deep_running' THEN 'processing' ELSE 'uploaded' END"
 // clang-format on
 
-/* 17 chunk columns, read by queue.c's chunk_from_row in this order. */
+/* 18 chunk columns, read by queue.c's chunk_from_row in this order (the last is the
+ * fencing token of the newest claim). */
 #define PG_CHUNK_COLS(c)                                                                           \
     c "id, " c "job_id, " c "chunk_index, " c "start_sec, " c "end_sec, " c "status::text, " c     \
       "attempts, COALESCE(" c "max_attempts, 3), " c "worker_id, " c "artifact_s3_key, " c         \
       "runtime_ms, " c "error_message, " PG_E(c "created_at") ", " PG_E(c "started_at") ", " PG_E( \
-          c "completed_at") ", " PG_E(c "lease_expires_at") ", " PG_E(c "next_attempt_at")
+          c                                                                                        \
+          "completed_at") ", " PG_E(c                                                              \
+                                    "lease_expires_at") ", " PG_E(c                                \
+                                                                  "next_attempt_at") ", " c        \
+                                                                                     "lease_token"
 #define SQ_CHUNK_COLS(c)                                                                           \
     c "id, " c "job_id, " c "chunk_index, " c "start_sec, " c "end_sec, " c "status, " c           \
       "attempts, COALESCE(" c "max_attempts, 3), " c "worker_id, " c "artifact_s3_key, " c         \
       "runtime_ms, " c "error_message, " c "created_at, " c "started_at, " c "completed_at, " c    \
-      "lease_expires_at, " c "next_attempt_at"
+      "lease_expires_at, " c "next_attempt_at, " c "lease_token"
 
 typedef struct sql_pair {
     const char *pg, *sq;
@@ -158,12 +164,15 @@ static const sql_pair sql_text[Q_COUNT_] = {
      * every queued job -- locking one chunk in each -- 6 ms a claim); within a job the
      * lateral yields chunk_index order.  SQLite, without statistics, must be told the
      * loop order (CROSS JOIN, INDEXED BY).  $1 worker,
-     * $2 lease s, $3 n.  Returns the 17 chunk columns + session_id, s3_bucket, s3_key, job
-     * created_at (RETURNING has no order: queue.c sorts by the last column, job_id, chunk_index).
+     * $2 lease s, $3 n.  Each claim adds 1 to lease_token, the fencing token every later
+     * call of the claimant names (migrations.c, version 4).  Returns the 18 chunk columns +
+     * session_id, s3_bucket, s3_key, job created_at (RETURNING has no order: queue.c sorts
+     * by the last column, job_id, chunk_index).
      */
     [Q_CLAIM] =
         {"UPDATE video_analysis_chunks c SET status = 'processing', attempts = c.attempts + 1, "
-         "worker_id = $1, started_at = now(), lease_expires_at = now() + $2 * interval '1 second' "
+         "lease_token = c.lease_token + 1, worker_id = $1, started_at = now(), lease_expires_at = "
+         "now() + $2 * interval '1 second' "
          "FROM video_analysis_jobs j WHERE j.id = c.job_id AND c.id IN (SELECT c2.id FROM "
          "video_analysis_jobs j2 CROSS JOIN LATERAL (SELECT c3.id, c3.chunk_index FROM "
          "video_analysis_chunks c3 WHERE c3.job_id = j2.id AND c3.status = 'queued' AND "
@@ -172,7 +181,8 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "RETURNING " PG_CHUNK_COLS("c.") ", j.session_id, j.s3_bucket, j.s3_key, " PG_E(
              "j.created_at"),
          "UPDATE video_analysis_chunks SET status = 'processing', attempts = attempts + 1, "
-         "worker_id = ?1, started_at = " SQ_NOW ", lease_expires_at = " SQ_NOW " + ?2 "
+         "lease_token = lease_token + 1, worker_id = ?1, started_at = " SQ_NOW
+         ", lease_expires_at = " SQ_NOW " + ?2 "
          "WHERE id IN (SELECT c2.id FROM video_analysis_jobs AS j2 INDEXED BY "
          "ix_crease_jobs_queued "
          "CROSS JOIN video_analysis_chunks AS c2 INDEXED BY ix_crease_chunks_claim WHERE "
@@ -186,21 +196,26 @@ static const sql_pair sql_text[Q_COUNT_] = {
                  "j "
                  "WHERE j.id = video_analysis_chunks.job_id), (SELECT j.created_at FROM "
                  "video_analysis_jobs j WHERE j.id = video_analysis_chunks.job_id)"},
+    /* $1 chunk, $2 worker, $3 lease s, $4 token. */
     [Q_HEARTBEAT] = {"UPDATE video_analysis_chunks SET lease_expires_at = now() + $3 * interval "
-                     "'1 second' WHERE id = $1 AND worker_id = $2 AND status = 'processing'",
+                     "'1 second' WHERE id = $1 AND worker_id = $2 AND lease_token = $4 AND "
+                     "status = 'processing'",
                      "UPDATE video_analysis_chunks SET lease_expires_at = " SQ_NOW " + ?3 "
-                     "WHERE id = ?1 AND worker_id = ?2 AND status = 'processing'"},
+                     "WHERE id = ?1 AND worker_id = ?2 AND lease_token = ?4 AND "
+                     "status = 'processing'"},
     /* PG: one statement; the job row update is guarded by the chunk's own transition
      * and increments under the row lock (PostgreSQL re-reads the newest row version
      * for a concurrent update, so no increment is lost) -- the race-free form of
      * DESIGN.md §5.  Progress moves only while the job is queued (a failed job keeps
      * its progress, DESIGN.md §4).  Returns job id, completed, total, status (no row:
-     * not counted).
+     * not counted).  Fenced: only the current holder with the current token ($4 worker,
+     * $5 token) completes, so a stale worker never sets the artifact key or counts.
      * SQLite: the chunk half here, Q_COMPLETE_JOB after it, under BEGIN IMMEDIATE. */
     [Q_COMPLETE] =
         {"WITH c AS (UPDATE video_analysis_chunks SET status = 'completed', completed_at = now(), "
          "runtime_ms = $2, artifact_s3_key = $3, lease_expires_at = NULL, error_message = NULL "
-         "WHERE id = $1 AND status IN ('queued', 'processing') RETURNING job_id) "
+         "WHERE id = $1 AND status = 'processing' AND worker_id = $4 AND lease_token = $5 "
+         "RETURNING job_id) "
          "UPDATE video_analysis_jobs j SET completed_chunks = COALESCE(j.completed_chunks, 0) + 1, "
          "progress_pct = CASE WHEN j.status = 'queued' THEN LEAST(99, (100 * "
          "(COALESCE(j.completed_chunks, 0) + 1)) / GREATEST(COALESCE(j.total_chunks, 1), 1)) ELSE "
@@ -208,7 +223,8 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "c.job_id RETURNING j.id, j.completed_chunks, COALESCE(j.total_chunks, 0), j.status::text",
          "UPDATE video_analysis_chunks SET status = 'completed', completed_at = " SQ_NOW ", "
          "runtime_ms = ?2, artifact_s3_key = ?3, lease_expires_at = NULL, error_message = NULL "
-         "WHERE id = ?1 AND status IN ('queued', 'processing') RETURNING job_id"},
+         "WHERE id = ?1 AND status = 'processing' AND worker_id = ?4 AND lease_token = ?5 "
+         "RETURNING job_id"},
     [Q_COMPLETE_JOB] =
         {NULL, "UPDATE video_analysis_jobs SET completed_chunks = (SELECT count(*) FROM "
                "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed'), progress_pct = "
@@ -216,13 +232,13 @@ static const sql_pair sql_text[Q_COUNT_] = {
                "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed')) / "
                "MAX(COALESCE(total_chunks, 1), 1)) ELSE progress_pct END, updated_at = " SQ_NOW
                " WHERE id = ?1 RETURNING id, completed_chunks, COALESCE(total_chunks, 0), status"},
-    /* $1 chunk, $2 worker: the held chunk, locked. */
+    /* $1 chunk, $2 worker, $3 token: the held chunk, locked. */
     [Q_CHUNK_LOCK] = {"SELECT attempts, COALESCE(max_attempts, 3), job_id, chunk_index FROM "
                       "video_analysis_chunks WHERE id = $1 AND status = 'processing' AND "
-                      "worker_id = $2 FOR UPDATE",
+                      "worker_id = $2 AND lease_token = $3 FOR UPDATE",
                       "SELECT attempts, COALESCE(max_attempts, 3), job_id, chunk_index FROM "
                       "video_analysis_chunks WHERE id = ?1 AND status = 'processing' AND "
-                      "worker_id = ?2"},
+                      "worker_id = ?2 AND lease_token = ?3"},
     /* $1 chunk, $2 delay ms, $3 message. */
     [Q_CHUNK_REQUEUE] = {"UPDATE video_analysis_chunks SET status = 'queued', next_attempt_at = "
                          "now() + $2 * interval '1 millisecond', error_message = $3, worker_id = "
@@ -243,15 +259,16 @@ static const sql_pair sql_text[Q_COUNT_] = {
                     "error_message = ?2, worker_id = NULL, lease_expires_at = NULL, "
                     "completed_at = " SQ_NOW ", updated_at = " SQ_NOW
                     " WHERE id = ?1 AND status IN ('queued', 'deep_running')"},
-    /* A released attempt does not count. */
+    /* A released attempt does not count.  $1 chunk, $2 worker, $3 token. */
     [Q_RELEASE] = {"UPDATE video_analysis_chunks SET status = 'queued', attempts = "
                    "GREATEST(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL, "
-                   "next_attempt_at = now() WHERE id = $1 AND worker_id = $2 AND status = "
-                   "'processing'",
+                   "next_attempt_at = now() WHERE id = $1 AND worker_id = $2 AND lease_token = $3 "
+                   "AND status = 'processing'",
                    "UPDATE video_analysis_chunks SET status = 'queued', attempts = "
                    "MAX(attempts - 1, 0), worker_id = NULL, lease_expires_at = NULL, "
-                   "next_attempt_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND status = "
-                   "'processing'"},
+                   "next_attempt_at = " SQ_NOW
+                   " WHERE id = ?1 AND worker_id = ?2 AND lease_token = "
+                   "?3 AND status = 'processing'"},
     [Q_CHUNKS_OF_JOB] = {"SELECT " PG_CHUNK_COLS("") " FROM video_analysis_chunks WHERE "
                                                      "job_id = $1 ORDER BY chunk_index LIMIT $2",
                          "SELECT " SQ_CHUNK_COLS("") " FROM video_analysis_chunks WHERE "
@@ -276,62 +293,69 @@ static const sql_pair sql_text[Q_COUNT_] = {
                      "worker_id = NULL, lease_expires_at = NULL, updated_at = " SQ_NOW
                      " WHERE status = 'deep_running' AND lease_expires_at < " SQ_NOW},
     /* DESIGN.md §5: the conditional update that exactly one worker wins.  $1 job,
-     * $2 worker, $3 lease s. */
+     * $2 worker, $3 lease s.  lease_token + 1 is the claim's fencing token. */
     [Q_AGG_CLAIM_ID] =
         {"UPDATE video_analysis_jobs j SET status = 'deep_running', stage = 'AGGREGATING', "
-         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_expires_at = now() + "
+         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_token = "
+         "j.lease_token + 1, lease_expires_at = now() + "
          "$3 * interval '1 second', updated_at = now() WHERE j.id = $1 AND j.status = 'queued' AND "
          "((COALESCE(j.total_chunks, 0) > 0 AND j.completed_chunks = j.total_chunks) OR "
          "j.deep_mode = 'cpu') RETURNING " PG_JOB_COLS,
          "UPDATE video_analysis_jobs SET status = 'deep_running', stage = 'AGGREGATING', "
-         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_expires_at = "
+         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_token = "
+         "lease_token + 1, lease_expires_at = "
          "" SQ_NOW " + ?3, updated_at = " SQ_NOW " WHERE id = ?1 AND status = 'queued' AND "
          "((COALESCE(total_chunks, 0) > 0 AND completed_chunks = total_chunks) OR "
          "deep_mode = 'cpu') RETURNING " SQ_JOB_COLS("")},
     [Q_AGG_CLAIM_ANY] =
         {"UPDATE video_analysis_jobs j SET status = 'deep_running', stage = 'AGGREGATING', "
-         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_expires_at = now() + "
+         "progress_pct = 99, deep_started_at = now(), worker_id = $2, lease_token = "
+         "j.lease_token + 1, lease_expires_at = now() + "
          "$3 * interval '1 second', updated_at = now() WHERE j.id = (SELECT id FROM "
          "video_analysis_jobs WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND "
          "completed_chunks = total_chunks) OR deep_mode = 'cpu') ORDER BY created_at, id LIMIT 1 "
          "FOR UPDATE SKIP LOCKED) AND j.status = 'queued' AND $1::text IS NULL "
          "RETURNING " PG_JOB_COLS,
          "UPDATE video_analysis_jobs SET status = 'deep_running', stage = 'AGGREGATING', "
-         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_expires_at = "
+         "progress_pct = 99, deep_started_at = " SQ_NOW ", worker_id = ?2, lease_token = "
+         "lease_token + 1, lease_expires_at = "
          "" SQ_NOW " + ?3, updated_at = " SQ_NOW " WHERE id = (SELECT id FROM "
          "video_analysis_jobs WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND "
          "completed_chunks = total_chunks) OR deep_mode = 'cpu') ORDER BY created_at, id LIMIT 1) "
          "AND ?1 IS NULL RETURNING " SQ_JOB_COLS("")},
-    /* deep_started_at and updated_at move too: Cricksy's stale clock (store.h). */
+    /* deep_started_at and updated_at move too: Cricksy's stale clock (store.h).
+     * $1 job, $2 worker, $3 lease s, $4 token. */
     [Q_JOB_HEARTBEAT] = {"UPDATE video_analysis_jobs SET lease_expires_at = now() + $3 * interval "
                          "'1 second', deep_started_at = now(), updated_at = now() WHERE id = $1 "
-                         "AND worker_id = $2 AND status = 'deep_running'",
+                         "AND worker_id = $2 AND lease_token = $4 AND status = 'deep_running'",
                          "UPDATE video_analysis_jobs SET lease_expires_at = " SQ_NOW " + ?3, "
                          "deep_started_at = " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 "
-                         "AND worker_id = ?2 AND status = 'deep_running'"},
-    /* $1 job, $2 worker, $3 deep_results, $4 results key, $5 findings, $6 report:
-     * the columns Cricksy's analysis worker writes at the end of a deep pass. */
+                         "AND worker_id = ?2 AND lease_token = ?4 AND status = 'deep_running'"},
+    /* $1 job, $2 worker, $3 deep_results, $4 results key, $5 findings, $6 report,
+     * $7 token: the columns Cricksy's analysis worker writes at the end of a deep pass,
+     * only by the current holder of the aggregation lease. */
     [Q_JOB_DONE] = {"UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
                     "= 100, deep_results = $3::json, results = json_build_object('deep', "
                     "$3::json), deep_findings = $5::json, deep_report = $6::json, "
                     "deep_results_s3_key = $4, worker_id = NULL, lease_expires_at = NULL, "
                     "deep_completed_at = now(), completed_at = now(), updated_at = now() WHERE "
-                    "id = $1 AND worker_id = $2 AND status = 'deep_running'",
+                    "id = $1 AND worker_id = $2 AND lease_token = $7 AND status = "
+                    "'deep_running'",
                     "UPDATE video_analysis_jobs SET status = 'done', stage = 'DONE', progress_pct "
                     "= 100, deep_results = ?3, results = json_object('deep', json(?3)), "
                     "deep_findings = ?5, deep_report = ?6, deep_results_s3_key = ?4, worker_id = "
                     "NULL, lease_expires_at = NULL, deep_completed_at = " SQ_NOW ", completed_at "
                     "= " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND worker_id = ?2 AND "
-                    "status = 'deep_running'"},
-    /* $1 job, $2 worker, $3 message. */
+                    "lease_token = ?7 AND status = 'deep_running'"},
+    /* $1 job, $2 worker, $3 message, $4 token. */
     [Q_JOB_FAILED] = {"UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
                       "error_message = $3, worker_id = NULL, lease_expires_at = NULL, "
                       "completed_at = now(), updated_at = now() WHERE id = $1 AND worker_id = $2 "
-                      "AND status = 'deep_running'",
+                      "AND lease_token = $4 AND status = 'deep_running'",
                       "UPDATE video_analysis_jobs SET status = 'failed', stage = 'FAILED', "
                       "error_message = ?3, worker_id = NULL, lease_expires_at = NULL, "
                       "completed_at = " SQ_NOW ", updated_at = " SQ_NOW " WHERE id = ?1 AND "
-                      "worker_id = ?2 AND status = 'deep_running'"},
+                      "worker_id = ?2 AND lease_token = ?4 AND status = 'deep_running'"},
     [Q_RETRY_CHUNKS] = {"UPDATE video_analysis_chunks SET status = 'queued', attempts = 0, "
                         "error_message = NULL, worker_id = NULL, lease_expires_at = NULL, "
                         "next_attempt_at = now() WHERE job_id = $1 AND status = 'failed'",
@@ -374,11 +398,15 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND completed_chunks = "
          "total_chunks) OR deep_mode = 'cpu')), (SELECT count(*) FROM video_analysis_jobs WHERE "
          "status = 'deep_running')"},
+    /* $1 chunk.  Status, job id, the job's counts and status, the chunk's holder and
+     * token (a repeated completion is recognised by them). */
     [Q_CHUNK_STATE] = {"SELECT c.status::text, c.job_id, COALESCE(j.completed_chunks, 0), "
-                       "COALESCE(j.total_chunks, 0), j.status::text FROM video_analysis_chunks c "
+                       "COALESCE(j.total_chunks, 0), j.status::text, c.worker_id, "
+                       "c.lease_token FROM video_analysis_chunks c "
                        "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = $1",
                        "SELECT c.status, c.job_id, COALESCE(j.completed_chunks, 0), "
-                       "COALESCE(j.total_chunks, 0), j.status FROM video_analysis_chunks c "
+                       "COALESCE(j.total_chunks, 0), j.status, c.worker_id, c.lease_token "
+                       "FROM video_analysis_chunks c "
                        "JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.id = ?1"},
     [Q_JOB_LIST_SESSION] =
         {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j WHERE "

@@ -319,10 +319,11 @@ static void retry_scenario(const scratch_db *sdb, const char *video, const char 
                  200);
     store *st = scratch_open(sdb, NULL);
     int won = 0;
-    OK(store_job_claim_aggregation(st, id, "test:manual", 60, NULL, &won, &E));
+    store_job held;
+    OK(store_job_claim_aggregation(st, id, "test:manual", 60, &held, &won, &E));
     CHECK_INT_EQ(won, 1);
     store_job_outcome fail = {.ok = 0, .message = "simulated failure"};
-    OK(store_job_finish(st, id, "test:manual", &fail, &E));
+    OK(store_job_finish(st, id, "test:manual", held.lease_token, &fail, &E));
     store_close(st);
     snprintf(path_out, cap, "/api/coaches/plus/analysis-jobs/%s", id);
     CHECK_INT_EQ(http("GET", path_out, ta, NULL, 0, &body), 200);

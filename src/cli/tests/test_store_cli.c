@@ -53,14 +53,15 @@ int main(int argc, char **argv)
     RUN_EXPECT("jobs show", 2, "usage");
     RUN_EXPECT("jobs list", 1, "crease migrate up");
     RUN_EXPECT("migrate status", 0, "version: 0");
-    RUN_EXPECT("migrate up", 0, "schema at version 3");
+    RUN_EXPECT("migrate up", 0, "schema at version 4");
     RUN_EXPECT("migrate up", 0, "applied 0 migration(s)");
     RUN_EXPECT("migrate status", 0, "[x] 2 queue_columns");
     RUN_EXPECT("migrate status", 0, "[x] 3 cricksy_sessions_and_job_settings");
-    RUN_EXPECT("migrate down", 0, "schema at version 2");
+    RUN_EXPECT("migrate status", 0, "[x] 4 lease_tokens");
+    RUN_EXPECT("migrate down", 0, "schema at version 3");
     RUN_EXPECT("migrate down 5", 0, "schema at version 0");
     RUN_EXPECT("migrate up 1", 0, "schema at version 1");
-    RUN_EXPECT("migrate up", 0, "schema at version 3");
+    RUN_EXPECT("migrate up", 0, "schema at version 4");
 
     /* A job with one completed chunk and one failed chunk. */
     store *st = scratch_open(&db, NULL);
@@ -75,8 +76,10 @@ int main(int argc, char **argv)
     OK(store_chunk_claim(st, "gpu-worker-7", 60, 2, c, &got, &E));
     CHECK_INT_EQ(got, 2);
     if (got == 2) {
-        OK(store_chunk_complete(st, c[0].id, 8123, "chunk_0000.json", NULL, &E));
-        OK(store_chunk_fail(st, c[1].id, "gpu-worker-7", "CUDA out of memory", NULL, &E));
+        OK(store_chunk_complete(st, c[0].id, "gpu-worker-7", c[0].lease_token, 8123,
+                                "chunk_0000.json", NULL, &E));
+        OK(store_chunk_fail(st, c[1].id, "gpu-worker-7", c[1].lease_token, "CUDA out of memory",
+                            NULL, &E));
     }
     store_close(st);
 

@@ -12,6 +12,10 @@
  *   - the analysis: final_results.json has metrics (per-frame series, computed on the
  *     480x360 sampled frames), findings and report_key; deep_results the same
  *     metrics without per-frame arrays; report.html exists and is a whole page
+ *   - fencing: a worker whose chunk lease was reaped and taken over by another worker
+ *     stops at its next heartbeat without writing, its artifact key is its own
+ *     claim's, its completion (and fail, release, heartbeat) is CR_ERR_CONFLICT and
+ *     changes nothing, and final_results.json is built from the new holder's artifact
  *   - bad input is rejected before any job exists; a chunk whose video vanished
  *     fails with a clear error and writes no artifact
  *   - upload-complete (pipeline_complete_upload): CR_ERR_CONFLICT before the upload,
@@ -230,6 +234,125 @@ static double mean_landmark_distance(json_t *a, json_t *b)
 
 /* Upload-complete through the pipeline, as the API's routes use it: a job before its
  * video is there, a video that is not one, then the video, completed twice. */
+/* A heartbeat from the progress callback, as the chunk worker's: non-zero (stop) when
+ * the store says the lease is lost. */
+typedef struct fence_beat {
+    store *st;
+    const char *chunk_id, *worker_id;
+    int64_t token;
+    int beats;
+} fence_beat;
+
+static int fence_heartbeat(void *ctx, int64_t frames)
+{
+    (void)frames;
+    fence_beat *b = ctx;
+    cr_err e = {0};
+    b->beats++;
+    return store_chunk_heartbeat(b->st, b->chunk_id, b->worker_id, b->token, 30, &e) ==
+           CR_ERR_CONFLICT;
+}
+
+/* A worker whose lease was taken over (paused past it, say) writes nothing that
+ * ends up in final_results.json: chunk 0 is claimed by test:stale with a short
+ * lease, reaped, claimed by test:fresh, processed and completed; then the stale
+ * worker resumes.  The job's other chunks and its aggregation go to the workers. */
+static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, const char *video)
+{
+    cr_err e = {0};
+    pipeline_submission sub;
+    CHECK_MSG(pipeline_submit_file(
+                  cfg, blob, st,
+                  &(pipeline_submit_opts){.path = video, .analysis_mode = "batting", .chunked = 1},
+                  &sub, &e) == CR_OK,
+              "%s", cr_err_msg(&e));
+    store_job job;
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    pipeline_job_settings js;
+    pipeline_job_settings_of(&job, &js);
+    pose_tracker *tr = NULL;
+    pose_tracker_opts po = {0};
+    CHECK_MSG(pose_tracker_create(cfg, &po, &tr, &e) == CR_OK, "%s", cr_err_msg(&e));
+    store_chunk stale, fresh;
+    int got = 0;
+    CHECK(store_chunk_claim(st, "test:stale", 0.2, 1, &stale, &got, &e) == CR_OK && got == 1);
+    if (tr == NULL || got != 1) {
+        pose_tracker_destroy(tr);
+        return;
+    }
+    CHECK_STR_EQ(stale.job_id, sub.job_id);
+    struct timespec pause = {0, 400 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    store_reaped rp;
+    CHECK(store_reap_expired(st, &rp, &e) == CR_OK);
+    CHECK_INT_EQ(rp.chunks_requeued, 1);
+    CHECK(store_chunk_claim(st, "test:fresh", 30, 1, &fresh, &got, &e) == CR_OK && got == 1);
+    CHECK(strcmp(fresh.id, stale.id) == 0 && fresh.lease_token > stale.lease_token);
+    pipeline_chunk_spec spec = {fresh.session_id,  fresh.job_id,    fresh.s3_key,
+                                fresh.chunk_index, fresh.start_sec, fresh.end_sec,
+                                js.sample_fps,     js.max_width,    fresh.lease_token};
+    pipeline_chunk_summary fs;
+    CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    store_completion comp;
+    CHECK(store_chunk_complete(st, fresh.id, "test:fresh", fresh.lease_token, fs.runtime_ms,
+                               fs.artifact_key, &comp, &e) == CR_OK);
+    CHECK_INT_EQ(comp.counted, 1);
+
+    /* The stale worker resumes: its first heartbeat is refused, it stops and writes
+     * no artifact. */
+    char stale_key[BLOB_KEY_MAX];
+    CHECK(blob_key_chunk_lease(stale.session_id, stale.job_id, stale.chunk_index, stale.lease_token,
+                               stale_key, sizeof stale_key, &e) == CR_OK);
+    CHECK(strcmp(stale_key, fs.artifact_key) != 0);
+    fence_beat fb = {st, stale.id, "test:stale", stale.lease_token, 0};
+    spec.lease_token = stale.lease_token;
+    pipeline_chunk_summary ss;
+    cr_err_clear(&e);
+    cr_status s = pipeline_chunk_process(blob, tr, &spec, fence_heartbeat, &fb, &ss, &e);
+    CHECK_MSG(s == CR_ERR_CANCELLED, "stale chunk: %s (%s)", cr_status_str(s), cr_err_msg(&e));
+    CHECK_INT_EQ(fb.beats, 1);
+    blob_info bi;
+    cr_err_clear(&e);
+    CHECK(blob_head(blob, stale_key, &bi, &e) == CR_ERR_NOT_FOUND);
+    /* Paused after its last heartbeat instead, it writes its artifact -- under its
+     * own key (here a broken one, which must never be read) -- and tries to record
+     * it: every call is refused and nothing changes. */
+    CHECK(blob_put(blob, stale_key, "{broken", 7, "application/json", &e) == CR_OK);
+    cr_err_clear(&e);
+    CHECK_INT_EQ(store_chunk_complete(st, stale.id, "test:stale", stale.lease_token, 1, stale_key,
+                                      &comp, &e),
+                 CR_ERR_CONFLICT);
+    CHECK_INT_EQ(comp.counted, 0);
+    cr_err_clear(&e);
+    CHECK_INT_EQ(store_chunk_fail(st, stale.id, "test:stale", stale.lease_token, "late", NULL, &e),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&e);
+    CHECK_INT_EQ(store_chunk_release(st, stale.id, "test:stale", stale.lease_token, &e),
+                 CR_ERR_CONFLICT);
+    store_chunk rows[DURATION];
+    int n = 0;
+    CHECK(store_chunks_of_job(st, sub.job_id, rows, DURATION, &n, &e) == CR_OK);
+    CHECK(n == DURATION && strcmp(rows[0].status, STORE_CHUNK_COMPLETED) == 0);
+    CHECK_STR_EQ(rows[0].artifact_s3_key, fs.artifact_key);
+    CHECK_STR_EQ(rows[0].worker_id, "test:fresh");
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK_INT_EQ(job.completed_chunks, 1);
+    pose_tracker_destroy(tr);
+
+    run_workers(cfg, sub.job_id, 2);
+    json_t *doc = load_results(blob, st, sub.job_id);
+    if (doc != NULL) {
+        check_series(doc);
+        json_t *c0 = json_array_get(json_object_get(doc, "chunks"), 0);
+        CHECK_STR_EQ(json_string_value(json_object_get(c0, "artifact_key")), fs.artifact_key);
+    }
+    json_decref(doc);
+    CHECK(store_chunks_of_job(st, sub.job_id, rows, DURATION, &n, &e) == CR_OK);
+    CHECK(n == DURATION && rows[0].attempts == 2 && rows[1].attempts == 1);
+    CHECK_STR_EQ(rows[0].artifact_s3_key, fs.artifact_key);
+}
+
 static void check_upload(const cr_config *cfg, blob_store *blob, store *st, const char *video,
                          const char *junk)
 {
@@ -357,14 +480,20 @@ int main(int argc, char **argv)
         check_series(chunked);
         json_t *chunks = json_object_get(chunked, "chunks");
         CHECK_INT_EQ(json_array_size(chunks), DURATION);
-        for (size_t i = 0; i < json_array_size(chunks); i++) {
+        store_chunk rows[DURATION];
+        int nr = 0;
+        CHECK(store_chunks_of_job(st, sub.job_id, rows, DURATION, &nr, &e) == CR_OK);
+        for (size_t i = 0; i < json_array_size(chunks) && (int)i < nr; i++) {
             json_t *c = json_array_get(chunks, i);
             CHECK_INT_EQ(json_integer_value(json_object_get(c, "index")), (long long)i);
             CHECK_INT_EQ(json_integer_value(json_object_get(c, "frames")), FPS);
+            /* each chunk's artifact under its claim's key, as its row records it */
             const char *key = json_string_value(json_object_get(c, "artifact_key"));
             char want[BLOB_KEY_MAX];
-            blob_key_chunk(sub.session_id, sub.job_id, (int)i, want, sizeof want, &e);
+            blob_key_chunk_lease(sub.session_id, sub.job_id, (int)i, rows[i].lease_token, want,
+                                 sizeof want, &e);
             CHECK(key != NULL && strcmp(key, want) == 0);
+            CHECK_STR_EQ(rows[i].artifact_s3_key, want);
             CHECK(key != NULL && blob_head(blob, key, &bi, &e) == CR_OK);
         }
         CHECK_STR_EQ(json_string_value(json_object_get(chunked, "analysis_mode")), "batting");
@@ -373,11 +502,16 @@ int main(int argc, char **argv)
      * frame, and the results say so. */
     store_job job;
     CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
-    for (int i = 0; i < DURATION; i++) {
-        char key[BLOB_KEY_MAX];
+    store_chunk old_rows[DURATION];
+    const char *old_keys[DURATION] = {0};
+    int nold = 0;
+    CHECK(store_chunks_of_job(st, sub.job_id, old_rows, DURATION, &nold, &e) == CR_OK);
+    for (int i = 0; i < nold; i++)
+        old_keys[i] = old_rows[i].artifact_s3_key;
+    for (int i = 0; i < nold; i++) {
+        const char *key = old_keys[i];
         void *data = NULL;
         size_t len = 0;
-        blob_key_chunk(sub.session_id, sub.job_id, i, key, sizeof key, &e);
         CHECK(blob_get(blob, key, &data, &len, &e) == CR_OK);
         json_t *a = data ? json_loadb(data, len, 0, NULL) : NULL;
         cr_free(data);
@@ -392,7 +526,7 @@ int main(int argc, char **argv)
     }
     pipeline_job_summary js;
     pipeline_job_result jr;
-    CHECK_MSG(pipeline_job_aggregate(&cfg, blob, &job, NULL, NULL, NULL, NULL, &js, &jr, &e) ==
+    CHECK_MSG(pipeline_job_aggregate(&cfg, blob, &job, old_keys, NULL, NULL, NULL, &js, &jr, &e) ==
                   CR_OK,
               "%s", cr_err_msg(&e));
     char *summary = jr.deep_results;
@@ -436,6 +570,8 @@ int main(int argc, char **argv)
     json_decref(chunked);
     json_decref(single);
 
+    check_fencing(&cfg, blob, st, video);
+
     /* Bad input: rejected before any job exists. */
     store_job jobs[16];
     int before = 0, after = 0;
@@ -464,7 +600,8 @@ int main(int argc, char **argv)
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
-    pipeline_chunk_spec spec = {gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640};
+    pipeline_chunk_spec spec = {
+        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);

@@ -123,12 +123,14 @@ static inline void scratch_session(store *st, const char *id)
     }
 }
 
-/* Finishes a job done (results may be NULL) or failed with `message`. */
-static inline cr_status scratch_finish(store *st, const char *job, const char *worker, int ok,
-                                       const char *results, const char *message, cr_err *err)
+/* Finishes a job held by `worker` under `token`: done (results may be NULL) or failed
+ * with `message`. */
+static inline cr_status scratch_finish(store *st, const char *job, const char *worker,
+                                       int64_t token, int ok, const char *results,
+                                       const char *message, cr_err *err)
 {
     store_job_outcome o = {.ok = ok, .deep_results = results, .message = message};
-    return store_job_finish(st, job, worker, &o, err);
+    return store_job_finish(st, job, worker, token, &o, err);
 }
 
 /* The error buffer of the call under test; OK(call) checks it returned CR_OK. */

@@ -134,10 +134,11 @@ static int queue_smoke(store *st, const char *session)
     OK(store_chunk_claim(st, "w", 10, 2, c, &got, &E));
     CHECK_INT_EQ(got, 2);
     for (int i = 0; i < got; i++)
-        OK(store_chunk_complete(st, c[i].id, 5, "k", NULL, &E));
-    OK(store_job_claim_aggregation(st, id, "a", 10, NULL, &won, &E));
+        OK(store_chunk_complete(st, c[i].id, "w", c[i].lease_token, 5, "k", NULL, &E));
+    store_job held;
+    OK(store_job_claim_aggregation(st, id, "a", 10, &held, &won, &E));
     CHECK_INT_EQ(won, 1);
-    OK(scratch_finish(st, id, "a", 1, "{}", NULL, &E));
+    OK(scratch_finish(st, id, "a", held.lease_token, 1, "{}", NULL, &E));
     store_job j;
     OK(store_job_get(st, id, &j, &E));
     CHECK_STR_EQ(j.analysis_mode, "bowling");
@@ -330,6 +331,7 @@ static const char *const crease_columns[] = {
     "video_analysis_jobs.worker_id",          "video_analysis_jobs.lease_expires_at",
     "video_analysis_jobs.sample_rate",        "video_analysis_jobs.chunk_seconds",
     "video_analysis_jobs.max_width",          "video_analysis_jobs.pose_model",
+    "video_analysis_chunks.lease_token",      "video_analysis_jobs.lease_token",
 };
 
 /* On Cricksy's head: up adds exactly crease's columns (and its partial indexes),

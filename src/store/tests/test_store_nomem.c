@@ -24,11 +24,13 @@ static cr_status sequence(store *st)
     int got = 0;
     if ((s = store_chunk_claim(st, "w", 30, 3, c, &got, &e)) != CR_OK)
         return s;
-    if (got > 0 && (s = store_chunk_complete(st, c[0].id, 1, "k", NULL, &e)) != CR_OK)
+    if (got > 0 &&
+        (s = store_chunk_complete(st, c[0].id, "w", c[0].lease_token, 1, "k", NULL, &e)) != CR_OK)
         return s;
-    if (got > 1 && (s = store_chunk_fail(st, c[1].id, "w", "boom", NULL, &e)) != CR_OK)
+    if (got > 1 &&
+        (s = store_chunk_fail(st, c[1].id, "w", c[1].lease_token, "boom", NULL, &e)) != CR_OK)
         return s;
-    if (got > 2 && (s = store_chunk_heartbeat(st, c[2].id, "w", 30, &e)) != CR_OK)
+    if (got > 2 && (s = store_chunk_heartbeat(st, c[2].id, "w", c[2].lease_token, 30, &e)) != CR_OK)
         return s;
     store_job j;
     if ((s = store_job_get(st, id, &j, &e)) != CR_OK)

@@ -134,29 +134,33 @@ static void test_lifecycle(store *st)
     CHECK_INT_EQ(got, 0);
 
     /* Heartbeat: holder only. */
-    OK(store_chunk_heartbeat(st, c[0].id, "w1", 60, &E));
+    OK(store_chunk_heartbeat(st, c[0].id, "w1", c[0].lease_token, 60, &E));
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "w2", 60, &E), CR_ERR_CONFLICT);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "w2", c[0].lease_token, 60, &E),
+                 CR_ERR_CONFLICT);
 
     /* Release b's chunk 1: back to queued, the attempt does not count. */
-    OK(store_chunk_release(st, c2[2].id, "w2", &E));
+    OK(store_chunk_release(st, c2[2].id, "w2", c2[2].lease_token, &E));
     OK(store_chunk_claim(st, "w3", 30, 1, c2 + 2, &got, &E));
     CHECK_INT_EQ(got, 1);
     CHECK_INT_EQ(c2[2].attempts, 1);
 
     /* Complete a's chunks; progress 33, 66, then aggregation. */
     store_completion comp;
-    OK(store_chunk_complete(st, c[0].id, 1200, "k/chunk_0000.json", &comp, &E));
+    OK(store_chunk_complete(st, c[0].id, "w1", c[0].lease_token, 1200, "k/chunk_0000.json", &comp,
+                            &E));
     CHECK_INT_EQ(comp.counted, 1);
     CHECK_INT_EQ(comp.completed_chunks, 1);
     CHECK_INT_EQ(comp.total_chunks, 3);
     CHECK_INT_EQ(comp.job_ready, 0);
     CHECK(job_ok(st, a, &j));
     CHECK_INT_EQ(j.progress_pct, 33);
-    OK(store_chunk_complete(st, c[0].id, 1300, "k/chunk_0000.json", &comp, &E)); /* again */
+    OK(store_chunk_complete(st, c[0].id, "w1", c[0].lease_token, 1300, "k/chunk_0000.json", &comp,
+                            &E)); /* again, by the same claim */
     CHECK_INT_EQ(comp.counted, 0);
     CHECK_INT_EQ(comp.completed_chunks, 1);
-    OK(store_chunk_complete(st, c[1].id, 1000, "k/chunk_0001.json", &comp, &E));
+    OK(store_chunk_complete(st, c[1].id, "w1", c[1].lease_token, 1000, "k/chunk_0001.json", &comp,
+                            &E));
     CHECK(job_ok(st, a, &j));
     CHECK_INT_EQ(j.progress_pct, 66);
 
@@ -164,7 +168,8 @@ static void test_lifecycle(store *st)
     OK(store_job_claim_aggregation(st, a, "agg1", 30, &j, &won, &E));
     CHECK_INT_EQ(won, 0); /* not all chunks done */
 
-    OK(store_chunk_complete(st, c2[0].id, 900, "k/chunk_0002.json", &comp, &E));
+    OK(store_chunk_complete(st, c2[0].id, "w2", c2[0].lease_token, 900, "k/chunk_0002.json", &comp,
+                            &E));
     CHECK_INT_EQ(comp.counted, 1);
     CHECK_INT_EQ(comp.job_ready, 1);
     CHECK_STR_EQ(comp.job_id, a);
@@ -181,12 +186,18 @@ static void test_lifecycle(store *st)
     CHECK_INT_EQ(won, 0);
     OK(store_job_claim_aggregation(st, NULL, "agg2", 30, NULL, &won, &E));
     CHECK_INT_EQ(won, 0); /* b is not ready */
-    OK(store_job_heartbeat(st, a, "agg1", 30, &E));
+    int64_t agg1 = j.lease_token;
+    CHECK(agg1 >= 1);
+    OK(store_job_heartbeat(st, a, "agg1", agg1, 30, &E));
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_job_heartbeat(st, a, "agg2", 30, &E), CR_ERR_CONFLICT);
+    CHECK_INT_EQ(store_job_heartbeat(st, a, "agg2", agg1, 30, &E), CR_ERR_CONFLICT);
     cr_err_clear(&E);
-    CHECK_INT_EQ(scratch_finish(st, a, "agg2", 1, "{}", NULL, &E), CR_ERR_CONFLICT);
-    OK(scratch_finish(st, a, "agg1", 1, "{\"metrics\":{\"n\":3}}", NULL, &E));
+    CHECK_INT_EQ(store_job_heartbeat(st, a, "agg1", agg1 - 1, 30, &E), CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(scratch_finish(st, a, "agg2", agg1, 1, "{}", NULL, &E), CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(scratch_finish(st, a, "agg1", agg1 + 1, 1, "{}", NULL, &E), CR_ERR_CONFLICT);
+    OK(scratch_finish(st, a, "agg1", agg1, 1, "{\"metrics\":{\"n\":3}}", NULL, &E));
     CHECK(job_ok(st, a, &j));
     CHECK_STR_EQ(j.status, "done");
     CHECK_STR_EQ(j.stage, "DONE");
@@ -218,13 +229,13 @@ static void test_lifecycle(store *st)
     CHECK_INT_EQ(n, 1);
 
     /* b: a worker fails, with aggregation failing at the end. */
-    OK(store_chunk_complete(st, c2[1].id, 10, "k0", &comp, &E));
-    OK(store_chunk_complete(st, c2[2].id, 10, "k1", &comp, &E));
+    OK(store_chunk_complete(st, c2[1].id, "w2", c2[1].lease_token, 10, "k0", &comp, &E));
+    OK(store_chunk_complete(st, c2[2].id, "w3", c2[2].lease_token, 10, "k1", &comp, &E));
     CHECK_INT_EQ(comp.job_ready, 1);
     OK(store_job_claim_aggregation(st, NULL, "agg3", 30, &j, &won, &E));
     CHECK_INT_EQ(won, 1);
     CHECK_STR_EQ(j.id, b);
-    OK(scratch_finish(st, b, "agg3", 0, NULL, "merge failed: bad json", &E));
+    OK(scratch_finish(st, b, "agg3", j.lease_token, 0, NULL, "merge failed: bad json", &E));
     CHECK(job_ok(st, b, &j));
     CHECK_STR_EQ(j.status, "failed");
     CHECK_STR_EQ(j.error_message, "merge failed: bad json");
@@ -267,7 +278,8 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK(c[0].chunk_index == 0 && c[1].chunk_index == 1 && c[2].chunk_index == 2);
     char slow_chunk[STORE_ID_MAX];
     snprintf(slow_chunk, sizeof slow_chunk, "%s", c[2].id);
-    OK(store_chunk_complete(st, c[1].id, 5, "k1", NULL, &E));
+    int64_t slow_token = c[2].lease_token;
+    OK(store_chunk_complete(st, c[1].id, "w", c[1].lease_token, 5, "k1", NULL, &E));
     double prev_next = 0;
     for (int attempt = 1; attempt <= 3; attempt++) {
         if (attempt > 1) {
@@ -286,7 +298,7 @@ static void test_backoff_and_max_attempts(store *st)
         CHECK_INT_EQ(c[0].chunk_index, 0);
         CHECK_INT_EQ(c[0].attempts, attempt);
         store_failure f;
-        OK(store_chunk_fail(st, c[0].id, "w", "decoder exploded", &f, &E));
+        OK(store_chunk_fail(st, c[0].id, "w", c[0].lease_token, "decoder exploded", &f, &E));
         CHECK_INT_EQ(f.attempts, attempt);
         if (attempt < 3) {
             CHECK_INT_EQ(f.final, 0);
@@ -308,7 +320,8 @@ static void test_backoff_and_max_attempts(store *st)
             CHECK_INT_EQ(f.final, 1);
         }
         cr_err_clear(&E);
-        CHECK_INT_EQ(store_chunk_fail(st, c[0].id, "w", "again", &f, &E), CR_ERR_CONFLICT);
+        CHECK_INT_EQ(store_chunk_fail(st, c[0].id, "w", c[0].lease_token, "again", &f, &E),
+                     CR_ERR_CONFLICT);
     }
     store_job j;
     CHECK(job_ok(st, id, &j));
@@ -318,9 +331,10 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK_MSG(strstr(j.error_message, "decoder exploded") != NULL, "job error '%s'",
               j.error_message);
     CHECK_MSG(strstr(j.error_message, "chunk 0") != NULL, "job error '%s'", j.error_message);
-    /* The slow chunk finishes after the job failed: counted, progress unchanged. */
+    /* The slow chunk finishes after the job failed (its holder still holds it):
+     * counted, progress unchanged. */
     store_completion late;
-    OK(store_chunk_complete(st, slow_chunk, 6, "k2", &late, &E));
+    OK(store_chunk_complete(st, slow_chunk, "w", slow_token, 6, "k2", &late, &E));
     CHECK_INT_EQ(late.counted, 1);
     CHECK_INT_EQ(late.job_ready, 0);
     CHECK(job_ok(st, id, &j));
@@ -332,7 +346,8 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK_STR_EQ(rows[0].status, "failed");
     CHECK_INT_EQ(rows[0].attempts, 3);
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_chunk_complete(st, rows[0].id, 1, "k", NULL, &E), CR_ERR_CONFLICT);
+    CHECK_INT_EQ(store_chunk_complete(st, rows[0].id, "w", rows[0].lease_token, 1, "k", NULL, &E),
+                 CR_ERR_CONFLICT);
 
     /* Retry: only the failed chunk is re-queued, with fresh attempts. */
     int rq = -1;
@@ -348,7 +363,7 @@ static void test_backoff_and_max_attempts(store *st)
     CHECK_INT_EQ(got, 1);
     CHECK(got == 1 && c[0].chunk_index == 0 && c[0].attempts == 1);
     store_completion comp;
-    OK(store_chunk_complete(st, c[0].id, 7, "k0", &comp, &E));
+    OK(store_chunk_complete(st, c[0].id, "w", c[0].lease_token, 7, "k0", &comp, &E));
     CHECK_INT_EQ(comp.job_ready, 1);
     OK(store_chunks_of_job(st, id, rows, 3, &n, &E));
     CHECK(n == 3 && rows[1].runtime_ms == 5); /* the completed chunks were not re-run */
@@ -364,15 +379,17 @@ static void test_reaper(store *st)
     CHECK_INT_EQ(got, 2);
     store_reaped rp;
     OK(store_reap_expired(st, &rp, &E));
-    CHECK_INT_EQ(rp.chunks_requeued + rp.chunks_failed, 0);        /* leases still valid */
-    OK(store_chunk_heartbeat(st, c[1].id, "dead-worker", 30, &E)); /* chunk 1 stays alive */
+    CHECK_INT_EQ(rp.chunks_requeued + rp.chunks_failed, 0); /* leases still valid */
+    OK(store_chunk_heartbeat(st, c[1].id, "dead-worker", c[1].lease_token, 30,
+                             &E)); /* chunk 1 stays alive */
     sleep_s(0.5);
     OK(store_reap_expired(st, &rp, &E));
     CHECK_INT_EQ(rp.chunks_requeued, 1);
     CHECK_INT_EQ(rp.chunks_failed, 0);
-    /* The lost worker's late heartbeat is refused; its late completion still counts. */
+    /* The lost worker's late heartbeat is refused. */
     cr_err_clear(&E);
-    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "dead-worker", 30, &E), CR_ERR_CONFLICT);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, c[0].id, "dead-worker", c[0].lease_token, 30, &E),
+                 CR_ERR_CONFLICT);
     store_chunk again;
     OK(store_chunk_claim(st, "w2", 0.3, 1, &again, &got, &E));
     CHECK_INT_EQ(got, 1);
@@ -387,19 +404,24 @@ static void test_reaper(store *st)
     int rq = 0;
     OK(store_job_retry(st, id, &rq, &E));
     CHECK_INT_EQ(rq, 1);
+    store_chunk c1 = c[1]; /* dead-worker's chunk 1, kept alive by its heartbeat */
     OK(store_chunk_claim(st, "w3", 30, 2, c, &got, &E));
     CHECK_INT_EQ(got, 1);
-    OK(store_chunk_complete(st, c[0].id, 1, "k0", NULL, &E));
+    CHECK(c[0].lease_token > again.lease_token); /* a retry never resets the token */
+    OK(store_chunk_complete(st, c[0].id, "w3", c[0].lease_token, 1, "k0", NULL, &E));
     store_completion comp;
-    OK(store_chunk_complete(st, again.id, 1, "k0", &comp, &E)); /* same chunk: no double count */
+    cr_err_clear(&E); /* w2's claim was reaped: its completion is refused, nothing counted */
+    CHECK_INT_EQ(store_chunk_complete(st, again.id, "w2", again.lease_token, 1, "k0-w2", &comp, &E),
+                 CR_ERR_CONFLICT);
     CHECK_INT_EQ(comp.counted, 0);
-    OK(store_chunk_complete(st, c[1].id, 1, "k1", &comp, &E)); /* lease reaped? no: heartbeat */
+    OK(store_chunk_complete(st, c1.id, "dead-worker", c1.lease_token, 1, "k1", &comp, &E));
     CHECK_INT_EQ(comp.completed_chunks, 2);
     CHECK_INT_EQ(comp.job_ready, 1);
 
     /* An aggregation lease that expires puts the job back in line. */
     int won = 0;
-    OK(store_job_claim_aggregation(st, id, "agg-dead", 0.3, NULL, &won, &E));
+    store_job dead;
+    OK(store_job_claim_aggregation(st, id, "agg-dead", 0.3, &dead, &won, &E));
     CHECK_INT_EQ(won, 1);
     sleep_s(0.5);
     OK(store_reap_expired(st, &rp, &E));
@@ -407,12 +429,169 @@ static void test_reaper(store *st)
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "queued");
     cr_err_clear(&E);
-    CHECK_INT_EQ(scratch_finish(st, id, "agg-dead", 1, NULL, NULL, &E), CR_ERR_CONFLICT);
-    OK(store_job_claim_aggregation(st, id, "agg-2", 30, NULL, &won, &E));
+    CHECK_INT_EQ(scratch_finish(st, id, "agg-dead", dead.lease_token, 1, NULL, NULL, &E),
+                 CR_ERR_CONFLICT);
+    OK(store_job_claim_aggregation(st, id, "agg-2", 30, &j, &won, &E));
     CHECK_INT_EQ(won, 1);
-    OK(scratch_finish(st, id, "agg-2", 1, NULL, NULL, &E));
+    CHECK(j.lease_token == dead.lease_token + 1);
+    OK(scratch_finish(st, id, "agg-2", j.lease_token, 1, NULL, NULL, &E));
     CHECK(job_ok(st, id, &j));
     CHECK_STR_EQ(j.status, "done");
+}
+
+/* Chunk `index` of job `id` into *out. */
+static void chunk_row(store *st, const char *id, int index, store_chunk *out)
+{
+    store_chunk rows[8];
+    int n = 0;
+    OK(store_chunks_of_job(st, id, rows, 8, &n, &E));
+    CHECK(index < n);
+    if (index < n)
+        *out = rows[index];
+}
+
+/* Every column a stale call could touch is as it was. */
+static void check_chunk_unchanged(const store_chunk *was, const store_chunk *now, const char *what)
+{
+    CHECK_MSG(strcmp(was->status, now->status) == 0, "%s: status %s -> %s", what, was->status,
+              now->status);
+    CHECK_MSG(was->attempts == now->attempts, "%s: attempts", what);
+    CHECK_MSG(strcmp(was->worker_id, now->worker_id) == 0, "%s: worker_id", what);
+    CHECK_MSG(was->lease_token == now->lease_token, "%s: token", what);
+    CHECK_MSG(strcmp(was->artifact_s3_key, now->artifact_s3_key) == 0, "%s: artifact %s -> %s",
+              what, was->artifact_s3_key, now->artifact_s3_key);
+    CHECK_MSG(was->lease_expires_at == now->lease_expires_at, "%s: lease", what);
+    CHECK_MSG(was->next_attempt_at == now->next_attempt_at, "%s: next_attempt_at", what);
+    CHECK_MSG(was->runtime_ms == now->runtime_ms, "%s: runtime", what);
+    CHECK_MSG(strcmp(was->error_message, now->error_message) == 0, "%s: error", what);
+}
+
+/* Every call a worker makes with its claim's token, made with a stale one. */
+static void stale_calls(store *st, const char *chunk, const char *worker, int64_t token)
+{
+    store_completion comp;
+    store_failure f;
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_heartbeat(st, chunk, worker, token, 30, &E), CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_complete(st, chunk, worker, token, 77, "k-stale", &comp, &E),
+                 CR_ERR_CONFLICT);
+    CHECK_INT_EQ(comp.counted, 0);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_fail(st, chunk, worker, token, "stale failure", &f, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunk_release(st, chunk, worker, token, &E), CR_ERR_CONFLICT);
+}
+
+/* Fencing (DESIGN.md §5): a worker whose lease was reaped, and then taken over,
+ * changes nothing with any call; the holder's completion counts once and its
+ * artifact key stays; the same for the aggregation lease. */
+static void test_fencing(store *st)
+{
+    char id[37];
+    make_job(st, "sess-fence", 2, 5, id);
+    store_chunk old, cur, was, now;
+    int got = 0;
+    OK(store_chunk_claim(st, "old", 0.3, 1, &old, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(old.chunk_index == 0 && old.lease_token >= 1);
+    sleep_s(0.5);
+    store_reaped rp;
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.chunks_requeued, 1);
+
+    /* Reaped, not yet claimed again: the stale holder cannot take it back. */
+    chunk_row(st, id, 0, &was);
+    CHECK_STR_EQ(was.status, "queued");
+    stale_calls(st, old.id, "old", old.lease_token);
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "reaped");
+
+    /* Claimed again by another worker: a new token. */
+    OK(store_chunk_claim(st, "new", 30, 1, &cur, &got, &E));
+    CHECK_INT_EQ(got, 1);
+    CHECK(strcmp(cur.id, old.id) == 0 && cur.lease_token == old.lease_token + 1);
+    CHECK_INT_EQ(cur.attempts, 2);
+    chunk_row(st, id, 0, &was);
+    stale_calls(st, old.id, "old", old.lease_token);     /* the old claim */
+    stale_calls(st, old.id, "new", old.lease_token);     /* the holder's name, old token */
+    stale_calls(st, old.id, "old", cur.lease_token);     /* the token, not the holder */
+    stale_calls(st, old.id, "new", cur.lease_token + 1); /* a token not handed out */
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "taken over");
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK_INT_EQ(j.completed_chunks, 0);
+
+    /* The holder completes, once; a repeat by the same claim is a no-op. */
+    store_completion comp;
+    OK(store_chunk_complete(st, cur.id, "new", cur.lease_token, 12, "k-new", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 1);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    OK(store_chunk_complete(st, cur.id, "new", cur.lease_token, 13, "k-again", &comp, &E));
+    CHECK_INT_EQ(comp.counted, 0);
+    CHECK_INT_EQ(comp.completed_chunks, 1);
+    /* The stale worker finishes late: refused, not counted, the key stays. */
+    chunk_row(st, id, 0, &was);
+    CHECK_STR_EQ(was.artifact_s3_key, "k-new");
+    CHECK_INT_EQ(was.runtime_ms, 12);
+    stale_calls(st, old.id, "old", old.lease_token);
+    chunk_row(st, id, 0, &now);
+    check_chunk_unchanged(&was, &now, "completed");
+    CHECK(job_ok(st, id, &j));
+    CHECK_INT_EQ(j.completed_chunks, 1);
+    CHECK_INT_EQ(j.progress_pct, 50);
+
+    /* The aggregation lease: reaped and taken over, the stale aggregator can neither
+     * heartbeat nor finish, and the outcome is the holder's. */
+    OK(store_chunk_claim(st, "w", 30, 1, &cur, &got, &E));
+    CHECK(got == 1 && cur.chunk_index == 1);
+    OK(store_chunk_complete(st, cur.id, "w", cur.lease_token, 5, "k1", &comp, &E));
+    CHECK_INT_EQ(comp.job_ready, 1);
+    store_job agg_old, agg_new;
+    int won = 0;
+    OK(store_job_claim_aggregation(st, id, "agg-old", 0.3, &agg_old, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    sleep_s(0.5);
+    OK(store_reap_expired(st, &rp, &E));
+    CHECK_INT_EQ(rp.jobs_requeued, 1);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-old", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    OK(store_job_claim_aggregation(st, id, "agg-new", 30, &agg_new, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK(agg_new.lease_token == agg_old.lease_token + 1);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_heartbeat(st, id, "agg-old", agg_old.lease_token, 30, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_heartbeat(st, id, "agg-new", agg_old.lease_token, 30, &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(scratch_finish(st, id, "agg-old", agg_old.lease_token, 0, NULL, "stale", &E),
+                 CR_ERR_CONFLICT);
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-new", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "deep_running");
+    CHECK_STR_EQ(j.worker_id, "agg-new");
+    CHECK_STR_EQ(j.error_message, "");
+    OK(store_job_heartbeat(st, id, "agg-new", agg_new.lease_token, 30, &E));
+    OK(scratch_finish(st, id, "agg-new", agg_new.lease_token, 1, "{\"by\":\"new\"}", NULL, &E));
+    cr_err_clear(&E);
+    CHECK_INT_EQ(
+        scratch_finish(st, id, "agg-old", agg_old.lease_token, 1, "{\"by\":\"old\"}", NULL, &E),
+        CR_ERR_CONFLICT);
+    CHECK(job_ok(st, id, &j));
+    CHECK_STR_EQ(j.status, "done");
+    char *json = NULL;
+    OK(store_job_results(st, id, &json, &E));
+    CHECK(json != NULL && strstr(json, "new") != NULL && strstr(json, "old") == NULL);
+    cr_free(json);
 }
 
 static void test_cpu_job(store *st)
@@ -647,7 +826,7 @@ static void test_sessions(store *st)
     int got = 0, won = 0;
     OK(store_chunk_claim(st, "w-s", 30, 1, c, &got, &E));
     CHECK(got == 1 && strcmp(c[0].job_id, id) == 0);
-    OK(store_chunk_complete(st, c[0].id, 10, "k0", NULL, &E));
+    OK(store_chunk_complete(st, c[0].id, "w-s", c[0].lease_token, 10, "k0", NULL, &E));
     OK(store_job_claim_aggregation(st, id, "agg-s", 30, &j, &won, &E));
     CHECK_INT_EQ(won, 1);
     OK(store_session_get(st, a, &ss, &E));
@@ -656,7 +835,7 @@ static void test_sessions(store *st)
     double started = j.deep_started_at;
     struct timespec pause = {0, 20 * 1000 * 1000};
     nanosleep(&pause, NULL);
-    OK(store_job_heartbeat(st, id, "agg-s", 30, &E));
+    OK(store_job_heartbeat(st, id, "agg-s", j.lease_token, 30, &E));
     OK(store_job_get(st, id, &j, &E));
     CHECK(j.deep_started_at > started);
     CHECK(j.started_at > 0 && j.started_at <= started);
@@ -665,7 +844,7 @@ static void test_sessions(store *st)
                            .deep_findings = "{\"overall_level\":\"high\",\"findings\":[]}",
                            .deep_report = "{\"summary\":\"Solid\"}",
                            .results_key = "k/final_results.json"};
-    OK(store_job_finish(st, id, "agg-s", &o, &E));
+    OK(store_job_finish(st, id, "agg-s", j.lease_token, &o, &E));
     store_job_docs d;
     OK(store_job_docs_get(st, id, &d, &E));
     CHECK(d.deep_results != NULL && strstr(d.deep_results, "sampled_frames") != NULL);
@@ -686,7 +865,7 @@ static void test_sessions(store *st)
     OK(store_chunk_claim(st, "w-s", 30, 1, c, &got, &E));
     CHECK(got == 1 && strcmp(c[0].job_id, id2) == 0);
     store_failure f;
-    OK(store_chunk_fail(st, c[0].id, "w-s", "corrupt header", &f, &E));
+    OK(store_chunk_fail(st, c[0].id, "w-s", c[0].lease_token, "corrupt header", &f, &E));
     CHECK_INT_EQ(f.final, 1);
     OK(store_session_get(st, a, &ss, &E));
     CHECK_STR_EQ(ss.status, "failed");
@@ -710,6 +889,7 @@ int main(int argc, char **argv)
     test_lifecycle(st);
     test_backoff_and_max_attempts(st);
     test_reaper(st);
+    test_fencing(st);
     test_cpu_job(st);
     test_sessions(st);
 
