@@ -420,14 +420,30 @@ static int status_valid(const char *v)
     return 0;
 }
 
+/* GET analysis-jobs?status=&limit=&cursor=: the caller's jobs, newest first, a page
+ * at a time; "next_cursor" (the last job's id) asks for the next page, null at the
+ * end. */
 static enum MHD_Result route_list(api_server *s, struct MHD_Connection *c, const char *sub)
 {
     const char *status = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
+    const char *cursor = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor");
+    const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     if (status != NULL && *status == '\0')
         status = NULL;
+    if (cursor != NULL && *cursor == '\0')
+        cursor = NULL;
     if (status != NULL && !status_valid(status))
         return api_send_error(c, MHD_HTTP_BAD_REQUEST, "unknown status");
-    store_job *jobs = cr_calloc(API_LIST_MAX, sizeof *jobs);
+    if (cursor != NULL && (!blob_id_valid(cursor) || strlen(cursor) >= STORE_ID_MAX))
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "bad cursor");
+    long limit = API_LIST_MAX;
+    if (lim != NULL && *lim != '\0') {
+        char *end = NULL;
+        limit = strtol(lim, &end, 10);
+        if (*end != '\0' || limit < 1 || limit > API_LIST_MAX)
+            return api_send_error(c, MHD_HTTP_BAD_REQUEST, "limit must be 1..200");
+    }
+    store_job *jobs = cr_calloc((size_t)limit, sizeof *jobs);
     json_t *arr = json_array();
     cr_err e = {0};
     int n = 0;
@@ -438,18 +454,20 @@ static enum MHD_Result route_list(api_server *s, struct MHD_Connection *c, const
         /* The owner filter runs in the database: another coach's jobs never crowd
          * the caller's out of the page. */
         pthread_mutex_lock(&s->st_lock);
-        st =
-            store_job_list_owner(s->st, STORE_OWNER_COACH, sub, status, jobs, API_LIST_MAX, &n, &e);
+        st = store_job_list_owner(s->st, STORE_OWNER_COACH, sub, status, cursor, jobs, (int)limit,
+                                  &n, &e);
         pthread_mutex_unlock(&s->st_lock);
     }
     for (int i = 0; st == CR_OK && i < n; i++)
         json_array_append_new(arr, api_job_json(s, &jobs[i], 0));
+    json_t *next = st == CR_OK && n == limit ? json_string(jobs[n - 1].id) : json_null();
     cr_free(jobs);
     if (st != CR_OK) {
         json_decref(arr);
+        json_decref(next);
         return api_send_status(c, st, &e);
     }
-    return api_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "jobs", arr));
+    return api_send_json(c, MHD_HTTP_OK, json_pack("{s:o, s:o}", "jobs", arr, "next_cursor", next));
 }
 
 enum MHD_Result api_route_health(api_server *s, struct MHD_Connection *c)

@@ -425,7 +425,8 @@ cr_status store_job_list_session(store *st, const char *session_id, store_job *o
 }
 
 cr_status store_job_list_owner(store *st, const char *owner_type, const char *owner_id,
-                               const char *status, store_job *out, int cap, int *n, cr_err *err)
+                               const char *status, const char *after_id, store_job *out, int cap,
+                               int *n, cr_err *err)
 {
     *n = 0;
     cr_status s = store_need(owner_type, "owner type", err);
@@ -433,8 +434,8 @@ cr_status store_job_list_owner(store *st, const char *owner_type, const char *ow
         s = store_need(owner_id, "owner id", err);
     if (s != CR_OK || cap <= 0)
         return s;
-    store_val p[4] = {SVI(cap), SVT(owner_type), SVT(owner_id), SVT(status)};
-    return job_rows(st, Q_JOB_LIST_OWNER, p, 4, out, cap, n, err);
+    store_val p[5] = {SVI(cap), SVT(owner_type), SVT(owner_id), SVT(status), SVT(after_id)};
+    return job_rows(st, Q_JOB_LIST_OWNER, p, 5, out, cap, n, err);
 }
 
 cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_seconds, cr_err *err)

@@ -308,9 +308,11 @@ cr_status store_job_list_session(store *st, const char *session_id, store_job *o
                                  cr_err *err);
 
 /* The jobs of one owner's sessions, newest first, optionally only in `status`; the
- * owner filter runs in the database (one owner's many jobs never hide another's). */
+ * owner filter runs in the database (one owner's many jobs never hide another's).
+ * Pages: `after_id` (NULL = from the newest) is the last job of the previous page. */
 cr_status store_job_list_owner(store *st, const char *owner_type, const char *owner_id,
-                               const char *status, store_job *out, int cap, int *n, cr_err *err);
+                               const char *status, const char *after_id, store_job *out, int cap,
+                               int *n, cr_err *err);
 
 /* Sets the per-job chunk length when it was not fixed at creation (a job Cricksy's
  * initiate created, planned by crease's upload-complete).  Unchanged when set. */

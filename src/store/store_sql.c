@@ -414,17 +414,21 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "SELECT " SQ_JOB_COLS(
              "j.") " FROM video_analysis_jobs j WHERE "
                    "j.session_id = ?1 ORDER BY j.created_at DESC, j.id DESC LIMIT ?2"},
-    /* $1 limit, $2 owner_type, $3 owner_id, $4 status or NULL. */
+    /* $1 limit, $2 owner_type, $3 owner_id, $4 status or NULL, $5 the cursor: the id of
+     * the last job of the previous page (or NULL), whose (created_at, id) the page
+     * continues below. */
     [Q_JOB_LIST_OWNER] =
         {"SELECT " PG_JOB_COLS " FROM video_analysis_jobs j JOIN video_sessions "
          "s ON s.id = j.session_id WHERE s.owner_type::text = $2 AND "
-         "s.owner_id = $3 AND ($4::text IS NULL OR j.status::text = $4) "
-         "ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
+         "s.owner_id = $3 AND ($4::text IS NULL OR j.status::text = $4) AND ($5::text IS "
+         "NULL OR (j.created_at, j.id) < (SELECT a.created_at, a.id FROM video_analysis_jobs a "
+         "WHERE a.id = $5)) ORDER BY j.created_at DESC, j.id DESC LIMIT $1",
          "SELECT " SQ_JOB_COLS(
              "j.") " FROM video_analysis_jobs j JOIN "
                    "video_sessions s ON s.id = j.session_id WHERE s.owner_type = ?2 AND "
-                   "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) "
-                   "ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+                   "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) AND (?5 IS NULL OR "
+                   "(j.created_at, j.id) < (SELECT a.created_at, a.id FROM video_analysis_jobs a "
+                   "WHERE a.id = ?5)) ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
     [Q_JOB_FIX_CHUNK_SECONDS] = {"UPDATE video_analysis_jobs SET chunk_seconds = $2 WHERE id = "
                                  "$1 AND chunk_seconds IS NULL",
                                  "UPDATE video_analysis_jobs SET chunk_seconds = ?2 WHERE id = "

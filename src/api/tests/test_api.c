@@ -388,6 +388,41 @@ static void check_client_cap(void)
     CHECK(kept > 0);
 }
 
+/* Pages of `token`'s jobs, `per` at a time: each job once, and as many as one
+ * unpaged listing gives. */
+static void check_pages(const char *token, int per, int expect)
+{
+    char page[512], *body = NULL;
+    snprintf(page, sizeof page, "/api/coaches/plus/analysis-jobs?limit=%d", per);
+    int seen = 0, rounds = 0;
+    char prev[64] = "";
+    for (;;) {
+        CHECK_INT_EQ(http("GET", page, token, NULL, 0, &body), 200);
+        json_t *j = parse(body);
+        free(body);
+        json_t *pj = json_object_get(j, "jobs");
+        CHECK((int)json_array_size(pj) <= per);
+        for (size_t i = 0; i < json_array_size(pj); i++) {
+            const char *id = jstr(json_array_get(pj, i), "job_id");
+            CHECK(strcmp(id, prev) != 0);
+            snprintf(prev, sizeof prev, "%s", id);
+            seen++;
+        }
+        json_t *next = json_object_get(j, "next_cursor");
+        int more = json_is_string(next) && ++rounds < 50;
+        if (more)
+            snprintf(page, sizeof page, "/api/coaches/plus/analysis-jobs?limit=%d&cursor=%s", per,
+                     json_string_value(next));
+        json_decref(j);
+        if (!more)
+            break;
+    }
+    CHECK_INT_EQ(seen, expect);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs?limit=0", token, NULL, 0, NULL), 400);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/analysis-jobs?cursor=../x", token, NULL, 0, NULL),
+                 400);
+}
+
 /* Retry-After of an answer (curl header callback). */
 static size_t on_header(char *line, size_t size, size_t n, void *ud)
 {
@@ -431,6 +466,7 @@ static void check_job_rate(const char *init)
     }
     CHECK_INT_EQ(ok, API_JOBS_BURST);
     CHECK_INT_EQ(code, 429);
+    check_pages(flood, 3, API_JOBS_BURST);
     CHECK(retry >= 1 && retry <= 60 / API_JOBS_PER_MINUTE + 1);
     char *body = NULL;
     CHECK_INT_EQ(http("POST", init, other, "{}", 2, &body), 200);

@@ -797,12 +797,31 @@ static void test_sessions(store *st)
     }
     store_job list[8];
     int n = 0;
-    OK(store_job_list_owner(st, "coach", "coach-a", NULL, list, 8, &n, &E));
+    OK(store_job_list_owner(st, "coach", "coach-a", NULL, NULL, list, 8, &n, &E));
     CHECK_INT_EQ(n, 2);
     CHECK(n == 2 && strcmp(list[0].id, id2) == 0 && strcmp(list[1].id, id) == 0);
-    OK(store_job_list_owner(st, "coach", "coach-b", NULL, list, 8, &n, &E));
+    OK(store_job_list_owner(st, "coach", "coach-b", NULL, NULL, list, 8, &n, &E));
     CHECK_INT_EQ(n, 8);
-    OK(store_job_list_owner(st, "coach", "coach-a", "done", list, 8, &n, &E));
+    /* Pages of 8 through coach-b's 60 jobs: each job once, newest first. */
+    {
+        int total = 0, guard = 0, ordered = 1;
+        char after[STORE_ID_MAX] = "";
+        double last = 1e300;
+        do {
+            OK(store_job_list_owner(st, "coach", "coach-b", NULL, after[0] ? after : NULL, list, 8,
+                                    &n, &E));
+            for (int i = 0; i < n; i++) {
+                ordered &= list[i].created_at <= last;
+                last = list[i].created_at;
+            }
+            total += n;
+            if (n > 0)
+                snprintf(after, sizeof after, "%s", list[n - 1].id);
+        } while (n == 8 && ++guard < 20);
+        CHECK_INT_EQ(total, 60);
+        CHECK(ordered);
+    }
+    OK(store_job_list_owner(st, "coach", "coach-a", "done", NULL, list, 8, &n, &E));
     CHECK_INT_EQ(n, 0);
     OK(store_job_list_session(st, a, list, 8, &n, &E));
     CHECK_INT_EQ(n, 2);
