@@ -193,6 +193,30 @@ static cr_status tracker_for(worker_ctx *w, const char *model, cr_err *err)
     return CR_OK;
 }
 
+int pipeline_error_permanent(cr_status s)
+{
+    switch (s) {
+    case CR_ERR_FORMAT:
+    case CR_ERR_UNSUPPORTED:
+    case CR_ERR_LIMIT:
+    case CR_ERR_NOT_FOUND:
+    case CR_ERR_INVALID:
+        return 1;
+    case CR_OK:
+    case CR_ERR_NOMEM:
+    case CR_ERR_IO:
+    case CR_ERR_DB:
+    case CR_ERR_NET:
+    case CR_ERR_TIMEOUT:
+    case CR_ERR_CONFLICT:
+    case CR_ERR_AUTH:
+    case CR_ERR_INTERNAL:
+    case CR_ERR_CANCELLED:
+        return 0;
+    }
+    return 0;
+}
+
 /* Processes one claimed chunk and records the outcome. */
 static void work_chunk(worker_ctx *w, const store_chunk *c)
 {
@@ -208,6 +232,7 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
     store_job job;
     pipeline_job_settings js;
     cr_status s;
+    int video_error = 0; /* the chunk's own work failed, not this worker's set-up */
     DB_RETRY(o, s, store_job_get(st, c->job_id, &job, &e), &e);
     if (s == CR_OK) {
         pipeline_job_settings_of(&job, &js);
@@ -218,6 +243,7 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
                                     c->chunk_index, c->start_sec, c->end_sec,
                                     js.sample_fps,  js.max_width, c->lease_token};
         s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
+        video_error = s != CR_OK;
     }
     if (b.lost)
         return; /* someone else holds it now: no completion, no failure recorded */
@@ -252,9 +278,15 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
     store_failure f = {0};
     cr_err e2 = {0};
     cr_status fs;
-    DB_RETRY(o, fs,
-             store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
-             &e2);
+    if (video_error && pipeline_error_permanent(s))
+        DB_RETRY(
+            o, fs,
+            store_chunk_fail_now(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
+            &e2);
+    else
+        DB_RETRY(o, fs,
+                 store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
+                 &e2);
     stats->chunks_failed++;
     if (fs != CR_OK)
         cr_log_error("chunk.fail_unrecorded", "job=%s chunk=%d: %s (then: %s)", c->job_id,

@@ -808,8 +808,9 @@ cr_status store_chunk_complete(store *st, const char *chunk_id, const char *work
     return CR_OK;
 }
 
-cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
-                           const char *message, store_failure *out, cr_err *err)
+/* store_chunk_fail and store_chunk_fail_now: `permanent` skips the retries. */
+static cr_status chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
+                            const char *message, int permanent, store_failure *out, cr_err *err)
 {
     store_failure tmp;
     if (out == NULL)
@@ -839,7 +840,7 @@ cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_i
     int index = store_cell_int(&r, 0, 3, 0);
     store_rows_free(&r);
     out->attempts = attempts;
-    if (attempts < max) {
+    if (attempts < max && !permanent) {
         double ms = store_backoff_ms(&st->opts, attempts, jitter_draw());
         store_val pr[3] = {SVT(chunk_id), SVF(ms), SVT(msg)};
         if ((s = store_run(st, Q_CHUNK_REQUEUE, pr, 3, NULL, err)) != CR_OK)
@@ -862,6 +863,18 @@ fail:
     store_rows_free(&r);
     st->drv->rollback(st->ctx);
     return s;
+}
+
+cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
+                           const char *message, store_failure *out, cr_err *err)
+{
+    return chunk_fail(st, chunk_id, worker_id, token, message, 0, out, err);
+}
+
+cr_status store_chunk_fail_now(store *st, const char *chunk_id, const char *worker_id,
+                               int64_t token, const char *message, store_failure *out, cr_err *err)
+{
+    return chunk_fail(st, chunk_id, worker_id, token, message, 1, out, err);
 }
 
 cr_status store_chunk_release(store *st, const char *chunk_id, const char *worker_id, int64_t token,

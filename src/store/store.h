@@ -425,6 +425,11 @@ typedef struct store_failure {
 cr_status store_chunk_fail(store *st, const char *chunk_id, const char *worker_id, int64_t token,
                            const char *message, store_failure *out, cr_err *err);
 
+/* The same for an error that can never succeed on another attempt (a corrupt or
+ * unsupported video, a limit): the chunk and its job fail now, attempts left or not. */
+cr_status store_chunk_fail_now(store *st, const char *chunk_id, const char *worker_id,
+                               int64_t token, const char *message, store_failure *out, cr_err *err);
+
 /* Gives a held chunk back without counting the attempt (SIGTERM: a worker stops
  * and releases what it did not finish).  CR_ERR_CONFLICT when not held by
  * `worker_id` under `token`. */

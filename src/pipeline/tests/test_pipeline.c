@@ -612,6 +612,29 @@ int main(int argc, char **argv)
     CHECK(blob_head(blob, key, &bi, &e) == CR_ERR_NOT_FOUND);
     pose_tracker_destroy(tr);
 
+    /* A chunk worker on that job: the error can never go away (the video is gone), so
+     * the chunk and the job fail on the first attempt, no retries. */
+    {
+        worker_arg wa;
+        memset(&wa, 0, sizeof wa);
+        wa.cfg = &cfg;
+        pipeline_worker_opts_default(&wa.o);
+        wa.o.worker_id = "test:permanent";
+        wa.o.idle_exit = 1;
+        wa.o.wait_job = gone.job_id;
+        wa.o.poll_seconds = 0.05;
+        chunk_worker(&wa);
+        CHECK_MSG(wa.st == CR_OK, "%s", cr_err_msg(&wa.err));
+        CHECK_INT_EQ(wa.stats.chunks_failed, 1);
+        store_job gj;
+        CHECK(store_job_get(st, gone.job_id, &gj, &e) == CR_OK);
+        CHECK_STR_EQ(gj.status, STORE_JOB_FAILED);
+        store_chunk gc[8];
+        int gn = 0;
+        CHECK(store_chunks_of_job(st, gone.job_id, gc, 8, &gn, &e) == CR_OK);
+        CHECK(gn >= 1 && gc[0].attempts == 1 && strcmp(gc[0].status, STORE_CHUNK_FAILED) == 0);
+    }
+
     check_upload(&cfg, blob, st, video, junk);
 
     blob_close(blob);

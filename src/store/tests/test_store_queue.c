@@ -893,6 +893,34 @@ static void test_sessions(store *st)
     CHECK_STR_EQ(ss.status, "uploaded");
 }
 
+/* An error that cannot go away fails the chunk and its job at once, attempts left. */
+static void test_fail_now(store *st)
+{
+    char id[37];
+    make_job(st, "sess-now", 2, 3, id);
+    store_chunk all[16], c[1];
+    int got = 0, mine = 0;
+    OK(store_chunk_claim(st, "w-now", 30, 16, all, &got, &E));
+    for (int i = 0; i < got; i++) {
+        if (!mine && strcmp(all[i].job_id, id) == 0)
+            c[mine++] = all[i];
+        else /* older jobs' leftovers go back untouched */
+            OK(store_chunk_release(st, all[i].id, "w-now", all[i].lease_token, &E));
+    }
+    CHECK_INT_EQ(mine, 1);
+    store_failure f;
+    OK(store_chunk_fail_now(st, c[0].id, "w-now", c[0].lease_token, "corrupt header", &f, &E));
+    CHECK_INT_EQ(f.final, 1);
+    CHECK_INT_EQ(f.attempts, 1);
+    store_job j;
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_STR_EQ(j.status, "failed");
+    CHECK(strstr(j.error_message, "corrupt header") != NULL);
+    /* a stale token still changes nothing */
+    CHECK_INT_EQ(store_chunk_fail_now(st, c[0].id, "w-now", c[0].lease_token + 1, "x", &f, &E),
+                 CR_ERR_CONFLICT);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -911,6 +939,7 @@ int main(int argc, char **argv)
     test_fencing(st);
     test_cpu_job(st);
     test_sessions(st);
+    test_fail_now(st);
 
     store_close(st);
     scratch_drop(&db);
