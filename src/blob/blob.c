@@ -253,6 +253,13 @@ cr_status blob_key_original(const char *session_id, char *out, size_t cap, cr_er
     return st ? st : layout(out, cap, err, SESSION_FMT "original.mp4", session_id);
 }
 
+cr_status blob_key_job_original(const char *session_id, const char *job_id, char *out, size_t cap,
+                                cr_err *err)
+{
+    cr_status st = check_ids(session_id, job_id, err);
+    return st ? st : layout(out, cap, err, JOB_FMT "original.mp4", session_id, job_id);
+}
+
 cr_status blob_key_chunk(const char *session_id, const char *job_id, int chunk_index, char *out,
                          size_t cap, cr_err *err)
 {

@@ -226,6 +226,12 @@ int blob_id_valid(const char *id);
  * fails blob_id_valid or a chunk index outside 0..9999, CR_ERR_LIMIT when cap is too
  * small. */
 cr_status blob_key_original(const char *session_id, char *out, size_t cap, cr_err *err);
+/* The video of a later job of a session (a session's first job uses
+ * blob_key_original; each later one gets its own, so an upload never replaces a
+ * video another job analysed):
+ *   coach_plus/sessions/<session_id>/analysis/jobs/<job_id>/original.mp4 */
+cr_status blob_key_job_original(const char *session_id, const char *job_id, char *out, size_t cap,
+                                cr_err *err);
 cr_status blob_key_chunk(const char *session_id, const char *job_id, int chunk_index, char *out,
                          size_t cap, cr_err *err);
 /* The key of one claim's chunk artifact:

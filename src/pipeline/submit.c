@@ -76,13 +76,24 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
         if (s != CR_OK)
             return s;
     }
-    if ((s = blob_key_original(out->session_id, out->video_key, sizeof out->video_key, err)))
+    /* A new session's video at DESIGN.md §4's key; a job added to an existing session
+     * (Cricksy's initiate with session_id) gets a key of its own, so that its upload
+     * never replaces the video an earlier job of the session analysed. */
+    char job_id[37];
+    if ((s = store_uuid(job_id, err)) != CR_OK)
+        return s;
+    s = o->session_id == NULL
+            ? blob_key_original(out->session_id, out->video_key, sizeof out->video_key, err)
+            : blob_key_job_original(out->session_id, job_id, out->video_key, sizeof out->video_key,
+                                    err);
+    if (s != CR_OK)
         return s;
     if (o->path != NULL &&
         (s = blob_put_file(blob, out->video_key, o->path, "video/mp4", err)) != CR_OK)
         return s;
 
     store_job_new jn = {0};
+    jn.id = job_id;
     jn.session_id = out->session_id;
     jn.deep_mode = o->chunked ? STORE_DEEP_MODE_GPU : STORE_DEEP_MODE_CPU;
     jn.analysis_mode = o->analysis_mode;

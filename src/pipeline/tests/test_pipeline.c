@@ -365,6 +365,13 @@ static void check_upload(const cr_config *cfg, blob_store *blob, store *st, cons
     CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
     CHECK_STR_EQ(job.status, STORE_JOB_AWAITING_UPLOAD);
     CHECK_STR_EQ(job.s3_key, sub.video_key);
+    /* A second job of the same session gets a video key of its own. */
+    pipeline_submit_opts o2 = {.session_id = sub.session_id, .analysis_mode = "batting"};
+    pipeline_submission sub2;
+    CHECK_MSG(pipeline_submit(cfg, blob, st, NULL, &o2, &sub2, &e) == CR_OK, "%s", cr_err_msg(&e));
+    CHECK_STR_EQ(sub2.session_id, sub.session_id);
+    CHECK(strcmp(sub2.video_key, sub.video_key) != 0);
+    CHECK(strstr(sub2.video_key, sub2.job_id) != NULL);
 
     cr_status s = pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e);
     CHECK_MSG(s == CR_ERR_CONFLICT, "not uploaded: %s (%s)", cr_status_str(s), cr_err_msg(&e));
