@@ -119,15 +119,18 @@ static void frames_usage(FILE *f, const cr_config *cfg)
 {
     fprintf(f,
             "usage: crease frames FILE [--start S] [--end E] [--fps F] [--max-width W]\n"
-            "                      [--threads N] [--dump DIR]\n\n"
+            "                      [--threads N] [--exact] [--skip-deblock] [--dump DIR]\n\n"
             "Samples [S, E) on the global grid t_k = k / F and prints one JSON line per frame:\n"
             "{\"k\",\"t\",\"pts\",\"width\",\"height\"}.  A summary line goes to stderr:\n"
-            "{\"frames\",\"bytes_read\",\"file_bytes\",\"packets_decoded\",\"packets_skipped\"}.\n"
+            "{\"frames\",\"bytes_read\",\"file_bytes\",\"packets_decoded\",\"packets_skipped\",\n"
+            "\"packets_skipped_gop_tail\",\"packets_undeblocked\"}.\n"
             "  --start S      start time in seconds (default 0)\n"
             "  --end E        end time in seconds, exclusive (default: end of the video)\n"
             "  --fps F        sampling rate (default: SAMPLE_FPS, now %g)\n"
             "  --max-width W  frames are scaled to width <= W (default: MAX_WIDTH, now %d)\n"
             "  --threads N    decoder threads, 0 = automatic (default 1)\n"
+            "  --exact        decode every frame up to the last one needed (no GOP-tail skipping)\n"
+            "  --skip-deblock decode the frames no grid point shows without deblocking\n"
             "  --dump DIR     also write each frame as DIR/frame_<k>.png\n",
             cfg->sample_fps, cfg->max_width);
 }
@@ -156,6 +159,10 @@ int cmd_frames(const cr_config *cfg, int argc, char **argv)
             bad = cli_parse_int(v, 1, COUNT_MAX, &o.max_width) != 0;
         else if ((v = cli_opt_value(argc, argv, &i, "--threads", 0, NULL)) != NULL)
             bad = cli_parse_int(v, 0, COUNT_MAX, &o.threads) != 0;
+        else if (strcmp(a, "--exact") == 0)
+            o.skip_gop_tails = 0;
+        else if (strcmp(a, "--skip-deblock") == 0)
+            o.skip_deblock = 1;
         else if ((v = cli_opt_value(argc, argv, &i, "--dump", 0, NULL)) != NULL)
             dump = v;
         else if (a[0] != '-' && path == NULL)
@@ -206,10 +213,12 @@ int cmd_frames(const cr_config *cfg, int argc, char **argv)
         video_sampler_get_stats(s, &ss);
         fprintf(stderr,
                 "{\"frames\":%lld,\"bytes_read\":%llu,\"file_bytes\":%llu,"
-                "\"packets_decoded\":%lld,\"packets_skipped\":%lld}\n",
+                "\"packets_decoded\":%lld,\"packets_skipped\":%lld,"
+                "\"packets_skipped_gop_tail\":%lld,\"packets_undeblocked\":%lld}\n",
                 count, (unsigned long long)cr_reader_bytes_read(r),
                 (unsigned long long)cr_reader_size(r), (long long)ss.packets_decoded,
-                (long long)ss.packets_skipped);
+                (long long)ss.packets_skipped, (long long)ss.packets_skipped_gop_tail,
+                (long long)ss.packets_undeblocked);
     } else {
         fprintf(stderr, "crease frames: %s\n", cr_err_msg(&err));
     }

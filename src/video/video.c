@@ -573,6 +573,8 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->sample_fps = 10.0; /* SAMPLE_FPS default, DESIGN.md §2 */
     o->max_width = 640;   /* MAX_WIDTH default, DESIGN.md §2 */
     o->threads = 1;
+    o->skip_gop_tails = 1;
+    o->skip_deblock = 0;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -629,23 +631,26 @@ static int q_fill_one(video_sampler *s)
     }
 }
 
-/* 1 when the H.264 access unit holds only non-reference slices (nal_ref_idc == 0,
- * ITU-T H.264 7.4.1), so no other picture can depend on it. */
-static int h264_is_nonref(const video_sampler *s, const uint8_t *d, int size)
+/* What the slices of an H.264 access unit say (ITU-T H.264 7.4.1): *vcl = 1 when it
+ * holds a slice, *ref = 1 when a slice may be referenced (nal_ref_idc != 0 or IDR),
+ * *idr = 1 when a slice is an IDR slice (nal_unit_type 5).  A malformed unit reads as a
+ * referenced, non-IDR one: the safe answer for both questions asked of it. */
+static void h264_units(const video_sampler *s, const uint8_t *d, int size, int *vcl, int *ref,
+                       int *idr)
 {
-    int vcl = 0;
+    *vcl = *ref = *idr = 0;
     int pos = 0;
     while (pos < size) {
         int start, end;
         if (s->h264_nal_len > 0) {
             if (size - pos < s->h264_nal_len)
-                return 0;
+                goto malformed;
             uint32_t len = 0;
             for (int i = 0; i < s->h264_nal_len; i++)
                 len = (len << 8) | d[pos + i];
             pos += s->h264_nal_len;
             if (len == 0 || len > (uint32_t)(size - pos))
-                return 0;
+                goto malformed;
             start = pos;
             end = pos + (int)len;
             pos = end;
@@ -665,12 +670,35 @@ static int h264_is_nonref(const video_sampler *s, const uint8_t *d, int size)
             continue;
         int type = d[start] & 0x1f, ref_idc = (d[start] >> 5) & 3;
         if (type >= 1 && type <= 5) {
-            vcl = 1;
+            *vcl = 1;
             if (ref_idc != 0 || type == 5)
-                return 0;
+                *ref = 1;
+            if (type == 5)
+                *idr = 1;
         }
     }
-    return vcl;
+    return;
+malformed:
+    *vcl = *ref = 1;
+    *idr = 0;
+}
+
+/* 1 when the H.264 access unit holds only non-reference slices, so no other picture
+ * can depend on it. */
+static int h264_is_nonref(const video_sampler *s, const uint8_t *d, int size)
+{
+    int vcl, ref, idr;
+    h264_units(s, d, size, &vcl, &ref, &idr);
+    return vcl && !ref;
+}
+
+/* 1 when the H.264 access unit is an IDR picture: no picture after it in decoding
+ * order refers to one before it, and none after it is shown before it (H.264 8.2.1). */
+static int h264_is_idr(const video_sampler *s, const uint8_t *d, int size)
+{
+    int vcl, ref, idr;
+    h264_units(s, d, size, &vcl, &ref, &idr);
+    return idr;
 }
 
 /* The smallest presentation time > t among packets seen (recent and queued), or
@@ -691,32 +719,84 @@ static double next_pts_after(const video_sampler *s, double t)
     return best;
 }
 
+/* 1 when a grid point of the range still to produce falls in [t0, t1) (seconds, the
+ * VIDEO_TIME_EPS rule: a frame shown within EPS after a grid time counts as shown at it). */
+static int grid_point_in(const video_sampler *s, double t0, double t1)
+{
+    int64_t k = video_grid_first_k(t0 - VIDEO_TIME_EPS, s->o.sample_fps);
+    if (k < s->k_next)
+        k = s->k_next;
+    return k < s->k_end && grid_t(s, k) + VIDEO_TIME_EPS < t1;
+}
+
+/* The GOP-tail rule (skip_gop_tails): the packets from the head of the queue up to an
+ * IDR packet in the lookahead can all be left undecoded when no grid point of the range
+ * falls between the earliest presentation time among them and the IDR's.  Frames decoded
+ * before the head are not affected (nothing decoded earlier refers to a later packet),
+ * and nothing from the IDR on refers to them or is shown before the IDR.  The lookahead
+ * must already be full (head_skippable fills it). */
+static int head_in_gop_tail(const video_sampler *s)
+{
+    if (!s->is_h264 || !s->o.skip_gop_tails)
+        return 0;
+    double first = INFINITY;
+    for (int i = 0; i < s->q_len; i++) {
+        const AVPacket *p = s->q[(s->q_head + i) % VIDEO_LOOKAHEAD];
+        double t = pkt_time(s, p);
+        if (isnan(t) || (p->flags & AV_PKT_FLAG_DISCARD))
+            return 0;
+        if (p->flags & AV_PKT_FLAG_KEY) {
+            if (i == 0 || !h264_is_idr(s, p->data, p->size))
+                return 0;
+            return !grid_point_in(s, first, t);
+        }
+        if (t < first)
+            first = t;
+    }
+    return 0; /* no IDR in sight */
+}
+
 /* Decides whether the packet at the head of the queue can be left undecoded. */
 static int head_skippable(video_sampler *s)
 {
     AVPacket *p = s->q[s->q_head];
     if (p->flags & (AV_PKT_FLAG_KEY | AV_PKT_FLAG_DISCARD))
         return 0;
+    double t = pkt_time(s, p);
+    if (isnan(t))
+        return 0;
     int nonref = (p->flags & AV_PKT_FLAG_DISPOSABLE) != 0;
     if (!nonref && s->is_h264)
         nonref = h264_is_nonref(s, p->data, p->size);
-    if (!nonref)
-        return 0;
-    double t = pkt_time(s, p);
-    if (isnan(t))
+    if (!nonref && !(s->is_h264 && s->o.skip_gop_tails))
         return 0;
     /* make sure the next packets in presentation order are known */
     while (!s->demux_eof && s->q_len < VIDEO_LOOKAHEAD)
         if (q_fill_one(s) < 0)
             return 0;
+    if (!nonref) {
+        if (!head_in_gop_tail(s))
+            return 0;
+        s->stats.packets_skipped_gop_tail++;
+        return 1;
+    }
     double nx = next_pts_after(s, t);
     if (isnan(nx))
         return 0;
     /* the frame is needed iff a grid point in range falls in [t, nx) */
-    int64_t k = video_grid_first_k(t - VIDEO_TIME_EPS, s->o.sample_fps);
-    if (k < s->k_next)
-        k = s->k_next;
-    return !(k < s->k_end && grid_t(s, k) + VIDEO_TIME_EPS < nx);
+    return !grid_point_in(s, t, nx);
+}
+
+/* skip_deblock: 1 when the head packet's frame is shown at no grid point of the range,
+ * so it is decoded only for the frames that refer to it. */
+static int head_unshown(video_sampler *s)
+{
+    AVPacket *p = s->q[s->q_head];
+    double t = pkt_time(s, p);
+    if (isnan(t))
+        return 0;
+    double nx = next_pts_after(s, t);
+    return !isnan(nx) && !grid_point_in(s, t, nx);
 }
 
 /* Consumes the head packet; returns it (still owned by the ring) */
@@ -759,6 +839,13 @@ static cr_status feed_decoder(video_sampler *s, cr_err *err)
             av_packet_unref(q_pop(s));
             s->stats.packets_skipped++;
             continue;
+        }
+        if (s->is_h264 && s->o.skip_deblock) {
+            /* read by the decoder per slice, and copied to its frame threads when the
+             * packet is submitted: it applies to this packet only */
+            int skip = head_unshown(s);
+            s->dec->skip_loop_filter = skip ? AVDISCARD_ALL : AVDISCARD_DEFAULT;
+            s->stats.packets_undeblocked += skip;
         }
         AVPacket *p = q_pop(s);
         int rc = avcodec_send_packet(s->dec, p);

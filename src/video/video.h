@@ -129,6 +129,13 @@ typedef struct video_sampler_opts {
     int max_width;     /* >= 1; default 640 (MAX_WIDTH); frames are never upscaled */
     int threads;       /* decoder threads; 0 = FFmpeg's automatic choice, default 1
                           (chunks already run in parallel) */
+    /* Decoding shortcuts (see video_sampler_next).  skip_gop_tails (default 1) leaves
+     * undecoded the frames before an H.264 IDR frame that no grid point needs: the output
+     * is the same, bit for bit.  skip_deblock (default 0) decodes the frames no grid point
+     * shows without H.264's deblocking filter: cheaper, and the sampled frames that are
+     * predicted from them drift slightly from the exact pictures until the next keyframe. */
+    int skip_gop_tails;
+    int skip_deblock;
 } video_sampler_opts;
 
 /* Fills `o` with the defaults above. */
@@ -163,7 +170,12 @@ const video_info *video_sampler_info(const video_sampler *s);
  * slice has nal_ref_idc 0; any codec: the container flags it disposable) and no
  * grid point of the range falls between its presentation time and the next
  * frame's.  Only output frames are converted to RGB (once, however many grid
- * points repeat them).  Corrupt packets are concealed or dropped by the decoder
+ * points repeat them).  With skip_gop_tails, a run of frames that ends just before an
+ * H.264 IDR frame is left out too when no grid point of the range falls within it: an IDR
+ * frame starts afresh, so nothing after it depends on them (the IDR is seen in the
+ * lookahead, so a GOP longer than VIDEO_LOOKAHEAD packets is decoded whole until its end is
+ * in sight).  With skip_deblock, a frame that is decoded only because others depend on it
+ * skips the deblocking filter.  Corrupt packets are concealed or dropped by the decoder
  * as FFmpeg does; a stream that ends more than 1 s before its probed duration is
  * CR_ERR_FORMAT ("truncated"), and one without any decodable frame too.  A range
  * with start_sec > 0 in which no frame is shown, while its first grid point lies
@@ -174,10 +186,13 @@ const video_info *video_sampler_info(const video_sampler *s);
 cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err);
 
 /* Counters for tests and benchmarks (frames handed to the decoder, frames it
- * returned, packets skipped without decoding, frames converted to RGB). */
+ * returned, packets skipped without decoding -- of which the GOP tails --, packets
+ * decoded without deblocking, frames converted to RGB). */
 typedef struct video_sampler_stats {
     int64_t packets_decoded;
     int64_t packets_skipped;
+    int64_t packets_skipped_gop_tail;
+    int64_t packets_undeblocked;
     int64_t frames_decoded;
     int64_t frames_output;
 } video_sampler_stats;

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 static const char *dir;
+/* the decoding shortcuts sample() asks for (video_sampler_opts) */
+static int opt_skip_gop_tails = 1, opt_skip_deblock = 0;
 
 typedef struct rec {
     int64_t k;
@@ -101,6 +103,8 @@ static cr_status sample(const char *file, double start, double end, double fps, 
     o.end_sec = end;
     o.sample_fps = fps;
     o.max_width = max_width;
+    o.skip_gop_tails = opt_skip_gop_tails;
+    o.skip_deblock = opt_skip_deblock;
     video_sampler *s = NULL;
     st = video_sampler_open(r, &o, &s, &err);
     int rot = st == CR_OK ? video_sampler_info(s)->rotation : 0;
@@ -419,6 +423,72 @@ static void check_skipping(void)
     free(w.v);
 }
 
+/* GOP tails: the frames before an IDR that no grid point needs are not decoded, and
+ * the output is the same as decoding them, bit for bit, whole or in chunks. */
+static void check_gop_tails(void)
+{
+    recs exact = {0}, fast = {0}, chunked = {0};
+    opt_skip_gop_tails = 0;
+    CHECK(sample("gop30.mp4", 0, INFINITY, 10, 640, 1, &exact) == CR_OK);
+    opt_skip_gop_tails = 1;
+    CHECK(sample("gop30.mp4", 0, INFINITY, 10, 640, 1, &fast) == CR_OK);
+    CHECK(exact.stats.packets_skipped_gop_tail == 0);
+    /* frames 28 and 29 of each of the first three seconds (the fourth has no IDR after it) */
+    CHECK_MSG(fast.stats.packets_skipped_gop_tail == 6, "%lld GOP-tail packets skipped",
+              (long long)fast.stats.packets_skipped_gop_tail);
+    CHECK(fast.stats.packets_decoded + fast.stats.packets_skipped_gop_tail ==
+          exact.stats.packets_decoded);
+    /* chunks that end inside a GOP (1.45 s) and start inside one */
+    CHECK(sample("gop30.mp4", 0, 1.45, 10, 640, 1, &chunked) == CR_OK);
+    CHECK(sample("gop30.mp4", 1.45, 2.95, 10, 640, 1, &chunked) == CR_OK);
+    CHECK(sample("gop30.mp4", 2.95, INFINITY, 10, 640, 1, &chunked) == CR_OK);
+    CHECK_INT_EQ(fast.n, exact.n);
+    CHECK_INT_EQ(chunked.n, exact.n);
+    int bad = 0;
+    for (size_t i = 0; i < exact.n && i < fast.n && i < chunked.n; i++)
+        bad += fast.v[i].hash != exact.v[i].hash || fast.v[i].k != exact.v[i].k ||
+               fast.v[i].pts != exact.v[i].pts || chunked.v[i].hash != exact.v[i].hash ||
+               fast.v[i].n != expected_frame(pts30, 120, exact.v[i].t);
+    CHECK_MSG(bad == 0, "%d frames differ with GOP tails skipped", bad);
+    free(exact.v);
+    free(fast.v);
+    free(chunked.v);
+
+    /* B-frames, GOP 12 (cfr30.mp4): sampling at 2 fps leaves whole GOP tails out */
+    recs e2 = {0}, f2 = {0};
+    opt_skip_gop_tails = 0;
+    CHECK(sample("cfr30.mp4", 0, INFINITY, 2, 640, 1, &e2) == CR_OK);
+    opt_skip_gop_tails = 1;
+    CHECK(sample("cfr30.mp4", 0, INFINITY, 2, 640, 1, &f2) == CR_OK);
+    CHECK_MSG(f2.stats.packets_skipped_gop_tail > 0, "no GOP-tail packet skipped in cfr30.mp4");
+    CHECK_INT_EQ(f2.n, e2.n);
+    bad = 0;
+    for (size_t i = 0; i < e2.n && i < f2.n; i++)
+        bad += f2.v[i].hash != e2.v[i].hash || f2.v[i].n != expected_frame(pts30, 120, e2.v[i].t);
+    CHECK_MSG(bad == 0, "%d frames of cfr30.mp4 differ with GOP tails skipped", bad);
+    free(e2.v);
+    free(f2.v);
+}
+
+/* skip_deblock: the frames no grid point shows are decoded without deblocking; the
+ * sampled ones are still the right frames. */
+static void check_skip_deblock(void)
+{
+    recs w = {0};
+    opt_skip_deblock = 1;
+    CHECK(sample("gop30.mp4", 0, INFINITY, 10, 640, 1, &w) == CR_OK);
+    opt_skip_deblock = 0;
+    /* 2 of every 3 frames are not shown; the GOP tails are not decoded at all */
+    CHECK_MSG(w.stats.packets_undeblocked >= 70 && w.stats.packets_undeblocked <= 80,
+              "%lld packets decoded without deblocking", (long long)w.stats.packets_undeblocked);
+    CHECK_INT_EQ(w.n, 40);
+    int bad = 0;
+    for (size_t i = 0; i < w.n; i++)
+        bad += w.v[i].n != expected_frame(pts30, 120, w.v[i].t);
+    CHECK_MSG(bad == 0, "%d wrong frames with deblocking skipped", bad);
+    free(w.v);
+}
+
 /* Audio going on after the video: the grid runs to the container's end and the
  * last video frame holds; this is not a truncated file. */
 static void check_long_audio(void)
@@ -468,6 +538,9 @@ int main(int argc, char **argv)
     check_rotation_pixels("rot270tag.mp4", 90);
     check_rotation_pixels("rot180tag.mp4", 180);
     check_skipping();
+    check_clip("gop30.mp4", pts30, 120, 30, 0, 0, 10, 640, 160, 120);
+    check_gop_tails();
+    check_skip_deblock();
     check_long_audio();
     /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
     check_still("media/cold_water.jpg", 640, 426, 640);
