@@ -18,8 +18,12 @@
  * other processes held the core).  The machine is shared: the min and the CPU time
  * are the figures least disturbed by other load.
  *
+ * With --batch 1,4,8 each variant also runs as a batch of that many copies of the crop
+ * (engine_create_batch); the times are then per frame (a run's time / the batch), the
+ * figure that says what stepping several chunks at once through one engine saves.
+ *
  * usage: bench_pose_engine [--engine NAME] [--runs N] [--models detector,lite,full,heavy]
- *                          [--threads 1,2] [--crop-dir DIR] [--no-validate]
+ *                          [--threads 1,2] [--batch 1,4] [--crop-dir DIR] [--no-validate]
  * (run from the repo root; --crop-dir reads DIR/cold_water_{224,256}.rgb, the files of the
  * engine_media test fixture, instead of running ffmpeg)
  */
@@ -109,17 +113,19 @@ static size_t count_of(const engine_shape *s)
 }
 
 static engine *make(const char *name, const model *m, const char *const *outs, int n, int threads,
-                    const float *crop)
+                    int batch, const float *crop)
 {
     engine *e;
     cr_err err = {0};
-    if (engine_create(name, m->file, outs, n, threads, &e, &err) != CR_OK) {
+    if (engine_create_batch(name, m->file, outs, n, threads, batch, &e, &err) != CR_OK) {
         fprintf(stderr, "bench: %s %s: %s\n", name, m->name, cr_err_msg(&err));
         return NULL;
     }
     engine_shape s;
     float *in = engine_input(e, &s);
-    memcpy(in, crop, count_of(&s) * sizeof(float));
+    size_t item = count_of(&s) / (size_t)batch;
+    for (int b = 0; b < batch; b++)
+        memcpy(in + (size_t)b * item, crop, item * sizeof(float));
     return e;
 }
 
@@ -166,7 +172,7 @@ int main(int argc, char **argv)
 {
     const char *crop_dir = NULL;
     const char *eng_name = "xnnpack", *model_list = "detector,lite,full,heavy",
-               *thread_list = "1,2";
+               *thread_list = "1,2", *batch_list = "1";
     int runs = 50, do_validate = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--engine") == 0 && i + 1 < argc)
@@ -177,14 +183,16 @@ int main(int argc, char **argv)
             model_list = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             thread_list = argv[++i];
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            batch_list = argv[++i];
         else if (strcmp(argv[i], "--crop-dir") == 0 && i + 1 < argc)
             crop_dir = argv[++i];
         else if (strcmp(argv[i], "--no-validate") == 0)
             do_validate = 0;
         else {
             fprintf(stderr, "usage: bench_pose_engine [--engine NAME] [--runs N] [--models "
-                            "detector,lite,full,heavy] [--threads 1,2] [--crop-dir DIR] "
-                            "[--no-validate]\n");
+                            "detector,lite,full,heavy] [--threads 1,2] [--batch 1,4] "
+                            "[--crop-dir DIR] [--no-validate]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -194,8 +202,8 @@ int main(int argc, char **argv)
     cpu_name(cpu, sizeof cpu);
     printf("bench_pose_engine: engine %s, %d runs, %s (shared machine: see min)\n", eng_name, runs,
            cpu);
-    printf("%-9s %-9s %3s %6s %9s %9s %9s %9s %10s\n", "model", "variant", "thr", "nodes", "min ms",
-           "median", "mean", "cpu med", "val diff");
+    printf("%-9s %-9s %3s %5s %6s %9s %9s %9s %9s %10s\n", "model", "variant", "thr", "batch",
+           "nodes", "min ms", "median", "mean", "cpu med", "val diff");
     int failed = 0;
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         const model *m = &models[mi];
@@ -207,7 +215,7 @@ int main(int argc, char **argv)
         if (crop == NULL)
             return 1;
         engine *ref = NULL;
-        if (do_validate && (ref = make("ref", m, NULL, 0, 1, crop)) != NULL &&
+        if (do_validate && (ref = make("ref", m, NULL, 0, 1, 1, crop)) != NULL &&
             engine_run(ref, NULL) != CR_OK) {
             engine_destroy(ref);
             ref = NULL;
@@ -219,41 +227,45 @@ int main(int argc, char **argv)
             for (const char *t = thread_list; *t;
                  t += strcspn(t, ",") + (t[strcspn(t, ",")] != 0)) {
                 int threads = atoi(t);
-                engine *e = make(eng_name, m, outs, n_outs, threads, crop);
-                if (e == NULL) {
-                    failed = 1;
-                    continue;
+                for (const char *bl = batch_list; *bl;
+                     bl += strcspn(bl, ",") + (bl[strcspn(bl, ",")] != 0)) {
+                    int batch = atoi(bl) > 0 ? atoi(bl) : 1;
+                    engine *e = make(eng_name, m, outs, n_outs, threads, batch, crop);
+                    if (e == NULL) {
+                        failed = 1;
+                        continue;
+                    }
+                    double *ms = malloc(sizeof(double) * (size_t)n_runs), sum = 0;
+                    double *cpu_ms = malloc(sizeof(double) * (size_t)n_runs);
+                    cr_err err = {0};
+                    for (int i = 0; i < 5; i++) /* warm-up: caches, thread pool, page faults */
+                        engine_run(e, &err);
+                    double diff = ref ? validate(ref, e) : NAN;
+                    if (ref && !(diff <= 1e-3)) {
+                        fprintf(stderr, "bench: %s %s %s: does not validate (%g)\n", eng_name,
+                                m->name, vname, diff);
+                        failed = 1;
+                    }
+                    for (int i = 0; i < n_runs; i++) {
+                        double t0 = now_ms(), c0 = thread_cpu_ms();
+                        engine_run(e, &err);
+                        ms[i] = (now_ms() - t0) / batch;
+                        cpu_ms[i] = (thread_cpu_ms() - c0) / batch;
+                        sum += ms[i];
+                    }
+                    qsort(ms, (size_t)n_runs, sizeof *ms, cmp_double);
+                    qsort(cpu_ms, (size_t)n_runs, sizeof *cpu_ms, cmp_double);
+                    char cpu_col[32] = "-"; /* with a pool, the caller's CPU time means little */
+                    if (threads == 1)
+                        snprintf(cpu_col, sizeof cpu_col, "%.2f", cpu_ms[n_runs / 2]);
+                    printf("%-9s %-9s %3d %5d %6d %9.2f %9.2f %9.2f %9s %10.2e\n", m->name, vname,
+                           threads, batch, engine_get_graph(e)->n_nodes, ms[0], ms[n_runs / 2],
+                           sum / n_runs, cpu_col, diff);
+                    free(cpu_ms);
+                    fflush(stdout);
+                    free(ms);
+                    engine_destroy(e);
                 }
-                double *ms = malloc(sizeof(double) * (size_t)n_runs), sum = 0;
-                double *cpu_ms = malloc(sizeof(double) * (size_t)n_runs);
-                cr_err err = {0};
-                for (int i = 0; i < 5; i++) /* warm-up: caches, thread pool, page faults */
-                    engine_run(e, &err);
-                double diff = ref ? validate(ref, e) : NAN;
-                if (ref && !(diff <= 1e-3)) {
-                    fprintf(stderr, "bench: %s %s %s: does not validate (%g)\n", eng_name, m->name,
-                            vname, diff);
-                    failed = 1;
-                }
-                for (int i = 0; i < n_runs; i++) {
-                    double t0 = now_ms(), c0 = thread_cpu_ms();
-                    engine_run(e, &err);
-                    ms[i] = now_ms() - t0;
-                    cpu_ms[i] = thread_cpu_ms() - c0;
-                    sum += ms[i];
-                }
-                qsort(ms, (size_t)n_runs, sizeof *ms, cmp_double);
-                qsort(cpu_ms, (size_t)n_runs, sizeof *cpu_ms, cmp_double);
-                char cpu_col[32] = "-"; /* with a pool, the caller's CPU time means little */
-                if (threads == 1)
-                    snprintf(cpu_col, sizeof cpu_col, "%.2f", cpu_ms[n_runs / 2]);
-                printf("%-9s %-9s %3d %6d %9.2f %9.2f %9.2f %9s %10.2e\n", m->name, vname, threads,
-                       engine_get_graph(e)->n_nodes, ms[0], ms[n_runs / 2], sum / n_runs, cpu_col,
-                       diff);
-                free(cpu_ms);
-                fflush(stdout);
-                free(ms);
-                engine_destroy(e);
             }
         }
         engine_destroy(ref);

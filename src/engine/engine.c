@@ -47,6 +47,13 @@ static float *alloc_buffer(size_t count)
 cr_status engine_create_graph(const char *name, engine_graph *g, const char *const *outputs,
                               int n_outputs, int threads, engine **out, cr_err *err)
 {
+    return engine_create_graph_batch(name, g, outputs, n_outputs, threads, 1, out, err);
+}
+
+cr_status engine_create_graph_batch(const char *name, engine_graph *g, const char *const *outputs,
+                                    int n_outputs, int threads, int batch, engine **out,
+                                    cr_err *err)
+{
     *out = NULL;
     cr_status st;
     const engine_ops *ops = NULL;
@@ -66,6 +73,8 @@ cr_status engine_create_graph(const char *name, engine_graph *g, const char *con
     e->ops = ops;
     e->g = g;
     if ((st = engine_graph_prune(g, outputs, n_outputs, err)))
+        goto fail;
+    if (batch != 1 && (st = engine_graph_set_batch(g, batch, err)))
         goto fail;
     e->input = alloc_buffer(g->tensors[g->input].count);
     if (e->input == NULL)
@@ -88,6 +97,12 @@ fail:
 cr_status engine_create(const char *name, const char *model_path, const char *const *outputs,
                         int n_outputs, int threads, engine **out, cr_err *err)
 {
+    return engine_create_batch(name, model_path, outputs, n_outputs, threads, 1, out, err);
+}
+
+cr_status engine_create_batch(const char *name, const char *model_path, const char *const *outputs,
+                              int n_outputs, int threads, int batch, engine **out, cr_err *err)
+{
     *out = NULL;
     if (model_path == NULL)
         return cr_err_set(err, CR_ERR_INVALID, "pose engine: no model path");
@@ -102,7 +117,12 @@ cr_status engine_create(const char *name, const char *model_path, const char *co
         cr_err_set(err, st, "pose engine: %s", model_path);
         return st;
     }
-    return engine_create_graph(name, g, outputs, n_outputs, threads, out, err);
+    return engine_create_graph_batch(name, g, outputs, n_outputs, threads, batch, out, err);
+}
+
+int engine_batch(const engine *e)
+{
+    return e->g->tensors[e->g->input].dims[0];
 }
 
 float *engine_input(engine *e, engine_shape *shape)

@@ -28,9 +28,11 @@
  *                          "Identity_4" [1,117] world landmarks (metres)
  *
  * BATCHES.  One run computes one batch: the model's whole input tensor, NHWC
- * [N,H,W,C] with N = 1 today (graph.h accepts batch 1 only, as the pose models
- * declare).  Write the input, run, read every output.  Larger batches (the CUDA
- * engine runs one frame from each of many chunks) will widen N, not this interface.
+ * [N,H,W,C].  The models declare N = 1; engine_create_batch widens them to N items that
+ * are computed independently (item i's outputs depend on item i's input only, and equal
+ * what a batch-1 run of that input gives, within the engine's tolerance).  Every input
+ * and output buffer holds N items one after the other.  This is how one worker steps
+ * several chunks at once (one frame of each per run) and how the CUDA engine fills a GPU.
  *
  * NAMES.  One prefix for the whole module, `engine_`:
  *   engine_*           this header: the handle and its functions (the contract)
@@ -75,8 +77,17 @@ typedef struct engine_shape {
 cr_status engine_create(const char *name, const char *model_path, const char *const *outputs,
                         int n_outputs, int threads, engine **out, cr_err *err);
 
-/* The model's (single) input buffer, float32 NHWC [1,H,W,C]; write it before each run.
- * Never NULL for a created engine. */
+/* engine_create for a batch of `batch` items (1..1024; engine_create is batch 1).  A
+ * model whose operators mix items (none of the pose models does) is CR_ERR_UNSUPPORTED;
+ * a batch too large for the engine's size limits CR_ERR_LIMIT. */
+cr_status engine_create_batch(const char *name, const char *model_path, const char *const *outputs,
+                              int n_outputs, int threads, int batch, engine **out, cr_err *err);
+
+/* The batch size the engine was created with. */
+int engine_batch(const engine *e);
+
+/* The model's (single) input buffer, float32 NHWC [N,H,W,C] (N = the batch); write it
+ * before each run.  Never NULL for a created engine. */
 float *engine_input(engine *e, engine_shape *shape /* OUT, may be NULL */);
 
 /* Runs the model on the current input.  Fails only on a backend error (CR_ERR_NOMEM,
@@ -84,7 +95,8 @@ float *engine_input(engine *e, engine_shape *shape /* OUT, may be NULL */);
  * succeeds. */
 cr_status engine_run(engine *e, cr_err *err);
 
-/* The named output of the last run (one of those requested at create), or NULL. */
+/* The named output of the last run (one of those requested at create), or NULL; its
+ * first dimension is the batch. */
 const float *engine_output(const engine *e, const char *name,
                            engine_shape *shape /* OUT, may be NULL */);
 

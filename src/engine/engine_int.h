@@ -47,6 +47,10 @@ extern const engine_ops engine_xnnpack_ops;
  * it is pruned to `outputs` here. */
 cr_status engine_create_graph(const char *name, engine_graph *g, const char *const *outputs,
                               int n_outputs, int threads, engine **out, cr_err *err);
+/* The same for a batch of `batch` items (engine_graph_set_batch after pruning). */
+cr_status engine_create_graph_batch(const char *name, engine_graph *g, const char *const *outputs,
+                                    int n_outputs, int threads, int batch, engine **out,
+                                    cr_err *err);
 
 /* The engine's graph (after pruning), for tests and benchmarks. */
 const engine_graph *engine_get_graph(const engine *e);

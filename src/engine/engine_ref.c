@@ -173,6 +173,30 @@ static void concat(const ref_ctx *c, const engine_graph_node *n, const engine_gr
         }
 }
 
+/* One item of a spatial operator: x and y point at the item's [H,W,C] data. */
+static void run_spatial(const ref_ctx *c, const engine_graph_node *n, const engine_graph_tensor *xt,
+                        const engine_graph_tensor *yt, const float *x, float *y)
+{
+    switch (n->op) {
+    case ENGINE_GRAPH_CONV2D:
+    case ENGINE_GRAPH_DWCONV2D:
+        conv2d(n, xt, yt, x, c->buf[n->in[1]], n->in[2] >= 0 ? c->buf[n->in[2]] : NULL, y,
+               n->op == ENGINE_GRAPH_DWCONV2D);
+        break;
+    case ENGINE_GRAPH_MAX_POOL:
+        max_pool(n, xt, yt, x, y);
+        break;
+    case ENGINE_GRAPH_RESIZE_BILINEAR:
+        resize_bilinear(n, xt, yt, x, y);
+        break;
+    case ENGINE_GRAPH_DEPTH_TO_SPACE:
+        depth_to_space(n, xt, yt, x, y);
+        break;
+    default:
+        break;
+    }
+}
+
 static cr_status ref_run(void *vctx, cr_err *err)
 {
     ref_ctx *c = vctx;
@@ -183,29 +207,27 @@ static cr_status ref_run(void *vctx, cr_err *err)
         const engine_graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
         const float *x = c->buf[n->in[0]];
         float *y = c->buf[n->out];
+        /* The spatial operators below see one item [1,H,W,C]; they run once per item of
+         * the batch (dims[0], engine_graph_set_batch).  The others are elementwise or
+         * treat the batch as one more outer dimension already. */
+        int items = xt->rank == 4 ? xt->dims[0] : 1;
+        size_t xstep = xt->count / (size_t)items, ystep = yt->count / (size_t)items;
+        if (n->op == ENGINE_GRAPH_CONV2D || n->op == ENGINE_GRAPH_DWCONV2D ||
+            n->op == ENGINE_GRAPH_MAX_POOL || n->op == ENGINE_GRAPH_RESIZE_BILINEAR ||
+            n->op == ENGINE_GRAPH_DEPTH_TO_SPACE) {
+            for (int b = 0; b < items; b++)
+                run_spatial(c, n, xt, yt, x + (size_t)b * xstep, y + (size_t)b * ystep);
+            continue;
+        }
         switch (n->op) {
-        case ENGINE_GRAPH_CONV2D:
-        case ENGINE_GRAPH_DWCONV2D:
-            conv2d(n, xt, yt, x, c->buf[n->in[1]], n->in[2] >= 0 ? c->buf[n->in[2]] : NULL, y,
-                   n->op == ENGINE_GRAPH_DWCONV2D);
-            break;
         case ENGINE_GRAPH_ADD: {
             const float *x2 = c->buf[n->in[1]];
             for (size_t i = 0; i < yt->count; i++)
                 y[i] = clampf((double)x[i] + x2[i], n->act_min, n->act_max);
             break;
         }
-        case ENGINE_GRAPH_MAX_POOL:
-            max_pool(n, xt, yt, x, y);
-            break;
         case ENGINE_GRAPH_PAD:
             pad(n, xt, yt, x, y);
-            break;
-        case ENGINE_GRAPH_RESIZE_BILINEAR:
-            resize_bilinear(n, xt, yt, x, y);
-            break;
-        case ENGINE_GRAPH_DEPTH_TO_SPACE:
-            depth_to_space(n, xt, yt, x, y);
             break;
         case ENGINE_GRAPH_RESHAPE:
             memcpy(y, x, yt->count * sizeof(float));
@@ -217,7 +239,7 @@ static cr_status ref_run(void *vctx, cr_err *err)
             for (size_t i = 0; i < yt->count; i++)
                 y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
             break;
-        case ENGINE_GRAPH_OP_COUNT:
+        default: /* the spatial operators, above */
             break;
         }
     }

@@ -17,6 +17,8 @@
  * bound. */
 #define GRAPH_MAX_TOTAL_ELEMS ((size_t)1 << 28)
 #define GRAPH_MAX_MACS 1e11
+/* The widest batch engine_graph_set_batch makes (the GPU engine's largest, DESIGN.md §9). */
+#define GRAPH_MAX_BATCH 1024
 
 const char *engine_graph_op_name(engine_graph_op op)
 {
@@ -782,6 +784,55 @@ fail:
 }
 
 /* ---- pruning ----------------------------------------------------------------- */
+
+/* 1 when tensor i is an activation of the (pruned) graph: its input or a node's output. */
+static int is_activation(const engine_graph *g, int i)
+{
+    if (i == g->input)
+        return 1;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (g->nodes[k].out == i)
+            return 1;
+    return 0;
+}
+
+cr_status engine_graph_set_batch(engine_graph *g, int n, cr_err *err)
+{
+    if (n < 1 || n > GRAPH_MAX_BATCH)
+        return cr_err_set(err, CR_ERR_LIMIT, "graph: batch must be 1..%d, got %d", GRAPH_MAX_BATCH,
+                          n);
+    /* check everything first, so that a refusal changes nothing */
+    size_t total = 0;
+    for (int i = 0; i < g->n_tensors; i++) {
+        const engine_graph_tensor *t = &g->tensors[i];
+        if (!is_activation(g, i))
+            continue;
+        if (t->rank < 1 || t->dims[0] != 1)
+            return cr_err_set(err, CR_ERR_UNSUPPORTED,
+                              "graph: tensor %s does not start with a batch dimension of 1",
+                              t->name);
+        total += t->count;
+    }
+    if (total > GRAPH_MAX_TOTAL_ELEMS / (size_t)n)
+        return cr_err_set(err, CR_ERR_LIMIT, "graph: a batch of %d exceeds %zu floats", n,
+                          GRAPH_MAX_TOTAL_ELEMS);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const engine_graph_node *nd = &g->nodes[i];
+        if ((nd->op == ENGINE_GRAPH_PAD && (nd->pads[0][0] != 0 || nd->pads[0][1] != 0)) ||
+            (nd->op == ENGINE_GRAPH_CONCAT && nd->axis == 0))
+            return cr_err_set(err, CR_ERR_UNSUPPORTED,
+                              "graph: node %d (%s) works across the batch dimension", i,
+                              engine_graph_op_name(nd->op));
+    }
+    for (int i = 0; i < g->n_tensors; i++) {
+        engine_graph_tensor *t = &g->tensors[i];
+        if (!is_activation(g, i))
+            continue;
+        t->count *= (size_t)n;
+        t->dims[0] = n;
+    }
+    return CR_OK;
+}
 
 cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, cr_err *err)
 {

@@ -19,7 +19,8 @@
  * Anything else is CR_ERR_FORMAT (inconsistent file) or CR_ERR_UNSUPPORTED
  * (operator, option, activation or dilation this project does not implement).
  *
- * All activations are float32; 4-D tensors are NHWC with batch 1; conv filters
+ * All activations are float32; 4-D tensors are NHWC with batch 1 (engine_graph_set_batch
+ * widens a checked graph to batch N afterwards); conv filters
  * are OHWI [O,KH,KW,I]; depthwise filters [1,KH,KW,C] (depth multiplier 1).
  *
  * A graph is immutable after engine_graph_prune and may be read by several engines.
@@ -98,6 +99,15 @@ cr_status engine_graph_from_tflite(const engine_tflite_model *m, engine_graph **
  * duplicates or more than ENGINE_GRAPH_MAX_INPUTS names are CR_ERR_INVALID, and then the
  * graph is unchanged.  Constants no longer used are freed. */
 cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, cr_err *err);
+
+/* Widens a checked (and usually pruned) batch-1 graph to batch `n`: every activation
+ * tensor's first dimension becomes n (constants are shared by all items).  Each item of
+ * a batch is computed exactly as alone, so an engine needs no other change than looping
+ * over dims[0] where it indexes by item.  Allowed only when the items cannot mix: every
+ * activation starts with a dimension 1, no PAD pads the batch dimension and no CONCAT
+ * joins along it; anything else is CR_ERR_UNSUPPORTED and leaves the graph unchanged.
+ * n < 1 or a batch whose activations exceed the graph's size limit is CR_ERR_LIMIT. */
+cr_status engine_graph_set_batch(engine_graph *g, int n, cr_err *err);
 
 /* Index of the tensor named `name`, or -1. */
 int engine_graph_find(const engine_graph *g, const char *name);

@@ -10,6 +10,7 @@
  *
  *   test_engine_models detector|lite|full|heavy   conformance + sanity
  *   test_engine_models prune                       pruned == unpruned (full, detector)
+ *   test_engine_models batch                       a batch of 3 == 3 runs of 1, every engine
  *
  * The crops are made by the CTest fixture engine_media (ffmpeg CLI) into
  * $CREASE_ENGINE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
@@ -252,14 +253,138 @@ static void prune_test(void)
     prune_case(&cases[0], detector_need, 1, "Identity");
 }
 
+/* Item `b` of a batch engine's input: the crop, noise, or the crop mirrored left to
+ * right (three different pictures of the same size). */
+static void fill_item(engine *one, int detector, int b)
+{
+    engine_shape s;
+    float *in = engine_input(one, &s);
+    if (b == 1) {
+        fill_noise(one, detector, 777);
+        return;
+    }
+    if (!fill_crop(one, detector))
+        CHECK(!"no crop");
+    if (b == 2)
+        for (int y = 0; y < s.dims[1]; y++)
+            for (int x = 0; x < s.dims[2] / 2; x++)
+                for (int c = 0; c < s.dims[3]; c++) {
+                    float *p = in + ((size_t)y * s.dims[2] + x) * s.dims[3] + c;
+                    float *q = in + ((size_t)y * s.dims[2] + s.dims[2] - 1 - x) * s.dims[3] + c;
+                    float t = *p;
+                    *p = *q;
+                    *q = t;
+                }
+}
+
+/* A batch of 3 computes each item as a batch of 1 does: bit for bit in the reference
+ * engine (the same loops over the same data), within TOL of each output's range in the
+ * others (XNNPACK may pick other microkernels for other batch sizes). */
+static void batch_case(const model_case *mc, const char *const *outs, int n_outs)
+{
+    enum { N = 3 };
+    const char *const *engines = engine_available();
+    for (int k = 0; engines[k]; k++) {
+        engine *one = make(engines[k], mc, outs, n_outs, 1), *many = NULL;
+        cr_err err = {0};
+        CHECK_MSG(engine_create_batch(engines[k], mc->file, outs, n_outs, 1, N, &many, &err) ==
+                      CR_OK,
+                  "%s batch %d: %s", engines[k], N, cr_err_msg(&err));
+        if (one == NULL || many == NULL) {
+            engine_destroy(one);
+            engine_destroy(many);
+            continue;
+        }
+        CHECK_INT_EQ(engine_batch(many), N);
+        CHECK_INT_EQ(engine_batch(one), 1);
+        engine_shape s1, sn;
+        float *in1 = engine_input(one, &s1), *inn = engine_input(many, &sn);
+        CHECK(sn.dims[0] == N && sn.dims[1] == s1.dims[1] && sn.dims[3] == s1.dims[3]);
+        size_t item = count_of(&s1);
+        for (int b = 0; b < N; b++) {
+            fill_item(one, mc->detector, b);
+            memcpy(inn + (size_t)b * item, in1, item * sizeof(float));
+        }
+        run(many);
+        const engine_graph *g = engine_get_graph(one);
+        for (int b = 0; b < N; b++) {
+            fill_item(one, mc->detector, b);
+            run(one);
+            for (int i = 0; i < g->n_outputs; i++) {
+                const char *name = g->tensors[g->outputs[i]].name;
+                engine_shape o1, on;
+                const float *a = engine_output(one, name, &o1);
+                const float *bn = engine_output(many, name, &on);
+                size_t n = count_of(&o1);
+                CHECK(on.dims[0] == N && count_of(&on) == N * n);
+                bn += (size_t)b * n;
+                double lo = a[0], hi = a[0], diff = 0;
+                for (size_t j = 0; j < n; j++) {
+                    lo = a[j] < lo ? a[j] : lo;
+                    hi = a[j] > hi ? a[j] : hi;
+                    double d = fabs((double)a[j] - bn[j]);
+                    diff = d > diff || d != d ? d : diff;
+                }
+                double scale = hi - lo > 0 ? hi - lo : 1;
+                int exact = strcmp(engines[k], "ref") == 0;
+                printf("  %s %s item %d %-10s max|diff| %.3g (range %.4g)\n", mc->name, engines[k],
+                       b, name, diff, scale);
+                CHECK_MSG(exact ? diff == 0 : diff <= TOL * scale,
+                          "%s %s item %d %s: batch differs by %g", mc->name, engines[k], b, name,
+                          diff);
+            }
+        }
+        engine_destroy(one);
+        engine_destroy(many);
+    }
+}
+
+/* A graph whose operator mixes the items of a batch is refused, and left unchanged. */
+static void batch_refused(void)
+{
+    cr_err err = {0};
+    engine_graph *g = engine_graph_new();
+    CHECK(g != NULL);
+    if (g == NULL)
+        return;
+    int d[4] = {1, 2, 2, 3}, d2[4] = {2, 2, 2, 3};
+    int x = engine_graph_add_tensor(g, "x", 4, d, NULL, &err);
+    int y = engine_graph_add_tensor(g, "y", 4, d2, NULL, &err);
+    g->input = x;
+    engine_graph_node n = {.op = ENGINE_GRAPH_CONCAT, .n_in = 2, .in = {x, x}, .out = y, .axis = 0};
+    CHECK(engine_graph_add_node(g, &n, &err) >= 0);
+    g->n_outputs = 1;
+    g->outputs[0] = y;
+    CHECK_MSG(engine_graph_check(g, &err) == CR_OK, "%s", cr_err_msg(&err));
+    CHECK(engine_graph_set_batch(g, 4, &err) == CR_ERR_UNSUPPORTED);
+    CHECK(strstr(cr_err_msg(&err), "batch") != NULL);
+    CHECK(g->tensors[x].dims[0] == 1 && g->tensors[y].dims[0] == 2);
+    err = (cr_err){0};
+    CHECK(engine_graph_set_batch(g, 0, &err) == CR_ERR_LIMIT);
+    engine_graph_free(g);
+}
+
+static void batch_test(void)
+{
+    static const char *const landmark_need[] = {"Identity", "Identity_1", "Identity_3",
+                                                "Identity_4"};
+    batch_case(&cases[0], NULL, 0);
+    batch_case(&cases[2], landmark_need, 4);
+    batch_refused();
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_engine_models detector|lite|full|heavy|prune\n");
+        fprintf(stderr, "usage: test_engine_models detector|lite|full|heavy|prune|batch\n");
         return 2;
     }
     if (strcmp(argv[1], "prune") == 0) {
         prune_test();
+        return check_exit();
+    }
+    if (strcmp(argv[1], "batch") == 0) {
+        batch_test();
         return check_exit();
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
