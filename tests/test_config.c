@@ -152,6 +152,27 @@ static void test_bad_values(void)
     expect_bad("LOG_FORMAT", "xml");
 }
 
+/* CREASE_SKIP_DEBLOCK: none by default, the three names in any case, anything else refused. */
+static void test_skip_deblock(void)
+{
+    cr_config c;
+    cr_err e = {0};
+    const char *none[] = {NULL};
+    CHECK(parse(&c, &e, none) == CR_OK);
+    CHECK_INT_EQ(c.skip_deblock, 0);
+    const char *names[] = {"none", "Unshown", "ALL"};
+    for (int i = 0; i < 3; i++) {
+        const char *kv[] = {"CREASE_SKIP_DEBLOCK", names[i], NULL};
+        CHECK_MSG(parse(&c, &e, kv) == CR_OK, "%s", e.msg);
+        CHECK_INT_EQ(c.skip_deblock, i);
+    }
+    char *j = cr_config_to_json(&c);
+    CHECK(j != NULL && strstr(j, "\"skip_deblock\":\"all\"") != NULL);
+    cr_free(j);
+    expect_bad("CREASE_SKIP_DEBLOCK", "yes");
+    expect_bad("CREASE_SKIP_DEBLOCK", "2");
+}
+
 /* The limits on one upload (DESIGN.md §10): defaults, values, bounds, and
  * `crease config` shows them. */
 static void test_limits(void)
@@ -264,6 +285,7 @@ int main(void)
     test_database_urls();
     test_bad_values();
     test_limits();
+    test_skip_deblock();
     test_redaction();
     test_alloc_failure();
     return check_exit();

@@ -177,6 +177,7 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     video_sampler_opts_default(&so);
     so.sample_fps = cfg->sample_fps;
     so.max_width = cfg->max_width;
+    so.skip_deblock = cfg->skip_deblock;
     st = video_sampler_open(reader, &so, &sampler, &err);
     if (st != CR_OK)
         goto done;

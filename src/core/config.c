@@ -155,6 +155,18 @@ static cr_status parse_limits(cr_config *c, cr_config_lookup lookup, void *ctx, 
     return CR_OK;
 }
 
+static cr_status parse_skip_deblock(const char *v, int *out, cr_err *err)
+{
+    static const char *const names[] = {"none", "unshown", "all"};
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(v, names[i]) == 0) {
+            *out = i;
+            return CR_OK;
+        }
+    return cr_err_set(err, CR_ERR_INVALID,
+                      "CREASE_SKIP_DEBLOCK: must be none, unshown or all, got '%.64s'", v);
+}
+
 cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -264,6 +276,9 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     if ((v = get(lookup, ctx, "CREASE_MODELS_DIR")) &&
         (st = copy_str("CREASE_MODELS_DIR", v, c->models_dir, sizeof c->models_dir, err)))
         return st;
+    if ((v = get(lookup, ctx, "CREASE_SKIP_DEBLOCK")) &&
+        (st = parse_skip_deblock(v, &c->skip_deblock, err)))
+        return st;
     return parse_limits(c, lookup, ctx, err);
 }
 
@@ -325,6 +340,10 @@ char *cr_config_to_json(const cr_config *c)
     json_object_set_new(o, "max_chunks", json_integer(c->max_chunks));
     json_object_set_new(o, "max_pixels", json_integer(c->max_pixels));
     json_object_set_new(o, "max_upload_bytes", json_integer(c->max_upload_bytes));
+    json_object_set_new(o, "skip_deblock",
+                        json_string(c->skip_deblock == 2   ? "all"
+                                    : c->skip_deblock == 1 ? "unshown"
+                                                           : "none"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s == NULL)

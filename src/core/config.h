@@ -54,6 +54,12 @@ typedef struct cr_config {
     int max_chunks;           /* CREASE_MAX_CHUNKS, 1..CR_CONFIG_MAX_CHUNKS, default 9999 */
     long long max_pixels;     /* CREASE_MAX_PIXELS, 1..67108864, default 3840*2160 (width*height) */
     long long max_upload_bytes; /* CREASE_MAX_UPLOAD_BYTES, 1..5 TiB, default 4 GiB */
+
+    /* CREASE_SKIP_DEBLOCK: none (default, 0), unshown (1: frames no sample shows are
+     * decoded without H.264's deblocking filter), all (2: every frame) -- the values of
+     * video.h's VIDEO_SKIP_DEBLOCK_*.  Cheaper decoding; the frames drift slightly from
+     * the exact pictures (README, "Decoding"). */
+    int skip_deblock;
 } cr_config;
 
 /* The most chunks one job can have: chunk artifacts are chunk_0000 .. chunk_9999

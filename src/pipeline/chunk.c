@@ -73,6 +73,7 @@ cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
     so.sample_fps = spec->sample_fps;
     so.max_width = spec->max_width;
     so.threads = 1; /* chunks run in parallel: one decoder thread each */
+    so.skip_deblock = spec->skip_deblock;
     if ((st = video_sampler_open(r, &so, &s, err)) != CR_OK)
         goto fail;
 

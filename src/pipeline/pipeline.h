@@ -47,6 +47,7 @@ typedef struct pipeline_chunk_spec {
     int max_width;
     int64_t lease_token; /* the claim's fencing token: the artifact goes under
                             blob_key_chunk_lease; 0 = blob_key_chunk (no claim) */
+    int skip_deblock;    /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
 } pipeline_chunk_spec;
 
 typedef struct pipeline_chunk_summary {

@@ -574,7 +574,7 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->max_width = 640;   /* MAX_WIDTH default, DESIGN.md §2 */
     o->threads = 1;
     o->skip_gop_tails = 1;
-    o->skip_deblock = 0;
+    o->skip_deblock = VIDEO_SKIP_DEBLOCK_NONE;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -843,7 +843,7 @@ static cr_status feed_decoder(video_sampler *s, cr_err *err)
         if (s->is_h264 && s->o.skip_deblock) {
             /* read by the decoder per slice, and copied to its frame threads when the
              * packet is submitted: it applies to this packet only */
-            int skip = head_unshown(s);
+            int skip = s->o.skip_deblock == VIDEO_SKIP_DEBLOCK_ALL || head_unshown(s);
             s->dec->skip_loop_filter = skip ? AVDISCARD_ALL : AVDISCARD_DEFAULT;
             s->stats.packets_undeblocked += skip;
         }
@@ -1121,6 +1121,8 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         return cr_err_set(err, CR_ERR_INVALID, "max width must be >= 1, got %d", o.max_width);
     if (o.threads < 0)
         o.threads = 0;
+    if (o.skip_deblock < VIDEO_SKIP_DEBLOCK_NONE || o.skip_deblock > VIDEO_SKIP_DEBLOCK_ALL)
+        return cr_err_set(err, CR_ERR_INVALID, "skip_deblock must be 0..2, got %d", o.skip_deblock);
 
     video_sampler *s = cr_calloc(1, sizeof *s);
     if (s == NULL)

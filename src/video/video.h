@@ -122,6 +122,10 @@ cr_status video_chunk_plan(double duration, int chunk_seconds, video_chunk **out
  * [video_grid_first_k(s, fps), video_grid_first_k(e, fps)). */
 int64_t video_grid_first_k(double t, double fps);
 
+#define VIDEO_SKIP_DEBLOCK_NONE 0
+#define VIDEO_SKIP_DEBLOCK_UNSHOWN 1
+#define VIDEO_SKIP_DEBLOCK_ALL 2
+
 typedef struct video_sampler_opts {
     double start_sec;  /* >= 0 */
     double end_sec;    /* > start_sec; INFINITY (the default) = to the end of the video */
@@ -133,9 +137,10 @@ typedef struct video_sampler_opts {
      * undecoded the frames before an H.264 IDR frame that no grid point needs: the output
      * is the same, bit for bit.  skip_deblock (default 0) decodes the frames no grid point
      * shows without H.264's deblocking filter: cheaper, and the sampled frames that are
-     * predicted from them drift slightly from the exact pictures until the next keyframe. */
+     * predicted from them drift slightly from the exact pictures until the next keyframe;
+     * VIDEO_SKIP_DEBLOCK_ALL decodes every frame without it. */
     int skip_gop_tails;
-    int skip_deblock;
+    int skip_deblock; /* VIDEO_SKIP_DEBLOCK_NONE, _UNSHOWN or _ALL */
 } video_sampler_opts;
 
 /* Fills `o` with the defaults above. */

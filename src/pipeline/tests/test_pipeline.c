@@ -288,9 +288,9 @@ static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, con
     CHECK_INT_EQ(rp.chunks_requeued, 1);
     CHECK(store_chunk_claim(st, "test:fresh", 30, 1, &fresh, &got, &e) == CR_OK && got == 1);
     CHECK(strcmp(fresh.id, stale.id) == 0 && fresh.lease_token > stale.lease_token);
-    pipeline_chunk_spec spec = {fresh.session_id,  fresh.job_id,    fresh.s3_key,
-                                fresh.chunk_index, fresh.start_sec, fresh.end_sec,
-                                js.sample_fps,     js.max_width,    fresh.lease_token};
+    pipeline_chunk_spec spec = {
+        fresh.session_id, fresh.job_id,  fresh.s3_key, fresh.chunk_index, fresh.start_sec,
+        fresh.end_sec,    js.sample_fps, js.max_width, fresh.lease_token, 0};
     pipeline_chunk_summary fs;
     CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
               cr_err_msg(&e));
@@ -608,7 +608,7 @@ int main(int argc, char **argv)
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
     pipeline_chunk_spec spec = {
-        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0};
+        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);
