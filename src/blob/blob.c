@@ -334,6 +334,19 @@ cr_status blob_put_file(blob_store *b, const char *key, const char *path, const 
     return b->ops->put_file(b->ctx, key, path, content_type, err);
 }
 
+cr_status blob_put_file_shared(blob_store *b, const char *key, const char *path,
+                               const char *content_type, int *linked, cr_err *err)
+{
+    int dummy = 0;
+    if (linked == NULL)
+        linked = &dummy;
+    *linked = 0;
+    KEY_OR_FAIL(key);
+    if (b->ops->put_file_shared == NULL)
+        return b->ops->put_file(b->ctx, key, path, content_type, err);
+    return b->ops->put_file_shared(b->ctx, key, path, content_type, linked, err);
+}
+
 cr_status blob_get(blob_store *b, const char *key, void **data, size_t *n, cr_err *err)
 {
     *data = NULL;

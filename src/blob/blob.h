@@ -130,6 +130,14 @@ cr_status blob_put(blob_store *b, const char *key, const void *data, size_t n,
 cr_status blob_put_file(blob_store *b, const char *key, const char *path, const char *content_type,
                         cr_err *err);
 
+/* blob_put_file for a file the caller will not change afterwards: the local store keeps
+ * the file itself, as a hard link, when its folder is on the same file system (no copy
+ * of a video of gigabytes; the object then shares the file's contents, size and time),
+ * and copies it otherwise; S3 uploads it as blob_put_file does.  *linked (may be NULL)
+ * tells which happened. */
+cr_status blob_put_file_shared(blob_store *b, const char *key, const char *path,
+                               const char *content_type, int *linked, cr_err *err);
+
 /* Reads the whole object into a new buffer (*data, freed with cr_free; it has one
  * extra NUL byte after the *n bytes, so text can be used as a C string). */
 cr_status blob_get(blob_store *b, const char *key, void **data /* OUT */, size_t *n /* OUT */,

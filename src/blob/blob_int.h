@@ -21,6 +21,10 @@ typedef struct blob_ops {
                          cr_err *err);
     cr_status (*put_file)(void *ctx, const char *key, const char *path, const char *ctype,
                           cr_err *err);
+    /* Optional (NULL: put_file): store the file itself when possible (blob_put_file_shared);
+     * sets *linked. */
+    cr_status (*put_file_shared)(void *ctx, const char *key, const char *path, const char *ctype,
+                                 int *linked, cr_err *err);
     cr_status (*get_mem)(void *ctx, const char *key, cr_buf *out, cr_err *err);
     cr_status (*get_file)(void *ctx, const char *key, const char *path, cr_err *err);
     cr_status (*get_range)(void *ctx, const char *key, uint64_t off, void *buf, size_t n,

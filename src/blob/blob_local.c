@@ -561,6 +561,67 @@ static cr_status local_put_file(void *ctx, const char *key, const char *src, con
     return st;
 }
 
+/* Hard-links the open regular file `in` into the temp folder under a fresh name and
+ * renames that over `leaf`: the object is the very file that was opened and checked (the
+ * link goes through /proc/self/fd, not the path, which could have changed since).  Fails,
+ * changing nothing, where a link cannot be made: another file system (EXDEV), no /proc,
+ * a file system without hard links, fs.protected_hardlinks for a file of another user. */
+static cr_status link_key(local_ctx *l, const char *key, int in, cr_err *err)
+{
+    int dirfd = -1;
+    const char *leaf;
+    cr_status st = open_parent(l, key, 1, &dirfd, &leaf, err);
+    if (st != CR_OK)
+        return st;
+    if ((st = refuse_link(dirfd, leaf, key, err)) != CR_OK) {
+        close(dirfd);
+        return st;
+    }
+    char proc[64], name[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", in);
+    static _Atomic unsigned long long seq;
+    int rc = -1;
+    for (int tries = 0; tries < 100 && rc != 0; tries++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long x = (unsigned long long)ts.tv_nsec ^
+                               ((unsigned long long)getpid() << 20) ^
+                               (++seq * 0x9E3779B97F4A7C15ull);
+        snprintf(name, sizeof name, ".lnk-%016llx", x);
+        rc = linkat(AT_FDCWD, proc, l->tmp_fd, name, AT_SYMLINK_FOLLOW);
+        if (rc != 0 && errno != EEXIST)
+            break;
+    }
+    if (rc != 0)
+        st = cr_err_set(err, CR_ERR_UNSUPPORTED, "link %s: %s", key, strerror(errno));
+    else if (renameat(l->tmp_fd, name, dirfd, leaf) != 0) {
+        st = cr_err_set(err, errno == EISDIR ? CR_ERR_CONFLICT : CR_ERR_IO, "rename to %s: %s", key,
+                        strerror(errno));
+        unlinkat(l->tmp_fd, name, 0);
+    }
+    close(dirfd);
+    return st;
+}
+
+static cr_status local_put_file_shared(void *ctx, const char *key, const char *src,
+                                       const char *ctype, int *linked, cr_err *err)
+{
+    (void)ctype;
+    int in = -1;
+    cr_status st = open_regular(src, &in, err);
+    if (st != CR_OK)
+        return st;
+    cr_err link_err = {0};
+    st = link_key(ctx, key, in, &link_err);
+    *linked = st == CR_OK;
+    if (st == CR_ERR_UNSUPPORTED) /* no link possible here: a copy, as blob_put_file */
+        st = put_key(ctx, key, NULL, 0, in, err);
+    else if (st != CR_OK)
+        cr_err_set(err, st, "%s", cr_err_msg(&link_err));
+    close(in);
+    return st;
+}
+
 static cr_status local_get_mem(void *ctx, const char *key, cr_buf *out, cr_err *err)
 {
     local_ctx *l = ctx;
@@ -945,6 +1006,7 @@ const blob_ops blob_local_ops = {
     .name = "local",
     .put_mem = local_put_mem,
     .put_file = local_put_file,
+    .put_file_shared = local_put_file_shared,
     .get_mem = local_get_mem,
     .get_file = local_get_file,
     .get_range = local_get_range,

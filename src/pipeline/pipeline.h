@@ -167,8 +167,10 @@ typedef struct pipeline_submit_opts {
     const char *owner_id;      /* NULL = "local" (the command line's owner) */
     const char *title;         /* a new session's title; NULL = the file's name or
                                   "Net session" */
-    const char *path;          /* a local file to store as the video first; NULL = the
-                                  client uploads it later (presigned PUT) */
+    const char *path;          /* a local file to store as the video first
+                                  (blob_put_file_shared: a hard link where it can be,
+                                  so leave the file as it is); NULL = the client
+                                  uploads it later (presigned PUT) */
     const char *analysis_mode; /* "batting", ...; NULL = none */
     int chunked;               /* deep_mode 'gpu' (chunk workers) when set, else 'cpu'
                                   (one analysis worker does it all) */

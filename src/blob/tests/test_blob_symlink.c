@@ -114,6 +114,7 @@ static void test_refused(blob_store *b)
         const char *k = keys[i];
         REFUSED(blob_put(b, k, "evil", 4, NULL, err));
         REFUSED(blob_put_file(b, k, srcfile, NULL, err));
+        REFUSED(blob_put_file_shared(b, k, srcfile, NULL, NULL, err));
         void *data = NULL;
         size_t n = 0;
         REFUSED(blob_get(b, k, &data, &n, err));
@@ -185,6 +186,60 @@ static void test_ordinary(blob_store *b)
     CHECK(blob_delete(b, "no/such/key", &e) == CR_OK);
 }
 
+/* blob_put_file_shared: a hard link to the very file on the same file system, which a
+ * later put of the key replaces without writing through it, and a delete leaves alone;
+ * a copy from another file system. */
+static void test_shared(blob_store *b)
+{
+    cr_err e = {0};
+    int linked = -1;
+    CHECK_MSG(blob_put_file_shared(b, "a/shared.mp4", srcfile, NULL, &linked, &e) == CR_OK, "%s",
+              cr_err_msg(&e));
+    CHECK_INT_EQ(linked, 1);
+    char p[700];
+    snprintf(p, sizeof p, "%s/a/shared.mp4", root);
+    struct stat s1, s2;
+    CHECK(stat(p, &s1) == 0 && stat(srcfile, &s2) == 0);
+    CHECK(s1.st_ino == s2.st_ino && s1.st_dev == s2.st_dev && s2.st_nlink == 2);
+    void *data = NULL;
+    size_t n = 0;
+    CHECK(blob_get(b, "a/shared.mp4", &data, &n, &e) == CR_OK && n == 6 &&
+          memcmp(data, "upload", 6) == 0);
+    cr_free(data);
+    /* a new object under the key is a new file: the source keeps its bytes */
+    CHECK(blob_put(b, "a/shared.mp4", "replaced", 8, NULL, &e) == CR_OK);
+    FILE *f = fopen(srcfile, "rb");
+    char buf[16] = {0};
+    CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 6 && strcmp(buf, "upload") == 0);
+    if (f)
+        fclose(f);
+    CHECK(blob_put_file_shared(b, "a/shared.mp4", srcfile, NULL, &linked, &e) == CR_OK);
+    CHECK(blob_delete(b, "a/shared.mp4", &e) == CR_OK);
+    CHECK(stat(srcfile, &s2) == 0 && s2.st_nlink == 1 && s2.st_size == 6);
+    /* another file system (tmpfs /dev/shm, where it differs from the test folder): a copy */
+    struct stat shm;
+    if (stat("/dev/shm", &shm) == 0 && shm.st_dev != s2.st_dev) {
+        char other[64];
+        snprintf(other, sizeof other, "/dev/shm/crease-shared-%d", (int)getpid());
+        write_file(other, "elsewhere");
+        linked = -1;
+        CHECK_MSG(blob_put_file_shared(b, "a/copied.mp4", other, NULL, &linked, &e) == CR_OK, "%s",
+                  cr_err_msg(&e));
+        CHECK_INT_EQ(linked, 0);
+        CHECK(blob_get(b, "a/copied.mp4", &data, &n, &e) == CR_OK && n == 9 &&
+              memcmp(data, "elsewhere", 9) == 0);
+        cr_free(data);
+        CHECK(stat(other, &s1) == 0 && s1.st_nlink == 1);
+        unlink(other);
+        CHECK(blob_delete(b, "a/copied.mp4", &e) == CR_OK);
+    } else {
+        printf("note: /dev/shm is not another file system here; the copy path is not tested\n");
+    }
+    /* a missing source is not found, whichever way */
+    CHECK_INT_EQ(blob_put_file_shared(b, "a/x.mp4", "/no/such/file.mp4", NULL, NULL, &e),
+                 CR_ERR_NOT_FOUND);
+}
+
 static void rm_rf(const char *path)
 {
     char cmd[1400];
@@ -249,6 +304,7 @@ int main(int argc, char **argv)
     link_at(p, "a/dang");
 
     test_ordinary(b);
+    test_shared(b);
     test_refused(b);
     CHECK(access(p, F_OK) != 0); /* dang.txt was never created */
 
