@@ -258,8 +258,8 @@ static const char *const stuck_job_what[] = {
     [STORE_STUCK_JOB_WAITING] = "ready, not aggregated: no analysis worker is claiming",
     [STORE_STUCK_JOB_LEASE_EXPIRED] = "aggregation lease expired: its worker is gone",
     [STORE_STUCK_JOB_COUNT_DRIFT] =
-        "completed_chunks differs from its completed chunks: never ready (retry it)",
-    [STORE_STUCK_JOB_FAILED_CHUNKS] = "queued with failed chunks: never ready (retry it)",
+        "completed_chunks differs from its completed chunks: never ready (gpu-mode off)",
+    [STORE_STUCK_JOB_FAILED_CHUNKS] = "queued with failed chunks: never ready (gpu-mode off)",
 };
 
 static int jobs_stuck(store *st, int argc, char **argv)
