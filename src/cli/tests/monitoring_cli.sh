@@ -113,6 +113,15 @@ scrape "$sp" s0 && ok "serve's scrape parses" || bad "serve's scrape: $(cat "$tm
     [ "$(val s0 'crease_build_info{blobs="'"$( [ "$mode" = services ] && echo s3 || echo local)"'",role="serve",store="'"$( [ "$mode" = services ] && echo postgres || echo sqlite)"'",version="0.1.0"}')" = 1 ] &&
     ok "jobs by status, database up, build info" || bad "serve gauges: $(grep -v '^process' "$tmp/s0.samples" | head -20)"
 
+# GPU gauges: there exactly when NVML is (libnvidia-ml.so.1, opened at run time).
+if ldconfig -p 2>/dev/null | grep -q 'libnvidia-ml\.so\.1 '; then
+    grep -q '^crease_gpu_utilization_ratio{' "$tmp/s0.samples" && ok "NVML here: GPU utilization reported" ||
+        bad "NVML present but no GPU gauge"
+else
+    ! grep -q '^crease_gpu_' "$tmp/s0.samples" && ok "no NVML here: no GPU gauge (absent, not 0)" ||
+        bad "GPU gauges without NVML"
+fi
+
 # The chunk worker, paused once it has completed a chunk.
 "$crease" chunk-worker --metrics-port 0 --poll 0.1 2>"$tmp/cw.log" &
 cw=$!
