@@ -62,7 +62,8 @@ done
 if command -v objdump >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
     "$repo/scripts/deps" --print-runtime >"$tmp/runtime"
     missing=""
-    for so in $(objdump -p "$crease" | awk '/NEEDED/ { print $2 }'); do
+    # (the sanitizer runtimes of a CREASE_SANITIZE build are not crease's dependencies)
+    for so in $(objdump -p "$crease" | awk '/NEEDED/ && $2 !~ /^lib(a|ub|l|t)san\./ { print $2 }'); do
         pkgs=$(dpkg -S "*/$so" 2>/dev/null | cut -d: -f1 | tr ',' '\n' | sed 's/ //g' | sort -u)
         found=0
         for p in $pkgs; do
