@@ -1,13 +1,25 @@
 /*
  * api.h -- crease's HTTP API (`crease serve`, DESIGN.md §1, §4, §5, §10).
  *
- * A libmicrohttpd daemon (one thread per connection) serving JSON routes:
+ * A libmicrohttpd daemon (one thread per connection) serving the routes of one table
+ * (api_routes in routes.c, each with its method, OpenAPI path template and auth;
+ * GET /openapi.json documents every one of them, and a test holds the two to each
+ * other):
  *
  *   GET  /health                                   {"status":"ok"}; 503 when the database
- *                                                  cannot be reached (no token needed)
- *   GET  /metrics                                  Prometheus text: queue depth gauges
- *                                                  (store_queue_depth) for autoscaling
- *                                                  (no token needed)
+ *                                                  cannot be reached (Cricksy's shape)
+ *   GET  /healthz                                  200 while the process runs
+ *   GET  /readyz                                   200 when the database (at the current
+ *                                                  schema) and the blob store answer;
+ *                                                  503 {"status","reason"} otherwise
+ *   GET  /metrics                                  Prometheus text (metrics.c): database-
+ *                                                  derived gauges (crease_chunks_queued,
+ *                                                  the autoscaling signal, jobs by status,
+ *                                                  ...), GPU gauges (NVML, when present),
+ *                                                  and this process's counters and
+ *                                                  histograms (its embedded workers')
+ *   GET  /openapi.json                             the OpenAPI 3 document
+ *   POST /api/coaches/plus/sessions, GET .../sessions[/{id}[/analysis-jobs]]
  *   POST /api/coaches/plus/videos/upload/initiate  {"filename"?, "analysis_mode"?} ->
  *                                                  {"job_id","session_id","upload_url",
  *                                                  "s3_key","expires_in"}: a new session and
@@ -22,10 +34,12 @@
  *   PUT|GET /blobs/<key>?method=&expires=&sig=     the local blob backend's presigned URLs
  *                                                  (blob_presign_verify is the auth)
  *
+ * No token: /health, /healthz, /readyz, /metrics, /openapi.json.
  * Auth (DESIGN.md §10): every /api route needs `Authorization: Bearer <JWT>`, HS256
  * only, signed with APP_SECRET_KEY (api_jwt_verify below); its `sub` is the coach.
  * Errors are JSON {"error": "..."}: 400 malformed body or id, 401 missing or bad token,
- * 404 unknown route or not the caller's job (never revealing that it exists), 405,
+ * 404 unknown route or not the caller's job (never revealing that it exists), 405 (with
+ * Allow),
  * 409 wrong state, 413 body too large (API_BODY_MAX; uploads CREASE_MAX_UPLOAD_BYTES), 422 the
  * upload is not a usable video, 503 database unreachable.
  *
@@ -57,6 +71,7 @@
 #define CR_API_API_H
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 #include <stddef.h>
@@ -133,5 +148,28 @@ int api_server_port(const api_server *s);
 /* Stops accepting, waits for the requests in flight, stops and joins the workers,
  * frees everything.  NULL is a no-op. */
 void api_server_stop(api_server *s);
+
+/* ---- a worker's metrics port ------------------------------------------------------ */
+
+/* `crease chunk-worker --metrics-port N` (and analysis-worker): GET /metrics (the same
+ * scrape as the server's, from the process's registry, which its worker loop records
+ * into through pipeline_worker_opts.metrics), /healthz and /readyz, on a listener of
+ * its own (monitor.c) with its own store connection, opened when first needed. */
+typedef struct api_monitor api_monitor;
+
+typedef struct api_monitor_opts {
+    const char *bind;    /* IPv4 address; NULL = "127.0.0.1" */
+    int port;            /* 0 = a free port (api_monitor_port) */
+    const char *role;    /* crease_build_info's role: "chunk-worker", "analysis-worker" */
+    cr_metrics *metrics; /* the process's registry (kept, not owned) */
+} api_monitor_opts;
+
+/* Listens and serves until api_monitor_stop.  `cfg` is copied.  On failure *out is NULL
+ * and nothing is left running. */
+cr_status api_monitor_start(const cr_config *cfg, const api_monitor_opts *o, api_monitor **out,
+                            cr_err *err);
+int api_monitor_port(const api_monitor *m);
+/* Stops listening and frees it (waits for scrapes in flight).  NULL is a no-op. */
+void api_monitor_stop(api_monitor *m);
 
 #endif

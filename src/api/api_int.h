@@ -5,9 +5,14 @@
  *                  daemon, workers)
  *   http.c         libmicrohttpd: the daemon, request bodies, connection limits and
  *                  the response helpers below
- *   routes.c       the JSON routes (/api/..., /health, /metrics), auth and owners
+ *   routes.c       the route table and its dispatcher, auth, owners, the job routes
+ *   sessions.c     the session routes
  *   blob_server.c  /blobs/: the local blob backend's presigned URLs
+ *   metrics.c      one /metrics scrape, the /readyz check (serve and the monitor)
+ *   gpu.c          GPU gauges through NVML, opened with dlopen when present
+ *   monitor.c      a worker's metrics port (api_monitor_start)
  *   workers.c      the worker threads of the embedded shape
+ *   openapi.json   the OpenAPI document, compiled in as api_openapi_json
  *
  * Request life in MHD: the access handler is called once with the headers
  * (*con_cls == NULL: http.c allocates an `api_request`), then once per body piece
@@ -24,8 +29,9 @@
 #define CR_API_API_INT_H
 
 #include "api/api.h"
-#include "core/buf.h"
 #include "blob/blob.h"
+#include "core/buf.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -37,6 +43,7 @@
 #define API_PREFIX "/api/coaches/plus/"
 
 typedef struct api_worker api_worker; /* workers.c */
+typedef struct api_gpu api_gpu;       /* gpu.c */
 
 /* Per-subject token buckets on job creation (ratelimit.c). */
 #define API_RATE_SLOTS 1024
@@ -67,10 +74,12 @@ struct api_server {
     api_worker *workers;
     int n_workers;
     uint64_t upload_max;
-    api_rate job_rate; /* initiate, per token subject */
+    api_rate job_rate;   /* initiate, per token subject */
+    cr_metrics *metrics; /* this process's registry (the embedded workers record here) */
+    api_gpu *gpu;        /* NULL without NVML */
 };
 
-enum api_req_kind { API_REQ_API = 0, API_REQ_BLOB_PUT = 1, API_REQ_OTHER = 2 };
+enum api_req_kind { API_REQ_API = 0, API_REQ_BLOB_PUT = 1 };
 
 /* One request in flight (MHD's *con_cls). */
 typedef struct api_request {
@@ -91,6 +100,10 @@ typedef struct api_request {
  * daemon does not start. */
 cr_status api_http_start(api_server *s, int fd, cr_err *err);
 
+/* A listening TCP socket on bind_addr:port (port 0: a free one); *port_out gets the
+ * port.  CR_ERR_INVALID for a bad address or port, CR_ERR_IO when it cannot listen. */
+cr_status api_listen(const char *bind_addr, int port, int *fd_out, int *port_out, cr_err *err);
+
 /* Responses.  Each returns what MHD_queue_response returned (MHD_NO when the response
  * could not be made). */
 enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned code, const char *ctype,
@@ -102,6 +115,9 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j
 enum MHD_Result api_send_error_retry(struct MHD_Connection *c, unsigned code, const char *msg,
                                      const char *retry_after);
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned code, const char *msg);
+/* An error answer with one more header (hname: hvalue). */
+enum MHD_Result api_send_error_header(struct MHD_Connection *c, unsigned code, const char *msg,
+                                      const char *hname, const char *hvalue);
 /* An HTTP status for a store/blob failure. */
 unsigned api_status_http(cr_status s);
 /* A store/blob failure: 4xx with the message; 5xx logged, with a generic message. */
@@ -111,13 +127,52 @@ int api_starts_with(const char *s, const char *prefix);
 
 /* ---- routes.c ---------------------------------------------------------------------- */
 
-/* A request under API_PREFIX, whole body in: auth, then the route. */
-enum MHD_Result api_route_api(api_server *s, struct MHD_Connection *c, const char *url,
-                              const char *method, api_request *rq);
+#define API_PARAMS 2       /* path parameters of a route, at most */
+#define API_PARAM_MAX 1024 /* bytes kept of one (+ NUL); longer ones are cut and flagged */
+
+/* What a handler gets: the request and what the dispatcher parsed off it. */
+typedef struct api_call {
+    const char *url, *method;
+    api_request *rq;
+    char sub[API_JWT_SUB_MAX];             /* the token's subject (API_ROUTE_AUTH routes) */
+    char param[API_PARAMS][API_PARAM_MAX]; /* the path template's {...} segments, in order */
+    int param_too_long[API_PARAMS];
+} api_call;
+
+typedef enum MHD_Result (*api_handler)(api_server *s, struct MHD_Connection *c, const api_call *k);
+
+#define API_ROUTE_AUTH 1u        /* needs a bearer token (checked before the method) */
+#define API_ROUTE_LOCAL_BLOBS 2u /* exists only with the local blob backend */
+#define API_ROUTE_UPLOAD 4u      /* the body streams to a file (blob_server.c), not memory */
+#define API_ROUTE_REST 8u        /* the last {param} takes the rest of the path, '/' too */
+
+typedef struct api_route {
+    const char *method; /* "GET", "POST", "PUT" */
+    const char *path;   /* an OpenAPI path template: "/api/coaches/plus/analysis-jobs/{job_id}" */
+    unsigned flags;
+    api_handler fn;
+} api_route;
+
+/* The table: every route of the server (routes.c). */
+extern const api_route api_routes[];
+extern const int api_routes_n;
+
+/* Whether route `r` exists on this server (API_ROUTE_LOCAL_BLOBS). */
+int api_route_available(const api_server *s, const api_route *r);
+/* The route answering `method` on the path `url`, or NULL. */
+const api_route *api_route_find(const api_server *s, const char *url, const char *method);
+/* Answers a request whose body is in: 404 when no route has the path, 401 when the
+ * path's routes need a token and it is missing or bad, 405 (with Allow) when none has
+ * the method, 413 when an API body was too large, else the route's handler. */
+enum MHD_Result api_dispatch(api_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, api_request *rq);
+
 enum MHD_Result api_route_health(api_server *s, struct MHD_Connection *c);
-/* The session routes (sessions.c): `rest` is what follows "sessions" in the path. */
-enum MHD_Result api_route_sessions(api_server *s, struct MHD_Connection *c, const char *rest,
-                                   const char *method, const api_request *rq, const char *sub);
+/* The session routes (sessions.c); {session_id} is k->param[0]. */
+enum MHD_Result api_session_create(api_server *s, struct MHD_Connection *c, const api_call *k);
+enum MHD_Result api_session_list(api_server *s, struct MHD_Connection *c, const api_call *k);
+enum MHD_Result api_session_get(api_server *s, struct MHD_Connection *c, const api_call *k);
+enum MHD_Result api_session_jobs(api_server *s, struct MHD_Connection *c, const api_call *k);
 /* Shared by the routes (routes.c). */
 json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret);
 json_t *api_job_json(api_server *s, const store_job *j, int full);
@@ -126,7 +181,40 @@ json_t *api_time_json(double epoch); /* ISO 8601 UTC; null for 0 */
  * for another coach's session as for a missing one). */
 unsigned api_own_session(api_server *s, const char *session_id, const char *sub, store_session *out,
                          cr_err *err);
-enum MHD_Result api_route_metrics(api_server *s, struct MHD_Connection *c);
+
+/* The OpenAPI 3 document (src/api/openapi.json), compiled in by the build. */
+extern const unsigned char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+/* ---- metrics.c, gpu.c ------------------------------------------------------------------ */
+
+/* What a scrape reads: the store (NULL = not connected) under `lock`, the blob store,
+ * this process's registry, the GPU (may be NULL), and the process's role
+ * ("serve", "chunk-worker", "analysis-worker") for crease_build_info. */
+typedef struct api_scrape {
+    store *st;
+    pthread_mutex_t *lock;
+    blob_store *blob;
+    cr_metrics *reg;
+    api_gpu *gpu;
+    const char *role;
+} api_scrape;
+
+/* The whole /metrics text (see metrics.c for its parts). */
+void api_metrics_write(const api_scrape *sc, cr_buf *out);
+/* 0 when the database answers at the current schema and the blob store answers;
+ * else -1 with the reason ("database: ...", "blob store (s3): ...") in reason[cap]. */
+int api_ready(const api_scrape *sc, char *reason, size_t cap);
+/* 200 {"status":"ready"}, or 503 {"status":"not ready","reason":...}. */
+enum MHD_Result api_send_readiness(struct MHD_Connection *c, const api_scrape *sc);
+/* 200 with api_metrics_write's text. */
+enum MHD_Result api_send_metrics(struct MHD_Connection *c, const api_scrape *sc);
+
+/* NVML through dlopen: NULL when libnvidia-ml.so.1 is absent or does not start. */
+api_gpu *api_gpu_open(void);
+void api_gpu_close(api_gpu *g); /* NULL is fine */
+/* The GPU gauges, one sample per device; nothing when g is NULL. */
+void api_gpu_write(api_gpu *g, cr_buf *out);
 
 /* ---- blob_server.c ----------------------------------------------------------------- */
 

@@ -2,17 +2,20 @@
  * http.c -- the API's libmicrohttpd side: the daemon and its connection limits, the
  * life of a request (headers, body, answer, completion: see api_int.h), the request
  * bodies of the JSON routes, and the response helpers every route uses.  Which route
- * answers is decided here by the URL's first part; the routes themselves live in
- * routes.c and blob_server.c.
+ * answers is decided by the route table (routes.c, api_dispatch); an upload route's
+ * body goes to blob_server.c as it arrives.
  */
 #include "api/api_int.h"
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
-
 
 /* ---- responses ------------------------------------------------------------------ */
 
@@ -50,18 +53,23 @@ enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned code, json_t *j
     return ok;
 }
 
-enum MHD_Result api_send_error_retry(struct MHD_Connection *c, unsigned code, const char *msg,
-                                     const char *retry_after)
+enum MHD_Result api_send_error_header(struct MHD_Connection *c, unsigned code, const char *msg,
+                                      const char *hname, const char *hvalue)
 {
     json_t *j = json_pack("{s:s, s:s}", "detail", msg, "error", msg);
     char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (text == NULL)
         return MHD_NO;
-    enum MHD_Result ok = send_text(c, code, "application/json", text, strlen(text),
-                                   MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+    enum MHD_Result ok = send_text(c, code, "application/json", text, strlen(text), hname, hvalue);
     free(text);
     return ok;
+}
+
+enum MHD_Result api_send_error_retry(struct MHD_Connection *c, unsigned code, const char *msg,
+                                     const char *retry_after)
+{
+    return api_send_error_header(c, code, msg, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
 }
 
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned code, const char *msg)
@@ -105,12 +113,8 @@ int api_starts_with(const char *s, const char *prefix)
 
 /* ---- requests -------------------------------------------------------------------- */
 
-static int is_blob_put(const char *url, const char *method)
-{
-    return strcmp(method, "PUT") == 0 && api_starts_with(url, BLOB_LOCAL_URL_PREFIX);
-}
-
-/* The headers are in: the request's kind; an upload is checked before its body. */
+/* The headers are in: the request's kind (an upload route of the table streams its
+ * body to a file, checked before the first byte); everything else is buffered. */
 static enum MHD_Result request_begin(api_server *s, struct MHD_Connection *c, const char *url,
                                      const char *method, void **con_cls)
 {
@@ -118,9 +122,8 @@ static enum MHD_Result request_begin(api_server *s, struct MHD_Connection *c, co
     if (rq == NULL)
         return MHD_NO;
     rq->fd = -1;
-    rq->kind = api_starts_with(url, API_PREFIX)                           ? API_REQ_API
-               : is_blob_put(url, method) && s->cfg.blob == CR_BLOB_LOCAL ? API_REQ_BLOB_PUT
-                                                                          : API_REQ_OTHER;
+    const api_route *r = api_route_find(s, url, method);
+    rq->kind = r != NULL && (r->flags & API_ROUTE_UPLOAD) ? API_REQ_BLOB_PUT : API_REQ_API;
     *con_cls = rq;
     if (rq->kind == API_REQ_BLOB_PUT)
         return api_blob_put_begin(s, c, url, rq);
@@ -144,27 +147,9 @@ static enum MHD_Result request_body(api_request *rq, const char *upload_data, si
 static enum MHD_Result request_answer(api_server *s, struct MHD_Connection *c, const char *url,
                                       const char *method, api_request *rq)
 {
-    switch (rq->kind) {
-    case API_REQ_API:
-        return api_route_api(s, c, url, method, rq);
-    case API_REQ_BLOB_PUT:
+    if (rq->kind == API_REQ_BLOB_PUT)
         return api_blob_put_done(s, c, url, rq);
-    case API_REQ_OTHER:
-        break;
-    }
-    int get = strcmp(method, "GET") == 0;
-    if (strcmp(url, "/health") == 0)
-        return get ? api_route_health(s, c)
-                   : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-    if (strcmp(url, "/metrics") == 0)
-        return get ? api_route_metrics(s, c)
-                   : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-    if (api_starts_with(url, BLOB_LOCAL_URL_PREFIX) && s->cfg.blob == CR_BLOB_LOCAL) {
-        if (get)
-            return api_blob_get(s, c, url);
-        return api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PUT");
-    }
-    return api_send_error(c, MHD_HTTP_NOT_FOUND, "no such route");
+    return api_dispatch(s, c, url, method, rq);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -207,6 +192,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* ---- the daemon ------------------------------------------------------------------ */
+
+cr_status api_listen(const char *bind_addr, int port, int *fd_out, int *port_out, cr_err *err)
+{
+    *fd_out = -1;
+    if (port < 0 || port > 65535)
+        return cr_err_set(err, CR_ERR_INVALID, "port must be 0..65535");
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
+        return cr_err_set(err, CR_ERR_INVALID, "bind address '%s' is not an IPv4 address",
+                          bind_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0) {
+        cr_status st =
+            cr_err_set(err, CR_ERR_IO, "listen on %s:%d: %s", bind_addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *port_out = ntohs(sa.sin_port);
+    *fd_out = fd;
+    return CR_OK;
+}
 
 cr_status api_http_start(api_server *s, int fd, cr_err *err)
 {

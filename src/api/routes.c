@@ -1,9 +1,11 @@
 /*
- * routes.c -- the JSON routes of the API (the table, auth and owners: api.h): upload
+ * routes.c -- the route table of the server (api_routes: every route, its method,
+ * path template and auth) and its dispatcher, and the JSON routes of jobs: upload
  * initiate and complete (the pipeline's submission path: pipeline_submit,
- * pipeline_complete_upload), a job, its retry, the listing, and /health and /metrics.
- * Every /api route checks the bearer token first (api_route_api); a job is shown only
- * to the owner of its session (owner.json in the blob store), anyone else gets 404.
+ * pipeline_complete_upload), a job, its retry, the listing, /health, /healthz,
+ * /readyz, /metrics (metrics.c) and /openapi.json (openapi.json, embedded at build
+ * time).  Every /api route checks the bearer token first (api_dispatch); a job is
+ * shown only to the owner of its session, anyone else gets 404.
  */
 #include "api/api_int.h"
 
@@ -487,93 +489,200 @@ enum MHD_Result api_route_health(api_server *s, struct MHD_Connection *c)
         json_pack("{s:s, s:s, s:i}", "status", "ok", "database", "ok", "schema_version", v));
 }
 
-enum MHD_Result api_route_metrics(api_server *s, struct MHD_Connection *c)
+/* ---- the route table ---------------------------------------------------------------- */
+
+static api_scrape scrape_of(api_server *s)
 {
-    cr_err e = {0};
-    store_depth d;
-    pthread_mutex_lock(&s->st_lock);
-    cr_status st = store_queue_depth(s->st, &d, &e);
-    pthread_mutex_unlock(&s->st_lock);
-    if (st != CR_OK)
-        return api_send_status(c, st, &e);
-    char buf[2048];
-    snprintf(buf, sizeof buf,
-             "# HELP crease_queue_chunks_queued Chunks waiting to be processed.\n"
-             "# TYPE crease_queue_chunks_queued gauge\n"
-             "crease_queue_chunks_queued %ld\n"
-             "# HELP crease_queue_chunks_ready Queued chunks claimable now.\n"
-             "# TYPE crease_queue_chunks_ready gauge\n"
-             "crease_queue_chunks_ready %ld\n"
-             "# HELP crease_queue_chunks_processing Chunks held under a lease.\n"
-             "# TYPE crease_queue_chunks_processing gauge\n"
-             "crease_queue_chunks_processing %ld\n"
-             "# HELP crease_jobs_queued Jobs in status queued.\n"
-             "# TYPE crease_jobs_queued gauge\n"
-             "crease_jobs_queued %ld\n"
-             "# HELP crease_jobs_ready Jobs waiting for an analysis worker.\n"
-             "# TYPE crease_jobs_ready gauge\n"
-             "crease_jobs_ready %ld\n"
-             "# HELP crease_jobs_running Jobs being aggregated.\n"
-             "# TYPE crease_jobs_running gauge\n"
-             "crease_jobs_running %ld\n",
-             d.queued_chunks, d.ready_chunks, d.processing_chunks, d.jobs_queued, d.jobs_ready,
-             d.jobs_running);
-    return api_send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, strlen(buf));
+    api_scrape sc = {s->st, &s->st_lock, s->blob, s->metrics, s->gpu, "serve"};
+    return sc;
 }
 
-/* ---- dispatch -------------------------------------------------------------------- */
-
-enum MHD_Result api_route_api(api_server *s, struct MHD_Connection *c, const char *url,
-                              const char *method, api_request *rq)
+static enum MHD_Result h_health(api_server *s, struct MHD_Connection *c, const api_call *k)
 {
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    const char *rest = url + strlen(API_PREFIX);
-    const char *jobs = "analysis-jobs";
-    int sessions = strcmp(rest, "sessions") == 0 || api_starts_with(rest, "sessions/");
-    int known = strcmp(rest, "videos/upload/initiate") == 0 ||
-                strcmp(rest, "videos/upload/complete") == 0 || strcmp(rest, jobs) == 0 ||
-                (api_starts_with(rest, jobs) && rest[strlen(jobs)] == '/') || sessions;
-    if (!known)
+    (void)k;
+    return api_route_health(s, c);
+}
+
+static enum MHD_Result h_healthz(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    (void)s;
+    (void)k;
+    return api_send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result h_readyz(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    (void)k;
+    api_scrape sc = scrape_of(s);
+    return api_send_readiness(c, &sc);
+}
+
+static enum MHD_Result h_metrics(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    (void)k;
+    api_scrape sc = scrape_of(s);
+    return api_send_metrics(c, &sc);
+}
+
+static enum MHD_Result h_openapi(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    (void)s;
+    (void)k;
+    return api_send_text(c, MHD_HTTP_OK, "application/json", (const char *)api_openapi_json,
+                         api_openapi_json_len);
+}
+
+static enum MHD_Result h_initiate(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return route_initiate(s, c, k->rq, k->sub);
+}
+
+static enum MHD_Result h_complete(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return route_complete(s, c, k->rq, k->sub);
+}
+
+static enum MHD_Result h_jobs(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return route_list(s, c, k->sub);
+}
+
+static enum MHD_Result h_job(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return route_job(s, c, k->param[0], k->sub);
+}
+
+static enum MHD_Result h_retry(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return route_retry(s, c, k->param[0], k->sub);
+}
+
+static enum MHD_Result h_blob_get(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return api_blob_get(s, c, k->url);
+}
+
+static enum MHD_Result h_blob_put(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return api_blob_put_done(s, c, k->url, k->rq);
+}
+
+/* Every route the server has: the one list the dispatcher, the request kinds of
+ * http.c and the OpenAPI test (every route documented in openapi.json, every
+ * documented route answered) go by.  Paths are OpenAPI path templates. */
+const api_route api_routes[] = {
+    {"GET", "/health", 0, h_health},
+    {"GET", "/healthz", 0, h_healthz},
+    {"GET", "/readyz", 0, h_readyz},
+    {"GET", "/metrics", 0, h_metrics},
+    {"GET", "/openapi.json", 0, h_openapi},
+    {"POST", API_PREFIX "sessions", API_ROUTE_AUTH, api_session_create},
+    {"GET", API_PREFIX "sessions", API_ROUTE_AUTH, api_session_list},
+    {"GET", API_PREFIX "sessions/{session_id}", API_ROUTE_AUTH, api_session_get},
+    {"GET", API_PREFIX "sessions/{session_id}/analysis-jobs", API_ROUTE_AUTH, api_session_jobs},
+    {"POST", API_PREFIX "videos/upload/initiate", API_ROUTE_AUTH, h_initiate},
+    {"POST", API_PREFIX "videos/upload/complete", API_ROUTE_AUTH, h_complete},
+    {"GET", API_PREFIX "analysis-jobs", API_ROUTE_AUTH, h_jobs},
+    {"GET", API_PREFIX "analysis-jobs/{job_id}", API_ROUTE_AUTH, h_job},
+    {"POST", API_PREFIX "analysis-jobs/{job_id}/retry", API_ROUTE_AUTH, h_retry},
+    {"GET", BLOB_LOCAL_URL_PREFIX "{key}", API_ROUTE_LOCAL_BLOBS | API_ROUTE_REST, h_blob_get},
+    {"PUT", BLOB_LOCAL_URL_PREFIX "{key}",
+     API_ROUTE_LOCAL_BLOBS | API_ROUTE_REST | API_ROUTE_UPLOAD, h_blob_put},
+};
+const int api_routes_n = (int)(sizeof api_routes / sizeof api_routes[0]);
+
+int api_route_available(const api_server *s, const api_route *r)
+{
+    return !(r->flags & API_ROUTE_LOCAL_BLOBS) || s->cfg.blob == CR_BLOB_LOCAL;
+}
+
+/* Whether `url` matches the template `t`, segment by segment: "{name}" matches one
+ * non-empty segment (captured into k->param, at most API_PARAMS of them), the last
+ * one of an API_ROUTE_REST route the rest of the path.  k may be NULL. */
+static int path_match(const api_route *r, const char *url, api_call *k)
+{
+    const char *t = r->path, *u = url;
+    int np = 0;
+    while (*t != '\0') {
+        if (*t == '{') {
+            const char *te = strchr(t, '}');
+            if (te == NULL)
+                return 0;
+            int rest = (r->flags & API_ROUTE_REST) && te[1] == '\0';
+            size_t n = rest ? strlen(u) : strcspn(u, "/");
+            if (n == 0)
+                return 0;
+            if (k != NULL && np < API_PARAMS) {
+                size_t m = n < API_PARAM_MAX - 1 ? n : API_PARAM_MAX - 1;
+                memcpy(k->param[np], u, m);
+                k->param[np][m] = '\0';
+                k->param_too_long[np] = n >= API_PARAM_MAX;
+            }
+            np++;
+            t = te + 1;
+            u += n;
+            continue;
+        }
+        if (*t != *u)
+            return 0;
+        t++;
+        u++;
+    }
+    return *u == '\0';
+}
+
+const api_route *api_route_find(const api_server *s, const char *url, const char *method)
+{
+    for (int i = 0; i < api_routes_n; i++)
+        if (api_route_available(s, &api_routes[i]) && strcmp(api_routes[i].method, method) == 0 &&
+            path_match(&api_routes[i], url, NULL))
+            return &api_routes[i];
+    return NULL;
+}
+
+enum MHD_Result api_dispatch(api_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, api_request *rq)
+{
+    const api_route *found = NULL;
+    int matched = 0, auth = 0;
+    char allow[64] = "";
+    api_call k;
+    memset(&k, 0, sizeof k);
+    for (int i = 0; i < api_routes_n; i++) {
+        const api_route *r = &api_routes[i];
+        if (!api_route_available(s, r) || !path_match(r, url, NULL))
+            continue;
+        matched = 1;
+        auth |= (r->flags & API_ROUTE_AUTH) != 0;
+        if (strlen(allow) + strlen(r->method) + 3 < sizeof allow)
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     allow[0] ? ", " : "", r->method);
+        if (strcmp(r->method, method) == 0)
+            found = r;
+    }
+    if (!matched)
         return api_send_error(c, MHD_HTTP_NOT_FOUND, "no such route");
 
     /* Auth first: a route's existence is no secret, a job's is. */
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    char sub[API_JWT_SUB_MAX];
-    cr_err e = {0};
-    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
-        return api_send_error(c, MHD_HTTP_UNAUTHORIZED, "missing bearer token");
-    if (api_jwt_verify(s->cfg.app_secret_key, auth + 7, (int64_t)time(NULL), sub, &e) != CR_OK)
-        return api_send_error(c, MHD_HTTP_UNAUTHORIZED, cr_err_msg(&e));
-    if (rq->too_large)
+    if (auth) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        cr_err e = {0};
+        if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+            return api_send_error(c, MHD_HTTP_UNAUTHORIZED, "missing bearer token");
+        if (api_jwt_verify(s->cfg.app_secret_key, h + 7, (int64_t)time(NULL), k.sub, &e) != CR_OK)
+            return api_send_error(c, MHD_HTTP_UNAUTHORIZED, cr_err_msg(&e));
+    }
+    if (found == NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "use %s", allow);
+        return api_send_error_header(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, MHD_HTTP_HEADER_ALLOW,
+                                     allow);
+    }
+    if (auth && rq->too_large)
         return api_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-
-    if (sessions)
-        return api_route_sessions(s, c, rest + strlen("sessions"), method, rq, sub);
-    if (strcmp(rest, "videos/upload/initiate") == 0)
-        return post ? route_initiate(s, c, rq, sub)
-                    : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-    if (strcmp(rest, "videos/upload/complete") == 0)
-        return post ? route_complete(s, c, rq, sub)
-                    : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-    if (strcmp(rest, jobs) == 0)
-        return get ? route_list(s, c, sub)
-                   : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-
-    /* analysis-jobs/{id} or analysis-jobs/{id}/retry */
-    const char *id = rest + strlen(jobs) + 1;
-    const char *slash = strchr(id, '/');
-    char idbuf[STORE_ID_MAX];
-    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-    if (idlen == 0 || idlen >= sizeof idbuf)
-        return api_send_error(c, idlen == 0 ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
-                              idlen == 0 ? "no such route" : "bad job id");
-    memcpy(idbuf, id, idlen);
-    idbuf[idlen] = '\0';
-    if (slash == NULL)
-        return get ? route_job(s, c, idbuf, sub)
-                   : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-    if (strcmp(slash, "/retry") == 0)
-        return post ? route_retry(s, c, idbuf, sub)
-                    : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-    return api_send_error(c, MHD_HTTP_NOT_FOUND, "no such route");
+    path_match(found, url, &k);
+    k.url = url;
+    k.method = method;
+    k.rq = rq;
+    return found->fn(s, c, &k);
 }

@@ -7,13 +7,10 @@
 #include "api/api_int.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "pipeline/pipeline.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_server **out,
@@ -25,15 +22,6 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
                           "APP_SECRET_KEY is required: it signs the API tokens");
     const char *bind_addr = opt && opt->bind ? opt->bind : "127.0.0.1";
     int port = opt ? opt->port : 0;
-    if (port < 0 || port > 65535)
-        return cr_err_set(err, CR_ERR_INVALID, "port must be 0..65535");
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
-        return cr_err_set(err, CR_ERR_INVALID, "bind address '%s' is not an IPv4 address",
-                          bind_addr);
 
     api_server *s = cr_calloc(1, sizeof *s);
     if (s == NULL)
@@ -47,17 +35,14 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     cr_status st;
     int fd = -1;
 
-    /* The socket first: its port goes into the local backend's presigned URLs. */
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0) {
-        st = cr_err_set(err, CR_ERR_IO, "listen on %s:%d: %s", bind_addr, port, strerror(errno));
+    /* The registry first (the embedded workers record in it), then the socket: its
+     * port goes into the local backend's presigned URLs. */
+    if ((st = cr_metrics_create(&s->metrics, err)) != CR_OK ||
+        (st = pipeline_metrics_declare(s->metrics, err)) != CR_OK)
         goto fail;
-    }
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    s->port = ntohs(sa.sin_port);
+    s->gpu = api_gpu_open();
+    if ((st = api_listen(bind_addr, port, &fd, &s->port, err)) != CR_OK)
+        goto fail;
 
     char base[CR_CONFIG_STR + 64];
     if (opt && opt->public_url && opt->public_url[0])
@@ -100,6 +85,8 @@ fail:
     api_workers_stop(s);
     store_close(s->st);
     blob_close(s->blob);
+    api_gpu_close(s->gpu);
+    cr_metrics_destroy(s->metrics);
     pthread_mutex_destroy(&s->st_lock);
     api_rate_destroy(&s->job_rate);
     cr_free(s);
@@ -119,6 +106,8 @@ void api_server_stop(api_server *s)
     api_workers_stop(s);
     store_close(s->st);
     blob_close(s->blob);
+    api_gpu_close(s->gpu);
+    cr_metrics_destroy(s->metrics);
     pthread_mutex_destroy(&s->st_lock);
     api_rate_destroy(&s->job_rate);
     cr_free(s);

@@ -210,34 +210,44 @@ static enum MHD_Result session_jobs(api_server *s, struct MHD_Connection *c, con
     return api_send_json(c, MHD_HTTP_OK, arr);
 }
 
-enum MHD_Result api_route_sessions(api_server *s, struct MHD_Connection *c, const char *rest,
-                                   const char *method, const api_request *rq, const char *sub)
+/* The caller's session {session_id} into *ss; 0, or the answer already queued in *ret. */
+static int own_session(api_server *s, struct MHD_Connection *c, const api_call *k,
+                       store_session *ss, enum MHD_Result *ret)
 {
-    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (*rest == '\0')
-        return post  ? create_session(s, c, rq, sub)
-               : get ? list_sessions(s, c, sub)
-                     : api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST");
-    /* sessions/{id} or sessions/{id}/analysis-jobs */
-    const char *id = rest + 1;
-    const char *slash = strchr(id, '/');
-    size_t len = slash ? (size_t)(slash - id) : strlen(id);
-    char idbuf[STORE_ID_MAX];
-    if (len == 0 || len >= sizeof idbuf)
-        return api_send_error(c, MHD_HTTP_NOT_FOUND, "Video session not found");
-    memcpy(idbuf, id, len);
-    idbuf[len] = '\0';
-    if (slash != NULL && strcmp(slash, "/analysis-jobs") != 0)
-        return api_send_error(c, MHD_HTTP_NOT_FOUND, "no such route");
-    if (!get)
-        return api_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
     cr_err e = {0};
+    unsigned code =
+        k->param_too_long[0] ? MHD_HTTP_NOT_FOUND : api_own_session(s, k->param[0], k->sub, ss, &e);
+    if (code == 0)
+        return 0;
+    *ret = code == MHD_HTTP_NOT_FOUND ? api_send_error(c, code, "Video session not found")
+                                      : api_send_status(c, CR_ERR_DB, &e);
+    return -1;
+}
+
+enum MHD_Result api_session_create(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return create_session(s, c, k->rq, k->sub);
+}
+
+enum MHD_Result api_session_list(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    return list_sessions(s, c, k->sub);
+}
+
+enum MHD_Result api_session_get(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
     store_session ss;
-    unsigned code = api_own_session(s, idbuf, sub, &ss, &e);
-    if (code == MHD_HTTP_NOT_FOUND)
-        return api_send_error(c, code, "Video session not found");
-    if (code != 0)
-        return api_send_status(c, CR_ERR_DB, &e);
-    return slash == NULL ? api_send_json(c, MHD_HTTP_OK, session_json(s, &ss))
-                         : session_jobs(s, c, idbuf);
+    enum MHD_Result ret;
+    if (own_session(s, c, k, &ss, &ret) != 0)
+        return ret;
+    return api_send_json(c, MHD_HTTP_OK, session_json(s, &ss));
+}
+
+enum MHD_Result api_session_jobs(api_server *s, struct MHD_Connection *c, const api_call *k)
+{
+    store_session ss;
+    enum MHD_Result ret;
+    if (own_session(s, c, k, &ss, &ret) != 0)
+        return ret;
+    return session_jobs(s, c, ss.id);
 }

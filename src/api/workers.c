@@ -31,6 +31,7 @@ static void *worker_main(void *p)
     o.worker_id = w->name;
     o.poll_seconds = 0.5; /* a short idle poll: API jobs start within half a second */
     o.stop = &w->srv->stop_workers;
+    o.metrics = w->srv->metrics;
     pipeline_worker_stats stats;
     w->st = w->analysis ? pipeline_analysis_worker_run(&w->srv->cfg, &o, &stats, &w->err)
                         : pipeline_chunk_worker_run(&w->srv->cfg, &o, &stats, &w->err);

@@ -259,4 +259,48 @@ cr_status blob_key_report(const char *session_id, const char *job_id, char *out,
 cr_status blob_key_job_prefix(const char *session_id, const char *job_id, char *out, size_t cap,
                               cr_err *err);
 
+/* ---- AWS Signature Version 4 for other AWS services (sigv4.c) ----
+ *
+ * The S3 client's signer, for the other AWS APIs crease calls (CloudWatch's
+ * PutMetricData: `crease autoscale-metric`): header-signed requests (Authorization,
+ * X-Amz-Date, X-Amz-Security-Token with a session token) with the payload's SHA-256 in
+ * the canonical request.  Signed headers: content-type (when given), host, x-amz-date,
+ * x-amz-security-token (when a session token is set).  The canonical URI follows
+ * SigV4's rule for every service but S3: the path as sent, URI-encoded once more. */
+
+typedef struct blob_aws_creds {
+    const char *access_key_id;
+    const char *secret_access_key;
+    const char *session_token; /* NULL or "" = none */
+    const char *region;        /* NULL or "" = us-east-1 */
+} blob_aws_creds;
+
+/* The credentials of the configuration (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN, AWS_REGION: the variables the S3 client uses); pointers into cfg.
+ * CR_ERR_AUTH naming the variables when the key or the secret is missing. */
+cr_status blob_aws_creds_of(const cr_config *cfg, blob_aws_creds *out, cr_err *err);
+
+typedef struct blob_aws_request {
+    const char *service;      /* the signing name: "monitoring" for CloudWatch */
+    const char *method;       /* "POST" */
+    const char *host;         /* the Host header exactly as sent ("host" or "host:port") */
+    const char *path;         /* the URI path as sent (percent-encoded), "/" at least; no
+                                 query string */
+    const char *content_type; /* the Content-Type header as sent; NULL = none */
+    const void *body;         /* the payload (may be NULL when body_len is 0) */
+    size_t body_len;
+    int64_t now; /* Unix time of the signature */
+} blob_aws_request;
+
+/* The headers to send with the request (besides Host and Content-Type). */
+typedef struct blob_aws_signed {
+    char amz_date[17];       /* X-Amz-Date: "YYYYMMDDTHHMMSSZ" */
+    char authorization[768]; /* Authorization */
+} blob_aws_signed;
+
+/* Signs `rq`.  CR_ERR_INVALID for a missing field or an unusable value (an
+ * Authorization value that would not fit), CR_ERR_NOMEM. */
+cr_status blob_aws_sign(const blob_aws_creds *c, const blob_aws_request *rq, blob_aws_signed *out,
+                        cr_err *err);
+
 #endif

@@ -45,6 +45,9 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv);
 int cmd_chunk_worker(const cr_config *cfg, int argc, char **argv);
 int cmd_analysis_worker(const cr_config *cfg, int argc, char **argv);
 int cmd_submit(const cr_config *cfg, int argc, char **argv);
+/* operations (cli_ops.c) */
+int cmd_autoscale_metric(const cr_config *cfg, int argc, char **argv);
+int cmd_gpu_mode(const cr_config *cfg, int argc, char **argv);
 /* api (cli_api.c) */
 int cmd_serve(const cr_config *cfg, int argc, char **argv);
 int cmd_token(const cr_config *cfg, int argc, char **argv);

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "analysis/analysis.h"
+#include "api/api.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
@@ -36,6 +37,8 @@ typedef struct run_opts {
     const char *mode;
     const char *out;
     int whole;
+    int metrics_port;         /* -1: no metrics listener */
+    const char *metrics_bind; /* NULL: 127.0.0.1 */
 } run_opts;
 
 enum {
@@ -48,7 +51,9 @@ enum {
     OPT_WORKERS,
     OPT_MODE,
     OPT_OUT,
-    OPT_WHOLE
+    OPT_WHOLE,
+    OPT_METRICS_PORT,
+    OPT_METRICS_BIND
 };
 
 static const struct option long_opts[] = {
@@ -62,6 +67,8 @@ static const struct option long_opts[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"out", required_argument, NULL, OPT_OUT},
     {"whole", no_argument, NULL, OPT_WHOLE},
+    {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+    {"metrics-bind", required_argument, NULL, OPT_METRICS_BIND},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -74,6 +81,7 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
     pipeline_worker_opts_default(&o->w);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     o->workers = n > 0 ? (int)n : 1;
+    o->metrics_port = -1;
     optind = 1;
     opterr = 0;
     int c;
@@ -121,6 +129,14 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
             break;
         case OPT_WHOLE:
             o->whole = 1;
+            break;
+        case OPT_METRICS_PORT:
+            if (cli_opt_double(cmd, "--metrics-port", optarg, 0, 65535, &v))
+                return -1;
+            o->metrics_port = (int)v;
+            break;
+        case OPT_METRICS_BIND:
+            o->metrics_bind = optarg;
             break;
         default:
             fprintf(stderr, "crease %s: unknown option '%s' (see crease %s --help)\n", cmd,
@@ -389,6 +405,9 @@ static int run_worker(const cr_config *cfg, int argc, char **argv, const char *c
                "  --lease SECONDS        lease on claimed work, renewed every third (default 60)\n"
                "  --poll SECONDS         wait when there is no work (default 1)\n"
                "  --idle-exit            exit when the queue has no more work\n"
+               "  --metrics-port N       serve GET /metrics, /healthz, /readyz on port N\n"
+               "                         (0: any free port, logged)\n"
+               "  --metrics-bind ADDR    IPv4 address of that port (default 127.0.0.1)\n"
                "%s"
                "SIGTERM or SIGINT: stop claiming, finish the work in hand, exit 0.\n",
                cmd,
@@ -423,14 +442,35 @@ static int run_worker(const cr_config *cfg, int argc, char **argv, const char *c
             return 1;
         }
     }
-    cr_log_info("worker.start", "%s %s lease=%.0fs", cmd, name, o.w.lease_seconds);
-    pipeline_worker_stats ws;
+    /* The metrics port: the registry the loop records into, served beside it. */
+    cr_metrics *reg = NULL;
+    api_monitor *mon = NULL;
     cr_err e = {0};
+    if (o.metrics_port >= 0) {
+        cr_status ms = cr_metrics_create(&reg, &e);
+        if (ms == CR_OK)
+            ms = pipeline_metrics_declare(reg, &e);
+        if (ms == CR_OK) {
+            api_monitor_opts mo = {o.metrics_bind, o.metrics_port, cmd, reg};
+            ms = api_monitor_start(cfg, &mo, &mon, &e);
+        }
+        if (ms != CR_OK) {
+            fprintf(stderr, "crease %s: metrics port: %s\n", cmd, cr_err_msg(&e));
+            cr_metrics_destroy(reg);
+            return 1;
+        }
+        o.w.metrics = reg;
+    }
+    cr_log_info("worker.start", "%s %s lease=%.0fs metrics_port=%d", cmd, name, o.w.lease_seconds,
+                mon ? api_monitor_port(mon) : -1);
+    pipeline_worker_stats ws;
     cr_status s = analysis ? pipeline_analysis_worker_run(cfg, &o.w, &ws, &e)
                            : pipeline_chunk_worker_run(cfg, &o.w, &ws, &e);
     cr_log_info("worker.stop", "%s %s chunks=%lld failed=%lld jobs=%lld jobs_failed=%lld", cmd,
                 name, (long long)ws.chunks_done, (long long)ws.chunks_failed,
                 (long long)ws.jobs_done, (long long)ws.jobs_failed);
+    api_monitor_stop(mon);
+    cr_metrics_destroy(reg);
     if (s != CR_OK) {
         fprintf(stderr, "crease %s: %s\n", cmd, cr_err_msg(&e));
         return 1;

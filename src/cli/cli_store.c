@@ -2,10 +2,12 @@
  * cli_store.c -- the commands on the store (store.h):
  *   crease migrate up [VERSION] | down [N] | status
  *   crease jobs list [--status S] [--limit N] | show ID | retry ID | depth
+ *              | stuck [--older-than SECONDS] [--limit N]
  *
- * `jobs show` answers the seed's troubleshooting questions ("chunks stuck in
- * queued", "aggregation never triggers") in one command: the job row, then every
- * chunk with its status, attempts, worker, lease, runtime and error.
+ * `jobs stuck` and `jobs show` answer the runbook's troubleshooting questions
+ * ("chunks stuck in queued", "aggregation never triggers"): across all jobs, the
+ * chunks and jobs that wait too long, lost their worker or failed; for one job, the
+ * job row and every chunk with its status, attempts, worker, lease, runtime and error.
  */
 #include "cli/cli.h"
 #include "core/mem.h"
@@ -118,11 +120,18 @@ int cmd_migrate(const cr_config *cfg, int argc, char **argv)
 }
 
 static const char jobs_usage[] =
-    "usage: crease jobs list [--status STATUS] [--limit N] | show ID | retry ID | depth\n\n"
+    "usage: crease jobs list [--status STATUS] [--limit N] | show ID | retry ID | depth\n"
+    "                 | stuck [--older-than SECONDS] [--limit N]\n\n"
     "  list      the newest jobs (default 20): id, status, stage, progress, chunks\n"
     "  show ID   one job and all its chunks: status, attempts, worker, lease, runtime, error\n"
     "  retry ID  re-queue a failed job (only its failed chunks run again)\n"
-    "  depth     queue depth: queued / ready / processing chunks, queued / running jobs\n";
+    "  depth     queue depth: queued / ready / processing chunks, queued / running jobs\n"
+    "  stuck     what needs an operator (default: waiting longer than 300 s, 50 rows):\n"
+    "            chunks claimable but not claimed, chunks whose worker's lease ran out,\n"
+    "            failed chunks; jobs ready but not aggregated, aggregations whose lease\n"
+    "            ran out, queued jobs that can never become ready (failed chunks, a\n"
+    "            completed count that differs from their chunks).  Exit status 0 either\n"
+    "            way; the last line says how many were found\n";
 
 static int jobs_list(store *st, int argc, char **argv)
 {
@@ -240,6 +249,84 @@ static int jobs_show(store *st, const char *id)
     return 0;
 }
 
+static const char *const stuck_chunk_what[] = {
+    [STORE_STUCK_WAITING] = "waiting: no chunk worker is claiming (are any running?)",
+    [STORE_STUCK_LEASE_EXPIRED] = "lease expired: its worker is gone, no live worker reaped it",
+    [STORE_STUCK_FAILED] = "failed: `crease jobs retry JOB` re-queues it",
+};
+static const char *const stuck_job_what[] = {
+    [STORE_STUCK_JOB_WAITING] = "ready, not aggregated: no analysis worker is claiming",
+    [STORE_STUCK_JOB_LEASE_EXPIRED] = "aggregation lease expired: its worker is gone",
+    [STORE_STUCK_JOB_COUNT_DRIFT] =
+        "completed_chunks differs from its completed chunks: never ready (gpu-mode off)",
+    [STORE_STUCK_JOB_FAILED_CHUNKS] = "queued with failed chunks: never ready (gpu-mode off)",
+};
+
+static int jobs_stuck(store *st, int argc, char **argv)
+{
+    double older = 300;
+    int limit = 50;
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if ((v = cli_opt_value(argc, argv, &i, "--older-than", 0, NULL)) != NULL) {
+            if (cli_opt_double("jobs stuck", "--older-than", v, 0, 1e9, &older) != 0)
+                return 2;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--limit", 0, NULL)) != NULL) {
+            if (cli_parse_int(v, 1, COUNT_MAX, &limit) != 0) {
+                fprintf(stderr, "crease jobs stuck: bad --limit\n");
+                return 2;
+            }
+        } else {
+            fputs(jobs_usage, stderr);
+            return 2;
+        }
+    }
+    store_stuck_chunk *c = cr_calloc((size_t)limit, sizeof *c);
+    store_stuck_job *j = cr_calloc((size_t)limit, sizeof *j);
+    int nc = 0, nj = 0, rc = 0;
+    cr_err err = {0};
+    if (c == NULL || j == NULL) {
+        fprintf(stderr, "crease jobs stuck: out of memory\n");
+        rc = 1;
+    } else if (store_stuck_chunks(st, older, c, limit, &nc, &err) != CR_OK ||
+               store_stuck_jobs(st, older, j, limit, &nj, &err) != CR_OK) {
+        fprintf(stderr, "crease jobs stuck: %s\n", cr_err_msg(&err));
+        rc = 1;
+    }
+    if (rc == 0 && nc > 0) {
+        printf("%-36s  %5s  %-10s  %8s  %8s  %-20s  %s\n", "JOB", "CHUNK", "STATUS", "ATTEMPTS",
+               "AGE", "WORKER", "WHY / LAST ERROR");
+        for (int i = 0; i < nc; i++) {
+            char att[16], age[24];
+            snprintf(att, sizeof att, "%d/%d", c[i].attempts, c[i].max_attempts);
+            snprintf(age, sizeof age, "%.0fs", c[i].age_s);
+            printf("%-36s  %5d  %-10s  %8s  %8s  %-20.20s  %s%s%s\n", c[i].job_id, c[i].chunk_index,
+                   c[i].status, att, age, c[i].worker_id[0] ? c[i].worker_id : "-",
+                   stuck_chunk_what[c[i].reason], c[i].error_message[0] ? "; last error: " : "",
+                   c[i].error_message);
+        }
+    }
+    if (rc == 0 && nj > 0) {
+        printf("%s%-36s  %-12s  %-4s  %9s  %9s  %8s  %s\n", nc ? "\n" : "", "JOB", "STATUS", "MODE",
+               "COUNTED", "ROWS", "IDLE", "WHY");
+        for (int i = 0; i < nj; i++) {
+            char counted[24], rows[40], idle[24];
+            snprintf(counted, sizeof counted, "%d/%d", j[i].completed_chunks, j[i].total_chunks);
+            snprintf(rows, sizeof rows, "%d ok %d x", j[i].rows_completed, j[i].rows_failed);
+            snprintf(idle, sizeof idle, "%.0fs", j[i].idle_s);
+            printf("%-36s  %-12s  %-4s  %9s  %9s  %8s  %s\n", j[i].id, j[i].status,
+                   j[i].deep_mode[0] ? j[i].deep_mode : "-", counted, rows, idle,
+                   stuck_job_what[j[i].reason]);
+        }
+    }
+    if (rc == 0)
+        printf("%s%d chunk(s) and %d job(s) need attention (waiting over %.0f s, lost, failed)\n",
+               nc || nj ? "\n" : "", nc, nj, older);
+    cr_free(c);
+    cr_free(j);
+    return rc;
+}
+
 int cmd_jobs(const cr_config *cfg, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -252,7 +339,8 @@ int cmd_jobs(const cr_config *cfg, int argc, char **argv)
     }
     const char *verb = argv[1];
     int needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "retry") == 0;
-    if (!needs_id && strcmp(verb, "list") != 0 && strcmp(verb, "depth") != 0) {
+    if (!needs_id && strcmp(verb, "list") != 0 && strcmp(verb, "depth") != 0 &&
+        strcmp(verb, "stuck") != 0) {
         fputs(jobs_usage, stderr);
         return 2;
     }
@@ -272,6 +360,8 @@ int cmd_jobs(const cr_config *cfg, int argc, char **argv)
     }
     if (strcmp(verb, "list") == 0) {
         rc = jobs_list(st, argc, argv);
+    } else if (strcmp(verb, "stuck") == 0) {
+        rc = jobs_stuck(st, argc, argv);
     } else if (strcmp(verb, "show") == 0) {
         rc = jobs_show(st, argv[2]);
     } else if (strcmp(verb, "retry") == 0) {

@@ -33,7 +33,9 @@ static const command commands[] = {
     {"frames", cmd_frames, "sample a time range of a video on the pose grid"},
     {"pose", cmd_pose, "run BlazePose on an image or video"},
     {"migrate", cmd_migrate, "apply or undo database migrations (up | down [N] | status)"},
-    {"jobs", cmd_jobs, "list, show and retry analysis jobs"},
+    {"jobs", cmd_jobs, "list, show, retry analysis jobs; queue depth; stuck and failed chunks"},
+    {"gpu-mode", cmd_gpu_mode, "chunked (gpu) or whole-video (cpu) analysis of jobs not started"},
+    {"autoscale-metric", cmd_autoscale_metric, "publish queued chunks per worker to CloudWatch"},
     {"blob", cmd_blob, "put, get, head, ls, rm, presign objects in the blob store"},
     {"config", cmd_config, "print the effective configuration as JSON"},
 };

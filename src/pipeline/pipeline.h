@@ -24,7 +24,9 @@
 #define CR_PIPELINE_PIPELINE_H
 
 #include "blob/blob.h"
+#include "core/buf.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/status.h"
 #include "pose/pose_tracker.h"
 #include "store/store.h"
@@ -124,6 +126,8 @@ typedef struct pipeline_worker_opts {
                                           no longer queued */
     const volatile sig_atomic_t *stop; /* set by a signal handler: finish and exit */
     pose_tracker_opts pose;
+    cr_metrics *metrics; /* where the loop records (pipeline_metrics_declare'd);
+                            NULL = nowhere.  Shared by every loop of the process */
 } pipeline_worker_opts;
 
 typedef struct pipeline_worker_stats {
@@ -147,6 +151,81 @@ cr_status pipeline_analysis_worker_run(const cr_config *cfg, const pipeline_work
 
 /* Fills the options' defaults (lease 60 s, poll 1 s, pose defaults). */
 void pipeline_worker_opts_default(pipeline_worker_opts *o);
+
+/* ---- metrics (core/metrics.h) ------------------------------------------------------
+ *
+ * What the worker loops record in pipeline_worker_opts.metrics.  All of it is per
+ * process: counted by the process that did the work since it started, so a fleet's
+ * totals are the sum over its processes (Prometheus: sum(rate(...))).  The values
+ * taken from the database (queued chunks, jobs by status) are not here: they are the
+ * same seen from every process, and the API module writes them at scrape time. */
+
+/* Seconds one chunk took (claim to artifact written: reading, decoding, pose), label
+ * engine ("xnnpack", "ref", ...). */
+#define PIPELINE_M_CHUNK_SECONDS "crease_chunk_processing_seconds"
+#define PIPELINE_M_CHUNKS_COMPLETED "crease_chunks_completed_total" /* label engine */
+#define PIPELINE_M_CHUNKS_FAILED "crease_chunks_failed_total"       /* failed for good */
+#define PIPELINE_M_CHUNKS_RETRIED "crease_chunks_retried_total"     /* failed, queued again */
+/* Seconds from upload-complete (the job's started_at) to done, for jobs this process
+ * finished; both ends from the database's clock. */
+#define PIPELINE_M_JOB_SECONDS "crease_job_completion_seconds"
+#define PIPELINE_M_JOBS_COMPLETED "crease_jobs_completed_total"
+#define PIPELINE_M_JOBS_FAILED "crease_jobs_failed_total"
+/* Leases that expired and were taken back by this process's reaper, label kind
+ * ("chunk": back to queued or failed; "job": an aggregation back to queued). */
+#define PIPELINE_M_LEASES_REAPED "crease_lease_expiries_reaped_total"
+/* Lease renewals sent, label kind ("chunk", "job"), and the time of the latest loop
+ * turn (a worker whose value stops moving is stuck). */
+#define PIPELINE_M_HEARTBEATS "crease_worker_heartbeats_total"
+#define PIPELINE_M_LAST_ACTIVITY "crease_worker_last_activity_timestamp_seconds"
+/* Chunks and jobs this process is working on now, label kind ("chunk", "job"). */
+#define PIPELINE_M_IN_FLIGHT "crease_worker_in_flight"
+
+/* Declares the families above in `m` (NULL: nothing).  Idempotent. */
+cr_status pipeline_metrics_declare(cr_metrics *m, cr_err *err);
+
+/* ---- autoscaling (autoscale.c) -----------------------------------------------------
+ *
+ * The chunk workers scale on queued chunks per worker (DESIGN.md §12, target 5):
+ * KEDA reads STORE_SQL_QUEUED_CHUNKS itself (deploy/kubernetes/); on ECS
+ * `crease autoscale-metric` publishes these to CloudWatch for a target-tracking
+ * policy (deploy/ecs/). */
+
+#define PIPELINE_CLOUDWATCH_NAMESPACE "Cricksy/VideoAnalysis" /* Cricksy's pipeline doc's */
+#define PIPELINE_CW_QUEUED "QueuedChunks"
+#define PIPELINE_CW_PER_WORKER "QueuedChunksPerWorker"
+
+typedef struct pipeline_autoscale_sample {
+    long queued_chunks;  /* STORE_SQL_QUEUED_CHUNKS */
+    long workers_active; /* workers holding a lease now (store_monitor) */
+    long workers;        /* the divisor: the fixed count given, else workers_active, at
+                            least 1 (none active: the queue itself is the value) */
+    double per_worker;   /* queued_chunks / workers */
+} pipeline_autoscale_sample;
+
+/* Reads the signal; workers > 0 fixes the divisor (a known fleet size). */
+cr_status pipeline_autoscale_read(store *st, int workers, pipeline_autoscale_sample *out,
+                                  cr_err *err);
+
+typedef struct pipeline_cloudwatch {
+    const char *endpoint;   /* NULL: https://monitoring.<AWS_REGION>.amazonaws.com/ */
+    const char *name_space; /* NULL: PIPELINE_CLOUDWATCH_NAMESPACE */
+    const char *dimension_name, *dimension_value; /* one dimension on both metrics; NULL:
+                                                     none */
+} pipeline_cloudwatch;
+
+/* The form-encoded PutMetricData body for `s` at Unix time `now` (appended to out):
+ * Action, Version, Namespace, then QueuedChunks and QueuedChunksPerWorker (Unit
+ * Count, Timestamp, the dimension). */
+cr_status pipeline_cloudwatch_body(const pipeline_cloudwatch *cw,
+                                   const pipeline_autoscale_sample *s, int64_t now, cr_buf *out);
+
+/* Publishes `s` with one signed POST (credentials and region: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, as for S3).  CR_ERR_AUTH for
+ * missing or refused credentials, CR_ERR_NET / CR_ERR_TIMEOUT for the network or a
+ * 5xx, CR_ERR_INVALID for another refusal; CloudWatch's error code and message in err. */
+cr_status pipeline_cloudwatch_put(const cr_config *cfg, const pipeline_cloudwatch *cw,
+                                  const pipeline_autoscale_sample *s, int64_t now, cr_err *err);
 
 /* ---- submitting (DESIGN.md §4, steps 1-3) ---------------------------------------- */
 

@@ -63,6 +63,58 @@ void pipeline_worker_opts_default(pipeline_worker_opts *o)
     o->poll_seconds = 1;
 }
 
+/* ---- metrics ------------------------------------------------------------------ */
+
+/* Bucket bounds (seconds).  Chunks: Cricksy's runbook expects ~10 s for a 30 s chunk
+ * on a GPU; on CPUs the same chunk takes up to minutes (DESIGN.md §9: 6.2 ms/frame for
+ * the landmark model alone on one thread).  Jobs: Cricksy's SLA is 5 min for a 15 min
+ * video; the buckets straddle it. */
+static const double chunk_bounds[] = {0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600};
+static const double job_bounds[] = {5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200};
+#define N_BOUNDS(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+cr_status pipeline_metrics_declare(cr_metrics *m, cr_err *err)
+{
+    const cr_metric_desc d[] = {
+        {CR_METRIC_HISTOGRAM, PIPELINE_M_CHUNK_SECONDS,
+         "Per process: seconds one chunk took in this process's chunk workers, from claim to "
+         "artifact written (video reads, decoding, pose), by pose engine.",
+         "engine", chunk_bounds, N_BOUNDS(chunk_bounds)},
+        {CR_METRIC_COUNTER, PIPELINE_M_CHUNKS_COMPLETED,
+         "Per process: chunks this process completed, by pose engine.", "engine", NULL, 0},
+        {CR_METRIC_COUNTER, PIPELINE_M_CHUNKS_FAILED,
+         "Per process: chunks this process failed for good (no attempt left, or an error no "
+         "retry can fix); their job failed with them.",
+         NULL, NULL, 0},
+        {CR_METRIC_COUNTER, PIPELINE_M_CHUNKS_RETRIED,
+         "Per process: failed chunk attempts of this process that went back to the queue "
+         "with a backoff.",
+         NULL, NULL, 0},
+        {CR_METRIC_HISTOGRAM, PIPELINE_M_JOB_SECONDS,
+         "Per process: seconds from upload-complete to done (database clock) of the jobs "
+         "this process's analysis workers finished.",
+         NULL, job_bounds, N_BOUNDS(job_bounds)},
+        {CR_METRIC_COUNTER, PIPELINE_M_JOBS_COMPLETED,
+         "Per process: jobs this process aggregated into results (done).", NULL, NULL, 0},
+        {CR_METRIC_COUNTER, PIPELINE_M_JOBS_FAILED,
+         "Per process: jobs whose aggregation failed in this process.", NULL, NULL, 0},
+        {CR_METRIC_COUNTER, PIPELINE_M_LEASES_REAPED,
+         "Per process: expired leases this process's reaper took back, by kind (chunk: back "
+         "to the queue or failed; job: an aggregation back to the queue).",
+         "kind", NULL, 0},
+        {CR_METRIC_COUNTER, PIPELINE_M_HEARTBEATS,
+         "Per process: lease renewals (heartbeats) this process's workers sent, by kind.", "kind",
+         NULL, 0},
+        {CR_METRIC_GAUGE, PIPELINE_M_LAST_ACTIVITY,
+         "Per process: Unix time of the latest turn of any worker loop of this process "
+         "(claim, work or idle poll); a value that stops moving means a stuck worker.",
+         NULL, NULL, 0},
+        {CR_METRIC_GAUGE, PIPELINE_M_IN_FLIGHT,
+         "Per process: chunks and jobs this process's workers hold now, by kind.", "kind", NULL, 0},
+    };
+    return cr_metrics_declare_all(m, d, N_BOUNDS(d), err);
+}
+
 /* Heartbeat state shared with the progress callback. */
 typedef struct beat {
     store *st;
@@ -92,6 +144,8 @@ static int on_progress(void *ctx, int64_t frames)
         b->lost = 1;
         return 1;
     }
+    if (s == CR_OK)
+        cr_metrics_add(b->o->metrics, PIPELINE_M_HEARTBEATS, b->is_job ? "job" : "chunk", 1);
     if (s != CR_OK) /* the database is away: keep working, the lease may still hold */
         cr_log_warn("heartbeat.failed", "%s %s: %s", b->is_job ? "job" : "chunk", b->id,
                     cr_err_msg(&e));
@@ -151,7 +205,7 @@ static cr_status open_store(const cr_config *cfg, const pipeline_worker_opts *o,
     }
 }
 
-static void maybe_reap(store *st, double *next_reap)
+static void maybe_reap(store *st, const pipeline_worker_opts *o, double *next_reap)
 {
     double t = now_sec();
     if (t < *next_reap)
@@ -161,9 +215,13 @@ static void maybe_reap(store *st, double *next_reap)
     cr_err e = {0};
     if (store_reap_expired(st, &r, &e) != CR_OK)
         cr_log_warn("reap.failed", "%s", cr_err_msg(&e));
-    else if (r.chunks_requeued || r.chunks_failed || r.jobs_requeued)
+    else if (r.chunks_requeued || r.chunks_failed || r.jobs_requeued) {
         cr_log_info("reap", "chunks requeued=%d failed=%d jobs requeued=%d", r.chunks_requeued,
                     r.chunks_failed, r.jobs_requeued);
+        cr_metrics_add(o->metrics, PIPELINE_M_LEASES_REAPED, "chunk",
+                       r.chunks_requeued + r.chunks_failed);
+        cr_metrics_add(o->metrics, PIPELINE_M_LEASES_REAPED, "job", r.jobs_requeued);
+    }
 }
 
 /* What one worker loop holds: its connections, its tracker, its counters. */
@@ -266,6 +324,9 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
         }
         stats->chunks_done++;
         stats->frames += sum.frames;
+        cr_metrics_observe(o->metrics, PIPELINE_M_CHUNK_SECONDS, pose_tracker_engine(w->tr),
+                           sum.runtime_ms / 1000.0);
+        cr_metrics_add(o->metrics, PIPELINE_M_CHUNKS_COMPLETED, pose_tracker_engine(w->tr), 1);
         cr_log_info("chunk.completed",
                     "job=%s chunk=%d frames=%lld detected=%lld runtime_ms=%d read=%llu/%llu "
                     "progress=%d/%d",
@@ -288,15 +349,38 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
                  store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
                  &e2);
     stats->chunks_failed++;
-    if (fs != CR_OK)
+    if (fs != CR_OK) {
         cr_log_error("chunk.fail_unrecorded", "job=%s chunk=%d: %s (then: %s)", c->job_id,
                      c->chunk_index, cr_err_msg(&e), cr_err_msg(&e2));
-    else if (f.final)
+        return;
+    }
+    cr_metrics_add(o->metrics, f.final ? PIPELINE_M_CHUNKS_FAILED : PIPELINE_M_CHUNKS_RETRIED, NULL,
+                   1);
+    if (f.final)
         cr_log_error("chunk.failed", "job=%s chunk=%d attempt=%d, final: %s", c->job_id,
                      c->chunk_index, f.attempts, cr_err_msg(&e));
     else
         cr_log_warn("chunk.retry", "job=%s chunk=%d attempt=%d, retry in %.1fs: %s", c->job_id,
                     c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(&e));
+}
+
+/* A job this worker finished: counted, and its time from upload-complete (started_at,
+ * set when its chunks were queued) to done (completed_at), both from the database's
+ * clock, observed.  One more read per job; a failed read only loses the observation. */
+static void record_job_done(worker_ctx *w, const char *job_id)
+{
+    cr_metrics *m = w->o->metrics;
+    if (m == NULL)
+        return;
+    cr_metrics_add(m, PIPELINE_M_JOBS_COMPLETED, NULL, 1);
+    store_job j;
+    cr_err e = {0};
+    if (store_job_get(w->st, job_id, &j, &e) != CR_OK) {
+        cr_log_warn("metrics.job_time", "job=%s: %s", job_id, cr_err_msg(&e));
+        return;
+    }
+    if (j.started_at > 0 && j.completed_at >= j.started_at)
+        cr_metrics_observe(m, PIPELINE_M_JOB_SECONDS, NULL, j.completed_at - j.started_at);
 }
 
 /* Aggregates one job this worker holds and records the outcome. */
@@ -363,6 +447,7 @@ static void work_job(worker_ctx *w, const store_job *job)
             stats->frames += sum.frames;
             cr_log_info("job.done", "job=%s frames=%lld detected=%lld results=%s", job->id,
                         (long long)sum.frames, (long long)sum.frames_detected, sum.results_key);
+            record_job_done(w, job->id);
         }
     } else {
         char msg[STORE_MSG_MAX];
@@ -371,6 +456,8 @@ static void work_job(worker_ctx *w, const store_job *job)
         DB_RETRY(o, fs, store_job_finish(st, job->id, o->worker_id, job->lease_token, &oc, &e2),
                  &e2);
         stats->jobs_failed++;
+        if (fs == CR_OK)
+            cr_metrics_add(o->metrics, PIPELINE_M_JOBS_FAILED, NULL, 1);
         cr_log_error("job.failed", "job=%s: %s", job->id, msg);
     }
     if (fs != CR_OK)
@@ -389,16 +476,22 @@ static cr_status claim_and_work(worker_ctx *w, int jobs, int *idle, cr_err *e)
         int won = 0;
         s = store_job_claim_aggregation(w->st, o->wait_job, o->worker_id, o->lease_seconds, &job,
                                         &won, e);
-        if (s == CR_OK && won)
+        if (s == CR_OK && won) {
+            cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "job", 1);
             work_job(w, &job);
+            cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "job", -1);
+        }
         *idle = !won;
         return s;
     }
     store_chunk c;
     int got = 0;
     s = store_chunk_claim(w->st, o->worker_id, o->lease_seconds, 1, &c, &got, e);
-    if (s == CR_OK && got == 1)
+    if (s == CR_OK && got == 1) {
+        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", 1);
         work_chunk(w, &c);
+        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", -1);
+    }
     *idle = got == 0;
     return s;
 }
@@ -411,6 +504,8 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
     memset(stats, 0, sizeof *stats);
     worker_ctx w = {cfg, o, NULL, NULL, NULL, stats};
     cr_status s;
+    if ((s = pipeline_metrics_declare(o->metrics, err)) != CR_OK)
+        return s;
     if ((s = open_store(cfg, o, &w.st, err)) != CR_OK ||
         (s = blob_open(cfg, NULL, &w.blob, err)) != CR_OK ||
         (!jobs && (s = pose_tracker_create(cfg, &o->pose, &w.tr, err)) != CR_OK))
@@ -419,7 +514,8 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
         goto done;
     double next_reap = 0;
     while (!stopping(o)) {
-        maybe_reap(w.st, &next_reap);
+        cr_metrics_set(o->metrics, PIPELINE_M_LAST_ACTIVITY, NULL, (double)time(NULL));
+        maybe_reap(w.st, o, &next_reap);
         cr_err e = {0};
         int idle = 0;
         s = claim_and_work(&w, jobs, &idle, &e);

@@ -524,4 +524,115 @@ cr_status store_uuid(char out[37], cr_err *err);
  * `u` in [0,1) the jitter draw: base * 2^(attempts-1), capped, times (0.5 + u/2). */
 double store_backoff_ms(const store_options *opts, int attempts, double u);
 
+/* ---- operations (ops.c): monitoring, autoscaling, the runbook's commands ---------- */
+
+/* The autoscaling signal: chunks waiting to be processed -- queued chunks of queued
+ * jobs, backoff elapsed or not.  The one query that counts them: store_queue_depth's
+ * queued_chunks, the crease_chunks_queued gauge of /metrics, `crease autoscale-metric`
+ * (CloudWatch) and the KEDA ScaledObject's postgresql trigger (a copy checked by the
+ * deploy test; `crease autoscale-metric --print-query` prints this) all use it.  The
+ * same text runs on both dialects. */
+#define STORE_SQL_QUEUED_CHUNKS                                                                    \
+    "SELECT count(*) FROM video_analysis_chunks c JOIN video_analysis_jobs j ON j.id = "           \
+    "c.job_id WHERE c.status = 'queued' AND j.status = 'queued'"
+
+/* The job statuses (video_analysis_job_status, Cricksy's order): index i of
+ * store_monitor.jobs counts store_job_status_name(i). */
+#define STORE_JOB_STATUS_N 9
+const char *store_job_status_name(int i); /* NULL outside 0..STORE_JOB_STATUS_N-1 */
+
+/* What monitoring reads from the database (the same seen from every process). */
+typedef struct store_monitor {
+    store_depth depth;
+    long jobs[STORE_JOB_STATUS_N]; /* jobs by status */
+    long chunks_failed;            /* chunks in status failed */
+    long workers_active;           /* distinct workers holding an unexpired chunk or aggregation
+                              lease now (idle workers hold none) */
+    double oldest_queued_s;        /* seconds the longest-waiting claimable chunk has waited
+                               (since it was planned or its backoff ended); 0 if none */
+} store_monitor;
+
+/* A few aggregate queries (counts use the status indexes). */
+cr_status store_monitor_read(store *st, store_monitor *out, cr_err *err);
+
+/* Chunks that need an operator's eye (`crease jobs stuck`). */
+typedef enum store_stuck_reason {
+    STORE_STUCK_WAITING = 0,       /* queued and claimable for longer than the limit: no
+                                      chunk worker is taking work */
+    STORE_STUCK_LEASE_EXPIRED = 1, /* processing past its lease: its worker is gone and no
+                                      live worker has reaped it yet */
+    STORE_STUCK_FAILED = 2,        /* failed (its job too): `crease jobs retry JOB` */
+} store_stuck_reason;
+
+typedef struct store_stuck_chunk {
+    store_stuck_reason reason;
+    char job_id[STORE_ID_MAX];
+    int chunk_index;
+    char status[16];
+    char job_status[24];
+    int attempts, max_attempts;
+    char worker_id[STORE_ID_MAX];
+    double age_s; /* waiting: since claimable; lease-expired: since claimed; failed:
+                     since planned */
+    char error_message[STORE_MSG_MAX];
+} store_stuck_chunk;
+
+/* At most `cap` such chunks (waiting ones only when waiting longer than
+ * `older_than_s`), lease-expired first, then waiting, then failed, oldest first. */
+cr_status store_stuck_chunks(store *st, double older_than_s, store_stuck_chunk *out, int cap,
+                             int *n, cr_err *err);
+
+/* Jobs whose aggregation does not start (`crease jobs stuck`). */
+typedef enum store_stuck_job_reason {
+    STORE_STUCK_JOB_WAITING = 0,       /* ready (all chunks completed, or a whole-video
+                                          job) for longer than the limit: no analysis
+                                          worker is taking work */
+    STORE_STUCK_JOB_LEASE_EXPIRED = 1, /* aggregating past its lease: worker gone */
+    STORE_STUCK_JOB_COUNT_DRIFT = 2,   /* completed_chunks differs from its completed
+                                          chunk rows (a writer that counts without a lock,
+                                          e.g. Cricksy's gpu_chunk_worker): never ready */
+    STORE_STUCK_JOB_FAILED_CHUNKS = 3, /* queued with failed chunks (a writer that fails a
+                                          chunk but not its job): never ready */
+} store_stuck_job_reason;
+
+typedef struct store_stuck_job {
+    store_stuck_job_reason reason;
+    char id[STORE_ID_MAX];
+    char status[24];
+    char deep_mode[8];
+    int total_chunks, completed_chunks; /* the job's columns */
+    int rows_completed, rows_failed;    /* its chunk rows */
+    double idle_s;                      /* seconds since the job row last changed */
+    char worker_id[STORE_ID_MAX];
+} store_stuck_job;
+
+cr_status store_stuck_jobs(store *st, double older_than_s, store_stuck_job *out, int cap, int *n,
+                           cr_err *err);
+
+/* `crease gpu-mode on|off`: what the pipeline runbook's "UPDATE video_analysis_jobs SET
+ * deep_mode = ..." does, limited to jobs not started yet so that no work in progress
+ * is lost.  deep_mode is per job (GPU_PROCESSING_ENABLED only picks it for new jobs):
+ *   off  jobs awaiting upload become 'cpu' (analysed whole by an analysis worker); each
+ *        queued 'gpu' job none of whose chunks is being processed becomes a 'cpu' job:
+ *        its chunk rows are deleted (completed ones too: the whole video is analysed
+ *        again) and it stays queued, 0 %, for the analysis workers.  Queued jobs with a
+ *        chunk in processing are left (skipped): run it again once they finish.
+ *   on   jobs awaiting upload become 'gpu' (chunked at upload-complete).  Queued 'cpu'
+ *        jobs stay as they are (their video is not planned into chunks).
+ * Each job changes in its own transaction, under the lock of its rows. */
+typedef struct store_gpu_mode_change {
+    int awaiting_changed; /* jobs awaiting upload switched */
+    int queued_changed;   /* off: queued chunked jobs turned whole-video */
+    int queued_skipped;   /* off: queued chunked jobs left (a chunk in processing) */
+} store_gpu_mode_change;
+
+cr_status store_gpu_mode_set(store *st, int on, store_gpu_mode_change *out, cr_err *err);
+
+/* Unfinished jobs (awaiting_upload, queued, deep_running) per deep mode. */
+typedef struct store_gpu_mode_counts {
+    long gpu, cpu;
+} store_gpu_mode_counts;
+
+cr_status store_gpu_mode_counts_read(store *st, store_gpu_mode_counts *out, cr_err *err);
+
 #endif

@@ -376,11 +376,10 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "video_analysis_chunks WHERE job_id = ?1 AND status = 'completed')) / "
          "MAX(COALESCE(total_chunks, 1), 1)), updated_at = " SQ_NOW
          " WHERE id = ?1 AND status = 'failed'"},
-    /* queued, ready, processing chunks; queued, ready, running jobs. */
+    /* queued (the autoscaling signal, store.h), ready, processing chunks; queued, ready,
+     * running jobs. */
     [Q_DEPTH] =
-        {"SELECT (SELECT count(*) FROM video_analysis_chunks c JOIN video_analysis_jobs j ON j.id "
-         "= "
-         "c.job_id WHERE c.status = 'queued' AND j.status = 'queued'), (SELECT count(*) FROM "
+        {"SELECT (" STORE_SQL_QUEUED_CHUNKS "), (SELECT count(*) FROM "
          "video_analysis_chunks c JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.status = "
          "'queued' AND j.status = 'queued' AND c.next_attempt_at <= now()), (SELECT count(*) FROM "
          "video_analysis_chunks WHERE status = 'processing'), (SELECT count(*) FROM "
@@ -388,9 +387,7 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "WHERE status = 'queued' AND ((COALESCE(total_chunks, 0) > 0 AND completed_chunks = "
          "total_chunks) OR deep_mode = 'cpu')), (SELECT count(*) FROM video_analysis_jobs WHERE "
          "status = 'deep_running')",
-         "SELECT (SELECT count(*) FROM video_analysis_chunks c JOIN video_analysis_jobs j ON j.id "
-         "= "
-         "c.job_id WHERE c.status = 'queued' AND j.status = 'queued'), (SELECT count(*) FROM "
+         "SELECT (" STORE_SQL_QUEUED_CHUNKS "), (SELECT count(*) FROM "
          "video_analysis_chunks c JOIN video_analysis_jobs j ON j.id = c.job_id WHERE c.status = "
          "'queued' AND j.status = 'queued' AND c.next_attempt_at <= " SQ_NOW "), (SELECT count(*) "
          "FROM video_analysis_chunks WHERE status = 'processing'), (SELECT count(*) FROM "

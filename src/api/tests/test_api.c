@@ -574,8 +574,8 @@ static void test_server(const char *dir, int services)
     json_decref(j);
     free(body);
     CHECK_INT_EQ(http("GET", "/metrics", NULL, NULL, 0, &body), 200);
-    CHECK(strstr(body, "# TYPE crease_queue_chunks_queued gauge") != NULL);
-    CHECK(strstr(body, "\ncrease_queue_chunks_queued 0\n") != NULL);
+    CHECK(strstr(body, "# TYPE crease_chunks_queued gauge") != NULL);
+    CHECK(strstr(body, "\ncrease_chunks_queued 0\n") != NULL);
     free(body);
 
     /* auth */
@@ -809,7 +809,16 @@ static void test_server(const char *dir, int services)
     free(body);
 
     CHECK_INT_EQ(http("GET", "/metrics", NULL, NULL, 0, &body), 200);
-    CHECK(strstr(body, "crease_jobs_running") != NULL);
+    CHECK(strstr(body, "crease_jobs{status=\"deep_running\"}") != NULL);
+    CHECK(strstr(body, "\ncrease_jobs{status=\"done\"} ") != NULL);
+    if (!services) {
+        /* the embedded workers record in the server's registry: what they did shows */
+        CHECK(strstr(body, "\ncrease_chunks_completed_total{engine=\"") != NULL);
+        CHECK(strstr(body, "\ncrease_chunk_processing_seconds_count{engine=\"") != NULL);
+        const char *jc = strstr(body, "\ncrease_jobs_completed_total ");
+        CHECK(jc != NULL && atoi(jc + strlen("\ncrease_jobs_completed_total ")) >= 1);
+        CHECK(strstr(body, "\ncrease_job_completion_seconds_count 0\n") == NULL);
+    }
     free(body);
 
     check_job_rate(init);

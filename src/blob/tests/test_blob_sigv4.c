@@ -6,7 +6,11 @@
  *    Query Parameters"): keys AKIAIOSFODNN7EXAMPLE / wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,
  *    us-east-1, 20130524T000000Z, bucket examplebucket.  Canonical requests and
  *    signatures must match byte for byte.
- * 2. Edge cases (spaces, '/', '=', '+', '~', unicode in keys and query values,
+ * 2. Other services through blob_aws_sign: the "get-vanilla" and
+ *    "post-x-www-form-urlencoded" vectors of AWS's Signature Version 4 test suite
+ *    (AKIDEXAMPLE / wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, us-east-1, service
+ *    "service", 20150830T123600Z, host example.amazonaws.com).
+ * 3. Edge cases (spaces, '/', '=', '+', '~', unicode in keys and query values,
  *    header whitespace folding, a session token): the expected canonical request
  *    and signatures were computed once with botocore 1.43 (S3SigV4Auth,
  *    S3SigV4QueryAuth), an independent implementation, and pasted here.
@@ -254,6 +258,66 @@ static void test_dates(void)
     CHECK_INT_EQ(blob_parse_iso8601("garbage"), 0);
 }
 
+static void test_suite_other_services(void)
+{
+    blob_aws_creds c = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL,
+                        "us-east-1"};
+    blob_aws_signed out;
+    cr_err e = {0};
+    /* get-vanilla */
+    blob_aws_request get = {"service", "GET",     "example.amazonaws.com", "/", NULL, NULL,
+                            0,         1440938160 /* 2015-08-30T12:36:00Z */};
+    CHECK(blob_aws_sign(&c, &get, &out, &e) == CR_OK);
+    CHECK_STR_EQ(out.amz_date, "20150830T123600Z");
+    CHECK_STR_EQ(out.authorization,
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                 "SignedHeaders=host;x-amz-date, "
+                 "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+    /* post-x-www-form-urlencoded */
+    blob_aws_request post = {"service",
+                             "POST",
+                             "example.amazonaws.com",
+                             "/",
+                             "application/x-www-form-urlencoded",
+                             "Param1=value1",
+                             13,
+                             1440938160};
+    CHECK(blob_aws_sign(&c, &post, &out, &e) == CR_OK);
+    CHECK_STR_EQ(out.authorization,
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                 "SignedHeaders=content-type;host;x-amz-date, "
+                 "Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
+    /* a session token is signed as x-amz-security-token; the body changes the signature */
+    c.session_token = "token/with+chars=";
+    CHECK(blob_aws_sign(&c, &post, &out, &e) == CR_OK);
+    CHECK(strstr(out.authorization,
+                 "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, ") != NULL);
+    char with_token[sizeof out.authorization];
+    memcpy(with_token, out.authorization, sizeof with_token);
+    post.body = "Param1=value2";
+    CHECK(blob_aws_sign(&c, &post, &out, &e) == CR_OK);
+    CHECK(strcmp(out.authorization, with_token) != 0);
+    /* what cannot be signed */
+    blob_aws_request bad = get;
+    bad.path = "no-slash";
+    CHECK(blob_aws_sign(&c, &bad, &out, &e) == CR_ERR_INVALID);
+    bad = get;
+    bad.body_len = 3;
+    cr_err_clear(&e);
+    CHECK(blob_aws_sign(&c, &bad, &out, &e) == CR_ERR_INVALID);
+    /* credentials from the configuration: missing ones name the variables */
+    cr_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cr_err_clear(&e);
+    CHECK(blob_aws_creds_of(&cfg, &c, &e) == CR_ERR_AUTH);
+    CHECK(strstr(cr_err_msg(&e), "AWS_ACCESS_KEY_ID") != NULL);
+    snprintf(cfg.access_key_id, sizeof cfg.access_key_id, "AKID");
+    snprintf(cfg.secret_access_key, sizeof cfg.secret_access_key, "secret");
+    snprintf(cfg.region, sizeof cfg.region, "eu-west-1");
+    CHECK(blob_aws_creds_of(&cfg, &c, &e) == CR_OK);
+    CHECK_STR_EQ(c.region, "eu-west-1");
+}
+
 int main(void)
 {
     test_aws_get_object_range();
@@ -264,5 +328,6 @@ int main(void)
     test_botocore_edge_cases();
     test_botocore_put_with_token();
     test_dates();
+    test_suite_other_services();
     return check_exit();
 }
