@@ -106,8 +106,8 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 
 /* Whether a chunk's error can never succeed on another attempt, so the chunk fails at
  * once: the one place that decides.  Permanent: the video is malformed
- * (CR_ERR_FORMAT), unsupported, beyond a limit, gone (CR_ERR_NOT_FOUND), or the job's
- * settings are invalid.  Everything else (I/O, network, timeouts, the database,
+ * (CR_ERR_FORMAT), unsupported, beyond a limit, gone (CR_ERR_NOT_FOUND), not the one
+ * upload-complete checked (CR_ERR_CHANGED), or the job's settings are invalid.  Everything else (I/O, network, timeouts, the database,
  * memory, our own bugs) is retried with backoff. */
 int pipeline_error_permanent(cr_status s);
 

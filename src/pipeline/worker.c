@@ -201,6 +201,7 @@ int pipeline_error_permanent(cr_status s)
     case CR_ERR_LIMIT:
     case CR_ERR_NOT_FOUND:
     case CR_ERR_INVALID:
+    case CR_ERR_CHANGED: /* the video is not the one upload-complete checked: it stays so */
         return 1;
     case CR_OK:
     case CR_ERR_NOMEM:
