@@ -54,6 +54,14 @@ typedef struct cr_config {
     int max_chunks;           /* CREASE_MAX_CHUNKS, 1..CR_CONFIG_MAX_CHUNKS, default 9999 */
     long long max_pixels;     /* CREASE_MAX_PIXELS, 1..67108864, default 3840*2160 (width*height) */
     long long max_upload_bytes; /* CREASE_MAX_UPLOAD_BYTES, 1..5 TiB, default 4 GiB */
+
+    /* Lifetime of the presigned PUT URL that upload initiate hands out
+     * (CREASE_UPLOAD_URL_SECONDS, 60..604800, default 900).  It only has to last until
+     * the upload starts: S3 and crease's /blobs/ check the signature when a request
+     * arrives.  Shorter narrows the window in which the URL can write over a video
+     * after upload-complete (on S3, where nothing else can refuse that PUT; the workers
+     * then refuse the changed object, see pipeline.h). */
+    int upload_url_seconds;
 } cr_config;
 
 /* The most chunks one job can have: chunk artifacts are chunk_0000 .. chunk_9999
