@@ -116,6 +116,7 @@ typedef enum store_stmt {
     Q_JOB_LIST_SESSION,
     Q_JOB_LIST_OWNER,
     Q_JOB_FIX_CHUNK_SECONDS,
+    Q_VIDEO_KEY_IN_USE,
     Q_SESSION_INSERT,
     Q_SESSION_GET,
     Q_SESSION_LIST,
