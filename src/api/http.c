@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* ---- responses ------------------------------------------------------------------ */
 
 /* The answer `body` with its type and, when `hname` is not NULL, one more header. */
@@ -76,6 +75,7 @@ unsigned api_status_http(cr_status s)
     case CR_ERR_NOT_FOUND:
         return MHD_HTTP_NOT_FOUND;
     case CR_ERR_CONFLICT:
+    case CR_ERR_CHANGED: /* the video was replaced while upload-complete checked it */
         return MHD_HTTP_CONFLICT;
     case CR_ERR_INVALID:
         return MHD_HTTP_BAD_REQUEST;

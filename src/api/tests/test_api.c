@@ -9,6 +9,11 @@
  * the test beside the server (which runs none on PostgreSQL), and with
  * GPU_PROCESSING_ENABLED=false: a deep_mode cpu job, no chunks, done whole by the
  * analysis worker.
+ * The swapped upload (DESIGN.md §10): after upload-complete, a PUT to the same upload
+ * URL is refused by crease's /blobs/ (409, also when it began before the complete);
+ * s3rver takes it, as S3 would until the URL expires, and then the worker refuses the
+ * changed video: the job fails with "the uploaded video changed after
+ * upload-complete", never done.
  */
 #include "api/api.h"
 #include "pipeline/pipeline.h"
@@ -300,6 +305,92 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* A PUT of `n` bytes of `body` to `url` (http://127.0.0.1:port/...) on a raw socket,
+ * in two steps: put_raw_begin sends the headers with "Expect: 100-continue" and waits
+ * for "100 Continue" -- sent by the server once its handler accepted the headers, so
+ * every check made on the headers is behind us -- and returns the socket (-1 on
+ * failure); put_raw_end sends the body and returns the answer's HTTP status. */
+static int put_raw_begin(const char *url, size_t n)
+{
+    const char *path = strstr(url, "/blobs/");
+    if (path == NULL)
+        return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    a.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char head[2600];
+    int hn = snprintf(head, sizeof head,
+                      "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
+                      "Expect: 100-continue\r\n\r\n",
+                      path, n);
+    char got[64] = "";
+    size_t gn = 0;
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (write(fd, head, (size_t)hn) != hn) {
+        close(fd);
+        return -1;
+    }
+    while (gn < sizeof got - 1 && strstr(got, "\r\n\r\n") == NULL) {
+        ssize_t r = read(fd, got + gn, sizeof got - 1 - gn);
+        if (r <= 0)
+            break;
+        gn += (size_t)r;
+        got[gn] = '\0';
+    }
+    if (strncmp(got, "HTTP/1.1 100", 12) != 0) {
+        fprintf(stderr, "no 100 Continue: %s\n", got);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static long put_raw_end(int fd, const char *body, size_t n)
+{
+    if (fd < 0 || write(fd, body, n) != (ssize_t)n) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    char got[512] = "";
+    ssize_t r = read(fd, got, sizeof got - 1);
+    close(fd);
+    long code = 0;
+    if (r > 12 && sscanf(got, "HTTP/1.1 %ld", &code) != 1)
+        code = 0;
+    return code;
+}
+
+/* Distributed shape, before any worker runs: upload, complete, then other bytes PUT to
+ * the same presigned URL -- s3rver takes them, as S3 would until the URL expires.
+ * Writes the job's API path to path_out; the workers must fail that job. */
+static void swap_scenario(const char *video, const char *other, const char *ta, char *path_out,
+                          size_t cap)
+{
+    char *body = NULL;
+    CHECK_INT_EQ(http("POST", "/api/coaches/plus/videos/upload/initiate", ta, "{}", 2, &body), 200);
+    json_t *ini = parse(body);
+    free(body);
+    char id[64], cb[128], url[2048];
+    snprintf(id, sizeof id, "%s", jstr(ini, "job_id"));
+    snprintf(url, sizeof url, "%s", jstr(ini, "upload_url"));
+    json_decref(ini);
+    CHECK_INT_EQ(http_put_file(url, video), 200);
+    snprintf(cb, sizeof cb, "{\"job_id\":\"%s\"}", id);
+    CHECK_INT_EQ(http("POST", "/api/coaches/plus/videos/upload/complete", ta, cb, strlen(cb), NULL),
+                 200);
+    CHECK_INT_EQ(http_put_file(url, other), 200);
+    snprintf(path_out, cap, "/api/coaches/plus/analysis-jobs/%s", id);
+}
+
 /* Distributed shape, before any worker runs: a job of coach A fails (the test plays
  * the analysis worker through the store), then retry: B gets 404, A gets the job
  * back queued.  Writes the job's API path to path_out. */
@@ -521,6 +612,7 @@ static void test_server(const char *dir, int services)
                       {"APP_SECRET_KEY", SECRET},
                       {"CHUNK_SECONDS", "1"},
                       {"GPU_PROCESSING_ENABLED", "false"},
+                      {"CREASE_UPLOAD_URL_SECONDS", "120"},
                       {NULL, NULL}};
     env_kv kv[] = {{"DATABASE_URL", db},
                    {"CREASE_BLOB_DIR", blobs},
@@ -528,6 +620,7 @@ static void test_server(const char *dir, int services)
                    {"CHUNK_SECONDS", "1"},
                    {"GPU_PROCESSING_ENABLED", "true"},
                    {"LOG_LEVEL", "warn"},
+                   {"CREASE_UPLOAD_URL_SECONDS", "120"},
                    {NULL, NULL}};
     cr_config cfg;
     cr_err e = {0};
@@ -551,9 +644,11 @@ static void test_server(const char *dir, int services)
     port = api_server_port(srv);
     CHECK(port > 0);
     char *ta = token_for("coach-a", 3600), *tb = token_for("coach-b", 3600);
-    char failed_path[300] = "";
-    if (services)
+    char failed_path[300] = "", swapped_path[300] = "";
+    if (services) {
         retry_scenario(&sdb, video, ta, tb, failed_path, sizeof failed_path);
+        swap_scenario(video, junk, ta, swapped_path, sizeof swapped_path);
+    }
     worker_arg wa[2] = {{&cfg, 0, CR_OK, {0}}, {&cfg, 1, CR_OK, {0}}};
     pthread_t wt[2];
     int nwt = 0;
@@ -636,6 +731,15 @@ static void test_server(const char *dir, int services)
           NULL);
     CHECK(strstr(jstr(ini, "s3_key"), "/original.mp4") != NULL);
     CHECK(strstr(jstr(ini, "s3_key"), jstr(ini, "session_id")) != NULL);
+    /* the upload URL lives CREASE_UPLOAD_URL_SECONDS */
+    CHECK_INT_EQ(json_integer_value(json_object_get(ini, "expires_in")), 120);
+    if (services) {
+        CHECK(strstr(upload_url, "X-Amz-Expires=120") != NULL);
+    } else {
+        const char *ex = strstr(upload_url, "expires=");
+        long long at = ex ? strtoll(ex + 8, NULL, 10) : 0, now = (long long)time(NULL);
+        CHECK_MSG(at >= now + 110 && at <= now + 120, "expires=%lld, now %lld", at, now);
+    }
     json_decref(ini);
     snprintf(job_path, sizeof job_path, "/api/coaches/plus/analysis-jobs/%s", job_id);
     snprintf(complete_body, sizeof complete_body, "{\"job_id\":\"%s\"}", job_id);
@@ -710,8 +814,12 @@ static void test_server(const char *dir, int services)
         CHECK(rmdir(outside) == 0);
     }
 
-    /* upload, complete twice */
+    /* upload, complete twice; an upload begun before the complete (its headers
+     * accepted) and one after it are both refused (our /blobs/ route only) */
     CHECK_INT_EQ(http_put_file(upload_url, video), 200);
+    const char swap[] = "not the video that was checked";
+    int early = services ? -1 : put_raw_begin(upload_url, sizeof swap);
+    CHECK(services || early >= 0);
     CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), &body), 200);
     j = parse(body);
     free(body);
@@ -730,6 +838,15 @@ static void test_server(const char *dir, int services)
     CHECK(json_number_value(json_object_get(j, "created_at")) == created1);
     CHECK(strcmp(jstr(j, "status"), "awaiting_upload") != 0);
     json_decref(j);
+    if (!services) {
+        CHECK_INT_EQ(put_raw_end(early, swap, sizeof swap), 409);
+        CHECK_INT_EQ(http_put_file(upload_url, junk), 409);
+        CHECK_INT_EQ(http("PUT", upload_url, NULL, swap, sizeof swap, &body), 409);
+        j = parse(body);
+        CHECK(strstr(jstr(j, "detail"), "upload of this video is complete") != NULL);
+        json_decref(j);
+        free(body);
+    }
 
     /* retry of a job that did not fail: 409; B's retry: 404 */
     char retry_path[300];
@@ -784,6 +901,18 @@ static void test_server(const char *dir, int services)
 
     if (failed_path[0]) { /* the retried job is done by the workers too */
         CHECK_MSG(poll_done(failed_path, ta, &done, 240), "retried job did not finish");
+        json_decref(done);
+    }
+    if (swapped_path[0]) { /* the swapped upload: refused by the worker, never done */
+        CHECK_MSG(!poll_done(swapped_path, ta, &done, 240), "the swapped upload was analysed");
+        CHECK(done != NULL);
+        if (done) {
+            CHECK_STR_EQ(jstr(done, "status"), "failed");
+            CHECK_MSG(strstr(jstr(done, "error_message"),
+                             "the uploaded video changed after upload-complete") != NULL,
+                      "%s", jstr(done, "error_message"));
+            CHECK(json_is_null(json_object_get(done, "deep_results")));
+        }
         json_decref(done);
     }
 
