@@ -14,6 +14,10 @@
  * s3rver takes it, as S3 would until the URL expires, and then the worker refuses the
  * changed video: the job fails with "the uploaded video changed after
  * upload-complete", never done.
+ * Bytes that cannot begin an HTTP request (a NUL first, garbage, a TLS hello) are
+ * answered 400 at once and the connection closed (each read bounded by 10 s, a third
+ * of the idle timeout that the server without its gate waited out); valid requests
+ * that arrive in pieces or after an empty line are still served.
  */
 #include "api/api.h"
 #include "pipeline/pipeline.h"
@@ -432,6 +436,86 @@ static void retry_scenario(const scratch_db *sdb, const char *video, const char 
     CHECK(json_is_null(json_object_get(j, "error_message")));
     json_decref(j);
     CHECK_INT_EQ(http("POST", retry, ta, NULL, 0, NULL), 409);
+}
+
+/* Sends `n` bytes (in two pieces when split > 0, `pause_ms` apart; half-closes after
+ * them with `half_close`) on a fresh loopback connection and reads the answer until
+ * the server closes it, each read bounded by 10 s.  Returns the answer (free()). */
+static char *raw_exchange(const char *bytes, size_t n, size_t split, int pause_ms, int half_close)
+{
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    a.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t first = split > 0 && split < n ? split : n;
+    ssize_t w = write(fd, bytes, first);
+    if (first < n) {
+        struct timespec ts = {0, pause_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        w = write(fd, bytes + first, n - first);
+    }
+    (void)w;
+    if (half_close)
+        shutdown(fd, SHUT_WR);
+    char *out = calloc(1, 8192);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + got, 8191 - got);
+        if (r <= 0) {
+            if (r < 0) /* a timeout: the server neither answered nor closed */
+                got += (size_t)snprintf(out + got, 8191 - got, "<no close: %s>", strerror(errno));
+            break;
+        }
+        got += (size_t)r;
+        if (got >= 8191)
+            break;
+    }
+    close(fd);
+    return out;
+}
+
+/* What cannot begin a request line is answered 400 at once, and the connection is
+ * closed; a request in pieces, or after an empty line, is served as before. */
+static void check_request_lines(void)
+{
+    static const struct {
+        const char *what, *bytes;
+        size_t n;
+    } bad[] = {
+        {"NUL first", "\0GET / HTTP/1.1\r\n\r\n", 19},
+        {"garbage", "garbage\r\n\r\n", 11},
+        {"NUL in the method", "G\0ET / HTTP/1.1\r\n\r\n", 19},
+        {"TLS hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11},
+        {"a method too long", "GETGETGETGETGETGETGETGETGETGETGETGET / HTTP/1.1\r\n\r\n", 51},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = raw_exchange(bad[i].bytes, bad[i].n, 0, 0, 0);
+        CHECK_MSG(strncmp(out, "HTTP/1.1 400 ", 13) == 0 &&
+                      strstr(out, "malformed request line") != NULL &&
+                      strstr(out, "<no close") == NULL,
+                  "%s: %.200s", bad[i].what, out);
+        free(out);
+    }
+    /* a method cut short by the client's end of sending */
+    char *out = raw_exchange("GE", 2, 0, 0, 1);
+    CHECK_MSG(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "half a method: %.200s", out);
+    free(out);
+    const char ok[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = raw_exchange(ok, sizeof ok - 1, 2, 100, 0); /* "GE", then the rest */
+    CHECK_MSG(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "in pieces: %.200s", out);
+    free(out);
+    const char crlf[] = "\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = raw_exchange(crlf, sizeof crlf - 1, 0, 0, 0);
+    CHECK_MSG(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "after an empty line: %.200s", out);
+    free(out);
 }
 
 /* Trickling clients cannot lock others out: a whole server's worth of connections
@@ -941,6 +1025,7 @@ static void test_server(const char *dir, int services)
     CHECK(strstr(body, "crease_jobs_running") != NULL);
     free(body);
 
+    check_request_lines();
     check_job_rate(init);
     check_client_cap();
 
