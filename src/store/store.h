@@ -227,6 +227,26 @@ cr_status store_session_get(store *st, const char *session_id, store_session *ou
 cr_status store_session_list(store *st, const char *owner_type, const char *owner_id, int offset,
                              store_session *out, int cap, int *n, cr_err *err);
 
+/* A session's jobs at a glance (Cricksy's VideoSessionRead: analysis_job_count and
+ * latest_job_*). */
+typedef struct store_session_jobs {
+    int count;                    /* the session's jobs */
+    char latest_id[STORE_ID_MAX]; /* its newest job (created_at, then id); "" = none */
+    char latest_status[24];
+    double latest_created_at, latest_completed_at; /* 0 = not set */
+} store_session_jobs;
+
+/* store_session_list, with each session's jobs summed up in jobs[i] -- one query for
+ * the whole page, not one per session. */
+cr_status store_session_list_jobs(store *st, const char *owner_type, const char *owner_id,
+                                  int offset, store_session *out, store_session_jobs *jobs, int cap,
+                                  int *n, cr_err *err);
+
+/* One session's jobs summed up (one query).  A session that does not exist, or has no
+ * job, has count 0. */
+cr_status store_session_jobs_of(store *st, const char *session_id, store_session_jobs *out,
+                                cr_err *err);
+
 /* Records where the session's video goes (upload initiate): s3_bucket, s3_key,
  * status pending.  CR_ERR_NOT_FOUND when absent. */
 cr_status store_session_set_upload(store *st, const char *session_id, const char *bucket,

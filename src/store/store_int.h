@@ -120,6 +120,8 @@ typedef enum store_stmt {
     Q_SESSION_INSERT,
     Q_SESSION_GET,
     Q_SESSION_LIST,
+    Q_SESSION_LIST_JOBS,
+    Q_SESSION_JOBS,
     Q_SESSION_SET_UPLOAD,
     Q_SESSION_FOLLOW,
     Q_COUNT_ /* number of statements */

@@ -58,6 +58,27 @@
     "s.status, s.s3_bucket, s.s3_key, COALESCE(s.analysis_context, ''), "               \
     "COALESCE(s.camera_view, ''), s.created_at, s.updated_at"
 
+/* 5 columns summing up the jobs of session `sid` (an SQL expression): their count, then
+ * the newest one's id, status, created_at and completed_at, from `l`, joined by
+ * SESSION_LATEST_JOIN.  ix_analysis_jobs_session_id serves both. */
+#define PG_SESSION_JOBS_COLS(sid)                                                       \
+    "(SELECT count(*) FROM video_analysis_jobs c WHERE c.session_id = " sid "), "       \
+    "l.id, l.status::text, " PG_E("l.created_at") ", " PG_E("l.completed_at")
+#define SQ_SESSION_JOBS_COLS(sid)                                                       \
+    "(SELECT count(*) FROM video_analysis_jobs c WHERE c.session_id = " sid "), "       \
+    "l.id, l.status, l.created_at, l.completed_at"
+#define SESSION_LATEST_JOIN(sid)                                                        \
+    " LEFT JOIN video_analysis_jobs l ON l.id = (SELECT x.id FROM video_analysis_jobs x " \
+    "WHERE x.session_id = " sid " ORDER BY x.created_at DESC, x.id DESC LIMIT 1)"
+/* One owner's sessions, newest first, a page: $1 owner_type, $2 owner_id, $3 limit,
+ * $4 offset. */
+#define PG_OWNER_PAGE                                                                   \
+    " WHERE s.owner_type::text = $1 AND s.owner_id = $2 ORDER BY s.created_at DESC, "   \
+    "s.id DESC LIMIT $3 OFFSET $4"
+#define SQ_OWNER_PAGE                                                                   \
+    " WHERE s.owner_type = ?1 AND s.owner_id = ?2 ORDER BY s.created_at DESC, "         \
+    "s.id DESC LIMIT ?3 OFFSET ?4"
+
 /* The session status that follows a job's status (store.h, store_session_follow_job). */
 #define SESSION_FOLLOWS(js)                                                             \
     "CASE " js " WHEN 'done' THEN 'ready' WHEN 'failed' THEN 'failed' WHEN "            \
@@ -464,6 +485,19 @@ static const sql_pair sql_text[Q_COUNT_] = {
                         "SELECT " SQ_SESSION_COLS " FROM video_sessions s WHERE s.owner_type = "
                         "?1 AND s.owner_id = ?2 ORDER BY s.created_at DESC, s.id DESC LIMIT ?3 "
                         "OFFSET ?4"},
+    /* Q_SESSION_LIST with each session's jobs summed up: the 13 session columns, then
+     * the 5 of PG_SESSION_JOBS_COLS. */
+    [Q_SESSION_LIST_JOBS] = {"SELECT " PG_SESSION_COLS ", " PG_SESSION_JOBS_COLS(
+                                 "s.id") " FROM video_sessions s" SESSION_LATEST_JOIN("s.id")
+                                 PG_OWNER_PAGE,
+                             "SELECT " SQ_SESSION_COLS ", " SQ_SESSION_JOBS_COLS(
+                                 "s.id") " FROM video_sessions s" SESSION_LATEST_JOIN("s.id")
+                                 SQ_OWNER_PAGE},
+    /* $1 session: the 5 columns of PG_SESSION_JOBS_COLS, one row. */
+    [Q_SESSION_JOBS] =
+        {"SELECT " PG_SESSION_JOBS_COLS("$1::varchar") " FROM (SELECT 1) one" SESSION_LATEST_JOIN(
+             "$1::varchar"),
+         "SELECT " SQ_SESSION_JOBS_COLS("?1") " FROM (SELECT 1) one" SESSION_LATEST_JOIN("?1")},
     [Q_SESSION_SET_UPLOAD] = {"UPDATE video_sessions SET s3_bucket = $2, s3_key = $3, status = "
                               "'pending', updated_at = now() WHERE id = $1",
                               "UPDATE video_sessions SET s3_bucket = ?2, s3_key = ?3, status = "

@@ -834,6 +834,35 @@ static void test_sessions(store *st)
     CHECK_INT_EQ(n, 0);
     OK(store_session_list(st, "org", "coach-a", 0, sl, 4, &n, &E));
     CHECK_INT_EQ(n, 0);
+    /* Each session's jobs summed up, in the listing's one query or for one session. */
+    {
+        store_session_new sn = {.owner_id = "coach-a", .title = "Empty"};
+        char empty[37];
+        OK(store_session_create(st, &sn, empty, sizeof empty, &E));
+        store_session_jobs sj[4];
+        OK(store_session_list_jobs(st, "coach", "coach-a", 0, sl, sj, 4, &n, &E));
+        CHECK_INT_EQ(n, 2);
+        if (n == 2) {
+            CHECK_STR_EQ(sl[0].id, empty); /* newest session first */
+            CHECK_INT_EQ(sj[0].count, 0);
+            CHECK_STR_EQ(sj[0].latest_id, "");
+            CHECK_STR_EQ(sl[1].id, a);
+            CHECK_INT_EQ(sj[1].count, 2);
+            CHECK_STR_EQ(sj[1].latest_id, id2); /* the newer of a's two jobs */
+            CHECK_STR_EQ(sj[1].latest_status, "awaiting_upload");
+            CHECK(sj[1].latest_created_at > 1.7e9 && sj[1].latest_completed_at == 0);
+        }
+        OK(store_session_list_jobs(st, "coach", "coach-b", 0, sl, sj, 4, &n, &E));
+        CHECK(n == 1 && sj[0].count == 60); /* no cap on the count */
+        store_session_jobs one;
+        OK(store_session_jobs_of(st, a, &one, &E));
+        CHECK_INT_EQ(one.count, 2);
+        CHECK_STR_EQ(one.latest_id, id2);
+        OK(store_session_jobs_of(st, empty, &one, &E));
+        CHECK(one.count == 0 && one.latest_id[0] == '\0');
+        OK(store_session_jobs_of(st, "no-such-session", &one, &E));
+        CHECK_INT_EQ(one.count, 0);
+    }
 
     /* Upload initiate records the video's place; the session follows its job. */
     OK(store_session_set_upload(st, a, "bkt", "coach_plus/x/original.mp4", &E));
