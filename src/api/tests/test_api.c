@@ -14,6 +14,8 @@
  * s3rver takes it, as S3 would until the URL expires, and then the worker refuses the
  * changed video: the job fails with "the uploaded video changed after
  * upload-complete", never done.
+ * The session routes: create (fields checked), list and get (the caller's only; another
+ * coach's session is a 404), its jobs, and each session's job count and newest job.
  * Bytes that cannot begin an HTTP request (a NUL first, garbage, a TLS hello) are
  * answered 400 at once and the connection closed (each read bounded by 10 s, a third
  * of the idle timeout that the server without its gate waited out); valid requests
@@ -516,6 +518,116 @@ static void check_request_lines(void)
     out = raw_exchange(crlf, sizeof crlf - 1, 0, 0, 0);
     CHECK_MSG(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "after an empty line: %.200s", out);
     free(out);
+}
+
+static json_t *get_json(const char *path, const char *tok, long want)
+{
+    char *body = NULL;
+    long code = http("GET", path, tok, NULL, 0, &body);
+    CHECK_MSG(code == want, "GET %s: %ld, expected %ld: %.200s", path, code, want, body);
+    json_t *j = code == 200 ? parse(body) : NULL;
+    free(body);
+    return j;
+}
+
+/* The session routes (Cricksy's VideoSession* shapes), coach A's and coach B's views. */
+static void check_sessions(const char *ta, const char *tb)
+{
+    const char *sessions = "/api/coaches/plus/sessions";
+    const char *sb = "{\"title\":\"Nets, Tuesday\",\"player_ids\":[\"p1\",\"p2\"],\"notes\":"
+                     "\"front foot\",\"analysis_context\":\"batting\",\"camera_view\":\"side\"}";
+    char *body = NULL;
+    CHECK_INT_EQ(http("POST", sessions, NULL, sb, strlen(sb), NULL), 401);
+    CHECK_INT_EQ(http("POST", sessions, ta, "{}", 2, NULL), 400); /* a title is required */
+    CHECK_INT_EQ(http("POST", sessions, ta, "{\"title\":5}", 11, NULL), 400);
+    const char *drone = "{\"title\":\"x\",\"camera_view\":\"drone\"}";
+    CHECK_INT_EQ(http("POST", sessions, ta, drone, strlen(drone), &body), 400);
+    CHECK(strstr(body, "camera_view") != NULL);
+    free(body);
+    CHECK_INT_EQ(http("POST", sessions, ta, sb, strlen(sb), &body), 200);
+    json_t *made = parse(body);
+    free(body);
+    char id[64], path[256], jobs_path[300];
+    snprintf(id, sizeof id, "%s", jstr(made, "id"));
+    CHECK_INT_EQ(strlen(id), 36);
+    CHECK_STR_EQ(jstr(made, "owner_id"), "coach-a");
+    CHECK_STR_EQ(jstr(made, "owner_type"), "coach");
+    CHECK_STR_EQ(jstr(made, "status"), "pending");
+    CHECK_STR_EQ(jstr(made, "camera_view"), "side");
+    CHECK_INT_EQ(json_array_size(json_object_get(made, "player_ids")), 2);
+    CHECK_INT_EQ(json_integer_value(json_object_get(made, "analysis_job_count")), 0);
+    CHECK(json_is_null(json_object_get(made, "latest_job_id")));
+    json_decref(made);
+    snprintf(path, sizeof path, "%s/%s", sessions, id);
+    snprintf(jobs_path, sizeof jobs_path, "%s/analysis-jobs", path);
+
+    /* A's session: A sees it, B gets 404 as for one that does not exist */
+    json_t *j = get_json(path, ta, 200);
+    CHECK_STR_EQ(jstr(j, "id"), id);
+    CHECK_STR_EQ(jstr(j, "title"), "Nets, Tuesday");
+    json_decref(j);
+    j = get_json(path, tb, 404);
+    CHECK(j == NULL);
+    CHECK_INT_EQ(http("GET", path, tb, NULL, 0, &body), 404);
+    CHECK(strstr(body, "Video session not found") != NULL);
+    free(body);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions/00000000-0000-4000-8000-000000000000", ta,
+                      NULL, 0, NULL),
+                 404);
+    CHECK_INT_EQ(http("GET", jobs_path, tb, NULL, 0, NULL), 404);
+    CHECK_INT_EQ(http("POST", path, ta, "{}", 2, NULL), 405);
+    j = get_json(jobs_path, ta, 200);
+    CHECK(json_is_array(j) && json_array_size(j) == 0);
+    json_decref(j);
+
+    /* a job in it (Cricksy's initiate with session_id): only A may add one */
+    char ib[160];
+    snprintf(ib, sizeof ib, "{\"session_id\":\"%s\"}", id);
+    const char *init = "/api/coaches/plus/videos/upload/initiate";
+    CHECK_INT_EQ(http("POST", init, tb, ib, strlen(ib), NULL), 404);
+    CHECK_INT_EQ(http("POST", init, ta, ib, strlen(ib), &body), 200);
+    json_t *ini = parse(body);
+    free(body);
+    char job[64];
+    snprintf(job, sizeof job, "%s", jstr(ini, "job_id"));
+    CHECK_STR_EQ(jstr(ini, "session_id"), id);
+    json_decref(ini);
+    j = get_json(path, ta, 200);
+    CHECK_INT_EQ(json_integer_value(json_object_get(j, "analysis_job_count")), 1);
+    CHECK_STR_EQ(jstr(j, "latest_job_id"), job);
+    CHECK_STR_EQ(jstr(j, "latest_job_status"), "awaiting_upload");
+    CHECK(json_is_string(json_object_get(j, "latest_job_created_at")));
+    json_decref(j);
+    j = get_json(jobs_path, ta, 200);
+    CHECK(json_array_size(j) == 1 && strcmp(jstr(json_array_get(j, 0), "job_id"), job) == 0);
+    json_decref(j);
+
+    /* listings: A's sessions only, newest first, with the same summary; pages */
+    j = get_json(sessions, ta, 200);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *one = json_array_get(j, i);
+        CHECK_STR_EQ(jstr(one, "owner_id"), "coach-a");
+        if (strcmp(jstr(one, "id"), id) == 0) {
+            found++;
+            CHECK(i == 0); /* the newest */
+            CHECK_INT_EQ(json_integer_value(json_object_get(one, "analysis_job_count")), 1);
+            CHECK_STR_EQ(jstr(one, "latest_job_id"), job);
+        }
+    }
+    CHECK_INT_EQ(found, 1);
+    size_t all = json_array_size(j);
+    json_decref(j);
+    CHECK(all >= 2); /* the ones initiate made for A, too */
+    j = get_json("/api/coaches/plus/sessions?limit=1&offset=1", ta, 200);
+    CHECK_INT_EQ(json_array_size(j), 1);
+    json_decref(j);
+    j = get_json(sessions, tb, 200);
+    for (size_t i = 0; i < json_array_size(j); i++)
+        CHECK(strcmp(jstr(json_array_get(j, i), "id"), id) != 0);
+    json_decref(j);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions?limit=0", ta, NULL, 0, NULL), 400);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions?limit=101", ta, NULL, 0, NULL), 400);
 }
 
 /* Trickling clients cannot lock others out: a whole server's worth of connections
@@ -1025,6 +1137,7 @@ static void test_server(const char *dir, int services)
     CHECK(strstr(body, "crease_jobs_running") != NULL);
     free(body);
 
+    check_sessions(ta, tb);
     check_request_lines();
     check_job_rate(init);
     check_client_cap();
