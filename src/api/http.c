@@ -254,9 +254,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* The longest method taken: twice the longest registered one (UPDATEREDIRECTREF, 17
  * characters, IANA HTTP Method Registry). */
 #define GATE_METHOD_MAX 32
-/* A connection whose first bytes end inside the method is looked at again after this
- * many ms (poll would report its unread bytes at once, over and over). */
+/* A connection whose first bytes end inside the method is looked at again after
+ * GATE_REPEEK_MS, then twice as long each time up to GATE_REPEEK_MAX_MS (poll would
+ * report its unread bytes at once, over and over): a client that splits its first
+ * line waits 20 ms, one that stalls in it costs a few looks a second. */
 #define GATE_REPEEK_MS 20
+#define GATE_REPEEK_MAX_MS 500
 /* After accept fails for want of descriptors, the listening socket rests this long. */
 #define GATE_ACCEPT_PAUSE_MS 100
 
@@ -268,6 +271,7 @@ typedef struct gate_conn {
     struct sockaddr_in addr;
     double deadline;  /* monotonic seconds: closed if still silent then */
     double next_peek; /* > 0: a partial method, looked at again then */
+    int repeek_ms;    /* the wait before the next look after this one */
 } gate_conn;
 
 struct api_gate {
@@ -359,7 +363,9 @@ static void gate_judge(api_gate *g, int i, short revents, double now)
     if (v == GATE_MORE && (revents & (POLLRDHUP | POLLHUP)))
         v = GATE_BAD; /* the client stopped sending in the middle of a method */
     if (v == GATE_MORE) {
-        c->next_peek = now + GATE_REPEEK_MS / 1000.0;
+        int wait = c->repeek_ms > 0 ? c->repeek_ms : GATE_REPEEK_MS;
+        c->next_peek = now + wait / 1000.0;
+        c->repeek_ms = wait * 2 < GATE_REPEEK_MAX_MS ? wait * 2 : GATE_REPEEK_MAX_MS;
         return;
     }
     if (v == GATE_BAD) {
@@ -398,7 +404,7 @@ static void gate_accept(api_gate *g, double now)
             close(fd);
             continue;
         }
-        g->conns[g->n++] = (gate_conn){fd, a, now + API_IDLE_S, 0};
+        g->conns[g->n++] = (gate_conn){fd, a, now + API_IDLE_S, 0, 0};
     }
 }
 

@@ -26,10 +26,11 @@
  * ETags (what blob_head reports, and what a pinned reader compares): the SHA-256 of the
  * object's bytes, 64 hex digits, so that "the same etag" means "the same bytes", as an
  * S3 ETag of a simple upload (an MD5) does.  It is computed while a put writes the
- * bytes, which pass through memory anyway: 0.7 s of CPU per GB with the SHA extensions
- * (OpenSSL, 1.5 GB/s measured here), about 2.5 s per GB without, beside the write and
- * fsync of the same GB; hashing at HEAD time instead would read the whole video for
- * every chunk a worker starts.  The digest is kept with the file in the extended
+ * bytes, which pass through memory anyway: under 1 s of CPU per GB with the SHA
+ * extensions (measured: `openssl speed` 1.5 GB/s; a 512 MiB `crease blob put` took
+ * 0.4-0.5 s of user time, its write and fsync 2-4 s), a few seconds per GB without
+ * them; hashing at HEAD time instead would read the whole video for every chunk a
+ * worker starts.  The digest is kept with the file in the extended
  * attribute TAG_XATTR, set on the temporary file before the rename, so the bytes and
  * their tag arrive together, with the size and modification time the file had when
  * it was hashed.  A put never changes a file in place (it renames a new file over
