@@ -185,6 +185,7 @@ static void test_limits(void)
     CHECK_INT_EQ(c.max_chunks, 9999);
     CHECK_INT_EQ(c.max_pixels, 3840LL * 2160);
     CHECK_INT_EQ(c.max_upload_bytes, 4294967296LL);
+    CHECK_INT_EQ(c.upload_url_seconds, 900);
 
     const char *kv[] = {"CREASE_MAX_DURATION_SECONDS",
                         "600",
@@ -194,17 +195,21 @@ static void test_limits(void)
                         "307200",
                         "CREASE_MAX_UPLOAD_BYTES",
                         "6000000000",
+                        "CREASE_UPLOAD_URL_SECONDS",
+                        "120",
                         NULL};
     CHECK_MSG(parse(&c, &e, kv) == CR_OK, "%s", e.msg);
     CHECK_INT_EQ(c.max_duration_seconds, 600);
     CHECK_INT_EQ(c.max_chunks, 20);
     CHECK_INT_EQ(c.max_pixels, 307200);
     CHECK_INT_EQ(c.max_upload_bytes, 6000000000LL);
+    CHECK_INT_EQ(c.upload_url_seconds, 120);
     char *j = cr_config_to_json(&c);
     CHECK(j != NULL && strstr(j, "\"max_duration_seconds\":600") != NULL);
     CHECK(j != NULL && strstr(j, "\"max_chunks\":20") != NULL);
     CHECK(j != NULL && strstr(j, "\"max_pixels\":307200") != NULL);
     CHECK(j != NULL && strstr(j, "\"max_upload_bytes\":6000000000") != NULL);
+    CHECK(j != NULL && strstr(j, "\"upload_url_seconds\":120") != NULL);
     cr_free(j);
 
     expect_bad("CREASE_MAX_DURATION_SECONDS", "0");
@@ -218,6 +223,9 @@ static void test_limits(void)
     expect_bad("CREASE_MAX_UPLOAD_BYTES", "0");
     expect_bad("CREASE_MAX_UPLOAD_BYTES", "4GiB");
     expect_bad("CREASE_MAX_UPLOAD_BYTES", "99999999999999999999");
+    expect_bad("CREASE_UPLOAD_URL_SECONDS", "59");
+    expect_bad("CREASE_UPLOAD_URL_SECONDS", "604801"); /* S3's one-week limit */
+    expect_bad("CREASE_UPLOAD_URL_SECONDS", "15m");
     const char *kv2[] = {"CREASE_MAX_CHUNKS", "10000", NULL};
     CHECK(parse(&c, &e, kv2) == CR_ERR_INVALID);
     CHECK_STR_EQ(e.msg, "CREASE_MAX_CHUNKS: must be an integer from 1 to 9999, got '10000'");

@@ -23,16 +23,23 @@
  *   POST /api/coaches/plus/videos/upload/initiate  {"filename"?, "analysis_mode"?} ->
  *                                                  {"job_id","session_id","upload_url",
  *                                                  "s3_key","expires_in"}: a new session and
- *                                                  a job in awaiting_upload
+ *                                                  a job in awaiting_upload; the presigned
+ *                                                  PUT lives CREASE_UPLOAD_URL_SECONDS
+ *                                                  (expires_in); every call makes a new job
+ *                                                  with a key of its own: no route hands
+ *                                                  out an upload URL for an existing job
  *   POST /api/coaches/plus/videos/upload/complete  {"job_id"} -> the job, queued with its
- *                                                  chunks (DEEP_QUEUED, 0 %); idempotent
+ *                                                  chunks (DEEP_QUEUED, 0 %) and its video
+ *                                                  pinned (size, etag); idempotent
  *   GET  /api/coaches/plus/analysis-jobs           ?status=... -> {"jobs":[...]} (own only)
  *   GET  /api/coaches/plus/analysis-jobs/{id}      the job, its results summary and, when
  *                                                  done, presigned GET URLs of
  *                                                  final_results.json and report.html
  *   POST /api/coaches/plus/analysis-jobs/{id}/retry  store_job_retry (409 when not failed)
  *   PUT|GET /blobs/<key>?method=&expires=&sig=     the local blob backend's presigned URLs
- *                                                  (blob_presign_verify is the auth)
+ *                                                  (blob_presign_verify is the auth); a PUT
+ *                                                  to the video of a job whose upload is
+ *                                                  complete is 409
  *
  * No token: /health, /healthz, /readyz, /metrics, /openapi.json.
  * Auth (DESIGN.md §10): every /api route needs `Authorization: Bearer <JWT>`, HS256
@@ -79,7 +86,8 @@
 
 /* Largest JSON request body: 64 KiB (the routes take a few short fields). */
 #define API_BODY_MAX (64u * 1024)
-/* Lifetime of the presigned URLs the API hands out: 1 hour. */
+/* Lifetime of the presigned download URLs the API hands out (results, report): 1 hour.
+ * Upload URLs live cr_config.upload_url_seconds (CREASE_UPLOAD_URL_SECONDS). */
 #define API_PRESIGN_S 3600
 /* Newest jobs examined by a listing. */
 #define API_LIST_MAX 200

@@ -3,8 +3,9 @@
  *
  *   server.c       the server's lifetime: api_server_start / _stop (socket, stores,
  *                  daemon, workers)
- *   http.c         libmicrohttpd: the daemon, request bodies, connection limits and
- *                  the response helpers below
+ *   http.c         libmicrohttpd: the gate that accepts connections and answers 400
+ *                  to those that do not begin a request, the daemon, request bodies,
+ *                  connection limits and the response helpers below
  *   routes.c       the route table and its dispatcher, auth, owners, the job routes
  *   sessions.c     the session routes
  *   blob_server.c  /blobs/: the local blob backend's presigned URLs
@@ -44,6 +45,7 @@
 
 typedef struct api_worker api_worker; /* workers.c */
 typedef struct api_gpu api_gpu;       /* gpu.c */
+typedef struct api_gate api_gate;     /* http.c: accepts connections for the daemon */
 
 /* Per-subject token buckets on job creation (ratelimit.c). */
 #define API_RATE_SLOTS 1024
@@ -66,6 +68,7 @@ int api_rate_take(api_rate *r, const char *sub, double now, double *retry_after)
 struct api_server {
     cr_config cfg;
     struct MHD_Daemon *daemon;
+    api_gate *gate;
     int port;
     store *st;
     pthread_mutex_t st_lock; /* held around every use of st */
@@ -95,10 +98,14 @@ typedef struct api_request {
 
 /* ---- http.c ------------------------------------------------------------------------ */
 
-/* Starts the daemon on the listening socket `fd`, which it takes in every case (MHD
- * may close it on a failed start: the caller never closes it).  CR_ERR_IO when the
- * daemon does not start. */
+/* Starts the daemon and the gate thread that accepts on the listening socket `fd`
+ * (which it takes in every case: the caller never closes it) and hands MHD the
+ * connections whose first bytes begin a request line (http.c explains why).
+ * CR_ERR_IO when either does not start; then nothing is left running. */
 cr_status api_http_start(api_server *s, int fd, cr_err *err);
+/* Stops the gate (closing the listening socket and the connections waiting there),
+ * then the daemon (waiting for its connections).  Safe on a partly started server. */
+void api_http_stop(api_server *s);
 
 /* A listening TCP socket on bind_addr:port (port 0: a free one); *port_out gets the
  * port.  CR_ERR_INVALID for a bad address or port, CR_ERR_IO when it cannot listen. */

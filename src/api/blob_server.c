@@ -8,6 +8,14 @@
  * which never follow a symbolic link there (blob_local.c), so a link planted in the
  * folder makes the request fail (400) instead of writing outside.  Only with the
  * local backend: on S3 the clients talk to S3 itself.
+ *
+ * A PUT to the video of a job whose upload is complete is refused (409), however
+ * fresh its signature: upload-complete checked that object and pinned it on the job,
+ * and what is analysed must be what was checked (DESIGN.md §10).  It is asked before
+ * the body is accepted and again just before the upload is stored, since an upload
+ * can take minutes and upload-complete may come meanwhile; a replacement that still
+ * slipped between that last look and the rename would be refused by the workers
+ * (pipeline.h: the job fails, "the uploaded video changed after upload-complete").
  */
 #include "api/api_int.h"
 #include "core/log.h"
@@ -86,6 +94,30 @@ enum MHD_Result api_blob_get(api_server *s, struct MHD_Connection *c, const char
 
 /* ---- PUT: an upload, streamed into a temporary file ------------------------------ */
 
+#define UPLOAD_CLOSED                                                                              \
+    "the upload of this video is complete (its job is queued or done): it can no longer be "       \
+    "replaced; start a new upload"
+
+/* 0 when `key` may still be written; else the answer has been queued in *ret. */
+static int upload_closed(api_server *s, struct MHD_Connection *c, const char *key,
+                         enum MHD_Result *ret)
+{
+    int in_use = 0;
+    cr_err e = {0};
+    pthread_mutex_lock(&s->st_lock);
+    cr_status st = store_video_key_in_use(s->st, key, &in_use, &e);
+    pthread_mutex_unlock(&s->st_lock);
+    if (st != CR_OK) {
+        *ret = api_send_status(c, st, &e);
+        return 1;
+    }
+    if (!in_use)
+        return 0;
+    cr_log_warn("api.upload_closed", "key=%s: refused, its upload is complete", key);
+    *ret = api_send_error(c, MHD_HTTP_CONFLICT, UPLOAD_CLOSED);
+    return 1;
+}
+
 enum MHD_Result api_blob_put_begin(api_server *s, struct MHD_Connection *c, const char *url,
                                    api_request *rq)
 {
@@ -95,6 +127,9 @@ enum MHD_Result api_blob_put_begin(api_server *s, struct MHD_Connection *c, cons
     if (st != CR_OK)
         return api_send_error(c, st == CR_ERR_AUTH ? MHD_HTTP_FORBIDDEN : MHD_HTTP_BAD_REQUEST,
                               cr_err_msg(&e));
+    enum MHD_Result closed;
+    if (upload_closed(s, c, url + strlen(BLOB_LOCAL_URL_PREFIX), &closed))
+        return closed;
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > s->upload_max)
@@ -146,6 +181,9 @@ enum MHD_Result api_blob_put_done(api_server *s, struct MHD_Connection *c, const
     }
     rq->fd = -1;
     const char *key = url + strlen(BLOB_LOCAL_URL_PREFIX);
+    enum MHD_Result closed;
+    if (upload_closed(s, c, key, &closed)) /* completed while the bytes came in */
+        return closed;
     cr_err e = {0};
     cr_status st = blob_put_file(s->blob, key, rq->tmp, content_type_of(key), &e);
     if (st != CR_OK)

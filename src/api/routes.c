@@ -316,15 +316,19 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
     char *url = NULL;
     cr_status st = pipeline_submit(&s->cfg, s->blob, s->st, &s->st_lock, &po, &made, &e);
     json_decref(b); /* po's strings pointed into it */
+    /* The upload URL lives CREASE_UPLOAD_URL_SECONDS (config.h): long enough to start
+     * the upload, short because on S3 nothing else stops it from writing over the
+     * video after upload-complete (the workers then refuse the changed video). */
     if (st == CR_OK)
-        st = blob_presign(s->blob, made.video_key, BLOB_PUT, API_PRESIGN_S, &url, &e);
+        st = blob_presign(s->blob, made.video_key, BLOB_PUT, s->cfg.upload_url_seconds, &url, &e);
     if (st != CR_OK)
         return api_send_status(c, st, &e);
     cr_log_info("api.initiate", "job=%s session=%s", made.job_id, made.session_id);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s?, s:i}", "job_id", made.job_id, "session_id",
-        made.session_id, "presigned_url", url, "upload_url", url, "s3_key", made.video_key,
-        "s3_bucket", s->cfg.blob == CR_BLOB_S3 ? s->cfg.bucket : NULL, "expires_in", API_PRESIGN_S);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:i}", "job_id", made.job_id, "session_id",
+                  made.session_id, "presigned_url", url, "upload_url", url, "s3_key",
+                  made.video_key, "s3_bucket", s->cfg.blob == CR_BLOB_S3 ? s->cfg.bucket : NULL,
+                  "expires_in", s->cfg.upload_url_seconds);
     cr_free(url);
     return api_send_json(c, MHD_HTTP_OK, o);
 }

@@ -62,8 +62,8 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     if (st != CR_OK)
         goto fail;
 
-    /* MHD owns the socket from here (it may close it on a failed start: never close
-     * it twice). */
+    /* The gate owns the socket from here (closed by it on a failed start too: never
+     * close it twice). */
     st = api_http_start(s, fd, err);
     fd = -1;
     if (st != CR_OK)
@@ -80,8 +80,7 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
 fail:
     if (fd >= 0)
         close(fd);
-    if (s->daemon != NULL)
-        MHD_stop_daemon(s->daemon);
+    api_http_stop(s);
     api_workers_stop(s);
     store_close(s->st);
     blob_close(s->blob);
@@ -102,7 +101,7 @@ void api_server_stop(api_server *s)
 {
     if (s == NULL)
         return;
-    MHD_stop_daemon(s->daemon); /* stops accepting, waits for the connections */
+    api_http_stop(s); /* stops accepting, waits for the connections */
     api_workers_stop(s);
     store_close(s->st);
     blob_close(s->blob);

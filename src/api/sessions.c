@@ -23,15 +23,16 @@
 
 #define SESSION_LIST_DEFAULT 50 /* Cricksy: limit 1..100, default 50 */
 #define SESSION_LIST_MAX 100
-#define SESSION_JOBS_MAX 100
+#define SESSION_JOBS_MAX 100 /* jobs shown by sessions/{id}/analysis-jobs */
 
 static json_t *text_or_null(const char *s)
 {
     return s[0] ? json_string(s) : json_null();
 }
 
-/* A session as Cricksy's VideoSessionRead, with its newest job's summary. */
-static json_t *session_json(api_server *s, const store_session *ss)
+/* A session as Cricksy's VideoSessionRead, with its jobs' summary `sj` (from the same
+ * store query as the session, or one for the session: no query per job). */
+static json_t *session_json(const store_session *ss, const store_session_jobs *sj)
 {
     json_t *o = json_object();
     if (o == NULL)
@@ -53,27 +54,34 @@ static json_t *session_json(api_server *s, const store_session *ss)
     json_object_set_new(o, "created_at", api_time_json(ss->created_at));
     json_object_set_new(o, "updated_at", api_time_json(ss->updated_at));
 
-    store_job jobs[SESSION_JOBS_MAX];
-    int n = 0;
-    cr_err e = {0};
-    pthread_mutex_lock(&s->st_lock);
-    cr_status st = store_job_list_session(s->st, ss->id, jobs, SESSION_JOBS_MAX, &n, &e);
-    pthread_mutex_unlock(&s->st_lock);
-    if (st != CR_OK)
-        n = 0;
+    int n = sj->count;
     json_object_set_new(o, "analysis_job_count", json_integer(n));
-    json_object_set_new(o, "latest_job_id", n ? json_string(jobs[0].id) : json_null());
-    json_object_set_new(o, "latest_job_status", n ? json_string(jobs[0].status) : json_null());
+    json_object_set_new(o, "latest_job_id", n ? json_string(sj->latest_id) : json_null());
+    json_object_set_new(o, "latest_job_status", n ? json_string(sj->latest_status) : json_null());
     json_object_set_new(o, "latest_job_created_at",
-                        n ? api_time_json(jobs[0].created_at) : json_null());
+                        n ? api_time_json(sj->latest_created_at) : json_null());
     json_object_set_new(o, "latest_job_completed_at",
-                        n ? api_time_json(jobs[0].completed_at) : json_null());
-    int done = n && strcmp(jobs[0].status, STORE_JOB_DONE) == 0;
+                        n ? api_time_json(sj->latest_completed_at) : json_null());
+    int done = n && strcmp(sj->latest_status, STORE_JOB_DONE) == 0;
     json_object_set_new(o, "latest_job_results_available", json_boolean(done));
     json_object_set_new(o, "latest_job_report_available", json_boolean(done));
     json_object_set_new(o, "latest_job_pdf_available", json_false());
     json_object_set_new(o, "missing_artifacts", json_array());
     return o;
+}
+
+/* One session as JSON with its jobs' summary (one store query for the summary). */
+static enum MHD_Result send_session(api_server *s, struct MHD_Connection *c,
+                                    const store_session *ss)
+{
+    store_session_jobs sj;
+    cr_err e = {0};
+    pthread_mutex_lock(&s->st_lock);
+    cr_status st = store_session_jobs_of(s->st, ss->id, &sj, &e);
+    pthread_mutex_unlock(&s->st_lock);
+    if (st != CR_OK)
+        return api_send_status(c, st, &e);
+    return api_send_json(c, MHD_HTTP_OK, session_json(ss, &sj));
 }
 
 /* Optional string field: NULL when absent or null; *bad when not a string. */
@@ -144,7 +152,7 @@ static enum MHD_Result create_session(api_server *s, struct MHD_Connection *c,
     if (st != CR_OK)
         return api_send_status(c, st, &e);
     cr_log_info("api.session", "session=%s", id);
-    return api_send_json(c, MHD_HTTP_OK, session_json(s, &ss));
+    return send_session(s, c, &ss);
 }
 
 /* A query integer in [lo, hi], else `dflt`; -1 when present but not such a number. */
@@ -166,20 +174,23 @@ static enum MHD_Result list_sessions(api_server *s, struct MHD_Connection *c, co
         return api_send_error(c, MHD_HTTP_BAD_REQUEST,
                               "limit must be 1..100 and offset a number >= 0");
     store_session *list = cr_calloc((size_t)limit, sizeof *list);
+    store_session_jobs *jobs = cr_calloc((size_t)limit, sizeof *jobs);
     json_t *arr = json_array();
     cr_err e = {0};
     int n = 0;
-    cr_status st =
-        list == NULL || arr == NULL ? cr_err_set(&e, CR_ERR_NOMEM, "out of memory") : CR_OK;
-    if (st == CR_OK) {
+    cr_status st = list == NULL || jobs == NULL || arr == NULL
+                       ? cr_err_set(&e, CR_ERR_NOMEM, "out of memory")
+                       : CR_OK;
+    if (st == CR_OK) { /* one query: the sessions and each one's jobs summed up */
         pthread_mutex_lock(&s->st_lock);
-        st = store_session_list(s->st, STORE_OWNER_COACH, sub, (int)offset, list, (int)limit, &n,
-                                &e);
+        st = store_session_list_jobs(s->st, STORE_OWNER_COACH, sub, (int)offset, list, jobs,
+                                     (int)limit, &n, &e);
         pthread_mutex_unlock(&s->st_lock);
     }
     for (int i = 0; st == CR_OK && i < n; i++)
-        json_array_append_new(arr, session_json(s, &list[i]));
+        json_array_append_new(arr, session_json(&list[i], &jobs[i]));
     cr_free(list);
+    cr_free(jobs);
     if (st != CR_OK) {
         json_decref(arr);
         return api_send_status(c, st, &e);
@@ -240,7 +251,7 @@ enum MHD_Result api_session_get(api_server *s, struct MHD_Connection *c, const a
     enum MHD_Result ret;
     if (own_session(s, c, k, &ss, &ret) != 0)
         return ret;
-    return api_send_json(c, MHD_HTTP_OK, session_json(s, &ss));
+    return send_session(s, c, &ss);
 }
 
 enum MHD_Result api_session_jobs(api_server *s, struct MHD_Connection *c, const api_call *k)

@@ -375,7 +375,7 @@ cr_status blob_get_range(blob_store *b, const char *key, uint64_t off, void *buf
     KEY_OR_FAIL(key);
     if (n == 0)
         return CR_OK;
-    return b->ops->get_range(b->ctx, key, off, buf, n, got, err);
+    return b->ops->get_range(b->ctx, key, off, buf, n, NULL, got, err);
 }
 
 cr_status blob_get_file(blob_store *b, const char *key, const char *path, cr_err *err)
@@ -436,6 +436,7 @@ cr_status blob_presign(blob_store *b, const char *key, blob_method m, int64_t ex
 typedef struct blob_rd {
     blob_store *b;
     char *key;
+    char *if_match; /* a pinned reader: the etag every read must find, else NULL */
     uint64_t size;
     size_t window;      /* the largest fetch */
     size_t next;        /* the size of the next fetch */
@@ -444,6 +445,13 @@ typedef struct blob_rd {
     size_t buf_len;     /* valid bytes in buf */
     blob_reader_stats *stats;
 } blob_rd;
+
+/* One fetch of the reader: a range of its object, pinned or not. */
+static cr_status rd_fetch(blob_rd *r, uint64_t off, void *out, size_t n, size_t *got, cr_err *err)
+{
+    *got = 0;
+    return r->b->ops->get_range(r->b->ctx, r->key, off, out, n, r->if_match, got, err);
+}
 
 static cr_status rd_read_at(void *ctx, uint64_t off, void *out, size_t n, size_t *got, cr_err *err)
 {
@@ -468,7 +476,7 @@ static cr_status rd_read_at(void *ctx, uint64_t off, void *out, size_t n, size_t
     }
     /* a read as large as the window bypasses it: straight into the caller's buffer */
     if (n >= r->window) {
-        cr_status st = blob_get_range(r->b, r->key, off, out, n, got, err);
+        cr_status st = rd_fetch(r, off, out, n, got, err);
         if (r->stats) {
             r->stats->requests++;
             r->stats->bytes_fetched += *got;
@@ -482,7 +490,7 @@ static cr_status rd_read_at(void *ctx, uint64_t off, void *out, size_t n, size_t
         want = fetch;
     size_t g = 0;
     r->buf_len = 0;
-    cr_status st = blob_get_range(r->b, r->key, off, r->buf, (size_t)want, &g, err);
+    cr_status st = rd_fetch(r, off, r->buf, (size_t)want, &g, err);
     if (r->stats) {
         r->stats->requests++;
         r->stats->bytes_fetched += g;
@@ -504,10 +512,43 @@ static void rd_close(void *ctx)
         return;
     cr_free(r->buf);
     cr_free(r->key);
+    cr_free(r->if_match);
     cr_free(r);
 }
 
 static const cr_reader_ops blob_reader_ops = {rd_read_at, rd_close};
+
+/* Opens the reader on the object HEAD described as `info`; with if_match, every fetch
+ * is pinned to that etag. */
+static cr_status open_reader(blob_store *b, const char *key, const blob_info *info,
+                             const char *if_match, size_t window, blob_reader_stats *stats,
+                             cr_reader **out, cr_err *err)
+{
+    if (window == 0)
+        window = BLOB_READ_WINDOW_DEFAULT;
+    if (window < BLOB_READ_WINDOW_MIN)
+        window = BLOB_READ_WINDOW_MIN;
+    if (window > BLOB_READ_WINDOW_MAX)
+        window = BLOB_READ_WINDOW_MAX;
+    if (info->size < window)
+        window = info->size > 0 ? (size_t)info->size : 1;
+    blob_rd *r = cr_calloc(1, sizeof *r);
+    if (r == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory opening '%s'", key);
+    r->b = b;
+    r->size = info->size;
+    r->window = window;
+    r->next = BLOB_READ_WINDOW_MIN < window ? BLOB_READ_WINDOW_MIN : window;
+    r->stats = stats;
+    r->key = cr_strdup(key);
+    r->if_match = if_match != NULL ? cr_strdup(if_match) : NULL;
+    r->buf = cr_malloc(window);
+    if (r->key == NULL || r->buf == NULL || (if_match != NULL && r->if_match == NULL)) {
+        rd_close(r);
+        return cr_err_set(err, CR_ERR_NOMEM, "out of memory opening '%s'", key);
+    }
+    return cr_reader_create(&blob_reader_ops, r, info->size, key, out, err);
+}
 
 cr_status blob_open_reader(blob_store *b, const char *key, size_t window, blob_reader_stats *stats,
                            cr_reader **out, cr_err *err)
@@ -517,27 +558,25 @@ cr_status blob_open_reader(blob_store *b, const char *key, size_t window, blob_r
     cr_status st = blob_head(b, key, &info, err);
     if (st != CR_OK)
         return st;
-    if (window == 0)
-        window = BLOB_READ_WINDOW_DEFAULT;
-    if (window < BLOB_READ_WINDOW_MIN)
-        window = BLOB_READ_WINDOW_MIN;
-    if (window > BLOB_READ_WINDOW_MAX)
-        window = BLOB_READ_WINDOW_MAX;
-    if (info.size < window)
-        window = info.size > 0 ? (size_t)info.size : 1;
-    blob_rd *r = cr_calloc(1, sizeof *r);
-    if (r == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory opening '%s'", key);
-    r->b = b;
-    r->size = info.size;
-    r->window = window;
-    r->next = BLOB_READ_WINDOW_MIN < window ? BLOB_READ_WINDOW_MIN : window;
-    r->stats = stats;
-    r->key = cr_strdup(key);
-    r->buf = cr_malloc(window);
-    if (r->key == NULL || r->buf == NULL) {
-        rd_close(r);
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory opening '%s'", key);
-    }
-    return cr_reader_create(&blob_reader_ops, r, info.size, key, out, err);
+    return open_reader(b, key, &info, NULL, window, stats, out, err);
+}
+
+cr_status blob_open_reader_pinned(blob_store *b, const char *key, const blob_info *pin,
+                                  size_t window, blob_reader_stats *stats, cr_reader **out,
+                                  cr_err *err)
+{
+    *out = NULL;
+    if (pin == NULL || pin->etag[0] == '\0')
+        return cr_err_set(err, CR_ERR_INVALID, "blob reader on '%s': no etag to pin", key);
+    blob_info info;
+    cr_status st = blob_head(b, key, &info, err);
+    if (st != CR_OK)
+        return st;
+    if (info.size != pin->size || strcmp(info.etag, pin->etag) != 0)
+        return cr_err_set(err, CR_ERR_CHANGED,
+                          "%s: the object changed (now %llu bytes, etag %.70s; pinned %llu "
+                          "bytes, etag %.70s)",
+                          key, (unsigned long long)info.size, info.etag,
+                          (unsigned long long)pin->size, pin->etag);
+    return open_reader(b, key, &info, pin->etag, window, stats, out, err);
 }

@@ -83,7 +83,10 @@ typedef struct blob_options {
 typedef struct blob_info {
     uint64_t size;
     int64_t mtime; /* last modified, Unix seconds (0 when unknown) */
-    char etag[80]; /* S3: the ETag without quotes; local: "<size hex>-<mtime ns hex>" */
+    char etag[80]; /* S3: the ETag without quotes; local: the SHA-256 of the bytes (64
+                      hex digits), or "<size hex>-<mtime ns hex>-<inode hex>" for a file
+                      the store did not write (blob_local.c).  Another object under the
+                      same key has another etag (unless its bytes are the same). */
 } blob_info;
 
 typedef enum blob_method { BLOB_GET = 0, BLOB_PUT = 1 } blob_method;
@@ -213,6 +216,18 @@ typedef struct blob_reader_stats {
  * and must outlive it.  The reader borrows `b`: close the reader first. */
 cr_status blob_open_reader(blob_store *b, const char *key, size_t window, blob_reader_stats *stats,
                            cr_reader **out, cr_err *err);
+
+/* As blob_open_reader, but only over the object `pin` describes (its size and etag, as
+ * blob_head gave them when it was checked): CR_ERR_CHANGED, naming both, when the
+ * object under `key` is another one now, and every later read fails with
+ * CR_ERR_CHANGED, reading nothing, once the object is replaced -- the check rides on
+ * each read (S3: the ranged GET carries If-Match and the ETag of its answer is
+ * compared too, for servers that ignore If-Match; local: the tag is read from the
+ * descriptor the bytes are read from).  So the bytes a pinned reader returns are
+ * always the pinned object's.  CR_ERR_INVALID when pin->etag is empty. */
+cr_status blob_open_reader_pinned(blob_store *b, const char *key, const blob_info *pin,
+                                  size_t window, blob_reader_stats *stats, cr_reader **out,
+                                  cr_err *err);
 
 /* ---- keys ---- */
 

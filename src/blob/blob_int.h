@@ -27,8 +27,11 @@ typedef struct blob_ops {
                                  int *linked, cr_err *err);
     cr_status (*get_mem)(void *ctx, const char *key, cr_buf *out, cr_err *err);
     cr_status (*get_file)(void *ctx, const char *key, const char *path, cr_err *err);
+    /* if_match (NULL = any object): read only from the object whose etag (blob_info's
+     * form) it is, else CR_ERR_CHANGED and nothing read -- decided by the same request
+     * or descriptor that reads, never by an earlier look. */
     cr_status (*get_range)(void *ctx, const char *key, uint64_t off, void *buf, size_t n,
-                           size_t *got, cr_err *err);
+                           const char *if_match, size_t *got, cr_err *err);
     cr_status (*head)(void *ctx, const char *key, blob_info *out, cr_err *err);
     cr_status (*del)(void *ctx, const char *key, cr_err *err);
     cr_status (*list)(void *ctx, const char *prefix, blob_list_fn fn, void *fnctx, cr_err *err);

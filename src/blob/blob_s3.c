@@ -218,6 +218,7 @@ typedef struct s3_req {
     int has_range;
     uint64_t range_off;
     uint64_t range_len;
+    const char *if_match; /* a pinned read: the etag (unquoted) sent as If-Match */
     sink_kind sink;
     cr_buf *mem;        /* SINK_MEM */
     unsigned char *buf; /* SINK_BUF */
@@ -449,9 +450,9 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
                             req_what(r), strerror(r->sink_failed));
             goto done;
         }
-        char amz_date[17], range[64] = "";
+        char amz_date[17], range[64] = "", if_match[96] = "";
         blob_sigv4_amz_date((int64_t)time(NULL), amz_date);
-        blob_sigv4_kv h[5];
+        blob_sigv4_kv h[6];
         size_t nh = 0;
         h[nh++] = (blob_sigv4_kv){"host", s->host};
         h[nh++] = (blob_sigv4_kv){"x-amz-content-sha256", payload_hash};
@@ -460,6 +461,10 @@ static cr_status s3_perform(s3_ctx *s, s3_req *r, cr_err *err)
             snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)r->range_off,
                      (unsigned long long)(r->range_off + r->range_len - 1));
             h[nh++] = (blob_sigv4_kv){"range", range};
+        }
+        if (r->if_match != NULL) {
+            snprintf(if_match, sizeof if_match, "\"%s\"", r->if_match);
+            h[nh++] = (blob_sigv4_kv){"if-match", if_match};
         }
         if (s->token[0])
             h[nh++] = (blob_sigv4_kv){"x-amz-security-token", s->token};
@@ -839,23 +844,49 @@ static cr_status s3_get_file(void *ctx, const char *key, const char *path, cr_er
     return st;
 }
 
+/* The ETag of an answer without its quotes, into out[cap]. */
+static void unquote_etag(const char *raw, char *out, size_t cap)
+{
+    size_t el = strlen(raw);
+    if (el >= 2 && raw[0] == '"' && raw[el - 1] == '"') {
+        raw++;
+        el -= 2;
+    }
+    if (el >= cap)
+        el = cap - 1;
+    memcpy(out, raw, el);
+    out[el] = '\0';
+}
+
+/* A pinned range read (DESIGN.md §10, "the object analysed is the object checked"):
+ * If-Match makes S3 itself refuse another object (412); servers that ignore it
+ * (s3rver) still name the object they answered from in the ETag of the answer, which
+ * must then be the pinned one. */
 static cr_status s3_get_range(void *ctx, const char *key, uint64_t off, void *buf, size_t n,
-                              size_t *got, cr_err *err)
+                              const char *if_match, size_t *got, cr_err *err)
 {
     s3_req r = {.method = "GET",
                 .key = key,
                 .has_range = 1,
                 .range_off = off,
                 .range_len = n,
+                .if_match = if_match,
                 .sink = SINK_BUF,
                 .buf = buf,
                 .buf_cap = n};
+    *got = 0;
     cr_status st = s3_perform(ctx, &r, err);
     if (st == CR_OK && r.status == 416) { /* Range Not Satisfiable: at or past the end */
-        *got = 0;
         req_free(&r);
         return CR_OK;
     }
+    char etag[sizeof r.etag];
+    unquote_etag(r.etag, etag, sizeof etag);
+    if (st == CR_OK && if_match != NULL &&
+        (r.status == 412 || (r.status >= 200 && r.status < 300 && strcmp(etag, if_match) != 0)))
+        st = cr_err_set(err, CR_ERR_CHANGED,
+                        "%s: the object changed (etag now %.70s; expected etag %.70s)", key,
+                        r.status == 412 ? "another (HTTP 412)" : etag, if_match);
     if (st == CR_OK)
         st = s3_check(ctx, &r, err);
     *got = st == CR_OK ? r.buf_got : 0;
@@ -874,16 +905,7 @@ static cr_status s3_head(void *ctx, const char *key, blob_info *out, cr_err *err
         st = cr_err_set(err, CR_ERR_FORMAT, "s3 HEAD %s: no Content-Length", key);
     if (st == CR_OK) {
         out->mtime = r.mtime;
-        size_t el = strlen(r.etag);
-        const char *e = r.etag;
-        if (el >= 2 && e[0] == '"' && e[el - 1] == '"') {
-            e++;
-            el -= 2;
-        }
-        if (el >= sizeof out->etag)
-            el = sizeof out->etag - 1;
-        memcpy(out->etag, e, el);
-        out->etag[el] = '\0';
+        unquote_etag(r.etag, out->etag, sizeof out->etag);
         out->size = (uint64_t)r.clen;
     }
     req_free(&r);

@@ -134,6 +134,11 @@ static cr_status parse_bool(const char *name, const char *v, int *out, cr_err *e
 #define MAX_DURATION_CAP (9999L * 3600)
 #define MAX_PIXELS_CAP (64LL * 1024 * 1024)
 #define MAX_UPLOAD_CAP (5LL << 40)
+/* Presigned URLs: SigV4 query authentication allows at most one week (604800 s, AWS
+ * "Authenticating Requests: Using Query Parameters"); under a minute leaves a client
+ * no time to start its upload. */
+#define UPLOAD_URL_MIN_S 60
+#define UPLOAD_URL_MAX_S 604800
 
 static cr_status parse_limits(cr_config *c, cr_config_lookup lookup, void *ctx, cr_err *err)
 {
@@ -151,6 +156,10 @@ static cr_status parse_limits(cr_config *c, cr_config_lookup lookup, void *ctx, 
         return st;
     if ((v = get(lookup, ctx, "CREASE_MAX_UPLOAD_BYTES")) &&
         (st = parse_ll("CREASE_MAX_UPLOAD_BYTES", v, 1, MAX_UPLOAD_CAP, &c->max_upload_bytes, err)))
+        return st;
+    if ((v = get(lookup, ctx, "CREASE_UPLOAD_URL_SECONDS")) &&
+        (st = parse_int("CREASE_UPLOAD_URL_SECONDS", v, UPLOAD_URL_MIN_S, UPLOAD_URL_MAX_S,
+                        &c->upload_url_seconds, err)))
         return st;
     return CR_OK;
 }
@@ -181,6 +190,9 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     c->max_chunks = CR_CONFIG_MAX_CHUNKS;
     c->max_pixels = 3840LL * 2160;   /* 4K UHD, the largest size phones commonly record */
     c->max_upload_bytes = 4LL << 30; /* 4 GiB: 3 h of 1080p at 3 Mbit/s is 4 GB */
+    /* 15 min: a client starts its PUT right after initiate; an upload that has started
+     * goes on past the expiry (the signature is checked when the request arrives). */
+    c->upload_url_seconds = 900;
 
     const char *v;
     cr_status st;
@@ -344,6 +356,7 @@ char *cr_config_to_json(const cr_config *c)
                         json_string(c->skip_deblock == 2   ? "all"
                                     : c->skip_deblock == 1 ? "unshown"
                                                            : "none"));
+    json_object_set_new(o, "upload_url_seconds", json_integer(c->upload_url_seconds));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s == NULL)

@@ -60,6 +60,13 @@ typedef struct cr_config {
      * video.h's VIDEO_SKIP_DEBLOCK_*.  Cheaper decoding; the frames drift slightly from
      * the exact pictures (README, "Decoding"). */
     int skip_deblock;
+    /* Lifetime of the presigned PUT URL that upload initiate hands out
+     * (CREASE_UPLOAD_URL_SECONDS, 60..604800, default 900).  It only has to last until
+     * the upload starts: S3 and crease's /blobs/ check the signature when a request
+     * arrives.  Shorter narrows the window in which the URL can write over a video
+     * after upload-complete (on S3, where nothing else can refuse that PUT; the workers
+     * then refuse the changed object, see pipeline.h). */
+    int upload_url_seconds;
 } cr_config;
 
 /* The most chunks one job can have: chunk artifacts are chunk_0000 .. chunk_9999

@@ -41,6 +41,8 @@ const char *cr_status_str(cr_status s)
         return "cancelled";
     case CR_ERR_LIMIT:
         return "limit";
+    case CR_ERR_CHANGED:
+        return "changed";
     }
     return "unknown";
 }

@@ -33,6 +33,8 @@ typedef enum cr_status {
     CR_ERR_INTERNAL = 12,   /* a bug: an invariant of our own did not hold */
     CR_ERR_CANCELLED = 13,  /* stopped on request (signal, shutdown) */
     CR_ERR_LIMIT = 14,      /* a size or count is beyond what crease accepts */
+    CR_ERR_CHANGED = 15,    /* an object is no longer the one that was checked (its size or
+                               ETag differ from the pinned ones) */
 } cr_status;
 
 /* A short, stable, lower-case name for a status ("ok", "nomem", ...).  Never NULL. */

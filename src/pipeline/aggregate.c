@@ -265,9 +265,18 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
          * aggregation claim's own key: an aggregator whose lease was taken over writes
          * beside this one's intermediate artifact, never over it. */
         double end = job->video_duration_seconds > 0 ? job->video_duration_seconds : INFINITY;
-        pipeline_chunk_spec spec = {
-            job->session_id, job->id,          job->s3_key,      0, 0.0, end, js.sample_fps,
-            js.max_width,    job->lease_token, cfg->skip_deblock};
+        pipeline_chunk_spec spec = {job->session_id,
+                                    job->id,
+                                    job->s3_key,
+                                    0,
+                                    0.0,
+                                    end,
+                                    js.sample_fps,
+                                    js.max_width,
+                                    job->lease_token,
+                                    job->video_size,
+                                    job->video_etag,
+                                    cfg->skip_deblock};
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;

@@ -39,9 +39,20 @@ static cr_status put_json(blob_store *blob, const char *key, const json_t *doc, 
     return st;
 }
 
-cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
-                                 const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
-                                 void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
+/* The job's video, as upload-complete pinned it when it did (pipeline.h). */
+static cr_status open_video(blob_store *blob, const pipeline_chunk_spec *spec,
+                            blob_reader_stats *bstats, cr_reader **r, cr_err *err)
+{
+    if (spec->video_etag == NULL || spec->video_etag[0] == '\0')
+        return blob_open_reader(blob, spec->video_key, 0, bstats, r, err);
+    blob_info pin = {.size = (uint64_t)spec->video_size};
+    snprintf(pin.etag, sizeof pin.etag, "%s", spec->video_etag);
+    return blob_open_reader_pinned(blob, spec->video_key, &pin, 0, bstats, r, err);
+}
+
+static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
+                               const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
+                               void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
 {
     double t0 = now_sec();
     memset(out, 0, sizeof *out);
@@ -63,7 +74,7 @@ cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
     video_sampler *s = NULL;
     json_t *doc = NULL, *poses = NULL;
     blob_reader_stats bstats = {0};
-    if ((st = blob_open_reader(blob, spec->video_key, 0, &bstats, &r, err)) != CR_OK)
+    if ((st = open_video(blob, spec, &bstats, &r, err)) != CR_OK)
         goto fail;
 
     video_sampler_opts so;
@@ -150,4 +161,19 @@ fail:
     video_sampler_close(s);
     cr_reader_close(r);
     return st;
+}
+
+cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
+                                 const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
+                                 void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
+{
+    /* A changed video can be met at the open or at any read after (through the video
+     * module): either way the message says so first. */
+    cr_err e = {0};
+    cr_status st = chunk_process(blob, tracker, spec, progress, progress_ctx, out, &e);
+    if (st == CR_ERR_CHANGED)
+        return cr_err_set(err, st, PIPELINE_VIDEO_CHANGED ": %s", cr_err_msg(&e));
+    if (st != CR_OK)
+        return cr_err_set(err, st, "%s", cr_err_msg(&e));
+    return CR_OK;
 }

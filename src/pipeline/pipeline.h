@@ -49,8 +49,17 @@ typedef struct pipeline_chunk_spec {
     int max_width;
     int64_t lease_token; /* the claim's fencing token: the artifact goes under
                             blob_key_chunk_lease; 0 = blob_key_chunk (no claim) */
+    /* The video upload-complete checked (store_job.video_size / video_etag): the chunk
+     * reads only that object (blob_open_reader_pinned).  NULL or "" = not pinned (a job
+     * Cricksy queued, or one queued before crease pinned videos): read as it is. */
+    int64_t video_size;
+    const char *video_etag;
     int skip_deblock;    /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
 } pipeline_chunk_spec;
+
+/* The start of the message of a chunk or job that met another object than the one
+ * upload-complete checked (CR_ERR_CHANGED). */
+#define PIPELINE_VIDEO_CHANGED "the uploaded video changed after upload-complete"
 
 typedef struct pipeline_chunk_summary {
     char artifact_key[BLOB_KEY_MAX];
@@ -66,7 +75,10 @@ typedef struct pipeline_chunk_summary {
  * sampled frames (absent when the chunk has no frame), engine, model, frames,
  * frames_detected, runtime_ms, poses[] in the format of pose/pose_json.h).
  * The tracker is reset first.  Video errors come back as they are (CR_ERR_FORMAT,
- * ...), with the chunk named in the message. */
+ * ...), with the chunk named in the message.  A pinned chunk (spec->video_etag) whose
+ * video is another object now -- before any frame, or at any read after -- fails with
+ * CR_ERR_CHANGED, its message starting with PIPELINE_VIDEO_CHANGED, and writes no
+ * artifact. */
 cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
                                  const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_chunk_summary *out, cr_err *err);
@@ -109,8 +121,8 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 
 /* Whether a chunk's error can never succeed on another attempt, so the chunk fails at
  * once: the one place that decides.  Permanent: the video is malformed
- * (CR_ERR_FORMAT), unsupported, beyond a limit, gone (CR_ERR_NOT_FOUND), or the job's
- * settings are invalid.  Everything else (I/O, network, timeouts, the database,
+ * (CR_ERR_FORMAT), unsupported, beyond a limit, gone (CR_ERR_NOT_FOUND), not the one
+ * upload-complete checked (CR_ERR_CHANGED), or the job's settings are invalid.  Everything else (I/O, network, timeouts, the database,
  * memory, our own bugs) is retried with backoff. */
 int pipeline_error_permanent(cr_status s);
 
@@ -302,10 +314,14 @@ typedef struct pipeline_upload {
 
 /* Upload-complete for the job `job_id`: HEADs its video (s3_key; CR_ERR_CONFLICT "the
  * video has not been uploaded" when it is not there), probes the duration by ranged
- * reads through the blob reader (headers and a few packets, never the whole file),
+ * reads through a reader pinned to what the HEAD said (headers and a few packets, never
+ * the whole file; an object replaced meanwhile is CR_ERR_CHANGED, not the video's
+ * fault: call again),
  * plans ceil(duration / chunk length) chunks (the job's; a job created without one,
  * by Cricksy's initiate, gets cfg->chunk_seconds now, stored on it) and creates them (none for a 'cpu'
- * job): the job becomes queued, stage DEEP_QUEUED, 0 %.  Idempotent: a job already
+ * job): the job becomes queued, stage DEEP_QUEUED, 0 %, with the size and etag of the
+ * object it checked pinned on it (store_chunks_create_pinned; DESIGN.md §10: the object
+ * analysed is the object checked -- every worker refuses another).  Idempotent: a job already
  * past awaiting_upload is left as it is and returned with out->queued = 0.
  * CR_ERR_NOT_FOUND when there is no such job.  On failure the job is unchanged (still
  * awaiting_upload: the client may upload again and call again), out->video_rejected

@@ -7,8 +7,15 @@
  * Upload-complete never downloads the video: it HEADs the object, then probes it
  * through the blob reader, whose ranged reads fetch only what FFmpeg's probing needs
  * (headers and a few packets).  The chunk plan and the move to queued are one store
- * call (store_chunks_create), which is idempotent, so two completes racing each other
- * still create the chunks once.
+ * call (store_chunks_create_pinned), which is idempotent, so two completes racing each
+ * other still create the chunks once.
+ *
+ * The object analysed is the object checked (DESIGN.md §10): the probe reads through
+ * a reader pinned to the HEAD's size and etag, so the limits and the plan are those of
+ * that one object, and the same call that queues the job records the pin; every
+ * worker then reads only that object (chunk.c).  A presigned PUT that replaces the
+ * video later (S3 cannot refuse it before the URL expires; crease's /blobs/ refuses
+ * it) makes the job fail with PIPELINE_VIDEO_CHANGED instead of analysing other bytes.
  */
 #include "pipeline/pipeline.h"
 
@@ -171,33 +178,39 @@ static cr_status check_limits(const cr_config *cfg, const video_info *info, doub
 }
 
 /* HEADs and probes the video at `key`, checks it against the limits and plans its
- * chunks into *spans (cr_free).  *rejected = 1 when the video itself is at fault (not
- * when a store failed). */
+ * chunks into *spans (cr_free); *pin gets what the HEAD said of the object (its etag
+ * "" when the backend gave none: nothing to pin).  *rejected = 1 when the video itself
+ * is at fault (not when a store failed, nor when it was replaced meanwhile). */
 static cr_status plan_object(const cr_config *cfg, int chunk_seconds, blob_store *blob,
                              const char *key, double *duration, store_chunk_span **spans, size_t *n,
-                             int *rejected, cr_err *err)
+                             blob_info *pin, int *rejected, cr_err *err)
 {
-    blob_info bi;
+    blob_info *bi = pin;
     cr_err e = {0};
-    cr_status s = blob_head(blob, key, &bi, &e);
+    cr_status s = blob_head(blob, key, bi, &e);
     if (s == CR_ERR_NOT_FOUND)
         return cr_err_set(err, CR_ERR_CONFLICT, "the video has not been uploaded");
     if (s != CR_OK)
         return cr_err_set(err, s, "%s", cr_err_msg(&e));
-    if ((long long)bi.size > cfg->max_upload_bytes) {
+    if ((long long)bi->size > cfg->max_upload_bytes) {
         *rejected = 1;
         return cr_err_set(err, CR_ERR_LIMIT,
                           "the video is %llu bytes, above the limit of %lld bytes "
                           "(CREASE_MAX_UPLOAD_BYTES)",
-                          (unsigned long long)bi.size, cfg->max_upload_bytes);
+                          (unsigned long long)bi->size, cfg->max_upload_bytes);
     }
 
     cr_reader *r = NULL;
     video_info info;
-    if ((s = blob_open_reader(blob, key, 0, NULL, &r, err)) != CR_OK)
-        return s;
-    s = video_probe(r, &info, err);
-    cr_reader_close(r);
+    if (bi->etag[0] == '\0')
+        cr_log_warn("video.unpinned", "%s: the blob store gave no etag: the video is not pinned",
+                    key);
+    s = bi->etag[0] != '\0' ? blob_open_reader_pinned(blob, key, bi, 0, NULL, &r, err)
+                            : blob_open_reader(blob, key, 0, NULL, &r, err);
+    if (s == CR_OK) {
+        s = video_probe(r, &info, err);
+        cr_reader_close(r);
+    }
     if (s == CR_OK && info.still_image)
         s = cr_err_set(err, CR_ERR_FORMAT, "a still image, not a video");
     double planned = s == CR_OK ? planned_duration(&info, key) : 0;
@@ -208,7 +221,7 @@ static cr_status plan_object(const cr_config *cfg, int chunk_seconds, blob_store
         s = video_chunk_plan(planned, chunk_seconds, &plan, n, err);
     if (s != CR_OK) {
         *rejected = !(s == CR_ERR_NOMEM || s == CR_ERR_DB || s == CR_ERR_NET ||
-                      s == CR_ERR_TIMEOUT || s == CR_ERR_IO);
+                      s == CR_ERR_TIMEOUT || s == CR_ERR_IO || s == CR_ERR_CHANGED);
         return s;
     }
     *spans = cr_calloc(*n, sizeof **spans);
@@ -273,14 +286,19 @@ cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store
             return s;
         chunk_seconds = job.chunk_seconds > 0 ? job.chunk_seconds : chunk_seconds;
     }
-    s = plan_object(cfg, chunk_seconds, blob, job.s3_key, &duration, &spans, &n, &rejected, err);
+    blob_info bi;
+    s = plan_object(cfg, chunk_seconds, blob, job.s3_key, &duration, &spans, &n, &bi, &rejected,
+                    err);
     if (s != CR_OK) {
         out->video_rejected = rejected;
         return s;
     }
+    store_video_pin pin = {.size = (int64_t)bi.size};
+    snprintf(pin.etag, sizeof pin.etag, "%s", bi.etag);
     int chunks = strcmp(job.deep_mode, STORE_DEEP_MODE_GPU) == 0 ? (int)n : 0;
     store_lock(st_lock);
-    s = store_chunks_create(st, job.id, spans, chunks, duration, 0, NULL, err);
+    s = store_chunks_create_pinned(st, job.id, spans, chunks, duration, 0,
+                                   pin.etag[0] != '\0' ? &pin : NULL, NULL, err);
     if (s == CR_OK)
         s = store_job_get(st, job.id, &job, err);
     store_unlock(st_lock);

@@ -259,6 +259,7 @@ int pipeline_error_permanent(cr_status s)
     case CR_ERR_LIMIT:
     case CR_ERR_NOT_FOUND:
     case CR_ERR_INVALID:
+    case CR_ERR_CHANGED: /* the video is not the one upload-complete checked: it stays so */
         return 1;
     case CR_OK:
     case CR_ERR_NOMEM:
@@ -297,9 +298,10 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
         s = tracker_for(w, js.model, &e);
     }
     if (s == CR_OK) {
-        pipeline_chunk_spec spec = {
-            c->session_id, c->job_id,     c->s3_key,    c->chunk_index, c->start_sec,
-            c->end_sec,    js.sample_fps, js.max_width, c->lease_token, w->cfg->skip_deblock};
+        pipeline_chunk_spec spec = {c->session_id,  c->job_id,      c->s3_key,
+                                    c->chunk_index, c->start_sec,   c->end_sec,
+                                    js.sample_fps,  js.max_width,   c->lease_token,
+                                    job.video_size, job.video_etag, w->cfg->skip_deblock};
         s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
         video_error = s != CR_OK;
     }

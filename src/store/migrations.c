@@ -25,6 +25,8 @@
  *     settings (see v3_pg below).
  *   4 lease_tokens -- the fencing token of DESIGN.md §5 on chunks and jobs: a counter
  *     bumped by every claim and never reset (see v4_pg below).
+ *   5 video_pins -- the video a job's upload-complete checked: its size and etag,
+ *     which every worker compares before it reads (DESIGN.md §10; see v5_pg below).
  *
  * Each version runs in one transaction (DDL is transactional on both backends);
  * on PostgreSQL an advisory lock serialises concurrent `migrate` runs, on SQLite
@@ -332,11 +334,38 @@ static const mig_step v4_sq[] = {
     {0, NULL, NULL, NULL},
 };
 
+/* ---- version 5: the pinned video ------------------------------------------------ */
+
+/* Upload-complete records the size and etag of the object it probed and checked
+ * (blob_info: S3's ETag, or the local store's SHA-256), in the same transaction that
+ * queues the job; workers refuse to read another object under the job's key.  NULL on
+ * jobs queued before this version or by Cricksy's own upload-complete (nothing to
+ * compare: they are read as before).  Crease's columns beside Cricksy's (whose
+ * video_sessions.file_size_bytes stays untouched).  The index serves the local blob
+ * server's question "is this key the video of a job already past its upload?"
+ * (store_video_key_pinned). */
+static const mig_step v5_pg[] = {
+    {'c', "video_analysis_jobs", "video_size_bytes", "bigint"},
+    {'c', "video_analysis_jobs", "video_etag", "varchar(128)"},
+    {'i', NULL, "ix_crease_jobs_s3_key",
+     "CREATE INDEX ix_crease_jobs_s3_key ON video_analysis_jobs (s3_key)"},
+    {0, NULL, NULL, NULL},
+};
+
+static const mig_step v5_sq[] = {
+    {'c', "video_analysis_jobs", "video_size_bytes", "INTEGER"},
+    {'c', "video_analysis_jobs", "video_etag", "TEXT"},
+    {'i', NULL, "ix_crease_jobs_s3_key",
+     "CREATE INDEX ix_crease_jobs_s3_key ON video_analysis_jobs (s3_key)"},
+    {0, NULL, NULL, NULL},
+};
+
 static const migration migrations[] = {
     {"video_analysis_tables", v1_pg, v1_sq},
     {"queue_columns", v2_pg, v2_sq},
     {"cricksy_sessions_and_job_settings", v3_pg, v3_sq},
     {"lease_tokens", v4_pg, v4_sq},
+    {"video_pins", v5_pg, v5_sq},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

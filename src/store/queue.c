@@ -271,6 +271,8 @@ static void job_from_row(const store_rows *r, int i, store_job *j)
     j->max_width = store_cell_int(r, i, 26, 0);
     store_cell_copy(j->model, sizeof j->model, r, i, 27);
     j->lease_token = store_cell_i64(r, i, 28);
+    j->video_size = store_cell_i64(r, i, 29);
+    store_cell_copy(j->video_etag, sizeof j->video_etag, r, i, 30);
 }
 
 static void chunk_from_row(const store_rows *r, int i, store_chunk *c)
@@ -438,6 +440,21 @@ cr_status store_job_list_owner(store *st, const char *owner_type, const char *ow
     return job_rows(st, Q_JOB_LIST_OWNER, p, 5, out, cap, n, err);
 }
 
+cr_status store_video_key_in_use(store *st, const char *key, int *in_use, cr_err *err)
+{
+    *in_use = 0;
+    if (key == NULL || *key == '\0')
+        return cr_err_set(err, CR_ERR_INVALID, "store: a video key is required");
+    store_val p[1] = {SVT(key)};
+    store_rows r;
+    cr_status s = store_run(st, Q_VIDEO_KEY_IN_USE, p, 1, &r, err);
+    if (s != CR_OK)
+        return s;
+    *in_use = store_cell_int(&r, 0, 0, 0) > 0;
+    store_rows_free(&r);
+    return CR_OK;
+}
+
 cr_status store_job_fix_chunk_seconds(store *st, const char *job_id, int chunk_seconds, cr_err *err)
 {
     cr_status s = store_need(job_id, "job id", err);
@@ -552,11 +569,22 @@ static char *float_array(const store_chunk_span *sp, int n, int end)
 cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_span *spans, int n,
                               double duration, int max_attempts, int *created, cr_err *err)
 {
+    return store_chunks_create_pinned(st, job_id, spans, n, duration, max_attempts, NULL, created,
+                                      err);
+}
+
+cr_status store_chunks_create_pinned(store *st, const char *job_id, const store_chunk_span *spans,
+                                     int n, double duration, int max_attempts,
+                                     const store_video_pin *pin, int *created, cr_err *err)
+{
     if (created != NULL)
         *created = 0;
     cr_status s = store_need(job_id, "job id", err);
     if (s != CR_OK)
         return s;
+    if (pin != NULL &&
+        (pin->etag[0] == '\0' || strlen(pin->etag) >= STORE_ETAG_MAX || pin->size < 0))
+        return cr_err_set(err, CR_ERR_INVALID, "store: a video pin needs a size and an etag");
     if (n < 0 || (n > 0 && spans == NULL))
         return cr_err_set(err, CR_ERR_INVALID, "store_chunks_create: bad chunk list");
     if (max_attempts <= 0)
@@ -629,8 +657,9 @@ cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_s
                 goto fail;
         }
     }
-    store_val pq[3] = {SVT(job_id), SVI(n), SVF(duration)};
-    if ((s = store_run(st, Q_JOB_SET_QUEUED, pq, 3, NULL, err)) != CR_OK)
+    store_val pq[5] = {SVT(job_id), SVI(n), SVF(duration), pin != NULL ? SVI(pin->size) : SVT(NULL),
+                       SVT(pin != NULL ? pin->etag : NULL)};
+    if ((s = store_run(st, Q_JOB_SET_QUEUED, pq, 5, NULL, err)) != CR_OK)
         goto fail;
     if ((s = store_run(st, Q_SESSION_FOLLOW, p1, 1, NULL, err)) != CR_OK)
         goto fail;

@@ -150,6 +150,58 @@ cr_status store_session_list(store *st, const char *owner_type, const char *owne
     return CR_OK;
 }
 
+/* The 5 summary columns of a row from column `col` on (store_sql.c,
+ * PG_SESSION_JOBS_COLS). */
+static void jobs_from_row(const store_rows *r, int i, int col, store_session_jobs *o)
+{
+    memset(o, 0, sizeof *o);
+    o->count = store_cell_int(r, i, col, 0);
+    store_cell_copy(o->latest_id, sizeof o->latest_id, r, i, col + 1);
+    store_cell_copy(o->latest_status, sizeof o->latest_status, r, i, col + 2);
+    o->latest_created_at = store_cell_double(r, i, col + 3);
+    o->latest_completed_at = store_cell_double(r, i, col + 4);
+}
+
+cr_status store_session_list_jobs(store *st, const char *owner_type, const char *owner_id,
+                                  int offset, store_session *out, store_session_jobs *jobs, int cap,
+                                  int *n, cr_err *err)
+{
+    *n = 0;
+    cr_status s = store_need(owner_type, "owner type", err);
+    if (s == CR_OK)
+        s = store_need(owner_id, "owner id", err);
+    if (s != CR_OK || cap <= 0)
+        return s;
+    store_val p[4] = {SVT(owner_type), SVT(owner_id), SVI(cap), SVI(offset > 0 ? offset : 0)};
+    store_rows r;
+    if ((s = store_run(st, Q_SESSION_LIST_JOBS, p, 4, &r, err)) != CR_OK)
+        return s;
+    for (int i = 0; i < r.nrows && i < cap; i++) {
+        session_from_row(&r, i, &out[*n]);
+        jobs_from_row(&r, i, 13, &jobs[*n]);
+        (*n)++;
+    }
+    store_rows_free(&r);
+    return CR_OK;
+}
+
+cr_status store_session_jobs_of(store *st, const char *session_id, store_session_jobs *out,
+                                cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cr_status s = store_need(session_id, "session id", err);
+    if (s != CR_OK)
+        return s;
+    store_val p[1] = {SVT(session_id)};
+    store_rows r;
+    if ((s = store_run(st, Q_SESSION_JOBS, p, 1, &r, err)) != CR_OK)
+        return s;
+    if (r.nrows > 0)
+        jobs_from_row(&r, 0, 0, out);
+    store_rows_free(&r);
+    return CR_OK;
+}
+
 cr_status store_session_set_upload(store *st, const char *session_id, const char *bucket,
                                    const char *key, cr_err *err)
 {

@@ -88,6 +88,7 @@ typedef struct store store;
 #define STORE_ID_MAX 64
 #define STORE_KEY_MAX 512
 #define STORE_MSG_MAX 512
+#define STORE_ETAG_MAX 128 /* video_etag is varchar(128) */
 
 /* Job statuses: values of PostgreSQL enum `video_analysis_job_status`.
  * compat: never change (Cricksy's values; processing/completed are legacy ones we
@@ -226,6 +227,26 @@ cr_status store_session_get(store *st, const char *session_id, store_session *ou
 cr_status store_session_list(store *st, const char *owner_type, const char *owner_id, int offset,
                              store_session *out, int cap, int *n, cr_err *err);
 
+/* A session's jobs at a glance (Cricksy's VideoSessionRead: analysis_job_count and
+ * latest_job_*). */
+typedef struct store_session_jobs {
+    int count;                    /* the session's jobs */
+    char latest_id[STORE_ID_MAX]; /* its newest job (created_at, then id); "" = none */
+    char latest_status[24];
+    double latest_created_at, latest_completed_at; /* 0 = not set */
+} store_session_jobs;
+
+/* store_session_list, with each session's jobs summed up in jobs[i] -- one query for
+ * the whole page, not one per session. */
+cr_status store_session_list_jobs(store *st, const char *owner_type, const char *owner_id,
+                                  int offset, store_session *out, store_session_jobs *jobs, int cap,
+                                  int *n, cr_err *err);
+
+/* One session's jobs summed up (one query).  A session that does not exist, or has no
+ * job, has count 0. */
+cr_status store_session_jobs_of(store *st, const char *session_id, store_session_jobs *out,
+                                cr_err *err);
+
 /* Records where the session's video goes (upload initiate): s3_bucket, s3_key,
  * status pending.  CR_ERR_NOT_FOUND when absent. */
 cr_status store_session_set_upload(store *st, const char *session_id, const char *bucket,
@@ -288,6 +309,10 @@ typedef struct store_job {
     int max_width;       /* 0 = unset */
     char model[16];      /* "" = unset */
     int64_t lease_token; /* the aggregation claim's fencing token (store_job_claim_aggregation) */
+    /* The video upload-complete checked (store_chunks_create_pinned): its size and etag.
+     * video_etag "" = no pin (a job queued by Cricksy, or before crease pinned). */
+    int64_t video_size;
+    char video_etag[STORE_ETAG_MAX];
 } store_job;
 
 /* Creates a job in status awaiting_upload (stage AWAITING_UPLOAD, 0 %).  Writes its
@@ -313,6 +338,11 @@ cr_status store_job_list_session(store *st, const char *session_id, store_job *o
 cr_status store_job_list_owner(store *st, const char *owner_type, const char *owner_id,
                                const char *status, const char *after_id, store_job *out, int cap,
                                int *n, cr_err *err);
+
+/* *in_use = 1 when `key` is the video (s3_key) of a job past awaiting_upload: its
+ * upload is complete and the job analyses (or analysed) what is there, so nothing may
+ * be written there any more (the local blob server refuses such a PUT). */
+cr_status store_video_key_in_use(store *st, const char *key, int *in_use, cr_err *err);
 
 /* Sets the per-job chunk length when it was not fixed at creation (a job Cricksy's
  * initiate created, planned by crease's upload-complete).  Unchanged when set. */
@@ -349,6 +379,22 @@ typedef struct store_chunk_span {
  * max_attempts <= 0: STORE_DEFAULT_MAX_ATTEMPTS.  *created may be NULL. */
 cr_status store_chunks_create(store *st, const char *job_id, const store_chunk_span *spans, int n,
                               double duration, int max_attempts, int *created, cr_err *err);
+
+/* The video upload-complete checked (DESIGN.md §10): what blob_head said of it. */
+typedef struct store_video_pin {
+    int64_t size;
+    char etag[STORE_ETAG_MAX];
+} store_video_pin;
+
+/* store_chunks_create that also records `pin` (may be NULL: none) on the job, in the
+ * same transaction that queues it, so a queued job always carries the pin of the
+ * object its plan was made from; workers compare the object with it before they read
+ * (pipeline.h).  Idempotent like store_chunks_create: when the job already has its
+ * chunks, nothing changes, the pin included.  CR_ERR_INVALID for a pin without an etag
+ * or with one of STORE_ETAG_MAX bytes or more. */
+cr_status store_chunks_create_pinned(store *st, const char *job_id, const store_chunk_span *spans,
+                                     int n, double duration, int max_attempts,
+                                     const store_video_pin *pin, int *created, cr_err *err);
 
 typedef struct store_chunk {
     char id[STORE_ID_MAX];

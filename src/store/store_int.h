@@ -116,9 +116,12 @@ typedef enum store_stmt {
     Q_JOB_LIST_SESSION,
     Q_JOB_LIST_OWNER,
     Q_JOB_FIX_CHUNK_SECONDS,
+    Q_VIDEO_KEY_IN_USE,
     Q_SESSION_INSERT,
     Q_SESSION_GET,
     Q_SESSION_LIST,
+    Q_SESSION_LIST_JOBS,
+    Q_SESSION_JOBS,
     Q_SESSION_SET_UPLOAD,
     Q_SESSION_FOLLOW,
     Q_COUNT_ /* number of statements */

@@ -15,10 +15,11 @@
 #define SQ_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 #define PG_E(x) "extract(epoch from " x ")"
 
-/* 29 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
+/* 31 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
  * columns crease reads, then the per-job settings (DESIGN.md §3; crease's own
  * columns are NULL on jobs Cricksy created: sample_rate falls back to sample_fps),
- * then the aggregation lease's fencing token. */
+ * then the aggregation lease's fencing token, then the pinned video's size and etag
+ * (NULL: no pin). */
 // clang-format off
 #define PG_JOB_COLS                                                                     \
     "j.id, j.session_id, j.status::text, COALESCE(j.stage, ''), "                       \
@@ -31,7 +32,8 @@
     PG_E("j.updated_at") ", " PG_E("j.lease_expires_at") ", "                           \
     "j.sample_fps, COALESCE(j.sample_rate, j.sample_fps), "                             \
     "CASE WHEN j.include_frames THEN 1 ELSE 0 END, COALESCE(j.chunk_seconds, 0), "      \
-    "COALESCE(j.max_width, 0), COALESCE(j.pose_model, ''), j.lease_token"
+    "COALESCE(j.max_width, 0), COALESCE(j.pose_model, ''), j.lease_token, "             \
+    "j.video_size_bytes, j.video_etag"
 #define SQ_JOB_COLS(j)                                                                  \
     j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), "                    \
     "COALESCE(" j "progress_pct, 0), COALESCE(" j "deep_mode, ''), "                    \
@@ -42,7 +44,8 @@
     j "deep_started_at, " j "deep_completed_at, " j "updated_at, "                      \
     j "lease_expires_at, " j "sample_fps, COALESCE(" j "sample_rate, " j "sample_fps), " \
     j "include_frames, COALESCE(" j "chunk_seconds, 0), COALESCE(" j "max_width, 0), "  \
-    "COALESCE(" j "pose_model, ''), " j "lease_token"
+    "COALESCE(" j "pose_model, ''), " j "lease_token, " j "video_size_bytes, "          \
+    j "video_etag"
 
 /* 13 session columns, read by sessions.c's session_from_row in this order. */
 #define PG_SESSION_COLS                                                                 \
@@ -54,6 +57,27 @@
     "s.id, s.owner_type, s.owner_id, s.title, COALESCE(s.notes, ''), s.player_ids, "    \
     "s.status, s.s3_bucket, s.s3_key, COALESCE(s.analysis_context, ''), "               \
     "COALESCE(s.camera_view, ''), s.created_at, s.updated_at"
+
+/* 5 columns summing up the jobs of session `sid` (an SQL expression): their count, then
+ * the newest one's id, status, created_at and completed_at, from `l`, joined by
+ * SESSION_LATEST_JOIN.  ix_analysis_jobs_session_id serves both. */
+#define PG_SESSION_JOBS_COLS(sid)                                                       \
+    "(SELECT count(*) FROM video_analysis_jobs c WHERE c.session_id = " sid "), "       \
+    "l.id, l.status::text, " PG_E("l.created_at") ", " PG_E("l.completed_at")
+#define SQ_SESSION_JOBS_COLS(sid)                                                       \
+    "(SELECT count(*) FROM video_analysis_jobs c WHERE c.session_id = " sid "), "       \
+    "l.id, l.status, l.created_at, l.completed_at"
+#define SESSION_LATEST_JOIN(sid)                                                        \
+    " LEFT JOIN video_analysis_jobs l ON l.id = (SELECT x.id FROM video_analysis_jobs x " \
+    "WHERE x.session_id = " sid " ORDER BY x.created_at DESC, x.id DESC LIMIT 1)"
+/* One owner's sessions, newest first, a page: $1 owner_type, $2 owner_id, $3 limit,
+ * $4 offset. */
+#define PG_OWNER_PAGE                                                                   \
+    " WHERE s.owner_type::text = $1 AND s.owner_id = $2 ORDER BY s.created_at DESC, "   \
+    "s.id DESC LIMIT $3 OFFSET $4"
+#define SQ_OWNER_PAGE                                                                   \
+    " WHERE s.owner_type = ?1 AND s.owner_id = ?2 ORDER BY s.created_at DESC, "         \
+    "s.id DESC LIMIT ?3 OFFSET ?4"
 
 /* The session status that follows a job's status (store.h, store_session_follow_job). */
 #define SESSION_FOLLOWS(js)                                                             \
@@ -144,16 +168,19 @@ static const sql_pair sql_text[Q_COUNT_] = {
          "INSERT INTO video_analysis_chunks (id, job_id, chunk_index, start_sec, end_sec, status, "
          "attempts, max_attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, "
          "'queued', 0, ?6, " SQ_NOW ", " SQ_NOW ")"},
+    /* $1 job, $2 chunks, $3 duration, $4 and $5 the pinned video's size and etag (or
+     * NULL): the pin is set in the transaction that queues the job. */
     [Q_JOB_SET_QUEUED] =
         {"UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
          "progress_pct = 0, total_chunks = $2, completed_chunks = 0, "
-         "video_duration_seconds = $3, error_message = NULL, "
-         "started_at = COALESCE(started_at, now()), updated_at = now() "
+         "video_duration_seconds = $3, error_message = NULL, video_size_bytes = $4::bigint, "
+         "video_etag = $5::varchar, started_at = COALESCE(started_at, now()), updated_at = now() "
          "WHERE id = $1",
          "UPDATE video_analysis_jobs SET status = 'queued', stage = 'DEEP_QUEUED', "
          "progress_pct = 0, total_chunks = ?2, completed_chunks = 0, "
-         "video_duration_seconds = ?3, error_message = NULL, "
-         "started_at = COALESCE(started_at, " SQ_NOW "), updated_at = " SQ_NOW " WHERE id = ?1"},
+         "video_duration_seconds = ?3, error_message = NULL, video_size_bytes = ?4, "
+         "video_etag = ?5, started_at = COALESCE(started_at, " SQ_NOW "), updated_at = " SQ_NOW
+         " WHERE id = ?1"},
     /* DESIGN.md §5: one statement, SKIP LOCKED, oldest job first.  The jobs are walked
      * in created_at order on ix_crease_jobs_queued and each job's queued chunks on
      * ix_crease_chunks_claim, so a claim reads a few rows however long the queue is
@@ -426,6 +453,11 @@ static const sql_pair sql_text[Q_COUNT_] = {
                    "s.owner_id = ?3 AND (?4 IS NULL OR j.status = ?4) AND (?5 IS NULL OR "
                    "(j.created_at, j.id) < (SELECT a.created_at, a.id FROM video_analysis_jobs a "
                    "WHERE a.id = ?5)) ORDER BY j.created_at DESC, j.id DESC LIMIT ?1"},
+    /* $1 key: is it the video of a job whose upload is complete? */
+    [Q_VIDEO_KEY_IN_USE] = {"SELECT count(*) FROM video_analysis_jobs WHERE s3_key = $1 AND "
+                            "status::text <> 'awaiting_upload'",
+                            "SELECT count(*) FROM video_analysis_jobs WHERE s3_key = ?1 AND "
+                            "status <> 'awaiting_upload'"},
     [Q_JOB_FIX_CHUNK_SECONDS] = {"UPDATE video_analysis_jobs SET chunk_seconds = $2 WHERE id = "
                                  "$1 AND chunk_seconds IS NULL",
                                  "UPDATE video_analysis_jobs SET chunk_seconds = ?2 WHERE id = "
@@ -450,6 +482,19 @@ static const sql_pair sql_text[Q_COUNT_] = {
                         "SELECT " SQ_SESSION_COLS " FROM video_sessions s WHERE s.owner_type = "
                         "?1 AND s.owner_id = ?2 ORDER BY s.created_at DESC, s.id DESC LIMIT ?3 "
                         "OFFSET ?4"},
+    /* Q_SESSION_LIST with each session's jobs summed up: the 13 session columns, then
+     * the 5 of PG_SESSION_JOBS_COLS. */
+    [Q_SESSION_LIST_JOBS] = {"SELECT " PG_SESSION_COLS ", " PG_SESSION_JOBS_COLS(
+                                 "s.id") " FROM video_sessions s" SESSION_LATEST_JOIN("s.id")
+                                 PG_OWNER_PAGE,
+                             "SELECT " SQ_SESSION_COLS ", " SQ_SESSION_JOBS_COLS(
+                                 "s.id") " FROM video_sessions s" SESSION_LATEST_JOIN("s.id")
+                                 SQ_OWNER_PAGE},
+    /* $1 session: the 5 columns of PG_SESSION_JOBS_COLS, one row. */
+    [Q_SESSION_JOBS] =
+        {"SELECT " PG_SESSION_JOBS_COLS("$1::varchar") " FROM (SELECT 1) one" SESSION_LATEST_JOIN(
+             "$1::varchar"),
+         "SELECT " SQ_SESSION_JOBS_COLS("?1") " FROM (SELECT 1) one" SESSION_LATEST_JOIN("?1")},
     [Q_SESSION_SET_UPLOAD] = {"UPDATE video_sessions SET s3_bucket = $2, s3_key = $3, status = "
                               "'pending', updated_at = now() WHERE id = $1",
                               "UPDATE video_sessions SET s3_bucket = ?2, s3_key = ?3, status = "

@@ -9,6 +9,17 @@
  * the test beside the server (which runs none on PostgreSQL), and with
  * GPU_PROCESSING_ENABLED=false: a deep_mode cpu job, no chunks, done whole by the
  * analysis worker.
+ * The swapped upload (DESIGN.md §10): after upload-complete, a PUT to the same upload
+ * URL is refused by crease's /blobs/ (409, also when it began before the complete);
+ * s3rver takes it, as S3 would until the URL expires, and then the worker refuses the
+ * changed video: the job fails with "the uploaded video changed after
+ * upload-complete", never done.
+ * The session routes: create (fields checked), list and get (the caller's only; another
+ * coach's session is a 404), its jobs, and each session's job count and newest job.
+ * Bytes that cannot begin an HTTP request (a NUL first, garbage, a TLS hello) are
+ * answered 400 at once and the connection closed (each read bounded by 10 s, a third
+ * of the idle timeout that the server without its gate waited out); valid requests
+ * that arrive in pieces or after an empty line are still served.
  */
 #include "api/api.h"
 #include "pipeline/pipeline.h"
@@ -300,6 +311,92 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* A PUT of `n` bytes of `body` to `url` (http://127.0.0.1:port/...) on a raw socket,
+ * in two steps: put_raw_begin sends the headers with "Expect: 100-continue" and waits
+ * for "100 Continue" -- sent by the server once its handler accepted the headers, so
+ * every check made on the headers is behind us -- and returns the socket (-1 on
+ * failure); put_raw_end sends the body and returns the answer's HTTP status. */
+static int put_raw_begin(const char *url, size_t n)
+{
+    const char *path = strstr(url, "/blobs/");
+    if (path == NULL)
+        return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    a.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char head[2600];
+    int hn = snprintf(head, sizeof head,
+                      "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
+                      "Expect: 100-continue\r\n\r\n",
+                      path, n);
+    char got[64] = "";
+    size_t gn = 0;
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (write(fd, head, (size_t)hn) != hn) {
+        close(fd);
+        return -1;
+    }
+    while (gn < sizeof got - 1 && strstr(got, "\r\n\r\n") == NULL) {
+        ssize_t r = read(fd, got + gn, sizeof got - 1 - gn);
+        if (r <= 0)
+            break;
+        gn += (size_t)r;
+        got[gn] = '\0';
+    }
+    if (strncmp(got, "HTTP/1.1 100", 12) != 0) {
+        fprintf(stderr, "no 100 Continue: %s\n", got);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static long put_raw_end(int fd, const char *body, size_t n)
+{
+    if (fd < 0 || write(fd, body, n) != (ssize_t)n) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    char got[512] = "";
+    ssize_t r = read(fd, got, sizeof got - 1);
+    close(fd);
+    long code = 0;
+    if (r > 12 && sscanf(got, "HTTP/1.1 %ld", &code) != 1)
+        code = 0;
+    return code;
+}
+
+/* Distributed shape, before any worker runs: upload, complete, then other bytes PUT to
+ * the same presigned URL -- s3rver takes them, as S3 would until the URL expires.
+ * Writes the job's API path to path_out; the workers must fail that job. */
+static void swap_scenario(const char *video, const char *other, const char *ta, char *path_out,
+                          size_t cap)
+{
+    char *body = NULL;
+    CHECK_INT_EQ(http("POST", "/api/coaches/plus/videos/upload/initiate", ta, "{}", 2, &body), 200);
+    json_t *ini = parse(body);
+    free(body);
+    char id[64], cb[128], url[2048];
+    snprintf(id, sizeof id, "%s", jstr(ini, "job_id"));
+    snprintf(url, sizeof url, "%s", jstr(ini, "upload_url"));
+    json_decref(ini);
+    CHECK_INT_EQ(http_put_file(url, video), 200);
+    snprintf(cb, sizeof cb, "{\"job_id\":\"%s\"}", id);
+    CHECK_INT_EQ(http("POST", "/api/coaches/plus/videos/upload/complete", ta, cb, strlen(cb), NULL),
+                 200);
+    CHECK_INT_EQ(http_put_file(url, other), 200);
+    snprintf(path_out, cap, "/api/coaches/plus/analysis-jobs/%s", id);
+}
+
 /* Distributed shape, before any worker runs: a job of coach A fails (the test plays
  * the analysis worker through the store), then retry: B gets 404, A gets the job
  * back queued.  Writes the job's API path to path_out. */
@@ -341,6 +438,196 @@ static void retry_scenario(const scratch_db *sdb, const char *video, const char 
     CHECK(json_is_null(json_object_get(j, "error_message")));
     json_decref(j);
     CHECK_INT_EQ(http("POST", retry, ta, NULL, 0, NULL), 409);
+}
+
+/* Sends `n` bytes (in two pieces when split > 0, `pause_ms` apart; half-closes after
+ * them with `half_close`) on a fresh loopback connection and reads the answer until
+ * the server closes it, each read bounded by 10 s.  Returns the answer (free()). */
+static char *raw_exchange(const char *bytes, size_t n, size_t split, int pause_ms, int half_close)
+{
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    a.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t first = split > 0 && split < n ? split : n;
+    ssize_t w = write(fd, bytes, first);
+    if (first < n) {
+        struct timespec ts = {0, pause_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        w = write(fd, bytes + first, n - first);
+    }
+    (void)w;
+    if (half_close)
+        shutdown(fd, SHUT_WR);
+    char *out = calloc(1, 8192);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, out + got, 8191 - got);
+        if (r <= 0) {
+            if (r < 0) /* a timeout: the server neither answered nor closed */
+                got += (size_t)snprintf(out + got, 8191 - got, "<no close: %s>", strerror(errno));
+            break;
+        }
+        got += (size_t)r;
+        if (got >= 8191)
+            break;
+    }
+    close(fd);
+    return out;
+}
+
+/* What cannot begin a request line is answered 400 at once, and the connection is
+ * closed; a request in pieces, or after an empty line, is served as before. */
+static void check_request_lines(void)
+{
+    static const struct {
+        const char *what, *bytes;
+        size_t n;
+    } bad[] = {
+        {"NUL first", "\0GET / HTTP/1.1\r\n\r\n", 19},
+        {"garbage", "garbage\r\n\r\n", 11},
+        {"NUL in the method", "G\0ET / HTTP/1.1\r\n\r\n", 19},
+        {"TLS hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11},
+        {"a method too long", "GETGETGETGETGETGETGETGETGETGETGETGET / HTTP/1.1\r\n\r\n", 51},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = raw_exchange(bad[i].bytes, bad[i].n, 0, 0, 0);
+        CHECK_MSG(strncmp(out, "HTTP/1.1 400 ", 13) == 0 &&
+                      strstr(out, "malformed request line") != NULL &&
+                      strstr(out, "<no close") == NULL,
+                  "%s: %.200s", bad[i].what, out);
+        free(out);
+    }
+    /* a method cut short by the client's end of sending */
+    char *out = raw_exchange("GE", 2, 0, 0, 1);
+    CHECK_MSG(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "half a method: %.200s", out);
+    free(out);
+    const char ok[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = raw_exchange(ok, sizeof ok - 1, 2, 100, 0); /* "GE", then the rest */
+    CHECK_MSG(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "in pieces: %.200s", out);
+    free(out);
+    const char crlf[] = "\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = raw_exchange(crlf, sizeof crlf - 1, 0, 0, 0);
+    CHECK_MSG(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "after an empty line: %.200s", out);
+    free(out);
+}
+
+static json_t *get_json(const char *path, const char *tok, long want)
+{
+    char *body = NULL;
+    long code = http("GET", path, tok, NULL, 0, &body);
+    CHECK_MSG(code == want, "GET %s: %ld, expected %ld: %.200s", path, code, want, body);
+    json_t *j = code == 200 ? parse(body) : NULL;
+    free(body);
+    return j;
+}
+
+/* The session routes (Cricksy's VideoSession* shapes), coach A's and coach B's views. */
+static void check_sessions(const char *ta, const char *tb)
+{
+    const char *sessions = "/api/coaches/plus/sessions";
+    const char *sb = "{\"title\":\"Nets, Tuesday\",\"player_ids\":[\"p1\",\"p2\"],\"notes\":"
+                     "\"front foot\",\"analysis_context\":\"batting\",\"camera_view\":\"side\"}";
+    char *body = NULL;
+    CHECK_INT_EQ(http("POST", sessions, NULL, sb, strlen(sb), NULL), 401);
+    CHECK_INT_EQ(http("POST", sessions, ta, "{}", 2, NULL), 400); /* a title is required */
+    CHECK_INT_EQ(http("POST", sessions, ta, "{\"title\":5}", 11, NULL), 400);
+    const char *drone = "{\"title\":\"x\",\"camera_view\":\"drone\"}";
+    CHECK_INT_EQ(http("POST", sessions, ta, drone, strlen(drone), &body), 400);
+    CHECK(strstr(body, "camera_view") != NULL);
+    free(body);
+    CHECK_INT_EQ(http("POST", sessions, ta, sb, strlen(sb), &body), 200);
+    json_t *made = parse(body);
+    free(body);
+    char id[64], path[256], jobs_path[300];
+    snprintf(id, sizeof id, "%s", jstr(made, "id"));
+    CHECK_INT_EQ(strlen(id), 36);
+    CHECK_STR_EQ(jstr(made, "owner_id"), "coach-a");
+    CHECK_STR_EQ(jstr(made, "owner_type"), "coach");
+    CHECK_STR_EQ(jstr(made, "status"), "pending");
+    CHECK_STR_EQ(jstr(made, "camera_view"), "side");
+    CHECK_INT_EQ(json_array_size(json_object_get(made, "player_ids")), 2);
+    CHECK_INT_EQ(json_integer_value(json_object_get(made, "analysis_job_count")), 0);
+    CHECK(json_is_null(json_object_get(made, "latest_job_id")));
+    json_decref(made);
+    snprintf(path, sizeof path, "%s/%s", sessions, id);
+    snprintf(jobs_path, sizeof jobs_path, "%s/analysis-jobs", path);
+
+    /* A's session: A sees it, B gets 404 as for one that does not exist */
+    json_t *j = get_json(path, ta, 200);
+    CHECK_STR_EQ(jstr(j, "id"), id);
+    CHECK_STR_EQ(jstr(j, "title"), "Nets, Tuesday");
+    json_decref(j);
+    j = get_json(path, tb, 404);
+    CHECK(j == NULL);
+    CHECK_INT_EQ(http("GET", path, tb, NULL, 0, &body), 404);
+    CHECK(strstr(body, "Video session not found") != NULL);
+    free(body);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions/00000000-0000-4000-8000-000000000000", ta,
+                      NULL, 0, NULL),
+                 404);
+    CHECK_INT_EQ(http("GET", jobs_path, tb, NULL, 0, NULL), 404);
+    CHECK_INT_EQ(http("POST", path, ta, "{}", 2, NULL), 405);
+    j = get_json(jobs_path, ta, 200);
+    CHECK(json_is_array(j) && json_array_size(j) == 0);
+    json_decref(j);
+
+    /* a job in it (Cricksy's initiate with session_id): only A may add one */
+    char ib[160];
+    snprintf(ib, sizeof ib, "{\"session_id\":\"%s\"}", id);
+    const char *init = "/api/coaches/plus/videos/upload/initiate";
+    CHECK_INT_EQ(http("POST", init, tb, ib, strlen(ib), NULL), 404);
+    CHECK_INT_EQ(http("POST", init, ta, ib, strlen(ib), &body), 200);
+    json_t *ini = parse(body);
+    free(body);
+    char job[64];
+    snprintf(job, sizeof job, "%s", jstr(ini, "job_id"));
+    CHECK_STR_EQ(jstr(ini, "session_id"), id);
+    json_decref(ini);
+    j = get_json(path, ta, 200);
+    CHECK_INT_EQ(json_integer_value(json_object_get(j, "analysis_job_count")), 1);
+    CHECK_STR_EQ(jstr(j, "latest_job_id"), job);
+    CHECK_STR_EQ(jstr(j, "latest_job_status"), "awaiting_upload");
+    CHECK(json_is_string(json_object_get(j, "latest_job_created_at")));
+    json_decref(j);
+    j = get_json(jobs_path, ta, 200);
+    CHECK(json_array_size(j) == 1 && strcmp(jstr(json_array_get(j, 0), "job_id"), job) == 0);
+    json_decref(j);
+
+    /* listings: A's sessions only, newest first, with the same summary; pages */
+    j = get_json(sessions, ta, 200);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *one = json_array_get(j, i);
+        CHECK_STR_EQ(jstr(one, "owner_id"), "coach-a");
+        if (strcmp(jstr(one, "id"), id) == 0) {
+            found++;
+            CHECK(i == 0); /* the newest */
+            CHECK_INT_EQ(json_integer_value(json_object_get(one, "analysis_job_count")), 1);
+            CHECK_STR_EQ(jstr(one, "latest_job_id"), job);
+        }
+    }
+    CHECK_INT_EQ(found, 1);
+    size_t all = json_array_size(j);
+    json_decref(j);
+    CHECK(all >= 2); /* the ones initiate made for A, too */
+    j = get_json("/api/coaches/plus/sessions?limit=1&offset=1", ta, 200);
+    CHECK_INT_EQ(json_array_size(j), 1);
+    json_decref(j);
+    j = get_json(sessions, tb, 200);
+    for (size_t i = 0; i < json_array_size(j); i++)
+        CHECK(strcmp(jstr(json_array_get(j, i), "id"), id) != 0);
+    json_decref(j);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions?limit=0", ta, NULL, 0, NULL), 400);
+    CHECK_INT_EQ(http("GET", "/api/coaches/plus/sessions?limit=101", ta, NULL, 0, NULL), 400);
 }
 
 /* Trickling clients cannot lock others out: a whole server's worth of connections
@@ -521,6 +808,7 @@ static void test_server(const char *dir, int services)
                       {"APP_SECRET_KEY", SECRET},
                       {"CHUNK_SECONDS", "1"},
                       {"GPU_PROCESSING_ENABLED", "false"},
+                      {"CREASE_UPLOAD_URL_SECONDS", "120"},
                       {NULL, NULL}};
     env_kv kv[] = {{"DATABASE_URL", db},
                    {"CREASE_BLOB_DIR", blobs},
@@ -528,6 +816,7 @@ static void test_server(const char *dir, int services)
                    {"CHUNK_SECONDS", "1"},
                    {"GPU_PROCESSING_ENABLED", "true"},
                    {"LOG_LEVEL", "warn"},
+                   {"CREASE_UPLOAD_URL_SECONDS", "120"},
                    {NULL, NULL}};
     cr_config cfg;
     cr_err e = {0};
@@ -551,9 +840,11 @@ static void test_server(const char *dir, int services)
     port = api_server_port(srv);
     CHECK(port > 0);
     char *ta = token_for("coach-a", 3600), *tb = token_for("coach-b", 3600);
-    char failed_path[300] = "";
-    if (services)
+    char failed_path[300] = "", swapped_path[300] = "";
+    if (services) {
         retry_scenario(&sdb, video, ta, tb, failed_path, sizeof failed_path);
+        swap_scenario(video, junk, ta, swapped_path, sizeof swapped_path);
+    }
     worker_arg wa[2] = {{&cfg, 0, CR_OK, {0}}, {&cfg, 1, CR_OK, {0}}};
     pthread_t wt[2];
     int nwt = 0;
@@ -636,6 +927,15 @@ static void test_server(const char *dir, int services)
           NULL);
     CHECK(strstr(jstr(ini, "s3_key"), "/original.mp4") != NULL);
     CHECK(strstr(jstr(ini, "s3_key"), jstr(ini, "session_id")) != NULL);
+    /* the upload URL lives CREASE_UPLOAD_URL_SECONDS */
+    CHECK_INT_EQ(json_integer_value(json_object_get(ini, "expires_in")), 120);
+    if (services) {
+        CHECK(strstr(upload_url, "X-Amz-Expires=120") != NULL);
+    } else {
+        const char *ex = strstr(upload_url, "expires=");
+        long long at = ex ? strtoll(ex + 8, NULL, 10) : 0, now = (long long)time(NULL);
+        CHECK_MSG(at >= now + 110 && at <= now + 120, "expires=%lld, now %lld", at, now);
+    }
     json_decref(ini);
     snprintf(job_path, sizeof job_path, "/api/coaches/plus/analysis-jobs/%s", job_id);
     snprintf(complete_body, sizeof complete_body, "{\"job_id\":\"%s\"}", job_id);
@@ -710,8 +1010,12 @@ static void test_server(const char *dir, int services)
         CHECK(rmdir(outside) == 0);
     }
 
-    /* upload, complete twice */
+    /* upload, complete twice; an upload begun before the complete (its headers
+     * accepted) and one after it are both refused (our /blobs/ route only) */
     CHECK_INT_EQ(http_put_file(upload_url, video), 200);
+    const char swap[] = "not the video that was checked";
+    int early = services ? -1 : put_raw_begin(upload_url, sizeof swap);
+    CHECK(services || early >= 0);
     CHECK_INT_EQ(http("POST", comp, ta, complete_body, strlen(complete_body), &body), 200);
     j = parse(body);
     free(body);
@@ -730,6 +1034,15 @@ static void test_server(const char *dir, int services)
     CHECK(json_number_value(json_object_get(j, "created_at")) == created1);
     CHECK(strcmp(jstr(j, "status"), "awaiting_upload") != 0);
     json_decref(j);
+    if (!services) {
+        CHECK_INT_EQ(put_raw_end(early, swap, sizeof swap), 409);
+        CHECK_INT_EQ(http_put_file(upload_url, junk), 409);
+        CHECK_INT_EQ(http("PUT", upload_url, NULL, swap, sizeof swap, &body), 409);
+        j = parse(body);
+        CHECK(strstr(jstr(j, "detail"), "upload of this video is complete") != NULL);
+        json_decref(j);
+        free(body);
+    }
 
     /* retry of a job that did not fail: 409; B's retry: 404 */
     char retry_path[300];
@@ -786,6 +1099,18 @@ static void test_server(const char *dir, int services)
         CHECK_MSG(poll_done(failed_path, ta, &done, 240), "retried job did not finish");
         json_decref(done);
     }
+    if (swapped_path[0]) { /* the swapped upload: refused by the worker, never done */
+        CHECK_MSG(!poll_done(swapped_path, ta, &done, 240), "the swapped upload was analysed");
+        CHECK(done != NULL);
+        if (done) {
+            CHECK_STR_EQ(jstr(done, "status"), "failed");
+            CHECK_MSG(strstr(jstr(done, "error_message"),
+                             "the uploaded video changed after upload-complete") != NULL,
+                      "%s", jstr(done, "error_message"));
+            CHECK(json_is_null(json_object_get(done, "deep_results")));
+        }
+        json_decref(done);
+    }
 
     /* not a video: 422, the job stays awaiting_upload */
     CHECK_INT_EQ(http("POST", init, ta, NULL, 0, &body), 200);
@@ -821,6 +1146,8 @@ static void test_server(const char *dir, int services)
     }
     free(body);
 
+    check_sessions(ta, tb);
+    check_request_lines();
     check_job_rate(init);
     check_client_cap();
 

@@ -9,10 +9,12 @@
  * Covered: put/get/head/delete/list, overwrite, empty objects, byte ranges (inside,
  * across and past the end), missing keys, hostile keys, files of 50 MiB (S3:
  * multipart) byte-exact both ways, presigned GET and PUT (S3: used with libcurl;
- * local: checked with blob_presign_verify), expired and tampered URLs, and the
- * read-ahead reader over random ranges.
+ * local: checked with blob_presign_verify), expired and tampered URLs, the
+ * read-ahead reader over random ranges, and the pinned reader: etags that follow the
+ * bytes, and reads that refuse an object replaced after it was pinned.
  */
 #include "blob/blob.h"
+#include "blob/blob_int.h"
 #include "core/mem.h"
 
 #include "check.h"
@@ -32,6 +34,7 @@
 static int is_s3;
 static char prefix[128]; /* unique per run: the s3rver bucket outlives test runs */
 static char tmpdir[512];
+static char local_dir[600]; /* the local backend's folder */
 
 /* xorshift64*: reproducible test bytes */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -528,6 +531,127 @@ done:
     blob_delete(b, K("reader.bin"), &err);
 }
 
+/* ---- the pinned reader (DESIGN.md §10: the object analysed is the object checked) ---- */
+
+static void test_pinned(blob_store *b)
+{
+    const size_t size = 300 * 1024;
+    unsigned char *a = random_bytes(size), *bb = random_bytes(size);
+    cr_err err = {0};
+    blob_info ia, ia2, ib;
+    CHECK(blob_put(b, K("pin.bin"), a, size, NULL, &err) == CR_OK);
+    CHECK(blob_head(b, K("pin.bin"), &ia, &err) == CR_OK);
+    if (!is_s3) { /* local: the etag is the SHA-256 of the bytes */
+        char hex[65];
+        blob_sha256_hex(a, size, hex);
+        CHECK_STR_EQ(ia.etag, hex);
+    }
+    /* the same bytes again: the same etag (S3: the MD5 of a simple upload) */
+    CHECK(blob_put(b, K("pin.bin"), a, size, NULL, &err) == CR_OK);
+    CHECK(blob_head(b, K("pin.bin"), &ia2, &err) == CR_OK);
+    CHECK_STR_EQ(ia2.etag, ia.etag);
+
+    /* pinned to what HEAD said: reads the whole object */
+    cr_reader *r = NULL;
+    unsigned char *buf = cr_malloc(size);
+    size_t got = 0;
+    CHECK_MSG(blob_open_reader_pinned(b, K("pin.bin"), &ia, BLOB_READ_WINDOW_MIN, NULL, &r, &err) ==
+                  CR_OK,
+              "%s", cr_err_msg(&err));
+    CHECK(r != NULL && cr_reader_read_at(r, 0, buf, size, &got, &err) == CR_OK && got == size &&
+          memcmp(buf, a, size) == 0);
+
+    /* replaced while the reader is open (same size, other bytes): the next fetch
+     * refuses it and reads nothing */
+    CHECK(blob_put(b, K("pin.bin"), bb, size, NULL, &err) == CR_OK);
+    CHECK(blob_head(b, K("pin.bin"), &ib, &err) == CR_OK);
+    CHECK(strcmp(ib.etag, ia.etag) != 0);
+    CHECK_INT_EQ(ib.size, ia.size);
+    cr_err e2 = {0};
+    got = 1;
+    CHECK(r != NULL && cr_reader_read_at(r, 200 * 1024, buf, 1000, &got, &e2) == CR_ERR_CHANGED);
+    CHECK_INT_EQ(got, 0);
+    CHECK_MSG(strstr(cr_err_msg(&e2), "changed") != NULL, "%s", cr_err_msg(&e2));
+    cr_reader_close(r);
+    r = NULL;
+
+    /* opened with the old pin: refused at once, naming both etags */
+    cr_err_clear(&e2);
+    CHECK(blob_open_reader_pinned(b, K("pin.bin"), &ia, 0, NULL, &r, &e2) == CR_ERR_CHANGED);
+    CHECK(r == NULL);
+    CHECK_MSG(strstr(cr_err_msg(&e2), ia.etag) != NULL && strstr(cr_err_msg(&e2), ib.etag) != NULL,
+              "%s", cr_err_msg(&e2));
+    /* the same size and etag, another size: refused too */
+    blob_info wrong = ib;
+    wrong.size++;
+    cr_err_clear(&e2);
+    CHECK(blob_open_reader_pinned(b, K("pin.bin"), &wrong, 0, NULL, &r, &e2) == CR_ERR_CHANGED);
+    /* no etag: nothing to pin */
+    blob_info none = {0};
+    cr_err_clear(&e2);
+    CHECK(blob_open_reader_pinned(b, K("pin.bin"), &none, 0, NULL, &r, &e2) == CR_ERR_INVALID);
+    /* gone */
+    CHECK(blob_delete(b, K("pin.bin"), &err) == CR_OK);
+    cr_err_clear(&e2);
+    CHECK(blob_open_reader_pinned(b, K("pin.bin"), &ib, 0, NULL, &r, &e2) == CR_ERR_NOT_FOUND);
+    CHECK_MSG(err.code == CR_OK, "%s", cr_err_msg(&err));
+    cr_free(buf);
+    cr_free(a);
+    cr_free(bb);
+}
+
+static int etag_of(void *ctx, const char *key, const blob_info *info)
+{
+    (void)key;
+    snprintf(ctx, 80, "%s", info->etag);
+    return 1;
+}
+
+/* Local: a file changed in place behind the store's back, or one the store did not
+ * write, has the fallback etag (size-mtime-inode), never a content tag that no longer
+ * fits; blob_list reports the etag blob_head does. */
+static void test_local_tags(blob_store *b)
+{
+    cr_err err = {0};
+    blob_info i1, i2, i3;
+    char path[1400], listed[80] = "";
+    snprintf(path, sizeof path, "%s/%s", local_dir, K("tag.bin"));
+    CHECK(blob_put(b, K("tag.bin"), "0123456789", 10, NULL, &err) == CR_OK);
+    CHECK(blob_head(b, K("tag.bin"), &i1, &err) == CR_OK);
+    CHECK_INT_EQ(strlen(i1.etag), 64);
+    CHECK(blob_list(b, K("tag.bin"), etag_of, listed, &err) == CR_OK);
+    CHECK_STR_EQ(listed, i1.etag);
+    /* rewritten in place, same size, one second later */
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(pwrite(fd, "abcdefghij", 10, 0) == 10);
+        struct timespec ts[2] = {{0, UTIME_OMIT}, {time(NULL) + 1, 0}};
+        CHECK(futimens(fd, ts) == 0);
+        close(fd);
+    }
+    CHECK(blob_head(b, K("tag.bin"), &i2, &err) == CR_OK);
+    CHECK(strcmp(i2.etag, i1.etag) != 0);
+    CHECK(strchr(i2.etag, '-') != NULL); /* the fallback form */
+    CHECK(blob_list(b, K("tag.bin"), etag_of, listed, &err) == CR_OK);
+    CHECK_STR_EQ(listed, i2.etag);
+    /* a file put there by other means (rename over the object: a new inode) */
+    char other[1500];
+    snprintf(other, sizeof other, "%s.new", path);
+    FILE *f = fopen(other, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("abcdefghij", f);
+        fclose(f);
+    }
+    CHECK(rename(other, path) == 0);
+    CHECK(blob_head(b, K("tag.bin"), &i3, &err) == CR_OK);
+    CHECK(strchr(i3.etag, '-') != NULL);
+    CHECK(strcmp(i3.etag, i2.etag) != 0);
+    CHECK(blob_delete(b, K("tag.bin"), &err) == CR_OK);
+    CHECK_MSG(err.code == CR_OK, "%s", cr_err_msg(&err));
+}
+
 /* ---- several threads on one store (the S3 backend's handle pool) ---- */
 
 typedef struct worker {
@@ -643,8 +767,8 @@ int main(int argc, char **argv)
         }
         CHECK_STR_EQ(blob_backend_name(b), "s3");
     } else {
-        char dir[600];
-        snprintf(dir, sizeof dir, "%s/store/sub", tmpdir); /* created with its parents */
+        char *dir = local_dir;
+        snprintf(local_dir, sizeof local_dir, "%s/store/sub", tmpdir); /* made with parents */
         if (blob_open_local(dir, "test-secret", &opt, &b, &err) != CR_OK) {
             fprintf(stderr, "open: %s\n", cr_err_msg(&err));
             return 1;
@@ -658,6 +782,9 @@ int main(int argc, char **argv)
     test_hostile(b);
     test_presign(b);
     test_reader(b);
+    test_pinned(b);
+    if (!is_s3)
+        test_local_tags(b);
     test_files(b);
     test_threads(b);
     if (is_s3)

@@ -271,8 +271,18 @@ static void test_each_limit(const char *clip)
 static cr_status run_chunk(env *v, pose_tracker *tr, const pipeline_submission *sub, int index,
                            double start, double end, pipeline_chunk_summary *cs, cr_err *e)
 {
-    pipeline_chunk_spec spec = {
-        sub->session_id, sub->job_id, sub->video_key, index, start, end, 10.0, CLIP_W, 0, 0};
+    pipeline_chunk_spec spec = {sub->session_id,
+                                sub->job_id,
+                                sub->video_key,
+                                index,
+                                start,
+                                end,
+                                10.0,
+                                CLIP_W,
+                                0,
+                                0,
+                                NULL,
+                                0};
     return pipeline_chunk_process(v->blob, tr, &spec, NULL, NULL, cs, e);
 }
 

@@ -20,7 +20,11 @@
  *     fails with a clear error and writes no artifact
  *   - upload-complete (pipeline_complete_upload): CR_ERR_CONFLICT before the upload,
  *     a rejected video leaves the job awaiting_upload, then the chunks, queued,
- *     DEEP_QUEUED, 0 %; a second call changes nothing
+ *     DEEP_QUEUED, 0 %, the video's size and etag pinned; a second call changes nothing
+ *   - the swapped upload: another video PUT under the job's key after upload-complete
+ *     (nothing refuses it on S3) makes the job fail with "the uploaded video changed
+ *     after upload-complete", chunked or 'cpu', on the first attempt and without
+ *     results; the same bytes PUT again change nothing (the job is done)
  */
 #include "check.h"
 #include "core/config.h"
@@ -288,9 +292,18 @@ static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, con
     CHECK_INT_EQ(rp.chunks_requeued, 1);
     CHECK(store_chunk_claim(st, "test:fresh", 30, 1, &fresh, &got, &e) == CR_OK && got == 1);
     CHECK(strcmp(fresh.id, stale.id) == 0 && fresh.lease_token > stale.lease_token);
-    pipeline_chunk_spec spec = {
-        fresh.session_id, fresh.job_id,  fresh.s3_key, fresh.chunk_index, fresh.start_sec,
-        fresh.end_sec,    js.sample_fps, js.max_width, fresh.lease_token, 0};
+    pipeline_chunk_spec spec = {fresh.session_id,
+                                fresh.job_id,
+                                fresh.s3_key,
+                                fresh.chunk_index,
+                                fresh.start_sec,
+                                fresh.end_sec,
+                                js.sample_fps,
+                                js.max_width,
+                                fresh.lease_token,
+                                0,
+                                NULL,
+                                0};
     pipeline_chunk_summary fs;
     CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
               cr_err_msg(&e));
@@ -393,6 +406,10 @@ static void check_upload(const cr_config *cfg, blob_store *blob, store *st, cons
     CHECK_STR_EQ(up.job.stage, STORE_STAGE_DEEP_QUEUED);
     CHECK_INT_EQ(up.job.progress_pct, 0);
     CHECK_INT_EQ(up.job.total_chunks, DURATION);
+    blob_info bi;
+    CHECK(blob_head(blob, sub.video_key, &bi, &e) == CR_OK);
+    CHECK_STR_EQ(up.job.video_etag, bi.etag);
+    CHECK_INT_EQ(up.job.video_size, (long long)bi.size);
     double updated = up.job.updated_at;
     /* a second call changes nothing */
     CHECK_MSG(pipeline_complete_upload(cfg, blob, st, NULL, sub.job_id, &up, &e) == CR_OK, "%s",
@@ -408,6 +425,91 @@ static void check_upload(const cr_config *cfg, blob_store *blob, store *st, cons
     s = pipeline_complete_upload(cfg, blob, st, NULL, "00000000-0000-4000-8000-000000000000", &up,
                                  &e);
     CHECK_MSG(s == CR_ERR_NOT_FOUND, "no such job: %s", cr_status_str(s));
+}
+
+/* Runs a chunk worker, then an analysis worker, on `job_id` until it settles (done or
+ * failed), whatever the outcome. */
+static void run_to_end(const cr_config *cfg, const char *job_id, pipeline_worker_stats *chunks,
+                       pipeline_worker_stats *jobs)
+{
+    worker_arg wa;
+    memset(&wa, 0, sizeof wa);
+    wa.cfg = cfg;
+    pipeline_worker_opts_default(&wa.o);
+    wa.o.worker_id = "test:swap";
+    wa.o.idle_exit = 1;
+    wa.o.wait_job = job_id;
+    wa.o.poll_seconds = 0.05;
+    chunk_worker(&wa);
+    CHECK_MSG(wa.st == CR_OK, "%s", cr_err_msg(&wa.err));
+    *chunks = wa.stats;
+    pipeline_worker_opts o = wa.o;
+    o.worker_id = "test:swap-aggregator";
+    cr_err e = {0};
+    CHECK_MSG(pipeline_analysis_worker_run(cfg, &o, jobs, &e) == CR_OK, "%s", cr_err_msg(&e));
+}
+
+/* The object analysed is the object checked (DESIGN.md §10): a video PUT under a job's
+ * key after its upload-complete -- what a presigned S3 URL still allows until it
+ * expires -- is refused by the workers, and the job fails saying why; it is never
+ * analysed.  The same bytes PUT again are the same object. */
+static void check_swap(const cr_config *cfg, blob_store *blob, store *st, const char *video,
+                       const char *other, int chunked)
+{
+    cr_err e = {0};
+    pipeline_submission sub;
+    CHECK_MSG(pipeline_submit_file(cfg, blob, st,
+                                   &(pipeline_submit_opts){.path = video, .chunked = chunked}, &sub,
+                                   &e) == CR_OK,
+              "%s", cr_err_msg(&e));
+    store_job job;
+    blob_info bi;
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK(blob_head(blob, sub.video_key, &bi, &e) == CR_OK);
+    CHECK_STR_EQ(job.video_etag, bi.etag); /* pinned at upload-complete */
+    CHECK_INT_EQ(job.video_size, (long long)bi.size);
+
+    CHECK(blob_put_file(blob, sub.video_key, other, "video/mp4", &e) == CR_OK);
+    pipeline_worker_stats cs = {0}, js = {0};
+    run_to_end(cfg, sub.job_id, &cs, &js);
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK_STR_EQ(job.status, STORE_JOB_FAILED);
+    CHECK_MSG(strstr(job.error_message, PIPELINE_VIDEO_CHANGED) != NULL, "error_message: %s",
+              job.error_message);
+    CHECK_STR_EQ(job.deep_results_s3_key, "");
+    CHECK_INT_EQ(js.jobs_done, 0);
+    char *results = NULL;
+    CHECK(store_job_results(st, sub.job_id, &results, &e) == CR_OK && results == NULL);
+    cr_free(results);
+    if (chunked) { /* the first chunk fails at once, no retries, nothing processed (the
+                      worker's counts also hold older jobs' chunks: look at this job's) */
+        store_chunk rows[DURATION];
+        int n = 0;
+        CHECK(store_chunks_of_job(st, sub.job_id, rows, DURATION, &n, &e) == CR_OK);
+        int failed = 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(rows[i].status, STORE_CHUNK_FAILED) == 0) {
+                failed++;
+                CHECK_INT_EQ(rows[i].attempts, 1);
+                CHECK_STR_EQ(rows[i].artifact_s3_key, "");
+            }
+            CHECK(strcmp(rows[i].status, STORE_CHUNK_COMPLETED) != 0);
+        }
+        CHECK_INT_EQ(failed, 1);
+        CHECK(cs.chunks_failed >= 1);
+    } else {
+        CHECK_INT_EQ(js.jobs_failed, 1);
+    }
+
+    /* The same bytes again: the same etag, so the job is analysed as usual. */
+    CHECK_MSG(pipeline_submit_file(cfg, blob, st,
+                                   &(pipeline_submit_opts){.path = video, .chunked = chunked}, &sub,
+                                   &e) == CR_OK,
+              "%s", cr_err_msg(&e));
+    CHECK(blob_put_file(blob, sub.video_key, video, "video/mp4", &e) == CR_OK);
+    run_to_end(cfg, sub.job_id, &cs, &js);
+    CHECK(store_job_get(st, sub.job_id, &job, &e) == CR_OK);
+    CHECK_MSG(strcmp(job.status, STORE_JOB_DONE) == 0, "%s: %s", job.status, job.error_message);
 }
 
 int main(int argc, char **argv)
@@ -608,7 +710,7 @@ int main(int argc, char **argv)
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
     pipeline_chunk_spec spec = {
-        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0};
+        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0, NULL, 0};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);
@@ -643,6 +745,17 @@ int main(int argc, char **argv)
     }
 
     check_upload(&cfg, blob, st, video, junk);
+
+    /* Another real video for the swapped upload (3 s, blue, 320x240). */
+    char other[300];
+    snprintf(other, sizeof other, "%s/other.mp4", dir);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -v error -y -f lavfi -i color=c=blue:s=320x240:r=25:d=3 -pix_fmt yuv420p "
+             "-c:v libx264 -preset veryfast %s",
+             other);
+    CHECK_MSG(system(cmd) == 0, "ffmpeg failed: %s", cmd);
+    check_swap(&cfg, blob, st, video, other, 1);
+    check_swap(&cfg, blob, st, video, other, 0);
 
     blob_close(blob);
     store_close(st);

@@ -14,6 +14,8 @@
  *   - reaper: expired chunk leases back to queued, last attempt -> failed, expired
  *     aggregation lease -> job back to queued
  *   - queue depth; a dead database is an error, not a crash
+ *   - the pinned video: set when the job is queued, kept by a repeated call, and the
+ *     job's key reported in use from then on
  */
 #include "store_test_util.h"
 
@@ -832,6 +834,35 @@ static void test_sessions(store *st)
     CHECK_INT_EQ(n, 0);
     OK(store_session_list(st, "org", "coach-a", 0, sl, 4, &n, &E));
     CHECK_INT_EQ(n, 0);
+    /* Each session's jobs summed up, in the listing's one query or for one session. */
+    {
+        store_session_new sn = {.owner_id = "coach-a", .title = "Empty"};
+        char empty[37];
+        OK(store_session_create(st, &sn, empty, sizeof empty, &E));
+        store_session_jobs sj[4];
+        OK(store_session_list_jobs(st, "coach", "coach-a", 0, sl, sj, 4, &n, &E));
+        CHECK_INT_EQ(n, 2);
+        if (n == 2) {
+            CHECK_STR_EQ(sl[0].id, empty); /* newest session first */
+            CHECK_INT_EQ(sj[0].count, 0);
+            CHECK_STR_EQ(sj[0].latest_id, "");
+            CHECK_STR_EQ(sl[1].id, a);
+            CHECK_INT_EQ(sj[1].count, 2);
+            CHECK_STR_EQ(sj[1].latest_id, id2); /* the newer of a's two jobs */
+            CHECK_STR_EQ(sj[1].latest_status, "awaiting_upload");
+            CHECK(sj[1].latest_created_at > 1.7e9 && sj[1].latest_completed_at == 0);
+        }
+        OK(store_session_list_jobs(st, "coach", "coach-b", 0, sl, sj, 4, &n, &E));
+        CHECK(n == 1 && sj[0].count == 60); /* no cap on the count */
+        store_session_jobs one;
+        OK(store_session_jobs_of(st, a, &one, &E));
+        CHECK_INT_EQ(one.count, 2);
+        CHECK_STR_EQ(one.latest_id, id2);
+        OK(store_session_jobs_of(st, empty, &one, &E));
+        CHECK(one.count == 0 && one.latest_id[0] == '\0');
+        OK(store_session_jobs_of(st, "no-such-session", &one, &E));
+        CHECK_INT_EQ(one.count, 0);
+    }
 
     /* Upload initiate records the video's place; the session follows its job. */
     OK(store_session_set_upload(st, a, "bkt", "coach_plus/x/original.mp4", &E));
@@ -921,6 +952,58 @@ static void test_fail_now(store *st)
                  CR_ERR_CONFLICT);
 }
 
+/* The video upload-complete checked is recorded when the job is queued, only then,
+ * and its key is in use from that moment. */
+static void test_video_pin(store *st)
+{
+    const char *key = "coach_plus/sessions/sess-pin/original.mp4";
+    store_job_new jn = {.session_id = "sess-pin", .deep_mode = "cpu", .s3_key = key};
+    scratch_session(st, "sess-pin");
+    char id[37];
+    OK(store_job_create(st, &jn, id, sizeof id, &E));
+    store_job j;
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_STR_EQ(j.video_etag, "");
+    CHECK_INT_EQ(j.video_size, 0);
+    int in_use = -1;
+    OK(store_video_key_in_use(st, key, &in_use, &E));
+    CHECK_INT_EQ(in_use, 0); /* awaiting_upload: the client may still upload */
+
+    store_video_pin bad = {.size = 10, .etag = ""};
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_chunks_create_pinned(st, id, NULL, 0, 3.0, 0, &bad, NULL, &E),
+                 CR_ERR_INVALID);
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_STR_EQ(j.status, "awaiting_upload");
+
+    /* 5 GB: the size is a 64-bit number on both backends */
+    store_video_pin pin = {.size = 5000000000LL, .etag = "9b2cf535f27731c974343645a3985328"};
+    OK(store_chunks_create_pinned(st, id, NULL, 0, 3.0, 0, &pin, NULL, &E));
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_STR_EQ(j.status, "queued");
+    CHECK_INT_EQ(j.video_size, 5000000000LL);
+    CHECK_STR_EQ(j.video_etag, pin.etag);
+    OK(store_video_key_in_use(st, key, &in_use, &E));
+    CHECK_INT_EQ(in_use, 1);
+    in_use = -1;
+    OK(store_video_key_in_use(st, "coach_plus/sessions/sess-pin/other.mp4", &in_use, &E));
+    CHECK_INT_EQ(in_use, 0);
+
+    /* a second upload-complete (another object by then) changes nothing */
+    store_video_pin other = {.size = 7, .etag = "other"};
+    OK(store_chunks_create_pinned(st, id, NULL, 0, 3.0, 0, &other, NULL, &E));
+    OK(store_job_get(st, id, &j, &E));
+    CHECK_INT_EQ(j.video_size, 5000000000LL);
+    CHECK_STR_EQ(j.video_etag, pin.etag);
+    /* the pin travels with the aggregation claim */
+    store_job held;
+    int won = 0;
+    OK(store_job_claim_aggregation(st, id, "w-pin", 30, &held, &won, &E));
+    CHECK_INT_EQ(won, 1);
+    CHECK_STR_EQ(held.video_etag, pin.etag);
+    CHECK_INT_EQ(held.video_size, 5000000000LL);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -940,6 +1023,7 @@ int main(int argc, char **argv)
     test_cpu_job(st);
     test_sessions(st);
     test_fail_now(st);
+    test_video_pin(st);
 
     store_close(st);
     scratch_drop(&db);
