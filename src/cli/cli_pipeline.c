@@ -282,7 +282,8 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         goto done;
     }
     pipeline_submission sub;
-    pipeline_submit_opts so = {.path = path, .analysis_mode = o.mode, .chunked = 1};
+    /* analysed now: the video is linked into a local store, not copied */
+    pipeline_submit_opts so = {.path = path, .link_file = 1, .analysis_mode = o.mode, .chunked = 1};
     if (pipeline_submit_file(cfg, blob, st, &so, &sub, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
         goto done;

@@ -54,7 +54,7 @@ typedef struct pipeline_chunk_spec {
      * Cricksy queued, or one queued before crease pinned videos): read as it is. */
     int64_t video_size;
     const char *video_etag;
-    int skip_deblock;    /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
+    int skip_deblock; /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
 } pipeline_chunk_spec;
 
 /* The start of the message of a chunk or job that met another object than the one
@@ -258,10 +258,13 @@ typedef struct pipeline_submit_opts {
     const char *owner_id;      /* NULL = "local" (the command line's owner) */
     const char *title;         /* a new session's title; NULL = the file's name or
                                   "Net session" */
-    const char *path;          /* a local file to store as the video first
-                                  (blob_put_file_shared: a hard link where it can be,
-                                  so leave the file as it is); NULL = the client
-                                  uploads it later (presigned PUT) */
+    const char *path;          /* a local file to store as the video first; NULL = the
+                                  client uploads it later (presigned PUT) */
+    int link_file;             /* store `path` as a hard link where the blob store can
+                                  (blob_put_file_shared) instead of a copy: for a
+                                  caller that analyses it at once (crease analyze); the
+                                  object then has the file's own etag (blob.h), and a
+                                  file changed before the job ends fails the job */
     const char *analysis_mode; /* "batting", ...; NULL = none */
     int chunked;               /* deep_mode 'gpu' (chunk workers) when set, else 'cpu'
                                   (one analysis worker does it all) */

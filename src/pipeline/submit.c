@@ -95,11 +95,13 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
                                     err);
     if (s != CR_OK)
         return s;
-    /* Shared: a local store on the file's file system keeps a hard link, not a copy
+    /* Linked: a local store on the file's file system keeps a hard link, not a copy
      * (a phone's 15-minute video is over a gigabyte); the pin taken at upload-complete
      * catches a file changed afterwards. */
     if (o->path != NULL &&
-        (s = blob_put_file_shared(blob, out->video_key, o->path, "video/mp4", NULL, err)) != CR_OK)
+        (s = o->link_file
+                 ? blob_put_file_shared(blob, out->video_key, o->path, "video/mp4", NULL, err)
+                 : blob_put_file(blob, out->video_key, o->path, "video/mp4", err)) != CR_OK)
         return s;
 
     store_job_new jn = {0};

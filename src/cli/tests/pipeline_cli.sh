@@ -84,6 +84,10 @@ out=$(cd "$tmp/embedded" && env -u DATABASE_URL -u S3_COACH_VIDEOS_BUCKET -u S3_
     CHUNK_SECONDS=3 "$crease" analyze "$tmp/clip.mp4" --out r.json 2>/dev/null); st=$?
 [ $st -eq 0 ] && echo "$out" | grep -q "frames: 80" && [ -f "$tmp/embedded/r.json" ] &&
     [ -f "$tmp/embedded/crease-data/crease.db" ] && ok "analyze (embedded)" || bad "analyze: $st $out"
+# the video was linked into the local folder, not copied: the clip has a second name there
+[ "$(stat -c %h "$tmp/clip.mp4")" -ge 2 ] &&
+    [ -n "$(find "$tmp/embedded/crease-data/blobs" -name original.mp4 -samefile "$tmp/clip.mp4")" ] &&
+    ok "analyze links the video" || bad "analyze: the video was not linked ($(stat -c %h "$tmp/clip.mp4") names)"
 err=$(cd "$tmp/embedded" && env -u DATABASE_URL -u S3_COACH_VIDEOS_BUCKET "$crease" analyze "$tmp/junk.mp4" 2>&1 >/dev/null); st=$?
 [ $st -eq 1 ] && echo "$err" | grep -q "junk.mp4" && ok "analyze junk: $err" || bad "analyze junk: $st $err"
 
