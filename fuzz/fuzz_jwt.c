@@ -8,7 +8,8 @@
  *      reached, and the verdict is compared with RFC 7519's rules evaluated here;
  *   2  iat and exp (8 bytes each, little-endian) and a subject: a token signed with
  *      api_jwt_sign verifies to that subject unless expired, and changing any one of
- *      its characters makes it fail.
+ *      its characters makes it fail; a subject that is not 1..API_JWT_SUB_MAX-1 bytes
+ *      of UTF-8 is refused with CR_ERR_INVALID.
  * Invariants: every refusal is CR_ERR_AUTH with a message and an empty subject; an
  * accepted token's subject is 1..API_JWT_SUB_MAX-1 bytes without NUL.
  */
@@ -149,10 +150,13 @@ static void round_trip(const uint8_t *data, size_t size)
     char *tok = NULL;
     cr_err err = {0};
     size_t sl = strlen(sub);
+    json_t *js = json_string(sub); /* NULL: not UTF-8, so not JSON text */
+    int text = js != NULL;
+    json_decref(js);
     cr_status st = api_jwt_sign(SECRET, sub, iat, exp, &tok, &err);
-    if (sl == 0 || sl >= API_JWT_SUB_MAX) {
-        FUZZ_CHECK(st == CR_ERR_INVALID && tok == NULL, "signing a sub of %zu bytes: %s", sl,
-                   cr_status_str(st));
+    if (sl == 0 || sl >= API_JWT_SUB_MAX || !text) {
+        FUZZ_CHECK(st == CR_ERR_INVALID && tok == NULL, "signing a sub of %zu bytes%s: %s", sl,
+                   text ? "" : " (not UTF-8)", cr_status_str(st));
         cr_free(sub);
         return;
     }
