@@ -12,7 +12,7 @@
  *   - prune: asking for a constant is CR_ERR_INVALID and leaves the graph unchanged; a
  *     pruned graph keeps the dataflow order, drops no value a kept node reads, and
  *     pruning it again changes nothing;
- *   - engine: a graph small enough to compute quickly (FUZZ_MAX_MACS, FUZZ_MAX_ELEMS)
+ *   - engine: a graph small enough to compute quickly (FUZZ_MAX_WORK, FUZZ_MAX_ELEMS)
  *     runs through the reference engine, whose header says the checks are all it needs.
  */
 #include "fuzz.h"
@@ -25,8 +25,9 @@
 
 #include <string.h>
 
-/* Work bounds for the engine run: a few milliseconds per input at most. */
-#define FUZZ_MAX_MACS 2e5
+/* Bounds for the engine run (engine_graph_work, elements of all tensors): a few
+ * milliseconds per input at most. */
+#define FUZZ_MAX_WORK 2e5
 #define FUZZ_MAX_ELEMS ((size_t)1 << 18)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -245,7 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int nodes = g->n_nodes;
     FUZZ_CHECK(engine_graph_prune(g, NULL, 0, &err) == CR_OK && g->n_nodes == nodes,
                "pruning a pruned graph again changed it");
-    if (engine_graph_macs(g) <= FUZZ_MAX_MACS && total <= FUZZ_MAX_ELEMS)
+    if (engine_graph_work(g) <= FUZZ_MAX_WORK && total <= FUZZ_MAX_ELEMS)
         run_engine(g, data, size); /* frees g */
     else
         engine_graph_free(g);

@@ -6,8 +6,9 @@ the reader and the graph builder handle (src/engine/tflite.h, graph.h): CONV_2D 
 DEPTHWISE_CONV_2D with fused activations and SAME/VALID padding, MAX_POOL_2D, ADD,
 PAD, PADV2, RESIZE_BILINEAR, DEPTH_TO_SPACE, CONCATENATION, RESHAPE (option and shape
 tensor), LOGISTIC, fp16 constants behind DEQUANTIZE and a CSR-sparse constant behind
-DENSIFY.  The FlatBuffer is written front to back by the small builder below (field
-ids: TFLite's schema.fbs, as src/engine/tflite.c lists them).
+DENSIFY; and regress_* models, inputs that once found a bug.  The FlatBuffer is
+written front to back by the small builder below (field ids: TFLite's schema.fbs, as
+src/engine/tflite.c lists them).
 """
 import os
 import struct
@@ -238,12 +239,26 @@ def model_shapes():
     return m.bytes([x], [y, r])
 
 
+def model_pool_window():
+    """MAX_POOL_2D SAME with a 2^18 x 2^18 window on a 2x2 input: 2.7e11 comparisons,
+    which the graph's work limit refuses (found by fuzz_tflite as an input that ran for
+    seconds: pooling work was not counted)."""
+    m = Model()
+    x = m.tensor("input", [1, 2, 2, 1])
+    y = m.tensor("pool", [1, 2, 2, 1])
+    m.op(OP["MAX_POOL_2D"], [x], [y], POOL_OPT,
+         Table((0, "u8", 0), (1, "i32", 1), (2, "i32", 1), (3, "i32", 1 << 18),
+               (4, "i32", 1 << 18)))
+    return m.bytes([x], [y])
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__),
                                                              "corpus", "tflite")
     os.makedirs(out, exist_ok=True)
     for name, fn in [("conv_chain", model_conv_chain), ("fp16_add", model_fp16_add),
-                     ("sparse_densify", model_sparse), ("shapes", model_shapes)]:
+                     ("sparse_densify", model_sparse), ("shapes", model_shapes),
+                     ("regress_pool_window", model_pool_window)]:
         with open(os.path.join(out, name + ".tflite"), "wb") as f:
             f.write(fn())
 
