@@ -152,6 +152,9 @@ def chunk_seeds():
         "cricksy": b"\x06" + cricksy_chunk(0, 1) + b"\0" + cricksy_chunk(1, 2),
         "mixed_fielding": b"\x0b" + cricksy_chunk(0, 1) + b"\0" + crease_chunk(1, [30, 31], 30),
         "empty_poses": b"\x02" + b'{"chunk_index":0,"poses":[]}',
+        # The grid-gap count overflowed int64 (fixed in aggregate.c).
+        "regress_frame_num_int64_max": b"\x00" + b'{"chunk_index":0,"poses":[{"frame_num":'
+                                       b'9223372036854775807,"t":1,"detected":false}]}',
     }
 
 
