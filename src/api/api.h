@@ -99,7 +99,9 @@
 /* ---- tokens (HS256 JWT, RFC 7519) ---------------------------------------------- */
 
 /* A compact JWT {"alg":"HS256","typ":"JWT"}.{"sub":sub,"iat":iat[,"exp":exp]} signed
- * with HMAC-SHA256 under `secret`; exp <= 0 = no expiry.  *out freed with cr_free. */
+ * with HMAC-SHA256 under `secret`; exp <= 0 = no expiry.  *out freed with cr_free.
+ * CR_ERR_INVALID for an empty secret, or a sub that is not 1..API_JWT_SUB_MAX-1 bytes
+ * of UTF-8. */
 cr_status api_jwt_sign(const char *secret, const char *sub, int64_t iat, int64_t exp, char **out,
                        cr_err *err);
 

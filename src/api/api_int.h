@@ -33,6 +33,7 @@
 #include "blob/blob.h"
 #include "core/buf.h"
 #include "core/metrics.h"
+#include "pipeline/pipeline.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -132,6 +133,11 @@ enum MHD_Result api_send_status(struct MHD_Connection *c, cr_status s, const cr_
 
 int api_starts_with(const char *s, const char *prefix);
 
+/* A piece of the body of a JSON route: appended to rq->body up to API_BODY_MAX in all;
+ * past that the body is dropped and rq->too_large set (the rest is drained).  MHD_NO
+ * only when memory runs out. */
+enum MHD_Result api_request_body(api_request *rq, const char *upload_data, size_t n);
+
 /* ---- routes.c ---------------------------------------------------------------------- */
 
 #define API_PARAMS 2       /* path parameters of a route, at most */
@@ -181,7 +187,29 @@ enum MHD_Result api_session_list(api_server *s, struct MHD_Connection *c, const 
 enum MHD_Result api_session_get(api_server *s, struct MHD_Connection *c, const api_call *k);
 enum MHD_Result api_session_jobs(api_server *s, struct MHD_Connection *c, const api_call *k);
 /* Shared by the routes (routes.c). */
+/* api_body_parse as the routes use it: NULL after answering 400. */
 json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret);
+
+/* Request bodies, read without a connection (the routes call these on the bytes they
+ * received; so do the fuzz targets).  The bytes are untrusted: anything gives an
+ * answer, never a crash.
+ *
+ * A body as a JSON object: a new reference; an empty body is {}.  NULL when the bytes
+ * are not one JSON object (duplicate keys count as malformed) or memory ran out. */
+json_t *api_body_parse(const char *p, size_t n);
+/* The fields of POST videos/upload/initiate (Cricksy's VideoUploadInitiateRequest plus
+ * crease's deep_mode and title) into `po`, whose strings then point into `b`;
+ * `gpu_default` (GPU_PROCESSING_ENABLED) is the mode when deep_mode is absent.  NULL,
+ * or the message to answer 400 with (po is then partly filled). */
+const char *api_initiate_fields(json_t *b, int gpu_default, pipeline_submit_opts *po);
+/* The job_id of POST videos/upload/complete into `id` (not yet checked as an id:
+ * load_own_job does that).  NULL, or the message to answer 400 with (id is then ""). */
+const char *api_complete_fields(json_t *b, char id[STORE_ID_MAX]);
+/* The fields of POST sessions into `sn` (title, notes, analysis_context, camera_view,
+ * player_ids; its strings point into `b`, player_ids into *players_text, which the
+ * caller frees with cr_free in every case).  CR_ERR_INVALID with the message to answer
+ * 400 with, CR_ERR_NOMEM.  The store checks lengths and enums (store_session_create). */
+cr_status api_session_fields(json_t *b, store_session_new *sn, char **players_text, cr_err *err);
 json_t *api_job_json(api_server *s, const store_job *j, int full);
 json_t *api_time_json(double epoch); /* ISO 8601 UTC; null for 0 */
 /* 0 when `sub` owns the session (filled in *out), else the HTTP code to answer (404

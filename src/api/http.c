@@ -138,8 +138,7 @@ static enum MHD_Result request_begin(api_server *s, struct MHD_Connection *c, co
     return MHD_YES;
 }
 
-/* A piece of the body of a JSON route, kept up to API_BODY_MAX. */
-static enum MHD_Result request_body(api_request *rq, const char *upload_data, size_t n)
+enum MHD_Result api_request_body(api_request *rq, const char *upload_data, size_t n)
 {
     if (rq->too_large)
         return MHD_YES;
@@ -176,7 +175,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             api_blob_put_data(s, rq, upload_data, n);
             return MHD_YES;
         }
-        return request_body(rq, upload_data, n);
+        return api_request_body(rq, upload_data, n);
     }
     return request_answer(s, c, url, method, rq);
 }

@@ -93,6 +93,34 @@ static int hmac_sha256(const char *secret, const char *msg, size_t n, unsigned c
     return 0;
 }
 
+/* 1 when s[0..n) is UTF-8 as RFC 3629 defines it (no overlong forms, no surrogates,
+ * nothing above U+10FFFF): what JSON text, and so a token's payload, can hold. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len == 0 || len > n - i)
+            return 0;
+        unsigned long cp = len == 1 ? c : c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        static const unsigned long min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 cr_status api_jwt_sign(const char *secret, const char *sub, int64_t iat, int64_t exp, char **out,
                        cr_err *err)
 {
@@ -102,6 +130,10 @@ cr_status api_jwt_sign(const char *secret, const char *sub, int64_t iat, int64_t
     size_t sl = sub ? strlen(sub) : 0;
     if (sl == 0 || sl >= API_JWT_SUB_MAX)
         return cr_err_set(err, CR_ERR_INVALID, "sub must be 1..%d bytes", API_JWT_SUB_MAX - 1);
+    /* JSON holds text only: without this check jansson refuses the payload and the
+     * refusal would read as "out of memory". */
+    if (!utf8_valid((const unsigned char *)sub, sl))
+        return cr_err_set(err, CR_ERR_INVALID, "sub must be UTF-8 text");
     json_t *p = json_pack("{s:s, s:I}", "sub", sub, "iat", (json_int_t)iat);
     if (p != NULL && exp > 0)
         json_object_set_new(p, "exp", json_integer((json_int_t)exp));

@@ -208,24 +208,28 @@ static enum MHD_Result send_load_error(struct MHD_Connection *c, unsigned code, 
 
 /* ---- routes ---------------------------------------------------------------------- */
 
-/* Parses the body as a JSON object ("" = {}); NULL after answering 400. */
-json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret)
+json_t *api_body_parse(const char *p, size_t n)
 {
-    if (rq->body.len == 0)
+    if (n == 0)
         return json_object();
-    json_error_t je;
-    json_t *j = json_loadb(rq->body.p, rq->body.len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
     if (j == NULL || !json_is_object(j)) {
         json_decref(j);
-        *ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "request body must be a JSON object");
         return NULL;
     }
     return j;
 }
 
-/* The per-job request fields of initiate (Cricksy's VideoUploadInitiateRequest plus
- * crease's deep_mode and title) into `po`; NULL, or the error to answer. */
-static const char *initiate_fields(const api_server *s, json_t *b, pipeline_submit_opts *po)
+/* Parses the body as a JSON object ("" = {}); NULL after answering 400. */
+json_t *api_body_object(struct MHD_Connection *c, const api_request *rq, enum MHD_Result *ret)
+{
+    json_t *j = api_body_parse(rq->body.p, rq->body.len);
+    if (j == NULL)
+        *ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, "request body must be a JSON object");
+    return j;
+}
+
+const char *api_initiate_fields(json_t *b, int gpu_default, pipeline_submit_opts *po)
 {
     json_t *fn = json_object_get(b, "filename"), *am = json_object_get(b, "analysis_mode");
     json_t *sid = json_object_get(b, "session_id"), *fps = json_object_get(b, "sample_fps");
@@ -260,7 +264,7 @@ static const char *initiate_fields(const api_server *s, json_t *b, pipeline_subm
     }
     /* GPU mode three ways (the pipeline runbook): the default, this field, and
      * GPU_PROCESSING_ENABLED (the default when the field is absent). */
-    po->chunked = s->cfg.gpu_processing_enabled;
+    po->chunked = gpu_default;
     if (dm != NULL && !json_is_null(dm)) {
         const char *v = json_is_string(dm) ? json_string_value(dm) : "";
         if (strcmp(v, STORE_DEEP_MODE_GPU) != 0 && strcmp(v, STORE_DEEP_MODE_CPU) != 0)
@@ -295,7 +299,7 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
     }
     pipeline_submit_opts po = {0};
     po.owner_id = sub;
-    const char *bad = initiate_fields(s, b, &po);
+    const char *bad = api_initiate_fields(b, s->cfg.gpu_processing_enabled, &po);
     if (bad != NULL) {
         ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, bad);
         json_decref(b);
@@ -333,6 +337,18 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
     return api_send_json(c, MHD_HTTP_OK, o);
 }
 
+const char *api_complete_fields(json_t *b, char id[STORE_ID_MAX])
+{
+    json_t *jid = json_object_get(b, "job_id");
+    id[0] = '\0';
+    if (!json_is_string(jid))
+        return "job_id (string) is required";
+    if (json_string_length(jid) >= STORE_ID_MAX)
+        return "bad job id";
+    snprintf(id, STORE_ID_MAX, "%s", json_string_value(jid));
+    return NULL;
+}
+
 static enum MHD_Result route_complete(api_server *s, struct MHD_Connection *c,
                                       const api_request *rq, const char *sub)
 {
@@ -340,17 +356,11 @@ static enum MHD_Result route_complete(api_server *s, struct MHD_Connection *c,
     json_t *b = api_body_object(c, rq, &ret);
     if (b == NULL)
         return ret;
-    json_t *jid = json_object_get(b, "job_id");
-    if (!json_is_string(jid)) {
-        json_decref(b);
-        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "job_id (string) is required");
-    }
     char id[STORE_ID_MAX];
-    snprintf(id, sizeof id, "%s", json_string_value(jid));
-    int id_ok = json_string_length(jid) < sizeof id;
+    const char *bad = api_complete_fields(b, id);
     json_decref(b);
-    if (!id_ok)
-        return api_send_error(c, MHD_HTTP_BAD_REQUEST, "bad job id");
+    if (bad != NULL)
+        return api_send_error(c, MHD_HTTP_BAD_REQUEST, bad);
 
     cr_err e = {0};
     store_job job;

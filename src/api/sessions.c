@@ -97,6 +97,38 @@ static const char *opt_string(json_t *b, const char *key, int *bad)
     return json_string_value(v);
 }
 
+cr_status api_session_fields(json_t *b, store_session_new *sn, char **players_text, cr_err *err)
+{
+    int bad = 0;
+    *players_text = NULL;
+    sn->title = opt_string(b, "title", &bad);
+    sn->notes = opt_string(b, "notes", &bad);
+    sn->analysis_context = opt_string(b, "analysis_context", &bad);
+    sn->camera_view = opt_string(b, "camera_view", &bad);
+    sn->player_ids_json = NULL;
+    json_t *players = json_object_get(b, "player_ids");
+    if (players != NULL && !json_is_null(players)) {
+        size_t i;
+        json_t *p;
+        if (!json_is_array(players))
+            bad = 1;
+        json_array_foreach(players, i, p) if (!json_is_string(p)) bad = 1;
+        if (!bad) {
+            *players_text = json_dumps(players, JSON_COMPACT);
+            if (*players_text == NULL) /* never store [] for a list that was given */
+                return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+        }
+        sn->player_ids_json = *players_text;
+    }
+    if (bad)
+        return cr_err_set(err, CR_ERR_INVALID,
+                          "title, notes, analysis_context and camera_view must be strings, "
+                          "player_ids a list of strings");
+    if (sn->title == NULL)
+        return cr_err_set(err, CR_ERR_INVALID, "title is required");
+    return CR_OK;
+}
+
 static enum MHD_Result create_session(api_server *s, struct MHD_Connection *c,
                                       const api_request *rq, const char *sub)
 {
@@ -104,33 +136,11 @@ static enum MHD_Result create_session(api_server *s, struct MHD_Connection *c,
     json_t *b = api_body_object(c, rq, &ret);
     if (b == NULL)
         return ret;
-    int bad = 0;
     store_session_new sn = {.owner_type = STORE_OWNER_COACH, .owner_id = sub};
-    sn.title = opt_string(b, "title", &bad);
-    sn.notes = opt_string(b, "notes", &bad);
-    sn.analysis_context = opt_string(b, "analysis_context", &bad);
-    sn.camera_view = opt_string(b, "camera_view", &bad);
-    json_t *players = json_object_get(b, "player_ids");
     char *players_text = NULL;
-    if (players != NULL && !json_is_null(players)) {
-        size_t i;
-        json_t *p;
-        if (!json_is_array(players))
-            bad = 1;
-        json_array_foreach(players, i, p) if (!json_is_string(p)) bad = 1;
-        if (!bad)
-            players_text = json_dumps(players, JSON_COMPACT);
-        sn.player_ids_json = players_text;
-    }
     cr_err e = {0};
     char id[37];
-    cr_status st = CR_OK;
-    if (bad)
-        st = cr_err_set(&e, CR_ERR_INVALID,
-                        "title, notes, analysis_context and camera_view must be strings, "
-                        "player_ids a list of strings");
-    else if (sn.title == NULL)
-        st = cr_err_set(&e, CR_ERR_INVALID, "title is required");
+    cr_status st = api_session_fields(b, &sn, &players_text, &e);
     if (st == CR_OK) {
         pthread_mutex_lock(&s->st_lock);
         st = store_session_create(s->st, &sn, id, sizeof id, &e);

@@ -147,4 +147,13 @@ int blob_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, si
 /* Parses an ISO-8601 UTC timestamp "2013-05-24T00:00:00.000Z" (S3's LastModified). */
 int64_t blob_parse_iso8601(const char *s);
 
+/* One page of a ListObjectsV2 answer: calls fn(ctx, key, info) for each <Contents>
+ * entry in document order (info: Size, LastModified, ETag without quotes; 0 / "" when
+ * absent) until fn returns non-zero, which sets *stopped.  *truncated is 1 when
+ * <IsTruncated> is "true"; `token` then holds <NextContinuationToken>.  An entry
+ * without <Key>, or a truncated page without a token, is CR_ERR_FORMAT; CR_ERR_NOMEM.
+ * Entries already passed to fn stay passed. */
+cr_status blob_s3_list_page(const char *xml, size_t n, blob_list_fn fn, void *ctx, int *stopped,
+                            int *truncated, cr_buf *token, cr_err *err);
+
 #endif

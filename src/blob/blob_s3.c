@@ -921,7 +921,7 @@ static cr_status s3_del(void *ctx, const char *key, cr_err *err)
 static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *fnctx, cr_err *err)
 {
     s3_ctx *s = ctx;
-    cr_buf resp = {0}, token = {0}, key = {0}, val = {0};
+    cr_buf resp = {0}, token = {0};
     cr_status st = CR_OK;
     int stop = 0;
     for (int page = 0; !stop; page++) {
@@ -932,68 +932,15 @@ static cr_status s3_list(void *ctx, const char *prefix, blob_list_fn fn, void *f
         s3_req r = {.method = "GET", .query = q, .nq = nq, .sink = SINK_MEM, .mem = &resp};
         if ((st = s3_do(s, &r, err)) != CR_OK)
             break;
-        size_t pos = 0, cs, ce;
-        while (!stop && blob_xml_element(resp.p, resp.len, &pos, "Contents", &cs, &ce)) {
-            const char *el = resp.p + cs;
-            size_t n = ce - cs, p2 = 0;
-            cr_buf_truncate(&key, 0);
-            if (!blob_xml_text(el, n, &p2, "Key", &key)) {
-                st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: an entry without <Key>");
-                stop = 1;
-                break;
-            }
-            blob_info info = {0};
-            p2 = 0;
-            cr_buf_truncate(&val, 0);
-            if (blob_xml_text(el, n, &p2, "Size", &val))
-                info.size = strtoull(val.p, NULL, 10);
-            p2 = 0;
-            cr_buf_truncate(&val, 0);
-            if (blob_xml_text(el, n, &p2, "LastModified", &val))
-                info.mtime = blob_parse_iso8601(val.p);
-            p2 = 0;
-            cr_buf_truncate(&val, 0);
-            if (blob_xml_text(el, n, &p2, "ETag", &val)) {
-                const char *e = val.p;
-                size_t l = val.len;
-                if (l >= 2 && e[0] == '"' && e[l - 1] == '"') {
-                    e++;
-                    l -= 2;
-                }
-                if (l >= sizeof info.etag)
-                    l = sizeof info.etag - 1;
-                memcpy(info.etag, e, l);
-                info.etag[l] = '\0';
-            }
-            if (key.st != CR_OK || val.st != CR_OK) {
-                st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-                stop = 1;
-                break;
-            }
-            if (fn(fnctx, key.p, &info) != 0)
-                stop = 1;
-        }
-        if (stop)
+        int truncated = 0;
+        if ((st = blob_s3_list_page(resp.p, resp.len, fn, fnctx, &stop, &truncated, &token, err)) !=
+                CR_OK ||
+            stop || !truncated)
             break;
-        pos = 0;
-        cr_buf_truncate(&val, 0);
-        int truncated = blob_xml_text(resp.p, resp.len, &pos, "IsTruncated", &val) &&
-                        strcmp(val.p, "true") == 0;
-        if (!truncated)
-            break;
-        pos = 0;
-        cr_buf_truncate(&token, 0);
-        if (!blob_xml_text(resp.p, resp.len, &pos, "NextContinuationToken", &token) ||
-            token.len == 0) {
-            st = cr_err_set(err, CR_ERR_FORMAT, "s3 list: truncated without a continuation token");
-            break;
-        }
         cr_buf_truncate(&resp, 0);
     }
     cr_buf_release(&resp);
     cr_buf_release(&token);
-    cr_buf_release(&key);
-    cr_buf_release(&val);
     return st;
 }
 

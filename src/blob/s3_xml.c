@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* mkostemp, strptime */
 #include "blob/blob_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -162,4 +163,69 @@ int64_t blob_parse_iso8601(const char *s)
     if (end == NULL)
         return 0;
     return (int64_t)timegm(&tm);
+}
+
+/* The ETag of a listing entry without its quotes, cut to fit `out`. */
+static void etag_copy(const cr_buf *val, char *out, size_t cap)
+{
+    const char *e = val->p;
+    size_t l = val->len;
+    if (l >= 2 && e[0] == '"' && e[l - 1] == '"') {
+        e++;
+        l -= 2;
+    }
+    if (l >= cap)
+        l = cap - 1;
+    memcpy(out, e, l);
+    out[l] = '\0';
+}
+
+cr_status blob_s3_list_page(const char *xml, size_t n, blob_list_fn fn, void *ctx, int *stopped,
+                            int *truncated, cr_buf *token, cr_err *err)
+{
+    cr_buf key = {0}, val = {0};
+    cr_status st = CR_OK;
+    size_t pos = 0, cs, ce;
+    *stopped = 0;
+    *truncated = 0;
+    while (blob_xml_element(xml, n, &pos, "Contents", &cs, &ce)) {
+        const char *el = xml + cs;
+        size_t en = ce - cs, p2 = 0;
+        if (!blob_xml_text(el, en, &p2, "Key", &key)) {
+            st = cr_err_set(err, key.st != CR_OK ? CR_ERR_NOMEM : CR_ERR_FORMAT,
+                            "s3 list: an entry without <Key>");
+            goto done;
+        }
+        blob_info info = {0};
+        p2 = 0;
+        if (blob_xml_text(el, en, &p2, "Size", &val))
+            info.size = strtoull(val.p, NULL, 10);
+        p2 = 0;
+        if (blob_xml_text(el, en, &p2, "LastModified", &val))
+            info.mtime = blob_parse_iso8601(val.p);
+        p2 = 0;
+        if (blob_xml_text(el, en, &p2, "ETag", &val))
+            etag_copy(&val, info.etag, sizeof info.etag);
+        if (val.st != CR_OK) {
+            st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        if (fn(ctx, key.p, &info) != 0) {
+            *stopped = 1;
+            goto done;
+        }
+    }
+    pos = 0;
+    *truncated = blob_xml_text(xml, n, &pos, "IsTruncated", &val) && strcmp(val.p, "true") == 0;
+    if (*truncated) {
+        pos = 0;
+        cr_buf_truncate(token, 0);
+        if (!blob_xml_text(xml, n, &pos, "NextContinuationToken", token) || token->len == 0)
+            st = cr_err_set(err, token->st != CR_OK ? CR_ERR_NOMEM : CR_ERR_FORMAT,
+                            "s3 list: truncated without a continuation token");
+    }
+done:
+    cr_buf_release(&key);
+    cr_buf_release(&val);
+    return st;
 }

@@ -12,11 +12,13 @@
  * 1,622,400 floats (heavy, measured with engine_graph_from_tflite). */
 #define GRAPH_MAX_ELEMS ((size_t)1 << 26)
 /* Largest graph accepted: 2^28 activation floats in all (1 GiB; heavy, the largest pose
- * model, has 34.7 M, measured) and 1e11 multiply-accumulates (heavy: 1.9e9,
- * POSE-NOTES.md), so a hostile file cannot make an engine allocate or compute without
- * bound. */
+ * model, has 34.7 M, measured) and 1e11 steps of window operators (engine_graph_work:
+ * heavy has 1.9e9 multiply-accumulates, POSE-NOTES.md, and pools of 3x3 at most), so a
+ * hostile file cannot make an engine allocate or compute without bound.  Pooling
+ * counts too: its window comes from the options, not from a weight tensor, so nothing
+ * else bounds it. */
 #define GRAPH_MAX_TOTAL_ELEMS ((size_t)1 << 28)
-#define GRAPH_MAX_MACS 1e11
+#define GRAPH_MAX_WORK 1e11
 /* The widest batch engine_graph_set_batch makes (the GPU engine's largest, DESIGN.md §9). */
 #define GRAPH_MAX_BATCH 1024
 
@@ -160,6 +162,17 @@ double engine_graph_macs(const engine_graph *g)
             macs += (double)o->count * n->kh * n->kw;
     }
     return macs;
+}
+
+double engine_graph_work(const engine_graph *g)
+{
+    double work = engine_graph_macs(g);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const engine_graph_node *n = &g->nodes[i];
+        if (n->op == ENGINE_GRAPH_MAX_POOL)
+            work += (double)g->tensors[n->out].count * n->kh * n->kw;
+    }
+    return work;
 }
 
 /* ---- checking ---------------------------------------------------------------- */
@@ -359,9 +372,10 @@ cr_status engine_graph_check(engine_graph *g, cr_err *err)
             return cr_err_set(err, CR_ERR_LIMIT, "graph: activations exceed %zu floats",
                               GRAPH_MAX_TOTAL_ELEMS);
     }
-    if (engine_graph_macs(g) > GRAPH_MAX_MACS)
-        return cr_err_set(err, CR_ERR_LIMIT, "graph: more than %.0e multiply-accumulates",
-                          GRAPH_MAX_MACS);
+    if (engine_graph_work(g) > GRAPH_MAX_WORK)
+        return cr_err_set(err, CR_ERR_LIMIT,
+                          "graph: more than %.0e multiply-accumulates and pooling comparisons",
+                          GRAPH_MAX_WORK);
     for (int i = 0; i < g->n_outputs; i++) {
         int t = g->outputs[i];
         if (t < 0 || t >= g->n_tensors || g->tensors[t].producer < 0)

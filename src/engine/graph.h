@@ -15,7 +15,9 @@
  *   - checks every operator: operand counts, ranks, constant sizes, and that the
  *     declared output shape is exactly what the operator computes, and that the
  *     operators come in dataflow order.  An engine can therefore index buffers
- *     from the shapes without further checks.
+ *     from the shapes without further checks;
+ *   - bounds the whole graph: activations and the work of window operators
+ *     (engine_graph_work) have limits, so one run takes bounded memory and time.
  * Anything else is CR_ERR_FORMAT (inconsistent file) or CR_ERR_UNSUPPORTED
  * (operator, option, activation or dilation this project does not implement).
  *
@@ -114,6 +116,11 @@ int engine_graph_find(const engine_graph *g, const char *name);
 
 /* Multiply-accumulates of the CONV2D/DWCONV2D nodes (a size measure for tests and benchmarks). */
 double engine_graph_macs(const engine_graph *g);
+
+/* The steps of the window operators: engine_graph_macs plus, for each MAX_POOL, output
+ * elements x window.  engine_graph_check refuses a graph above 1e11 (CR_ERR_LIMIT):
+ * what bounds the time of one run. */
+double engine_graph_work(const engine_graph *g);
 
 const char *engine_graph_op_name(engine_graph_op op);
 

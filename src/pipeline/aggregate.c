@@ -148,7 +148,9 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
                             index, (long long)k, (long long)*last_k);
             break;
         }
-        sum->grid_gaps += k - *last_k - 1;
+        /* k > *last_k >= -1, so (k - 1) - *last_k cannot overflow; k - *last_k would
+         * for a frame_num of INT64_MAX (the artifact's bytes are untrusted). */
+        sum->grid_gaps += (k - 1) - *last_k;
         *last_k = k;
         /* frame_index becomes the position in the merged series. */
         json_object_set_new(pose, "frame_index", json_integer(sum->frames));

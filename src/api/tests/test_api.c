@@ -134,6 +134,18 @@ static void test_jwt(void)
     cr_err_clear(&e);
     CHECK(api_jwt_sign(SECRET, "", 1000, 0, &tok, &e) == CR_ERR_INVALID);
     CHECK(tok == NULL);
+    /* A subject that is not UTF-8 cannot be JSON text: refused as such, not as memory. */
+    const char *not_text[] = {"\xd2k", "a\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof not_text / sizeof not_text[0]; i++) {
+        cr_err_clear(&e);
+        CHECK(api_jwt_sign(SECRET, not_text[i], 1000, 0, &tok, &e) == CR_ERR_INVALID);
+        CHECK(tok == NULL && strstr(cr_err_msg(&e), "UTF-8") != NULL);
+    }
+    cr_err_clear(&e);
+    CHECK(api_jwt_sign(SECRET, "trainer-\xc3\xa9\xf0\x9f\x8f\x8f", 1000, 0, &tok, &e) == CR_OK);
+    CHECK(tok != NULL && api_jwt_verify(SECRET, tok, 1500, sub, &e) == CR_OK &&
+          strcmp(sub, "trainer-\xc3\xa9\xf0\x9f\x8f\x8f") == 0);
+    cr_free(tok);
 }
 
 /* ---- HTTP through libcurl ---------------------------------------------------------- */

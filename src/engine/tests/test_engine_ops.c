@@ -470,6 +470,26 @@ static void api_checks(void)
     big->outputs[big->n_outputs++] = big->n_tensors - 1;
     CHECK_INT_EQ(engine_graph_check(big, NULL), CR_ERR_LIMIT);
     engine_graph_free(big);
+    /* A pooling window comes from the options alone (no weight tensor bounds it): its
+     * comparisons count against the same limit.  4 outputs x a 2^18 x 2^18 window. */
+    engine_graph *pool = engine_graph_new();
+    pool->input = add_t(pool, "x", 4, 1, 2, 2, 1, NULL);
+    int py = add_t(pool, "y", 4, 1, 2, 2, 1, NULL);
+    engine_graph_node pn = node0(ENGINE_GRAPH_MAX_POOL, pool->input, py);
+    pn.kh = pn.kw = 1 << 18;
+    pn.stride_h = pn.stride_w = 1;
+    pn.pad_top = pn.pad_left = (1 << 17) - 1; /* SAME: total (2-1)*1 + 2^18 - 2 */
+    pn.pad_bottom = pn.pad_right = 1 << 17;
+    engine_graph_add_node(pool, &pn, NULL);
+    pool->outputs[pool->n_outputs++] = py;
+    CHECK_INT_EQ(engine_graph_check(pool, NULL), CR_ERR_LIMIT);
+    CHECK(engine_graph_work(pool) > 1e11 && engine_graph_macs(pool) == 0);
+    pool->nodes[0].kh = pool->nodes[0].kw = 3; /* the same pool, 3x3 SAME */
+    pool->nodes[0].pad_top = pool->nodes[0].pad_left = 1;
+    pool->nodes[0].pad_bottom = pool->nodes[0].pad_right = 1;
+    CHECK_INT_EQ(engine_graph_check(pool, NULL), CR_OK);
+    CHECK(engine_graph_work(pool) == 4 * 9);
+    engine_graph_free(pool);
 
     /* Every allocation failure during creation is CR_ERR_NOMEM and leaks nothing (ASan). */
     const char *const *engines = engine_available();
