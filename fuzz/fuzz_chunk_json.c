@@ -57,8 +57,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    cr_mem_init();
-    cr_log_configure(CR_LOG_ERROR, 0);
+    fuzz_init_quiet();
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/crease-fuzz-XXXXXX", base ? base : "/tmp");
     FUZZ_CHECK(mkdtemp(dir) != NULL, "cannot make a folder under %s", base);

@@ -27,14 +27,7 @@
 #define SECRET "fuzz-secret"
 #define NOW ((int64_t)1700000000)
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cr_mem_init();
-    cr_log_configure(CR_LOG_ERROR, 0);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 /* Verifies `token` and checks the contract of the answer; returns the status. */
 static cr_status verify(const char *token, char sub[API_JWT_SUB_MAX])

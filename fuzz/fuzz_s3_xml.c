@@ -17,14 +17,7 @@
 
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cr_mem_init();
-    cr_log_configure(CR_LOG_ERROR, 0);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 static const char *const tags[] = {
     "Contents", "Key",      "Size",        "LastModified",         "ETag", "Error", "Code",

@@ -30,14 +30,7 @@
 #define FUZZ_MAX_WORK 2e5
 #define FUZZ_MAX_ELEMS ((size_t)1 << 18)
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cr_mem_init();
-    cr_log_configure(CR_LOG_ERROR, 0);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 static int inside(const uint8_t *p, size_t len, const uint8_t *data, size_t size)
 {

@@ -34,14 +34,7 @@
 #define FUZZ_MAX_FRAMES 12
 #define FUZZ_MAX_PIXELS (256 * 256)
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cr_mem_init();
-    cr_log_configure(CR_LOG_ERROR, 0);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 typedef struct mem_file {
     const uint8_t *p;
