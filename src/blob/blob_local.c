@@ -429,16 +429,22 @@ typedef struct tmpfile {
 
 /* Creates a new file ".tmp-<16 hex>" in dirfd (O_EXCL, so never an existing file
  * or link). */
-static cr_status tmp_open(int dirfd, tmpfile_t *t, cr_err *err)
+/* A fresh name "<prefix>-<16 hex>" for a temporary entry (time, pid and a counter
+ * mixed: unlikely to collide; callers create it exclusively and retry on EEXIST). */
+static void tmp_name(char *out, size_t cap, const char *prefix)
 {
     static _Atomic unsigned long long seq;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long x = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+                           ((unsigned long long)getpid() << 20) ^ (++seq * 0x9E3779B97F4A7C15ull);
+    snprintf(out, cap, "%s-%016llx", prefix, x);
+}
+
+static cr_status tmp_open(int dirfd, tmpfile_t *t, cr_err *err)
+{
     for (int tries = 0; tries < 100; tries++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long x =
-            (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
-            ((unsigned long long)getpid() << 20) ^ (++seq * 0x9E3779B97F4A7C15ull);
-        snprintf(t->name, sizeof t->name, ".tmp-%016llx", x);
+        tmp_name(t->name, sizeof t->name, ".tmp");
         int fd = openat(dirfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
             t->dirfd = dirfd;
@@ -641,15 +647,9 @@ static cr_status link_key(local_ctx *l, const char *key, int in, cr_err *err)
     }
     char proc[64], name[32];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", in);
-    static _Atomic unsigned long long seq;
     int rc = -1;
     for (int tries = 0; tries < 100 && rc != 0; tries++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long x = (unsigned long long)ts.tv_nsec ^
-                               ((unsigned long long)getpid() << 20) ^
-                               (++seq * 0x9E3779B97F4A7C15ull);
-        snprintf(name, sizeof name, ".lnk-%016llx", x);
+        tmp_name(name, sizeof name, ".lnk");
         rc = linkat(AT_FDCWD, proc, l->tmp_fd, name, AT_SYMLINK_FOLLOW);
         if (rc != 0 && errno != EEXIST)
             break;
