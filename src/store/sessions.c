@@ -131,25 +131,6 @@ cr_status store_session_get(store *st, const char *session_id, store_session *ou
     return s;
 }
 
-cr_status store_session_list(store *st, const char *owner_type, const char *owner_id, int offset,
-                             store_session *out, int cap, int *n, cr_err *err)
-{
-    *n = 0;
-    cr_status s = store_need(owner_type, "owner type", err);
-    if (s == CR_OK)
-        s = store_need(owner_id, "owner id", err);
-    if (s != CR_OK || cap <= 0)
-        return s;
-    store_val p[4] = {SVT(owner_type), SVT(owner_id), SVI(cap), SVI(offset > 0 ? offset : 0)};
-    store_rows r;
-    if ((s = store_run(st, Q_SESSION_LIST, p, 4, &r, err)) != CR_OK)
-        return s;
-    for (int i = 0; i < r.nrows && i < cap; i++)
-        session_from_row(&r, i, &out[(*n)++]);
-    store_rows_free(&r);
-    return CR_OK;
-}
-
 /* The 5 summary columns of a row from column `col` on (store_sql.c,
  * PG_SESSION_JOBS_COLS). */
 static void jobs_from_row(const store_rows *r, int i, int col, store_session_jobs *o)
@@ -162,9 +143,11 @@ static void jobs_from_row(const store_rows *r, int i, int col, store_session_job
     o->latest_completed_at = store_cell_double(r, i, col + 4);
 }
 
-cr_status store_session_list_jobs(store *st, const char *owner_type, const char *owner_id,
-                                  int offset, store_session *out, store_session_jobs *jobs, int cap,
-                                  int *n, cr_err *err)
+/* The owner's sessions, newest first, by query `q`: Q_SESSION_LIST, or
+ * Q_SESSION_LIST_JOBS whose rows carry each session's job summary too (into jobs[i]). */
+static cr_status session_list(store *st, int q, const char *owner_type, const char *owner_id,
+                              int offset, store_session *out, store_session_jobs *jobs, int cap,
+                              int *n, cr_err *err)
 {
     *n = 0;
     cr_status s = store_need(owner_type, "owner type", err);
@@ -174,15 +157,30 @@ cr_status store_session_list_jobs(store *st, const char *owner_type, const char 
         return s;
     store_val p[4] = {SVT(owner_type), SVT(owner_id), SVI(cap), SVI(offset > 0 ? offset : 0)};
     store_rows r;
-    if ((s = store_run(st, Q_SESSION_LIST_JOBS, p, 4, &r, err)) != CR_OK)
+    if ((s = store_run(st, q, p, 4, &r, err)) != CR_OK)
         return s;
     for (int i = 0; i < r.nrows && i < cap; i++) {
         session_from_row(&r, i, &out[*n]);
-        jobs_from_row(&r, i, 13, &jobs[*n]);
+        if (jobs != NULL)
+            jobs_from_row(&r, i, 13, &jobs[*n]);
         (*n)++;
     }
     store_rows_free(&r);
     return CR_OK;
+}
+
+cr_status store_session_list(store *st, const char *owner_type, const char *owner_id, int offset,
+                             store_session *out, int cap, int *n, cr_err *err)
+{
+    return session_list(st, Q_SESSION_LIST, owner_type, owner_id, offset, out, NULL, cap, n, err);
+}
+
+cr_status store_session_list_jobs(store *st, const char *owner_type, const char *owner_id,
+                                  int offset, store_session *out, store_session_jobs *jobs, int cap,
+                                  int *n, cr_err *err)
+{
+    return session_list(st, Q_SESSION_LIST_JOBS, owner_type, owner_id, offset, out, jobs, cap, n,
+                        err);
 }
 
 cr_status store_session_jobs_of(store *st, const char *session_id, store_session_jobs *out,
