@@ -3,6 +3,7 @@
  * `crease analysis-worker`.
  */
 #include "cli/cli.h"
+#include "cli/progress.h"
 
 #include "analysis/analysis.h"
 #include "api/api.h"
@@ -13,6 +14,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ typedef struct run_opts {
     const char *mode;
     const char *out;
     int whole;
+    int no_progress;          /* analyze: log lines instead of the progress display */
     int metrics_port;         /* -1: no metrics listener */
     const char *metrics_bind; /* NULL: 127.0.0.1 */
 } run_opts;
@@ -53,7 +56,8 @@ enum {
     OPT_OUT,
     OPT_WHOLE,
     OPT_METRICS_PORT,
-    OPT_METRICS_BIND
+    OPT_METRICS_BIND,
+    OPT_NO_PROGRESS
 };
 
 static const struct option long_opts[] = {
@@ -69,6 +73,7 @@ static const struct option long_opts[] = {
     {"whole", no_argument, NULL, OPT_WHOLE},
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
     {"metrics-bind", required_argument, NULL, OPT_METRICS_BIND},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -138,6 +143,9 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
         case OPT_METRICS_BIND:
             o->metrics_bind = optarg;
             break;
+        case OPT_NO_PROGRESS:
+            o->no_progress = 1;
+            break;
         default:
             fprintf(stderr, "crease %s: unknown option '%s' (see crease %s --help)\n", cmd,
                     argv[optind - 1], cmd);
@@ -161,6 +169,7 @@ typedef struct thread_arg {
     pipeline_worker_stats stats;
     cr_status st;
     cr_err err;
+    atomic_int *finished; /* counts the threads that returned */
 } thread_arg;
 
 static void *chunk_thread(void *p)
@@ -168,7 +177,40 @@ static void *chunk_thread(void *p)
     thread_arg *a = p;
     a->w.worker_id = a->name;
     a->st = pipeline_chunk_worker_run(a->cfg, &a->w, &a->stats, &a->err);
+    atomic_fetch_add(a->finished, 1);
     return NULL;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Shows the job's chunk count from the store until `started` worker threads have
+ * returned: the store is the truth (a chunk counts when its transaction commits),
+ * and reading it needs nothing from the workers.  A failed read skips one update. */
+static void show_chunk_progress(store *st, const char *job_id, atomic_int *finished, int started,
+                                const struct timespec *t0)
+{
+    cli_progress pr;
+    int tty = isatty(STDERR_FILENO);
+    cli_progress_open(&pr, stderr, tty, "analyzing", "chunks");
+    /* a terminal redraws 4 times a second; plain lines come only on a change, so a
+     * poll each second is enough there */
+    struct timespec nap = {tty ? 0 : 1, tty ? 250000000L : 0};
+    for (;;) {
+        int all_done = atomic_load(finished) >= started;
+        store_job j;
+        cr_err e = {0};
+        if (store_job_get(st, job_id, &j, &e) == CR_OK)
+            cli_progress_update(&pr, j.completed_chunks, j.total_chunks, seconds_since(t0));
+        if (all_done)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    cli_progress_close(&pr);
 }
 
 static int print_job_outcome(const cr_config *cfg, store *st, blob_store *blob, const char *job_id,
@@ -251,6 +293,9 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
                "  --workers N            chunk worker threads (default: the number of CPUs)\n"
                "  --mode MODE            " ANALYSIS_MODES_BAR "\n"
                "  --out FILE             also write final_results.json to FILE\n"
+               "  --no-progress          the workers' log lines (LOG_LEVEL) on stderr instead of\n"
+               "                         the progress display (a bar on a terminal, a line per\n"
+               "                         finished chunk otherwise)\n"
                "%s",
                pose_opts_help);
         return 0;
@@ -264,9 +309,14 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         return 2;
     }
     const char *path = argv[i];
+    /* The progress display says what the workers' info lines would say, and those
+     * would break a bar drawn in place: unless LOG_LEVEL asks for them, only warnings
+     * and errors are logged while it is shown. */
+    if (!o.no_progress && getenv("LOG_LEVEL") == NULL && cfg->log_level < CR_LOG_WARN)
+        cr_log_configure(CR_LOG_WARN, cfg->log_json);
     /* SIGTERM/SIGINT: workers finish the chunk in hand and stop. */
     volatile sig_atomic_t *stop = cli_stop_on_signals();
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
     store *st = NULL;
@@ -288,6 +338,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
         goto done;
     }
+    atomic_int finished = 0;
     int nw = o.workers < sub.chunks ? o.workers : sub.chunks;
     args = cr_calloc((size_t)nw, sizeof *args);
     tids = cr_calloc((size_t)nw, sizeof *tids);
@@ -302,6 +353,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         args[k].w.wait_job = sub.job_id;
         args[k].w.poll_seconds = 0.1;
         args[k].w.stop = stop;
+        args[k].finished = &finished;
         worker_name(args[k].name, sizeof args[k].name, k);
         if (pthread_create(&tids[k], NULL, chunk_thread, &args[k]) != 0) {
             fprintf(stderr, "crease analyze: cannot start worker thread %d\n", k);
@@ -310,6 +362,8 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         }
         started++;
     }
+    if (!o.no_progress)
+        show_chunk_progress(st, sub.job_id, &finished, started, &t0);
     int worker_failed = 0;
     for (int k = 0; k < started; k++) {
         pthread_join(tids[k], NULL);
@@ -333,13 +387,13 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
     aw.poll_seconds = 0.1;
     aw.stop = stop;
     pipeline_worker_stats ws;
+    if (!o.no_progress && !*stop)
+        fprintf(stderr, "analyzing: merging %d chunks, metrics and report\n", sub.chunks);
     if (pipeline_analysis_worker_run(cfg, &aw, &ws, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
         goto done;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    rc = print_job_outcome(cfg, st, blob, sub.job_id, o.out,
-                           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    rc = print_job_outcome(cfg, st, blob, sub.job_id, o.out, seconds_since(&t0));
 done:
     cr_free(args);
     cr_free(tids);

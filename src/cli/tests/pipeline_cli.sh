@@ -81,9 +81,30 @@ key=$(echo "$show" | sed -n 's/^results *//p')
 # The embedded default, in a fresh folder.
 mkdir "$tmp/embedded"
 out=$(cd "$tmp/embedded" && env -u DATABASE_URL -u S3_COACH_VIDEOS_BUCKET -u S3_ENDPOINT_URL \
-    CHUNK_SECONDS=3 "$crease" analyze "$tmp/clip.mp4" --out r.json 2>/dev/null); st=$?
+    CHUNK_SECONDS=3 "$crease" analyze "$tmp/clip.mp4" --out r.json 2>"$tmp/analyze.err"); st=$?
 [ $st -eq 0 ] && echo "$out" | grep -q "frames: 80" && [ -f "$tmp/embedded/r.json" ] &&
     [ -f "$tmp/embedded/crease-data/crease.db" ] && ok "analyze (embedded)" || bad "analyze: $st $out"
+# progress, not on a terminal: plain lines, counts that never go back, ending at 3/3
+# (8 s in chunks of 3 s), then the merge
+counts=$(sed -n 's|^progress: \([0-9]*\)/3 chunks, .* elapsed, ETA .*$|\1|p' "$tmp/analyze.err" | tr '\n' ' ')
+[ "$(echo "$counts" | tr ' ' '\n' | grep -v '^$' | sort -n | tr '\n' ' ')" = "$counts" ] &&
+    [ "${counts% }" != "" ] && [ "$(echo $counts | awk '{print $NF}')" = 3 ] &&
+    [ "$(grep -c '^progress: ' "$tmp/analyze.err")" = "$(echo $counts | wc -w)" ] &&
+    ! grep -q "$(printf '\r')" "$tmp/analyze.err" && grep -q "^analyzing: merging 3 chunks" "$tmp/analyze.err" &&
+    ok "analyze progress lines: $counts" || bad "analyze progress: $(cat "$tmp/analyze.err")"
+# on a terminal (script(1) gives it one): a bar redrawn in place, ending full
+mkdir "$tmp/tty"
+(cd "$tmp/tty" && env -u DATABASE_URL -u S3_COACH_VIDEOS_BUCKET -u S3_ENDPOINT_URL CHUNK_SECONDS=3 \
+    script -qec "'$crease' analyze '$tmp/clip.mp4'" /dev/null >"$tmp/tty.out" 2>&1); st=$?
+[ $st -eq 0 ] && grep -q "$(printf '\r')analyzing \[########################\] 3/3 chunks" "$tmp/tty.out" &&
+    ! grep -q "^progress: " "$tmp/tty.out" && grep -q "frames: 80" "$tmp/tty.out" &&
+    ok "analyze progress bar on a terminal" || bad "analyze on a terminal: $st $(cat -v "$tmp/tty.out")"
+# --no-progress: the workers' log lines instead
+(cd "$tmp/tty" && env -u DATABASE_URL -u S3_COACH_VIDEOS_BUCKET -u S3_ENDPOINT_URL CHUNK_SECONDS=3 \
+    "$crease" analyze --no-progress "$tmp/clip.mp4" >/dev/null 2>"$tmp/quiet.err"); st=$?
+[ $st -eq 0 ] && [ "$(grep -c ' chunk.completed ' "$tmp/quiet.err")" = 3 ] &&
+    ! grep -q -e '^progress' -e '^analyzing' "$tmp/quiet.err" && ! grep -q ' chunk.completed ' "$tmp/analyze.err" &&
+    ok "analyze --no-progress" || bad "analyze --no-progress: $st $(cat "$tmp/quiet.err")"
 # the video was linked into the local folder, not copied: the clip has a second name there
 [ "$(stat -c %h "$tmp/clip.mp4")" -ge 2 ] &&
     [ -n "$(find "$tmp/embedded/crease-data/blobs" -name original.mp4 -samefile "$tmp/clip.mp4")" ] &&
