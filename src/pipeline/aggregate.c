@@ -1,9 +1,12 @@
 /*
  * aggregate.c -- a job's chunk artifacts into final_results.json.
  *
- * The merged file can be large (a 15-minute video at 10 fps is 9,000 poses, tens of
- * MB of JSON), so it is written as text one chunk at a time: at most one chunk's
- * parsed tree is in memory.  Chunks own disjoint ranges of the global grid
+ * The merged file can be large (a 15-minute video at 10 fps is 9,000 poses, ~65 MB
+ * of JSON), so it never is in memory: the poses are written as text, one chunk at a
+ * time (at most one chunk's parsed tree is in memory), into a temporary file, and
+ * the results file is that text behind the head (known only at the end), assembled
+ * in a second temporary file and stored from there.  Holding the text in memory
+ * instead (twice, at the end) put ~60 MB on the worker's peak for a 15-minute video.  Chunks own disjoint ranges of the global grid
  * (DESIGN.md §6), so concatenating them in index order gives one series; the merge
  * checks that frame_num strictly increases (a duplicate or a chunk out of order is a
  * bug upstream and fails the job) and counts missing grid points (there should be
@@ -21,9 +24,9 @@
 #include "pipeline/pipeline.h"
 
 #include "analysis/analysis.h"
-#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/tmpfile.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -31,22 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends to the merged text (core/buf.h); the status of a failure goes to `err`. */
-static cr_status text_add(cr_buf *t, const char *s, size_t n, cr_err *err)
-{
-    if (cr_buf_add(t, s, n) != CR_OK)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory merging results (%zu bytes)",
-                          t->len + n);
-    return CR_OK;
-}
-
-static cr_status text_add_json(cr_buf *t, const json_t *v, cr_err *err)
+/* Appends the compact text of `v` to the merged poses. */
+static cr_status text_add_json(cr_tmpfile *t, const json_t *v, cr_err *err)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) |
                                 JSON_ENCODE_ANY);
     if (s == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising results");
-    cr_status st = text_add(t, s, strlen(s), err);
+    cr_status st = cr_tmpfile_write(t, s, strlen(s), err);
     free(s);
     return st;
 }
@@ -88,7 +83,7 @@ static int cricksy_pose_to_grid(json_t *pose, const json_t *meta, merge_grid *g,
     return 1;
 }
 
-static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_buf *poses,
+static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_tmpfile *poses,
                              json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
                              analysis_series *series, int *size_known, merge_grid *g, cr_err *err)
 {
@@ -154,7 +149,7 @@ static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_bu
         *last_k = k;
         /* frame_index becomes the position in the merged series. */
         json_object_set_new(pose, "frame_index", json_integer(sum->frames));
-        if (sum->frames > 0 && (st = text_add(poses, ",", 1, err)) != CR_OK)
+        if (sum->frames > 0 && (st = cr_tmpfile_write(poses, ",", 1, err)) != CR_OK)
             break;
         if ((st = text_add_json(poses, pose, err)) != CR_OK)
             break;
@@ -289,7 +284,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
                                      sizeof out->results_key, err)) != CR_OK)
         return st;
 
-    cr_buf poses = {0}, doc = {0};
+    cr_tmpfile poses = {0}, doc = {0};
     json_t *chunks = json_array(), *head = json_object();
     json_t *metrics = NULL, *findings = NULL, *report = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
@@ -300,6 +295,8 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if ((st = cr_tmpfile_create(&poses, "crease-poses-", err)) != CR_OK)
+        goto done;
     int64_t last_k = -1;
     for (int i = 0; i < nchunks; i++) {
         char key[BLOB_KEY_MAX];
@@ -411,12 +408,15 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     }
     /* {head...} -> {head...,"poses":[...]} */
     size_t hl = strlen(doc_head);
-    if ((st = text_add(&doc, doc_head, hl - 1, err)) != CR_OK ||
-        (st = text_add(&doc, ",\"poses\":[", 10, err)) != CR_OK ||
-        (poses.len > 0 && (st = text_add(&doc, poses.p, poses.len, err)) != CR_OK) ||
-        (st = text_add(&doc, "]}\n", 3, err)) != CR_OK)
+    if ((st = cr_tmpfile_create(&doc, "crease-results-", err)) != CR_OK ||
+        (st = cr_tmpfile_write(&doc, doc_head, hl - 1, err)) != CR_OK ||
+        (st = cr_tmpfile_write(&doc, ",\"poses\":[", 10, err)) != CR_OK ||
+        (st = cr_tmpfile_append_file(&doc, &poses, err)) != CR_OK ||
+        (st = cr_tmpfile_write(&doc, "]}\n", 3, err)) != CR_OK ||
+        (st = cr_tmpfile_flush(&doc, err)) != CR_OK)
         goto done;
-    if ((st = blob_put(blob, out->results_key, doc.p, doc.len, "application/json", err)) != CR_OK)
+    cr_tmpfile_remove(&poses); /* before the upload: the disk holds one copy at a time */
+    if ((st = blob_put_file(blob, out->results_key, doc.path, "application/json", err)) != CR_OK)
         goto done;
     result->deep_results = cr_strdup(head_text);
     result->deep_findings = dump(findings);
@@ -441,7 +441,7 @@ done:
     analysis_series_free(&series);
     json_decref(head);
     json_decref(chunks);
-    cr_buf_release(&poses);
-    cr_buf_release(&doc);
+    cr_tmpfile_remove(&poses);
+    cr_tmpfile_remove(&doc);
     return st;
 }
