@@ -300,7 +300,8 @@ async function run() {
   check(/finish the upload: the server cannot use this video \(.+\)/.test(refusedText),
         "a text file named .mp4: upload-complete's refusal shown with its reason", refusedText);
   await page.waitForFunction(() => [...document.querySelectorAll('.job-status')].some((b) => b.textContent === 'Waiting for the video'));
-  ok('its job is listed as waiting for the video');
+  check(await page.evaluate(() => [...document.querySelectorAll('.job-detail')].some((d) => /no usable video was received/.test(d.textContent))),
+        'its job is listed as waiting for the video, none usable received');
   await shot(page, '05-refused-video');
 
   // ---- the real video, upload throttled to ~10 s ----
@@ -324,8 +325,10 @@ async function run() {
     const b = document.getElementById('upload-progress');
     return !document.getElementById('upload-status').hidden && b.value > 10 && b.value < 90;
   });
-  check(/^Uploading net-session\.mp4: [0-9.]+ MB of [0-9.]+ MB$/.test(await page.textContent('#upload-label')),
+  check(/^Uploading net-session\.mp4: [0-9.]+ [kM]B of [0-9.]+ [kM]B$/.test(await page.textContent('#upload-label')),
         'the upload label says how much is sent', await page.textContent('#upload-label'));
+  await page.waitForFunction(() => [...document.querySelectorAll('.job-status')].some((b) => b.textContent === 'Uploading'));
+  ok('meanwhile the list shows its job: Uploading');
   await shot(page, '06-uploading');
   await page.waitForFunction(() => /^Uploaded\./.test(document.getElementById('upload-message').textContent));
   await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1});

@@ -36,6 +36,9 @@
     completed: 'Done',
     failed: 'Failed',
   };
+  // Stages (Cricksy's, DESIGN.md §4) in a coach's words; the others speak for themselves
+  // through the status.
+  const STAGE_TEXT = {DEEP_QUEUED: 'in the queue', AGGREGATING: 'combining the chunks'};
   const VIDEO_EXT = /\.(mp4|m4v|mov|avi|mkv|webm|mpg|mpeg|3gp|ts)$/i;
 
   const $ = (id) => document.getElementById(id);
@@ -43,6 +46,7 @@
   let pollTimer = null;
   let pollSeq = 0; // a sign-out makes older polls' answers stale
   let uploadXhr = null;
+  let uploadingJob = ''; // the job whose video this tab is uploading
   const links = new Map(); // job id -> {at, report, results, summary} | {at, pending: true}
 
   // ---- the API ------------------------------------------------------------------
@@ -265,8 +269,10 @@
 
   function renderJob(li, j) {
     const mode = j.analysis_mode || 'analysis';
+    const here = j.status === 'awaiting_upload' && j.id === uploadingJob;
     li.querySelector('.job-mode').textContent = mode;
-    setBadge(li.querySelector('.job-status'), j.status, STATUS_TEXT[j.status] || words(j.status));
+    setBadge(li.querySelector('.job-status'), here ? 'queued' : j.status,
+             here ? 'Uploading' : STATUS_TEXT[j.status] || words(j.status));
     const pct = Math.max(0, Math.min(100, Number(j.progress_pct) || 0));
     const bar = li.querySelector('.job-progress');
     bar.value = pct;
@@ -275,9 +281,11 @@
     li.querySelector('.job-pct').textContent = pct + ' %';
     const parts = [];
     if (j.total_chunks > 0) parts.push(j.completed_chunks + ' of ' + j.total_chunks + ' chunks');
-    if (j.stage) parts.push('stage: ' + words(j.stage));
+    if (STAGE_TEXT[j.stage]) parts.push(STAGE_TEXT[j.stage]);
     if (j.video_duration_seconds > 0) parts.push(Math.round(j.video_duration_seconds) + ' s of video');
-    if (j.status === 'awaiting_upload') parts.push('the upload was not completed');
+    if (here) parts.push('the video is on its way from this page');
+    else if (j.status === 'awaiting_upload')
+      parts.push('no usable video was received: start a new upload');
     li.querySelector('.job-detail').textContent = parts.join(' · ');
     show(li.querySelector('.job-error'), j.status === 'failed' ? j.error_message || 'failed' : '');
 
@@ -410,8 +418,9 @@
     return VIDEO_EXT.test(file.name);
   }
 
-  function megabytes(n) {
-    return (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + ' MB';
+  function size(n) {
+    if (n < 1e6) return Math.round(n / 1e3) + ' kB';
+    return (n / 1e6).toFixed(n < 1e8 ? 1 : 0) + ' MB';
   }
 
   function setUploadProgress(pct, text) {
@@ -463,8 +472,7 @@
       xhr.upload.onprogress = (e) => {
         if (!e.lengthComputable || e.total === 0) return;
         setUploadProgress(100 * e.loaded / e.total,
-                          'Uploading ' + file.name + ': ' + megabytes(e.loaded) + ' of ' +
-                              megabytes(e.total));
+                          'Uploading ' + file.name + ': ' + size(e.loaded) + ' of ' + size(e.total));
       };
       xhr.onload = () => {
         uploadXhr = null;
@@ -514,7 +522,8 @@
       step = 'start the upload';
       const init = await api('POST', 'videos/upload/initiate',
                              {session_id: session.id, analysis_mode: mode, filename: file.name});
-      poll(0); // the new session appears, waiting for its video
+      uploadingJob = init.job_id;
+      poll(0); // the new session appears, its video on the way
       $('upload-status').hidden = false;
       setUploadProgress(0, 'Uploading ' + file.name);
       try {
@@ -526,7 +535,7 @@
       step = 'finish the upload';
       await api('POST', 'videos/upload/complete', {job_id: init.job_id});
       $('upload-message').textContent =
-          'Uploaded. crease is analysing "' + title + '": follow its progress below.';
+          'Uploaded. crease is analysing \u201c' + title + '\u201d: follow its progress below.';
       $('upload-form').reset();
       $('upload-status').hidden = true;
     } catch (e) {
@@ -537,6 +546,7 @@
       }
       show(err, e instanceof ApiError ? explain(e, step) : e.message);
     } finally {
+      uploadingJob = '';
       button.disabled = false;
       if (token) poll(0);
     }
