@@ -227,7 +227,9 @@ async function run() {
   const clipBytes = fs.statSync(clip).size;
 
   execFileSync(crease, ['migrate', 'up'], {env, stdio: 'ignore'});
-  const serve = start('serve', ['serve', '--port', String(port), '--workers', '0'], env);
+  // Two new jobs at once, then one a minute: the third upload meets the limit (429).
+  const serve = start('serve', ['serve', '--port', String(port), '--workers', '0', '--jobs-burst', '2',
+                                '--jobs-per-minute', '1'], env);
   await until('crease serve', async () => {
     if (serve.exitCode !== null) throw new Error('crease serve exited: ' + logOf('serve'));
     return serve.out.includes('listening on');
@@ -365,6 +367,22 @@ async function run() {
   ok('the page shows the job queued: Analysing, 0 %, 0 of 8 chunks');
   await shot(page, '07-queued');
 
+  // ---- a third upload at once: the per-token limit (429 with Retry-After) ----
+  await page.fill('#title', 'One too many');
+  await page.setInputFiles('#video', clip);
+  await page.click('#upload-button');
+  await page.waitForSelector('#upload-error:not([hidden])');
+  const limitText = await page.textContent('#upload-error');
+  check(/start the upload: too many new uploads for now\. Try again in [0-9]+ seconds\./.test(limitText),
+        'a third upload within the limit: "too many new uploads", with the wait', limitText);
+  await shot(page, '07b-rate-limited');
+  const empty = (await apiGet(base, token, 'sessions')).filter((x) => x.title === 'One too many');
+  check(empty.length === 1 && empty[0].analysis_job_count === 0, 'its session is there, with no job');
+  await page.click('#upload-button');
+  await page.waitForFunction(() => /Try again in/.test(document.getElementById('upload-error').textContent));
+  check((await apiGet(base, token, 'sessions')).filter((x) => x.title === 'One too many').length === 1,
+        'tried again (still limited): the same empty session is used, no second one');
+
   // ---- a chunk worker; paused after its first chunks ----
   const cw = start('chunk-worker', ['chunk-worker', '--idle-exit', '--poll', '0.1'], env);
   const partial = await until('a first chunk', async () => {
@@ -456,6 +474,20 @@ async function run() {
   await page.reload();
   await page.waitForSelector('#signin:not([hidden])');
   ok('after a reload: still signed out');
+
+  // ---- a token that expires while the page is open ----
+  const shortToken = execFileSync(crease, ['token', '--sub', SUB, '--ttl', '2'], {env}).toString().trim();
+  await page.fill('#token', shortToken);
+  await page.click('#signin-button');
+  await page.waitForSelector('#app:not([hidden])');
+  await sleep(3000);
+  await page.click('#refresh');
+  await page.waitForSelector('#signin:not([hidden])');
+  const expiredText = await page.textContent('#signin-error');
+  check(/^Your token was not accepted \(token expired\)\. Sign in again/.test(expiredText) &&
+            await page.evaluate(() => sessionStorage.getItem('crease.token')) === null,
+        'an expired token: back to the sign-in form, which says so', expiredText);
+  await shot(page, '13-token-expired');
 }
 
 async function main() {

@@ -47,6 +47,7 @@
   let pollSeq = 0; // a sign-out makes older polls' answers stale
   let uploadXhr = null;
   let uploadingJob = ''; // the job whose video this tab is uploading
+  let shownSessions = []; // the sessions of the last look at the server
   const links = new Map(); // job id -> {at, report, results, summary} | {at, pending: true}
 
   // ---- the API ------------------------------------------------------------------
@@ -196,6 +197,7 @@
 
   function signOut(message) {
     token = null;
+    shownSessions = [];
     pollSeq++;
     clearTimeout(pollTimer);
     if (uploadXhr) uploadXhr.abort();
@@ -262,7 +264,8 @@
     setBadge(li.querySelector('.session-status'), s.status, words(s.status));
     const n = jobs.length;
     li.querySelector('.session-meta').textContent =
-        'Created ' + when(s.created_at) + ' · ' + n + (n === 1 ? ' analysis' : ' analyses');
+        'Created ' + when(s.created_at) + ' · ' +
+        (n === 0 ? 'no video yet' : n + (n === 1 ? ' analysis' : ' analyses'));
     const items = keyed(li.querySelector('.jobs'), 'job-tpl', jobs.map((j) => j.id));
     items.forEach((item, i) => renderJob(item, jobs[i]));
   }
@@ -358,6 +361,7 @@
       if (!bySession.has(j.session_id)) bySession.set(j.session_id, []);
       bySession.get(j.session_id).push(j);
     }
+    shownSessions = sessions;
     const items = keyed($('session-list'), 'session-tpl', sessions.map((s) => s.id));
     items.forEach((li, i) => renderSession(li, sessions[i], bySession.get(sessions[i].id) || []));
     $('list-empty').hidden = sessions.length > 0;
@@ -518,7 +522,10 @@
     button.disabled = true;
     let step = 'create the session';
     try {
-      const session = await api('POST', 'sessions', {title, analysis_context: mode});
+      // A session of this title that has no job yet (an upload refused before it
+      // started, e.g. by the rate limit) is used again rather than left empty.
+      const session = shownSessions.find((s) => s.title === title && s.analysis_job_count === 0) ||
+                      await api('POST', 'sessions', {title, analysis_context: mode});
       step = 'start the upload';
       const init = await api('POST', 'videos/upload/initiate',
                              {session_id: session.id, analysis_mode: mode, filename: file.name});
