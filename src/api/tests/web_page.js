@@ -464,6 +464,28 @@ async function run() {
   check(expected.length === 0, 'no other policy violation', expected.join(' | '));
   check(pageErrors.length === 0, 'no page error', pageErrors.join(' | '));
 
+  // ---- the page opened at another origin than the server's upload links ----
+  if (shape === 'local') {
+    const elsewhere = await browser.newContext({viewport: {width: 390, height: 844}});
+    const p2 = await elsewhere.newPage();
+    p2.setDefaultTimeout(TIMEOUT);
+    await p2.goto('http://localhost:' + port + '/');
+    // another coach: the first one has spent the rate limit
+    await p2.fill('#token', execFileSync(crease, ['token', '--sub', 'coach-web-8'], {env}).toString().trim());
+    await p2.click('#signin-button');
+    await p2.waitForSelector('#app:not([hidden])');
+    await p2.fill('#title', 'Broken clip');
+    await p2.setInputFiles('#video', fake);
+    await p2.click('#upload-button');
+    await p2.waitForSelector('#upload-error:not([hidden])');
+    const t = await p2.textContent('#upload-error');
+    check(t.includes('this page was opened at http://localhost:' + port + ', but the server hands out upload links for ' +
+                     base + '. Open the page at ' + base + '/'),
+          'opened at localhost, upload links for 127.0.0.1: the page says where to open it', t);
+    await shot(p2, '12b-other-origin');
+    await elsewhere.close();
+  }
+
   // ---- sign out ----
   await page.click('#sign-out');
   await page.waitForSelector('#signin:not([hidden])');

@@ -448,13 +448,21 @@
   }
 
   function putProblem(status, reason, url) {
-    let where = 'the storage server';
+    let where = 'the storage server', local = false;
     try {
-      where = new URL(url).origin;
+      const u = new URL(url, location.href);
+      where = u.origin;
+      local = u.pathname.startsWith('/blobs/');
     } catch (e) {
       /* keep the words */
     }
     const d = reason ? ' (' + reason + ')' : '';
+    // The server's own blob store answers no CORS preflight: its upload links work only
+    // from a page of their origin (crease serve --public-url).
+    if (status === 0 && local && where !== location.origin)
+      return 'The upload was blocked: this page was opened at ' + location.origin +
+             ', but the server hands out upload links for ' + where + '. Open the page at ' +
+             where + '/ and try again.';
     if (status === 0)
       return 'The upload could not reach ' + where + ': the network failed or the browser ' +
              'blocked the request. Check your connection and try again.';
