@@ -419,6 +419,8 @@ async function run() {
     const a = li && li.querySelector('.report-link');
     return li.querySelector('.job-status').textContent === 'Done' && a && !a.hidden && a.href;
   }, jobSel);
+  check(await page.textContent('#announce') === 'The batting analysis of ' + title + ': Done.',
+        'the status region tells screen readers the job is done', await page.textContent('#announce'));
   check(await page.textContent(jobSel + ' .job-pct') === '100 %' &&
             await page.$eval(jobSel + ' .job-progress', (b) => b.value) === 100,
         'done: 100 %');

@@ -204,6 +204,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     links.clear();
     $('session-list').replaceChildren();
+    $('announce').textContent = '';
     show($('upload-error'), '');
     $('upload-message').textContent = '';
     $('upload-status').hidden = true;
@@ -259,6 +260,15 @@
     return out;
   }
 
+  // A job's status changed since the last look: said once to screen readers.
+  function announce(li, j, title) {
+    const before = li.dataset.status;
+    li.dataset.status = j.status;
+    if (before && before !== j.status)
+      $('announce').textContent = 'The ' + (j.analysis_mode || '') + ' analysis of ' + title + ': ' +
+                                  (STATUS_TEXT[j.status] || words(j.status)) + '.';
+  }
+
   function renderSession(li, s, jobs) {
     li.querySelector('.session-title').textContent = s.title || 'Untitled session';
     setBadge(li.querySelector('.session-status'), s.status, words(s.status));
@@ -267,7 +277,10 @@
         'Created ' + when(s.created_at) + ' · ' +
         (n === 0 ? 'no video yet' : n + (n === 1 ? ' analysis' : ' analyses'));
     const items = keyed(li.querySelector('.jobs'), 'job-tpl', jobs.map((j) => j.id));
-    items.forEach((item, i) => renderJob(item, jobs[i]));
+    items.forEach((item, i) => {
+      renderJob(item, jobs[i]);
+      announce(item, jobs[i], s.title || 'an untitled session');
+    });
   }
 
   function renderJob(li, j) {
@@ -559,7 +572,12 @@
         signOut(explain(e, step));
         return;
       }
-      show(err, e instanceof ApiError ? explain(e, step) : e.message);
+      const text = e instanceof ApiError ? explain(e, step) : e.message;
+      show(err, text);
+      // "Try again in N seconds" is no longer true after N seconds.
+      const wait = e.status === 429 ? Number(e.retryAfter) : 0;
+      if (wait > 0 && wait < 3600)
+        setTimeout(() => err.textContent === text && show(err, ''), wait * 1000);
     } finally {
       uploadingJob = '';
       button.disabled = false;
