@@ -299,7 +299,7 @@ async function run() {
   await page.click('#upload-button');
   await page.waitForFunction(() => /cannot use this video/.test(document.getElementById('upload-error').textContent));
   const refusedText = await page.textContent('#upload-error');
-  check(/finish the upload: the server cannot use this video \(.+\)/.test(refusedText),
+  check(/finish the upload: the server cannot use this video \(not a recognised video.+\)\.$/.test(refusedText),
         "a text file named .mp4: upload-complete's refusal shown with its reason", refusedText);
   await page.waitForFunction(() => [...document.querySelectorAll('.job-status')].some((b) => b.textContent === 'Waiting for the video'));
   check(await page.evaluate(() => [...document.querySelectorAll('.job-detail')].some((d) => /no usable video was received/.test(d.textContent))),

@@ -118,8 +118,12 @@
                '.';
       case 413:
         return 'Could not ' + what + ': the file is too large for the server' + d + '.';
-      case 422:
-        return 'Could not ' + what + ': the server cannot use this video' + d + '.';
+      case 422: {
+        // The reason starts with the object's storage key: of no use to a coach.
+        const why = err.detail.replace(/^[\w.\/-]*\/[\w.\/-]*: /, '');
+        return 'Could not ' + what + ': the server cannot use this video' +
+               (why ? ' (' + why + ')' : '') + '.';
+      }
       case 429:
         return 'Could not ' + what + ': too many new uploads for now. Try again in ' +
                (err.retryAfter ? err.retryAfter + ' seconds.' : 'a minute.');
