@@ -301,7 +301,9 @@
     li.querySelector('.job-pct').textContent = pct + ' %';
     const parts = [];
     if (j.total_chunks > 0) parts.push(j.completed_chunks + ' of ' + j.total_chunks + ' chunks');
-    if (STAGE_TEXT[j.stage]) parts.push(STAGE_TEXT[j.stage]);
+    // DEEP_QUEUED lasts while the chunks are analysed (DESIGN.md §4).
+    if (j.stage === 'DEEP_QUEUED' && j.completed_chunks > 0) parts.push('analysing the chunks');
+    else if (STAGE_TEXT[j.stage]) parts.push(STAGE_TEXT[j.stage]);
     if (j.video_duration_seconds > 0) parts.push(Math.round(j.video_duration_seconds) + ' s of video');
     if (here) parts.push('the video is on its way from this page');
     else if (j.status === 'awaiting_upload')
