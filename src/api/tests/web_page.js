@@ -512,6 +512,10 @@ async function run() {
             await page.evaluate(() => sessionStorage.getItem('crease.token')) === null,
         'an expired token: back to the sign-in form, which says so', expiredText);
   await shot(page, '13-token-expired');
+
+  serve.kill('SIGTERM');
+  check(await serve.exited === 0, 'crease serve stops on SIGTERM with status 0 (a sanitizer report would change it)',
+        logOf('serve'));
 }
 
 async function main() {
