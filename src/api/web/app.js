@@ -574,6 +574,7 @@
       $('upload-status').hidden = true;
     } catch (e) {
       $('upload-status').hidden = true;
+      if (!token) return; // signed out meanwhile (the upload was cancelled): nothing to say
       if (e.status === 401) {
         signOut(explain(e, step));
         return;
