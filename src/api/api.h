@@ -19,6 +19,11 @@
  *                                                  and this process's counters and
  *                                                  histograms (its embedded workers')
  *   GET  /openapi.json                             the OpenAPI 3 document
+ *   GET  /, /web/app.js, /web/app.css, /web/icon.svg  the coach's web page (web.c):
+ *                                                  sign in with a token, sessions and
+ *                                                  jobs with live progress, upload with
+ *                                                  progress, the report; files compiled
+ *                                                  in, strict CSP, nosniff, ETag
  *   POST /api/coaches/plus/sessions, GET .../sessions[/{id}[/analysis-jobs]]
  *   POST /api/coaches/plus/videos/upload/initiate  {"filename"?, "analysis_mode"?} ->
  *                                                  {"job_id","session_id","upload_url",
@@ -41,7 +46,8 @@
  *                                                  to the video of a job whose upload is
  *                                                  complete is 409
  *
- * No token: /health, /healthz, /readyz, /metrics, /openapi.json.
+ * No token: /health, /healthz, /readyz, /metrics, /openapi.json, the web page's files
+ * (the page asks for the token and sends it to the API itself).
  * Auth (DESIGN.md §10): every /api route needs `Authorization: Bearer <JWT>`, HS256
  * only, signed with APP_SECRET_KEY (api_jwt_verify below); its `sub` is the coach.
  * Errors are JSON {"error": "..."}: 400 malformed body or id, 401 missing or bad token,

@@ -12,8 +12,10 @@
  *   metrics.c      one /metrics scrape, the /readyz check (serve and the monitor)
  *   gpu.c          GPU gauges through NVML, opened with dlopen when present
  *   monitor.c      a worker's metrics port (api_monitor_start)
+ *   web.c          the coach's web page: GET / and /web/ (web/, embedded at build time)
  *   workers.c      the worker threads of the embedded shape
  *   openapi.json   the OpenAPI document, compiled in as api_openapi_json
+ *   web/           the web page's files, compiled in as api_web_*
  *
  * Request life in MHD: the access handler is called once with the headers
  * (*con_cls == NULL: http.c allocates an `api_request`), then once per body piece
@@ -55,6 +57,9 @@ typedef struct api_rate_bucket {
     char sub[API_JWT_SUB_MAX];
     double tokens, at; /* tokens at time `at` (seconds) */
 } api_rate_bucket;
+/* Longest Content-Security-Policy of the web page (web.c). */
+#define API_WEB_CSP_MAX 1024
+
 typedef struct api_rate {
     pthread_mutex_t lock;
     double per_second, burst; /* per_second 0 = no limit */
@@ -81,6 +86,8 @@ struct api_server {
     api_rate job_rate;   /* initiate, per token subject */
     cr_metrics *metrics; /* this process's registry (the embedded workers record here) */
     api_gpu *gpu;        /* NULL without NVML */
+    /* The web page's Content-Security-Policy (api_web_init). */
+    char web_csp[API_WEB_CSP_MAX];
 };
 
 enum api_req_kind { API_REQ_API = 0, API_REQ_BLOB_PUT = 1 };
@@ -267,6 +274,19 @@ enum MHD_Result api_blob_put_done(api_server *s, struct MHD_Connection *c, const
                                   api_request *rq);
 /* A GET under BLOB_LOCAL_URL_PREFIX: checks the signature, streams the object. */
 enum MHD_Result api_blob_get(api_server *s, struct MHD_Connection *c, const char *url);
+
+/* ---- web.c ------------------------------------------------------------------------- */
+
+/* Builds s->web_csp, the web page's Content-Security-Policy, with the origin of the
+ * blob store's presigned URLs in connect-src (web.c says why).  Call once the blob
+ * store is open; never fails (without an origin the policy allows 'self' only). */
+void api_web_init(api_server *s);
+/* The scheme://host[:port] of an absolute http(s) URL into out[cap]: 0, or -1 when the
+ * URL is not one or its host has a character a CSP source cannot hold. */
+int api_web_origin(const char *url, char *out, size_t cap);
+/* GET / and /web/...: the embedded file of the route k->url, with the headers of
+ * web.c (304 with no body when If-None-Match names its ETag). */
+enum MHD_Result api_web_get(api_server *s, struct MHD_Connection *c, const api_call *k);
 
 /* ---- workers.c --------------------------------------------------------------------- */
 

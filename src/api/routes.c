@@ -3,9 +3,10 @@
  * path template and auth) and its dispatcher, and the JSON routes of jobs: upload
  * initiate and complete (the pipeline's submission path: pipeline_submit,
  * pipeline_complete_upload), a job, its retry, the listing, /health, /healthz,
- * /readyz, /metrics (metrics.c) and /openapi.json (openapi.json, embedded at build
- * time).  Every /api route checks the bearer token first (api_dispatch); a job is
- * shown only to the owner of its session, anyone else gets 404.
+ * /readyz, /metrics (metrics.c), /openapi.json (openapi.json, embedded at build
+ * time) and the web page (web.c).  Every /api route checks the bearer token first
+ * (api_dispatch); a job is shown only to the owner of its session, anyone else gets
+ * 404.
  */
 #include "api/api_int.h"
 
@@ -590,6 +591,10 @@ const api_route api_routes[] = {
     {"GET", "/readyz", 0, h_readyz},
     {"GET", "/metrics", 0, h_metrics},
     {"GET", "/openapi.json", 0, h_openapi},
+    {"GET", "/", 0, api_web_get},
+    {"GET", "/web/app.js", 0, api_web_get},
+    {"GET", "/web/app.css", 0, api_web_get},
+    {"GET", "/web/icon.svg", 0, api_web_get},
     {"POST", API_PREFIX "sessions", API_ROUTE_AUTH, api_session_create},
     {"GET", API_PREFIX "sessions", API_ROUTE_AUTH, api_session_list},
     {"GET", API_PREFIX "sessions/{session_id}", API_ROUTE_AUTH, api_session_get},

@@ -53,6 +53,7 @@ cr_status api_server_start(const cr_config *cfg, const api_options *opt, api_ser
     bo.url_base = base;
     if ((st = blob_open(cfg, &bo, &s->blob, err)) != CR_OK)
         goto fail;
+    api_web_init(s); /* the page's policy names the blob store's upload origin */
     if ((st = store_open(cfg, NULL, &s->st, err)) != CR_OK)
         goto fail;
     if (cfg->store == CR_STORE_SQLITE)

@@ -10,6 +10,7 @@
  *     ids, bodies and a presigned query -- neither 404 nor 405; without its token a
  *     token route answers 401
  *   - a path of no route answers 404, a route's path with another method 405 with Allow
+ *   - the origin the web page's policy takes from an upload URL (api_web_origin)
  */
 #include "api/api_int.h"
 #include "check.h"
@@ -306,12 +307,41 @@ static void check_documented_answer(api_server *srv, json_t *paths, const fixtur
     CHECK_INT_EQ(ops, api_routes_n);
 }
 
+/* ---- the web page's upload origin ---------------------------------------------------- */
+
+static void check_web_origin(void)
+{
+    static const char *const ok[][2] = {
+        {"http://127.0.0.1:8000/blobs/k?method=PUT&sig=ab", "http://127.0.0.1:8000"},
+        {"https://b.s3.us-east-1.amazonaws.com/coach_plus/x.mp4?X-Amz-Date=1",
+         "https://b.s3.us-east-1.amazonaws.com"},
+        {"http://[::1]:9000/bucket/key", "http://[::1]:9000"},
+        {"https://crease.example.com?x", "https://crease.example.com"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char out[128] = "";
+        CHECK_MSG(api_web_origin(ok[i][0], out, sizeof out) == 0 && strcmp(out, ok[i][1]) == 0,
+                  "%s -> %s", ok[i][0], out);
+    }
+    /* a path, another scheme, no host, what could break out of a CSP source */
+    static const char *const bad[] = {"/blobs/k?sig=1", "ftp://h/k",           "http:///k",
+                                      "http://a b/k",   "http://h;x/k",        "http://u@h/k",
+                                      "http://h'/k",    "javascript:alert(1)", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[128] = "";
+        CHECK_MSG(api_web_origin(bad[i], out, sizeof out) == -1, "%s accepted", bad[i]);
+    }
+    char small[8];
+    CHECK(api_web_origin("http://127.0.0.1:8000/x", small, sizeof small) == -1);
+}
+
 /* ---- the server -------------------------------------------------------------------- */
 
 int main(void)
 {
     cr_mem_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    check_web_origin();
     char dir[] = "/tmp/crease-routes-test-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return 1;
