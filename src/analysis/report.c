@@ -55,6 +55,13 @@ static const struct {
 #define PLOT_W 560
 #define PLOT_H 120
 #define PLOT_MAX_POINTS 1200 /* ours: ~2 points per pixel of width */
+#define PLOT_PAD 4           /* px above 1 and below 0: a line at 1 is not under the frame */
+
+/* The y of a value on the 0..1 scale of the plot. */
+static double plot_y(double v01)
+{
+    return PLOT_PAD + (PLOT_H - 2 * PLOT_PAD) * (1 - v01);
+}
 
 /* Whether the line breaks between series entries i-1 and i: either value is missing,
  * or frames are missing between them -- their frame numbers are more than `step`
@@ -92,7 +99,7 @@ static void plot_run(cr_buf *b, const json_t *v, const json_t *t, size_t i0, siz
             if (!isfinite(tt))
                 continue;
             cr_buf_addf(b, "%s%.1f,%.1f", first ? "M" : "L", (tt - t0) / (t1 - t0) * PLOT_W,
-                        PLOT_H * (1 - (x - lo) / (hi - lo)));
+                        plot_y((x - lo) / (hi - lo)));
             first = 0;
         }
     }
@@ -146,7 +153,7 @@ static void plot(cr_buf *b, const json_t *m, int scores, double bad_threshold)
         cr_buf_addf(b,
                     "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d33\" "
                     "stroke-dasharray=\"4 3\"/>",
-                    PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
+                    PLOT_W, plot_y(bad_threshold), plot_y(bad_threshold));
     cr_buf_adds(b, "<path class=\"series\" fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" "
                    "stroke-linecap=\"round\" stroke-linejoin=\"round\" d=\"");
     size_t step = n > PLOT_MAX_POINTS ? (n + PLOT_MAX_POINTS / 2 - 1) / (PLOT_MAX_POINTS / 2) : 1;
@@ -328,8 +335,8 @@ static void add_base64(cr_buf *b, const uint8_t *d, size_t n)
     }
 }
 
-/* What frame `frame` is the key frame of: "12.3 s (frame 123): lowest of Head
- * stability (0.31); ...". */
+/* What frame `frame` is the key frame of: "12.3 s (frame 123): lowest Head
+ * stability score, 0.31; Stride length: 2.1 torso lengths". */
 static void caption_of(cr_buf *b, const json_t *metrics, int64_t frame)
 {
     int n = 0;
@@ -347,12 +354,12 @@ static void caption_of(cr_buf *b, const json_t *metrics, int64_t frame)
         if (shown[k].plot_scores) {
             const json_t *w =
                 json_array_get(json_object_get(json_object_get(m, "evidence"), "worst_frames"), 0);
-            cr_buf_adds(b, "lowest of ");
+            cr_buf_adds(b, "lowest ");
             cr_buf_add_escaped(b, shown[k].label);
-            cr_buf_addf(b, " (%.2f)", num(w, "score"));
+            cr_buf_addf(b, " score, %.2f", num(w, "score"));
         } else {
             cr_buf_add_escaped(b, shown[k].label);
-            cr_buf_addf(b, " (%.1f%s)", num(m, shown[k].field), shown[k].unit);
+            cr_buf_addf(b, ": %.1f%s", num(m, shown[k].field), shown[k].unit);
         }
     }
 }
