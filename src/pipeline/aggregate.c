@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Appends to the merged text (core/buf.h); the status of a failure goes to `err`. */
 static cr_status text_add(cr_buf *t, const char *s, size_t n, cr_err *err)
@@ -349,6 +350,13 @@ fail:
     return st;
 }
 
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* The report's pictures (see the top of the file); whatever fails goes to rp->note. */
 static void report_pictures_make(blob_store *blob, const store_job *job,
                                  const pipeline_job_settings *js, const analysis_series *series,
@@ -360,6 +368,7 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
         analysis_report_picture_frames(metrics, findings, frames, ANALYSIS_REPORT_MAX_PICTURES);
     if (nf == 0 || series->width <= 0 || series->height <= 0 || !(js->sample_fps > 0))
         return;
+    double t0 = now_sec();
     cr_reader *r = NULL;
     cr_err e = {0};
     cr_status st;
@@ -411,6 +420,9 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
     if (rp->note[0] != '\0')
         cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", job->id, rp->n, nf,
                     rp->note);
+    else
+        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu ms=%.0f", job->id, rp->n,
+                    rp->bytes, (now_sec() - t0) * 1000);
     rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
 }
 
