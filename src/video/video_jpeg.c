@@ -1,6 +1,6 @@
 /*
  * video_jpeg.c -- one RGB24 frame as a JPEG in memory (video.h, video_encode_jpeg):
- * swscale converts to full-range YUV 4:2:0 (what baseline JPEG viewers expect),
+ * swscale converts to full-range YUV 4:2:0, BT.601 (JFIF, what JPEG viewers expect),
  * FFmpeg's mjpeg encoder compresses it at a fixed quantizer scale.  Used for the
  * pictures embedded in the coach's report.
  */
@@ -30,17 +30,20 @@ cr_status video_encode_jpeg(const video_frame *f, int qscale, uint8_t **out, siz
     AVCodecContext *ctx = avcodec_alloc_context3(c);
     AVFrame *yuv = av_frame_alloc();
     AVPacket *pkt = av_packet_alloc();
-    /* AV_PIX_FMT_YUVJ420P: full-range 4:2:0, the JFIF convention. */
+    /* Full-range 4:2:0 (the JFIF convention), said as YUV420P with a full colour range
+     * (the YUVJ formats that meant the same are deprecated in swscale). */
     struct SwsContext *sws =
         sws_getContext(f->width, f->height, AV_PIX_FMT_RGB24, f->width, f->height,
-                       AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
+                       AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
     if (ctx == NULL || yuv == NULL || pkt == NULL || sws == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "jpeg: out of memory (%dx%d)", f->width, f->height);
         goto fail;
     }
+    const int *coefs = sws_getCoefficients(SWS_CS_ITU601); /* JFIF: BT.601 */
+    sws_setColorspaceDetails(sws, coefs, 1, coefs, 1, 0, 1 << 16, 1 << 16);
     ctx->width = f->width;
     ctx->height = f->height;
-    ctx->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    ctx->pix_fmt = AV_PIX_FMT_YUV420P;
     ctx->color_range = AVCOL_RANGE_JPEG;
     ctx->time_base = (AVRational){1, 1};
     ctx->flags |= AV_CODEC_FLAG_QSCALE;
@@ -49,7 +52,8 @@ cr_status video_encode_jpeg(const video_frame *f, int qscale, uint8_t **out, siz
         st = cr_err_set(err, CR_ERR_INTERNAL, "jpeg: cannot open the mjpeg encoder");
         goto fail;
     }
-    yuv->format = AV_PIX_FMT_YUVJ420P;
+    yuv->format = AV_PIX_FMT_YUV420P;
+    yuv->color_range = AVCOL_RANGE_JPEG;
     yuv->width = f->width;
     yuv->height = f->height;
     if (av_frame_get_buffer(yuv, 0) < 0) {
