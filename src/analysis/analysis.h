@@ -118,6 +118,10 @@ cr_status analysis_series_add_pose_json(analysis_series *s, const json_t *pose, 
 
 void analysis_series_free(analysis_series *s);
 
+/* The frame with grid index `frame_num` (frames are in increasing frame_num, as the
+ * pipeline appends them), or NULL when the series has none. */
+const analysis_frame *analysis_series_find(const analysis_series *s, int64_t frame_num);
+
 /* The metrics object (shape above) of a series.  An empty or undetected series
  * gives every metric score/value null with a reason, never NaN. */
 cr_status analysis_metrics(const analysis_series *s, json_t **out, cr_err *err);

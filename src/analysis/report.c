@@ -183,18 +183,11 @@ static const int bones[][2] = {{11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16},
                                {12, 24}, {23, 24}, {23, 25}, {25, 27}, {24, 26}, {26, 28},
                                {27, 29}, {29, 31}, {27, 31}, {28, 30}, {30, 32}, {28, 32}};
 
+/* The detected pose of frame k, or NULL. */
 static const analysis_frame *find_frame(const analysis_series *s, int64_t k)
 {
-    size_t lo = 0, hi = s ? s->n : 0;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (s->frames[m].frame_num < k)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return s && lo < s->n && s->frames[lo].frame_num == k && s->frames[lo].detected ? &s->frames[lo]
-                                                                                    : NULL;
+    const analysis_frame *f = analysis_series_find(s, k);
+    return f != NULL && f->detected ? f : NULL;
 }
 
 /* The pose of one frame as a small SVG, fitted to its bounding box. */

@@ -276,19 +276,6 @@ static void report_pictures_free(report_pictures *rp)
     rp->n = 0;
 }
 
-static const analysis_frame *series_frame(const analysis_series *s, int64_t k)
-{
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (s->frames[m].frame_num < k)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return lo < s->n && s->frames[lo].frame_num == k ? &s->frames[lo] : NULL;
-}
-
 /* Frame `af` of the video: decoded exactly, the skeleton drawn, as a JPEG in *jpeg
  * (cr_free).  *w, *h: its size. */
 static cr_status picture_make(cr_reader *r, const pipeline_job_settings *js,
@@ -385,7 +372,7 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
     }
     size_t failed = 0;
     for (size_t i = 0; st == CR_OK && i < nf; i++) {
-        const analysis_frame *af = series_frame(series, frames[i]);
+        const analysis_frame *af = analysis_series_find(series, frames[i]);
         if (af == NULL || !af->detected)
             continue;
         uint8_t *jpeg = NULL;

@@ -86,6 +86,9 @@ static void test_head(void)
         base_frame(&f, k);
         CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
     }
+    CHECK(analysis_series_find(&s, 7) == &s.frames[7]);
+    CHECK(analysis_series_find(&s, 0) == &s.frames[0] && analysis_series_find(&s, 19) != NULL);
+    CHECK(analysis_series_find(&s, 20) == NULL && analysis_series_find(&s, -1) == NULL);
     json_t *m = metrics_of(&s);
     CHECK_NEAR(score_of(m, "head_stability_score"), 1.0, 1e-12);
     CHECK_INT_EQ(json_integer_value(
