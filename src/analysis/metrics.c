@@ -524,7 +524,8 @@ static void separation_timing(jb *b, json_t *all, const analysis_series *s, pfs 
              "no rotation seen: the hips and shoulders turned at most %.0f deg/s "
              "(a rotation reaches %.0f)",
              fmax(hv, sv), ROTATION_MIN_DEG_S);
-    json_t *m = metric(b, turned ? st - ht : NAN,
+    /* too few frames is the first reason (metric() says it), before "no rotation" */
+    json_t *m = metric(b, turned || (good && detected < ANALYSIS_MIN_FRAMES) ? st - ht : NAN,
                        nh < 3  ? "fewer than 3 frames with both hips visible"
                        : !good ? "no consecutive frames with the hip and shoulder lines"
                                : still,

@@ -518,7 +518,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
             ".pic{display:inline-block;margin:.5em .5em .5em 0;max-width:100%;"
             "vertical-align:top}\n.pic img{display:block;max-width:100%;height:auto;"
             "border-radius:4px}\n.pic figcaption{font-size:.85em;color:#555;max-width:640px}\n"
-            ".pics .pic{max-width:390px}\n.nm{color:#8a6d00;font-style:italic}\n"
+            ".pics .pic{max-width:390px}\n.nm{color:#8a6d00;font-style:italic;white-space:nowrap}\n"
             ".plot{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n";
         cr_buf_add(&b, head, sizeof head - 1);
     }
@@ -638,6 +638,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         cr_buf_adds(&b, "</table>\n");
     }
     cr_buf_adds(&b, "<h2>Per-frame plots</h2>\n");
+    int nplots = 0;
     for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
         const json_t *m = json_object_get(metrics, shown[k].key);
         if (!measured(m) || !isfinite(num(m, shown[k].field)) ||
@@ -650,7 +651,10 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
                             ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
                             : "</h3>\n");
         plot(&b, m, shown[k].plot_scores, num(json_object_get(m, "evidence"), "threshold"));
+        nplots++;
     }
+    if (nplots == 0)
+        cr_buf_adds(&b, "<p>No metric was measured over enough frames to plot.</p>\n");
     {
         static const char tail[] =
             "<p><small>Measured from 2D video with pose estimation. Elbow-extension figures are "

@@ -554,6 +554,10 @@ static void test_nothing_measured(void)
     CHECK(json_is_false(json_object_get(head, "measured")));
     const char *why = json_string_value(json_object_get(head, "reason"));
     CHECK_MSG(why != NULL && strstr(why, "only 2 frames") != NULL, "%s", why);
+    /* too few frames comes before "no rotation" */
+    why = json_string_value(
+        json_object_get(json_object_get(m, "hip_shoulder_separation_timing"), "reason"));
+    CHECK_MSG(why != NULL && strstr(why, "only 3 frames") != NULL, "%s", why);
     CHECK(analysis_findings(m, "batting", 3, 3, &fd, NULL) == CR_OK);
     CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_measured")), 0);
     CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_not_measured")), 5);
@@ -567,6 +571,7 @@ static void test_nothing_measured(void)
     CHECK(html != NULL && strstr(html, "none: nothing could be measured") != NULL);
     CHECK(html != NULL && strstr(html, "<path class=\"series\"") == NULL);
     CHECK(html != NULL && strstr(html, "No issue crossed") == NULL);
+    CHECK(html != NULL && strstr(html, "No metric was measured over enough frames") != NULL);
     cr_free(html);
     json_decref(rep);
     json_decref(fd);
