@@ -13,7 +13,13 @@
  *   - a detection rate under 60 % (ANALYSIS_LOW_DETECTION) always gives the
  *     reliability warning and the visibility finding (ours; DESIGN.md §8);
  *   - bowling adds crease's screening findings (elbow extension, front knee at
- *     front-foot contact, trunk lateral flexion).
+ *     front-foot contact, trunk lateral flexion);
+ *   - a metric that was not measured (analysis.h) gives no finding and no part of
+ *     the overall level, which is rated from the findings about technique only
+ *     (not the visibility finding) and is "low" when nothing was measured
+ *     (Cricksy: "high" whenever there was no finding, so a video of nothing rated
+ *     best); the visibility finding counts metrics with fewer than
+ *     ANALYSIS_MIN_FRAMES frames (Cricksy: none).
  * Texts (titles, reasons, cues, drills) are ours.
  */
 #include "analysis/analysis.h"
@@ -248,6 +254,16 @@ static double num_or_nan(const json_t *v)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* The number `field` of metric `m` when it was measured (analysis.h: a number, and
+ * "measured" not false; hand-made objects without "measured" count as measured),
+ * else NAN. */
+static double measured_num(const json_t *m, const char *field)
+{
+    if (!json_is_object(m) || json_is_false(json_object_get(m, "measured")))
+        return NAN;
+    return num_or_nan(json_object_get(m, field));
+}
+
 static json_t *copy_or_null(const json_t *v)
 {
     return v ? json_deep_copy(v) : json_null();
@@ -328,7 +344,7 @@ static void check_score(jb *b, json_t *list, const json_t *metrics, const text *
                         const double *thr)
 {
     const json_t *m = json_object_get(metrics, t->metric);
-    double s = num_or_nan(json_object_get(m, "score"));
+    double s = measured_num(m, "score");
     if (!isfinite(s) || s >= thr[mode])
         return;
     json_t *ev = json_object();
@@ -342,7 +358,7 @@ static void check_score(jb *b, json_t *list, const json_t *metrics, const text *
 static void check_rotation(jb *b, json_t *list, const json_t *metrics, int mode)
 {
     const json_t *m = json_object_get(metrics, T_ROT.metric);
-    double lag = num_or_nan(json_is_object(m) ? json_object_get(m, "score") : m);
+    double lag = json_is_object(m) ? measured_num(m, "score") : num_or_nan(m);
     /* ours: no finding when no rotation was seen (the lag of two noise peaks) */
     if (!isfinite(lag) || json_is_false(json_object_get(m, "rotation_detected")))
         return;
@@ -376,10 +392,18 @@ static json_t *simple_finding(jb *b, const char *code, const char *title, const 
     return f;
 }
 
+/* f with "metric": the metric it judges (as the score findings have); f consumed. */
+static json_t *with_metric(jb *b, json_t *f, const char *metric)
+{
+    if (f != NULL)
+        put(b, f, "metric", json_string(metric));
+    return f;
+}
+
 static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
 {
     const json_t *e = json_object_get(metrics, "bowling_elbow_extension");
-    double ext = num_or_nan(json_object_get(e, "value"));
+    double ext = measured_num(e, "value");
     if (isfinite(ext) && ext > ICC_ELBOW_LIMIT) {
         json_t *ev = json_object();
         put(b, ev, "elbow_extension_deg", json_real(ext));
@@ -393,17 +417,20 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
         static const char *const drills[] = {"Film from side-on and behind at a high frame rate",
                                              "Review the arm path with a qualified coach"};
         append(b, list,
-               simple_finding(
-                   b, "ELBOW_EXTENSION_SCREEN",
-                   "Possible elbow extension over 15 degrees (screening only)", "medium", ev,
-                   "ICC regulations on suspected illegal bowling actions: 15 degrees",
-                   "Laws of cricket allow at most 15 degrees of elbow extension from upper "
-                   "arm horizontal to release; this estimate comes from video and is only a "
-                   "prompt for proper testing.",
-                   cues, 2, drills, 2));
+               with_metric(
+                   b,
+                   simple_finding(
+                       b, "ELBOW_EXTENSION_SCREEN",
+                       "Possible elbow extension over 15 degrees (screening only)", "medium", ev,
+                       "ICC regulations on suspected illegal bowling actions: 15 degrees",
+                       "Laws of cricket allow at most 15 degrees of elbow extension from upper "
+                       "arm horizontal to release; this estimate comes from video and is only a "
+                       "prompt for proper testing.",
+                       cues, 2, drills, 2),
+                   "bowling_elbow_extension"));
     }
     const json_t *k = json_object_get(metrics, "front_knee_angle_at_ffc");
-    double knee = num_or_nan(json_object_get(k, "value"));
+    double knee = measured_num(k, "value");
     if (isfinite(knee) && knee < FFC_KNEE_MIN) {
         json_t *ev = json_object();
         put(b, ev, "front_knee_angle_deg", json_real(knee));
@@ -413,17 +440,20 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
         static const char *const drills[] = {"Front-foot landing drill onto a mat",
                                              "Drop landings holding a braced knee",
                                              "Eccentric quadriceps strength work"};
-        append(
-            b, list,
-            simple_finding(b, "FRONT_KNEE_FLEXED_AT_FFC", "Front knee flexed at front-foot contact",
-                           knee < FFC_KNEE_MIN - 20 ? "medium" : "low", ev,
-                           "ours (after Portus et al. 2004): 150 degrees",
-                           "A front leg that flexes at front-foot contact absorbs the energy the "
-                           "run-up built.",
-                           cues, 1, drills, 3));
+        append(b, list,
+               with_metric(
+                   b,
+                   simple_finding(
+                       b, "FRONT_KNEE_FLEXED_AT_FFC", "Front knee flexed at front-foot contact",
+                       knee < FFC_KNEE_MIN - 20 ? "medium" : "low", ev,
+                       "ours (after Portus et al. 2004): 150 degrees",
+                       "A front leg that flexes at front-foot contact absorbs the energy the "
+                       "run-up built.",
+                       cues, 1, drills, 3),
+                   "front_knee_angle_at_ffc"));
     }
     const json_t *tl = json_object_get(metrics, "trunk_lateral_flexion");
-    double lat = num_or_nan(json_object_get(tl, "value"));
+    double lat = measured_num(tl, "value");
     /* side-on, the same angle is forward lean: only with a front/behind view */
     if (isfinite(lat) && lat > TRUNK_LATERAL_MAX &&
         !json_is_false(json_object_get(tl, "view_ok"))) {
@@ -436,13 +466,62 @@ static void check_bowling_extras(jb *b, json_t *list, const json_t *metrics)
         static const char *const drills[] = {"Core anti-lateral-flexion work (side planks)",
                                              "Walk-through deliveries staying tall"};
         append(b, list,
-               simple_finding(
-                   b, "TRUNK_LATERAL_FLEXION", "Large trunk side bend", "medium", ev,
-                   "ours (after Portus et al. 2004): 40 degrees",
-                   "Large side bending of the trunk in the delivery is linked to lower back "
-                   "stress injuries in fast bowlers.",
-                   cues, 1, drills, 2));
+               with_metric(
+                   b,
+                   simple_finding(
+                       b, "TRUNK_LATERAL_FLEXION", "Large trunk side bend", "medium", ev,
+                       "ours (after Portus et al. 2004): 40 degrees",
+                       "Large side bending of the trunk in the delivery is linked to lower back "
+                       "stress injuries in fast bowlers.",
+                       cues, 1, drills, 2),
+                   "trunk_lateral_flexion"));
     }
+}
+
+#define T_VISIBILITY "INSUFFICIENT_POSE_VISIBILITY"
+
+/* The metrics the findings of `mode` judge, in the order of the findings. */
+static const struct {
+    const char *key, *field;
+    int bowling_only;
+} judged[] = {
+    {"head_stability_score", "score", 0},    {"balance_drift_score", "score", 0},
+    {"front_knee_brace_score", "score", 0},  {"hip_shoulder_separation_timing", "score", 0},
+    {"elbow_drop_score", "score", 0},        {"bowling_elbow_extension", "value", 1},
+    {"front_knee_angle_at_ffc", "value", 1}, {"trunk_lateral_flexion", "value", 1},
+};
+
+/* Sorts the metrics the mode judges (those present in `metrics`) into measured
+ * (names appended to `done`) and not ({"metric", "reason"} appended to `undone`);
+ * returns the number measured.  Trunk lateral flexion seen by a side-on camera is
+ * forward lean, which the findings do not judge: not measured. */
+static int judged_metrics(jb *b, const json_t *metrics, int mode, json_t *done, json_t *undone)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof judged / sizeof *judged; i++) {
+        const json_t *m = json_object_get(metrics, judged[i].key);
+        if (m == NULL || (judged[i].bowling_only && mode != ANALYSIS_BOWLING))
+            continue;
+        const char *reason = NULL;
+        if (json_is_object(m) && !isfinite(measured_num(m, judged[i].field)))
+            reason = json_string_value(json_object_get(m, "reason"));
+        else if (json_is_object(m) && json_is_false(json_object_get(m, "view_ok")))
+            reason = "the camera is not front-on or behind: a side bend of the trunk cannot be "
+                     "told from a forward lean";
+        else if (!json_is_object(m) && !json_is_number(m))
+            reason = "no value";
+        if (reason == NULL &&
+            isfinite(json_is_object(m) ? measured_num(m, judged[i].field) : num_or_nan(m))) {
+            append(b, done, json_string(judged[i].key));
+            n++;
+            continue;
+        }
+        json_t *o = json_object();
+        put(b, o, "metric", json_string(judged[i].key));
+        put(b, o, "reason", json_string(reason ? reason : "not measured"));
+        append(b, undone, o);
+    }
+    return n;
 }
 
 cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_t frames,
@@ -464,15 +543,20 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
 
     double rate = frames > 0 ? (double)frames_detected / (double)frames : 0.0;
     int low = rate < ANALYSIS_LOW_DETECTION;
-    /* Cricksy: more than 2 metrics without frames -> visibility finding. */
+    /* Cricksy: more than 2 metrics without frames -> visibility finding; ours: a
+     * metric with fewer than ANALYSIS_MIN_FRAMES frames is as good as without. */
     const char *names[] = {"head_stability_score", "balance_drift_score", "front_knee_brace_score",
                            "hip_shoulder_separation_timing", "elbow_drop_score"};
     int zero = 0;
     for (int i = 0; i < 5; i++) {
         const json_t *m = json_object_get(metrics, names[i]);
-        if (json_is_object(m) && json_integer_value(json_object_get(m, "num_frames")) == 0)
+        const json_t *nf = json_object_get(m, "num_frames");
+        if (json_is_object(m) && json_is_integer(nf) &&
+            json_integer_value(nf) < ANALYSIS_MIN_FRAMES)
             zero++;
     }
+    json_t *done = json_array(), *undone = json_array();
+    int nmeasured = judged_metrics(&b, metrics, mode, done, undone);
     char warn[256] = "";
     if (low)
         snprintf(warn, sizeof warn,
@@ -490,7 +574,7 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
                                              "Try a tripod at hip height, 5-10 m away"};
         append(
             &b, list,
-            simple_finding(&b, "INSUFFICIENT_POSE_VISIBILITY", "Insufficient pose visibility",
+            simple_finding(&b, T_VISIBILITY, "Insufficient pose visibility",
                            rate >= 0.5 ? "low" : "medium", ev,
                            "Cricksy coach_findings.py (over 2 metrics without frames; severity by "
                            "50 % detection) and ours (detection under 60 %)",
@@ -510,15 +594,32 @@ cr_status analysis_findings(const json_t *metrics, const char *mode_name, int64_
             json_array_set(list, j - 1, c);
             json_array_set_new(list, j, a);
         }
-    /* Cricksy _get_overall_level */
+    /* Cricksy _get_overall_level over the findings about technique (ours: the
+     * visibility finding is about the video, not the player, and is left out).
+     * When no metric was measured there is nothing to rate.  The field must still
+     * be low|medium|high (Cricksy's readers know only these), and "high" would tell
+     * the coach all is well, "medium" a middle grade that was measured: "low", the
+     * one that asks for attention (film again), with metrics_measured empty and the
+     * visibility finding or metrics_not_measured saying why. */
     double avg = 0;
-    for (size_t i = 0; i < n; i++)
-        avg += sev_rank(json_string_value(json_object_get(json_array_get(list, i), "severity")));
-    avg = n ? avg / (double)n : 0;
-    const char *level = n == 0 || avg < 1.5 ? "high" : avg < 2.5 ? "medium" : "low";
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *f = json_array_get(list, i);
+        if (strcmp(json_string_value(json_object_get(f, "code")), T_VISIBILITY) == 0)
+            continue;
+        avg += sev_rank(json_string_value(json_object_get(f, "severity")));
+        nt++;
+    }
+    avg = nt ? avg / (double)nt : 0;
+    const char *level = nmeasured == 0         ? "low"
+                        : nt == 0 || avg < 1.5 ? "high"
+                        : avg < 2.5            ? "medium"
+                                               : "low";
 
     put(&b, res, "mode", json_string(mode_names[mode]));
     put(&b, res, "overall_level", json_string(level));
+    put(&b, res, "metrics_measured", done);
+    put(&b, res, "metrics_not_measured", undone);
     put(&b, res, "detection_rate", json_real(round(1000 * rate) / 10));
     json_t *rel = json_object();
     put(&b, rel, "frames", json_integer(frames));

@@ -24,6 +24,7 @@
 #include "core/mem.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,11 @@
  * lag is noise (trunk rotation in strokes and deliveries reaches several hundred
  * deg/s). */
 #define ROTATION_MIN_DEG_S 90.0
+/* Ours: a stride changes the ankle separation by at least half a torso length
+ * (0.5 * 0.288 H = 0.14 H, ~25 cm for a 1.8 m player; a front-foot stride in
+ * batting is several times that, a delivery stride more still), far above the
+ * jitter of the ankles of a player standing still (a few cm). */
+#define STRIDE_MIN_CHANGE 0.5
 /* Cricksy per-frame proxy of the separation timing: |separation| 0..90 deg -> 0..1. */
 #define SEPARATION_SPAN_DEG 90.0
 /* Cricksy EVIDENCE_BAD_THRESHOLDS, EVIDENCE_WORST_FRAMES_COUNT, EVIDENCE_MERGE_GAP_FRAMES. */
@@ -312,22 +318,38 @@ static json_t *evidence(jb *b, const pfs *p, double threshold)
     return e;
 }
 
-/* A metric object: score (or null + reason), num_frames. */
-static json_t *metric(jb *b, double score, const char *reason, int64_t num_frames)
+/* A metric object: score and "measured": true, or score null, "measured": false and
+ * the reason.  A score from fewer than ANALYSIS_MIN_FRAMES frames (`frames`; the
+ * num_frames field counts samples, which for elbow_drop_score are arms) is not
+ * measured. */
+static json_t *metric(jb *b, double score, const char *reason, int64_t num_frames, int64_t frames)
 {
+    char few[160];
+    if (isfinite(score) && frames < ANALYSIS_MIN_FRAMES) {
+        snprintf(few, sizeof few, "only %lld frame%s to measure it from (%d needed)",
+                 (long long)frames, frames == 1 ? "" : "s", ANALYSIS_MIN_FRAMES);
+        score = NAN;
+        reason = few;
+    }
     json_t *m = json_object();
     put(b, m, "score", isfinite(score) ? json_real(score) : json_null());
+    put(b, m, "measured", json_boolean(isfinite(score)));
     if (!isfinite(score))
         put(b, m, "reason", json_string(reason));
     put(b, m, "num_frames", json_integer(num_frames));
     return m;
 }
 
+/* The per-frame series stay (they are what was seen), but a metric that was not
+ * measured has no evidence markers: its worst frames would point a coach at
+ * frames of something that did not happen. */
 static void finish_cricksy(jb *b, json_t *all, const char *name, json_t *m, const pfs *p,
                            double bad_threshold)
 {
+    pfs none = {0};
     put_series(b, m, "per_frame_scores", p);
-    put(b, m, "evidence", evidence(b, p, bad_threshold));
+    put(b, m, "evidence",
+        evidence(b, json_is_true(json_object_get(m, "measured")) ? p : &none, bad_threshold));
     put(b, all, name, m);
 }
 
@@ -358,9 +380,9 @@ static void head_stability(jb *b, json_t *all, const analysis_series *s, double 
         pfs_add(p, f, clamp01(1.0 - mov / HEAD_MOVE_ZERO));
     }
     double avg = nmov ? sum / nmov : NAN;
-    json_t *m =
-        metric(b, nmov ? clamp01(1.0 - avg / HEAD_MOVE_ZERO) : NAN,
-               isfinite(scale) ? "fewer than two frames with a visible nose" : NO_SCALE, nmov);
+    json_t *m = metric(b, nmov ? clamp01(1.0 - avg / HEAD_MOVE_ZERO) : NAN,
+                       isfinite(scale) ? "fewer than two frames with a visible nose" : NO_SCALE,
+                       nmov, nmov);
     put(b, m, "avg_movement", jnum(avg));
     put(b, m, "avg_movement_px", jnum(avg * scale));
     put(b, m, "units", json_string("torso lengths per sample"));
@@ -383,9 +405,9 @@ static void balance_drift(jb *b, json_t *all, const analysis_series *s, double s
         pfs_add(p, f, clamp01(1.0 - d / BALANCE_DRIFT_ZERO));
     }
     double avg = n ? sum / n : NAN;
-    json_t *m =
-        metric(b, n ? clamp01(1.0 - avg / BALANCE_DRIFT_ZERO) : NAN,
-               isfinite(scale) ? "no frame with both hips and both ankles visible" : NO_SCALE, n);
+    json_t *m = metric(
+        b, n ? clamp01(1.0 - avg / BALANCE_DRIFT_ZERO) : NAN,
+        isfinite(scale) ? "no frame with both hips and both ankles visible" : NO_SCALE, n, n);
     put(b, m, "avg_drift", jnum(avg));
     put(b, m, "avg_drift_px", jnum(avg * scale));
     put(b, m, "units", json_string("torso lengths"));
@@ -440,8 +462,9 @@ static int front_knee(jb *b, json_t *all, const analysis_series *s, double scale
         p5 = angles[(size_t)floor(KNEE_PERCENTILE * (double)(n - 1))];
     }
     cr_free(angles);
-    json_t *m = metric(b, n ? clamp01((p5 - KNEE_ZERO_DEG) / KNEE_SPAN_DEG) : NAN,
-                       "no frame with hip, knee and ankle of a leg visible", (int64_t)n);
+    json_t *m =
+        metric(b, n ? clamp01((p5 - KNEE_ZERO_DEG) / KNEE_SPAN_DEG) : NAN,
+               "no frame with hip, knee and ankle of a leg visible", (int64_t)n, (int64_t)n);
     put(b, m, "min_knee_angle", jnum(mn));
     put(b, m, "max_knee_angle", jnum(mx));
     put(b, m, "p5_knee_angle", jnum(p5));
@@ -493,16 +516,25 @@ static void separation_timing(jb *b, json_t *all, const analysis_series *s, pfs 
         pt = f->t;
     }
     int good = nh >= 3 && have_hp && have_sp; /* Cricksy: at least 3 hip angles */
-    json_t *m = metric(b, good ? st - ht : NAN,
-                       nh < 3 ? "fewer than 3 frames with both hips visible"
-                              : "no consecutive frames with the hip and shoulder lines",
-                       good ? detected : 0);
+    int turned = good && (hv >= ROTATION_MIN_DEG_S || sv >= ROTATION_MIN_DEG_S);
+    /* Without a rotation the two peaks are noise and their "lag" means nothing
+     * (a player standing still gave lags of seconds): not measured. */
+    char still[160];
+    snprintf(still, sizeof still,
+             "no rotation seen: the hips and shoulders turned at most %.0f deg/s "
+             "(a rotation reaches %.0f)",
+             fmax(hv, sv), ROTATION_MIN_DEG_S);
+    /* too few frames is the first reason (metric() says it), before "no rotation" */
+    json_t *m = metric(b, turned || (good && detected < ANALYSIS_MIN_FRAMES) ? st - ht : NAN,
+                       nh < 3  ? "fewer than 3 frames with both hips visible"
+                       : !good ? "no consecutive frames with the hip and shoulder lines"
+                               : still,
+                       good ? detected : 0, good ? detected : 0);
     put(b, m, "hip_peak_time", jnum(good ? ht : NAN));
     put(b, m, "shoulder_peak_time", jnum(good ? st : NAN));
     put(b, m, "hip_peak_velocity_deg_s", jnum(good ? hv : NAN));
     put(b, m, "shoulder_peak_velocity_deg_s", jnum(good ? sv : NAN));
-    put(b, m, "rotation_detected",
-        good ? json_boolean(hv >= ROTATION_MIN_DEG_S || sv >= ROTATION_MIN_DEG_S) : json_null());
+    put(b, m, "rotation_detected", good ? json_boolean(turned) : json_null());
     put(b, m, "units", json_string("seconds (shoulder peak - hip peak)"));
     finish_cricksy(b, all, "hip_shoulder_separation_timing", m, p, 0.35);
 }
@@ -511,6 +543,7 @@ static void elbow_drop(jb *b, json_t *all, const analysis_series *s, double scal
 {
     double sum = 0;
     int64_t n = 0;
+    int64_t nframes = 0;
     const int sh[2] = {ALM_L_SHOULDER, ALM_R_SHOULDER}, el[2] = {ALM_L_ELBOW, ALM_R_ELBOW};
     for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
         const analysis_frame *f = &s->frames[i];
@@ -525,13 +558,15 @@ static void elbow_drop(jb *b, json_t *all, const analysis_series *s, double scal
             fs += d;
             fn++;
         }
-        if (fn)
+        if (fn) {
             pfs_add(p, f, clamp01((fs / fn - ELBOW_DROP_ZERO) / ELBOW_DROP_SPAN));
+            nframes++;
+        }
     }
     double avg = n ? sum / n : NAN;
-    json_t *m =
-        metric(b, n ? clamp01((avg - ELBOW_DROP_ZERO) / ELBOW_DROP_SPAN) : NAN,
-               isfinite(scale) ? "no frame with a shoulder and its elbow visible" : NO_SCALE, n);
+    json_t *m = metric(
+        b, n ? clamp01((avg - ELBOW_DROP_ZERO) / ELBOW_DROP_SPAN) : NAN,
+        isfinite(scale) ? "no frame with a shoulder and its elbow visible" : NO_SCALE, n, nframes);
     put(b, m, "avg_elbow_drop", jnum(avg));
     put(b, m, "avg_elbow_drop_px", jnum(avg * scale));
     put(b, m, "units", json_string("torso lengths (elbow below shoulder)"));
@@ -540,20 +575,24 @@ static void elbow_drop(jb *b, json_t *all, const analysis_series *s, double scal
 
 /* ---- extras ------------------------------------------------------------------- */
 
+/* An extra's object: value and "measured": true, or null, false and the reason. */
 static json_t *extra(jb *b, double value, const char *reason)
 {
     json_t *m = json_object();
     put(b, m, "value", jnum(value));
+    put(b, m, "measured", json_boolean(isfinite(value)));
     if (!isfinite(value))
         put(b, m, "reason", json_string(reason));
     return m;
 }
 
 /* Stride length (ankle separation) and the front knee at the frame of the longest
- * stride, taken as front-foot contact of the longest delivery/stride. */
+ * stride, taken as front-foot contact of the longest delivery/stride.  A stride is
+ * seen when the ankle separation changes by STRIDE_MIN_CHANGE; otherwise the feet
+ * stayed where they were and neither is measured. */
 static void stride_and_ffc(jb *b, json_t *all, const analysis_series *s, double scale, pfs *p)
 {
-    double best = NAN;
+    double best = NAN, least = NAN;
     const analysis_frame *bf = NULL;
     for (size_t i = 0; isfinite(scale) && i < s->n; i++) {
         const analysis_frame *f = &s->frames[i];
@@ -567,12 +606,25 @@ static void stride_and_ffc(jb *b, json_t *all, const analysis_series *s, double 
             best = d;
             bf = f;
         }
+        least = isfinite(least) ? fmin(least, d) : d;
     }
-    const char *why = isfinite(scale) ? "no frame with both ankles visible" : NO_SCALE;
-    json_t *m = extra(b, best, why);
+    char still[160];
+    snprintf(still, sizeof still,
+             "no stride seen: the ankle separation changed by %.2f torso lengths (a stride "
+             "changes it by %.1f)",
+             best - least, STRIDE_MIN_CHANGE);
+    int strode = isfinite(best) && best - least >= STRIDE_MIN_CHANGE;
+    const char *why = !isfinite(scale)  ? NO_SCALE
+                      : !isfinite(best) ? "no frame with both ankles visible"
+                                        : still;
+    if (!strode)
+        bf = NULL;
+    json_t *m = extra(b, strode ? best : NAN, why);
     put(b, m, "units", json_string("torso lengths"));
-    put(b, m, "value_px", jnum(best * scale));
-    put(b, m, "value_height_fraction", jnum(best * TORSO_PER_HEIGHT));
+    put(b, m, "value_px", jnum(strode ? best * scale : NAN));
+    put(b, m, "value_height_fraction", jnum(strode ? best * TORSO_PER_HEIGHT : NAN));
+    put(b, m, "max_ankle_separation", jnum(best));
+    put(b, m, "min_ankle_separation", jnum(least));
     put(b, m, "frame_num", bf ? json_integer(bf->frame_num) : json_null());
     put(b, m, "timestamp_s", bf ? json_real(bf->t) : json_null());
     put(b, m, "note",
@@ -613,7 +665,12 @@ static void trunk_lateral(jb *b, json_t *all, const analysis_series *s, pfs *p, 
             mf = f;
         }
     }
-    json_t *m = extra(b, isfinite(mx) ? fabs(mx) : NAN, "no frame with shoulders and hips visible");
+    char few[160];
+    snprintf(few, sizeof few, "only %zu frame%s with shoulders and hips visible (%d needed)", p->n,
+             p->n == 1 ? "" : "s", ANALYSIS_MIN_FRAMES);
+    int enough = p->n >= ANALYSIS_MIN_FRAMES;
+    json_t *m = extra(b, isfinite(mx) && enough ? fabs(mx) : NAN,
+                      p->n == 0 ? "no frame with shoulders and hips visible" : few);
     put(b, m, "units", json_string("degrees from vertical (max |angle|)"));
     put(b, m, "signed_deg", jnum(mx));
     put(b, m, "mean_abs_deg", jnum(p->n ? sum / (double)p->n : NAN));

@@ -1,13 +1,18 @@
 /*
  * report.c -- report.html for a coach (see analysis.h): one self-contained page,
  * inline CSS and SVG only (no scripts, fonts or images from elsewhere), every text
- * from the data HTML-escaped.  The page is written into one core buffer
- * (core/buf.h) without checking each append: its first failure sticks, and
- * analysis_report_html checks it once at the end.
+ * from the data HTML-escaped; pictures are JPEGs in data: URIs.  The page is written
+ * into one core buffer (core/buf.h) without checking each append: its first failure
+ * sticks, and analysis_report_html checks it once at the end.
+ *
+ * A metric that was not measured (analysis.h) is listed as "not measured" with its
+ * reason, and has no plot and no picture: a flat line under a threshold, or a
+ * value, would say something about a movement that did not happen.
  */
 #include "analysis/analysis.h"
 
 #include "core/buf.h"
+#include "core/mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +26,13 @@ static const char *str(const json_t *o, const char *k)
 static double num(const json_t *o, const char *k)
 {
     const json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* A number of a JSON array element; NAN for null and non-numbers. */
+static double elem(const json_t *a, size_t i)
+{
+    const json_t *v = json_array_get(a, i);
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
@@ -43,28 +55,92 @@ static const struct {
 #define PLOT_W 560
 #define PLOT_H 120
 #define PLOT_MAX_POINTS 1200 /* ours: ~2 points per pixel of width */
+#define PLOT_PAD 4           /* px above 1 and below 0: a line at 1 is not under the frame */
 
-/* A line plot of per-frame values against time; scores on a fixed 0..1 axis. */
+/* The y of a value on the 0..1 scale of the plot. */
+static double plot_y(double v01)
+{
+    return PLOT_PAD + (PLOT_H - 2 * PLOT_PAD) * (1 - v01);
+}
+
+/* Whether the line breaks between series entries i-1 and i: either value is missing,
+ * or frames are missing between them -- their frame numbers are more than `step`
+ * grid points apart, where `step` is the samples drawn as one bucket (1 for series
+ * of up to PLOT_MAX_POINTS): a shorter gap is narrower than the drawing resolves. */
+static int gap_before(const json_t *v, const json_t *fn, size_t i, size_t step)
+{
+    if (!isfinite(elem(v, i - 1)) || !isfinite(elem(v, i)))
+        return 1;
+    if (json_array_size(fn) != json_array_size(v))
+        return 0; /* no frame numbers: one line */
+    return json_integer_value(json_array_get(fn, i)) -
+               json_integer_value(json_array_get(fn, i - 1)) >
+           (json_int_t)step;
+}
+
+/* The path of entries [i0, i1) (no gap inside): "M x,y L x,y ...".  A long run is
+ * drawn as each bucket of `step` samples' minimum and maximum, in time order (keeps
+ * spikes, bounds the page size); a run of one point is a dot (round cap). */
+static void plot_run(cr_buf *b, const json_t *v, const json_t *t, size_t i0, size_t i1, size_t step,
+                     double t0, double t1, double lo, double hi)
+{
+    int first = 1;
+    for (size_t s0 = i0; s0 < i1; s0 += step) {
+        size_t lo_i = s0, hi_i = s0;
+        for (size_t i = s0; i < i1 && i < s0 + step; i++) {
+            if (elem(v, i) < elem(v, lo_i))
+                lo_i = i;
+            if (elem(v, i) > elem(v, hi_i))
+                hi_i = i;
+        }
+        size_t pick[2] = {lo_i < hi_i ? lo_i : hi_i, lo_i < hi_i ? hi_i : lo_i};
+        for (int q = 0; q < (pick[0] == pick[1] ? 1 : 2); q++) {
+            double x = elem(v, pick[q]), tt = elem(t, pick[q]);
+            if (!isfinite(tt))
+                continue;
+            cr_buf_addf(b, "%s%.1f,%.1f", first ? "M" : "L", (tt - t0) / (t1 - t0) * PLOT_W,
+                        plot_y((x - lo) / (hi - lo)));
+            first = 0;
+        }
+    }
+    if (i1 - i0 == 1 && !first)
+        cr_buf_adds(b, "h0");
+}
+
+/* A line plot of per-frame values against time; scores on a fixed 0..1 axis.  The
+ * line breaks where frames are missing (an undetected player, an invisible
+ * landmark): a line across the gap would show values nobody measured. */
 static void plot(cr_buf *b, const json_t *m, int scores, double bad_threshold)
 {
     const json_t *v = json_object_get(m, scores ? "per_frame_scores" : "per_frame_values");
     const json_t *t = json_object_get(m, "per_frame_timestamps_s");
+    const json_t *fn = json_object_get(m, "per_frame_frame_nums");
     size_t n = json_array_size(v);
     if (n < 2 || json_array_size(t) != n)
         return;
-    double t0 = json_number_value(json_array_get(t, 0)),
-           t1 = json_number_value(json_array_get(t, n - 1));
+    double t0 = elem(t, 0), t1 = elem(t, n - 1);
     double lo = 0, hi = 1;
     if (!scores) {
-        lo = hi = json_number_value(json_array_get(v, 0));
+        lo = INFINITY;
+        hi = -INFINITY;
         for (size_t i = 0; i < n; i++) {
-            double x = json_number_value(json_array_get(v, i));
-            lo = fmin(lo, x);
-            hi = fmax(hi, x);
+            double x = elem(v, i);
+            if (isfinite(x)) {
+                lo = fmin(lo, x);
+                hi = fmax(hi, x);
+            }
         }
+        if (!(hi >= lo))
+            return; /* no value at all */
+        /* the axis includes 0: a range fitted to the data alone made a steady 2 deg
+         * look like large swings */
+        lo = fmin(lo, 0);
+        hi = fmax(hi, 0);
         if (hi - lo < 1e-9)
             hi = lo + 1;
     }
+    if (!isfinite(t0) || !isfinite(t1))
+        return;
     if (t1 - t0 < 1e-9)
         t1 = t0 + 1;
     cr_buf_addf(
@@ -77,29 +153,20 @@ static void plot(cr_buf *b, const json_t *m, int scores, double bad_threshold)
         cr_buf_addf(b,
                     "<line x1=\"0\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#d33\" "
                     "stroke-dasharray=\"4 3\"/>",
-                    PLOT_W, PLOT_H * (1 - bad_threshold), PLOT_H * (1 - bad_threshold));
-    cr_buf_adds(b, "<polyline fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" points=\"");
-    /* long series: each bucket of `step` samples drawn as its minimum and maximum,
-     * in time order (keeps spikes, bounds the page size) */
+                    PLOT_W, plot_y(bad_threshold), plot_y(bad_threshold));
+    cr_buf_adds(b, "<path class=\"series\" fill=\"none\" stroke=\"#2160c4\" stroke-width=\"1.5\" "
+                   "stroke-linecap=\"round\" stroke-linejoin=\"round\" d=\"");
     size_t step = n > PLOT_MAX_POINTS ? (n + PLOT_MAX_POINTS / 2 - 1) / (PLOT_MAX_POINTS / 2) : 1;
-    for (size_t i0 = 0; i0 < n; i0 += step) {
-        size_t lo_i = i0, hi_i = i0;
-        for (size_t i = i0; i < n && i < i0 + step; i++) {
-            double x = json_number_value(json_array_get(v, i));
-            if (x < json_number_value(json_array_get(v, lo_i)))
-                lo_i = i;
-            if (x > json_number_value(json_array_get(v, hi_i)))
-                hi_i = i;
-        }
-        size_t pick[2] = {lo_i < hi_i ? lo_i : hi_i, lo_i < hi_i ? hi_i : lo_i};
-        for (int q = 0; q < (pick[0] == pick[1] ? 1 : 2); q++) {
-            double x = json_number_value(json_array_get(v, pick[q]));
-            double tt = json_number_value(json_array_get(t, pick[q]));
-            if (!isfinite(x) || !isfinite(tt))
-                continue;
-            cr_buf_addf(b, "%.1f,%.1f ", (tt - t0) / (t1 - t0) * PLOT_W,
-                        PLOT_H * (1 - (x - lo) / (hi - lo)));
-        }
+    size_t i0 = 0;
+    while (i0 < n && !isfinite(elem(v, i0)))
+        i0++;
+    while (i0 < n) {
+        size_t i1 = i0 + 1;
+        while (i1 < n && !gap_before(v, fn, i1, step))
+            i1++;
+        plot_run(b, v, t, i0, i1, step, t0, t1, lo, hi);
+        for (i0 = i1; i0 < n && !isfinite(elem(v, i0)); i0++)
+            ;
     }
     cr_buf_adds(b, "\"/>");
     cr_buf_addf(b,
@@ -116,18 +183,11 @@ static const int bones[][2] = {{11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16},
                                {12, 24}, {23, 24}, {23, 25}, {25, 27}, {24, 26}, {26, 28},
                                {27, 29}, {29, 31}, {27, 31}, {28, 30}, {30, 32}, {28, 32}};
 
+/* The detected pose of frame k, or NULL. */
 static const analysis_frame *find_frame(const analysis_series *s, int64_t k)
 {
-    size_t lo = 0, hi = s ? s->n : 0;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (s->frames[m].frame_num < k)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return s && lo < s->n && s->frames[lo].frame_num == k && s->frames[lo].detected ? &s->frames[lo]
-                                                                                    : NULL;
+    const analysis_frame *f = analysis_series_find(s, k);
+    return f != NULL && f->detected ? f : NULL;
 }
 
 /* The pose of one frame as a small SVG, fitted to its bounding box. */
@@ -164,6 +224,160 @@ static void skeleton(cr_buf *b, const analysis_frame *f, double t)
                 (long long)f->frame_num, t);
 }
 
+/* ---- key frames and their pictures ------------------------------------------- */
+
+static int measured(const json_t *m)
+{
+    return json_is_object(m) && !json_is_false(json_object_get(m, "measured"));
+}
+
+/* The key frame of shown[k] and its time (*t, may be NAN): a score's worst frame, an
+ * extra's own frame (longest stride, release, most lateral flexion); -1 when none or
+ * not measured. */
+static int64_t key_frame(const json_t *metrics, size_t k, double *t)
+{
+    const json_t *m = json_object_get(metrics, shown[k].key);
+    *t = NAN;
+    if (!measured(m) || !isfinite(num(m, shown[k].field)))
+        return -1;
+    const json_t *f;
+    if (shown[k].plot_scores) {
+        const json_t *w =
+            json_array_get(json_object_get(json_object_get(m, "evidence"), "worst_frames"), 0);
+        f = json_object_get(w, "frame_num");
+        *t = num(w, "timestamp_s");
+    } else if (json_object_get(m, "release_frame_num") != NULL) {
+        f = json_object_get(m, "release_frame_num");
+        *t = num(m, "release_timestamp_s");
+    } else {
+        f = json_object_get(m, "frame_num");
+        *t = num(m, "timestamp_s");
+    }
+    return json_is_integer(f) && json_integer_value(f) >= 0 ? json_integer_value(f) : -1;
+}
+
+static size_t shown_index(const char *key)
+{
+    for (size_t k = 0; key != NULL && k < sizeof shown / sizeof *shown; k++)
+        if (strcmp(shown[k].key, key) == 0)
+            return k;
+    return (size_t)-1;
+}
+
+static size_t add_frame(int64_t *out, size_t n, size_t cap, int64_t f)
+{
+    if (f < 0 || n >= cap)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == f)
+            return n;
+    out[n] = f;
+    return n + 1;
+}
+
+size_t analysis_report_picture_frames(const json_t *metrics, const json_t *findings, int64_t *out,
+                                      size_t cap)
+{
+    if (cap > ANALYSIS_REPORT_MAX_PICTURES)
+        cap = ANALYSIS_REPORT_MAX_PICTURES;
+    size_t n = 0, i;
+    const json_t *f;
+    json_array_foreach(json_object_get(findings, "findings"), i, f)
+    {
+        size_t k = shown_index(str(f, "metric"));
+        double t;
+        if (k != (size_t)-1)
+            n = add_frame(out, n, cap, key_frame(metrics, k, &t));
+    }
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        double t;
+        n = add_frame(out, n, cap, key_frame(metrics, k, &t));
+    }
+    return n;
+}
+
+/* The pictures embedded so far and the bytes they took. */
+typedef struct pics {
+    const analysis_pictures *all;
+    unsigned char *shown; /* per item: embedded already */
+    size_t bytes;
+} pics;
+
+static const analysis_picture *picture_of(const pics *p, int64_t frame, size_t *index)
+{
+    for (size_t i = 0; p->all != NULL && i < p->all->n; i++)
+        if (p->all->items[i].frame_num == frame && p->all->items[i].jpeg_len > 0) {
+            *index = i;
+            return &p->all->items[i];
+        }
+    return NULL;
+}
+
+static void add_base64(cr_buf *b, const uint8_t *d, size_t n)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char q[4];
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+                     (i + 2 < n ? d[i + 2] : 0);
+        q[0] = a[v >> 18 & 63];
+        q[1] = a[v >> 12 & 63];
+        q[2] = i + 1 < n ? a[v >> 6 & 63] : '=';
+        q[3] = i + 2 < n ? a[v & 63] : '=';
+        cr_buf_add(b, q, 4);
+    }
+}
+
+/* What frame `frame` is the key frame of: "12.3 s (frame 123): lowest Head
+ * stability score, 0.31; Stride length: 2.1 torso lengths". */
+static void caption_of(cr_buf *b, const json_t *metrics, int64_t frame)
+{
+    int n = 0;
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        double t;
+        if (key_frame(metrics, k, &t) != frame)
+            continue;
+        const json_t *m = json_object_get(metrics, shown[k].key);
+        if (n++ == 0 && isfinite(t))
+            cr_buf_addf(b, "%.1f s (frame %lld): ", t, (long long)frame);
+        else if (n == 1)
+            cr_buf_addf(b, "frame %lld: ", (long long)frame);
+        else
+            cr_buf_adds(b, "; ");
+        if (shown[k].plot_scores) {
+            const json_t *w =
+                json_array_get(json_object_get(json_object_get(m, "evidence"), "worst_frames"), 0);
+            cr_buf_adds(b, "lowest ");
+            cr_buf_add_escaped(b, shown[k].label);
+            cr_buf_addf(b, " score, %.2f", num(w, "score"));
+        } else {
+            cr_buf_add_escaped(b, shown[k].label);
+            cr_buf_addf(b, ": %.1f%s", num(m, shown[k].field), shown[k].unit);
+        }
+    }
+}
+
+/* Embeds the picture of `frame` (1) unless it has none, was embedded already, or
+ * the byte budget is spent (0). */
+static int picture(cr_buf *b, pics *p, const json_t *metrics, int64_t frame)
+{
+    size_t i;
+    const analysis_picture *pic = picture_of(p, frame, &i);
+    if (pic == NULL || p->shown[i] || p->bytes + pic->jpeg_len > ANALYSIS_REPORT_PICTURE_BYTES)
+        return 0;
+    p->shown[i] = 1;
+    p->bytes += pic->jpeg_len;
+    cr_buf_addf(b,
+                "<figure class=\"pic\"><img width=\"%d\" height=\"%d\" alt=\"frame %lld with "
+                "the detected skeleton\" src=\"data:image/jpeg;base64,",
+                pic->width, pic->height, (long long)frame);
+    add_base64(b, pic->jpeg, pic->jpeg_len);
+    cr_buf_adds(b, "\"><figcaption>");
+    caption_of(b, metrics, frame);
+    cr_buf_adds(b, "</figcaption></figure>\n");
+    return 1;
+}
+
 static void list_of(cr_buf *b, const json_t *a)
 {
     size_t i;
@@ -178,7 +392,8 @@ static void list_of(cr_buf *b, const json_t *a)
     cr_buf_adds(b, "</ul>");
 }
 
-static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analysis_series *s)
+static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analysis_series *s,
+                  pics *p)
 {
     const char *sev = str(f, "severity");
     cr_buf_adds(b, "<section class=\"issue\"><h3><span class=\"sev sev-");
@@ -228,27 +443,62 @@ static void issue(cr_buf *b, const json_t *f, const json_t *metrics, const analy
         }
         cr_buf_adds(b, "</p>");
     }
-    /* the pose at the worst frame */
-    const json_t *wf = json_array_get(
-        json_object_get(json_object_get(json_object_get(metrics, str(f, "metric")), "evidence"),
-                        "worst_frames"),
-        0);
-    if (wf != NULL && s != NULL) {
-        const analysis_frame *fr =
-            find_frame(s, json_integer_value(json_object_get(wf, "frame_num")));
-        if (fr != NULL)
+    /* the picture of the metric's key frame; without one, the pose as a drawing */
+    size_t si = shown_index(str(f, "metric")), pi = 0;
+    double t;
+    int64_t frame = si != (size_t)-1 ? key_frame(metrics, si, &t) : -1;
+    if (frame >= 0 && !picture(b, p, metrics, frame)) {
+        const analysis_frame *fr = NULL;
+        if (picture_of(p, frame, &pi) != NULL && p->shown[pi])
+            cr_buf_addf(b, "<p class=\"ev\">Its key frame, frame %lld, is pictured above.</p>",
+                        (long long)frame);
+        else if ((fr = find_frame(s, frame)) != NULL)
             skeleton(b, fr, fr->t);
     }
     cr_buf_adds(b, "</section>\n");
 }
 
+/* Summary rows: the overall level and what it rests on, what was not measured. */
+static void level_rows(cr_buf *b, const json_t *findings)
+{
+    const json_t *done = json_object_get(findings, "metrics_measured");
+    const json_t *undone = json_object_get(findings, "metrics_not_measured");
+    cr_buf_adds(b, "<tr><th>Overall level</th><td>");
+    if (json_is_array(done) && json_array_size(done) == 0) {
+        cr_buf_adds(b, "none: nothing could be measured");
+    } else {
+        cr_buf_add_escaped(b, str(findings, "overall_level"));
+        if (json_is_array(done))
+            cr_buf_addf(b, " (from the %zu metric%s measured)", json_array_size(done),
+                        json_array_size(done) == 1 ? "" : "s");
+    }
+    cr_buf_adds(b, "</td></tr>");
+    if (json_array_size(undone) == 0)
+        return;
+    cr_buf_adds(b, "<tr><th>Not measured</th><td>");
+    size_t i;
+    const json_t *u;
+    json_array_foreach(undone, i, u)
+    {
+        size_t k = shown_index(str(u, "metric"));
+        cr_buf_adds(b, i ? ", " : "");
+        cr_buf_add_escaped(b, k != (size_t)-1 ? shown[k].label : str(u, "metric"));
+    }
+    cr_buf_adds(b, " (why: see Metrics)</td></tr>");
+}
+
 cr_status analysis_report_html(const json_t *metrics, const json_t *findings, const json_t *info,
-                               const analysis_series *series, char **html, size_t *len, cr_err *err)
+                               const analysis_series *series, const analysis_pictures *pictures,
+                               char **html, size_t *len, cr_err *err)
 {
     *html = NULL;
     if (len)
         *len = 0;
     cr_buf b = {0};
+    pics p = {pictures, NULL, 0};
+    if (pictures != NULL && pictures->n > 0 &&
+        (p.shown = cr_calloc(pictures->n, sizeof *p.shown)) == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "analysis: out of memory writing the report");
     {
         static const char head[] =
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -265,6 +515,10 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
             "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;"
             "padding:.3em;text-align:left}\n.ev{color:#555;font-size:.9em}\n"
             ".skel{display:inline-block;margin:0}.skel svg{background:#f4f4f4}\n"
+            ".pic{display:inline-block;margin:.5em .5em .5em 0;max-width:100%;"
+            "vertical-align:top}\n.pic img{display:block;max-width:100%;height:auto;"
+            "border-radius:4px}\n.pic figcaption{font-size:.85em;color:#555;max-width:640px}\n"
+            ".pics .pic{max-width:390px}\n.nm{color:#8a6d00;font-style:italic;white-space:nowrap}\n"
             ".plot{max-width:100%;height:auto}\n</style>\n</head>\n<body>\n";
         cr_buf_add(&b, head, sizeof head - 1);
     }
@@ -293,10 +547,8 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
                 (long long)json_integer_value(json_object_get(rel, "frames")),
                 (long long)json_integer_value(json_object_get(rel, "frames_detected")),
                 100 * num(rel, "detection_rate"));
-    cr_buf_adds(&b, "<tr><th>Overall level</th><td>");
-    cr_buf_add_escaped(&b, str(findings, "overall_level"));
-    cr_buf_addf(&b, "</td></tr><tr><th>Issues found</th><td>%zu</td></tr></table>\n",
-                json_array_size(list));
+    level_rows(&b, findings);
+    cr_buf_addf(&b, "<tr><th>Issues found</th><td>%zu</td></tr></table>\n", json_array_size(list));
     if (json_is_true(json_object_get(rel, "low"))) {
         cr_buf_adds(&b,
                     "<p class=\"warn\" id=\"reliability\"><strong>Reliability warning.</strong> ");
@@ -306,7 +558,16 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
 
     /* top issues */
     cr_buf_adds(&b, "<h2>Top issues</h2>\n");
-    if (json_array_size(list) == 0)
+    const json_t *done = json_object_get(findings, "metrics_measured");
+    size_t nundone = json_array_size(json_object_get(findings, "metrics_not_measured"));
+    if (json_array_size(list) == 0 && json_is_array(done) && json_array_size(done) == 0)
+        cr_buf_adds(&b, "<p>Nothing could be measured, so nothing could be judged.</p>\n");
+    else if (json_array_size(list) == 0 && nundone > 0)
+        cr_buf_addf(&b,
+                    "<p>No issue crossed its threshold in the %zu metric%s measured; %zu could "
+                    "not be measured (see Metrics).</p>\n",
+                    json_array_size(done), json_array_size(done) == 1 ? "" : "s", nundone);
+    else if (json_array_size(list) == 0)
         cr_buf_adds(&b, "<p>No issue crossed its threshold.</p>\n");
     size_t i;
     const json_t *f;
@@ -314,7 +575,24 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
     {
         if (i >= 5)
             break;
-        issue(&b, f, metrics, series);
+        issue(&b, f, metrics, series, &p);
+    }
+
+    /* the key frames not pictured with an issue */
+    size_t left = 0;
+    for (size_t k = 0; pictures != NULL && k < pictures->n; k++)
+        left += !p.shown[k];
+    if (left > 0 || (pictures != NULL && pictures->note != NULL)) {
+        cr_buf_adds(&b, "<h2>Key frames</h2>\n");
+        if (pictures->note != NULL) {
+            cr_buf_adds(&b, "<p class=\"warn\" id=\"pictures\">");
+            cr_buf_add_escaped(&b, pictures->note);
+            cr_buf_adds(&b, "</p>\n");
+        }
+        cr_buf_adds(&b, "<div class=\"pics\">\n");
+        for (size_t k = 0; k < pictures->n; k++)
+            picture(&b, &p, metrics, pictures->items[k].frame_num);
+        cr_buf_adds(&b, "</div>\n");
     }
 
     /* metrics table + plots */
@@ -326,11 +604,11 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         cr_buf_adds(&b, "<tr><td>");
         cr_buf_add_escaped(&b, shown[k].label);
         cr_buf_adds(&b, "</td><td>");
-        double v = num(m, shown[k].field);
+        double v = measured(m) ? num(m, shown[k].field) : NAN;
         if (isfinite(v))
             cr_buf_addf(&b, "%.2f%s", v, shown[k].unit);
         else
-            cr_buf_adds(&b, "&ndash;");
+            cr_buf_adds(&b, "<span class=\"nm\">not measured</span>");
         cr_buf_adds(&b, "</td><td>");
         cr_buf_add_escaped(&b, isfinite(v) ? str(m, "note") : str(m, "reason"));
         cr_buf_adds(&b, "</td></tr>\n");
@@ -360,9 +638,11 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
         cr_buf_adds(&b, "</table>\n");
     }
     cr_buf_adds(&b, "<h2>Per-frame plots</h2>\n");
+    int nplots = 0;
     for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
         const json_t *m = json_object_get(metrics, shown[k].key);
-        if (json_array_size(json_object_get(m, shown[k].plot_scores ? "per_frame_scores"
+        if (!measured(m) || !isfinite(num(m, shown[k].field)) ||
+            json_array_size(json_object_get(m, shown[k].plot_scores ? "per_frame_scores"
                                                                     : "per_frame_values")) < 2)
             continue;
         cr_buf_adds(&b, "<h3>");
@@ -371,7 +651,10 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
                             ? " (score 0&ndash;1, dashed: evidence threshold)</h3>\n"
                             : "</h3>\n");
         plot(&b, m, shown[k].plot_scores, num(json_object_get(m, "evidence"), "threshold"));
+        nplots++;
     }
+    if (nplots == 0)
+        cr_buf_adds(&b, "<p>No metric was measured over enough frames to plot.</p>\n");
     {
         static const char tail[] =
             "<p><small>Measured from 2D video with pose estimation. Elbow-extension figures are "
@@ -379,6 +662,7 @@ cr_status analysis_report_html(const json_t *metrics, const json_t *findings, co
             "</body>\n</html>\n";
         cr_buf_add(&b, tail, sizeof tail - 1);
     }
+    cr_free(p.shown);
     if (cr_buf_take(&b, html, len) != CR_OK) {
         cr_buf_release(&b);
         return cr_err_set(err, CR_ERR_NOMEM, "analysis: out of memory writing the report");

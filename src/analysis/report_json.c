@@ -10,7 +10,8 @@
  *    "key_issues": [titles]          what Cricksy's frontend normalizer reads
  *    "drills": [<= 8 unique drill names, most severe issue first],
  *    "notes": text, "generated_with_llm": false,
- *    "reliability_warning": text | null}
+ *    "reliability_warning": text | null,
+ *    "not_measured": [{"metric", "reason"}]}   ours: findings' metrics_not_measured
  * Texts are ours.  Built only from the findings object (analysis_findings), which is
  * already sorted from high to low severity.
  */
@@ -87,14 +88,29 @@ static json_t *top_issue(const json_t *f)
     return o;
 }
 
-/* The one-paragraph summary: Cricksy's four bands (none, good, fair, poor) in our words. */
-static json_t *summary_text(const json_t *list, const char *mode, int high, int medium)
+/* The one-paragraph summary: Cricksy's four bands (none, good, fair, poor) in our
+ * words, and what was not measured: "no issue" must not read as "all is well" for
+ * metrics that were not measured. */
+static json_t *summary_text(const json_t *findings, const char *mode, int high, int medium)
 {
-    char buf[512];
-    size_t n = json_array_size(list);
+    char buf[768];
+    const json_t *list = json_object_get(findings, "findings");
+    const json_t *done = json_object_get(findings, "metrics_measured");
+    const json_t *undone = json_object_get(findings, "metrics_not_measured");
+    size_t n = json_array_size(list), nu = json_array_size(undone);
     const char *first =
         n ? json_string_value(json_object_get(json_array_get(list, 0), "title")) : NULL;
-    if (n == 0)
+    if (json_is_array(done) && json_array_size(done) == 0)
+        snprintf(buf, sizeof buf,
+                 "Nothing could be measured in this %s session, so there is no rating. Film "
+                 "again with the whole body in view, side-on, in good light.",
+                 mode);
+    else if (n == 0 && nu > 0)
+        snprintf(buf, sizeof buf,
+                 "No issue crossed its threshold in the %zu metrics measured in this %s "
+                 "session; %zu could not be measured (see the report for why).",
+                 json_array_size(done), mode, nu);
+    else if (n == 0)
         snprintf(buf, sizeof buf,
                  "No issue crossed its threshold in this %s session: keep the current "
                  "technique and practice habits.",
@@ -151,7 +167,11 @@ cr_status analysis_report_json(const json_t *findings, const char *mode, json_t 
     }
     const json_t *warn = json_object_get(json_object_get(findings, "reliability"), "warning");
     if (ok) {
-        ok = json_object_set_new(r, "summary", summary_text(list, mode, high, medium)) == 0 &&
+        const json_t *undone = json_object_get(findings, "metrics_not_measured");
+        ok = json_object_set_new(r, "summary", summary_text(findings, mode, high, medium)) == 0 &&
+             json_object_set_new(r, "not_measured",
+                                 json_is_array(undone) ? json_deep_copy(undone) : json_array()) ==
+                 0 &&
              json_object_set(r, "top_issues", top) == 0 &&
              json_object_set(r, "key_issues", keys) == 0 &&
              json_object_set(r, "drills", drills) == 0 &&

@@ -31,6 +31,19 @@ void analysis_series_free(analysis_series *s)
     s->n = s->cap = 0;
 }
 
+const analysis_frame *analysis_series_find(const analysis_series *s, int64_t frame_num)
+{
+    size_t lo = 0, hi = s ? s->n : 0;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (s->frames[m].frame_num < frame_num)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return s && lo < s->n && s->frames[lo].frame_num == frame_num ? &s->frames[lo] : NULL;
+}
+
 /* Reads a finite number field; 0 when absent or not a number. */
 static int num_field(const json_t *o, const char *k, float *out)
 {

@@ -20,6 +20,15 @@
  * arrays.  Landmarks are normalized to each chunk's sampled frame size (`width`,
  * `height` in the artifact); artifacts written before those fields existed are
  * analysed as if the frame were square, and the results say so.
+ *
+ * Pictures (report_pictures): the report shows the key frames of the metrics
+ * (analysis_report_picture_frames, at most 8) as real frames of the job's video with
+ * the skeleton drawn on them.  Each is decoded exactly (its own sampler over the one
+ * grid point, no GOP-tail skipping) through the same pinned reader the chunk workers
+ * use, scaled to at most PICTURE_WIDTH, drawn on with pose/pose_overlay.h and
+ * encoded as a JPEG (video_encode_jpeg).  A picture never fails the job: when the
+ * video cannot be read (deleted, replaced) or a frame cannot be decoded, the report
+ * says so and draws the poses without the video.
  */
 #include "pipeline/pipeline.h"
 
@@ -27,12 +36,15 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/tmpfile.h"
+#include "pose/pose_overlay.h"
+#include "video/video.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Appends the compact text of `v` to the merged poses. */
 static cr_status text_add_json(cr_tmpfile *t, const json_t *v, cr_err *err)
@@ -236,6 +248,166 @@ static void cricksy_metrics_extras(json_t *metrics, const pipeline_job_summary *
     json_object_set_new(metrics, "summary", summary);
 }
 
+/* ---- pictures of the key frames --------------------------------------------- */
+
+/* Ours: a picture at most 640 px wide (MAX_WIDTH's default, the width the report's
+ * column shows without scaling) at FFmpeg's -q:v 5, which gives ~30-60 KB a frame
+ * (measured on the test videos; 640x360 to 640x480). */
+#define PICTURE_WIDTH 640
+#define PICTURE_QSCALE 5
+
+typedef struct report_pictures {
+    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
+    uint8_t *jpeg[ANALYSIS_REPORT_MAX_PICTURES]; /* owned: cr_free */
+    size_t n, bytes;
+    char note[320];
+    analysis_pictures view; /* what the report reads */
+} report_pictures;
+
+static void report_pictures_free(report_pictures *rp)
+{
+    for (size_t i = 0; i < rp->n; i++)
+        cr_free(rp->jpeg[i]);
+    rp->n = 0;
+}
+
+/* Frame `af` of the video: decoded exactly, the skeleton drawn, as a JPEG in *jpeg
+ * (cr_free).  *w, *h: its size. */
+static cr_status picture_make(cr_reader *r, const pipeline_job_settings *js,
+                              const analysis_series *series, const analysis_frame *af,
+                              uint8_t **jpeg, size_t *n, int *w, int *h, cr_err *err)
+{
+    video_sampler_opts o;
+    video_sampler_opts_default(&o);
+    o.sample_fps = js->sample_fps;
+    /* the one grid point k: [k / fps, (k + 1) / fps) holds k alone (video.h, THE GRID) */
+    o.start_sec = (double)af->frame_num / js->sample_fps;
+    o.end_sec = (double)(af->frame_num + 1) / js->sample_fps;
+    o.max_width =
+        js->max_width > 0 && js->max_width < PICTURE_WIDTH ? js->max_width : PICTURE_WIDTH;
+    o.threads = 1;
+    o.skip_gop_tails = 0; /* exact: every frame up to the one needed (crease frames --exact) */
+    video_sampler *s = NULL;
+    uint8_t *rgb = NULL;
+    video_frame f;
+    int done = 1;
+    cr_status st = video_sampler_open(r, &o, &s, err);
+    if (st == CR_OK)
+        st = video_sampler_next(s, &f, &done, err);
+    if (st == CR_OK && (done || f.k != af->frame_num))
+        st = cr_err_set(err, CR_ERR_FORMAT, "frame %lld is not in the video",
+                        (long long)af->frame_num);
+    if (st != CR_OK)
+        goto fail;
+    /* a copy to draw on: the sampler owns its frame */
+    rgb = cr_malloc((size_t)f.width * 3 * (size_t)f.height);
+    if (rgb == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "out of memory (%dx%d picture)", f.width, f.height);
+        goto fail;
+    }
+    for (int y = 0; y < f.height; y++)
+        memcpy(rgb + (size_t)y * 3 * (size_t)f.width, f.rgb + (size_t)y * (size_t)f.stride,
+               (size_t)f.width * 3);
+    /* the series is in pixels of the sampled frames; the overlay takes normalized */
+    pose_result pr;
+    memset(&pr, 0, sizeof pr);
+    pr.detected = af->detected;
+    for (int i = 0; i < ANALYSIS_LM && i < POSE_LM_BODY; i++) {
+        pr.landmarks[i].x = af->x[i] / (float)series->width;
+        pr.landmarks[i].y = af->y[i] / (float)series->height;
+        pr.landmarks[i].visibility = af->vis[i];
+        pr.landmarks[i].presence = 1.0f;
+    }
+    video_frame pic = f;
+    pic.rgb = rgb;
+    pic.stride = 3 * f.width;
+    if ((st = pose_overlay_draw(rgb, f.width, f.height, pic.stride, &pr, err)) != CR_OK ||
+        (st = video_encode_jpeg(&pic, PICTURE_QSCALE, jpeg, n, err)) != CR_OK)
+        goto fail;
+    *w = f.width;
+    *h = f.height;
+fail:
+    cr_free(rgb);
+    video_sampler_close(s);
+    return st;
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The report's pictures (see the top of the file); whatever fails goes to rp->note. */
+static void report_pictures_make(blob_store *blob, const store_job *job,
+                                 const pipeline_job_settings *js, const analysis_series *series,
+                                 const json_t *metrics, const json_t *findings, report_pictures *rp)
+{
+    memset(rp, 0, sizeof *rp);
+    int64_t frames[ANALYSIS_REPORT_MAX_PICTURES];
+    size_t nf =
+        analysis_report_picture_frames(metrics, findings, frames, ANALYSIS_REPORT_MAX_PICTURES);
+    if (nf == 0 || series->width <= 0 || series->height <= 0 || !(js->sample_fps > 0))
+        return;
+    double t0 = now_sec();
+    cr_reader *r = NULL;
+    cr_err e = {0};
+    cr_status st;
+    size_t etag_len = strlen(job->video_etag);
+    if (etag_len >= sizeof((blob_info *)0)->etag) {
+        st = cr_err_set(&e, CR_ERR_INVALID, "the job's video etag is too long");
+    } else if (etag_len > 0) {
+        /* pinned as the chunk workers read it (pipeline.h, pipeline_chunk_spec) */
+        blob_info pin = {.size = (uint64_t)job->video_size};
+        memcpy(pin.etag, job->video_etag, etag_len + 1);
+        st = blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, &r, &e);
+    } else {
+        st = blob_open_reader(blob, job->s3_key, 0, NULL, &r, &e);
+    }
+    size_t failed = 0;
+    for (size_t i = 0; st == CR_OK && i < nf; i++) {
+        const analysis_frame *af = analysis_series_find(series, frames[i]);
+        if (af == NULL || !af->detected)
+            continue;
+        uint8_t *jpeg = NULL;
+        size_t n = 0;
+        int w = 0, h = 0;
+        cr_err fe = {0};
+        cr_status fs = picture_make(r, js, series, af, &jpeg, &n, &w, &h, &fe);
+        if (fs == CR_OK && rp->bytes + n <= ANALYSIS_REPORT_PICTURE_BYTES) {
+            rp->jpeg[rp->n] = jpeg;
+            rp->items[rp->n] = (analysis_picture){af->frame_num, jpeg, n, w, h};
+            rp->n++;
+            rp->bytes += n;
+            continue;
+        }
+        cr_free(jpeg);
+        failed++;
+        if (fs != CR_OK && e.msg[0] == '\0')
+            cr_err_set(&e, fs, "%s", cr_err_msg(&fe));
+        /* the video itself is gone or changed: no use trying the other frames */
+        if (fs == CR_ERR_NOT_FOUND || fs == CR_ERR_CHANGED)
+            st = fs;
+    }
+    cr_reader_close(r);
+    if (st != CR_OK)
+        snprintf(rp->note, sizeof rp->note,
+                 "The video could not be read (%s), so the key frames are not pictured; the "
+                 "issues show the detected poses as drawings.",
+                 cr_err_msg(&e));
+    else if (failed > 0)
+        snprintf(rp->note, sizeof rp->note, "%zu of the key frames could not be pictured (%s).",
+                 failed, e.msg[0] ? cr_err_msg(&e) : "over the report's size limit");
+    if (rp->note[0] != '\0')
+        cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", job->id, rp->n, nf,
+                    rp->note);
+    else
+        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu ms=%.0f", job->id, rp->n,
+                    rp->bytes, (now_sec() - t0) * 1000);
+    rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
+}
+
 cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
                                  const char *const *artifact_keys, pose_tracker *tracker,
                                  pipeline_progress_fn progress, void *progress_ctx,
@@ -289,6 +461,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_t *metrics = NULL, *findings = NULL, *report = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
     analysis_series series = {0};
+    report_pictures pictures;
     int size_known = 1;
     merge_grid grid = {js.sample_fps, 0, 0, 0};
     if (chunks == NULL || head == NULL) {
@@ -390,8 +563,11 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(head, "metrics", compact);
     json_object_set(head, "findings", findings);
     size_t html_len = 0;
-    if ((st = analysis_report_html(metrics, findings, head, &series, &html, &html_len, err)) !=
-        CR_OK)
+    report_pictures_make(blob, job, &js, &series, metrics, findings, &pictures);
+    st = analysis_report_html(metrics, findings, head, &series, &pictures.view, &html, &html_len,
+                              err);
+    report_pictures_free(&pictures);
+    if (st != CR_OK)
         goto done;
     if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
         goto done;

@@ -209,4 +209,17 @@ void video_sampler_close(video_sampler *s);
 /* Writes an RGB24 frame as a PNG file (FFmpeg's PNG encoder). */
 cr_status video_write_png(const char *path, const video_frame *f, cr_err *err);
 
+/* FFmpeg's quantizer scale for JPEG (-q:v): 2 is the finest, 31 the coarsest. */
+#define VIDEO_JPEG_QSCALE_BEST 2
+#define VIDEO_JPEG_QSCALE_WORST 31
+
+/* Encodes an RGB24 frame (its width, height, stride and rgb; the other fields are
+ * not read) as a baseline JPEG, full-range YUV 4:2:0, with FFmpeg's mjpeg encoder at
+ * quantizer scale `qscale` (VIDEO_JPEG_QSCALE_BEST..WORST).  *out is allocated with
+ * cr_malloc (the caller frees it with cr_free), *n its size.  CR_ERR_INVALID for a
+ * bad frame or qscale, CR_ERR_UNSUPPORTED without the encoder, CR_ERR_NOMEM; on
+ * error *out = NULL and *n = 0.  Thread-safe (no shared state). */
+cr_status video_encode_jpeg(const video_frame *f, int qscale, uint8_t **out, size_t *n,
+                            cr_err *err);
+
 #endif

@@ -15,6 +15,7 @@
 #define FPS 10.0
 
 static const char *sev(const json_t *f, const char *code);
+static json_t *findings(const char *metrics_text, const char *mode, int64_t frames, int64_t det);
 #define PI 3.14159265358979323846
 
 /* A standing player, frame k: torso length 140 px (shoulders y 160, hips y 300). */
@@ -41,6 +42,18 @@ static void base_frame(analysis_frame *f, int64_t k)
         f->x[j] = pts[i][1];
         f->y[j] = pts[i][2];
     }
+}
+
+static int has_string(const json_t *a, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static double score_of(const json_t *m, const char *name)
@@ -73,6 +86,9 @@ static void test_head(void)
         base_frame(&f, k);
         CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
     }
+    CHECK(analysis_series_find(&s, 7) == &s.frames[7]);
+    CHECK(analysis_series_find(&s, 0) == &s.frames[0] && analysis_series_find(&s, 19) != NULL);
+    CHECK(analysis_series_find(&s, 20) == NULL && analysis_series_find(&s, -1) == NULL);
     json_t *m = metrics_of(&s);
     CHECK_NEAR(score_of(m, "head_stability_score"), 1.0, 1e-12);
     CHECK_INT_EQ(json_integer_value(
@@ -192,17 +208,21 @@ static void test_knee(void)
     analysis_series s = {0};
     s.width = 640;
     s.height = 480;
+    /* shank 60 deg off the thigh: 86.6 px sideways, 50 px down */
+    const double sx = 100.0 * sin(60 * PI / 180), sy = 100.0 * cos(60 * PI / 180);
     for (int k = 0; k < 10; k++) {
         analysis_frame f;
         base_frame(&f, k);
-        /* both legs: thigh straight down, shank 60 deg off -> knee angle 120 deg */
+        /* both legs: thigh straight down, shank 60 deg off -> knee angle 120 deg; from
+         * frame 5 on the legs open (a stride: the left shank out to image right, the
+         * right to image left) */
         for (int side = 0; side < 2; side++) {
             int hip = side ? ALM_R_HIP : ALM_L_HIP, knee = side ? ALM_R_KNEE : ALM_L_KNEE,
                 ank = side ? ALM_R_ANKLE : ALM_L_ANKLE;
             f.x[knee] = f.x[hip];
             f.y[knee] = f.y[hip] + 100;
-            f.x[ank] = f.x[knee] + 100.0f * (float)sin(60 * PI / 180);
-            f.y[ank] = f.y[knee] + 100.0f * (float)cos(60 * PI / 180);
+            f.x[ank] = f.x[knee] + (float)(k >= 5 && side ? -sx : sx);
+            f.y[ank] = f.y[knee] + (float)sy;
         }
         CHECK(analysis_series_push(&s, &f, NULL) == CR_OK);
     }
@@ -210,9 +230,31 @@ static void test_knee(void)
     CHECK_NEAR(value_of(m, "front_knee_brace_score", "min_knee_angle"), 120.0, 1e-3);
     CHECK_NEAR(score_of(m, "front_knee_brace_score"), 0.4, 1e-5);
     CHECK_NEAR(value_of(m, "front_knee_angle_at_ffc", "value"), 120.0, 1e-3);
-    /* ankles 40 px apart over a 140 px torso */
-    CHECK_NEAR(value_of(m, "stride_length", "value"), 40.0 / 140.0, 1e-5);
-    CHECK_NEAR(value_of(m, "stride_length", "value_px"), 40.0, 1e-3);
+    CHECK_INT_EQ(json_integer_value(
+                     json_object_get(json_object_get(m, "front_knee_angle_at_ffc"), "frame_num")),
+                 5);
+    /* ankles 40 px apart, then 40 + 2 * 86.6 px, over a 140 px torso */
+    CHECK_NEAR(value_of(m, "stride_length", "value"), (40.0 + 2 * sx) / 140.0, 1e-5);
+    CHECK_NEAR(value_of(m, "stride_length", "value_px"), 40.0 + 2 * sx, 1e-3);
+    CHECK(json_is_true(json_object_get(json_object_get(m, "stride_length"), "measured")));
+    json_decref(m);
+    /* the feet never move (the first pose throughout): no stride, no front-foot
+     * contact, neither measured, and why */
+    for (size_t k = 5; k < s.n; k++) {
+        memcpy(s.frames[k].x, s.frames[0].x, sizeof s.frames[k].x);
+        memcpy(s.frames[k].y, s.frames[0].y, sizeof s.frames[k].y);
+    }
+    m = metrics_of(&s);
+    const char *no_stride[] = {"stride_length", "front_knee_angle_at_ffc"};
+    for (int i = 0; i < 2; i++) {
+        const json_t *x = json_object_get(m, no_stride[i]);
+        CHECK_MSG(json_is_false(json_object_get(x, "measured")), "%s", no_stride[i]);
+        CHECK_MSG(json_is_null(json_object_get(x, "value")), "%s", no_stride[i]);
+        const char *why = json_string_value(json_object_get(x, "reason"));
+        CHECK_MSG(why != NULL && strstr(why, "no stride") != NULL, "%s: %s", no_stride[i], why);
+    }
+    CHECK_NEAR(value_of(m, "stride_length", "max_ankle_separation"), 40.0 / 140.0, 1e-5);
+    CHECK_NEAR(score_of(m, "front_knee_brace_score"), 0.4, 1e-5); /* still measured */
     json_decref(m);
     /* trunk leaning 20 degrees to image right in every frame (shoulders shifted) */
     for (size_t k = 0; k < s.n; k++) {
@@ -353,7 +395,7 @@ static void test_two_deliveries(void)
     char *html = NULL;
     CHECK(analysis_findings(m, "bowling", 30, 30, &fd, NULL) == CR_OK);
     CHECK(sev(fd, "ELBOW_EXTENSION_SCREEN") != NULL);
-    CHECK(analysis_report_html(m, fd, NULL, &s, &html, NULL, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
     CHECK(html != NULL && strstr(html, "Deliveries screened") != NULL &&
           strstr(html, "20.0 deg (over 15)") != NULL);
     cr_free(html);
@@ -390,6 +432,285 @@ static void test_separation(void)
     CHECK_NEAR(score_of(m, "hip_shoulder_separation_timing"), 0.2, 1e-9);
     CHECK(json_is_true(json_object_get(json_object_get(m, "hip_shoulder_separation_timing"),
                                        "rotation_detected")));
+    /* a real rotation is measured, judged and plotted */
+    CHECK(json_is_true(
+        json_object_get(json_object_get(m, "hip_shoulder_separation_timing"), "measured")));
+    json_t *fd = NULL;
+    CHECK(analysis_findings(m, "bowling", 12, 12, &fd, NULL) == CR_OK);
+    CHECK(has_string(json_object_get(fd, "metrics_measured"), "hip_shoulder_separation_timing"));
+    char *html = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "<h3>Hip-shoulder separation timing (score") != NULL);
+    CHECK(html != NULL && strstr(html, "0.20 s lag") != NULL);
+    cr_free(html);
+    json_decref(fd);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* A player standing still (landmarks jitter by a pixel), analysed in bowling mode:
+ * no rotation, no stride, no delivery.  Those metrics are not measured, with their
+ * reasons, and nothing says otherwise: no lag, no finding, no plot, no evidence;
+ * the level rests on the four metrics that were measured. */
+static void test_still(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 40; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        for (int i = 0; i < ANALYSIS_LM; i++) {
+            f.x[i] += (float)((k * 7 + i * 3) % 3 - 1);
+            f.y[i] += (float)((k * 5 + i) % 3 - 1);
+        }
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s);
+    const json_t *sep = json_object_get(m, "hip_shoulder_separation_timing");
+    CHECK(json_is_false(json_object_get(sep, "rotation_detected")));
+    CHECK(json_is_false(json_object_get(sep, "measured")));
+    CHECK(json_is_null(json_object_get(sep, "score")));
+    const char *why = json_string_value(json_object_get(sep, "reason"));
+    CHECK_MSG(why != NULL && strstr(why, "no rotation seen") != NULL, "%s", why);
+    CHECK(json_array_size(json_object_get(json_object_get(sep, "evidence"), "worst_frames")) == 0);
+    CHECK(json_array_size(json_object_get(json_object_get(sep, "evidence"), "bad_segments")) == 0);
+    CHECK(json_array_size(json_object_get(sep, "per_frame_scores")) == 40); /* what was seen */
+    const char *unmeasured[] = {"stride_length", "front_knee_angle_at_ffc",
+                                "bowling_elbow_extension"};
+    for (int i = 0; i < 3; i++) {
+        const json_t *x = json_object_get(m, unmeasured[i]);
+        CHECK_MSG(json_is_false(json_object_get(x, "measured")), "%s", unmeasured[i]);
+        CHECK_MSG(json_is_string(json_object_get(x, "reason")), "%s", unmeasured[i]);
+    }
+    CHECK(json_is_true(json_object_get(json_object_get(m, "head_stability_score"), "measured")));
+
+    json_t *fd = NULL, *rep = NULL;
+    CHECK(analysis_findings(m, "bowling", 40, 40, &fd, NULL) == CR_OK);
+    CHECK_INT_EQ(json_array_size(json_object_get(fd, "findings")), 0);
+    CHECK(sev(fd, "ROTATION_TIMING") == NULL);
+    const json_t *done = json_object_get(fd, "metrics_measured");
+    CHECK_INT_EQ(json_array_size(done), 4);
+    CHECK(!has_string(done, "hip_shoulder_separation_timing"));
+    const json_t *undone = json_object_get(fd, "metrics_not_measured");
+    int seen_sep = 0;
+    size_t i;
+    json_t *u;
+    json_array_foreach(undone, i, u)
+    {
+        const char *name = json_string_value(json_object_get(u, "metric"));
+        seen_sep += name != NULL && strcmp(name, "hip_shoulder_separation_timing") == 0;
+        CHECK(json_is_string(json_object_get(u, "reason")));
+    }
+    CHECK_INT_EQ(seen_sep, 1);
+    /* separation, elbow extension, front knee at FFC, trunk (oblique camera) */
+    CHECK_INT_EQ(json_array_size(undone), 4);
+    CHECK_STR_EQ(json_string_value(json_object_get(fd, "overall_level")), "high");
+
+    CHECK(analysis_report_json(fd, "bowling", &rep, NULL) == CR_OK);
+    const char *sum = json_string_value(json_object_get(rep, "summary"));
+    CHECK_MSG(sum != NULL && strstr(sum, "could not be measured") != NULL, "%s", sum);
+    CHECK_INT_EQ(json_array_size(json_object_get(rep, "not_measured")), 4);
+
+    char *html = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
+    if (html != NULL) {
+        CHECK(strstr(html, "s lag") == NULL); /* no lag value anywhere */
+        CHECK(strstr(html, "<h3>Hip-shoulder separation timing") == NULL); /* no plot */
+        CHECK(strstr(html, "<h3>Stride length") == NULL);
+        const char *row = strstr(html, "<tr><td>Hip-shoulder separation timing</td>");
+        const char *end = row ? strstr(row, "</tr>") : NULL;
+        CHECK(row != NULL && end != NULL);
+        if (row != NULL && end != NULL) {
+            char *r = cr_strndup(row, (size_t)(end - row));
+            CHECK(r != NULL && strstr(r, "not measured") != NULL && strstr(r, "no rotation seen"));
+            cr_free(r);
+        }
+        CHECK(strstr(html, "No issue crossed its threshold in the 4 metrics measured") != NULL);
+        CHECK(strstr(html, "<tr><th>Not measured</th>") != NULL);
+        CHECK(strstr(html, "high (from the 4 metrics measured)") != NULL);
+    }
+    cr_free(html);
+    json_decref(rep);
+    json_decref(fd);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* Three detected frames: too few for any metric.  Nothing is measured, so nothing
+ * is rated "high": the level is "low" and every text says nothing was measured. */
+static void test_nothing_measured(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 3; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s), *fd = NULL, *rep = NULL;
+    const json_t *head = json_object_get(m, "head_stability_score");
+    CHECK(json_is_false(json_object_get(head, "measured")));
+    const char *why = json_string_value(json_object_get(head, "reason"));
+    CHECK_MSG(why != NULL && strstr(why, "only 2 frames") != NULL, "%s", why);
+    /* too few frames comes before "no rotation" */
+    why = json_string_value(
+        json_object_get(json_object_get(m, "hip_shoulder_separation_timing"), "reason"));
+    CHECK_MSG(why != NULL && strstr(why, "only 3 frames") != NULL, "%s", why);
+    CHECK(analysis_findings(m, "batting", 3, 3, &fd, NULL) == CR_OK);
+    CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_measured")), 0);
+    CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_not_measured")), 5);
+    CHECK_STR_EQ(json_string_value(json_object_get(fd, "overall_level")), "low");
+    CHECK(sev(fd, "INSUFFICIENT_POSE_VISIBILITY") != NULL);
+    CHECK(analysis_report_json(fd, "batting", &rep, NULL) == CR_OK);
+    const char *sum = json_string_value(json_object_get(rep, "summary"));
+    CHECK_MSG(sum != NULL && strstr(sum, "Nothing could be measured") != NULL, "%s", sum);
+    char *html = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "none: nothing could be measured") != NULL);
+    CHECK(html != NULL && strstr(html, "<path class=\"series\"") == NULL);
+    CHECK(html != NULL && strstr(html, "No issue crossed") == NULL);
+    CHECK(html != NULL && strstr(html, "No metric was measured over enough frames") != NULL);
+    cr_free(html);
+    json_decref(rep);
+    json_decref(fd);
+    json_decref(m);
+    /* a hand-made object without "measured": a number is a measurement */
+    fd = findings("{\"head_stability_score\":{\"score\":0.9},"
+                  "\"balance_drift_score\":{\"score\":0.9,\"measured\":false,"
+                  "\"reason\":\"x\"}}",
+                  "batting", 10, 10);
+    CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_measured")), 1);
+    CHECK_INT_EQ(json_array_size(json_object_get(fd, "metrics_not_measured")), 1);
+    json_decref(fd);
+    fd =
+        findings("{\"balance_drift_score\":{\"score\":0.1,\"measured\":false}}", "batting", 10, 10);
+    CHECK(sev(fd, "BALANCE_DRIFT") == NULL); /* not measured: no finding however low */
+    CHECK_STR_EQ(json_string_value(json_object_get(fd, "overall_level")), "low");
+    json_decref(fd);
+    analysis_series_free(&s);
+}
+
+/* The M commands of the d attribute of the report's first series path. */
+static int path_moves(const char *html)
+{
+    const char *p = html ? strstr(html, "<path class=\"series\"") : NULL;
+    p = p ? strstr(p, " d=\"") : NULL;
+    int moves = 0;
+    for (p = p ? p + 4 : NULL; p && *p && *p != '"'; p++)
+        moves += *p == 'M';
+    return moves;
+}
+
+/* A plot breaks where frames are missing: two runs of frames, two segments. */
+static void test_plot_gaps(void)
+{
+    for (int gap = 0; gap < 2; gap++) {
+        json_t *scores = json_array(), *fns = json_array(), *ts = json_array();
+        for (int k = 0; k < 20; k++) {
+            int64_t fn = k < 10 || !gap ? k : k + 15; /* frames 10..24 missing */
+            json_array_append_new(scores, json_real(0.5 + 0.02 * k));
+            json_array_append_new(fns, json_integer(fn));
+            json_array_append_new(ts, json_real((double)fn / FPS));
+        }
+        json_t *m = json_pack("{s:{s:f,s:b,s:i,s:o,s:o,s:o}}", "head_stability_score", "score", 0.7,
+                              "measured", 1, "num_frames", 20, "per_frame_scores", scores,
+                              "per_frame_frame_nums", fns, "per_frame_timestamps_s", ts);
+        json_t *fd = NULL;
+        char *html = NULL;
+        CHECK(analysis_findings(m, "batting", 20, 20, &fd, NULL) == CR_OK);
+        CHECK(analysis_report_html(m, fd, NULL, NULL, NULL, &html, NULL, NULL) == CR_OK);
+        CHECK_INT_EQ(path_moves(html), gap ? 2 : 1);
+        cr_free(html);
+        json_decref(fd);
+        json_decref(m);
+    }
+    /* from a series: every other nose invisible from frame 10 on -> a gap each time */
+    analysis_series s = {0};
+    s.width = s.height = 640;
+    for (int k = 0; k < 20; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        f.detected = k < 8 || k >= 12; /* frames 8..11 without a player */
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s), *fd = NULL;
+    char *html = NULL;
+    CHECK(analysis_findings(m, "batting", 20, 16, &fd, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
+    CHECK_INT_EQ(path_moves(html), 2);
+    cr_free(html);
+    json_decref(fd);
+    json_decref(m);
+    analysis_series_free(&s);
+}
+
+/* Pictures: the frames chosen (findings' metrics first, no repeats, at most 8), each
+ * embedded once as a JPEG data: URI in base64, the note shown; over the byte budget
+ * a picture is left out. */
+static void test_pictures(void)
+{
+    analysis_series s = {0};
+    s.width = 640;
+    s.height = 480;
+    for (int k = 0; k < 30; k++) {
+        analysis_frame f;
+        base_frame(&f, k);
+        f.x[ALM_NOSE] += (float)(k * k % 17) * 6.0f; /* a shaky head */
+        analysis_series_push(&s, &f, NULL);
+    }
+    json_t *m = metrics_of(&s), *fd = NULL;
+    CHECK(analysis_findings(m, "batting", 30, 30, &fd, NULL) == CR_OK);
+    CHECK(sev(fd, "HEAD_MOVEMENT") != NULL);
+    int64_t frames[16];
+    size_t nf = analysis_report_picture_frames(m, fd, frames, 16);
+    CHECK(nf >= 1 && nf <= ANALYSIS_REPORT_MAX_PICTURES);
+    /* the head's worst frame first */
+    const json_t *w0 = json_array_get(
+        json_object_get(json_object_get(json_object_get(m, "head_stability_score"), "evidence"),
+                        "worst_frames"),
+        0);
+    CHECK(nf >= 1 && frames[0] == json_integer_value(json_object_get(w0, "frame_num")));
+    for (size_t i = 0; i < nf; i++)
+        for (size_t j = 0; j < i; j++)
+            CHECK(frames[i] != frames[j]);
+    CHECK_INT_EQ(analysis_report_picture_frames(m, fd, frames, 1), 1);
+
+    /* "JPEGs" of known bytes: base64 of ff d8 ff e0 'a' 'b' 'c' is "/9j/4GFiYw==" */
+    static const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 'a', 'b', 'c'};
+    nf = analysis_report_picture_frames(m, fd, frames, 16);
+    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
+    for (size_t i = 0; i < nf; i++)
+        items[i] = (analysis_picture){frames[i], jpeg, sizeof jpeg, 64, 48};
+    analysis_pictures pics = {items, nf, "One frame could not be decoded <here>."};
+    char *html = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, &pics, &html, NULL, NULL) == CR_OK);
+    if (html != NULL) {
+        int uris = 0;
+        for (const char *p = html;
+             (p = strstr(p, "src=\"data:image/jpeg;base64,/9j/4GFiYw==\"")) != NULL; p++)
+            uris++;
+        CHECK_INT_EQ(uris, (int)nf);
+        /* the head issue shows its picture, not a drawing */
+        const char *issue = strstr(html, "<section class=\"issue\">");
+        const char *end = issue ? strstr(issue, "</section>") : NULL;
+        const char *img = issue ? strstr(issue, "<img") : NULL;
+        CHECK(img != NULL && end != NULL && img < end);
+        CHECK(strstr(html, "class=\"skel\"") == NULL);
+        CHECK(strstr(html, "<h2>Key frames</h2>") != NULL);
+        CHECK(strstr(html, "decoded &lt;here&gt;.") != NULL);
+    }
+    cr_free(html);
+    /* over the budget: no picture fits, the poses are drawn instead */
+    for (size_t i = 0; i < nf; i++)
+        items[i].jpeg_len = ANALYSIS_REPORT_PICTURE_BYTES + 1;
+    pics.note = NULL;
+    CHECK(analysis_report_html(m, fd, NULL, &s, &pics, &html, NULL, NULL) == CR_OK);
+    CHECK(html != NULL && strstr(html, "data:image/jpeg") == NULL);
+    CHECK(html != NULL && strstr(html, "class=\"skel\"") != NULL);
+    cr_free(html);
+    json_decref(fd);
     json_decref(m);
     analysis_series_free(&s);
 }
@@ -426,7 +747,7 @@ static void test_empty(void)
     CHECK(analysis_findings(m, NULL, 0, 0, &fd, NULL) == CR_OK);
     CHECK(json_is_true(json_object_get(json_object_get(fd, "reliability"), "low")));
     char *html = NULL;
-    CHECK(analysis_report_html(m, fd, NULL, &s, &html, NULL, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, NULL, NULL) == CR_OK);
     CHECK(html != NULL && strstr(html, "</html>") != NULL);
     cr_free(html);
     json_decref(fd);
@@ -607,7 +928,7 @@ static void test_report(void)
                              "video_duration_seconds", 3.0);
     char *html = NULL;
     size_t len = 0;
-    CHECK(analysis_report_html(m, fd, info, &s, &html, &len, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, info, &s, NULL, &html, &len, NULL) == CR_OK);
     if (html != NULL) {
         CHECK_INT_EQ(strlen(html), len);
         CHECK(strncmp(html, "<!DOCTYPE html>", 15) == 0);
@@ -616,7 +937,7 @@ static void test_report(void)
         CHECK(strstr(html, "<h2>Top issues</h2>") != NULL);
         CHECK(strstr(html, "Reliability warning") != NULL);
         CHECK(strstr(html, "Drills") != NULL);
-        CHECK(strstr(html, "<polyline") != NULL);
+        CHECK(strstr(html, "<path class=\"series\"") != NULL);
         CHECK(strstr(html, "class=\"skel\"") != NULL);
         CHECK(strstr(html, "<script") == NULL);
         CHECK(strstr(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;") != NULL);
@@ -628,7 +949,7 @@ static void test_report(void)
     /* no warning with good detection */
     json_decref(fd);
     CHECK(analysis_findings(m, "batting", 100, 95, &fd, NULL) == CR_OK);
-    CHECK(analysis_report_html(m, fd, NULL, NULL, &html, NULL, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, NULL, NULL, &html, NULL, NULL) == CR_OK);
     CHECK(html != NULL && strstr(html, "Reliability warning") == NULL);
     cr_free(html);
     json_decref(fd);
@@ -661,10 +982,10 @@ static void test_long(void)
     CHECK(analysis_findings(m, "batting", 9000, 8100, &fd, NULL) == CR_OK);
     char *html = NULL;
     size_t len = 0;
-    CHECK(analysis_report_html(m, fd, NULL, &s, &html, &len, NULL) == CR_OK);
+    CHECK(analysis_report_html(m, fd, NULL, &s, NULL, &html, &len, NULL) == CR_OK);
     CHECK_MSG(len < 200000, "report of %zu bytes", len);
-    /* the first plot's polyline has at most 1200 points */
-    const char *p = html ? strstr(html, "<polyline") : NULL;
+    /* the first plot's line has at most 1200 points */
+    const char *p = html ? strstr(html, "<path class=\"series\"") : NULL;
     const char *e = p ? strstr(p, "\"/>") : NULL;
     int commas = 0;
     for (; p && e && p < e; p++)
@@ -705,7 +1026,7 @@ static cr_status run_all(const analysis_series *s, run_out *o, cr_err *e)
         CHECK(st == CR_OK || o->findings == NULL);
     }
     if (st == CR_OK) {
-        st = analysis_report_html(o->metrics, o->findings, NULL, s, &o->html, NULL, e);
+        st = analysis_report_html(o->metrics, o->findings, NULL, s, NULL, &o->html, NULL, e);
         CHECK(st == CR_OK || o->html == NULL);
     }
     if (st != CR_OK)
@@ -776,6 +1097,10 @@ int main(void)
     test_knee();
     test_elbow_extension();
     test_separation();
+    test_still();
+    test_nothing_measured();
+    test_plot_gaps();
+    test_pictures();
     test_two_deliveries();
     test_empty();
     test_findings();

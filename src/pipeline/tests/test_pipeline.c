@@ -152,7 +152,7 @@ static void check_analysis(blob_store *blob, json_t *doc, json_t *dr)
         CHECK(h != NULL && strncmp(h, "<!DOCTYPE html>", 15) == 0);
         CHECK(h != NULL && strstr(h, "</html>") != NULL);
         CHECK(h != NULL && strstr(h, "<h2>Summary</h2>") != NULL);
-        CHECK(h != NULL && strstr(h, "<polyline") != NULL);
+        CHECK(h != NULL && strstr(h, "<path class=\"series\"") != NULL);
         cr_free(h);
     }
     cr_free(html);
