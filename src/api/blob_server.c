@@ -87,6 +87,15 @@ enum MHD_Result api_blob_get(api_server *s, struct MHD_Connection *c, const char
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type_of(key));
+    /* Objects are served from the API's own origin, where the web page keeps its
+     * token: whatever an object holds (a report.html, or an upload that is HTML in
+     * disguise), it runs no script and reaches nothing -- a sandboxed document of its
+     * own origin that may show its inline styles and embedded (data:) pictures; and
+     * its type is the one its name says, never sniffed. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                            "media-src 'self'; sandbox");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ok;

@@ -440,6 +440,17 @@ async function run() {
   const h1 = await report.textContent('h1');
   check(/Coaching report/.test(h1) && /coaching report/.test(await report.title()),
         'the report opens: "' + h1.trim().slice(0, 60) + '"');
+  // its pictures (JPEG data: URIs) show, under the blob route's own policy when local
+  const pics = await report.$$eval('img', (imgs) => imgs.map((i) => i.complete && i.naturalWidth > 0));
+  check(pics.every((ok) => ok), 'the report\'s ' + pics.length + ' pictures render', pics);
+  if (shape !== 's3') {
+    const resp = await context.request.get(href);
+    const hdr = resp.headers();
+    const csp = hdr['content-security-policy'] || '';
+    check(resp.status() === 200 && /sandbox/.test(csp) && /img-src data:/.test(csp) &&
+              !/script-src/.test(csp) && hdr['x-content-type-options'] === 'nosniff',
+          'report.html is served sandboxed, no scripts, pictures allowed', csp);
+  }
   await shot(report, '10-report');
   await report.close();
 
