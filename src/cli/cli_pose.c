@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/reader.h"
 #include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "pose/pose_json.h"
 #include "pose/pose_overlay.h"
 #include "pose/pose_tracker.h"
@@ -178,6 +179,8 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     so.sample_fps = cfg->sample_fps;
     so.max_width = cfg->max_width;
     so.skip_deblock = cfg->skip_deblock;
+    so.source = 1;              /* the model crops from the full-resolution picture */
+    so.rgb = a.overlay != NULL; /* the scaled picture is only drawn on */
     st = video_sampler_open(reader, &so, &sampler, &err);
     if (st != CR_OK)
         goto done;
@@ -212,7 +215,9 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
         height = f.height;
         pose_result r;
         int64_t ts_us = (int64_t)llround(f.t * 1e6) + 1;
-        st = pose_track_frame(tracker, f.rgb, f.width, f.height, f.stride, ts_us, &r, &err);
+        pose_image img;
+        pipeline_frame_image(&f, &img);
+        st = pose_track_image(tracker, &img, ts_us, &r, &err);
         if (st != CR_OK)
             goto done;
         pose_frame_meta m = {f.k, f.t, index++};

@@ -30,6 +30,7 @@
 #include "core/status.h"
 #include "pose/pose_tracker.h"
 #include "store/store.h"
+#include "video/video.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -69,6 +70,10 @@ typedef struct pipeline_chunk_summary {
     uint64_t video_size;     /* size of the whole video object */
     int runtime_ms;
 } pipeline_chunk_summary;
+
+/* The sampler's full-resolution source picture of `f` (video_sampler_opts.source) as
+ * the pose tracker's input (pose_track_image); the pixels stay the sampler's. */
+void pipeline_frame_image(const video_frame *f, pose_image *out);
 
 /* Processes one chunk and writes its artifact (chunk JSON: job_id, session_id,
  * chunk_index, start_sec, end_sec, sample_fps, max_width, width and height of the

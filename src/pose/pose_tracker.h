@@ -85,6 +85,14 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
 cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                            int64_t timestamp_us, pose_result *out, cr_err *err);
 
+/* pose_track_frame on a decoded picture at any resolution and orientation (e.g. the
+ * sampler's full-resolution source, video.h SOURCE PICTURES): the crops are taken from
+ * its pixels (a 2x pyramid level where the region is more than 3 source pixels per
+ * model input pixel), landmarks are normalized to the displayed picture.  Invalid
+ * images (size, strides, format, rotation) are CR_ERR_INVALID. */
+cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
+                           pose_result *out, cr_err *err);
+
 /* Forgets the tracking state (the next frame runs the detector, filters restart). */
 void pose_tracker_reset(pose_tracker *t);
 
@@ -103,5 +111,7 @@ void pose_tracker_destroy(pose_tracker *t);
  * image coordinates, best first; *n = their count. */
 cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                               pose_detection *dets, int cap, int *n, cr_err *err);
+cr_status pose_tracker_detect_image(pose_tracker *t, const pose_image *img, pose_detection *dets,
+                                    int cap, int *n, cr_err *err);
 
 #endif

@@ -26,6 +26,15 @@
 /* LandmarksSmoothingCalculator: below this object scale, landmarks pass unfiltered. */
 #define MIN_OBJECT_SCALE 1e-6
 #define MAX_SIDE 16384 /* largest frame side accepted (video.h: VIDEO_MAX_DIM) */
+/* Pyramid levels (image.c).  A crop is taken from level L, the first at which the
+ * region spans at most PYR_MAX_SCALE source pixels per model input pixel, so bilinear
+ * sampling does not skip source pixels wholesale (aliasing) when the region is large.
+ * 4 because then pictures of up to 896 px (4 x 224) never leave level 0, as in
+ * MediaPipe, whose GL converter samples bilinearly at any step: the MediaPipe
+ * comparison tests feed it 768-px frames (3.4 px per detector input pixel) and
+ * photos of 800 px.  A 1080p letterbox (8.6) reads level 2 (480x270, 2.1). */
+#define PYR_MAX_SCALE 4.0
+#define PYR_LEVELS 8
 
 struct pose_tracker {
     engine *det;
@@ -34,6 +43,13 @@ struct pose_tracker {
     char model[16];
     pose_anchor anchors[POSE_NUM_ANCHORS];
     pose_detection cand[POSE_NUM_ANCHORS];
+
+    /* The current frame's pyramid: lvl[0] is the frame, lvl[i] is lvl[i-1] halved,
+     * built on demand (lvl_built levels are valid for this frame). */
+    pose_image lvl[PYR_LEVELS];
+    int lvl_built;
+    uint8_t *lvl_buf[PYR_LEVELS];
+    size_t lvl_cap[PYR_LEVELS];
 
     /* Tracking state (video mode). */
     int have_roi;
@@ -157,6 +173,8 @@ void pose_tracker_destroy(pose_tracker *t)
         return;
     engine_destroy(t->det);
     engine_destroy(t->lm);
+    for (int i = 0; i < PYR_LEVELS; i++)
+        cr_free(t->lvl_buf[i]);
     cr_free(t);
 }
 
@@ -195,26 +213,102 @@ static const float *output(engine *e, const char *name, size_t count, cr_err *er
     return p;
 }
 
-static cr_status check_frame(const uint8_t *rgb, int w, int h, int stride, cr_err *err)
+static cr_status check_image(const pose_image *img, cr_err *err)
 {
-    if (rgb == NULL || w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || stride < 3 * w)
-        return cr_err_set(err, CR_ERR_INVALID, "pose: bad frame (%dx%d, stride %d)", w, h, stride);
+    int ok =
+        img != NULL && img->width >= 1 && img->height >= 1 && img->width <= MAX_SIDE &&
+        img->height <= MAX_SIDE &&
+        (img->rotation == 0 || img->rotation == 90 || img->rotation == 180 || img->rotation == 270);
+    if (ok && img->format == POSE_PIX_RGB24)
+        ok = img->data[0] != NULL && img->stride[0] >= 3 * img->width;
+    else if (ok && img->format == POSE_PIX_YUV420P)
+        ok = img->data[0] != NULL && img->data[1] != NULL && img->data[2] != NULL &&
+             img->stride[0] >= img->width && img->stride[1] >= (img->width + 1) / 2 &&
+             img->stride[2] >= (img->width + 1) / 2;
+    else
+        ok = 0;
+    if (!ok)
+        return cr_err_set(err, CR_ERR_INVALID, "pose: bad frame (%dx%d, format %d, rotation %d)",
+                          img != NULL ? img->width : 0, img != NULL ? img->height : 0,
+                          img != NULL ? (int)img->format : -1, img != NULL ? img->rotation : 0);
     return CR_OK;
 }
 
-cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
-                              pose_detection *dets, int cap, int *n, cr_err *err)
+static pose_image rgb_image(const uint8_t *rgb, int w, int h, int stride)
+{
+    pose_image img = {.format = POSE_PIX_RGB24, .width = w, .height = h};
+    img.data[0] = rgb;
+    img.stride[0] = stride;
+    return img;
+}
+
+/* Starts a frame: its pyramid is level 0 only until a crop needs more. */
+static void frame_begin(pose_tracker *t, const pose_image *img)
+{
+    t->lvl[0] = *img;
+    t->lvl_built = 1;
+}
+
+/* Crops `roi` of the current frame into `dst` from the pyramid level that keeps the
+ * sampling step at most PYR_MAX_SCALE source pixels (see the constant). */
+static cr_status crop_frame(pose_tracker *t, const pose_rect *roi, int dst_w, int dst_h,
+                            pose_border border, float scale, float offset, float *dst, cr_err *err)
+{
+    int dw, dh;
+    pose_image_display_size(&t->lvl[0], &dw, &dh);
+    double step = fmax((double)roi->w * dw / dst_w, (double)roi->h * dh / dst_h);
+    int level = 0;
+    while (step > PYR_MAX_SCALE && level + 1 < PYR_LEVELS && t->lvl[level].width > 1 &&
+           t->lvl[level].height > 1) {
+        step /= 2.0;
+        level++;
+    }
+    while (t->lvl_built <= level) {
+        int i = t->lvl_built;
+        size_t need = pose_image_halve_size(&t->lvl[i - 1]);
+        if (need > t->lvl_cap[i]) {
+            uint8_t *buf = cr_malloc(need);
+            if (buf == NULL)
+                return cr_err_set(err, CR_ERR_NOMEM, "pose: out of memory for a pyramid level");
+            cr_free(t->lvl_buf[i]);
+            t->lvl_buf[i] = buf;
+            t->lvl_cap[i] = need;
+        }
+        pose_image_halve(&t->lvl[i - 1], t->lvl_buf[i], &t->lvl[i]);
+        t->lvl_built++;
+    }
+    /* A level is ceil(size / 2) per halving, so an odd size adds half a pixel at the
+     * right or bottom edge: restate the region in the level's own normalized units so
+     * that it covers the same source pixels. */
+    pose_rect r = *roi;
+    if (level > 0) {
+        int lw, lh;
+        pose_image_display_size(&t->lvl[level], &lw, &lh);
+        double sx = (double)dw / (double)(1 << level) / lw;
+        double sy = (double)dh / (double)(1 << level) / lh;
+        r.cx = (float)(roi->cx * sx);
+        r.w = (float)(roi->w * sx);
+        r.cy = (float)(roi->cy * sy);
+        r.h = (float)(roi->h * sy);
+    }
+    pose_image_crop(&t->lvl[level], &r, dst_w, dst_h, border, scale, offset, dst);
+    return CR_OK;
+}
+
+/* The detector on the whole current frame (letterboxed), up to `cap` detections. */
+static cr_status detect_frame(pose_tracker *t, pose_detection *dets, int cap, int *n, cr_err *err)
 {
     *n = 0;
-    cr_status st = check_frame(rgb, w, h, stride, err);
-    if (st != CR_OK)
-        return st;
+    int w, h;
+    pose_image_display_size(&t->lvl[0], &w, &h);
     pose_rect roi;
     pose_padding pad;
     pose_letterbox(w, h, POSE_DET_INPUT, POSE_DET_INPUT, &roi, &pad);
     /* pose_detection_cpu: [-1,1] from 8-bit, border zero (-> -1). */
-    pose_crop(rgb, w, h, stride, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
-              2.0f / 255.0f, -1.0f, engine_input(t->det, NULL));
+    cr_status st = crop_frame(t, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
+                              2.0f / 255.0f, -1.0f, engine_input(t->det, NULL), err);
+    if (st != CR_OK)
+        return st;
     st = engine_run(t->det, err);
     if (st != CR_OK)
         return st;
@@ -231,6 +325,24 @@ cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h,
         pose_detection_unletterbox(&dets[i], &pad);
     *n = k;
     return CR_OK;
+}
+
+cr_status pose_tracker_detect_image(pose_tracker *t, const pose_image *img, pose_detection *dets,
+                                    int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    cr_status st = check_image(img, err);
+    if (st != CR_OK)
+        return st;
+    frame_begin(t, img);
+    return detect_frame(t, dets, cap, n, err);
+}
+
+cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                              pose_detection *dets, int cap, int *n, cr_err *err)
+{
+    pose_image img = rgb_image(rgb, w, h, stride);
+    return pose_tracker_detect_image(t, &img, dets, cap, n, err);
 }
 
 static void smooth(pose_tracker *t, pose_landmark *lm, int w, int h, int64_t ts_ns)
@@ -277,10 +389,20 @@ static void lost(pose_tracker *t, pose_result *out)
 cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                            int64_t timestamp_us, pose_result *out, cr_err *err)
 {
+    pose_image img = rgb_image(rgb, w, h, stride);
+    return pose_track_image(t, &img, timestamp_us, out, err);
+}
+
+cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
+                           pose_result *out, cr_err *err)
+{
     memset(out, 0, sizeof *out);
-    cr_status st = check_frame(rgb, w, h, stride, err);
+    cr_status st = check_image(img, err);
     if (st != CR_OK)
         return st;
+    int w, h;
+    pose_image_display_size(img, &w, &h);
+    frame_begin(t, img);
     if (t->mode == POSE_MODE_STATIC || w != t->last_w || h != t->last_h)
         pose_tracker_reset(t);
     t->last_w = w;
@@ -292,7 +414,7 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
     } else {
         pose_detection det;
         int n = 0;
-        st = pose_tracker_detect(t, rgb, w, h, stride, &det, 1, &n, err);
+        st = detect_frame(t, &det, 1, &n, err);
         if (st != CR_OK)
             goto fail;
         out->detector_ran = 1;
@@ -307,8 +429,10 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
     out->roi = roi;
 
     /* pose_landmark_by_roi: 256x256, [0,1], border replicate. */
-    pose_crop(rgb, w, h, stride, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE,
-              1.0f / 255.0f, 0.0f, engine_input(t->lm, NULL));
+    st = crop_frame(t, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE, 1.0f / 255.0f,
+                    0.0f, engine_input(t->lm, NULL), err);
+    if (st != CR_OK)
+        goto fail;
     st = engine_run(t->lm, err);
     if (st != CR_OK)
         goto fail;
