@@ -114,6 +114,11 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
         goto fail;
     }
     pose_tracker_reset(tracker);
+    /* Distant players: tiled detection while nobody is tracked (pose_tracker.h). */
+    if ((st = pose_tracker_enable_tiles(tracker, err)) != CR_OK ||
+        (st = pose_tracker_set_subject(tracker, spec->subject, (float)spec->subject_x,
+                                       (float)spec->subject_y, err)) != CR_OK)
+        goto fail;
     int frame_w = 0, frame_h = 0; /* the sampled frames' size (analysis needs pixels) */
     for (;;) {
         video_frame f;

@@ -56,6 +56,13 @@ typedef struct pipeline_chunk_spec {
     int64_t video_size;
     const char *video_etag;
     int skip_deblock; /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
+    /* The job's subject hint: follow the person nearest (subject_x, subject_y),
+     * normalized to the displayed picture; subject = 0: the strongest detection.  Each
+     * chunk looks for the subject at the point at its start (pose_tracker_set_subject),
+     * so chunks stay independent: from behind the stumps the batter stays near the
+     * crease, where the coach pointed in the first frame. */
+    int subject;
+    double subject_x, subject_y;
 } pipeline_chunk_spec;
 
 /* The start of the message of a chunk or job that met another object than the one
