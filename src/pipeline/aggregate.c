@@ -279,9 +279,9 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
                                     job->video_size,
                                     job->video_etag,
                                     cfg->skip_deblock,
-                                    0,
-                                    0,
-                                    0};
+                                    js.subject,
+                                    js.subject_x,
+                                    js.subject_y};
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;

@@ -287,6 +287,9 @@ typedef struct pipeline_submit_opts {
     int max_width;
     const char *model;
     int include_frames;
+    /* The subject hint (pipeline_chunk_spec): 1 with x, y in 0..1; 0 = none. */
+    int subject;
+    double subject_x, subject_y;
 } pipeline_submit_opts;
 
 /* The settings a worker uses for a job: the job's own, else (a job Cricksy created)
@@ -296,6 +299,8 @@ typedef struct pipeline_job_settings {
     int max_width;
     int chunk_seconds;
     char model[16];
+    int subject; /* the subject hint (0 = none) */
+    double subject_x, subject_y;
 } pipeline_job_settings;
 void pipeline_job_settings_of(const store_job *job, pipeline_job_settings *out);
 

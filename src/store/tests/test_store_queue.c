@@ -75,6 +75,17 @@ static void test_lifecycle(store *st)
     CHECK_STR_EQ(j.deep_mode, "gpu");
     CHECK_STR_EQ(j.analysis_mode, "batting");
     CHECK(j.created_at > 1.7e9); /* a UTC epoch time, not 0 */
+    CHECK(!j.subject && j.subject_x == 0.0 && j.subject_y == 0.0);
+
+    /* The subject hint is stored as given; outside 0..1 it is refused. */
+    store_job_new hinted = {
+        .session_id = "sess-1", .subject = 1, .subject_x = 0.25, .subject_y = 0.625};
+    OK(store_job_create(st, &hinted, b, sizeof b, &E));
+    CHECK(job_ok(st, b, &j));
+    CHECK(j.subject && j.subject_x == 0.25 && j.subject_y == 0.625);
+    hinted.subject_x = 1.25;
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_create(st, &hinted, b, sizeof b, &E), CR_ERR_INVALID);
 
     /* Explicit ids; a duplicate is a conflict. */
     store_job_new dup = {.id = a, .session_id = "x"};
