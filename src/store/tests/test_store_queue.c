@@ -77,16 +77,6 @@ static void test_lifecycle(store *st)
     CHECK(j.created_at > 1.7e9); /* a UTC epoch time, not 0 */
     CHECK(!j.subject && j.subject_x == 0.0 && j.subject_y == 0.0);
 
-    /* The subject hint is stored as given; outside 0..1 it is refused. */
-    store_job_new hinted = {
-        .session_id = "sess-1", .subject = 1, .subject_x = 0.25, .subject_y = 0.625};
-    OK(store_job_create(st, &hinted, b, sizeof b, &E));
-    CHECK(job_ok(st, b, &j));
-    CHECK(j.subject && j.subject_x == 0.25 && j.subject_y == 0.625);
-    hinted.subject_x = 1.25;
-    cr_err_clear(&E);
-    CHECK_INT_EQ(store_job_create(st, &hinted, b, sizeof b, &E), CR_ERR_INVALID);
-
     /* Explicit ids; a duplicate is a conflict. */
     store_job_new dup = {.id = a, .session_id = "x"};
     cr_err_clear(&E);
@@ -1015,6 +1005,22 @@ static void test_video_pin(store *st)
     CHECK_INT_EQ(held.video_size, 5000000000LL);
 }
 
+/* The subject hint is stored as given and read back; outside 0..1 it is refused. */
+static void test_subject_hint(store *st)
+{
+    store_job_new hinted = {
+        .session_id = "sess-hint", .subject = 1, .subject_x = 0.25, .subject_y = 0.625};
+    scratch_session(st, "sess-hint");
+    char id[37];
+    OK(store_job_create(st, &hinted, id, sizeof id, &E));
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK(j.subject && j.subject_x == 0.25 && j.subject_y == 0.625);
+    hinted.subject_x = 1.25;
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_create(st, &hinted, id, sizeof id, &E), CR_ERR_INVALID);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -1035,6 +1041,7 @@ int main(int argc, char **argv)
     test_sessions(st);
     test_fail_now(st);
     test_video_pin(st);
+    test_subject_hint(st);
 
     store_close(st);
     scratch_drop(&db);
