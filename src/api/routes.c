@@ -279,6 +279,26 @@ const char *api_initiate_fields(json_t *b, int gpu_default, pipeline_submit_opts
     return NULL;
 }
 
+/* The optional "subject_hint": {"x": X, "y": Y}, numbers in 0..1 (which player to follow,
+ * a point of the first frame from the top left; pose_tracker.h).  NULL, or what is
+ * wrong with it (answered 422: well-formed JSON whose value cannot be used). */
+static const char *initiate_subject(json_t *b, pipeline_submit_opts *po)
+{
+    json_t *h = json_object_get(b, "subject_hint");
+    if (h == NULL || json_is_null(h))
+        return NULL;
+    json_t *x = json_object_get(h, "x"), *y = json_object_get(h, "y");
+    if (!json_is_object(h) || !json_is_number(x) || !json_is_number(y) || json_object_size(h) != 2)
+        return "subject_hint must be {\"x\": number, \"y\": number}";
+    double vx = json_number_value(x), vy = json_number_value(y);
+    if (!(vx >= 0.0 && vx <= 1.0 && vy >= 0.0 && vy <= 1.0))
+        return "subject_hint x and y must be within 0..1";
+    po->subject = 1;
+    po->subject_x = vx;
+    po->subject_y = vy;
+    return NULL;
+}
+
 static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
                                       const api_request *rq, const char *sub)
 {
@@ -303,6 +323,11 @@ static enum MHD_Result route_initiate(api_server *s, struct MHD_Connection *c,
     const char *bad = api_initiate_fields(b, s->cfg.gpu_processing_enabled, &po);
     if (bad != NULL) {
         ret = api_send_error(c, MHD_HTTP_BAD_REQUEST, bad);
+        json_decref(b);
+        return ret;
+    }
+    if ((bad = initiate_subject(b, &po)) != NULL) {
+        ret = api_send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, bad);
         json_decref(b);
         return ret;
     }

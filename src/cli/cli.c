@@ -51,6 +51,24 @@ int cli_parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+int cli_parse_point(const char *s, double *x, double *y)
+{
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end);
+    if (end == s || *end != ',' || errno != 0)
+        return -1;
+    const char *t = end + 1;
+    double b = strtod(t, &end);
+    if (end == t || *end != '\0' || errno != 0)
+        return -1;
+    if (!(a >= 0.0 && a <= 1.0 && b >= 0.0 && b <= 1.0))
+        return -1;
+    *x = a;
+    *y = b;
+    return 0;
+}
+
 int cli_parse_int(const char *s, int lo, int hi, int *out)
 {
     long v;

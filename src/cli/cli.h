@@ -80,6 +80,10 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, unsig
  */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cli_parse_int(const char *s, int lo, int hi, int *out);
+
+/* Parses "X,Y" with both numbers in 0..1 (a point of the picture, normalized: the
+ * subject hint).  Returns 0, or -1 (outputs untouched) for anything else. */
+int cli_parse_point(const char *s, double *x, double *y);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 
 /*

@@ -42,6 +42,8 @@ typedef struct run_opts {
     int no_progress;          /* analyze: log lines instead of the progress display */
     int metrics_port;         /* -1: no metrics listener */
     const char *metrics_bind; /* NULL: 127.0.0.1 */
+    int subject;              /* --subject X,Y (analyze, submit): the job's subject hint */
+    double subject_x, subject_y;
 } run_opts;
 
 enum {
@@ -57,7 +59,8 @@ enum {
     OPT_WHOLE,
     OPT_METRICS_PORT,
     OPT_METRICS_BIND,
-    OPT_NO_PROGRESS
+    OPT_NO_PROGRESS,
+    OPT_SUBJECT
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +77,7 @@ static const struct option long_opts[] = {
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
     {"metrics-bind", required_argument, NULL, OPT_METRICS_BIND},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"subject", required_argument, NULL, OPT_SUBJECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -145,6 +149,14 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
             break;
         case OPT_NO_PROGRESS:
             o->no_progress = 1;
+            break;
+        case OPT_SUBJECT:
+            if (cli_parse_point(optarg, &o->subject_x, &o->subject_y) != 0) {
+                fprintf(stderr, "crease %s: --subject must be X,Y with both in 0..1, got '%s'\n",
+                        cmd, optarg);
+                return -1;
+            }
+            o->subject = 1;
             break;
         default:
             fprintf(stderr, "crease %s: unknown option '%s' (see crease %s --help)\n", cmd,
@@ -296,6 +308,9 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
                "  --no-progress          the workers' log lines (LOG_LEVEL) on stderr instead of\n"
                "                         the progress display (a bar on a terminal, a line per\n"
                "                         finished chunk otherwise)\n"
+               "  --subject X,Y          follow the player nearest this point of the first\n"
+               "                         frame (0..1 each, from the top left); default: the\n"
+               "                         strongest detection\n"
                "%s",
                pose_opts_help);
         return 0;
@@ -333,7 +348,13 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
     }
     pipeline_submission sub;
     /* analysed now: the video is linked into a local store, not copied */
-    pipeline_submit_opts so = {.path = path, .link_file = 1, .analysis_mode = o.mode, .chunked = 1};
+    pipeline_submit_opts so = {.path = path,
+                               .link_file = 1,
+                               .analysis_mode = o.mode,
+                               .chunked = 1,
+                               .subject = o.subject,
+                               .subject_x = o.subject_x,
+                               .subject_y = o.subject_y};
     if (pipeline_submit_file(cfg, blob, st, &so, &sub, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
         goto done;
@@ -407,7 +428,7 @@ done:
 int cmd_submit(const cr_config *cfg, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        printf("usage: crease submit [--mode MODE] [--whole] VIDEO\n\n"
+        printf("usage: crease submit [--mode MODE] [--whole] [--subject X,Y] VIDEO\n\n"
                "Does what the API's upload + upload-complete do, from a local file: stores\n"
                "the video under a new session, probes it, creates the job and its chunks\n"
                "(queued for chunk workers; --whole: deep_mode 'cpu', one analysis worker\n"
@@ -428,7 +449,12 @@ int cmd_submit(const cr_config *cfg, int argc, char **argv)
     cr_err e = {0};
     int rc = 1;
     pipeline_submission sub;
-    pipeline_submit_opts so = {.path = argv[i], .analysis_mode = o.mode, .chunked = !o.whole};
+    pipeline_submit_opts so = {.path = argv[i],
+                               .analysis_mode = o.mode,
+                               .chunked = !o.whole,
+                               .subject = o.subject,
+                               .subject_x = o.subject_x,
+                               .subject_y = o.subject_y};
     if (store_open(cfg, NULL, &st, &e) != CR_OK || store_check_schema(st, &e) != CR_OK ||
         blob_open(cfg, NULL, &blob, &e) != CR_OK ||
         pipeline_submit_file(cfg, blob, st, &so, &sub, &e) != CR_OK) {

@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/reader.h"
 #include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "pose/pose_json.h"
 #include "pose/pose_overlay.h"
 #include "pose/pose_tracker.h"
@@ -29,6 +30,7 @@ static void usage(FILE *f)
         f,
         "usage: crease pose INPUT [--model lite|full|heavy] [--engine ref|xnnpack] [--static]\n"
         "                   [--out FILE.json] [--overlay OUT.png|OUT.mp4] [--threads N]\n"
+        "                   [--subject X,Y]\n"
         "\n"
         "Runs BlazePose (MediaPipe's models) on INPUT, an image (PNG, JPEG, ...) or a video\n"
         "sampled at SAMPLE_FPS frames per second and scaled to width <= MAX_WIDTH.\n"
@@ -40,6 +42,11 @@ static void usage(FILE *f)
         "  --overlay OUT  draw the skeleton: OUT.png for an image (for a video, one PNG per\n"
         "                 frame named OUT-00000.png, ...), OUT.mp4 for a video\n"
         "  --threads N    engine threads (default 1)\n"
+        "  --subject X,Y  follow the person nearest this point of the picture (0..1 each,\n"
+        "                 from the top left; default: the strongest detection)\n"
+        "\n"
+        "The models see the full-resolution picture; while nobody is tracked the detector\n"
+        "also looks in zoomed windows of it, to find people far from the camera.\n"
         "\n"
         "Models are looked up in CREASE_MODELS_DIR, ./models, then the install's share dir.\n");
 }
@@ -53,6 +60,8 @@ static int ends_with(const char *s, const char *suffix)
 typedef struct pose_cli_args {
     const char *input, *model, *engine, *out, *overlay;
     int is_static, threads;
+    int subject;
+    double subject_x, subject_y;
 } pose_cli_args;
 
 static int parse_args(int argc, char **argv, pose_cli_args *a)
@@ -78,6 +87,13 @@ static int parse_args(int argc, char **argv, pose_cli_args *a)
                 fprintf(stderr, "crease pose: --threads must be 1..64, got '%s'\n", v);
                 return 2;
             }
+        } else if ((v = cli_opt_value(argc, argv, &i, "--subject", CLI_OPT_INLINE, &bad)) != NULL) {
+            if (cli_parse_point(v, &a->subject_x, &a->subject_y) != 0) {
+                fprintf(stderr, "crease pose: --subject must be X,Y with both in 0..1, got '%s'\n",
+                        v);
+                return 2;
+            }
+            a->subject = 1;
         } else if (bad) {
             fprintf(stderr, "crease pose: %s needs a value\n", argv[i]);
             return 2;
@@ -178,6 +194,8 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     so.sample_fps = cfg->sample_fps;
     so.max_width = cfg->max_width;
     so.skip_deblock = cfg->skip_deblock;
+    so.source = 1;              /* the model crops from the full-resolution picture */
+    so.rgb = a.overlay != NULL; /* the scaled picture is only drawn on */
     st = video_sampler_open(reader, &so, &sampler, &err);
     if (st != CR_OK)
         goto done;
@@ -190,6 +208,11 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     pose_tracker_opts to = {a.engine, a.model, a.threads,
                             a.is_static || info->still_image ? POSE_MODE_STATIC : POSE_MODE_VIDEO};
     st = pose_tracker_create(cfg, &to, &tracker, &err);
+    if (st == CR_OK)
+        st = pose_tracker_enable_tiles(tracker, &err);
+    if (st == CR_OK)
+        st = pose_tracker_set_subject(tracker, a.subject, (float)a.subject_x, (float)a.subject_y,
+                                      &err);
     if (st != CR_OK)
         goto done;
 
@@ -212,7 +235,9 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
         height = f.height;
         pose_result r;
         int64_t ts_us = (int64_t)llround(f.t * 1e6) + 1;
-        st = pose_track_frame(tracker, f.rgb, f.width, f.height, f.stride, ts_us, &r, &err);
+        pose_image img;
+        pipeline_frame_image(&f, &img);
+        st = pose_track_image(tracker, &img, ts_us, &r, &err);
         if (st != CR_OK)
             goto done;
         pose_frame_meta m = {f.k, f.t, index++};

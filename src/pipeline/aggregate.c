@@ -445,7 +445,10 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
                                     job->lease_token,
                                     job->video_size,
                                     job->video_etag,
-                                    cfg->skip_deblock};
+                                    cfg->skip_deblock,
+                                    js.subject,
+                                    js.subject_x,
+                                    js.subject_y};
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;

@@ -50,6 +50,21 @@ static cr_status open_video(blob_store *blob, const pipeline_chunk_spec *spec,
     return blob_open_reader_pinned(blob, spec->video_key, &pin, 0, bstats, r, err);
 }
 
+void pipeline_frame_image(const video_frame *f, pose_image *out)
+{
+    const video_picture *p = &f->src;
+    memset(out, 0, sizeof *out);
+    out->format = p->format == VIDEO_PIX_YUV420P ? POSE_PIX_YUV420P : POSE_PIX_RGB24;
+    for (int i = 0; i < 3; i++) {
+        out->data[i] = p->data[i];
+        out->stride[i] = p->stride[i];
+    }
+    out->width = p->width;
+    out->height = p->height;
+    out->rotation = p->rotation;
+    out->full_range = p->full_range;
+}
+
 static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
                                const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
@@ -85,6 +100,10 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
     so.max_width = spec->max_width;
     so.threads = 1; /* chunks run in parallel: one decoder thread each */
     so.skip_deblock = spec->skip_deblock;
+    /* The model crops from the full-resolution picture; nothing here draws, so the
+     * scaled RGB24 picture is not made (its size still names the artifact's pixels). */
+    so.source = 1;
+    so.rgb = 0;
     if ((st = video_sampler_open(r, &so, &s, err)) != CR_OK)
         goto fail;
 
@@ -95,6 +114,11 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
         goto fail;
     }
     pose_tracker_reset(tracker);
+    /* Distant players: tiled detection while nobody is tracked (pose_tracker.h). */
+    if ((st = pose_tracker_enable_tiles(tracker, err)) != CR_OK ||
+        (st = pose_tracker_set_subject(tracker, spec->subject, (float)spec->subject_x,
+                                       (float)spec->subject_y, err)) != CR_OK)
+        goto fail;
     int frame_w = 0, frame_h = 0; /* the sampled frames' size (analysis needs pixels) */
     for (;;) {
         video_frame f;
@@ -109,8 +133,9 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
         }
         int64_t ts_us = llround((double)(f.k + 1) * 1e6 / spec->sample_fps);
         pose_result res;
-        if ((st = pose_track_frame(tracker, f.rgb, f.width, f.height, f.stride, ts_us, &res,
-                                   err)) != CR_OK)
+        pose_image img;
+        pipeline_frame_image(&f, &img);
+        if ((st = pose_track_image(tracker, &img, ts_us, &res, err)) != CR_OK)
             goto fail;
         pose_frame_meta meta = {f.k, f.t, out->frames};
         if ((st = pose_json_append(poses, &res, &meta, err)) != CR_OK)

@@ -30,6 +30,7 @@
 #include "core/status.h"
 #include "pose/pose_tracker.h"
 #include "store/store.h"
+#include "video/video.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -55,6 +56,13 @@ typedef struct pipeline_chunk_spec {
     int64_t video_size;
     const char *video_etag;
     int skip_deblock; /* the worker's CREASE_SKIP_DEBLOCK (video_sampler_opts) */
+    /* The job's subject hint: follow the person nearest (subject_x, subject_y),
+     * normalized to the displayed picture; subject = 0: the strongest detection.  Each
+     * chunk looks for the subject at the point at its start (pose_tracker_set_subject),
+     * so chunks stay independent: from behind the stumps the batter stays near the
+     * crease, where the coach pointed in the first frame. */
+    int subject;
+    double subject_x, subject_y;
 } pipeline_chunk_spec;
 
 /* The start of the message of a chunk or job that met another object than the one
@@ -69,6 +77,10 @@ typedef struct pipeline_chunk_summary {
     uint64_t video_size;     /* size of the whole video object */
     int runtime_ms;
 } pipeline_chunk_summary;
+
+/* The sampler's full-resolution source picture of `f` (video_sampler_opts.source) as
+ * the pose tracker's input (pose_track_image); the pixels stay the sampler's. */
+void pipeline_frame_image(const video_frame *f, pose_image *out);
 
 /* Processes one chunk and writes its artifact (chunk JSON: job_id, session_id,
  * chunk_index, start_sec, end_sec, sample_fps, max_width, width and height of the
@@ -275,6 +287,9 @@ typedef struct pipeline_submit_opts {
     int max_width;
     const char *model;
     int include_frames;
+    /* The subject hint (pipeline_chunk_spec): 1 with x, y in 0..1; 0 = none. */
+    int subject;
+    double subject_x, subject_y;
 } pipeline_submit_opts;
 
 /* The settings a worker uses for a job: the job's own, else (a job Cricksy created)
@@ -284,6 +299,8 @@ typedef struct pipeline_job_settings {
     int max_width;
     int chunk_seconds;
     char model[16];
+    int subject; /* the subject hint (0 = none) */
+    double subject_x, subject_y;
 } pipeline_job_settings;
 void pipeline_job_settings_of(const store_job *job, pipeline_job_settings *out);
 

@@ -116,6 +116,9 @@ cr_status pipeline_submit(const cr_config *cfg, blob_store *blob, store *st,
     jn.max_width = o->max_width > 0 ? o->max_width : cfg->max_width;
     jn.model = o->model != NULL ? o->model : STORE_JOB_DEFAULT_MODEL;
     jn.include_frames = o->include_frames;
+    jn.subject = o->subject;
+    jn.subject_x = o->subject_x;
+    jn.subject_y = o->subject_y;
     store_lock(st_lock);
     s = store_job_create(st, &jn, out->job_id, sizeof out->job_id, err);
     if (s == CR_OK)
@@ -251,6 +254,9 @@ void pipeline_job_settings_of(const store_job *job, pipeline_job_settings *out)
         job->chunk_seconds > 0 ? job->chunk_seconds : STORE_JOB_DEFAULT_CHUNK_SECONDS;
     snprintf(out->model, sizeof out->model, "%s",
              job->model[0] != '\0' ? job->model : STORE_JOB_DEFAULT_MODEL);
+    out->subject = job->subject;
+    out->subject_x = job->subject_x;
+    out->subject_y = job->subject_y;
 }
 
 cr_status pipeline_complete_upload(const cr_config *cfg, blob_store *blob, store *st,

@@ -301,7 +301,8 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
         pipeline_chunk_spec spec = {c->session_id,  c->job_id,      c->s3_key,
                                     c->chunk_index, c->start_sec,   c->end_sec,
                                     js.sample_fps,  js.max_width,   c->lease_token,
-                                    job.video_size, job.video_etag, w->cfg->skip_deblock};
+                                    job.video_size, job.video_etag, w->cfg->skip_deblock,
+                                    js.subject,     js.subject_x,   js.subject_y};
         s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
         video_error = s != CR_OK;
     }

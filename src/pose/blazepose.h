@@ -128,6 +128,49 @@ typedef enum pose_border {
 void pose_crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi, int dst_w,
                int dst_h, pose_border border, float scale, float offset, float *dst);
 
+/* --- source images (image.c) ------------------------------------------------ */
+
+typedef enum pose_pixfmt {
+    POSE_PIX_RGB24 = 0,   /* data[0]: R, G, B bytes */
+    POSE_PIX_YUV420P = 1, /* data[0..2]: Y, U, V; chroma (w+1)/2 x (h+1)/2, centred */
+} pose_pixfmt;
+
+/* A decoded picture as the decoder left it (video.h: video_picture): stored
+ * orientation, `rotation` clockwise degrees (0, 90, 180, 270) to apply for display.
+ * Normalized coordinates (pose_rect, landmarks) refer to the displayed picture.  YUV
+ * is BT.601, full_range 1 for 0..255 levels, 0 for 16..235 (swscale's conversion). */
+typedef struct pose_image {
+    pose_pixfmt format;
+    const uint8_t *data[3];
+    int stride[3];
+    int width, height; /* stored size */
+    int rotation;
+    int full_range;
+} pose_image;
+
+/* The displayed size (width and height swapped for 90 and 270). */
+void pose_image_display_size(const pose_image *img, int *w, int *h);
+
+/* pose_crop on a pose_image: the rotated rectangle `roi` (normalized to the displayed
+ * picture) sampled bilinearly from the source planes, converted to RGB (0..255) and
+ * then out = value * scale + offset.  For an unrotated RGB24 image it is pose_crop. */
+void pose_image_crop(const pose_image *img, const pose_rect *roi, int dst_w, int dst_h,
+                     pose_border border, float scale, float offset, float *dst);
+
+/* The same values by the plain route (every tap clamped and sampled on its own): the
+ * reference the fast path is tested against. */
+void pose_image_crop_ref(const pose_image *img, const pose_rect *roi, int dst_w, int dst_h,
+                         pose_border border, float scale, float offset, float *dst);
+
+/* Bytes pose_image_halve needs for `src`'s next pyramid level. */
+size_t pose_image_halve_size(const pose_image *src);
+
+/* The next pyramid level: ceil(w/2) x ceil(h/2), each sample the mean of 2x2 source
+ * samples (per plane; an odd last row or column pairs with itself), same format and
+ * rotation, written into `buf` (pose_image_halve_size bytes, owned by the caller;
+ * `dst` points into it).  Normalized coordinates keep their meaning on the level. */
+void pose_image_halve(const pose_image *src, uint8_t *buf, pose_image *dst);
+
 /* --- landmarks --------------------------------------------------------------- */
 
 typedef struct pose_landmark {

@@ -19,6 +19,23 @@
  * Static mode: the detector runs on every frame and nothing is smoothed (each
  * frame is independent; timestamps are ignored).
  *
+ * Beyond MediaPipe (off until set, so the default is MediaPipe's pipeline):
+ *   tiles    When the whole-frame detector finds nobody, the detector runs on
+ *            overlapping zoomed windows of the picture (squares of its short side,
+ *            then of 2/3 of it, half a window apart; tracker.c), batched; their
+ *            detections are mapped back and merged with the same weighted NMS, and
+ *            tracking goes on as usual.  A person far from the camera (a quarter of
+ *            the frame's height or less) is too small in the 224x224 letterbox to be
+ *            found there.  Tiles run only while nobody is tracked; after a search that
+ *            finds nobody the next 1, 2, 4, then 8 untracked frames skip it.
+ *   subject  Which person to follow when the detector finds several: the one whose
+ *            box is nearest the point (0 inside it).  Once tracked, a lost subject is
+ *            looked for near its last position (until pose_tracker_reset, which a
+ *            chunk calls at its start: each chunk starts from the point again, so
+ *            chunks stay independent and can run in parallel).  With tiles, a
+ *            whole-frame detection that does not cover the point also starts a tiled
+ *            search (the subject may be the small player).
+ *
  * Timestamps (video mode) are in microseconds and must increase; MediaPipe's One
  * Euro filter ignores a timestamp of 0 at the first frame, so start at the first
  * frame's own positive time (e.g. (k+1)/fps) to match it exactly -- any start
@@ -68,6 +85,8 @@ typedef struct pose_tracker_stats {
     int64_t detector_runs;   /* detector invocations */
     int64_t landmark_runs;   /* landmark model invocations */
     int64_t frames_detected; /* frames with detected = 1 */
+    int64_t tile_searches;   /* tiled searches (opts.tiles) */
+    int64_t tile_windows;    /* windows the detector ran on in them */
 } pose_tracker_stats;
 
 typedef struct pose_tracker pose_tracker;
@@ -85,7 +104,25 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
 cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                            int64_t timestamp_us, pose_result *out, cr_err *err);
 
-/* Forgets the tracking state (the next frame runs the detector, filters restart). */
+/* pose_track_frame on a decoded picture at any resolution and orientation (e.g. the
+ * sampler's full-resolution source, video.h SOURCE PICTURES): the crops are taken from
+ * its pixels (a 2x pyramid level where the region is more than 3 source pixels per
+ * model input pixel), landmarks are normalized to the displayed picture.  Invalid
+ * images (size, strides, format, rotation) are CR_ERR_INVALID. */
+cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
+                           pose_result *out, cr_err *err);
+
+/* Turns tiled detection on (see the top).  Loads a batched detector the first time
+ * (engine errors pass through; the tracker is unchanged on failure). */
+cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err);
+
+/* Follows the person nearest (x, y), normalized to the picture, from the next
+ * detection on (on = 0: the strongest, as MediaPipe).  x, y outside 0..1 (or NaN) are
+ * CR_ERR_INVALID and change nothing.  Forgets the subject's last position. */
+cr_status pose_tracker_set_subject(pose_tracker *t, int on, float x, float y, cr_err *err);
+
+/* Forgets the tracking state (the next frame runs the detector, filters restart), the
+ * tiled-search backoff and the subject's last position. */
 void pose_tracker_reset(pose_tracker *t);
 
 void pose_tracker_get_stats(const pose_tracker *t, pose_tracker_stats *out);
@@ -103,5 +140,7 @@ void pose_tracker_destroy(pose_tracker *t);
  * image coordinates, best first; *n = their count. */
 cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                               pose_detection *dets, int cap, int *n, cr_err *err);
+cr_status pose_tracker_detect_image(pose_tracker *t, const pose_image *img, pose_detection *dets,
+                                    int cap, int *n, cr_err *err);
 
 #endif

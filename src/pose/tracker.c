@@ -26,6 +26,32 @@
 /* LandmarksSmoothingCalculator: below this object scale, landmarks pass unfiltered. */
 #define MIN_OBJECT_SCALE 1e-6
 #define MAX_SIDE 16384 /* largest frame side accepted (video.h: VIDEO_MAX_DIM) */
+/* Pyramid levels (image.c).  A crop is taken from level L, the first at which the
+ * region spans at most PYR_MAX_SCALE source pixels per model input pixel, so bilinear
+ * sampling does not skip source pixels wholesale (aliasing) when the region is large.
+ * 4 because then pictures of up to 896 px (4 x 224) never leave level 0, as in
+ * MediaPipe, whose GL converter samples bilinearly at any step: the MediaPipe
+ * comparison tests feed it 768-px frames (3.4 px per detector input pixel) and
+ * photos of 800 px.  A 1080p letterbox (8.6) reads level 2 (480x270, 2.1). */
+#define PYR_MAX_SCALE 4.0
+#define PYR_LEVELS 8
+
+/* Tiled detection (pose_tracker.h).  Stage 1: squares of the picture's short side
+ * along its long side; stage 2: squares of 2/3 of the short side in both directions.
+ * Neighbours overlap by half a window, so anyone up to half a window tall lies wholly
+ * inside one.  On a 1080p frame that is 3 windows of 1080 px (a person is 1.8x larger
+ * in the detector's input than in the whole-frame letterbox) and 5x2 of 720 px (2.7x),
+ * while the whole frame finds people of about 37 % of the height and misses them
+ * at 25 % (measured on the known-motion clips, test_far_players).  The windows are
+ * run TILE_BATCH at a time through a batched detector (engine.h BATCHES). */
+#define TILE_BATCH 4
+#define TILE_MAX_WINDOWS 16
+/* After a tiled search that found nobody, the next TILE_MAX_SKIP-bounded number of
+ * frames without a track skip it (1, 2, 4, 8 frames: 0.8 s at SAMPLE_FPS 10), so an
+ * empty scene costs a tiled search about once a second, not on every frame. */
+#define TILE_MAX_SKIP 8
+/* Detections kept per search, to choose the subject among (subject hint). */
+#define MAX_PEOPLE 16
 
 struct pose_tracker {
     engine *det;
@@ -34,6 +60,29 @@ struct pose_tracker {
     char model[16];
     pose_anchor anchors[POSE_NUM_ANCHORS];
     pose_detection cand[POSE_NUM_ANCHORS];
+
+    /* What pose_tracker_enable_tiles loads. */
+    char eng[16];
+    char det_path[4096];
+    int threads;
+
+    /* Tiled detection: a batched detector (NULL: off), the candidates of all windows. */
+    engine *det_tiles;
+    pose_detection tile_cand[POSE_NUM_ANCHORS];
+    int tile_skip, tile_backoff; /* frames still to skip, the next backoff */
+
+    /* The subject (pose_tracker_set_subject): where to look for it in the next detection. */
+    int subject;
+    float subject_x, subject_y; /* the hint, normalized */
+    int have_last;              /* the subject was tracked since the last reset */
+    float last_x, last_y;       /* where (its ROI centre) */
+
+    /* The current frame's pyramid: lvl[0] is the frame, lvl[i] is lvl[i-1] halved,
+     * built on demand (lvl_built levels are valid for this frame). */
+    pose_image lvl[PYR_LEVELS];
+    int lvl_built;
+    uint8_t *lvl_buf[PYR_LEVELS];
+    size_t lvl_cap[PYR_LEVELS];
 
     /* Tracking state (video mode). */
     int have_roi;
@@ -67,10 +116,20 @@ static void filters_reset(pose_tracker *t)
     t->filters_live = 0;
 }
 
-void pose_tracker_reset(pose_tracker *t)
+/* Forgets the track (the next frame runs the detector); keeps the tiled-search
+ * backoff and the subject's last position, which outlive a lost frame. */
+static void track_reset(pose_tracker *t)
 {
     t->have_roi = 0;
     filters_reset(t);
+}
+
+void pose_tracker_reset(pose_tracker *t)
+{
+    track_reset(t);
+    t->tile_skip = 0;
+    t->tile_backoff = 1;
+    t->have_last = 0;
 }
 
 static int have_engine(const char *name)
@@ -143,6 +202,9 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
     st = check_shape(t->lm, lm_name, 4, (const int[]){1, POSE_LM_INPUT, POSE_LM_INPUT, 3}, err);
     if (st != CR_OK)
         goto fail;
+    snprintf(t->eng, sizeof t->eng, "%s", eng_name);
+    snprintf(t->det_path, sizeof t->det_path, "%s", det_path);
+    t->threads = threads;
     pose_tracker_reset(t);
     *out = t;
     return CR_OK;
@@ -151,12 +213,35 @@ fail:
     return st;
 }
 
+cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
+{
+    if (t->det_tiles != NULL)
+        return CR_OK;
+    return engine_create_batch(t->eng, t->det_path, det_outputs, 2, t->threads, TILE_BATCH,
+                               &t->det_tiles, err);
+}
+
+cr_status pose_tracker_set_subject(pose_tracker *t, int on, float x, float y, cr_err *err)
+{
+    if (on && !(x >= 0.0f && x <= 1.0f && y >= 0.0f && y <= 1.0f))
+        return cr_err_set(err, CR_ERR_INVALID, "subject point (%g, %g) is not within 0..1",
+                          (double)x, (double)y);
+    t->subject = on != 0;
+    t->subject_x = on ? x : 0.0f;
+    t->subject_y = on ? y : 0.0f;
+    t->have_last = 0;
+    return CR_OK;
+}
+
 void pose_tracker_destroy(pose_tracker *t)
 {
     if (t == NULL)
         return;
     engine_destroy(t->det);
     engine_destroy(t->lm);
+    engine_destroy(t->det_tiles);
+    for (int i = 0; i < PYR_LEVELS; i++)
+        cr_free(t->lvl_buf[i]);
     cr_free(t);
 }
 
@@ -195,26 +280,102 @@ static const float *output(engine *e, const char *name, size_t count, cr_err *er
     return p;
 }
 
-static cr_status check_frame(const uint8_t *rgb, int w, int h, int stride, cr_err *err)
+static cr_status check_image(const pose_image *img, cr_err *err)
 {
-    if (rgb == NULL || w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || stride < 3 * w)
-        return cr_err_set(err, CR_ERR_INVALID, "pose: bad frame (%dx%d, stride %d)", w, h, stride);
+    int ok =
+        img != NULL && img->width >= 1 && img->height >= 1 && img->width <= MAX_SIDE &&
+        img->height <= MAX_SIDE &&
+        (img->rotation == 0 || img->rotation == 90 || img->rotation == 180 || img->rotation == 270);
+    if (ok && img->format == POSE_PIX_RGB24)
+        ok = img->data[0] != NULL && img->stride[0] >= 3 * img->width;
+    else if (ok && img->format == POSE_PIX_YUV420P)
+        ok = img->data[0] != NULL && img->data[1] != NULL && img->data[2] != NULL &&
+             img->stride[0] >= img->width && img->stride[1] >= (img->width + 1) / 2 &&
+             img->stride[2] >= (img->width + 1) / 2;
+    else
+        ok = 0;
+    if (!ok)
+        return cr_err_set(err, CR_ERR_INVALID, "pose: bad frame (%dx%d, format %d, rotation %d)",
+                          img != NULL ? img->width : 0, img != NULL ? img->height : 0,
+                          img != NULL ? (int)img->format : -1, img != NULL ? img->rotation : 0);
     return CR_OK;
 }
 
-cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
-                              pose_detection *dets, int cap, int *n, cr_err *err)
+static pose_image rgb_image(const uint8_t *rgb, int w, int h, int stride)
+{
+    pose_image img = {.format = POSE_PIX_RGB24, .width = w, .height = h};
+    img.data[0] = rgb;
+    img.stride[0] = stride;
+    return img;
+}
+
+/* Starts a frame: its pyramid is level 0 only until a crop needs more. */
+static void frame_begin(pose_tracker *t, const pose_image *img)
+{
+    t->lvl[0] = *img;
+    t->lvl_built = 1;
+}
+
+/* Crops `roi` of the current frame into `dst` from the pyramid level that keeps the
+ * sampling step at most PYR_MAX_SCALE source pixels (see the constant). */
+static cr_status crop_frame(pose_tracker *t, const pose_rect *roi, int dst_w, int dst_h,
+                            pose_border border, float scale, float offset, float *dst, cr_err *err)
+{
+    int dw, dh;
+    pose_image_display_size(&t->lvl[0], &dw, &dh);
+    double step = fmax((double)roi->w * dw / dst_w, (double)roi->h * dh / dst_h);
+    int level = 0;
+    while (step > PYR_MAX_SCALE && level + 1 < PYR_LEVELS && t->lvl[level].width > 1 &&
+           t->lvl[level].height > 1) {
+        step /= 2.0;
+        level++;
+    }
+    while (t->lvl_built <= level) {
+        int i = t->lvl_built;
+        size_t need = pose_image_halve_size(&t->lvl[i - 1]);
+        if (need > t->lvl_cap[i]) {
+            uint8_t *buf = cr_malloc(need);
+            if (buf == NULL)
+                return cr_err_set(err, CR_ERR_NOMEM, "pose: out of memory for a pyramid level");
+            cr_free(t->lvl_buf[i]);
+            t->lvl_buf[i] = buf;
+            t->lvl_cap[i] = need;
+        }
+        pose_image_halve(&t->lvl[i - 1], t->lvl_buf[i], &t->lvl[i]);
+        t->lvl_built++;
+    }
+    /* A level is ceil(size / 2) per halving, so an odd size adds half a pixel at the
+     * right or bottom edge: restate the region in the level's own normalized units so
+     * that it covers the same source pixels. */
+    pose_rect r = *roi;
+    if (level > 0) {
+        int lw, lh;
+        pose_image_display_size(&t->lvl[level], &lw, &lh);
+        double sx = (double)dw / (double)(1 << level) / lw;
+        double sy = (double)dh / (double)(1 << level) / lh;
+        r.cx = (float)(roi->cx * sx);
+        r.w = (float)(roi->w * sx);
+        r.cy = (float)(roi->cy * sy);
+        r.h = (float)(roi->h * sy);
+    }
+    pose_image_crop(&t->lvl[level], &r, dst_w, dst_h, border, scale, offset, dst);
+    return CR_OK;
+}
+
+/* The detector on the whole current frame (letterboxed), up to `cap` detections. */
+static cr_status detect_frame(pose_tracker *t, pose_detection *dets, int cap, int *n, cr_err *err)
 {
     *n = 0;
-    cr_status st = check_frame(rgb, w, h, stride, err);
-    if (st != CR_OK)
-        return st;
+    int w, h;
+    pose_image_display_size(&t->lvl[0], &w, &h);
     pose_rect roi;
     pose_padding pad;
     pose_letterbox(w, h, POSE_DET_INPUT, POSE_DET_INPUT, &roi, &pad);
     /* pose_detection_cpu: [-1,1] from 8-bit, border zero (-> -1). */
-    pose_crop(rgb, w, h, stride, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
-              2.0f / 255.0f, -1.0f, engine_input(t->det, NULL));
+    cr_status st = crop_frame(t, &roi, POSE_DET_INPUT, POSE_DET_INPUT, POSE_BORDER_ZERO,
+                              2.0f / 255.0f, -1.0f, engine_input(t->det, NULL), err);
+    if (st != CR_OK)
+        return st;
     st = engine_run(t->det, err);
     if (st != CR_OK)
         return st;
@@ -230,6 +391,218 @@ cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h,
     for (int i = 0; i < k; i++)
         pose_detection_unletterbox(&dets[i], &pad);
     *n = k;
+    return CR_OK;
+}
+
+cr_status pose_tracker_detect_image(pose_tracker *t, const pose_image *img, pose_detection *dets,
+                                    int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    cr_status st = check_image(img, err);
+    if (st != CR_OK)
+        return st;
+    frame_begin(t, img);
+    return detect_frame(t, dets, cap, n, err);
+}
+
+cr_status pose_tracker_detect(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
+                              pose_detection *dets, int cap, int *n, cr_err *err)
+{
+    pose_image img = rgb_image(rgb, w, h, stride);
+    return pose_tracker_detect_image(t, &img, dets, cap, n, err);
+}
+
+/* The windows of tiled-detection stage `stage` (1 or 2) of a w x h picture, as
+ * square regions (normalized, rotation 0); returns their count (0: the stage would not
+ * zoom in, e.g. stage 1 of a square picture, or windows below the detector's input). */
+static int tile_windows(int w, int h, int stage, pose_rect *out, int cap)
+{
+    int shorter = w < h ? w : h, longer = w < h ? h : w;
+    double side = stage == 1 ? shorter : shorter * 2.0 / 3.0;
+    if (side < POSE_DET_INPUT)
+        return 0; /* would enlarge the picture: no more detail than the whole frame */
+    /* Windows per axis: half a window apart, the first at 0, the last at the end. */
+    int nl = (int)ceil(2.0 * longer / side) - 1, ns = (int)ceil(2.0 * shorter / side) - 1;
+    if (nl < 1)
+        nl = 1;
+    if (ns < 1)
+        ns = 1;
+    if (nl * ns <= 1 || nl * ns > cap)
+        return 0;
+    int nx = w >= h ? nl : ns, ny = w >= h ? ns : nl;
+    int n = 0;
+    for (int j = 0; j < ny; j++)
+        for (int i = 0; i < nx; i++) {
+            double x0 = nx > 1 ? (w - side) * i / (nx - 1) : (w - side) / 2;
+            double y0 = ny > 1 ? (h - side) * j / (ny - 1) : (h - side) / 2;
+            out[n].cx = (float)((x0 + side / 2) / w);
+            out[n].cy = (float)((y0 + side / 2) / h);
+            out[n].w = (float)(side / w);
+            out[n].h = (float)(side / h);
+            out[n].rotation = 0.0f;
+            n++;
+        }
+    return n;
+}
+
+/* Runs the detector on `windows` of the current frame, TILE_BATCH at a time, and
+ * appends each window's detections, mapped back to the picture, to t->tile_cand
+ * (*nc of them so far). */
+static cr_status detect_windows(pose_tracker *t, const pose_rect *windows, int n, int *nc,
+                                cr_err *err)
+{
+    const size_t in_size = (size_t)POSE_DET_INPUT * POSE_DET_INPUT * 3;
+    const size_t box_size = (size_t)POSE_NUM_ANCHORS * POSE_DET_COORDS;
+    for (int first = 0; first < n; first += TILE_BATCH) {
+        int m = n - first < TILE_BATCH ? n - first : TILE_BATCH;
+        float *in = engine_input(t->det_tiles, NULL);
+        for (int i = 0; i < TILE_BATCH; i++) {
+            float *dst = in + in_size * i;
+            if (i >= m) { /* an unused slot: any input will do, its output is ignored */
+                for (size_t k = 0; k < in_size; k++)
+                    dst[k] = -1.0f;
+                continue;
+            }
+            cr_status st = crop_frame(t, &windows[first + i], POSE_DET_INPUT, POSE_DET_INPUT,
+                                      POSE_BORDER_ZERO, 2.0f / 255.0f, -1.0f, dst, err);
+            if (st != CR_OK)
+                return st;
+        }
+        cr_status st = engine_run(t->det_tiles, err);
+        if (st != CR_OK)
+            return st;
+        t->stats.tile_windows += m;
+        const float *boxes = output(t->det_tiles, "Identity", box_size * TILE_BATCH, err);
+        const float *logits =
+            output(t->det_tiles, "Identity_1", (size_t)POSE_NUM_ANCHORS * TILE_BATCH, err);
+        if (boxes == NULL || logits == NULL)
+            return err != NULL ? err->code : CR_ERR_INTERNAL;
+        for (int i = 0; i < m; i++) {
+            const pose_rect *win = &windows[first + i];
+            int k =
+                pose_detector_decode(boxes + box_size * i, logits + (size_t)POSE_NUM_ANCHORS * i,
+                                     t->anchors, POSE_NUM_ANCHORS, (float)POSE_DET_MIN_SCORE,
+                                     t->tile_cand + *nc, POSE_NUM_ANCHORS - *nc);
+            /* Window-normalized -> picture-normalized. */
+            float x0 = win->cx - win->w / 2, y0 = win->cy - win->h / 2;
+            for (int d = *nc; d < *nc + k; d++) {
+                pose_detection *p = &t->tile_cand[d];
+                p->xmin = x0 + p->xmin * win->w;
+                p->ymin = y0 + p->ymin * win->h;
+                p->w *= win->w;
+                p->h *= win->h;
+                for (int q = 0; q < POSE_DET_KEYPOINTS; q++) {
+                    p->kp[q][0] = x0 + p->kp[q][0] * win->w;
+                    p->kp[q][1] = y0 + p->kp[q][1] * win->h;
+                }
+            }
+            *nc += k;
+        }
+    }
+    return CR_OK;
+}
+
+/* Tiled detection: stage 1, then stage 2 if stage 1 found nobody; the detections of
+ * a stage's windows (and `prior`, those of the whole frame) merged by the same
+ * weighted NMS.  Writes up to `cap`, best first. */
+static cr_status detect_tiled(pose_tracker *t, int w, int h, const pose_detection *prior,
+                              int nprior, pose_detection *dets, int cap, int *n, cr_err *err)
+{
+    *n = 0;
+    t->stats.tile_searches++;
+    for (int stage = 1; stage <= 2; stage++) {
+        pose_rect windows[TILE_MAX_WINDOWS];
+        int nw = tile_windows(w, h, stage, windows, TILE_MAX_WINDOWS);
+        if (nw == 0)
+            continue;
+        int nc = nprior;
+        memcpy(t->tile_cand, prior, sizeof *prior * (size_t)nprior);
+        cr_status st = detect_windows(t, windows, nw, &nc, err);
+        if (st != CR_OK)
+            return st;
+        *n = pose_nms_weighted(t->tile_cand, nc, (float)POSE_NMS_IOU, dets, cap);
+        if (*n > nprior)
+            return CR_OK;
+    }
+    return CR_OK;
+}
+
+/* Distance, in pixels, from (x, y) (normalized) to a detection's box (0 inside it). */
+static double box_distance(const pose_detection *d, float x, float y, int w, int h)
+{
+    double dx = fmax(fmax(d->xmin - x, x - (d->xmin + d->w)), 0.0) * w;
+    double dy = fmax(fmax(d->ymin - y, y - (d->ymin + d->h)), 0.0) * h;
+    return hypot(dx, dy);
+}
+
+/* The detection to follow: the strongest (MediaPipe's choice), or with a subject the
+ * one whose box is nearest the subject's last tracked position, else the hint point. */
+static int pick(const pose_tracker *t, const pose_detection *dets, int n, int w, int h,
+                double *dist)
+{
+    *dist = 0.0;
+    if (!t->subject || n <= 0)
+        return 0;
+    float x = t->have_last ? t->last_x : t->subject_x;
+    float y = t->have_last ? t->last_y : t->subject_y;
+    int best = 0;
+    *dist = INFINITY;
+    for (int i = 0; i < n; i++) {
+        double d = box_distance(&dets[i], x, y, w, h);
+        /* equal distances (inside two boxes): the box centre nearer the point wins */
+        double cx = (dets[i].xmin + dets[i].w / 2 - x) * w,
+               cy = (dets[i].ymin + dets[i].h / 2 - y) * h;
+        double bx = (dets[best].xmin + dets[best].w / 2 - x) * w;
+        double by = (dets[best].ymin + dets[best].h / 2 - y) * h;
+        if (d < *dist || (d == *dist && hypot(cx, cy) < hypot(bx, by))) {
+            *dist = d;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* Finds the person to track in the current frame (w x h displayed): the whole-frame
+ * detector; then, with tiles, the tiled search when it found nobody (or, with a
+ * subject, nobody at the point), subject to the backoff.  *n = 1 and *out when found. */
+static cr_status find_person(pose_tracker *t, int w, int h, pose_detection *out, int *n,
+                             cr_err *err)
+{
+    pose_detection dets[MAX_PEOPLE];
+    int nd = 0;
+    *n = 0;
+    cr_status st = detect_frame(t, dets, MAX_PEOPLE, &nd, err);
+    if (st != CR_OK)
+        return st;
+    double dist;
+    int best = pick(t, dets, nd, w, h, &dist);
+    int missing = nd == 0 || (t->subject && dist > 0.0);
+    if (missing && t->det_tiles != NULL) {
+        if (t->tile_skip > 0) {
+            t->tile_skip--;
+        } else {
+            int nt = 0;
+            pose_detection tiled[MAX_PEOPLE];
+            st = detect_tiled(t, w, h, dets, nd, tiled, MAX_PEOPLE, &nt, err);
+            if (st != CR_OK)
+                return st;
+            if (nt > nd) {
+                memcpy(dets, tiled, sizeof tiled[0] * (size_t)nt);
+                nd = nt;
+                best = pick(t, dets, nd, w, h, &dist);
+                t->tile_backoff = 1;
+            } else {
+                t->tile_skip = t->tile_backoff;
+                t->tile_backoff =
+                    t->tile_backoff * 2 > TILE_MAX_SKIP ? TILE_MAX_SKIP : t->tile_backoff * 2;
+            }
+        }
+    }
+    if (nd > 0) {
+        *out = dets[best];
+        *n = 1;
+        t->tile_skip = 0;
+    }
     return CR_OK;
 }
 
@@ -271,18 +644,30 @@ static void lost(pose_tracker *t, pose_result *out)
     out->detected = 0;
     memset(out->landmarks, 0, sizeof out->landmarks);
     memset(out->world, 0, sizeof out->world);
-    pose_tracker_reset(t);
+    track_reset(t);
 }
 
 cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, int stride,
                            int64_t timestamp_us, pose_result *out, cr_err *err)
 {
+    pose_image img = rgb_image(rgb, w, h, stride);
+    return pose_track_image(t, &img, timestamp_us, out, err);
+}
+
+cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
+                           pose_result *out, cr_err *err)
+{
     memset(out, 0, sizeof *out);
-    cr_status st = check_frame(rgb, w, h, stride, err);
+    cr_status st = check_image(img, err);
     if (st != CR_OK)
         return st;
-    if (t->mode == POSE_MODE_STATIC || w != t->last_w || h != t->last_h)
+    int w, h;
+    pose_image_display_size(img, &w, &h);
+    frame_begin(t, img);
+    if (w != t->last_w || h != t->last_h)
         pose_tracker_reset(t);
+    else if (t->mode == POSE_MODE_STATIC)
+        track_reset(t);
     t->last_w = w;
     t->last_h = h;
 
@@ -292,7 +677,7 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
     } else {
         pose_detection det;
         int n = 0;
-        st = pose_tracker_detect(t, rgb, w, h, stride, &det, 1, &n, err);
+        st = find_person(t, w, h, &det, &n, err);
         if (st != CR_OK)
             goto fail;
         out->detector_ran = 1;
@@ -307,8 +692,10 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
     out->roi = roi;
 
     /* pose_landmark_by_roi: 256x256, [0,1], border replicate. */
-    pose_crop(rgb, w, h, stride, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE,
-              1.0f / 255.0f, 0.0f, engine_input(t->lm, NULL));
+    st = crop_frame(t, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE, 1.0f / 255.0f,
+                    0.0f, engine_input(t->lm, NULL), err);
+    if (st != CR_OK)
+        goto fail;
     st = engine_run(t->lm, err);
     if (st != CR_OK)
         goto fail;
@@ -345,6 +732,9 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
         t->roi = pose_rect_from_points(a[0].x, a[0].y, a[1].x, a[1].y, w, h);
         t->have_roi = 1;
     }
+    t->have_last = 1;
+    t->last_x = roi.cx;
+    t->last_y = roi.cy;
     for (int i = 0; i < POSE_LM_BODY; i++) {
         out->landmarks[i] = lm[i];
         wl[i].visibility = lm[i].visibility;

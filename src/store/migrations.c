@@ -360,12 +360,30 @@ static const mig_step v5_sq[] = {
     {0, NULL, NULL, NULL},
 };
 
+/* ---- version 6: the subject hint ----------------------------------------------- */
+
+/* Which player to follow (pose_tracker_set_subject): a point of the picture, 0..1 from
+ * the top left, given when the job is created; NULL = the strongest detection (every job
+ * before this version, and Cricksy's). */
+static const mig_step v6_pg[] = {
+    {'c', "video_analysis_jobs", "subject_x", "double precision"},
+    {'c', "video_analysis_jobs", "subject_y", "double precision"},
+    {0, NULL, NULL, NULL},
+};
+
+static const mig_step v6_sq[] = {
+    {'c', "video_analysis_jobs", "subject_x", "REAL"},
+    {'c', "video_analysis_jobs", "subject_y", "REAL"},
+    {0, NULL, NULL, NULL},
+};
+
 static const migration migrations[] = {
     {"video_analysis_tables", v1_pg, v1_sq},
     {"queue_columns", v2_pg, v2_sq},
     {"cricksy_sessions_and_job_settings", v3_pg, v3_sq},
     {"lease_tokens", v4_pg, v4_sq},
     {"video_pins", v5_pg, v5_sq},
+    {"subject_hints", v6_pg, v6_sq},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -273,6 +273,11 @@ static void job_from_row(const store_rows *r, int i, store_job *j)
     j->lease_token = store_cell_i64(r, i, 28);
     j->video_size = store_cell_i64(r, i, 29);
     store_cell_copy(j->video_etag, sizeof j->video_etag, r, i, 30);
+    j->subject_x = store_cell_double(r, i, 31);
+    j->subject_y = store_cell_double(r, i, 32);
+    j->subject = j->subject_x >= 0.0 && j->subject_y >= 0.0;
+    if (!j->subject)
+        j->subject_x = j->subject_y = 0.0;
 }
 
 static void chunk_from_row(const store_rows *r, int i, store_chunk *c)
@@ -330,7 +335,11 @@ cr_status store_job_create(store *st, const store_job_new *in, char *id_out, siz
         fps = 1;
     if (rate <= 0.0)
         rate = fps;
-    store_val p[12] = {SVT(id),
+    if (in->subject && !(in->subject_x >= 0.0 && in->subject_x <= 1.0 && in->subject_y >= 0.0 &&
+                         in->subject_y <= 1.0))
+        return cr_err_set(err, CR_ERR_INVALID, "store: subject point (%g, %g) is not within 0..1",
+                          in->subject_x, in->subject_y);
+    store_val p[14] = {SVT(id),
                        SVT(in->session_id),
                        SVT(mode),
                        SVT(in->analysis_mode),
@@ -341,9 +350,11 @@ cr_status store_job_create(store *st, const store_job_new *in, char *id_out, siz
                        SVI(in->include_frames != 0),
                        in->chunk_seconds > 0 ? SVI(in->chunk_seconds) : SVT(NULL),
                        SVI(in->max_width > 0 ? in->max_width : STORE_JOB_DEFAULT_MAX_WIDTH),
-                       SVT(in->model != NULL ? in->model : STORE_JOB_DEFAULT_MODEL)};
+                       SVT(in->model != NULL ? in->model : STORE_JOB_DEFAULT_MODEL),
+                       in->subject ? SVF(in->subject_x) : SVT(NULL),
+                       in->subject ? SVF(in->subject_y) : SVT(NULL)};
     store_rows r;
-    s = store_run(st, Q_JOB_INSERT, p, 12, &r, err);
+    s = store_run(st, Q_JOB_INSERT, p, 14, &r, err);
     if (s != CR_OK)
         return s;
     long changed = r.changes;

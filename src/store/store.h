@@ -281,6 +281,11 @@ typedef struct store_job_new {
     int chunk_seconds;         /* 0 = not fixed yet (fixed at upload-complete) */
     int max_width;             /* 0 = STORE_JOB_DEFAULT_MAX_WIDTH */
     const char *model; /* pose model: "lite", "full", "heavy"; NULL = STORE_JOB_DEFAULT_MODEL */
+    /* The subject hint (pose_tracker.h): follow the person nearest (subject_x,
+     * subject_y), 0..1 of the first frame from the top left (else CR_ERR_INVALID);
+     * subject = 0: none (the strongest detection). */
+    int subject;
+    double subject_x, subject_y;
 } store_job_new;
 
 typedef struct store_job {
@@ -313,6 +318,8 @@ typedef struct store_job {
      * video_etag "" = no pin (a job queued by Cricksy, or before crease pinned). */
     int64_t video_size;
     char video_etag[STORE_ETAG_MAX];
+    int subject; /* the subject hint (store_job_new); 0 = none, x and y then 0 */
+    double subject_x, subject_y;
 } store_job;
 
 /* Creates a job in status awaiting_upload (stage AWAITING_UPLOAD, 0 %).  Writes its

@@ -15,7 +15,7 @@
 #define SQ_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 #define PG_E(x) "extract(epoch from " x ")"
 
-/* 31 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
+/* 33 job columns, read by queue.c's job_from_row in this order: the 22 of Cricksy's
  * columns crease reads, then the per-job settings (DESIGN.md §3; crease's own
  * columns are NULL on jobs Cricksy created: sample_rate falls back to sample_fps),
  * then the aggregation lease's fencing token, then the pinned video's size and etag
@@ -33,7 +33,7 @@
     "j.sample_fps, COALESCE(j.sample_rate, j.sample_fps), "                             \
     "CASE WHEN j.include_frames THEN 1 ELSE 0 END, COALESCE(j.chunk_seconds, 0), "      \
     "COALESCE(j.max_width, 0), COALESCE(j.pose_model, ''), j.lease_token, "             \
-    "j.video_size_bytes, j.video_etag"
+    "j.video_size_bytes, j.video_etag, COALESCE(j.subject_x, -1), COALESCE(j.subject_y, -1)"
 #define SQ_JOB_COLS(j)                                                                  \
     j "id, " j "session_id, " j "status, COALESCE(" j "stage, ''), "                    \
     "COALESCE(" j "progress_pct, 0), COALESCE(" j "deep_mode, ''), "                    \
@@ -45,7 +45,7 @@
     j "lease_expires_at, " j "sample_fps, COALESCE(" j "sample_rate, " j "sample_fps), " \
     j "include_frames, COALESCE(" j "chunk_seconds, 0), COALESCE(" j "max_width, 0), "  \
     "COALESCE(" j "pose_model, ''), " j "lease_token, " j "video_size_bytes, "          \
-    j "video_etag"
+    j "video_etag, COALESCE(" j "subject_x, -1), COALESCE(" j "subject_y, -1)"
 
 /* 13 session columns, read by sessions.c's session_from_row in this order. */
 #define PG_SESSION_COLS                                                                 \
@@ -108,24 +108,26 @@ typedef struct sql_pair {
 
 static const sql_pair sql_text[Q_COUNT_] = {
     /* $1 id, $2 session, $3 deep_mode, $4 analysis_mode, $5 bucket, $6 key, $7 fps,
-     * $8 sample_rate, $9 include_frames, $10 chunk_seconds, $11 max_width, $12 model.
+     * $8 sample_rate, $9 include_frames, $10 chunk_seconds, $11 max_width, $12 model,
+     * $13 subject_x, $14 subject_y (NULL: no subject hint).
      * sample_fps, include_frames and deep_enabled are Cricksy's NOT NULL columns
      * without server defaults, so every insert names them.  The session must exist
      * (SQLite has no foreign key to say so): no row inserted then. */
     [Q_JOB_INSERT] =
         {"INSERT INTO video_analysis_jobs (id, session_id, status, stage, progress_pct, "
          "deep_mode, analysis_mode, s3_bucket, s3_key, sample_fps, sample_rate, include_frames, "
-         "deep_enabled, chunk_seconds, max_width, pose_model, total_chunks, completed_chunks, "
-         "created_at, updated_at) SELECT $1::varchar, $2::varchar, 'awaiting_upload', "
-         "'AWAITING_UPLOAD', 0, $3::varchar, $4::varchar, $5::varchar, $6::varchar, $7::int, "
-         "$8::float8, $9::int <> 0, true, $10::int, $11::int, $12::varchar, 0, 0, now(), now() "
+         "deep_enabled, chunk_seconds, max_width, pose_model, subject_x, subject_y, total_chunks, "
+         "completed_chunks, created_at, updated_at) SELECT $1::varchar, $2::varchar, "
+         "'awaiting_upload', 'AWAITING_UPLOAD', 0, $3::varchar, $4::varchar, $5::varchar, "
+         "$6::varchar, $7::int, $8::float8, $9::int <> 0, true, $10::int, $11::int, $12::varchar, "
+         "$13::float8, $14::float8, 0, 0, now(), now() "
          "WHERE EXISTS (SELECT 1 FROM video_sessions WHERE id = $2::varchar) "
          "ON CONFLICT (id) DO NOTHING",
          "INSERT INTO video_analysis_jobs (id, session_id, status, stage, progress_pct, "
          "deep_mode, analysis_mode, s3_bucket, s3_key, sample_fps, sample_rate, include_frames, "
-         "deep_enabled, chunk_seconds, max_width, pose_model, total_chunks, completed_chunks, "
-         "created_at, updated_at) SELECT ?1, ?2, 'awaiting_upload', 'AWAITING_UPLOAD', 0, ?3, ?4, "
-         "?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, 0, 0, "
+         "deep_enabled, chunk_seconds, max_width, pose_model, subject_x, subject_y, total_chunks, "
+         "completed_chunks, created_at, updated_at) SELECT ?1, ?2, 'awaiting_upload', "
+         "'AWAITING_UPLOAD', 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?13, ?14, 0, 0, "
          /* FIFO needs created_at to follow creation order, and SQLite's clock has
           * millisecond steps: two jobs made within one millisecond would tie and the
           * claim would order them by their random ids.  Writers are serialised, so

@@ -562,6 +562,11 @@ struct video_sampler {
     int scaled_stride;
     uint8_t *rotated; /* out_w x out_h RGB24 when rotation != 0 */
     int rotated_stride;
+    /* the source picture (opts.source) of a format other than 4:2:0, as RGB24 */
+    struct SwsContext *sws_src;
+    uint8_t *src_rgb;
+    int src_rgb_w, src_rgb_h, src_rgb_stride;
+    int64_t src_serial; /* held_serial of the frame in src_rgb */
 
     video_sampler_stats stats;
 };
@@ -575,6 +580,8 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->threads = 1;
     o->skip_gop_tails = 1;
     o->skip_deblock = VIDEO_SKIP_DEBLOCK_NONE;
+    o->source = 0;
+    o->rgb = 1;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -1017,15 +1024,75 @@ static cr_status convert_held(video_sampler *s, cr_err *err)
     return CR_OK;
 }
 
+/* The held frame as a full-resolution source picture: its own planes for 4:2:0,
+ * else converted (unscaled) to RGB24 once per decoded frame. */
+static cr_status source_held(video_sampler *s, video_picture *out, cr_err *err)
+{
+    AVFrame *f = s->held;
+    memset(out, 0, sizeof *out);
+    out->width = f->width;
+    out->height = f->height;
+    out->rotation = s->m.info.rotation;
+    if (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) {
+        out->format = VIDEO_PIX_YUV420P;
+        out->full_range = f->format == AV_PIX_FMT_YUVJ420P;
+        for (int i = 0; i < 3; i++) {
+            out->data[i] = f->data[i];
+            out->stride[i] = f->linesize[i];
+        }
+        return CR_OK;
+    }
+    if (f->width <= 0 || f->height <= 0 || f->width > VIDEO_MAX_DIM || f->height > VIDEO_MAX_DIM)
+        return cr_err_set(err, CR_ERR_FORMAT, "%s: decoded picture has a bad size %dx%d",
+                          cr_reader_name(s->m.io.r), f->width, f->height);
+    if (s->src_rgb == NULL || s->src_rgb_w != f->width || s->src_rgb_h != f->height) {
+        cr_free(s->src_rgb);
+        s->src_rgb_stride = (f->width * 3 + 63) & ~63;
+        /* one extra row: swscale's SIMD writers may touch a few bytes past a row */
+        s->src_rgb = cr_malloc((size_t)s->src_rgb_stride * (f->height + 1));
+        if (s->src_rgb == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory for frames");
+        s->src_rgb_w = f->width;
+        s->src_rgb_h = f->height;
+        s->src_serial = -1;
+    }
+    s->sws_src = sws_getCachedContext(s->sws_src, f->width, f->height, f->format, f->width,
+                                      f->height, AV_PIX_FMT_RGB24, SWS_POINT, NULL, NULL, NULL);
+    if (s->sws_src == NULL)
+        return cr_err_set(err, CR_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s",
+                          cr_reader_name(s->m.io.r),
+                          av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?");
+    if (s->src_serial != s->held_serial) {
+        uint8_t *dst[4] = {s->src_rgb, NULL, NULL, NULL};
+        int dst_stride[4] = {s->src_rgb_stride, 0, 0, 0};
+        sws_scale(s->sws_src, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
+                  dst_stride);
+        s->src_serial = s->held_serial;
+    }
+    out->format = VIDEO_PIX_RGB24;
+    out->data[0] = s->src_rgb;
+    out->stride[0] = s->src_rgb_stride;
+    return CR_OK;
+}
+
 static cr_status emit(video_sampler *s, video_frame *out, cr_err *err)
 {
-    cr_status st = convert_held(s, err);
+    cr_status st = s->o.rgb ? convert_held(s, err) : CR_OK;
+    if (st == CR_OK && s->o.source)
+        st = source_held(s, &out->src, err);
+    else
+        memset(&out->src, 0, sizeof out->src);
     if (st != CR_OK) {
         s->finished = 1;
         return st;
     }
-    out->rgb = s->m.info.rotation ? s->rotated : s->scaled;
-    out->stride = s->m.info.rotation ? s->rotated_stride : s->scaled_stride;
+    if (s->o.rgb) {
+        out->rgb = s->m.info.rotation ? s->rotated : s->scaled;
+        out->stride = s->m.info.rotation ? s->rotated_stride : s->scaled_stride;
+    } else {
+        out->rgb = NULL;
+        out->stride = 0;
+    }
     out->width = s->out_w;
     out->height = s->out_h;
     out->k = s->k_next;
@@ -1259,6 +1326,8 @@ void video_sampler_close(video_sampler *s)
     avcodec_free_context(&s->dec);
     sws_freeContext(s->sws);
     sws_freeContext(s->sws2);
+    sws_freeContext(s->sws_src);
+    cr_free(s->src_rgb);
     cr_free(s->mid);
     cr_free(s->scaled);
     cr_free(s->rotated);

@@ -35,6 +35,15 @@
  * Scaling averages the source pixels under each output pixel (swscale's area
  * filter), so a 3x reduction does not alias.
  *
+ * SOURCE PICTURES.  With opts.source a frame also carries the decoded picture at full
+ * resolution (video_frame.src), as the decoder wrote it: planar 4:2:0 YUV for the
+ * yuv420p/yuvj420p streams (H.264 and nearly every camera), otherwise that picture
+ * converted to RGB24 at full size; not rotated (src.rotation says how to).  MAX_WIDTH
+ * is the size of what crease stores and draws; a model may crop its input from the
+ * source instead (the pose tracker does).  With opts.rgb = 0 the scaled RGB24 picture
+ * is not made at all (frame.rgb NULL, width/height still its size): for callers that
+ * read only the source, which saves the full-frame scale and conversion.
+ *
  * ERRORS (status + one line in cr_err, first error wins):
  *   CR_ERR_FORMAT       not a media file, truncated or corrupt, zero-length input,
  *                       no video stream (audio only), zero or unknown duration,
@@ -141,19 +150,39 @@ typedef struct video_sampler_opts {
      * VIDEO_SKIP_DEBLOCK_ALL decodes every frame without it. */
     int skip_gop_tails;
     int skip_deblock; /* VIDEO_SKIP_DEBLOCK_NONE, _UNSHOWN or _ALL */
+    int source;       /* 1: frames carry the full-resolution source picture (default 0) */
+    int rgb;          /* 1 (default): frames carry the scaled RGB24 picture; 0: not made */
 } video_sampler_opts;
 
 /* Fills `o` with the defaults above. */
 void video_sampler_opts_default(video_sampler_opts *o);
 
+#define VIDEO_PIX_RGB24 0   /* data[0]: R, G, B bytes */
+#define VIDEO_PIX_YUV420P 1 /* data[0..2]: Y, U, V planes, chroma halved both ways */
+
+/* A decoded picture at full resolution, stored orientation (see SOURCE PICTURES).
+ * Colour: BT.601 coefficients (what swscale applies to the scaled RGB24 picture; the
+ * streams' own colour-space tags are not read), full_range 1 for yuvj420p (0..255)
+ * and 0 for yuv420p (Y 16..235, U/V 16..240). */
+typedef struct video_picture {
+    int format;             /* VIDEO_PIX_RGB24 or VIDEO_PIX_YUV420P */
+    const uint8_t *data[3]; /* owned by the sampler, valid as video_frame.rgb */
+    int stride[3];          /* bytes per row of each plane */
+    int width, height;      /* stored size (video_info.width, .height) */
+    int rotation;           /* clockwise degrees to apply for display: 0, 90, 180, 270 */
+    int full_range;
+} video_picture;
+
 typedef struct video_frame {
     const uint8_t *rgb; /* RGB24 pixels, owned by the sampler, valid until the next
-                           video_sampler_next or video_sampler_close */
+                           video_sampler_next or video_sampler_close; NULL when
+                           opts.rgb = 0 */
     int width, height;  /* after rotation and scaling */
     int stride;         /* bytes from one row to the next (>= 3 * width) */
     int64_t k;          /* grid index */
     double t;           /* grid time k / sample_fps, seconds */
     double pts_sec;     /* presentation time of the source frame, seconds from stream start */
+    video_picture src;  /* with opts.source: the full-resolution picture; else zeroed */
 } video_frame;
 
 typedef struct video_sampler video_sampler;

@@ -53,16 +53,16 @@ int main(int argc, char **argv)
     RUN_EXPECT("jobs show", 2, "usage");
     RUN_EXPECT("jobs list", 1, "crease migrate up");
     RUN_EXPECT("migrate status", 0, "version: 0");
-    RUN_EXPECT("migrate up", 0, "schema at version 5");
+    RUN_EXPECT("migrate up", 0, "schema at version 6");
     RUN_EXPECT("migrate up", 0, "applied 0 migration(s)");
     RUN_EXPECT("migrate status", 0, "[x] 2 queue_columns");
     RUN_EXPECT("migrate status", 0, "[x] 3 cricksy_sessions_and_job_settings");
     RUN_EXPECT("migrate status", 0, "[x] 4 lease_tokens");
     RUN_EXPECT("migrate status", 0, "[x] 5 video_pins");
-    RUN_EXPECT("migrate down", 0, "schema at version 4");
-    RUN_EXPECT("migrate down 5", 0, "schema at version 0");
+    RUN_EXPECT("migrate down", 0, "schema at version 5");
+    RUN_EXPECT("migrate down 6", 0, "schema at version 0");
     RUN_EXPECT("migrate up 1", 0, "schema at version 1");
-    RUN_EXPECT("migrate up", 0, "schema at version 5");
+    RUN_EXPECT("migrate up", 0, "schema at version 6");
 
     /* A job with one completed chunk and one failed chunk. */
     store *st = scratch_open(&db, NULL);

@@ -282,6 +282,9 @@ static cr_status run_chunk(env *v, pose_tracker *tr, const pipeline_submission *
                                 0,
                                 0,
                                 NULL,
+                                0,
+                                0,
+                                0,
                                 0};
     return pipeline_chunk_process(v->blob, tr, &spec, NULL, NULL, cs, e);
 }

@@ -303,6 +303,9 @@ static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, con
                                 fresh.lease_token,
                                 0,
                                 NULL,
+                                0,
+                                0,
+                                0,
                                 0};
     pipeline_chunk_summary fs;
     CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
@@ -710,7 +713,7 @@ int main(int argc, char **argv)
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
     pipeline_chunk_spec spec = {
-        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0, NULL, 0};
+        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0, NULL, 0, 0, 0, 0};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);

@@ -388,6 +388,118 @@ static void test_json(void)
     json_decref(p);
 }
 
+static unsigned lcg_next(unsigned *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return *x >> 23;
+}
+
+/* pose_image_crop (fast path) against pose_image_crop_ref (every tap clamped) on an
+ * odd-sized YUV picture, every rotation, both borders, regions inside, across the
+ * edge and far outside. */
+static void test_image_crop_ref(void)
+{
+    enum { W = 37, H = 29, CW = (W + 1) / 2, CH = (H + 1) / 2, D = 12 };
+    static uint8_t y[H * (W + 3)], u[CH * (CW + 1)], v[CH * (CW + 1)];
+    unsigned x = 777;
+    for (size_t i = 0; i < sizeof y; i++)
+        y[i] = (uint8_t)lcg_next(&x);
+    for (size_t i = 0; i < sizeof u; i++) {
+        u[i] = (uint8_t)lcg_next(&x);
+        v[i] = (uint8_t)lcg_next(&x);
+    }
+    pose_image img = {POSE_PIX_YUV420P, {y, u, v}, {W + 3, CW + 1, CW + 1}, W, H, 0, 0};
+    const pose_rect rects[] = {{0.5f, 0.5f, 0.6f, 0.7f, 0.3f},
+                               {0.1f, 0.9f, 0.5f, 0.5f, -1.2f},
+                               {0.95f, 0.2f, 0.3f, 0.9f, 2.5f},
+                               {3.0f, -2.0f, 0.2f, 0.2f, 0.0f}};
+    static float a[D * D * 3], b[D * D * 3];
+    double worst = 0;
+    int nonzero = 0;
+    for (int rot = 0; rot < 360; rot += 90) {
+        img.rotation = rot;
+        for (int fr = 0; fr < 2; fr++) {
+            img.full_range = fr;
+            for (size_t k = 0; k < sizeof rects / sizeof rects[0]; k++)
+                for (int border = 0; border < 2; border++) {
+                    pose_image_crop(&img, &rects[k], D, D, (pose_border)border, 1.0f / 255, 0, a);
+                    pose_image_crop_ref(&img, &rects[k], D, D, (pose_border)border, 1.0f / 255, 0,
+                                        b);
+                    for (int i = 0; i < D * D * 3; i++) {
+                        worst = fmax(worst, fabs(a[i] - b[i]));
+                        nonzero += a[i] != 0.0f;
+                    }
+                }
+        }
+    }
+    CHECK_MSG(worst <= 1e-6, "fast and reference YUV crops differ by %.3g", worst);
+    CHECK(nonzero > 1000);
+}
+
+/* A display rotation is a relabelling: the crop of a stored picture with rotation 90
+ * equals the crop of the same pixels rotated by hand; and a uniform YUV colour gives
+ * its BT.601 RGB. */
+static void test_image_rotation_colour(void)
+{
+    enum { W = 9, H = 5, D = 7 };
+    static uint8_t st[H * W * 3], disp[W * H * 3]; /* stored W x H, displayed H x W */
+    unsigned x = 99;
+    for (size_t i = 0; i < sizeof st; i++)
+        st[i] = (uint8_t)lcg_next(&x);
+    /* 90 clockwise: display (dx, dy) = stored (dy, H - 1 - dx) (video.c). */
+    for (int dy = 0; dy < W; dy++)
+        for (int dx = 0; dx < H; dx++)
+            for (int c = 0; c < 3; c++)
+                disp[(dy * H + dx) * 3 + c] = st[((H - 1 - dx) * W + dy) * 3 + c];
+    pose_image a = {POSE_PIX_RGB24, {st}, {W * 3}, W, H, 90, 0};
+    pose_image b = {POSE_PIX_RGB24, {disp}, {H * 3}, H, W, 0, 0};
+    int dw, dh;
+    pose_image_display_size(&a, &dw, &dh);
+    CHECK(dw == H && dh == W);
+    pose_rect r = {0.45f, 0.55f, 0.8f, 0.6f, 0.4f};
+    static float oa[D * D * 3], ob[D * D * 3];
+    pose_image_crop(&a, &r, D, D, POSE_BORDER_ZERO, 1, 0, oa);
+    pose_image_crop(&b, &r, D, D, POSE_BORDER_ZERO, 1, 0, ob);
+    double worst = 0;
+    for (int i = 0; i < D * D * 3; i++)
+        worst = fmax(worst, fabs(oa[i] - ob[i]));
+    CHECK_MSG(worst < 1e-3, "rotated source differs from rotated pixels by %.3g", worst);
+
+    /* Limited-range red: Y 81, U 90, V 240 -> about (255, 0, 0). */
+    static uint8_t py[4 * 4], pu[2 * 2], pv[2 * 2];
+    memset(py, 81, sizeof py);
+    memset(pu, 90, sizeof pu);
+    memset(pv, 240, sizeof pv);
+    pose_image yuv = {POSE_PIX_YUV420P, {py, pu, pv}, {4, 2, 2}, 4, 4, 0, 0};
+    pose_rect all = {0.5f, 0.5f, 1, 1, 0};
+    float px[2 * 2 * 3];
+    pose_image_crop(&yuv, &all, 2, 2, POSE_BORDER_REPLICATE, 1, 0, px);
+    CHECK_NEAR(px[0], 255, 1.5);
+    CHECK_NEAR(px[1], 0, 1.5);
+    CHECK_NEAR(px[2], 0, 1.5);
+}
+
+/* A pyramid level: 2x2 means, odd edges paired with themselves, chroma likewise. */
+static void test_image_halve(void)
+{
+    static const uint8_t y[3 * 3] = {0, 4, 8, 12, 16, 20, 24, 28, 32};
+    static const uint8_t u[2 * 2] = {10, 20, 30, 40}, v[2 * 2] = {50, 60, 70, 80};
+    pose_image img = {POSE_PIX_YUV420P, {y, u, v}, {3, 2, 2}, 3, 3, 270, 1};
+    size_t need = pose_image_halve_size(&img);
+    CHECK(need > 0);
+    static uint8_t buf[4096];
+    CHECK(need <= sizeof buf);
+    pose_image h;
+    pose_image_halve(&img, buf, &h);
+    CHECK(h.width == 2 && h.height == 2 && h.rotation == 270 && h.full_range == 1);
+    CHECK_INT_EQ(h.data[0][0], 8);                /* (0+4+12+16+2)/4 */
+    CHECK_INT_EQ(h.data[0][1], 14);               /* (8+8+20+20+2)/4 */
+    CHECK_INT_EQ(h.data[0][h.stride[0]], 26);     /* (24+28+24+28+2)/4 */
+    CHECK_INT_EQ(h.data[0][h.stride[0] + 1], 32); /* 32 four times */
+    CHECK_INT_EQ(h.data[1][0], 25);               /* (10+20+30+40+2)/4 */
+    CHECK_INT_EQ(h.data[2][0], 65);
+}
+
 int main(void)
 {
     test_anchors();
@@ -396,6 +508,9 @@ int main(void)
     test_letterbox_roi();
     test_crop();
     test_crop_inside();
+    test_image_crop_ref();
+    test_image_rotation_colour();
+    test_image_halve();
     test_landmarks();
     test_one_euro();
     test_json();

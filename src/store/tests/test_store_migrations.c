@@ -333,6 +333,7 @@ static const char *const crease_columns[] = {
     "video_analysis_jobs.max_width",          "video_analysis_jobs.pose_model",
     "video_analysis_chunks.lease_token",      "video_analysis_jobs.lease_token",
     "video_analysis_jobs.video_size_bytes",   "video_analysis_jobs.video_etag",
+    "video_analysis_jobs.subject_x",          "video_analysis_jobs.subject_y",
 };
 
 /* On Cricksy's head: up adds exactly crease's columns (and its partial indexes),

@@ -75,6 +75,7 @@ static void test_lifecycle(store *st)
     CHECK_STR_EQ(j.deep_mode, "gpu");
     CHECK_STR_EQ(j.analysis_mode, "batting");
     CHECK(j.created_at > 1.7e9); /* a UTC epoch time, not 0 */
+    CHECK(!j.subject && j.subject_x == 0.0 && j.subject_y == 0.0);
 
     /* Explicit ids; a duplicate is a conflict. */
     store_job_new dup = {.id = a, .session_id = "x"};
@@ -1004,6 +1005,22 @@ static void test_video_pin(store *st)
     CHECK_INT_EQ(held.video_size, 5000000000LL);
 }
 
+/* The subject hint is stored as given and read back; outside 0..1 it is refused. */
+static void test_subject_hint(store *st)
+{
+    store_job_new hinted = {
+        .session_id = "sess-hint", .subject = 1, .subject_x = 0.25, .subject_y = 0.625};
+    scratch_session(st, "sess-hint");
+    char id[37];
+    OK(store_job_create(st, &hinted, id, sizeof id, &E));
+    store_job j;
+    CHECK(job_ok(st, id, &j));
+    CHECK(j.subject && j.subject_x == 0.25 && j.subject_y == 0.625);
+    hinted.subject_x = 1.25;
+    cr_err_clear(&E);
+    CHECK_INT_EQ(store_job_create(st, &hinted, id, sizeof id, &E), CR_ERR_INVALID);
+}
+
 int main(int argc, char **argv)
 {
     const char *kind = argc > 1 ? argv[1] : "sqlite";
@@ -1024,6 +1041,7 @@ int main(int argc, char **argv)
     test_sessions(st);
     test_fail_now(st);
     test_video_pin(st);
+    test_subject_hint(st);
 
     store_close(st);
     scratch_drop(&db);

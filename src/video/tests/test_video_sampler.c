@@ -508,6 +508,88 @@ static void check_long_audio(void)
     free(w.v);
 }
 
+/* The source picture (opts.source) against the scaled RGB24 picture of the same
+ * frame, unscaled (max_width above the width): same size after `rotation`, and the same
+ * pixels through the rotation (BT.601, nearest chroma sample here, so only a mean
+ * difference is bounded); with opts.rgb = 0 no RGB24 picture at all. */
+static void check_source(const char *name, int rotation, int want_format)
+{
+    char p[1024];
+    path_of(p, sizeof p, name);
+    cr_err err = {0};
+    cr_reader *r = NULL;
+    CHECK(cr_reader_open_file(p, &r, &err) == CR_OK);
+    for (int pass = 0; pass < 2 && r != NULL; pass++) {
+        video_sampler_opts o;
+        video_sampler_opts_default(&o);
+        o.end_sec = 1.0;
+        o.max_width = 4096;
+        o.source = 1;
+        o.rgb = pass == 0;
+        video_sampler *s = NULL;
+        CHECK(video_sampler_open(r, &o, &s, &err) == CR_OK);
+        int frames = 0;
+        double worst_mad = 0;
+        for (;;) {
+            video_frame f;
+            int done = 1;
+            if (s == NULL || video_sampler_next(s, &f, &done, &err) != CR_OK || done)
+                break;
+            frames++;
+            const video_picture *src = &f.src;
+            CHECK(src->format == want_format && src->rotation == rotation);
+            int swap = rotation == 90 || rotation == 270;
+            CHECK(f.width == (swap ? src->height : src->width));
+            CHECK(f.height == (swap ? src->width : src->height));
+            if (pass == 1) {
+                CHECK(f.rgb == NULL);
+                continue;
+            }
+            double sum = 0;
+            for (int y = 0; y < f.height; y++)
+                for (int x = 0; x < f.width; x++) {
+                    int sx = x, sy = y; /* display -> stored, video.c's rotation */
+                    if (rotation == 90)
+                        sx = y, sy = src->height - 1 - x;
+                    else if (rotation == 180)
+                        sx = src->width - 1 - x, sy = src->height - 1 - y;
+                    else if (rotation == 270)
+                        sx = src->width - 1 - y, sy = x;
+                    double rgb[3];
+                    if (src->format == VIDEO_PIX_RGB24) {
+                        for (int c = 0; c < 3; c++)
+                            rgb[c] = src->data[0][(size_t)sy * src->stride[0] + 3 * sx + c];
+                    } else {
+                        double yy =
+                            (src->data[0][(size_t)sy * src->stride[0] + sx] - 16) * 255.0 / 219;
+                        double cb =
+                            (src->data[1][(size_t)(sy / 2) * src->stride[1] + sx / 2] - 128) *
+                            255.0 / 224;
+                        double cr =
+                            (src->data[2][(size_t)(sy / 2) * src->stride[2] + sx / 2] - 128) *
+                            255.0 / 224;
+                        rgb[0] = yy + 1.402 * cr;
+                        rgb[1] = yy - 0.344136 * cb - 0.714136 * cr;
+                        rgb[2] = yy + 1.772 * cb;
+                    }
+                    for (int c = 0; c < 3; c++) {
+                        double v = rgb[c] < 0 ? 0 : (rgb[c] > 255 ? 255 : rgb[c]);
+                        sum += fabs(v - f.rgb[(size_t)y * f.stride + 3 * x + c]);
+                    }
+                }
+            double mad = sum / (3.0 * f.width * f.height);
+            if (mad > worst_mad)
+                worst_mad = mad;
+        }
+        CHECK_MSG(frames == 10, "%s: %d frames", name, frames);
+        if (pass == 0)
+            CHECK_MSG(worst_mad < 6.0, "%s: source and RGB24 differ by %.2f on average", name,
+                      worst_mad);
+        video_sampler_close(s);
+    }
+    cr_reader_close(r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -537,6 +619,10 @@ int main(int argc, char **argv)
     check_rotation_pixels("rot90tag.mp4", 270);
     check_rotation_pixels("rot270tag.mp4", 90);
     check_rotation_pixels("rot180tag.mp4", 180);
+    check_source("cfr30.mp4", 0, VIDEO_PIX_YUV420P);
+    check_source("rot90tag.mp4", 270, VIDEO_PIX_YUV420P);
+    check_source("rot180tag.mp4", 180, VIDEO_PIX_YUV420P);
+    check_source("odd.mp4", 0, VIDEO_PIX_RGB24);
     check_skipping();
     check_clip("gop30.mp4", pts30, 120, 30, 0, 0, 10, 640, 160, 120);
     check_gop_tails();
