@@ -364,6 +364,31 @@ static void batch_refused(void)
     engine_graph_free(g);
 }
 
+/* The batch limit is on the whole batch's activations (2^33 floats, graph.c): the full
+ * landmark model, pipeline outputs (11.2 M floats an item), takes a batch of 256 (the
+ * GPU engine's benchmark size) and refuses 1024, leaving the graph unchanged. */
+static void batch_limit(void)
+{
+    static const char *const need[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
+    engine_tflite_model *m = NULL;
+    engine_graph *g = NULL;
+    cr_err err = {0};
+    CHECK_MSG(engine_tflite_model_load(cases[2].file, &m, &err) == CR_OK, "%s", cr_err_msg(&err));
+    if (m == NULL)
+        return;
+    CHECK_MSG(engine_graph_from_tflite(m, &g, &err) == CR_OK, "%s", cr_err_msg(&err));
+    engine_tflite_model_free(m);
+    if (g == NULL)
+        return;
+    CHECK(engine_graph_prune(g, need, 4, &err) == CR_OK);
+    CHECK_INT_EQ(engine_graph_set_batch(g, 1024, &err), CR_ERR_LIMIT);
+    CHECK(g->tensors[g->input].dims[0] == 1);
+    err = (cr_err){0};
+    CHECK_MSG(engine_graph_set_batch(g, 256, &err) == CR_OK, "%s", cr_err_msg(&err));
+    CHECK(g->tensors[g->input].dims[0] == 256);
+    engine_graph_free(g);
+}
+
 static void batch_test(void)
 {
     static const char *const landmark_need[] = {"Identity", "Identity_1", "Identity_3",
@@ -371,6 +396,7 @@ static void batch_test(void)
     batch_case(&cases[0], NULL, 0);
     batch_case(&cases[2], landmark_need, 4);
     batch_refused();
+    batch_limit();
 }
 
 int main(int argc, char **argv)
