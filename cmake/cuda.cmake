@@ -27,7 +27,8 @@ if(_cuda_mode STREQUAL "AUTO" OR CREASE_CUDA)
     if(NOT CREASE_CUDART_STATIC)
       set(_cuda_why "libcudart_static.a not found under ${_cuda_root}")
     elseif(NOT DEFINED CREASE_NVCC_WORKS)
-      # nvcc present is not enough (host compiler versions): compile a kernel once.
+      # nvcc present is not enough (host compiler versions): compile a kernel once (the
+      # answer is cached: -UCREASE_NVCC_WORKS asks again).
       set(_t ${CMAKE_BINARY_DIR}/CMakeFiles/crease_nvcc_probe)
       file(MAKE_DIRECTORY ${_t})
       file(WRITE ${_t}/probe.cu "__global__ void k(float *x) { x[0] = 1.0f; }\n")

@@ -7,6 +7,7 @@
  * "cuda engine: no CUDA device: <the runtime's reason>", leave *out NULL, and fail the
  * same way when asked again (nothing sticky, no crash).  A hang is caught by the test's
  * TIMEOUT.
+ * CREASE_TEST_REQUIRE_GPU=1 (scripts/gpu-check) makes a missing GPU a failure.
  * With a GPU: creation succeeds and a run of the lite landmark model on a constant
  * image gives finite outputs, the pose flag a probability.  Agreement with the reference
  * is checked by test_engine_ops and test_engine_models, which run every engine the
@@ -78,8 +79,11 @@ int main(void)
         return 77;
     }
     cr_err err = {0};
+    const char *need = getenv("CREASE_TEST_REQUIRE_GPU");
     if (engine_probe("cuda", &err) == CR_OK)
         with_device();
+    else if (need != NULL && strcmp(need, "1") == 0)
+        CHECK_MSG(0, "CREASE_TEST_REQUIRE_GPU=1: %s", cr_err_msg(&err));
     else
         no_device(&err);
     return check_exit();
