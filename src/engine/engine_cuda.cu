@@ -22,6 +22,10 @@
  *                    capture was refused or CREASE_CUDA_GRAPHS=0), outputs down,
  *                    one synchronisation; nothing is allocated
  *
+ * Launches are written LAUNCH(kernel, grid, block, stream)(args) (LAUNCH_SYNC for a
+ * kernel with __syncthreads) so that the tests can compile this file as plain C++ with
+ * CREASE_CUDA_EMULATE and run every kernel on the CPU (tests/cuda_emu.h).
+ *
  * Every CUDA call is checked; a failure becomes a cr_status with the call and
  * cudaGetErrorString in cr_err.  Kernel faults surface at the run's synchronisation
  * (CR_ERR_INTERNAL); after one the CUDA context is unusable and every later run fails.
@@ -40,7 +44,16 @@ extern "C" {
 #include "core/mem.h"
 }
 
+#ifdef CREASE_CUDA_EMULATE
+/* The CPU emulation of the kernels and of the runtime calls used here, for the tests of
+ * machines without a GPU (src/engine/tests/cuda_emu.h, force-included). */
+#else
 #include <cuda_runtime.h>
+/* Kernel launches go through these so that the emulation can run them (LAUNCH_SYNC:
+ * a kernel that uses __syncthreads). */
+#define LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#define LAUNCH_SYNC(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#endif
 
 #include <math.h>
 #include <stdlib.h>
@@ -399,22 +412,23 @@ static cr_status enqueue_node(const cuda_ctx *c, int ni, cr_err *err)
         const float *b = n->in[2] >= 0 ? c->dbuf[n->in[2]] : NULL;
         conv_p p = conv_params(n, xt, yt);
         if (n->op == ENGINE_GRAPH_DWCONV2D) {
-            conv_depthwise<<<blocks_for(count), THREADS, 0, s>>>(x, c->dbuf[n->in[1]], b, y, p);
+            LAUNCH(conv_depthwise, blocks_for(count), THREADS, s)(x, c->dbuf[n->in[1]], b, y, p);
         } else if (is_pointwise(n)) {
             long long M = p.n * p.H * p.W;
             dim3 grid((unsigned)((M + PW_BM - 1) / PW_BM), (unsigned)((p.OC + PW_BN - 1) / PW_BN));
-            conv_pointwise<<<grid, 256, 0, s>>>(x, c->wnode[ni], b, y, M, p.C, p.OC, p.lo, p.hi);
+            LAUNCH_SYNC(conv_pointwise, grid, 256, s)
+            (x, c->wnode[ni], b, y, M, p.C, p.OC, p.lo, p.hi);
         } else {
-            conv_generic<<<blocks_for(count), THREADS, 0, s>>>(x, c->wnode[ni], b, y, p);
+            LAUNCH(conv_generic, blocks_for(count), THREADS, s)(x, c->wnode[ni], b, y, p);
         }
         break;
     }
     case ENGINE_GRAPH_ADD:
-        add_k<<<blocks_for(count), THREADS, 0, s>>>(x, c->dbuf[n->in[1]], y, count, n->act_min,
-                                                    n->act_max);
+        LAUNCH(add_k, blocks_for(count), THREADS, s)
+        (x, c->dbuf[n->in[1]], y, count, n->act_min, n->act_max);
         break;
     case ENGINE_GRAPH_MAX_POOL:
-        max_pool_k<<<blocks_for(count), THREADS, 0, s>>>(x, y, conv_params(n, xt, yt));
+        LAUNCH(max_pool_k, blocks_for(count), THREADS, s)(x, y, conv_params(n, xt, yt));
         break;
     case ENGINE_GRAPH_PAD: {
         pad_p p;
@@ -427,7 +441,7 @@ static cr_status enqueue_node(const cuda_ctx *c, int ni, cr_err *err)
             p.before[off + d] = n->pads[d][0];
         }
         p.value = n->pad_value;
-        pad_k<<<blocks_for(count), THREADS, 0, s>>>(x, y, count, p);
+        LAUNCH(pad_k, blocks_for(count), THREADS, s)(x, y, count, p);
         break;
     }
     case ENGINE_GRAPH_RESIZE_BILINEAR: {
@@ -441,12 +455,12 @@ static cr_status enqueue_node(const cuda_ctx *c, int ni, cr_err *err)
                                             : (float)p.H / (float)p.OH;
         p.sw = n->align_corners && p.OW > 1 ? (float)(p.W - 1) / (float)(p.OW - 1)
                                             : (float)p.W / (float)p.OW;
-        resize_k<<<blocks_for(count), THREADS, 0, s>>>(x, y, p);
+        LAUNCH(resize_k, blocks_for(count), THREADS, s)(x, y, p);
         break;
     }
     case ENGINE_GRAPH_DEPTH_TO_SPACE:
-        depth_to_space_k<<<blocks_for(count), THREADS, 0, s>>>(x, y, conv_params(n, xt, yt),
-                                                               n->block);
+        LAUNCH(depth_to_space_k, blocks_for(count), THREADS, s)
+        (x, y, conv_params(n, xt, yt), n->block);
         break;
     case ENGINE_GRAPH_RESHAPE: {
         cudaError_t e =
@@ -462,14 +476,14 @@ static cr_status enqueue_node(const cuda_ctx *c, int ni, cr_err *err)
         row /= outer;
         for (int i = 0; i < n->n_in; i++) {
             long long inner = (long long)g->tensors[n->in[i]].count / outer;
-            concat_k<<<blocks_for(outer * inner), THREADS, 0, s>>>(c->dbuf[n->in[i]], y, outer,
-                                                                   inner, row, off);
+            LAUNCH(concat_k, blocks_for(outer * inner), THREADS, s)
+            (c->dbuf[n->in[i]], y, outer, inner, row, off);
             off += inner;
         }
         break;
     }
     case ENGINE_GRAPH_LOGISTIC:
-        logistic_k<<<blocks_for(count), THREADS, 0, s>>>(x, y, count);
+        LAUNCH(logistic_k, blocks_for(count), THREADS, s)(x, y, count);
         break;
     case ENGINE_GRAPH_OP_COUNT:
         return cr_err_set(err, CR_ERR_INTERNAL, "cuda engine: node %d: bad operator", ni);

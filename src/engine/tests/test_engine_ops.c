@@ -386,11 +386,18 @@ static engine_graph *make_add_concat(const void *arg)
 static void engine_checks(void)
 {
     static const conv_case convs[] = {
-        {17, 13, 8, 16, 3, 1, 1, 0, 0},  {17, 13, 8, 16, 3, 2, 1, 0, 1},
-        {16, 16, 5, 7, 5, 2, 1, 0, 0},   {12, 12, 24, 40, 1, 1, 1, 0, 1},
-        {15, 15, 3, 8, 3, 2, 0, 0, 1},   {17, 13, 8, 8, 3, 1, 1, 1, 1},
-        {16, 16, 12, 12, 5, 2, 1, 1, 0}, {15, 15, 6, 6, 3, 2, 0, 1, 0},
+        {17, 13, 8, 16, 3, 1, 1, 0, 0},
+        {17, 13, 8, 16, 3, 2, 1, 0, 1},
+        {16, 16, 5, 7, 5, 2, 1, 0, 0},
+        {12, 12, 24, 40, 1, 1, 1, 0, 1},
+        {15, 15, 3, 8, 3, 2, 0, 0, 1},
+        {17, 13, 8, 8, 3, 1, 1, 1, 1},
+        {16, 16, 12, 12, 5, 2, 1, 1, 0},
+        {15, 15, 6, 6, 3, 2, 0, 1, 0},
         {9, 9, 32, 32, 5, 1, 1, 1, 1},
+        /* 1x1 over several 64x64 tiles and 16-deep slices of the CUDA engine's matrix
+         * product, each dimension with a partial last tile */
+        {20, 20, 40, 70, 1, 1, 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         const conv_case *c = &convs[i];
