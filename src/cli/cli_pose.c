@@ -28,15 +28,16 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: crease pose INPUT [--model lite|full|heavy] [--engine ref|xnnpack] [--static]\n"
-        "                   [--out FILE.json] [--overlay OUT.png|OUT.mp4] [--threads N]\n"
-        "                   [--subject X,Y]\n"
+        "usage: crease pose INPUT [--model lite|full|heavy] [--engine ref|xnnpack|cuda]\n"
+        "                   [--static] [--out FILE.json] [--overlay OUT.png|OUT.mp4]\n"
+        "                   [--threads N] [--subject X,Y]\n"
         "\n"
         "Runs BlazePose (MediaPipe's models) on INPUT, an image (PNG, JPEG, ...) or a video\n"
         "sampled at SAMPLE_FPS frames per second and scaled to width <= MAX_WIDTH.\n"
         "\n"
         "  --model M      landmark model: lite, full (default), heavy\n"
-        "  --engine E     inference engine: ref (plain C, slow) or xnnpack (default when built)\n"
+        "  --engine E     inference engine: ref (plain C, slow), xnnpack (default when built) or\n"
+        "                 cuda (one NVIDIA GPU, when built)\n"
         "  --static       detect in every frame, no tracking or smoothing (images always)\n"
         "  --out FILE     write the poses as chunk-format JSON to FILE (default: stdout)\n"
         "  --overlay OUT  draw the skeleton: OUT.png for an image (for a video, one PNG per\n"

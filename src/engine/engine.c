@@ -24,6 +24,9 @@ static const engine_ops *const backends[] = {
 #ifdef CREASE_HAVE_XNNPACK
     &engine_xnnpack_ops,
 #endif
+#ifdef CREASE_HAVE_CUDA
+    &engine_cuda_ops,
+#endif
 };
 
 static const char *const backend_names[] = {
@@ -31,12 +34,32 @@ static const char *const backend_names[] = {
 #ifdef CREASE_HAVE_XNNPACK
     "xnnpack",
 #endif
+#ifdef CREASE_HAVE_CUDA
+    "cuda",
+#endif
     NULL,
 };
 
 const char *const *engine_available(void)
 {
     return backend_names;
+}
+
+static const engine_ops *find_backend(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i]->name, name) == 0)
+            return backends[i];
+    return NULL;
+}
+
+cr_status engine_probe(const char *name, cr_err *err)
+{
+    const engine_ops *ops = find_backend(name);
+    if (ops == NULL)
+        return cr_err_set(err, CR_ERR_INVALID, "pose engine: engine '%s' is not built in",
+                          name ? name : "(null)");
+    return ops->probe ? ops->probe(err) : CR_OK;
 }
 
 static float *alloc_buffer(size_t count)
@@ -56,10 +79,7 @@ cr_status engine_create_graph_batch(const char *name, engine_graph *g, const cha
 {
     *out = NULL;
     cr_status st;
-    const engine_ops *ops = NULL;
-    for (size_t i = 0; name && i < sizeof backends / sizeof backends[0]; i++)
-        if (strcmp(backends[i]->name, name) == 0)
-            ops = backends[i];
+    const engine_ops *ops = find_backend(name);
     if (ops == NULL || threads < 1 || n_outputs < 0 || (n_outputs > 0 && outputs == NULL)) {
         engine_graph_free(g);
         return cr_err_set(err, CR_ERR_INVALID, "pose engine: unknown engine '%s' or bad arguments",

@@ -13,7 +13,11 @@
  *   "xnnpack"  XNNPACK's subgraph API (CPU), one runtime per model, reused
  *              across frames; `threads` sets its thread pool (1 = no pool).
  *              Built with the CMake option CREASE_XNNPACK (on by default).
- *   "cuda"     (later, CMake option CREASE_CUDA) cuDNN/cuBLAS and own kernels.
+ *   "cuda"     one NVIDIA GPU (engine_cuda.cu: own kernels, fp32, one stream, the
+ *              run captured as a CUDA graph); `threads` is ignored.  Built with the
+ *              CMake option CREASE_CUDA (AUTO: when nvcc is found).  Creating it on
+ *              a machine without a usable GPU fails at once with CR_ERR_UNSUPPORTED
+ *              and "cuda engine: no CUDA device: <reason>".
  * All engines agree with "ref" within 1e-4 of each output's range (DESIGN.md §7).
  * engine_available() lists those compiled in.
  *

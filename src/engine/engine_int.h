@@ -14,8 +14,8 @@
 #include "engine/engine.h"
 #include "engine/graph.h"
 
-/* Version of engine_ops; bump when the table changes. */
-#define ENGINE_API_VERSION 1
+/* Version of engine_ops; bump when the table changes (2: probe). */
+#define ENGINE_API_VERSION 2
 /* Spare bytes after every engine-owned buffer (xnnpack.h: XNN_EXTRA_BYTES = 16). */
 #define ENGINE_SLACK 64
 
@@ -35,12 +35,25 @@ typedef struct engine_ops {
     /* Computes every output from the input.  Fails only on a backend error. */
     cr_status (*run)(void *ctx, cr_err *err);
     void (*destroy)(void *ctx);
+    /* Optional (NULL: always usable): CR_OK when the backend can run on this machine,
+     * else the reason (CR_ERR_UNSUPPORTED for missing hardware), fast and without
+     * allocating.  load checks the same itself. */
+    cr_status (*probe)(cr_err *err);
 } engine_ops;
 
 extern const engine_ops engine_ref_ops;
 #ifdef CREASE_HAVE_XNNPACK
 extern const engine_ops engine_xnnpack_ops;
 #endif
+#ifdef CREASE_HAVE_CUDA
+extern const engine_ops engine_cuda_ops;
+#endif
+
+/* CR_OK when engine `name` is compiled in and can run on this machine; otherwise the
+ * reason in err (CR_ERR_INVALID: not compiled in; CR_ERR_UNSUPPORTED: e.g. the CUDA
+ * engine without a usable GPU, "cuda engine: no CUDA device: ...").  Tests use it to
+ * skip, with that message, an engine the machine cannot run. */
+cr_status engine_probe(const char *name, cr_err *err);
 
 /* Like engine_create, but from a graph (takes ownership of `g`, freed on
  * failure too).  The graph must have passed engine_graph_check / engine_graph_from_tflite;

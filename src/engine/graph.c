@@ -21,6 +21,12 @@
 #define GRAPH_MAX_WORK 1e11
 /* The widest batch engine_graph_set_batch makes (the GPU engine's largest, DESIGN.md §9). */
 #define GRAPH_MAX_BATCH 1024
+/* Activation floats of a whole batch: 2^33 (32 GiB).  The batch is the caller's choice,
+ * not the file's (whose items stay under GRAPH_MAX_TOTAL_ELEMS); it is sized for the
+ * GPU engine, which holds every activation of the batch on the device: the full
+ * landmark model (pipeline outputs) has 11.2 M floats per item, 2.9 G at batch 256
+ * (measured with bench_engine_gpu dump); an H200 has 141 GB. */
+#define GRAPH_MAX_BATCH_ELEMS ((size_t)1 << 33)
 
 const char *engine_graph_op_name(engine_graph_op op)
 {
@@ -827,9 +833,9 @@ cr_status engine_graph_set_batch(engine_graph *g, int n, cr_err *err)
                               t->name);
         total += t->count;
     }
-    if (total > GRAPH_MAX_TOTAL_ELEMS / (size_t)n)
+    if (total > GRAPH_MAX_BATCH_ELEMS / (size_t)n)
         return cr_err_set(err, CR_ERR_LIMIT, "graph: a batch of %d exceeds %zu floats", n,
-                          GRAPH_MAX_TOTAL_ELEMS);
+                          GRAPH_MAX_BATCH_ELEMS);
     for (int i = 0; i < g->n_nodes; i++) {
         const engine_graph_node *nd = &g->nodes[i];
         if ((nd->op == ENGINE_GRAPH_PAD && (nd->pads[0][0] != 0 || nd->pads[0][1] != 0)) ||

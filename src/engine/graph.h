@@ -108,7 +108,8 @@ cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, c
  * over dims[0] where it indexes by item.  Allowed only when the items cannot mix: every
  * activation starts with a dimension 1, no PAD pads the batch dimension and no CONCAT
  * joins along it; anything else is CR_ERR_UNSUPPORTED and leaves the graph unchanged.
- * n < 1 or a batch whose activations exceed the graph's size limit is CR_ERR_LIMIT. */
+ * n < 1, n > 1024 or a batch of more than 2^33 activation floats (32 GiB) in all is
+ * CR_ERR_LIMIT. */
 cr_status engine_graph_set_batch(engine_graph *g, int n, cr_err *err);
 
 /* Index of the tensor named `name`, or -1. */
