@@ -32,7 +32,7 @@ run_one() { # KIND
     rm -rf "$tmp/work" && mkdir "$tmp/work"
     { time (cd "$tmp/work" && CREASE_MODELS_DIR="$root/models" LOG_LEVEL=warn CHUNK_SECONDS=30 \
         SAMPLE_FPS=10 MAX_WIDTH=640 /usr/bin/time -f '%M' -o "$tmp/rss" \
-        "$crease" analyze ${ENGINE:+--engine "$ENGINE"} "$ref" >"$tmp/out.txt"); } 2>"$tmp/t_analyze"
+        "$crease" analyze --no-progress ${ENGINE:+--engine "$ENGINE"} "$ref" >"$tmp/out.txt"); } 2>"$tmp/t_analyze"
     local dw du ds aw au as
     read -r dw du ds <"$tmp/t_decode"
     read -r aw au as <"$tmp/t_analyze"
@@ -59,7 +59,12 @@ if [ -x "$bench" ]; then
     echo "== landmark model (full, the pipeline's outputs), ms/frame by engine and batch, 1 thread"
     for e in $("$crease" pose --help 2>&1 | sed -n 's/.*--engine \([a-z0-9|-]*\).*/\1/p' | head -1 | tr '|' ' '); do
         [ "$e" = ref ] && continue
-        (cd "$root" && "$bench" --engine "$e" --models full --threads 1 --batch 1,4 --runs 30 \
-            --no-validate | awk '$2 == "v2" || NR <= 2')
+        # an engine compiled in but not usable here (cuda without a GPU) says so once
+        if out=$(cd "$root" && "$bench" --engine "$e" --models full --threads 1 --batch 1,4 \
+            --runs 30 --no-validate 2>&1); then
+            echo "$out" | awk '$2 == "v2" || NR <= 2'
+        else
+            echo "engine $e: not usable here: $(echo "$out" | grep -m1 -i -e error -e "no " -e fail)"
+        fi
     done
 fi
