@@ -195,8 +195,8 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     so.sample_fps = cfg->sample_fps;
     so.max_width = cfg->max_width;
     so.skip_deblock = cfg->skip_deblock;
-    so.source = 1;              /* the model crops from the full-resolution picture */
-    so.rgb = a.overlay != NULL; /* the scaled picture is only drawn on */
+    so.source = 1; /* small regions are cropped from the full-resolution picture, */
+    so.rgb = 1;    /* large ones from the scaled picture (pose_track_images) */
     st = video_sampler_open(reader, &so, &sampler, &err);
     if (st != CR_OK)
         goto done;
@@ -236,9 +236,10 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
         height = f.height;
         pose_result r;
         int64_t ts_us = (int64_t)llround(f.t * 1e6) + 1;
-        pose_image img;
+        pose_image img, coarse;
         pipeline_frame_image(&f, &img);
-        st = pose_track_image(tracker, &img, ts_us, &r, &err);
+        int has_coarse = pipeline_frame_coarse(&f, &coarse);
+        st = pose_track_images(tracker, &img, has_coarse ? &coarse : NULL, ts_us, &r, &err);
         if (st != CR_OK)
             goto done;
         pose_frame_meta m = {f.k, f.t, index++};

@@ -65,6 +65,20 @@ void pipeline_frame_image(const video_frame *f, pose_image *out)
     out->full_range = p->full_range;
 }
 
+int pipeline_frame_coarse(const video_frame *f, pose_image *out)
+{
+    if (f->rgb == NULL)
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->format = POSE_PIX_RGB24;
+    out->data[0] = f->rgb;
+    out->stride[0] = f->stride;
+    out->width = f->width;
+    out->height = f->height;
+    out->full_range = 1;
+    return 1;
+}
+
 static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
                                const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
@@ -100,10 +114,10 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
     so.max_width = spec->max_width;
     so.threads = 1; /* chunks run in parallel: one decoder thread each */
     so.skip_deblock = spec->skip_deblock;
-    /* The model crops from the full-resolution picture; nothing here draws, so the
-     * scaled RGB24 picture is not made (its size still names the artifact's pixels). */
+    /* The model crops small regions from the full-resolution picture and large ones
+     * (and the whole-frame letterbox) from the scaled RGB24 one (pose_track_images). */
     so.source = 1;
-    so.rgb = 0;
+    so.rgb = 1;
     if ((st = video_sampler_open(r, &so, &s, err)) != CR_OK)
         goto fail;
 
@@ -133,9 +147,11 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
         }
         int64_t ts_us = llround((double)(f.k + 1) * 1e6 / spec->sample_fps);
         pose_result res;
-        pose_image img;
+        pose_image img, coarse;
         pipeline_frame_image(&f, &img);
-        if ((st = pose_track_image(tracker, &img, ts_us, &res, err)) != CR_OK)
+        int has_coarse = pipeline_frame_coarse(&f, &coarse);
+        if ((st = pose_track_images(tracker, &img, has_coarse ? &coarse : NULL, ts_us, &res,
+                                    err)) != CR_OK)
             goto fail;
         pose_frame_meta meta = {f.k, f.t, out->frames};
         if ((st = pose_json_append(poses, &res, &meta, err)) != CR_OK)

@@ -82,6 +82,11 @@ typedef struct pipeline_chunk_summary {
  * the pose tracker's input (pose_track_image); the pixels stay the sampler's. */
 void pipeline_frame_image(const video_frame *f, pose_image *out);
 
+/* The sampler's scaled RGB24 picture of `f` (MAX_WIDTH, as displayed) as the pose
+ * tracker's coarse picture (pose_track_images); returns 0 (and *out untouched) when
+ * the frame has none (video_sampler_opts.rgb = 0). */
+int pipeline_frame_coarse(const video_frame *f, pose_image *out);
+
 /* Processes one chunk and writes its artifact (chunk JSON: job_id, session_id,
  * chunk_index, start_sec, end_sec, sample_fps, max_width, width and height of the
  * sampled frames (absent when the chunk has no frame), engine, model, frames,

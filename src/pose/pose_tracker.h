@@ -112,6 +112,15 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
 cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
                            pose_result *out, cr_err *err);
 
+/* pose_track_image with, in `coarse` (may be NULL), the same frame as displayed, area-
+ * scaled to a smaller RGB24 picture (the sampler's MAX_WIDTH frame, video.h FRAMES):
+ * a crop whose region spans at least one coarse pixel per model input pixel on both
+ * axes is taken from it (large subjects, the whole-frame letterbox, wide tiles), the
+ * others from `img` (small subjects get the source's detail).  A coarse picture that
+ * is not RGB24 with rotation 0 is CR_ERR_INVALID. */
+cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_image *coarse,
+                            int64_t timestamp_us, pose_result *out, cr_err *err);
+
 /* Turns tiled detection on (see the top).  Loads a batched detector the first time
  * (engine errors pass through; the tracker is unchanged on failure). */
 cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err);

@@ -81,6 +81,10 @@ struct pose_tracker {
      * built on demand (lvl_built levels are valid for this frame). */
     pose_image lvl[PYR_LEVELS];
     int lvl_built;
+    /* The caller's area-scaled RGB24 picture of this frame, if any (pose_track_images):
+     * crops that it covers with at least one pixel per model pixel come from it. */
+    pose_image coarse;
+    int have_coarse;
     uint8_t *lvl_buf[PYR_LEVELS];
     size_t lvl_cap[PYR_LEVELS];
 
@@ -310,10 +314,13 @@ static pose_image rgb_image(const uint8_t *rgb, int w, int h, int stride)
 }
 
 /* Starts a frame: its pyramid is level 0 only until a crop needs more. */
-static void frame_begin(pose_tracker *t, const pose_image *img)
+static void frame_begin(pose_tracker *t, const pose_image *img, const pose_image *coarse)
 {
     t->lvl[0] = *img;
     t->lvl_built = 1;
+    t->have_coarse = coarse != NULL;
+    if (coarse != NULL)
+        t->coarse = *coarse;
 }
 
 /* Crops `roi` of the current frame into `dst` from the pyramid level that keeps the
@@ -322,6 +329,19 @@ static cr_status crop_frame(pose_tracker *t, const pose_rect *roi, int dst_w, in
                             pose_border border, float scale, float offset, float *dst, cr_err *err)
 {
     int dw, dh;
+    /* A region that the coarse picture covers with at least one pixel per model pixel
+     * on both axes is cropped from it: that picture is area-filtered (no aliasing), and
+     * the source would give the model nothing more than a sharper downscale at the
+     * price of building pyramid levels of the full frame (measured: +5 ms a frame for
+     * a 1080p subject).  Smaller regions, where the source's detail matters, come from
+     * the source. */
+    if (t->have_coarse) {
+        pose_image_display_size(&t->coarse, &dw, &dh);
+        if (fmin((double)roi->w * dw / dst_w, (double)roi->h * dh / dst_h) >= 1.0) {
+            pose_image_crop(&t->coarse, roi, dst_w, dst_h, border, scale, offset, dst);
+            return CR_OK;
+        }
+    }
     pose_image_display_size(&t->lvl[0], &dw, &dh);
     double step = fmax((double)roi->w * dw / dst_w, (double)roi->h * dh / dst_h);
     int level = 0;
@@ -401,7 +421,7 @@ cr_status pose_tracker_detect_image(pose_tracker *t, const pose_image *img, pose
     cr_status st = check_image(img, err);
     if (st != CR_OK)
         return st;
-    frame_begin(t, img);
+    frame_begin(t, img, NULL);
     return detect_frame(t, dets, cap, n, err);
 }
 
@@ -657,13 +677,24 @@ cr_status pose_track_frame(pose_tracker *t, const uint8_t *rgb, int w, int h, in
 cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t timestamp_us,
                            pose_result *out, cr_err *err)
 {
+    return pose_track_images(t, img, NULL, timestamp_us, out, err);
+}
+
+cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_image *coarse,
+                            int64_t timestamp_us, pose_result *out, cr_err *err)
+{
     memset(out, 0, sizeof *out);
     cr_status st = check_image(img, err);
     if (st != CR_OK)
         return st;
+    if (coarse != NULL && ((st = check_image(coarse, err)) != CR_OK))
+        return st;
+    if (coarse != NULL && (coarse->format != POSE_PIX_RGB24 || coarse->rotation != 0))
+        return cr_err_set(err, CR_ERR_INVALID,
+                          "pose: the coarse picture must be RGB24 as displayed (rotation 0)");
     int w, h;
     pose_image_display_size(img, &w, &h);
-    frame_begin(t, img);
+    frame_begin(t, img, coarse);
     if (w != t->last_w || h != t->last_h)
         pose_tracker_reset(t);
     else if (t->mode == POSE_MODE_STATIC)

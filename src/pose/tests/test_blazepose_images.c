@@ -148,6 +148,75 @@ static void test_messi(pose_tracker *t)
     ptm_free(f, n);
 }
 
+static pose_image rgb_of(const ptm_frame *f)
+{
+    pose_image img = {.format = POSE_PIX_RGB24, .width = f->w, .height = f->h, .full_range = 1};
+    img.data[0] = f->rgb;
+    img.stride[0] = 3 * f->w;
+    return img;
+}
+
+static int same_pose(const pose_result *a, const pose_result *b)
+{
+    return a->detected == b->detected && a->score == b->score &&
+           memcmp(a->landmarks, b->landmarks, sizeof a->landmarks) == 0;
+}
+
+/* The largest distance between the body landmarks of two poses, in source pixels. */
+static double max_distance(const pose_result *a, const pose_result *b, int w, int h)
+{
+    double m = 0;
+    for (int i = 0; i < POSE_LM_BODY; i++)
+        m = fmax(m, hypot((a->landmarks[i].x - b->landmarks[i].x) * w,
+                          (a->landmarks[i].y - b->landmarks[i].y) * h));
+    return m;
+}
+
+/* pose_track_images with cold_water.jpg (800 px) as the source and a smaller copy of it
+ * as the coarse picture.  Coarse at 640 px: the whole-frame letterbox and the man's
+ * region (well over 256 coarse px) come from it, so the pose is exactly the one of the
+ * 640-px picture alone.  Coarse at 64 px: too small for either crop, so everything
+ * comes from the source and the pose is exactly the source's.  A coarse picture that
+ * is not RGB24 as displayed is refused. */
+static void test_coarse(pose_tracker *t)
+{
+    ptm_frame *src, *big, *tiny;
+    int n = ptm_load("media/cold_water.jpg", 1, 0, &src) +
+            ptm_load("media/cold_water.jpg", 1, 640, &big) +
+            ptm_load("media/cold_water.jpg", 1, 64, &tiny);
+    CHECK_INT_EQ(n, 3);
+    if (n != 3)
+        return;
+    CHECK(src->w == 800 && big->w == 640 && tiny->w == 64);
+    pose_image is = rgb_of(src), ib = rgb_of(big), it = rgb_of(tiny);
+    pose_result with, alone;
+    cr_err err = {0};
+    CHECK(pose_track_images(t, &is, &ib, 1, &with, &err) == CR_OK);
+    CHECK(pose_track_image(t, &ib, 1, &alone, &err) == CR_OK);
+    /* the same crops, but the tracker measures the region in the source's aspect
+     * (533/800) rather than the 640-px copy's (427/640): equal within a pixel */
+    double d_big = max_distance(&with, &alone, 800, 533);
+    fprintf(stderr, "coarse 640: %.2f px from the 640-px pose\n", d_big);
+    CHECK_MSG(with.detected && alone.detected && d_big < 1.0, "%.2f px", d_big);
+    CHECK_MSG(fmin(with.roi.w * 640, with.roi.h * big->h) >= POSE_LM_INPUT, "region %.0f coarse px",
+              with.roi.w * 640);
+    CHECK(pose_track_images(t, &is, &it, 1, &with, &err) == CR_OK);
+    CHECK(pose_track_image(t, &is, 1, &alone, &err) == CR_OK);
+    CHECK(with.detected && same_pose(&with, &alone));
+    /* and the 640-px pose differs from the source's: the two paths were both taken */
+    pose_result from_big;
+    CHECK(pose_track_image(t, &ib, 1, &from_big, &err) == CR_OK);
+    double d_paths = max_distance(&from_big, &alone, 800, 533);
+    fprintf(stderr, "640-px pose vs the source's: %.2f px\n", d_paths);
+    CHECK_MSG(d_paths > d_big, "%.2f px vs %.2f px", d_paths, d_big);
+    pose_image rotated = ib;
+    rotated.rotation = 90;
+    CHECK(pose_track_images(t, &is, &rotated, 1, &with, &err) == CR_ERR_INVALID);
+    ptm_free(src, 1);
+    ptm_free(big, 1);
+    ptm_free(tiny, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -167,6 +236,7 @@ int main(int argc, char **argv)
     CHECK_INT_EQ(s.landmark_runs, 3);
     CHECK_INT_EQ(s.frames_detected, 3);
     CHECK_STR_EQ(pose_tracker_engine(t), engine);
+    test_coarse(t);
     /* Bad frames are refused; the tracker stays usable. */
     uint8_t px[3 * 4] = {0};
     pose_result r;
