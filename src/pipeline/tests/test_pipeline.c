@@ -31,6 +31,7 @@
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
 #include "store_test_util.h"
+#include "pipeline_test_env.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -39,31 +40,6 @@
 
 #define DURATION 5 /* seconds of test video */
 #define FPS 10     /* SAMPLE_FPS */
-
-/* A fake environment: the backend's NULL-terminated name/value pairs, then the
- * settings both backends share. */
-typedef struct test_env {
-    const char **backend;
-} test_env;
-
-static const char *const common_env[] = {
-    "CHUNK_SECONDS",     "1",      "SAMPLE_FPS", "10", "MAX_WIDTH", "480",
-    "CREASE_MODELS_DIR", "models", NULL};
-
-static const char *find_kv(const char *const *kv, const char *name)
-{
-    for (; kv[0] != NULL; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static const char *lookup(const char *name, void *ctx)
-{
-    const test_env *env = ctx;
-    const char *v = find_kv(env->backend, name);
-    return v != NULL ? v : find_kv(common_env, name);
-}
 
 typedef struct worker_arg {
     const cr_config *cfg;
@@ -526,37 +502,11 @@ int main(int argc, char **argv)
         return 1;
 
     scratch_db db;
-    memset(&db, 0, sizeof db);
-    char dburl[1200], blobdir[300], video[300], junk[300], cmd[1200];
-    const char *ep = getenv("CREASE_TEST_S3_ENDPOINT");
-    if (services) {
-        scratch_create(&db, "pg", "pipeline"); /* skips when there is no PostgreSQL */
-        if (ep == NULL || *ep == '\0')
-            SKIP_OR_FAIL("CREASE_TEST_S3_ENDPOINT not set: no S3 server");
-        snprintf(dburl, sizeof dburl, "%s", db.target);
-    } else {
-        snprintf(dburl, sizeof dburl, "sqlite:///%s/crease.db", dir);
-    }
-    snprintf(blobdir, sizeof blobdir, "%s/blobs", dir);
-    const char *kv_local[] = {"DATABASE_URL", dburl, "CREASE_BLOB_DIR", blobdir, NULL};
-    const char *kv_s3[] = {"DATABASE_URL",
-                           dburl,
-                           "S3_COACH_VIDEOS_BUCKET",
-                           getenv("CREASE_TEST_S3_BUCKET"),
-                           "S3_ENDPOINT_URL",
-                           ep,
-                           "AWS_ACCESS_KEY_ID",
-                           getenv("CREASE_TEST_S3_ACCESS_KEY"),
-                           "AWS_SECRET_ACCESS_KEY",
-                           getenv("CREASE_TEST_S3_SECRET_KEY"),
-                           NULL};
-    test_env env = {services ? kv_s3 : kv_local};
+    char video[300], junk[300], cmd[1200];
     cr_config cfg;
     cr_err e = {0};
-    if (cr_config_parse(&cfg, lookup, &env, &e) != CR_OK) {
-        fprintf(stderr, "config: %s\n", cr_err_msg(&e));
+    if (ptest_config(services, dir, "pipeline", &db, &cfg) != 0)
         return 1;
-    }
 
     /* A person sliding right by 24 px/s over a grey field: 5 s, 25 fps, H.264. */
     snprintf(video, sizeof video, "%s/clip.mp4", dir);

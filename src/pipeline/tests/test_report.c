@@ -24,6 +24,7 @@
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
 #include "store_test_util.h"
+#include "pipeline_test_env.h"
 #include "video/video.h"
 
 #include <jansson.h>
@@ -31,25 +32,6 @@
 #include <stdlib.h>
 
 #define DURATION 3 /* seconds of each test video */
-
-static const char *const common_env[] = {
-    "CHUNK_SECONDS",     "1",      "SAMPLE_FPS", "10", "MAX_WIDTH", "480",
-    "CREASE_MODELS_DIR", "models", NULL};
-
-static const char *find_kv(const char *const *kv, const char *name)
-{
-    for (; kv[0] != NULL; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static const char *lookup(const char *name, void *ctx)
-{
-    const char *const *backend = ctx;
-    const char *v = find_kv(backend, name);
-    return v != NULL ? v : find_kv(common_env, name);
-}
 
 /* Runs the job to the end: chunk worker, then analysis worker, in this thread. */
 static void run_job(const cr_config *cfg, const char *job_id)
@@ -267,36 +249,11 @@ int main(int argc, char **argv)
     if (mkdtemp(dir) == NULL)
         return 1;
     scratch_db db;
-    memset(&db, 0, sizeof db);
-    char dburl[1200], blobdir[300], still[300], turning[300], cmd[400];
-    const char *ep = getenv("CREASE_TEST_S3_ENDPOINT");
-    if (services) {
-        scratch_create(&db, "pg", "report"); /* skips when there is no PostgreSQL */
-        if (ep == NULL || *ep == '\0')
-            SKIP_OR_FAIL("CREASE_TEST_S3_ENDPOINT not set: no S3 server");
-        snprintf(dburl, sizeof dburl, "%s", db.target);
-    } else {
-        snprintf(dburl, sizeof dburl, "sqlite:///%s/crease.db", dir);
-    }
-    snprintf(blobdir, sizeof blobdir, "%s/blobs", dir);
-    const char *kv_local[] = {"DATABASE_URL", dburl, "CREASE_BLOB_DIR", blobdir, NULL};
-    const char *kv_s3[] = {"DATABASE_URL",
-                           dburl,
-                           "S3_COACH_VIDEOS_BUCKET",
-                           getenv("CREASE_TEST_S3_BUCKET"),
-                           "S3_ENDPOINT_URL",
-                           ep,
-                           "AWS_ACCESS_KEY_ID",
-                           getenv("CREASE_TEST_S3_ACCESS_KEY"),
-                           "AWS_SECRET_ACCESS_KEY",
-                           getenv("CREASE_TEST_S3_SECRET_KEY"),
-                           NULL};
+    char still[300], turning[300], cmd[400];
     cr_config cfg;
     cr_err e = {0};
-    if (cr_config_parse(&cfg, lookup, (void *)(services ? kv_s3 : kv_local), &e) != CR_OK) {
-        fprintf(stderr, "config: %s\n", cr_err_msg(&e));
+    if (ptest_config(services, dir, "report", &db, &cfg) != 0)
         return 1;
-    }
     snprintf(still, sizeof still, "%s/still.mp4", dir);
     snprintf(turning, sizeof turning, "%s/turning.mp4", dir);
     make_video(still, "");
