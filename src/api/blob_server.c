@@ -19,6 +19,7 @@
  */
 #include "api/api_int.h"
 #include "core/log.h"
+#include "core/tmpfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -143,13 +144,8 @@ enum MHD_Result api_blob_put_begin(api_server *s, struct MHD_Connection *c, cons
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > s->upload_max)
         return api_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "upload too large");
-    const char *td = getenv("TMPDIR");
-    int tn = snprintf(rq->tmp, sizeof rq->tmp, "%s/crease-upload-XXXXXX", td && *td ? td : "/tmp");
-    if (tn < 0 || (size_t)tn >= sizeof rq->tmp)
-        snprintf(rq->tmp, sizeof rq->tmp, "/tmp/crease-upload-XXXXXX");
-    rq->fd = mkstemp(rq->tmp);
+    rq->fd = cr_tmpfile_mkstemp(rq->tmp, sizeof rq->tmp, "crease-upload-");
     if (rq->fd < 0) {
-        rq->tmp[0] = '\0';
         cr_log_error("api.upload", "mkstemp: %s", strerror(errno));
         return api_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot store the upload");
     }

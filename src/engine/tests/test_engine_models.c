@@ -18,30 +18,11 @@
  */
 #include "check.h"
 #include "engine/engine_int.h"
+#include "engine_test_util.h"
 
 #include <stdint.h>
 
 #define TOL 1e-4 /* DESIGN.md §7 */
-
-/* The built engines this machine can run (engine_probe); each other one is named once
- * and skipped (the CUDA engine without a GPU). */
-static const char *const *runnable_engines(void)
-{
-    static const char *list[16];
-    static int said;
-    const char *const *all = engine_available();
-    int n = 0;
-    for (int k = 0; all[k] != NULL && n < 15; k++) {
-        cr_err err = {0};
-        if (engine_probe(all[k], &err) == CR_OK)
-            list[n++] = all[k];
-        else if (!said)
-            printf("  skip engine %s: %s\n", all[k], cr_err_msg(&err));
-    }
-    said = 1;
-    list[n] = NULL;
-    return list;
-}
 
 typedef struct model_case {
     const char *name, *file;

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "core/mem.h"
 #include "engine/engine_int.h"
+#include "engine_test_util.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -23,26 +24,6 @@ static float frand(void) /* uniform in [-1, 1): xorshift32 (Marsaglia 2003) */
     rng ^= rng >> 17;
     rng ^= rng << 5;
     return (float)(rng >> 8) / 8388608.0f - 1.0f;
-}
-
-/* The built engines this machine can run (engine_probe); each other one is named once
- * and skipped (the CUDA engine without a GPU). */
-static const char *const *runnable_engines(void)
-{
-    static const char *list[16];
-    static int said;
-    const char *const *all = engine_available();
-    int n = 0;
-    for (int k = 0; all[k] != NULL && n < 15; k++) {
-        cr_err err = {0};
-        if (engine_probe(all[k], &err) == CR_OK)
-            list[n++] = all[k];
-        else if (!said)
-            printf("  skip engine %s: %s\n", all[k], cr_err_msg(&err));
-    }
-    said = 1;
-    list[n] = NULL;
-    return list;
 }
 
 static int add_t(engine_graph *g, const char *name, int rank, int d0, int d1, int d2, int d3,
