@@ -20,7 +20,8 @@ struct engine {
 };
 
 static const engine_ops *const backends[] = {
-    &engine_ref_ops,
+    &engine_ref_ops,          &engine_cpu_ops,
+    &engine_cpu_portable_ops, /* not listed below: tests name it */
 #ifdef CREASE_HAVE_XNNPACK
     &engine_xnnpack_ops,
 #endif
@@ -30,7 +31,7 @@ static const engine_ops *const backends[] = {
 };
 
 static const char *const backend_names[] = {
-    "ref",
+    "ref",     "cpu",
 #ifdef CREASE_HAVE_XNNPACK
     "xnnpack",
 #endif

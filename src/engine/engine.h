@@ -2,7 +2,7 @@
  * engine.h -- the engine module's contract: the inference runtime under crease's
  * pose models.  Load a .tflite model, run it on an input tensor, read named outputs.
  *
- * This module is the home of every inference engine: the reference and XNNPACK
+ * This module is the home of every inference engine: the reference, cpu and XNNPACK
  * engines today, the CUDA engine and the int8 engines to come (DESIGN.md §7).  It
  * depends on core only (and XNNPACK when built with it); nothing here knows about
  * BlazePose, which lives in the pose module on top of this header.
@@ -10,6 +10,9 @@
  * Engines (selected by name):
  *   "ref"      plain C11 loops, no intrinsics, no threads: slow and obviously
  *              correct; the yardstick every other engine is tested against.
+ *   "cpu"      our own kernels (engine_cpu.c, cpu_kernels.h): AVX-512 where the CPU
+ *              has it (chosen at load), portable C elsewhere; one thread (`threads`
+ *              is ignored).  Always built.
  *   "xnnpack"  XNNPACK's subgraph API (CPU), one runtime per model, reused
  *              across frames; `threads` sets its thread pool (1 = no pool).
  *              Built with the CMake option CREASE_XNNPACK (on by default).

@@ -42,6 +42,15 @@ typedef struct engine_ops {
 } engine_ops;
 
 extern const engine_ops engine_ref_ops;
+/* Node `node` of `g` as the reference engine computes it, reading and writing the
+ * per-tensor buffers `buf` (activations, the input and outputs, and the constants'
+ * data).  Other engines use it for operators too rare to deserve their own code. */
+void engine_ref_run_node(const engine_graph *g, int node, float *const *buf);
+extern const engine_ops engine_cpu_ops;
+/* The "cpu" engine with its portable kernels whatever the CPU (tests: both builds of
+ * the kernels against the reference on a machine that has AVX-512).  Not listed by
+ * engine_available(); created by the name "cpu-portable". */
+extern const engine_ops engine_cpu_portable_ops;
 #ifdef CREASE_HAVE_XNNPACK
 extern const engine_ops engine_xnnpack_ops;
 #endif

@@ -156,10 +156,9 @@ static void depth_to_space(const engine_graph_node *n, const engine_graph_tensor
             }
 }
 
-static void concat(const ref_ctx *c, const engine_graph_node *n, const engine_graph_tensor *yt,
-                   float *y)
+static void concat(const engine_graph *g, float *const *buf, const engine_graph_node *n,
+                   const engine_graph_tensor *yt, float *y)
 {
-    const engine_graph *g = c->g;
     size_t outer = 1;
     for (int d = 0; d < n->axis; d++)
         outer *= (size_t)yt->dims[d];
@@ -168,19 +167,20 @@ static void concat(const ref_ctx *c, const engine_graph_node *n, const engine_gr
         for (int i = 0; i < n->n_in; i++) {
             const engine_graph_tensor *xt = &g->tensors[n->in[i]];
             size_t inner = xt->count / outer;
-            memcpy(y + k, c->buf[n->in[i]] + o * inner, inner * sizeof(float));
+            memcpy(y + k, buf[n->in[i]] + o * inner, inner * sizeof(float));
             k += inner;
         }
 }
 
 /* One item of a spatial operator: x and y point at the item's [H,W,C] data. */
-static void run_spatial(const ref_ctx *c, const engine_graph_node *n, const engine_graph_tensor *xt,
-                        const engine_graph_tensor *yt, const float *x, float *y)
+static void run_spatial(float *const *buf, const engine_graph_node *n,
+                        const engine_graph_tensor *xt, const engine_graph_tensor *yt,
+                        const float *x, float *y)
 {
     switch (n->op) {
     case ENGINE_GRAPH_CONV2D:
     case ENGINE_GRAPH_DWCONV2D:
-        conv2d(n, xt, yt, x, c->buf[n->in[1]], n->in[2] >= 0 ? c->buf[n->in[2]] : NULL, y,
+        conv2d(n, xt, yt, x, buf[n->in[1]], n->in[2] >= 0 ? buf[n->in[2]] : NULL, y,
                n->op == ENGINE_GRAPH_DWCONV2D);
         break;
     case ENGINE_GRAPH_MAX_POOL:
@@ -197,52 +197,55 @@ static void run_spatial(const ref_ctx *c, const engine_graph_node *n, const engi
     }
 }
 
+void engine_ref_run_node(const engine_graph *g, int node, float *const *buf)
+{
+    const engine_graph_node *n = &g->nodes[node];
+    const engine_graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
+    const float *x = buf[n->in[0]];
+    float *y = buf[n->out];
+    /* The spatial operators below see one item [1,H,W,C]; they run once per item of
+     * the batch (dims[0], engine_graph_set_batch).  The others are elementwise or
+     * treat the batch as one more outer dimension already. */
+    int items = xt->rank == 4 ? xt->dims[0] : 1;
+    size_t xstep = xt->count / (size_t)items, ystep = yt->count / (size_t)items;
+    if (n->op == ENGINE_GRAPH_CONV2D || n->op == ENGINE_GRAPH_DWCONV2D ||
+        n->op == ENGINE_GRAPH_MAX_POOL || n->op == ENGINE_GRAPH_RESIZE_BILINEAR ||
+        n->op == ENGINE_GRAPH_DEPTH_TO_SPACE) {
+        for (int b = 0; b < items; b++)
+            run_spatial(buf, n, xt, yt, x + (size_t)b * xstep, y + (size_t)b * ystep);
+        return;
+    }
+    switch (n->op) {
+    case ENGINE_GRAPH_ADD: {
+        const float *x2 = buf[n->in[1]];
+        for (size_t i = 0; i < yt->count; i++)
+            y[i] = clampf((double)x[i] + x2[i], n->act_min, n->act_max);
+        break;
+    }
+    case ENGINE_GRAPH_PAD:
+        pad(n, xt, yt, x, y);
+        break;
+    case ENGINE_GRAPH_RESHAPE:
+        memcpy(y, x, yt->count * sizeof(float));
+        break;
+    case ENGINE_GRAPH_CONCAT:
+        concat(g, buf, n, yt, y);
+        break;
+    case ENGINE_GRAPH_LOGISTIC:
+        for (size_t i = 0; i < yt->count; i++)
+            y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+        break;
+    default: /* the spatial operators, above */
+        break;
+    }
+}
+
 static cr_status ref_run(void *vctx, cr_err *err)
 {
     ref_ctx *c = vctx;
-    const engine_graph *g = c->g;
     (void)err;
-    for (int ni = 0; ni < g->n_nodes; ni++) {
-        const engine_graph_node *n = &g->nodes[ni];
-        const engine_graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
-        const float *x = c->buf[n->in[0]];
-        float *y = c->buf[n->out];
-        /* The spatial operators below see one item [1,H,W,C]; they run once per item of
-         * the batch (dims[0], engine_graph_set_batch).  The others are elementwise or
-         * treat the batch as one more outer dimension already. */
-        int items = xt->rank == 4 ? xt->dims[0] : 1;
-        size_t xstep = xt->count / (size_t)items, ystep = yt->count / (size_t)items;
-        if (n->op == ENGINE_GRAPH_CONV2D || n->op == ENGINE_GRAPH_DWCONV2D ||
-            n->op == ENGINE_GRAPH_MAX_POOL || n->op == ENGINE_GRAPH_RESIZE_BILINEAR ||
-            n->op == ENGINE_GRAPH_DEPTH_TO_SPACE) {
-            for (int b = 0; b < items; b++)
-                run_spatial(c, n, xt, yt, x + (size_t)b * xstep, y + (size_t)b * ystep);
-            continue;
-        }
-        switch (n->op) {
-        case ENGINE_GRAPH_ADD: {
-            const float *x2 = c->buf[n->in[1]];
-            for (size_t i = 0; i < yt->count; i++)
-                y[i] = clampf((double)x[i] + x2[i], n->act_min, n->act_max);
-            break;
-        }
-        case ENGINE_GRAPH_PAD:
-            pad(n, xt, yt, x, y);
-            break;
-        case ENGINE_GRAPH_RESHAPE:
-            memcpy(y, x, yt->count * sizeof(float));
-            break;
-        case ENGINE_GRAPH_CONCAT:
-            concat(c, n, yt, y);
-            break;
-        case ENGINE_GRAPH_LOGISTIC:
-            for (size_t i = 0; i < yt->count; i++)
-                y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-            break;
-        default: /* the spatial operators, above */
-            break;
-        }
-    }
+    for (int ni = 0; ni < c->g->n_nodes; ni++)
+        engine_ref_run_node(c->g, ni, c->buf);
     return CR_OK;
 }
 

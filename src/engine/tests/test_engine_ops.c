@@ -364,8 +364,84 @@ static engine_graph *make_add_concat(const void *arg)
     return g;
 }
 
+/* A zero PAD of the spatial dimensions feeding a VALID convolution, as the pose models
+ * pad before each stride-2 layer: engines may fold the PAD into the convolution (the cpu
+ * engine does).  With `shared` the PAD's output also feeds an ADD, and with `value` the
+ * pad is not zero: both must not be folded. */
+typedef struct pad_conv_case {
+    int H, W, C, O, K, stride, dw, top, bottom, left, right, shared;
+    float value;
+} pad_conv_case;
+
+static engine_graph *make_pad_conv(const void *arg)
+{
+    const pad_conv_case *c = arg;
+    size_t nw = c->dw ? (size_t)c->K * c->K * c->C : (size_t)c->O * c->K * c->K * c->C;
+    uint32_t saved = rng;
+    rng = 4242u + (uint32_t)nw;
+    float *w = rand_buf(nw), *b = rand_buf(c->dw ? c->C : c->O);
+    rng = saved;
+    int PH = c->H + c->top + c->bottom, PW = c->W + c->left + c->right;
+    int OH = (PH - c->K) / c->stride + 1, OW = (PW - c->K) / c->stride + 1,
+        OC = c->dw ? c->C : c->O;
+    engine_graph *g = engine_graph_new();
+    g->input = add_t(g, "x", 4, 1, c->H, c->W, c->C, NULL);
+    int p = add_t(g, "p", 4, 1, PH, PW, c->C, NULL);
+    int wt = c->dw ? add_t(g, "w", 4, 1, c->K, c->K, c->C, w)
+                   : add_t(g, "w", 4, c->O, c->K, c->K, c->C, w);
+    int bt = add_t(g, "b", 1, OC, 0, 0, 0, b);
+    int y = add_t(g, "y", 4, 1, OH, OW, OC, NULL);
+    engine_graph_node pn = node0(ENGINE_GRAPH_PAD, g->input, p);
+    pn.pads[1][0] = c->top;
+    pn.pads[1][1] = c->bottom;
+    pn.pads[2][0] = c->left;
+    pn.pads[2][1] = c->right;
+    pn.pad_value = c->value;
+    engine_graph_add_node(g, &pn, NULL);
+    engine_graph_node n = node0(c->dw ? ENGINE_GRAPH_DWCONV2D : ENGINE_GRAPH_CONV2D, p, y);
+    n.n_in = 3;
+    n.in[1] = wt;
+    n.in[2] = bt;
+    n.stride_h = n.stride_w = c->stride;
+    n.kh = n.kw = c->K;
+    n.act_min = 0;
+    n.act_max = 6;
+    engine_graph_add_node(g, &n, NULL);
+    g->outputs[g->n_outputs++] = y;
+    if (c->shared) { /* the padded tensor is an output too */
+        int s = add_t(g, "s", 4, 1, PH, PW, c->C, NULL);
+        engine_graph_node a = node0(ENGINE_GRAPH_ADD, p, s);
+        a.n_in = 2;
+        a.in[1] = p;
+        engine_graph_add_node(g, &a, NULL);
+        g->outputs[g->n_outputs++] = s;
+    }
+    free(w);
+    free(b);
+    return g;
+}
+
 static void engine_checks(void)
 {
+    static const pad_conv_case pad_convs[] = {
+        /* the landmark models' shapes: 5x5 s2 and 3x3 s2 depthwise, the 3x3 s2 stem */
+        {16, 16, 24, 0, 5, 2, 1, 1, 2, 1, 2, 0, 0.0f},
+        {12, 12, 88, 0, 3, 2, 1, 0, 1, 0, 1, 0, 0.0f},
+        {18, 18, 3, 24, 3, 2, 0, 1, 1, 1, 1, 0, 0.0f},
+        {10, 9, 20, 0, 5, 1, 1, 2, 2, 2, 2, 1, 0.0f},
+        {10, 9, 20, 0, 5, 1, 1, 2, 2, 2, 2, 0, 0.5f},
+    };
+    for (size_t i = 0; i < sizeof pad_convs / sizeof pad_convs[0]; i++) {
+        const pad_conv_case *c = &pad_convs[i];
+        char what[96];
+        snprintf(what, sizeof what, "pad %d,%d,%d,%d%s -> %s %dx%d s%d %dx%dx%d", c->top, c->bottom,
+                 c->left, c->right,
+                 c->shared  ? " shared"
+                 : c->value ? " 0.5"
+                            : "",
+                 c->dw ? "dwconv" : "conv", c->K, c->K, c->stride, c->H, c->W, c->C);
+        against_ref(what, make_pad_conv, c);
+    }
     static const conv_case convs[] = {
         {17, 13, 8, 16, 3, 1, 1, 0, 0},
         {17, 13, 8, 16, 3, 2, 1, 0, 1},
@@ -376,6 +452,12 @@ static void engine_checks(void)
         {16, 16, 12, 12, 5, 2, 1, 1, 0},
         {15, 15, 6, 6, 3, 2, 0, 1, 0},
         {9, 9, 32, 32, 5, 1, 1, 1, 1},
+        /* depthwise where borders are most of the picture, channels not a multiple of 16,
+         * and rows long enough for whole groups of outputs */
+        {8, 8, 88, 88, 5, 1, 1, 1, 0},
+        {3, 2, 40, 40, 5, 1, 1, 1, 1},
+        {23, 37, 24, 24, 3, 1, 1, 1, 1},
+        {23, 37, 144, 144, 5, 2, 1, 1, 0},
         /* 1x1 over several 64x64 tiles and 16-deep slices of the CUDA engine's matrix
          * product, each dimension with a partial last tile */
         {20, 20, 40, 70, 1, 1, 1, 0, 0},

@@ -1,0 +1,101 @@
+/*
+ * cpu_kernels.c -- the portable build of the "cpu" engine's kernels (cpu_kernels.h),
+ * the weight packing both builds share, and the choice between the builds.
+ *
+ * The loops have the shape of the AVX-512 ones (a 16-wide panel row per k, outputs
+ * accumulated in a small array) so the compiler can vectorize them for whatever the
+ * build targets, and so the two builds are easy to read side by side.
+ */
+#include "engine/cpu_kernels.h"
+
+#include <string.h>
+
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+size_t cpu_packed_size(int n, int k)
+{
+    return (size_t)((n + CPU_PANEL - 1) / CPU_PANEL) * (size_t)k * CPU_PANEL;
+}
+
+void cpu_pack_weights(const float *w, size_t ldw, int n, int k, const float *bias, float *out,
+                      float *bias_out)
+{
+    int panels = (n + CPU_PANEL - 1) / CPU_PANEL;
+    for (int t = 0; t < panels; t++)
+        for (int kk = 0; kk < k; kk++)
+            for (int j = 0; j < CPU_PANEL; j++) {
+                int row = t * CPU_PANEL + j;
+                out[((size_t)t * k + kk) * CPU_PANEL + j] =
+                    row < n ? w[(size_t)row * ldw + kk] : 0.0f;
+            }
+    for (int i = 0; i < panels * CPU_PANEL; i++)
+        bias_out[i] = bias != NULL && i < n ? bias[i] : 0.0f;
+}
+
+static void gemm_portable(const cpu_gemm_args *a)
+{
+    int panels = (a->n + CPU_PANEL - 1) / CPU_PANEL;
+    for (int m = 0; m < a->m; m++) {
+        const float *x = a->x + (size_t)m * a->ldx;
+        float *y = a->y + (size_t)m * a->ldy;
+        for (int t = 0; t < panels; t++) {
+            const float *p = a->w + (size_t)t * a->k * CPU_PANEL;
+            float acc[CPU_PANEL];
+            memcpy(acc, a->bias + (size_t)t * CPU_PANEL, sizeof acc);
+            for (int kk = 0; kk < a->k; kk++) {
+                float xv = x[kk];
+                for (int j = 0; j < CPU_PANEL; j++)
+                    acc[j] += xv * p[(size_t)kk * CPU_PANEL + j];
+            }
+            int nj = a->n - t * CPU_PANEL < CPU_PANEL ? a->n - t * CPU_PANEL : CPU_PANEL;
+            for (int j = 0; j < nj; j++)
+                y[t * CPU_PANEL + j] = clampf(acc[j], a->lo, a->hi);
+        }
+    }
+}
+
+static void dwconv_portable(const cpu_dw_args *a)
+{
+    int C = a->c;
+    for (int oy = 0; oy < a->oh; oy++)
+        for (int ox = 0; ox < a->ow; ox++) {
+            float *y = a->y + ((size_t)oy * a->ow + ox) * C;
+            for (int c = 0; c < C; c++)
+                y[c] = a->bias[c];
+            for (int ky = 0; ky < a->kh; ky++) {
+                int iy = oy * a->sh - a->pad_top + ky;
+                if (iy < 0 || iy >= a->h)
+                    continue;
+                for (int kx = 0; kx < a->kw; kx++) {
+                    int ix = ox * a->sw - a->pad_left + kx;
+                    if (ix < 0 || ix >= a->w)
+                        continue;
+                    const float *x = a->x + ((size_t)iy * a->w + ix) * C;
+                    const float *wt = a->wt + ((size_t)ky * a->kw + kx) * a->cpad;
+                    for (int c = 0; c < C; c++)
+                        y[c] += x[c] * wt[c];
+                }
+            }
+            for (int c = 0; c < C; c++)
+                y[c] = clampf(y[c], a->lo, a->hi);
+        }
+}
+
+const cpu_kernels cpu_kernels_portable = {
+    .isa = "portable",
+    .gemm = gemm_portable,
+    .dwconv = dwconv_portable,
+};
+
+const cpu_kernels *cpu_kernels_best(void)
+{
+#ifdef CREASE_CPU_AVX512
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return &cpu_kernels_avx512;
+#endif
+    return &cpu_kernels_portable;
+}

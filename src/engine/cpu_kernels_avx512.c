@@ -1,0 +1,268 @@
+/*
+ * cpu_kernels_avx512.c -- the AVX-512F build of the "cpu" engine's kernels
+ * (cpu_kernels.h).  Compiled with -mavx512f -mfma (src/engine/CMakeLists.txt) and
+ * called only when the CPU reports AVX-512F (cpu_kernels_best).
+ *
+ * MATRIX PRODUCT (1x1 convolutions, and the others through their patch matrix).  The
+ * micro-kernel computes 8 rows x 32 output channels in 16 registers: per k it loads two
+ * 16-float panel rows and, for each of the 8 rows, broadcasts one input value into two
+ * fused multiply-adds.  That is 16 FMAs for 10 loads (XNNPACK's 7x16 kernel in Debian's
+ * 2022 build does 7 for 8, and the perf profile of a whole analysis found it limited by
+ * its loads, not its FMAs).  Rows are taken in blocks whose inputs fit in the L1 cache
+ * (~24 kB), and each block runs through every panel pair, so a block's inputs are read
+ * from L1 once per pair and the panels stream from L2.  A last odd panel uses a
+ * 8 x 16 kernel; output channels beyond n are computed on the zero padding and masked off
+ * at the store.
+ *
+ * DEPTHWISE.  16 channels per register.  Where all of a pixel's taps fall inside the
+ * input (all but the border rows and columns), 4 outputs of a row are computed together,
+ * all their channel blocks one after the other (dw_row): 4 independent sums hide the FMA
+ * latency, each weight load serves 4 FMAs, and the inputs are read in memory order (a
+ * loop over one channel block along the row first was 8x slower: every load a new cache
+ * line, from L2).  The borders take one pixel at a time with the taps clipped
+ * (dw_pixel).
+ * Loads are full 16-float vectors even in the last channel block: the lanes past c
+ * read the next pixel's channels or the buffers' slack (ENGINE_SLACK, and the weights'
+ * padding to cpad), are computed and never stored.
+ */
+#include "engine/cpu_kernels.h"
+
+#include <immintrin.h>
+#include <stddef.h>
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+/* The row loops must be unrolled for the accumulators to live in registers. */
+#define UNROLL _Pragma("GCC unroll 8")
+#define UNROLL_ALL _Pragma("GCC unroll 32")
+
+static ALWAYS_INLINE __m512 clamp16(__m512 v, __m512 lo, __m512 hi)
+{
+    return _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+}
+
+static ALWAYS_INLINE __mmask16 tail_mask(int n)
+{
+    return n >= CPU_PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* MR rows x 32 channels (panels p0, p1). */
+static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, const float *p0,
+                                    const float *p1, const float *bias, float *y, size_t ldy,
+                                    __mmask16 m0, __mmask16 m1, __m512 lo, __m512 hi)
+{
+    __m512 c0[8], c1[8];
+    __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + CPU_PANEL);
+    UNROLL for (int r = 0; r < MR; r++)
+    {
+        c0[r] = b0;
+        c1[r] = b1;
+    }
+    for (int k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
+        __m512 w1 = _mm512_loadu_ps(p1 + (size_t)k * CPU_PANEL);
+        UNROLL for (int r = 0; r < MR; r++)
+        {
+            __m512 xv = _mm512_set1_ps(x[(size_t)r * ldx + k]);
+            c0[r] = _mm512_fmadd_ps(xv, w0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(xv, w1, c1[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < MR; r++)
+    {
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, clamp16(c0[r], lo, hi));
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy + CPU_PANEL, m1, clamp16(c1[r], lo, hi));
+    }
+}
+
+/* MR rows x 16 channels (panel p0). */
+static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, const float *p0,
+                                    const float *bias, float *y, size_t ldy, __mmask16 m0,
+                                    __m512 lo, __m512 hi)
+{
+    __m512 c0[8];
+    __m512 b0 = _mm512_loadu_ps(bias);
+    UNROLL for (int r = 0; r < MR; r++) c0[r] = b0;
+    for (int k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
+        UNROLL for (int r = 0; r < MR; r++) c0[r] =
+            _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)r * ldx + k]), w0, c0[r]);
+    }
+    UNROLL for (int r = 0; r < MR; r++)
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, clamp16(c0[r], lo, hi));
+}
+
+/* The row count as a constant, so each kernel is unrolled for it. */
+#define DISPATCH_MR(mr, call)                                                                      \
+    switch (mr) {                                                                                  \
+    case 8:                                                                                        \
+        call(8);                                                                                   \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        call(7);                                                                                   \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        call(6);                                                                                   \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        call(5);                                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        call(4);                                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        call(3);                                                                                   \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        call(2);                                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        call(1);                                                                                   \
+        break;                                                                                     \
+    }
+
+static void gemm_avx512(const cpu_gemm_args *a)
+{
+    const int K = a->k, panels = (a->n + CPU_PANEL - 1) / CPU_PANEL;
+    const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+    /* Rows per block: their inputs in ~24 kB of L1, a multiple of 8, at least 8. */
+    int block = (int)(24576 / ((size_t)K * sizeof(float))) & ~7;
+    if (block < 8)
+        block = 8;
+    for (int m0 = 0; m0 < a->m; m0 += block) {
+        int m1 = m0 + block < a->m ? m0 + block : a->m;
+        for (int t = 0; t < panels; t += 2) {
+            const float *p0 = a->w + (size_t)t * K * CPU_PANEL;
+            const float *bias = a->bias + (size_t)t * CPU_PANEL;
+            __mmask16 mk0 = tail_mask(a->n - t * CPU_PANEL);
+            for (int m = m0; m < m1; m += 8) {
+                int mr = m1 - m < 8 ? m1 - m : 8;
+                const float *x = a->x + (size_t)m * a->ldx;
+                float *y = a->y + (size_t)m * a->ldy + (size_t)t * CPU_PANEL;
+                if (t + 1 < panels) {
+                    const float *p1 = p0 + (size_t)K * CPU_PANEL;
+                    __mmask16 mk1 = tail_mask(a->n - (t + 1) * CPU_PANEL);
+#define CALL32(R) kernel_32(R, K, x, a->ldx, p0, p1, bias, y, a->ldy, mk0, mk1, lo, hi)
+                    DISPATCH_MR(mr, CALL32)
+#undef CALL32
+                } else {
+#define CALL16(R) kernel_16(R, K, x, a->ldx, p0, bias, y, a->ldy, mk0, lo, hi)
+                    DISPATCH_MR(mr, CALL16)
+#undef CALL16
+                }
+            }
+        }
+    }
+}
+
+/* One output pixel, taps clipped to [ky0,ky1) x [kx0,kx1): filters other than 3x3, 5x5. */
+static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
+{
+    const int C = a->c;
+    int iy0 = oy * a->sh - a->pad_top, ix0 = ox * a->sw - a->pad_left;
+    int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a->h - iy0 < a->kh ? a->h - iy0 : a->kh;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a->w - ix0 < a->kw ? a->w - ix0 : a->kw;
+    float *y = a->y + ((size_t)oy * a->ow + ox) * C;
+    for (int c = 0; c < C; c += CPU_PANEL) {
+        __m512 acc = _mm512_loadu_ps(a->bias + c);
+        for (int ky = ky0; ky < ky1; ky++) {
+            const float *xr = a->x + ((size_t)(iy0 + ky) * a->w + ix0) * C + c;
+            const float *wr = a->wt + (size_t)ky * a->kw * a->cpad + c;
+            for (int kx = kx0; kx < kx1; kx++)
+                acc = _mm512_fmadd_ps(_mm512_loadu_ps(xr + (size_t)kx * C),
+                                      _mm512_loadu_ps(wr + (size_t)kx * a->cpad), acc);
+        }
+        _mm512_mask_storeu_ps(y + c, tail_mask(C - c), clamp16(acc, lo, hi));
+    }
+}
+
+/* NX outputs (oy, ox .. ox+NX-1) of one 16-channel block, the filter w[KH*KW] in
+ * registers.  Along a filter row the input columns are read once each, in order (one
+ * pointer step of C floats per load), and each feeds every output whose window holds it:
+ * (NX-1)*SW + KW loads per filter row instead of NX*KW.  With `masked`, input rows
+ * outside the input are skipped and columns outside it load as zeros (a zero-masked load
+ * reads no memory), and outputs past the row's end are not stored: the borders.  Each
+ * output's taps are summed in the order ky, then kx, as in the portable kernel. */
+static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int masked,
+                                   const __m512 *w, __m512 b, int oy, int ox, int c, __mmask16 mk,
+                                   __m512 lo, __m512 hi)
+{
+    const int C = a->c, T = (NX - 1) * SW + KW;
+    const int iy0 = oy * a->sh - a->pad_top, ix0 = ox * SW - a->pad_left;
+    __m512 acc[8];
+    UNROLL_ALL for (int j = 0; j < NX; j++) acc[j] = b;
+    UNROLL_ALL for (int ky = 0; ky < KH; ky++)
+    {
+        int iy = iy0 + ky;
+        if (masked && (iy < 0 || iy >= a->h))
+            continue;
+        const float *q = a->x + ((ptrdiff_t)iy * a->w + ix0) * C + c;
+        UNROLL_ALL for (int t = 0; t < T; t++, q += C)
+        {
+            __m512 v;
+            if (masked)
+                v = _mm512_maskz_loadu_ps(ix0 + t >= 0 && ix0 + t < a->w ? 0xFFFF : 0, q);
+            else
+                v = _mm512_loadu_ps(q);
+            UNROLL_ALL for (int j = 0; j < NX; j++)
+            {
+                int kx = t - j * SW;
+                if (kx >= 0 && kx < KW)
+                    acc[j] = _mm512_fmadd_ps(v, w[ky * KW + kx], acc[j]);
+            }
+        }
+    }
+    float *y = a->y + ((size_t)oy * a->ow + ox) * C + c;
+    UNROLL_ALL for (int j = 0; j < NX; j++) if (!masked || ox + j < a->ow)
+        _mm512_mask_storeu_ps(y + (size_t)j * C, mk, clamp16(acc[j], lo, hi));
+}
+
+/* A KH x KW filter with column stride SW, all outputs. */
+static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
+{
+    const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+    /* Outputs at a time: as many independent sums as the registers left beside the
+     * filter allow (32 zmm registers; a 5x5 filter takes 25). */
+    const int NX = KH * KW <= 9 ? 8 : 4;
+    for (int oy = 0; oy < a->oh; oy++) {
+        int iy0 = oy * a->sh - a->pad_top;
+        int rows_inside = iy0 >= 0 && iy0 + KH <= a->h;
+        for (int c = 0; c < a->c; c += CPU_PANEL) {
+            __mmask16 mk = tail_mask(a->c - c);
+            __m512 w[25];
+            UNROLL_ALL for (int t = 0; t < KH * KW; t++) w[t] =
+                _mm512_loadu_ps(a->wt + (size_t)t * a->cpad + c);
+            __m512 b = _mm512_loadu_ps(a->bias + c);
+            for (int ox = 0; ox < a->ow; ox += NX) {
+                int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
+                if (rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow)
+                    dw_group(a, KH, KW, SW, NX, 0, w, b, oy, ox, c, mk, lo, hi);
+                else
+                    dw_group(a, KH, KW, SW, NX, 1, w, b, oy, ox, c, mk, lo, hi);
+            }
+        }
+    }
+}
+
+static void dwconv_avx512(const cpu_dw_args *a)
+{
+    if (a->kh == 3 && a->kw == 3 && a->sw == 1)
+        dw_fixed(a, 3, 3, 1);
+    else if (a->kh == 3 && a->kw == 3 && a->sw == 2)
+        dw_fixed(a, 3, 3, 2);
+    else if (a->kh == 5 && a->kw == 5 && a->sw == 1)
+        dw_fixed(a, 5, 5, 1);
+    else if (a->kh == 5 && a->kw == 5 && a->sw == 2)
+        dw_fixed(a, 5, 5, 2);
+    else { /* other filters: one pixel at a time */
+        const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+        for (int oy = 0; oy < a->oh; oy++)
+            for (int ox = 0; ox < a->ow; ox++)
+                dw_pixel(a, oy, ox, lo, hi);
+    }
+}
+
+const cpu_kernels cpu_kernels_avx512 = {
+    .isa = "avx512",
+    .gemm = gemm_avx512,
+    .dwconv = dwconv_avx512,
+};

@@ -1,0 +1,530 @@
+/*
+ * engine_cpu.c -- the "cpu" engine: the graph run by our own kernels, one thread.
+ *
+ * Why it exists: on the machines crease runs on, a whole analysis spent half its CPU
+ * time in XNNPACK, and a third of all of it in one matrix-product micro-kernel of
+ * Debian's 2022 XNNPACK build, limited by its loads (cpu_kernels_avx512.c).  A pose
+ * model is nearly all 1x1 convolutions (~88 % of the multiply-adds of the full
+ * landmark model) and depthwise ones; those two get kernels of their own
+ * (cpu_kernels.h), in an AVX-512 build chosen at load time where the CPU has it and a
+ * portable one everywhere else.
+ *
+ * Operators:
+ *   conv2d 1x1, stride 1, no padding   the matrix product on the activations directly
+ *   conv2d, any other                  its patch matrix (im2col, zeros for the padding)
+ *                                      into a scratch buffer, then the matrix product
+ *   dwconv2d                           the depthwise kernel
+ *   add, pad, resize_bilinear          plain float loops here (vectorizable)
+ *   max_pool, depth_to_space, reshape,
+ *   concat, logistic                   the reference engine's code (engine_ref_run_node):
+ *                                      they are a negligible part of the work
+ * Weights are packed once at load (cpu_kernels.h); the graph's float32 constants are
+ * read only then.
+ *
+ * MEMORY.  Activation buffers are shared between tensors whose lifetimes do not
+ * overlap: at load, each node's output takes the smallest free buffer that holds it
+ * (or a new one), and a tensor's buffer is freed after the last node that reads it.
+ * The engine's input and output buffers (engine.c) are never shared.  This keeps the
+ * working set, and a worker's memory, near the largest few activations instead of
+ * their sum.
+ *
+ * `threads` is accepted and ignored: crease runs one engine per chunk worker and one
+ * worker per core (pipeline.h), so parallelism comes from above.
+ */
+#include "engine/cpu_kernels.h"
+#include "engine/engine_int.h"
+
+#include "core/mem.h"
+
+#include <math.h>
+#include <string.h>
+
+/* What a node needs beyond the graph: packed weights for the matrix products, a
+ * zero-filled bias for a depthwise convolution without one. */
+typedef struct cpu_node {
+    float *packed; /* owned: conv2d panels, dwconv2d weights padded to cpad channels */
+    float *bias;   /* owned: padded bias (zeros when the model has none) */
+    int direct;    /* conv2d: 1x1 stride 1 unpadded, no patch matrix */
+    /* Where a zero PAD feeds this convolution alone, the convolution reads the PAD's
+     * input with the padding added to its own, and the PAD is skipped (folded). */
+    int x; /* input tensor (the PAD's input when folded) */
+    int pad_top, pad_left;
+    int folded; /* a PAD folded into the node that reads it */
+} cpu_node;
+
+typedef struct cpu_ctx {
+    const engine_graph *g;
+    const cpu_kernels *kern;
+    float **buf;     /* per tensor: its data (activation, constant, input, output) */
+    cpu_node *nodes; /* per node */
+    float **blocks;  /* owned activation buffers, shared by tensors */
+    int n_blocks;
+    float *scratch; /* owned: the largest patch matrix */
+} cpu_ctx;
+
+static int padded(int c)
+{
+    return (c + CPU_PANEL - 1) / CPU_PANEL * CPU_PANEL;
+}
+
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ---- operators computed here ------------------------------------------------ */
+
+/* Patch matrix of one item: row (oy*OW + ox), column ((ky*KW + kx)*C + c), zero where
+ * the tap falls in the padding; the layout of an OHWI filter's rows. */
+static void im2col(const engine_graph_node *n, const cpu_node *cn, const engine_graph_tensor *xt,
+                   const engine_graph_tensor *yt, const float *x, float *col)
+{
+    int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OH = yt->dims[1], OW = yt->dims[2];
+    size_t K = (size_t)n->kh * n->kw * C;
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            float *row = col + ((size_t)oy * OW + ox) * K;
+            for (int ky = 0; ky < n->kh; ky++) {
+                int iy = oy * n->stride_h - cn->pad_top + ky;
+                for (int kx = 0; kx < n->kw; kx++) {
+                    int ix = ox * n->stride_w - cn->pad_left + kx;
+                    float *dst = row + ((size_t)ky * n->kw + kx) * C;
+                    const float *src = x + ((size_t)iy * W + ix) * C;
+                    int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                    for (int c = 0; c < C; c++) /* C is 3 in the first layer: no memcpy */
+                        dst[c] = inside ? src[c] : 0.0f;
+                }
+            }
+        }
+}
+
+static void conv2d(const cpu_ctx *c, int ni)
+{
+    const engine_graph *g = c->g;
+    const engine_graph_node *n = &g->nodes[ni];
+    const cpu_node *cn = &c->nodes[ni];
+    const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
+    int items = xt->dims[0], C = xt->dims[3], OC = yt->dims[3];
+    size_t M = (size_t)yt->dims[1] * yt->dims[2], K = (size_t)n->kh * n->kw * C;
+    cpu_gemm_args a = {.k = (int)K,
+                       .n = OC,
+                       .w = cn->packed,
+                       .bias = cn->bias,
+                       .ldx = K,
+                       .ldy = (size_t)OC,
+                       .lo = n->act_min,
+                       .hi = n->act_max};
+    if (cn->direct) { /* all items at once: their rows follow each other */
+        a.m = (int)(M * items);
+        a.x = c->buf[cn->x];
+        a.y = c->buf[n->out];
+        c->kern->gemm(&a);
+        return;
+    }
+    for (int b = 0; b < items; b++) {
+        im2col(n, cn, xt, yt, c->buf[cn->x] + (size_t)b * (xt->count / items), c->scratch);
+        a.m = (int)M;
+        a.x = c->scratch;
+        a.y = c->buf[n->out] + (size_t)b * M * OC;
+        c->kern->gemm(&a);
+    }
+}
+
+static void dwconv2d(const cpu_ctx *c, int ni)
+{
+    const engine_graph *g = c->g;
+    const engine_graph_node *n = &g->nodes[ni];
+    const cpu_node *cn = &c->nodes[ni];
+    const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
+    int items = xt->dims[0];
+    cpu_dw_args a = {.h = xt->dims[1],
+                     .w = xt->dims[2],
+                     .c = xt->dims[3],
+                     .oh = yt->dims[1],
+                     .ow = yt->dims[2],
+                     .kh = n->kh,
+                     .kw = n->kw,
+                     .sh = n->stride_h,
+                     .sw = n->stride_w,
+                     .pad_top = cn->pad_top,
+                     .pad_left = cn->pad_left,
+                     .wt = cn->packed,
+                     .bias = cn->bias,
+                     .cpad = padded(xt->dims[3]),
+                     .lo = n->act_min,
+                     .hi = n->act_max};
+    for (int b = 0; b < items; b++) {
+        a.x = c->buf[cn->x] + (size_t)b * (xt->count / items);
+        a.y = c->buf[n->out] + (size_t)b * (yt->count / items);
+        c->kern->dwconv(&a);
+    }
+}
+
+static void add(const cpu_ctx *c, const engine_graph_node *n)
+{
+    const float *x = c->buf[n->in[0]], *x2 = c->buf[n->in[1]];
+    float *y = c->buf[n->out];
+    size_t count = c->g->tensors[n->out].count;
+    float lo = n->act_min, hi = n->act_max;
+    for (size_t i = 0; i < count; i++)
+        y[i] = clampf(x[i] + x2[i], lo, hi);
+}
+
+/* Pads a tensor of rank <= 4 (seen as 4-D with leading 1s): whole rows of the last
+ * dimension are copied, the rest filled. */
+static void pad(const cpu_ctx *c, const engine_graph_node *n)
+{
+    const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
+    const float *x = c->buf[n->in[0]];
+    float *y = c->buf[n->out];
+    int xd[4] = {1, 1, 1, 1}, yd[4] = {1, 1, 1, 1}, before[4] = {0, 0, 0, 0};
+    int off = 4 - xt->rank;
+    for (int d = 0; d < xt->rank; d++) {
+        xd[off + d] = xt->dims[d];
+        yd[off + d] = yt->dims[d];
+        before[off + d] = n->pads[d][0];
+    }
+    size_t k = 0;
+    for (int a = 0; a < yd[0]; a++)
+        for (int b = 0; b < yd[1]; b++)
+            for (int r = 0; r < yd[2]; r++, k += (size_t)yd[3]) {
+                int i0 = a - before[0], i1 = b - before[1], i2 = r - before[2];
+                float *dst = y + k;
+                if (i0 < 0 || i0 >= xd[0] || i1 < 0 || i1 >= xd[1] || i2 < 0 || i2 >= xd[2]) {
+                    for (int d = 0; d < yd[3]; d++)
+                        dst[d] = n->pad_value;
+                    continue;
+                }
+                const float *src = x + (((size_t)i0 * xd[1] + i1) * xd[2] + i2) * xd[3];
+                int d = 0;
+                for (; d < before[3]; d++)
+                    dst[d] = n->pad_value;
+                memcpy(dst + d, src, (size_t)xd[3] * sizeof(float));
+                for (d += xd[3]; d < yd[3]; d++)
+                    dst[d] = n->pad_value;
+            }
+}
+
+/* TFLite's ComputeInterpolationValues (reference_ops ResizeBilinear), in float. */
+static void interp(int o, float scale, int half_pixel, int size, float *frac, int *lo, int *hi)
+{
+    float v = half_pixel ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
+    float fl = floorf(v);
+    *lo = fl < 0.0f ? 0 : (int)fl;
+    int ce = (int)ceilf(v);
+    *hi = ce < size - 1 ? ce : size - 1;
+    *frac = v - (float)*lo;
+}
+
+static void resize_bilinear(const cpu_ctx *c, const engine_graph_node *n)
+{
+    const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
+    int items = xt->dims[0], H = xt->dims[1], W = xt->dims[2], C = xt->dims[3];
+    int OH = yt->dims[1], OW = yt->dims[2];
+    float sh = n->align_corners && OH > 1 ? (float)(H - 1) / (float)(OH - 1) : (float)H / (float)OH;
+    float sw = n->align_corners && OW > 1 ? (float)(W - 1) / (float)(OW - 1) : (float)W / (float)OW;
+    for (int b = 0; b < items; b++) {
+        const float *x = c->buf[n->in[0]] + (size_t)b * H * W * C;
+        float *y = c->buf[n->out] + (size_t)b * OH * OW * C;
+        for (int oy = 0; oy < OH; oy++) {
+            float dy;
+            int y0, y1;
+            interp(oy, sh, n->half_pixel, H, &dy, &y0, &y1);
+            for (int ox = 0; ox < OW; ox++) {
+                float dx;
+                int x0, x1;
+                interp(ox, sw, n->half_pixel, W, &dx, &x0, &x1);
+                const float *p00 = x + ((size_t)y0 * W + x0) * C,
+                            *p01 = x + ((size_t)y0 * W + x1) * C;
+                const float *p10 = x + ((size_t)y1 * W + x0) * C,
+                            *p11 = x + ((size_t)y1 * W + x1) * C;
+                float w00 = (1 - dy) * (1 - dx), w01 = (1 - dy) * dx, w10 = dy * (1 - dx),
+                      w11 = dy * dx;
+                float *out = y + ((size_t)oy * OW + ox) * C;
+                for (int ch = 0; ch < C; ch++)
+                    out[ch] = p00[ch] * w00 + p10[ch] * w10 + p01[ch] * w01 + p11[ch] * w11;
+            }
+        }
+    }
+}
+
+static cr_status cpu_run(void *vctx, cr_err *err)
+{
+    cpu_ctx *c = vctx;
+    (void)err;
+    for (int ni = 0; ni < c->g->n_nodes; ni++) {
+        const engine_graph_node *n = &c->g->nodes[ni];
+        switch (n->op) {
+        case ENGINE_GRAPH_CONV2D:
+            conv2d(c, ni);
+            break;
+        case ENGINE_GRAPH_DWCONV2D:
+            dwconv2d(c, ni);
+            break;
+        case ENGINE_GRAPH_ADD:
+            add(c, n);
+            break;
+        case ENGINE_GRAPH_PAD:
+            if (!c->nodes[ni].folded)
+                pad(c, n);
+            break;
+        case ENGINE_GRAPH_RESIZE_BILINEAR:
+            resize_bilinear(c, n);
+            break;
+        case ENGINE_GRAPH_MAX_POOL:
+        case ENGINE_GRAPH_DEPTH_TO_SPACE:
+        case ENGINE_GRAPH_RESHAPE:
+        case ENGINE_GRAPH_CONCAT:
+        case ENGINE_GRAPH_LOGISTIC:
+        case ENGINE_GRAPH_OP_COUNT:
+            engine_ref_run_node(c->g, ni, c->buf);
+            break;
+        }
+    }
+    return CR_OK;
+}
+
+/* ---- load ------------------------------------------------------------------- */
+
+static void cpu_destroy(void *vctx)
+{
+    cpu_ctx *c = vctx;
+    if (c == NULL)
+        return;
+    if (c->nodes)
+        for (int i = 0; i < c->g->n_nodes; i++) {
+            cr_free(c->nodes[i].packed);
+            cr_free(c->nodes[i].bias);
+        }
+    for (int i = 0; i < c->n_blocks; i++)
+        cr_free(c->blocks[i]);
+    cr_free(c->blocks);
+    cr_free(c->nodes);
+    cr_free(c->buf);
+    cr_free(c->scratch);
+    cr_free(c);
+}
+
+/* The node that reads tensor t, when exactly one node does and t is not a graph output;
+ * else -1. */
+static int sole_reader(const engine_graph *g, int t)
+{
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == t)
+            return -1;
+    int reader = -1;
+    for (int ni = 0; ni < g->n_nodes; ni++)
+        for (int k = 0; k < g->nodes[ni].n_in; k++)
+            if (g->nodes[ni].in[k] == t) {
+                if (reader >= 0)
+                    return -1;
+                reader = ni;
+            }
+    return reader;
+}
+
+/* Folds zero PADs of the spatial dimensions into the convolution that alone reads them
+ * (XNNPACK does the same): the convolution reads the PAD's input, with the padding
+ * added to its own; taps beyond the input read 0 in both. */
+static void fold_pads(cpu_ctx *c)
+{
+    const engine_graph *g = c->g;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        cpu_node *cn = &c->nodes[ni];
+        cn->x = g->nodes[ni].in[0];
+        cn->pad_top = g->nodes[ni].pad_top;
+        cn->pad_left = g->nodes[ni].pad_left;
+    }
+    for (int pi = 0; pi < g->n_nodes; pi++) {
+        const engine_graph_node *p = &g->nodes[pi];
+        const engine_graph_tensor *pt = &g->tensors[p->in[0]];
+        if (p->op != ENGINE_GRAPH_PAD || p->pad_value != 0.0f || pt->rank != 4 || p->pads[0][0] ||
+            p->pads[0][1] || p->pads[3][0] || p->pads[3][1])
+            continue;
+        int ni = sole_reader(g, p->out);
+        if (ni < 0 || g->nodes[ni].in[0] != p->out ||
+            (g->nodes[ni].op != ENGINE_GRAPH_CONV2D && g->nodes[ni].op != ENGINE_GRAPH_DWCONV2D))
+            continue;
+        cpu_node *cn = &c->nodes[ni];
+        cn->x = p->in[0];
+        cn->pad_top += p->pads[1][0];
+        cn->pad_left += p->pads[2][0];
+        c->nodes[pi].folded = 1;
+    }
+}
+
+static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
+{
+    const engine_graph *g = c->g;
+    const engine_graph_node *n = &g->nodes[ni];
+    cpu_node *cn = &c->nodes[ni];
+    const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
+    const float *bias = n->in[2] >= 0 ? g->tensors[n->in[2]].data : NULL;
+    if (n->op == ENGINE_GRAPH_CONV2D) {
+        int OC = yt->dims[3], K = n->kh * n->kw * xt->dims[3];
+        cn->packed = cr_malloc(cpu_packed_size(OC, K) * sizeof(float));
+        cn->bias = cr_malloc((size_t)padded(OC) * sizeof(float));
+        if (cn->packed == NULL || cn->bias == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        cpu_pack_weights(g->tensors[n->in[1]].data, (size_t)K, OC, K, bias, cn->packed, cn->bias);
+        cn->direct = n->kh == 1 && n->kw == 1 && n->stride_h == 1 && n->stride_w == 1 &&
+                     cn->pad_top == 0 && cn->pad_left == 0 && xt->dims[1] == yt->dims[1] &&
+                     xt->dims[2] == yt->dims[2];
+        size_t need = (size_t)yt->dims[1] * yt->dims[2] * K;
+        if (!cn->direct && need > *scratch)
+            *scratch = need;
+    } else if (n->op == ENGINE_GRAPH_DWCONV2D) {
+        int C = yt->dims[3], cpad = padded(C), taps = n->kh * n->kw;
+        cn->packed = cr_calloc((size_t)taps * cpad, sizeof(float));
+        cn->bias = cr_calloc((size_t)cpad, sizeof(float));
+        if (cn->packed == NULL || cn->bias == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        const float *w = g->tensors[n->in[1]].data;
+        for (int t = 0; t < taps; t++)
+            memcpy(cn->packed + (size_t)t * cpad, w + (size_t)t * C, (size_t)C * sizeof(float));
+        if (bias)
+            memcpy(cn->bias, bias, (size_t)C * sizeof(float));
+    }
+    return CR_OK;
+}
+
+/* Tensor that node ni reads as its input k (-1: none): a folded PAD reads nothing, and
+ * the convolution it folded into reads the PAD's input instead of its output. */
+static int reads(const cpu_ctx *c, int ni, int k)
+{
+    if (c->nodes[ni].folded)
+        return -1;
+    return k == 0 ? c->nodes[ni].x : c->g->nodes[ni].in[k];
+}
+
+/* Assigns every activation a buffer, shared where lifetimes do not overlap (see the
+ * top comment). */
+static cr_status plan_buffers(cpu_ctx *c, cr_err *err)
+{
+    const engine_graph *g = c->g;
+    cr_status st = CR_OK;
+    int *last = cr_malloc((size_t)g->n_tensors * sizeof *last);
+    int *block_of = cr_malloc((size_t)g->n_tensors * sizeof *block_of);
+    size_t *cap = cr_calloc((size_t)g->n_nodes + 1, sizeof *cap);
+    char *busy = cr_calloc((size_t)g->n_nodes + 1, 1);
+    c->blocks = cr_calloc((size_t)g->n_nodes + 1, sizeof *c->blocks);
+    if (last == NULL || block_of == NULL || cap == NULL || busy == NULL || c->blocks == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        goto fail;
+    }
+    for (int t = 0; t < g->n_tensors; t++) {
+        last[t] = -1;
+        block_of[t] = -1;
+    }
+    for (int ni = 0; ni < g->n_nodes; ni++)
+        for (int k = 0; k < g->nodes[ni].n_in; k++)
+            if (reads(c, ni, k) >= 0)
+                last[reads(c, ni, k)] = ni;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        const engine_graph_node *n = &g->nodes[ni];
+        if (c->nodes[ni].folded)
+            continue;                 /* computes nothing; its output is never read */
+        if (c->buf[n->out] == NULL) { /* an internal activation: pick a block */
+            size_t need = g->tensors[n->out].count * sizeof(float) + ENGINE_SLACK;
+            int best = -1;
+            for (int b = 0; b < c->n_blocks; b++)
+                if (!busy[b] && cap[b] >= need && (best < 0 || cap[b] < cap[best]))
+                    best = b;
+            if (best < 0) {
+                best = c->n_blocks;
+                if ((c->blocks[best] = cr_malloc(need)) == NULL) {
+                    st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+                    goto fail;
+                }
+                cap[best] = need;
+                c->n_blocks++;
+            }
+            busy[best] = 1;
+            block_of[n->out] = best;
+            c->buf[n->out] = c->blocks[best];
+        }
+        for (int k = 0; k < n->n_in; k++) { /* inputs read for the last time */
+            int t = reads(c, ni, k);
+            if (t >= 0 && last[t] == ni && block_of[t] >= 0)
+                busy[block_of[t]] = 0;
+        }
+        if (last[n->out] < 0 && block_of[n->out] >= 0) /* never read (pruned graphs: none) */
+            busy[block_of[n->out]] = 0;
+    }
+fail:
+    cr_free(last);
+    cr_free(block_of);
+    cr_free(cap);
+    cr_free(busy);
+    return st;
+}
+
+static cr_status load_with(const cpu_kernels *kern, const engine_graph *g, const engine_io *io,
+                           void **out, cr_err *err)
+{
+    *out = NULL;
+    cr_status st;
+    cpu_ctx *c = cr_calloc(1, sizeof *c);
+    if (c == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+    c->g = g;
+    c->kern = kern;
+    c->buf = cr_calloc((size_t)g->n_tensors, sizeof *c->buf);
+    c->nodes = cr_calloc((size_t)g->n_nodes, sizeof *c->nodes);
+    if (c->buf == NULL || c->nodes == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        goto fail;
+    }
+    c->buf[g->input] = io->input;
+    for (int i = 0; i < g->n_outputs; i++)
+        c->buf[g->outputs[i]] = io->outputs[i];
+    for (int t = 0; t < g->n_tensors; t++)
+        if (g->tensors[t].data != NULL)
+            c->buf[t] = g->tensors[t].data;
+    fold_pads(c);
+    size_t scratch = 0;
+    for (int ni = 0; ni < g->n_nodes; ni++)
+        if ((st = prepare_node(c, ni, &scratch, err)))
+            goto fail;
+    if (scratch > 0 && (c->scratch = cr_malloc(scratch * sizeof(float) + ENGINE_SLACK)) == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        goto fail;
+    }
+    if ((st = plan_buffers(c, err)))
+        goto fail;
+    *out = c;
+    return CR_OK;
+fail:
+    cpu_destroy(c);
+    return st;
+}
+
+static cr_status cpu_load(const engine_graph *g, const engine_io *io, int threads, void **out,
+                          cr_err *err)
+{
+    (void)threads; /* one thread: see the top comment */
+    return load_with(cpu_kernels_best(), g, io, out, err);
+}
+
+static cr_status cpu_load_portable(const engine_graph *g, const engine_io *io, int threads,
+                                   void **out, cr_err *err)
+{
+    (void)threads;
+    return load_with(&cpu_kernels_portable, g, io, out, err);
+}
+
+const engine_ops engine_cpu_ops = {
+    .api_version = ENGINE_API_VERSION,
+    .name = "cpu",
+    .load = cpu_load,
+    .run = cpu_run,
+    .destroy = cpu_destroy,
+};
+
+const engine_ops engine_cpu_portable_ops = {
+    .api_version = ENGINE_API_VERSION,
+    .name = "cpu-portable",
+    .load = cpu_load_portable,
+    .run = cpu_run,
+    .destroy = cpu_destroy,
+};
