@@ -60,13 +60,13 @@ static void gemm_portable(const cpu_gemm_args *a)
 static void dwconv_portable(const cpu_dw_args *a)
 {
     int C = a->c;
-    for (int oy = 0; oy < a->oh; oy++)
+    for (int oy = a->oy0; oy < a->oy1; oy++)
         for (int ox = 0; ox < a->ow; ox++) {
-            float *y = a->y + ((size_t)oy * a->ow + ox) * C;
+            float *y = a->y + ((size_t)(oy - a->oy0) * a->ow + ox) * C;
             for (int c = 0; c < C; c++)
                 y[c] = a->bias[c];
             for (int ky = 0; ky < a->kh; ky++) {
-                int iy = oy * a->sh - a->pad_top + ky;
+                int iy = oy * a->sh - a->pad_top + ky - a->iy_base;
                 if (iy < 0 || iy >= a->h)
                     continue;
                 for (int kx = 0; kx < a->kw; kx++) {

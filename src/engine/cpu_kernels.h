@@ -42,12 +42,17 @@ typedef struct cpu_gemm_args {
     float lo, hi;
 } cpu_gemm_args;
 
-/* Depthwise convolution of one item, NHWC, depth multiplier 1:
- * y[oy][ox][c] = clamp(bias[c] + sum_{ky,kx} x[iy][ix][c] * w[ky][kx][c], lo, hi) with
- * iy = oy*sh - pad_top + ky, ix = ox*sw - pad_left + kx; taps outside the input are 0. */
+/* Depthwise convolution of one item, NHWC, depth multiplier 1, output rows [oy0, oy1):
+ * y[oy-oy0][ox][c] = clamp(bias[c] + sum_{ky,kx} x[iy-iy_base][ix][c] * w[ky][kx][c], lo, hi)
+ * with iy = oy*sh - pad_top + ky, ix = ox*sw - pad_left + kx; taps outside the input rows
+ * held, [iy_base, iy_base + h), or outside [0, w) are 0.  A whole tensor is oy0 = 0,
+ * oy1 = oh, iy_base = 0; a band of rows (engine_cpu.c's fused blocks) holds only the input
+ * rows the band needs, and the caller makes sure rows outside them are the padding. */
 typedef struct cpu_dw_args {
-    int h, w, c; /* input */
-    int oh, ow;  /* output */
+    int h, w, c;  /* input: rows held, width, channels */
+    int oh, ow;   /* output */
+    int oy0, oy1; /* the output rows to compute */
+    int iy_base;  /* the input row held at x */
     int kh, kw, sh, sw, pad_top, pad_left;
     const float *x;    /* readable up to 16 floats past its end */
     const float *wt;   /* [kh][kw][cpad], cpad = c rounded up to 16, zero padded */

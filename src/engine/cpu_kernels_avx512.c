@@ -158,10 +158,10 @@ static void gemm_avx512(const cpu_gemm_args *a)
 static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
 {
     const int C = a->c;
-    int iy0 = oy * a->sh - a->pad_top, ix0 = ox * a->sw - a->pad_left;
+    int iy0 = oy * a->sh - a->pad_top - a->iy_base, ix0 = ox * a->sw - a->pad_left;
     int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a->h - iy0 < a->kh ? a->h - iy0 : a->kh;
     int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a->w - ix0 < a->kw ? a->w - ix0 : a->kw;
-    float *y = a->y + ((size_t)oy * a->ow + ox) * C;
+    float *y = a->y + ((size_t)(oy - a->oy0) * a->ow + ox) * C;
     for (int c = 0; c < C; c += CPU_PANEL) {
         __m512 acc = _mm512_loadu_ps(a->bias + c);
         for (int ky = ky0; ky < ky1; ky++) {
@@ -187,7 +187,7 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
                                    __m512 lo, __m512 hi)
 {
     const int C = a->c, T = (NX - 1) * SW + KW;
-    const int iy0 = oy * a->sh - a->pad_top, ix0 = ox * SW - a->pad_left;
+    const int iy0 = oy * a->sh - a->pad_top - a->iy_base, ix0 = ox * SW - a->pad_left;
     __m512 acc[8];
     UNROLL_ALL for (int j = 0; j < NX; j++) acc[j] = b;
     UNROLL_ALL for (int ky = 0; ky < KH; ky++)
@@ -211,7 +211,7 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
             }
         }
     }
-    float *y = a->y + ((size_t)oy * a->ow + ox) * C + c;
+    float *y = a->y + ((size_t)(oy - a->oy0) * a->ow + ox) * C + c;
     UNROLL_ALL for (int j = 0; j < NX; j++) if (!masked || ox + j < a->ow)
         _mm512_mask_storeu_ps(y + (size_t)j * C, mk, clamp16(acc[j], lo, hi));
 }
@@ -223,8 +223,8 @@ static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
     /* Outputs at a time: as many independent sums as the registers left beside the
      * filter allow (32 zmm registers; a 5x5 filter takes 25). */
     const int NX = KH * KW <= 9 ? 8 : 4;
-    for (int oy = 0; oy < a->oh; oy++) {
-        int iy0 = oy * a->sh - a->pad_top;
+    for (int oy = a->oy0; oy < a->oy1; oy++) {
+        int iy0 = oy * a->sh - a->pad_top - a->iy_base;
         int rows_inside = iy0 >= 0 && iy0 + KH <= a->h;
         for (int c = 0; c < a->c; c += CPU_PANEL) {
             __mmask16 mk = tail_mask(a->c - c);
@@ -255,7 +255,7 @@ static void dwconv_avx512(const cpu_dw_args *a)
         dw_fixed(a, 5, 5, 2);
     else { /* other filters: one pixel at a time */
         const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
-        for (int oy = 0; oy < a->oh; oy++)
+        for (int oy = a->oy0; oy < a->oy1; oy++)
             for (int ox = 0; ox < a->ow; ox++)
                 dw_pixel(a, oy, ox, lo, hi);
     }
