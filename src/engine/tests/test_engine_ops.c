@@ -421,8 +421,95 @@ static engine_graph *make_pad_conv(const void *arg)
     return g;
 }
 
+/* An inverted-residual block, as the pose models have them: 1x1 expand (RELU6) ->
+ * [zero PAD] -> depthwise KxK (RELU6) -> 1x1 project [-> ADD of the block's input].
+ * Large enough for the cpu engine to run it as one chain, band by band (engine_cpu.c;
+ * test_engine_models_batch runs the models' chains with several items). */
+typedef struct block_case {
+    int H, W, C, CE, K, stride, pad, residual;
+} block_case;
+
+static int block_conv(engine_graph *g, int x, int O, int I, int K, int dw, const char *name,
+                      int stride, float lo, float hi, int OH, int OW)
+{
+    size_t nw = dw ? (size_t)K * K * I : (size_t)O * K * K * I;
+    float *w = rand_buf(nw), *b = rand_buf(dw ? I : O);
+    char wn[32], bn[32];
+    snprintf(wn, sizeof wn, "%s_w", name);
+    snprintf(bn, sizeof bn, "%s_b", name);
+    int wt = dw ? add_t(g, wn, 4, 1, K, K, I, w) : add_t(g, wn, 4, O, K, K, I, w);
+    int bt = add_t(g, bn, 1, dw ? I : O, 0, 0, 0, b);
+    int y = add_t(g, name, 4, 1, OH, OW, dw ? I : O, NULL);
+    engine_graph_node n = node0(dw ? ENGINE_GRAPH_DWCONV2D : ENGINE_GRAPH_CONV2D, x, y);
+    n.n_in = 3;
+    n.in[1] = wt;
+    n.in[2] = bt;
+    n.kh = n.kw = K;
+    n.stride_h = n.stride_w = stride;
+    n.act_min = lo;
+    n.act_max = hi;
+    if (dw && stride == 1) { /* SAME */
+        n.pad_top = n.pad_left = (K - 1) / 2;
+        n.pad_bottom = n.pad_right = K / 2;
+    }
+    engine_graph_add_node(g, &n, NULL);
+    free(w);
+    free(b);
+    return y;
+}
+
+static engine_graph *make_block(const void *arg)
+{
+    const block_case *c = arg;
+    uint32_t saved = rng;
+    rng = 777u + (uint32_t)(c->H * 31 + c->CE);
+    engine_graph *g = engine_graph_new();
+    g->input = add_t(g, "x", 4, 1, c->H, c->W, c->C, NULL);
+    int e = block_conv(g, g->input, c->CE, c->C, 1, 0, "e", 1, 0, 6, c->H, c->W);
+    int din = e, DH = c->H, DW = c->W;
+    if (c->pad) { /* as the models pad before a stride-2 depthwise: (K-2)/2 before, the rest after */
+        int before = (c->K - 2) / 2, after = c->K - 2 - before + 1;
+        DH = c->H + before + after;
+        DW = c->W + before + after;
+        din = add_t(g, "p", 4, 1, DH, DW, c->CE, NULL);
+        engine_graph_node pn = node0(ENGINE_GRAPH_PAD, e, din);
+        pn.pads[1][0] = pn.pads[2][0] = before;
+        pn.pads[1][1] = pn.pads[2][1] = after;
+        engine_graph_add_node(g, &pn, NULL);
+    }
+    int OH = c->pad ? (DH - c->K) / c->stride + 1 : c->H;
+    int OW = c->pad ? (DW - c->K) / c->stride + 1 : c->W;
+    int d = block_conv(g, din, c->CE, c->CE, c->K, 1, "d", c->stride, 0, 6, OH, OW);
+    int y = block_conv(g, d, c->C, c->CE, 1, 0, "pr", 1, -INFINITY, INFINITY, OH, OW);
+    if (c->residual) {
+        int r = add_t(g, "r", 4, 1, OH, OW, c->C, NULL);
+        engine_graph_node a = node0(ENGINE_GRAPH_ADD, y, r);
+        a.n_in = 2;
+        a.in[1] = g->input;
+        engine_graph_add_node(g, &a, NULL);
+        y = r;
+    }
+    g->outputs[g->n_outputs++] = y;
+    rng = saved;
+    return g;
+}
+
 static void engine_checks(void)
 {
+    static const block_case blocks[] = {
+        {40, 37, 24, 144, 3, 1, 0, 1}, /* 3x3 residual */
+        {35, 33, 16, 96, 5, 1, 0, 1},  /* 5x5 residual */
+        {42, 38, 24, 144, 5, 2, 1, 0}, /* 5x5 stride 2 after a PAD */
+        {41, 41, 16, 160, 3, 2, 1, 0}, /* 3x3 stride 2, odd size */
+        {12, 11, 88, 528, 5, 1, 0, 1}, /* bands of 3 rows, mostly border */
+    };
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+        const block_case *c = &blocks[i];
+        char what[96];
+        snprintf(what, sizeof what, "block %dx%dx%d x%d dw%d s%d%s", c->H, c->W, c->C,
+                 c->CE, c->K, c->stride, c->residual ? " +add" : "");
+        against_ref(what, make_block, c);
+    }
     static const pad_conv_case pad_convs[] = {
         /* the landmark models' shapes: 5x5 s2 and 3x3 s2 depthwise, the 3x3 s2 stem */
         {16, 16, 24, 0, 5, 2, 1, 1, 2, 1, 2, 0, 0.0f},
