@@ -15,24 +15,28 @@
  * convention 0.05 % (video mode 0.02 %).
  *
  * Speed (this crop runs several times a frame): positions along an output row are a
- * linear function of u, so each of the three ways a pixel can be computed holds on
- * one run of the row, found once per row from the line equation:
+ * linear function of u, so a row splits into three runs, found once per row:
  *
  *   [0, k0)   zero border, position outside the image: the offset alone (fill)
- *   [k0, f0)  near or beyond an edge: every tap clamped (edge_pixel, the general code)
- *   [f0, f1)  both taps inside on both axes, the bulk of every crop: a kernel with no
- *             clamping and no branches (the AVX2 one in crop_avx2.c where the CPU has
- *             it, else span_portable)
- *   [f1, k1)  near or beyond the other edge (edge_pixel)
+ *   [k0, k1)  everything else: a kernel with no branches (the AVX2 one in crop_avx2.c
+ *             where the CPU has it, else span_portable)
  *   [k1, n)   outside again (fill)
  *
- * with k0 = 0, k1 = n for the replicate border.  The run ends are solved in real
- * numbers and then corrected pixel by pixel with the very tests the per-pixel code
- * makes (run_of), so every pixel takes the same branch it would take on its own.
- * Positions are computed in double, in the same order everywhere (pose_int.h:
- * pose_crop_row), so the kernels differ only in float rounding of the weights and sums.
- * Measured with bench/pose_crop: 256x256 landmark crop of a 640x360 frame 1.0 ms
- * before, see that benchmark's header for the figures after.
+ * with k0 = 0, k1 = n for the replicate border.  The kernels clamp each position to
+ * the image's outermost pixel centres, [0, size - 1] with centres at integers, before
+ * taking the taps x0 = min(floor(f), size - 2) and x0 + 1: inside, that changes
+ * nothing; beyond an edge both the clamped lookup and the kernel give the edge pixel
+ * (the lookup by two taps on it, the kernel by weight 1 on its tap: the same value up
+ * to float rounding), so no pixel near an edge needs clamped taps of its own.  The run ends are solved in real numbers and
+ * then corrected pixel by pixel with the zero border's own test (run_of), so every
+ * pixel falls on the side of the border it would fall on by itself.  The general
+ * per-pixel code (edge_pixel) remains for what the kernels do not take: images less
+ * than 2 pixels wide or high, and rows whose positions are not finite (a corrupt
+ * region; it maps those to position 0 as before).  Positions are computed in double,
+ * in the same order everywhere (pose_int.h: pose_crop_row), so the kernels differ
+ * only in float rounding of the weights and sums.  Measured with bench/pose_crop
+ * (its header has the figures): the 256x256 landmark crop of a 640x360 frame took
+ * 1.0 ms as one loop over pixels with an inside test each.
  */
 #include "pose/pose_int.h"
 
@@ -84,14 +88,6 @@ static inline double pos_y(const pose_crop_row *r, int u)
     return r->oy + r->ay * u + r->byv;
 }
 
-/* Whether pixel u of row r has both bilinear taps inside the image on both axes
- * (pixel centres at integers: 0 <= f < size - 1). */
-static int fast_at(const crop_src *s, const pose_crop_row *r, int u)
-{
-    double fx = pos_x(r, u) - 0.5, fy = pos_y(r, u) - 0.5;
-    return fx >= 0 && fx < s->w - 1 && fy >= 0 && fy < s->h - 1;
-}
-
 /* Whether the zero border keeps pixel u of row r (its position is inside the image). */
 static int kept_at(const crop_src *s, const pose_crop_row *r, int u)
 {
@@ -115,20 +111,18 @@ static void solve_1d(double p, double d, double lo, double hi, double *a, double
     }
 }
 
-/* The pixels [*first, *end) of row r (n pixels) where at() holds.  The position
- * bounds are solved in real numbers, both axes, and intersected (x_lo <= x <= x_hi,
- * y likewise; [a, b] in u); that estimate is then corrected pixel by pixel with at()
- * itself.  at() bounds positions that grow or shrink monotonically with u (rounding
- * keeps o + a*u monotonic), so it holds on one run, and a run whose two end pixels
- * pass holds everywhere between them: the result is exact (an estimate far off would
- * only make the correction walk further, or leave pixels to the general path). */
-static void run_of(const crop_src *s, const pose_crop_row *r, int n, int fast, int *first, int *end)
+/* The pixels [*first, *end) of row r (n pixels) that the zero border keeps.  The
+ * position bounds (0 <= x <= w, 0 <= y <= h) are solved in real numbers on both axes
+ * and intersected ([a, b] in u); that estimate is then corrected pixel by pixel with
+ * kept_at itself.  kept_at bounds positions that grow or shrink monotonically with u
+ * (rounding keeps o + a*u monotonic), so it holds on one run, and a run whose two end
+ * pixels pass holds everywhere between them: the result is exact (an estimate far off
+ * would only make the correction walk further). */
+static void run_of(const crop_src *s, const pose_crop_row *r, int n, int *first, int *end)
 {
-    double lo = fast ? 0.5 : 0.0; /* fast: 0 <= pos - 1/2 < size - 1 */
-    double hx = fast ? s->w - 0.5 : s->w, hy = fast ? s->h - 0.5 : s->h;
     double ax, bx, ay, by;
-    solve_1d(r->ox + r->bxv, r->ax, lo, hx, &ax, &bx);
-    solve_1d(r->oy + r->byv, r->ay, lo, hy, &ay, &by);
+    solve_1d(r->ox + r->bxv, r->ax, 0.0, s->w, &ax, &bx);
+    solve_1d(r->oy + r->byv, r->ay, 0.0, s->h, &ay, &by);
     double a = fmax(ax, ay), b = fmin(bx, by);
     int f = 0, e = 0;
     if (a <= b) { /* neither is NaN */
@@ -137,17 +131,36 @@ static void run_of(const crop_src *s, const pose_crop_row *r, int n, int fast, i
         if (e < f)
             e = f;
     }
-    int (*at)(const crop_src *, const pose_crop_row *, int) = fast ? fast_at : kept_at;
-    while (f > 0 && at(s, r, f - 1))
+    while (f > 0 && kept_at(s, r, f - 1))
         f--;
-    while (f < e && !at(s, r, f))
+    while (f < e && !kept_at(s, r, f))
         f++;
-    while (e < n && at(s, r, e))
+    while (e < n && kept_at(s, r, e))
         e++;
-    while (e > f && !at(s, r, e - 1))
+    while (e > f && !kept_at(s, r, e - 1))
         e--;
     *first = f;
     *end = e;
+}
+
+/* Position p (pixel edges at integers) as f = p - 1/2 (pixel centres at integers),
+ * clamped to [-1, size]: far-away positions (and NaN, taken as 0) keep the integer
+ * conversions defined, and clamp-to-edge gives the same value anywhere beyond the
+ * edge.  Comparisons, not fmin/fmax: those are library calls on baseline x86-64, and
+ * this runs for every pixel near an edge. */
+static inline double edge_clamp(double p, int size)
+{
+    if (!isfinite(p))
+        return 0.0;
+    double f = p - 0.5;
+    return f < -1.0 ? -1.0 : (f > size ? (double)size : f);
+}
+
+/* floor(f) for f in [-1, size] (the library floor is a call on baseline x86-64). */
+static inline int floor_small(double f)
+{
+    int i = (int)f; /* truncation: floor for f >= 0, one too high for a negative fraction */
+    return i > f ? i - 1 : i;
 }
 
 /* One output pixel by the general route: the zero border's test, then every tap
@@ -159,11 +172,8 @@ static void edge_pixel(const crop_src *s, double px, double py, float *out)
         out[0] = out[1] = out[2] = s->offset;
         return;
     }
-    /* Clamp far-away positions (and NaN) so the integer conversions stay defined;
-     * clamp-to-edge gives the same value anywhere beyond the edge. */
-    double fx = isfinite(px) ? fmin(fmax(px - 0.5, -1.0), (double)w) : 0.0;
-    double fy = isfinite(py) ? fmin(fmax(py - 0.5, -1.0), (double)h) : 0.0;
-    int x0 = (int)floor(fx), y0 = (int)floor(fy);
+    double fx = edge_clamp(px, w), fy = edge_clamp(py, h);
+    int x0 = floor_small(fx), y0 = floor_small(fy);
     float tx = (float)(fx - x0), ty = (float)(fy - y0);
     const uint8_t *r0 = s->rgb + (ptrdiff_t)clampi(y0, 0, h - 1) * s->stride;
     const uint8_t *r1 = s->rgb + (ptrdiff_t)clampi(y0 + 1, 0, h - 1) * s->stride;
@@ -182,23 +192,24 @@ static void edge_span(const crop_src *s, const pose_crop_row *r, int u0, int u1,
         edge_pixel(s, pos_x(r, u), pos_y(r, u), out);
 }
 
-/* The portable kernel for pixels u0..u1-1 of a fast run, in blocks: first the tap
- * offsets and weights of the block (no branches, so the compiler vectorizes it), then
- * the samples.  The clamps of x0 and y0 change nothing on a fast run; they keep the
- * reads inside the image should a compiler evaluate a position with other rounding
- * here than in fast_at (contracting it into a fused multiply-add, for one). */
+/* The portable kernel for pixels u0..u1-1 of a row (w, h >= 2, finite positions), in
+ * blocks: first the taps and weights of the block (no branches, so the compiler can
+ * vectorize it), then the samples.  Positions clamped as the top comment says. */
 static void span_portable(const crop_src *s, const pose_crop_row *r, int u0, int u1, float *out)
 {
     enum { BLOCK = 64 };
     ptrdiff_t off[BLOCK];
     float tx[BLOCK], ty[BLOCK];
+    double xmax = s->w - 1, ymax = s->h - 1;
     for (int b = u0; b < u1; b += BLOCK) {
         int n = u1 - b < BLOCK ? u1 - b : BLOCK;
         for (int i = 0; i < n; i++) {
             double fx = pos_x(r, b + i) - 0.5, fy = pos_y(r, b + i) - 0.5;
+            fx = fx < 0 ? 0 : (fx > xmax ? xmax : fx);
+            fy = fy < 0 ? 0 : (fy > ymax ? ymax : fy);
             int x0 = (int)fx, y0 = (int)fy; /* >= 0: truncation is floor */
-            x0 = x0 < 0 ? 0 : (x0 > s->w - 2 ? s->w - 2 : x0);
-            y0 = y0 < 0 ? 0 : (y0 > s->h - 2 ? s->h - 2 : y0);
+            x0 = x0 > s->w - 2 ? s->w - 2 : x0;
+            y0 = y0 > s->h - 2 ? s->h - 2 : y0;
             tx[i] = (float)(fx - x0);
             ty[i] = (float)(fy - y0);
             off[i] = (ptrdiff_t)y0 * s->stride + (ptrdiff_t)x0 * 3;
@@ -221,31 +232,34 @@ static void fill(float v, size_t n, float *out)
         out[i] = v;
 }
 
+/* Whether the kernels can take row r (n pixels): an image of at least 2x2 and
+ * finite positions (a linear function finite at both ends is finite between). */
+static int kernel_row(const crop_src *s, const pose_crop_row *r, int n)
+{
+    return s->w >= 2 && s->h >= 2 && isfinite(pos_x(r, 0)) && isfinite(pos_y(r, 0)) &&
+           isfinite(pos_x(r, n - 1)) && isfinite(pos_y(r, n - 1));
+}
+
 /* Output row r (n pixels) into out, by the runs of the top comment. */
 static void crop_row(const crop_src *s, const pose_crop_row *r, int n, int avx2, float *out)
 {
-    int k0 = 0, k1 = n, f0, f1;
+    if (!kernel_row(s, r, n)) {
+        edge_span(s, r, 0, n, out);
+        return;
+    }
+    int k0 = 0, k1 = n;
     if (s->border == POSE_BORDER_ZERO)
-        run_of(s, r, n, 0, &k0, &k1);
-    run_of(s, r, n, 1, &f0, &f1);
-    /* Both taps inside implies inside, so a fast run lies within the kept one; the
-     * clamps only make that plain to the reader. */
-    f0 = f0 < k0 ? k0 : f0;
-    f1 = f1 > k1 ? k1 : f1;
-    if (f1 <= f0)
-        f0 = f1 = k0;
+        run_of(s, r, n, &k0, &k1);
     fill(s->offset, (size_t)k0 * 3, out);
-    edge_span(s, r, k0, f0, out + (size_t)k0 * 3);
-    int u = f0;
+    int u = k0;
 #ifdef CREASE_POSE_AVX2
     if (avx2)
-        u = pose_crop_span_avx2(s->rgb, s->w, s->h, s->stride, r, f0, f1, s->scale, s->offset,
-                                out + (size_t)f0 * 3);
+        u = pose_crop_span_avx2(s->rgb, s->w, s->h, s->stride, r, k0, k1, s->scale, s->offset,
+                                out + (size_t)k0 * 3);
 #else
     (void)avx2;
 #endif
-    span_portable(s, r, u, f1, out + (size_t)u * 3);
-    edge_span(s, r, f1, k1, out + (size_t)f1 * 3);
+    span_portable(s, r, u, k1, out + (size_t)u * 3);
     fill(s->offset, (size_t)(n - k1) * 3, out + (size_t)k1 * 3);
 }
 

@@ -5,8 +5,8 @@
  *
  * Per 8 pixels:
  *   positions  in double, two vectors of 4, in the order of crop.c's pos_x (the
- *              compiler may not fuse them: -ffp-contract=off), so x0, y0, tx, ty are
- *              the portable kernel's; x0, y0 clamped as there (reads stay inside)
+ *              compiler may not fuse them: -ffp-contract=off), clamped to the outermost
+ *              pixel centres as in the portable kernel, so x0, y0, tx, ty are its
  *   taps       four 32-bit gathers per pixel row pair: the dword at the left tap
  *              (R G B of it, one byte of the next) and the dword 2 bytes further on
  *              (B of the left, R G B of the right), so no read passes the right tap's
@@ -46,12 +46,13 @@ static inline __m256 channel(__m256i g00, __m256i g01, __m256i g10, __m256i g11,
     return _mm256_fmadd_ps(val, vscale, voffset);
 }
 
-/* floor(f) of 4 positions (f >= 0 on a fast run: truncation), clamped to [0, max],
- * and the weight f - floor as float. */
-static inline __m128i tap_index(__m256d f, __m128i max, __m128 *t)
+/* The left (upper) tap of 4 positions f (pixel centres at integers): f clamped to
+ * [0, fmax = size - 1] (crop.c's top comment), floor by truncation (f >= 0), at most
+ * size - 2 (imax); and the weight f - tap as float. */
+static inline __m128i tap_index(__m256d f, __m256d fmax, __m128i imax, __m128 *t)
 {
-    __m128i i = _mm256_cvttpd_epi32(f);
-    i = _mm_min_epi32(_mm_max_epi32(i, _mm_setzero_si128()), max);
+    f = _mm256_min_pd(_mm256_max_pd(f, _mm256_setzero_pd()), fmax);
+    __m128i i = _mm_min_epi32(_mm256_cvttpd_epi32(f), imax);
     *t = _mm256_cvtpd_ps(_mm256_sub_pd(f, _mm256_cvtepi32_pd(i)));
     return i;
 }
@@ -64,6 +65,7 @@ int pose_crop_span_avx2(const uint8_t *rgb, int w, int h, int stride, const pose
     const __m256d bxv = _mm256_set1_pd(row->bxv), byv = _mm256_set1_pd(row->byv);
     const __m256d half = _mm256_set1_pd(0.5);
     const __m256d k_lo = _mm256_setr_pd(0, 1, 2, 3), k_hi = _mm256_setr_pd(4, 5, 6, 7);
+    const __m256d fxmax = _mm256_set1_pd(w - 1), fymax = _mm256_set1_pd(h - 1);
     const __m128i xmax = _mm_set1_epi32(w - 2), ymax = _mm_set1_epi32(h - 2);
     const __m256i vstride = _mm256_set1_epi32(stride);
     const __m256i two = _mm256_set1_epi32(2);
@@ -88,8 +90,8 @@ int pose_crop_span_avx2(const uint8_t *rgb, int w, int h, int stride, const pose
         __m256d fyh =
             _mm256_sub_pd(_mm256_add_pd(_mm256_add_pd(oy, _mm256_mul_pd(ay, uh)), byv), half);
         __m128 txl, txh, tyl, tyh;
-        __m128i xl = tap_index(fxl, xmax, &txl), xh = tap_index(fxh, xmax, &txh);
-        __m128i yl = tap_index(fyl, ymax, &tyl), yh = tap_index(fyh, ymax, &tyh);
+        __m128i xl = tap_index(fxl, fxmax, xmax, &txl), xh = tap_index(fxh, fxmax, xmax, &txh);
+        __m128i yl = tap_index(fyl, fymax, ymax, &tyl), yh = tap_index(fyh, fymax, ymax, &tyh);
         __m256i x0 = _mm256_set_m128i(xh, xl), y0 = _mm256_set_m128i(yh, yl);
         __m256 tx = _mm256_set_m128(txh, txl), ty = _mm256_set_m128(tyh, tyl);
 

@@ -2,12 +2,13 @@
  * pose_int.h -- internals of the pose module shared between its files, its tests and
  * its benchmarks (not part of the contract, blazepose.h).
  *
- * The crop kernels: pose_crop (crop.c) walks the output row by row and hands the run
- * of pixels whose four bilinear taps all lie inside the image to a kernel: the
- * portable one in crop.c or, where the CPU has it, the AVX2 one (crop_avx2.c, built
- * with -mavx2 -mfma and chosen at run time).  Every kernel computes the positions of
- * its pixels in double exactly as crop.c's per-pixel code does, so the kernels differ
- * from each other only in float rounding of the bilinear weights and sums.
+ * The crop kernels: pose_crop (crop.c) walks the output row by row and hands each row's
+ * run of pixels that are not outside a zero border to a kernel: the portable one in
+ * crop.c or, where the CPU has it, the AVX2 one (crop_avx2.c, built with -mavx2 -mfma
+ * and chosen at run time).  Every kernel computes the positions of its pixels in
+ * double exactly as crop.c's per-pixel code does and clamps them to the image's
+ * outermost pixel centres, so the kernels differ from each other only in float
+ * rounding of the bilinear weights and sums.
  */
 #ifndef CR_POSE_POSE_INT_H
 #define CR_POSE_POSE_INT_H
@@ -35,9 +36,9 @@ const char *pose_crop_kernel_name(void);
 /* The AVX2 kernel (crop_avx2.c; only where CREASE_POSE_AVX2 is defined, and to be
  * called only when the CPU has AVX2 and FMA): writes output pixels u0, u0+8, ... in
  * whole groups of 8 from `out` (pixel u0) on and returns the first u it did not write
- * (the caller does the rest, fewer than 8).  Every pixel in [u0, u1) must have both
- * taps inside the image on both axes (crop.c: fast_span), w, h >= 2, and
- * (h - 1) * stride + 3 * w must fit in an int32 (the gathers' offsets). */
+ * (the caller does the rest, fewer than 8).  Positions are clamped to the outermost
+ * pixel centres (crop.c), so any finite position reads inside the image; w, h >= 2,
+ * and (h - 1) * stride + 3 * w must fit in an int32 (the gathers' offsets). */
 int pose_crop_span_avx2(const uint8_t *rgb, int w, int h, int stride, const pose_crop_row *row,
                         int u0, int u1, float scale, float offset, float *out);
 
