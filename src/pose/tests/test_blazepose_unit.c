@@ -230,7 +230,7 @@ static void test_crop(void)
     CHECK_NEAR(o9[2 * 3], 160, 1e-4); /* (1, -1) -> (1, 1): pixel (2, 2) */
 }
 
-/* A rotated crop well inside a larger image (the fast path of pose_crop) against a
+/* A rotated crop well inside a larger image (the kernel run of pose_crop) against a
  * direct evaluation of the same map: pixel centre (u+1/2, v+1/2) of the output goes
  * to centre + R(rotation) * ((u+1/2)/dst_w - 1/2) * roi size, sampled bilinearly. */
 static void test_crop_inside(void)
