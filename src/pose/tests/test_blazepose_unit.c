@@ -5,6 +5,7 @@
  */
 #include "check.h"
 #include "pose/blazepose.h"
+#include "pose/pose_int.h"
 #include "pose/pose_json.h"
 
 #include <math.h>
@@ -159,6 +160,12 @@ static void test_letterbox_roi(void)
     CHECK_NEAR(r.rotation, PI / 4, 1e-5);
 }
 
+static unsigned lcg_next(unsigned *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return *x >> 23;
+}
+
 static void test_crop(void)
 {
     /* A 4x2 image; pixel value encodes position: R = 10*x, G = 10*y, B = 200. */
@@ -223,7 +230,7 @@ static void test_crop(void)
     CHECK_NEAR(o9[2 * 3], 160, 1e-4); /* (1, -1) -> (1, 1): pixel (2, 2) */
 }
 
-/* A rotated crop well inside a larger image (the fast path of pose_crop) against a
+/* A rotated crop well inside a larger image (the kernel run of pose_crop) against a
  * direct evaluation of the same map: pixel centre (u+1/2, v+1/2) of the output goes
  * to centre + R(rotation) * ((u+1/2)/dst_w - 1/2) * roi size, sampled bilinearly. */
 static void test_crop_inside(void)
@@ -388,10 +395,156 @@ static void test_json(void)
     json_decref(p);
 }
 
-static unsigned lcg_next(unsigned *x)
+/* The plain crop, pixel by pixel with every position in double: pose_crop as it was
+ * before its row runs and kernels (crop.c), kept as the reference they are held to. */
+static void crop_reference(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
+                           int dst_w, int dst_h, pose_border border, float scale, float offset,
+                           float *dst)
 {
-    *x = *x * 1103515245u + 12345u;
-    return *x >> 23;
+    double cx = (double)roi->cx * w, cy = (double)roi->cy * h;
+    double rw = (double)roi->w * w, rh = (double)roi->h * h;
+    double c = cos(roi->rotation), s = sin(roi->rotation);
+    double du = rw / dst_w, dv = rh / dst_h;
+    double ax = c * du, ay = s * du, bx = -s * dv, by = c * dv;
+    double ox = cx + c * (-rw / 2) - s * (-rh / 2) + 0.5 * (ax + bx);
+    double oy = cy + s * (-rw / 2) + c * (-rh / 2) + 0.5 * (ay + by);
+    for (int v = 0; v < dst_h; v++)
+        for (int u = 0; u < dst_w; u++) {
+            float *out = dst + ((size_t)v * dst_w + u) * 3;
+            double px = ox + ax * u + bx * v, py = oy + ay * u + by * v;
+            if (border == POSE_BORDER_ZERO && !(px >= 0 && px <= w && py >= 0 && py <= h)) {
+                out[0] = out[1] = out[2] = offset;
+                continue;
+            }
+            double fx = isfinite(px) ? fmin(fmax(px - 0.5, -1.0), (double)w) : 0.0;
+            double fy = isfinite(py) ? fmin(fmax(py - 0.5, -1.0), (double)h) : 0.0;
+            int x0 = (int)floor(fx), y0 = (int)floor(fy);
+            float tx = (float)(fx - x0), ty = (float)(fy - y0);
+            int ya = y0 < 0 ? 0 : (y0 > h - 1 ? h - 1 : y0);
+            int yb = y0 + 1 < 0 ? 0 : (y0 + 1 > h - 1 ? h - 1 : y0 + 1);
+            int xa = x0 < 0 ? 0 : (x0 > w - 1 ? w - 1 : x0);
+            int xb = x0 + 1 < 0 ? 0 : (x0 + 1 > w - 1 ? w - 1 : x0 + 1);
+            const uint8_t *r0 = rgb + (size_t)ya * stride, *r1 = rgb + (size_t)yb * stride;
+            for (int ch = 0; ch < 3; ch++) {
+                float top = r0[xa * 3 + ch] + (r0[xb * 3 + ch] - r0[xa * 3 + ch]) * tx;
+                float bot = r1[xa * 3 + ch] + (r1[xb * 3 + ch] - r1[xa * 3 + ch]) * tx;
+                out[ch] = (top + (bot - top) * ty) * scale + offset;
+            }
+        }
+}
+
+static double uniform(unsigned *x, double lo, double hi)
+{
+    return lo + (hi - lo) * (lcg_next(x) / 511.0 + lcg_next(x)) / 512.0;
+}
+
+/* pose_crop (whichever kernel this machine runs) and pose_crop_portable against
+ * crop_reference on random rotated rectangles: inside, across edges and wholly
+ * outside the image, both borders, odd and tiny images (1x1, 2x2, one row, one
+ * column), padded strides, odd output sizes, rotations of several turns.  Each image
+ * is allocated to its exact size, so ASan catches a read past its end. */
+static void test_crop_random(void)
+{
+    static const int sizes[][2] = {{1, 1},  {2, 2},   {1, 7},   {9, 1},   {3, 2},    {2, 5},
+                                   {17, 9}, {40, 23}, {64, 64}, {97, 61}, {160, 90}, {641, 359}};
+    enum { NS = sizeof sizes / sizeof sizes[0], CASES = 40, MAXD = 72 };
+    static float ref[MAXD * MAXD * 3], fast[MAXD * MAXD * 3], port[MAXD * MAXD * 3];
+    unsigned x = 2024;
+    double worst_fast = 0, worst_port = 0;
+    long inside = 0, total = 0;
+    for (int si = 0; si < NS; si++) {
+        int w = sizes[si][0], h = sizes[si][1], stride = w * 3 + (si % 3 == 1 ? 5 : 0);
+        size_t bytes = (size_t)(h - 1) * stride + (size_t)w * 3;
+        uint8_t *img = malloc(bytes);
+        CHECK(img != NULL);
+        if (img == NULL)
+            return;
+        for (size_t i = 0; i < bytes; i++)
+            img[i] = (uint8_t)lcg_next(&x);
+        for (int k = 0; k < CASES; k++) {
+            pose_rect r;
+            int kind = k % 4; /* inside, across an edge, anywhere, wholly outside */
+            double cmin = kind == 0 ? 0.3 : (kind == 1 ? -0.2 : -1.0), cmax = 1.0 - cmin;
+            r.cx = (float)uniform(&x, cmin, cmax);
+            r.cy = (float)uniform(&x, cmin, cmax);
+            r.w = (float)uniform(&x, kind == 0 ? 0.05 : 0.2, kind == 0 ? 0.4 : 2.5);
+            r.h = (float)uniform(&x, kind == 0 ? 0.05 : 0.2, kind == 0 ? 0.4 : 2.5);
+            if (kind == 3) {
+                r.cx = (float)uniform(&x, 2.5, 4.0) * (k % 8 == 3 ? -1 : 1);
+                r.w = r.h = 0.5f;
+            }
+            r.rotation = (float)uniform(&x, -7.0, 7.0);
+            if (k % 10 == 5)
+                r.rotation = (float)(PI / 2 * (k % 3)); /* axis-aligned: zero steps */
+            int dw = 1 + (int)(lcg_next(&x) % MAXD), dh = 1 + (int)(lcg_next(&x) % MAXD);
+            pose_border border = (pose_border)(k % 2);
+            float scale = k % 3 == 0 ? 2.0f / 255 : 1.0f / 255, offset = k % 3 == 0 ? -1.0f : 0;
+            crop_reference(img, w, h, stride, &r, dw, dh, border, scale, offset, ref);
+            pose_crop(img, w, h, stride, &r, dw, dh, border, scale, offset, fast);
+            pose_crop_portable(img, w, h, stride, &r, dw, dh, border, scale, offset, port);
+            double tol = 1e-4 * 255 * scale, wf = 0, wp = 0;
+            for (int i = 0; i < dw * dh * 3; i++) {
+                wf = fmax(wf, fabs(fast[i] - ref[i]));
+                wp = fmax(wp, fabs(port[i] - ref[i]));
+                inside += ref[i] != offset;
+            }
+            total += dw * dh * 3;
+            CHECK_MSG(wf <= tol, "pose_crop: %dx%d, rect %d: %.3g from the reference", w, h, k, wf);
+            CHECK_MSG(wp <= tol, "portable: %dx%d, rect %d: %.3g from the reference", w, h, k, wp);
+            worst_fast = fmax(worst_fast, wf / scale);
+            worst_port = fmax(worst_port, wp / scale);
+        }
+        free(img);
+    }
+    fprintf(stderr,
+            "crop kernels vs reference (%s kernel): max |diff| %.3g (pose_crop), %.3g "
+            "(portable), in 0..255 units\n",
+            pose_crop_kernel_name(), worst_fast, worst_port);
+    /* The cases must reach the image, not only the border. */
+    CHECK(inside > total / 4);
+}
+
+/* A 256x256 landmark crop and a 224x224 letterbox of a 640x360 frame, the shapes the
+ * pipeline crops, against the reference; and a rectangle given as NaN (a corrupt
+ * region) takes the same clamped or zero values as the reference. */
+static void test_crop_pipeline_shapes(void)
+{
+    enum { W = 640, H = 360, S = W * 3 };
+    uint8_t *img = malloc((size_t)H * S);
+    float *a = malloc(sizeof(float) * 256 * 256 * 3), *b = malloc(sizeof(float) * 256 * 256 * 3);
+    CHECK(img != NULL && a != NULL && b != NULL);
+    if (img == NULL || a == NULL || b == NULL) {
+        free(img), free(a), free(b);
+        return;
+    }
+    unsigned x = 5;
+    for (size_t i = 0; i < (size_t)H * S; i++)
+        img[i] = (uint8_t)lcg_next(&x);
+    const struct {
+        pose_rect r;
+        int d;
+        pose_border border;
+        float scale, offset;
+    } cases[] = {
+        {{0.45f, 0.55f, 0.3f, 0.3f * 640 / 360, 0.35f}, 256, POSE_BORDER_REPLICATE, 1.0f / 255, 0},
+        {{0.9f, 0.8f, 0.4f, 0.4f * 640 / 360, -0.3f}, 256, POSE_BORDER_REPLICATE, 1.0f / 255, 0},
+        {{0.5f, 0.5f, 1.0f, 640.0f / 360, 0}, 224, POSE_BORDER_ZERO, 2.0f / 255, -1},
+        {{NAN, 0.5f, 0.3f, 0.3f, 0.1f}, 16, POSE_BORDER_REPLICATE, 1.0f / 255, 0},
+        {{0.5f, 0.5f, 0.3f, 0.3f, NAN}, 16, POSE_BORDER_ZERO, 1.0f / 255, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int d = cases[k].d;
+        crop_reference(img, W, H, S, &cases[k].r, d, d, cases[k].border, cases[k].scale,
+                       cases[k].offset, a);
+        pose_crop(img, W, H, S, &cases[k].r, d, d, cases[k].border, cases[k].scale, cases[k].offset,
+                  b);
+        double worst = 0;
+        for (int i = 0; i < d * d * 3; i++)
+            worst = fmax(worst, fabs(a[i] - b[i]));
+        CHECK_MSG(worst <= 1e-4 * 255 * cases[k].scale, "case %zu: %.3g from the reference", k,
+                  worst);
+    }
+    free(img), free(a), free(b);
 }
 
 /* pose_image_crop (fast path) against pose_image_crop_ref (every tap clamped) on an
@@ -508,6 +661,8 @@ int main(void)
     test_letterbox_roi();
     test_crop();
     test_crop_inside();
+    test_crop_random();
+    test_crop_pipeline_shapes();
     test_image_crop_ref();
     test_image_rotation_colour();
     test_image_halve();

@@ -1,0 +1,45 @@
+/*
+ * pose_int.h -- internals of the pose module shared between its files, its tests and
+ * its benchmarks (not part of the contract, blazepose.h).
+ *
+ * The crop kernels: pose_crop (crop.c) walks the output row by row and hands each row's
+ * run of pixels that are not outside a zero border to a kernel: the portable one in
+ * crop.c or, where the CPU has it, the AVX2 one (crop_avx2.c, built with -mavx2 -mfma
+ * and chosen at run time).  Every kernel computes the positions of its pixels in
+ * double exactly as crop.c's per-pixel code does and clamps them to the image's
+ * outermost pixel centres, so the kernels differ from each other only in float
+ * rounding of the bilinear weights and sums.
+ */
+#ifndef CR_POSE_POSE_INT_H
+#define CR_POSE_POSE_INT_H
+
+#include "pose/blazepose.h"
+
+#include <stdint.h>
+
+/* One output row of a crop: output pixel u of the row samples the image at
+ * (ox + ax*u + bxv, oy + ay*u + byv), pixel edges at integers, evaluated in that order
+ * in double (bxv = bx*v, byv = by*v of the row v). */
+typedef struct pose_crop_row {
+    double ox, oy, ax, ay, bxv, byv;
+} pose_crop_row;
+
+/* pose_crop with the portable kernel only, whatever the CPU: the same contract and,
+ * up to float rounding, the same values.  For tests and benchmarks. */
+void pose_crop_portable(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
+                        int dst_w, int dst_h, pose_border border, float scale, float offset,
+                        float *dst);
+
+/* The name of the kernel pose_crop uses on this machine: "avx2" or "portable". */
+const char *pose_crop_kernel_name(void);
+
+/* The AVX2 kernel (crop_avx2.c; only where CREASE_POSE_AVX2 is defined, and to be
+ * called only when the CPU has AVX2 and FMA): writes output pixels u0, u0+8, ... in
+ * whole groups of 8 from `out` (pixel u0) on and returns the first u it did not write
+ * (the caller does the rest, fewer than 8).  Positions are clamped to the outermost
+ * pixel centres (crop.c), so any finite position reads inside the image; w, h >= 2,
+ * and (h - 1) * stride + 3 * w must fit in an int32 (the gathers' offsets). */
+int pose_crop_span_avx2(const uint8_t *rgb, int w, int h, int stride, const pose_crop_row *row,
+                        int u0, int u1, float scale, float offset, float *out);
+
+#endif
