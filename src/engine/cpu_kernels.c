@@ -84,10 +84,17 @@ static void dwconv_portable(const cpu_dw_args *a)
         }
 }
 
+static void add_portable(float *y, const float *a, const float *b, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = clampf(a[i] + b[i], lo, hi);
+}
+
 const cpu_kernels cpu_kernels_portable = {
     .isa = "portable",
     .gemm = gemm_portable,
     .dwconv = dwconv_portable,
+    .add = add_portable,
 };
 
 const cpu_kernels *cpu_kernels_best(void)

@@ -66,6 +66,8 @@ typedef struct cpu_kernels {
     const char *isa; /* "portable", "avx512" */
     void (*gemm)(const cpu_gemm_args *a);
     void (*dwconv)(const cpu_dw_args *a);
+    /* y[i] = clamp(a[i] + b[i], lo, hi) for i < n (y may be a or b). */
+    void (*add)(float *y, const float *a, const float *b, size_t n, float lo, float hi);
 } cpu_kernels;
 
 extern const cpu_kernels cpu_kernels_portable;

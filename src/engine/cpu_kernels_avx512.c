@@ -261,8 +261,26 @@ static void dwconv_avx512(const cpu_dw_args *a)
     }
 }
 
+static void add_avx512(float *y, const float *a, const float *b, size_t n, float lo, float hi)
+{
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    size_t i = 0;
+    for (; i + CPU_PANEL <= n; i += CPU_PANEL)
+        _mm512_storeu_ps(
+            y + i,
+            clamp16(_mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)), vlo, vhi));
+    if (i < n) {
+        __mmask16 mk = tail_mask((int)(n - i));
+        _mm512_mask_storeu_ps(y + i, mk,
+                              clamp16(_mm512_add_ps(_mm512_maskz_loadu_ps(mk, a + i),
+                                                    _mm512_maskz_loadu_ps(mk, b + i)),
+                                      vlo, vhi));
+    }
+}
+
 const cpu_kernels cpu_kernels_avx512 = {
     .isa = "avx512",
     .gemm = gemm_avx512,
     .dwconv = dwconv_avx512,
+    .add = add_avx512,
 };

@@ -96,35 +96,50 @@ static int padded(int c)
     return (c + CPU_PANEL - 1) / CPU_PANEL * CPU_PANEL;
 }
 
-static float clampf(float v, float lo, float hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
 /* ---- operators computed here ------------------------------------------------ */
 
 /* Patch matrix of one item: row (oy*OW + ox), column ((ky*KW + kx)*C + c), zero where
  * the tap falls in the padding; the layout of an OHWI filter's rows. */
+/* Output rows [oy0, oy1) of the patch matrix of one item: row (oy*OW + ox) - oy0*OW,
+ * column ((ky*KW + kx)*C + c), zero where the tap falls in the padding; the layout of an
+ * OHWI filter's rows.  A filter row's taps inside the input are KW*C consecutive floats
+ * (fewer at the edges), copied as one run. */
 static void im2col(const engine_graph_node *n, const cpu_node *cn, const engine_graph_tensor *xt,
-                   const engine_graph_tensor *yt, const float *x, float *col)
+                   const engine_graph_tensor *yt, const float *x, int oy0, int oy1, float *col)
 {
-    int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OH = yt->dims[1], OW = yt->dims[2];
+    int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OW = yt->dims[2];
     size_t K = (size_t)n->kh * n->kw * C;
-    for (int oy = 0; oy < OH; oy++)
+    for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < OW; ox++) {
-            float *row = col + ((size_t)oy * OW + ox) * K;
+            float *row = col + ((size_t)(oy - oy0) * OW + ox) * K;
+            int ix0 = ox * n->stride_w - cn->pad_left;
+            int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = W - ix0 < n->kw ? W - ix0 : n->kw;
             for (int ky = 0; ky < n->kh; ky++) {
                 int iy = oy * n->stride_h - cn->pad_top + ky;
-                for (int kx = 0; kx < n->kw; kx++) {
-                    int ix = ox * n->stride_w - cn->pad_left + kx;
-                    float *dst = row + ((size_t)ky * n->kw + kx) * C;
-                    const float *src = x + ((size_t)iy * W + ix) * C;
-                    int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
-                    for (int c = 0; c < C; c++) /* C is 3 in the first layer: no memcpy */
-                        dst[c] = inside ? src[c] : 0.0f;
+                float *dst = row + (size_t)ky * n->kw * C;
+                if (iy < 0 || iy >= H || kx0 >= kx1) {
+                    memset(dst, 0, (size_t)n->kw * C * sizeof(float));
+                    continue;
                 }
+                const float *src = x + ((size_t)iy * W + ix0 + kx0) * C;
+                size_t before = (size_t)kx0 * C, run = (size_t)(kx1 - kx0) * C;
+                size_t after = (size_t)n->kw * C - before - run;
+                for (size_t i = 0; i < before; i++)
+                    dst[i] = 0.0f;
+                for (size_t i = 0; i < run; i++) /* 9 floats in the models' first layer */
+                    dst[before + i] = src[i];
+                for (size_t i = 0; i < after; i++)
+                    dst[before + run + i] = 0.0f;
             }
         }
+}
+
+/* Output rows per patch-matrix band: about 32 kB of patches, so a band is still in L1
+ * when the matrix product reads it. */
+static int im2col_band(int OW, size_t K)
+{
+    size_t rows = 32768 / ((size_t)OW * K * sizeof(float));
+    return rows < 1 ? 1 : (int)rows;
 }
 
 static void conv2d(const cpu_ctx *c, int ni)
@@ -150,13 +165,17 @@ static void conv2d(const cpu_ctx *c, int ni)
         c->kern->gemm(&a);
         return;
     }
-    for (int b = 0; b < items; b++) {
-        im2col(n, cn, xt, yt, c->buf[cn->x] + (size_t)b * (xt->count / items), c->scratch);
-        a.m = (int)M;
-        a.x = c->scratch;
-        a.y = c->buf[n->out] + (size_t)b * M * OC;
-        c->kern->gemm(&a);
-    }
+    int OH = yt->dims[1], OW = yt->dims[2], band = im2col_band(OW, K);
+    for (int b = 0; b < items; b++)
+        for (int oy0 = 0; oy0 < OH; oy0 += band) {
+            int oy1 = oy0 + band < OH ? oy0 + band : OH;
+            im2col(n, cn, xt, yt, c->buf[cn->x] + (size_t)b * (xt->count / items), oy0, oy1,
+                   c->scratch);
+            a.m = (oy1 - oy0) * OW;
+            a.x = c->scratch;
+            a.y = c->buf[n->out] + ((size_t)b * M + (size_t)oy0 * OW) * OC;
+            c->kern->gemm(&a);
+        }
 }
 
 static void dwconv2d(const cpu_ctx *c, int ni)
@@ -192,12 +211,8 @@ static void dwconv2d(const cpu_ctx *c, int ni)
 
 static void add(const cpu_ctx *c, const engine_graph_node *n)
 {
-    const float *x = c->buf[n->in[0]], *x2 = c->buf[n->in[1]];
-    float *y = c->buf[n->out];
-    size_t count = c->g->tensors[n->out].count;
-    float lo = n->act_min, hi = n->act_max;
-    for (size_t i = 0; i < count; i++)
-        y[i] = clampf(x[i] + x2[i], lo, hi);
+    c->kern->add(c->buf[n->out], c->buf[n->in[0]], c->buf[n->in[1]], c->g->tensors[n->out].count,
+                 n->act_min, n->act_max);
 }
 
 /* Pads a tensor of rank <= 4 (seen as 4-D with leading 1s): whole rows of the last
@@ -361,8 +376,7 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
             c->kern->gemm(&gp);
             if (skip) {
                 size_t n = (size_t)(oy1 - oy0) * OW * CO, off = (size_t)oy0 * OW * CO;
-                for (size_t i = 0; i < n; i++)
-                    gp.y[i] = clampf(gp.y[i] + skip[off + i], lo, hi);
+                c->kern->add(gp.y, gp.y, skip + off, n, lo, hi);
             }
         }
     }
@@ -568,7 +582,7 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
         cn->direct = n->kh == 1 && n->kw == 1 && n->stride_h == 1 && n->stride_w == 1 &&
                      cn->pad_top == 0 && cn->pad_left == 0 && xt->dims[1] == yt->dims[1] &&
                      xt->dims[2] == yt->dims[2];
-        size_t need = (size_t)yt->dims[1] * yt->dims[2] * K;
+        size_t need = (size_t)im2col_band(yt->dims[2], (size_t)K) * yt->dims[2] * K;
         if (!cn->direct && need > *scratch)
             *scratch = need;
     } else if (n->op == ENGINE_GRAPH_DWCONV2D) {
