@@ -27,29 +27,29 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f,
-        "usage: crease pose INPUT [--model lite|full|heavy] [--engine ref|xnnpack|cuda]\n"
-        "                   [--static] [--out FILE.json] [--overlay OUT.png|OUT.mp4]\n"
-        "                   [--threads N] [--subject X,Y]\n"
-        "\n"
-        "Runs BlazePose (MediaPipe's models) on INPUT, an image (PNG, JPEG, ...) or a video\n"
-        "sampled at SAMPLE_FPS frames per second and scaled to width <= MAX_WIDTH.\n"
-        "\n"
-        "  --model M      landmark model: lite, full (default), heavy\n"
-        "  --engine E     inference engine: ref (plain C, slow), xnnpack (default when built) or\n"
-        "                 cuda (one NVIDIA GPU, when built)\n"
-        "  --static       detect in every frame, no tracking or smoothing (images always)\n"
-        "  --out FILE     write the poses as chunk-format JSON to FILE (default: stdout)\n"
-        "  --overlay OUT  draw the skeleton: OUT.png for an image (for a video, one PNG per\n"
-        "                 frame named OUT-00000.png, ...), OUT.mp4 for a video\n"
-        "  --threads N    engine threads (default 1)\n"
-        "  --subject X,Y  follow the person nearest this point of the picture (0..1 each,\n"
-        "                 from the top left; default: the strongest detection)\n"
-        "\n"
-        "The models see the full-resolution picture; while nobody is tracked the detector\n"
-        "also looks in zoomed windows of it, to find people far from the camera.\n"
-        "\n"
-        "Models are looked up in CREASE_MODELS_DIR, ./models, then the install's share dir.\n");
+        f, "usage: crease pose INPUT [--model lite|full|heavy] [--engine cpu|xnnpack|ref|cuda]\n"
+           "                   [--static] [--out FILE.json] [--overlay OUT.png|OUT.mp4]\n"
+           "                   [--threads N] [--subject X,Y]\n"
+           "\n"
+           "Runs BlazePose (MediaPipe's models) on INPUT, an image (PNG, JPEG, ...) or a video\n"
+           "sampled at SAMPLE_FPS frames per second and scaled to width <= MAX_WIDTH.\n"
+           "\n"
+           "  --model M      landmark model: lite, full (default), heavy\n"
+           "  --engine E     inference engine: cpu (own kernels, one thread; the default with one\n"
+           "                 thread), xnnpack (the default with --threads > 1, when built), ref\n"
+           "                 (plain C, slow) or cuda (one NVIDIA GPU, when built)\n"
+           "  --static       detect in every frame, no tracking or smoothing (images always)\n"
+           "  --out FILE     write the poses as chunk-format JSON to FILE (default: stdout)\n"
+           "  --overlay OUT  draw the skeleton: OUT.png for an image (for a video, one PNG per\n"
+           "                 frame named OUT-00000.png, ...), OUT.mp4 for a video\n"
+           "  --threads N    engine threads (default 1)\n"
+           "  --subject X,Y  follow the person nearest this point of the picture (0..1 each,\n"
+           "                 from the top left; default: the strongest detection)\n"
+           "\n"
+           "The models see the full-resolution picture; while nobody is tracked the detector\n"
+           "also looks in zoomed windows of it, to find people far from the camera.\n"
+           "\n"
+           "Models are looked up in CREASE_MODELS_DIR, ./models, then the install's share dir.\n");
 }
 
 static int ends_with(const char *s, const char *suffix)

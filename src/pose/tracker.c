@@ -165,8 +165,11 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
     const char *model = opts != NULL && opts->model != NULL ? opts->model : "full";
     int threads = opts != NULL && opts->threads > 0 ? opts->threads : 1;
     pose_mode mode = opts != NULL ? opts->mode : POSE_MODE_VIDEO;
+    /* Default: our own kernels on one thread (the pipeline's case: one engine per chunk
+     * worker, one worker per core), where they beat XNNPACK (engine_cpu.c has the
+     * figures); XNNPACK where several threads share one engine. */
     if (eng_name == NULL)
-        eng_name = have_engine("xnnpack") ? "xnnpack" : "ref";
+        eng_name = threads > 1 && have_engine("xnnpack") ? "xnnpack" : "cpu";
     if (strcmp(model, "lite") != 0 && strcmp(model, "full") != 0 && strcmp(model, "heavy") != 0)
         return cr_err_set(err, CR_ERR_INVALID, "unknown pose model '%s' (lite, full, heavy)",
                           model);

@@ -2,7 +2,7 @@
  * test_blazepose_mediapipe.c -- crease's pose pipeline against MediaPipe itself.
  *
  * usage: test_blazepose_mediapipe FRAMES_DIR MP_VIDEO.json MP_STATIC.json [ENGINE] [FPS]
- * (ENGINE default: xnnpack when built, else ref; FPS default 10)
+ * (ENGINE default: the tracker's, cpu; FPS default 10)
  *
  * The JSON files are tests/mediapipe/mediapipe_pose.js's output for the same PNG
  * frames (MediaPipe's JS solution with useCpuInference, video and static mode).  We
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    const char *engine = argc > 4 ? argv[4] : NULL; /* NULL: xnnpack when built */
+    const char *engine = argc > 4 ? argv[4] : NULL; /* NULL: the tracker's default */
     double fps = argc > 5 ? atof(argv[5]) : 10.0;
     char *names[MAX_FRAMES];
     int n = list_pngs(argv[1], names, MAX_FRAMES);
