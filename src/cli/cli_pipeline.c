@@ -168,8 +168,8 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
 }
 
 static const char *pose_opts_help =
-    "  --engine cpu|xnnpack|ref|cuda  pose engine (default cpu, or xnnpack with --threads > 1;\n"
-    "                         cuda: one NVIDIA GPU)\n"
+    "  --engine cpu|xnnpack|ref|cuda  pose engine (default cpu on an AVX-512 CPU with one\n"
+    "                         thread, else xnnpack; cuda: one NVIDIA GPU)\n"
     "  --model lite|full|heavy  landmark model (default full)\n"
     "  --threads N            engine threads per worker (default 1)\n";
 

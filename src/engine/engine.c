@@ -4,6 +4,7 @@
  * The engine owns the graph and the input/output buffers; the backend (engine_ref.c,
  * engine_xnnpack.c) computes into them.  See engine.h for the contract.
  */
+#include "engine/cpu_kernels.h"
 #include "engine/engine_int.h"
 
 #include "core/mem.h"
@@ -44,6 +45,17 @@ static const char *const backend_names[] = {
 const char *const *engine_available(void)
 {
     return backend_names;
+}
+
+const char *engine_default(int threads)
+{
+#ifdef CREASE_HAVE_XNNPACK
+    if (threads > 1 || strcmp(cpu_kernels_best()->isa, "portable") == 0)
+        return "xnnpack";
+#else
+    (void)threads;
+#endif
+    return "cpu";
 }
 
 static const engine_ops *find_backend(const char *name)

@@ -116,4 +116,10 @@ void engine_destroy(engine *e);
 /* Names of the engines compiled into this binary, NULL-terminated. */
 const char *const *engine_available(void);
 
+/* The engine to use when none is named, for an engine run on `threads` threads on this
+ * machine: "cpu" for one thread where its AVX-512 kernels run (it beats XNNPACK there:
+ * engine_cpu.c), else "xnnpack" when built (its own kernels are chosen for the CPU and
+ * it uses the threads), else "cpu".  Never NULL. */
+const char *engine_default(int threads);
+
 #endif

@@ -60,8 +60,7 @@ typedef enum pose_mode {
 } pose_mode;
 
 typedef struct pose_tracker_opts {
-    const char *engine; /* "ref", "cpu", "xnnpack", "cuda" (NULL: "cpu" with one thread,
-                           "xnnpack" with more when built) */
+    const char *engine; /* "ref", "cpu", "xnnpack", "cuda" (NULL: engine_default) */
     const char *model;  /* "lite", "full", "heavy" (NULL = "full", DESIGN.md §7) */
     int threads;        /* engine threads, >= 1 (0 = 1) */
     pose_mode mode;

@@ -136,14 +136,6 @@ void pose_tracker_reset(pose_tracker *t)
     t->have_last = 0;
 }
 
-static int have_engine(const char *name)
-{
-    for (const char *const *e = engine_available(); e != NULL && *e != NULL; e++)
-        if (strcmp(*e, name) == 0)
-            return 1;
-    return 0;
-}
-
 static cr_status check_shape(engine *e, const char *what, int rank, const int *dims, cr_err *err)
 {
     engine_shape s;
@@ -165,11 +157,8 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
     const char *model = opts != NULL && opts->model != NULL ? opts->model : "full";
     int threads = opts != NULL && opts->threads > 0 ? opts->threads : 1;
     pose_mode mode = opts != NULL ? opts->mode : POSE_MODE_VIDEO;
-    /* Default: our own kernels on one thread (the pipeline's case: one engine per chunk
-     * worker, one worker per core), where they beat XNNPACK (engine_cpu.c has the
-     * figures); XNNPACK where several threads share one engine. */
-    if (eng_name == NULL)
-        eng_name = threads > 1 && have_engine("xnnpack") ? "xnnpack" : "cpu";
+    if (eng_name == NULL) /* the cpu engine with one thread where it is fast (engine.h) */
+        eng_name = engine_default(threads);
     if (strcmp(model, "lite") != 0 && strcmp(model, "full") != 0 && strcmp(model, "heavy") != 0)
         return cr_err_set(err, CR_ERR_INVALID, "unknown pose model '%s' (lite, full, heavy)",
                           model);

@@ -506,8 +506,8 @@ static void engine_checks(void)
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         const block_case *c = &blocks[i];
         char what[96];
-        snprintf(what, sizeof what, "block %dx%dx%d x%d dw%d s%d%s", c->H, c->W, c->C,
-                 c->CE, c->K, c->stride, c->residual ? " +add" : "");
+        snprintf(what, sizeof what, "block %dx%dx%d x%d dw%d s%d%s", c->H, c->W, c->C, c->CE, c->K,
+                 c->stride, c->residual ? " +add" : "");
         against_ref(what, make_block, c);
     }
     static const pad_conv_case pad_convs[] = {
@@ -629,6 +629,17 @@ static void api_checks(void)
     engine_destroy(NULL);
     const char *const *names = engine_available();
     CHECK_STR_EQ(names[0], "ref");
+    /* The default engine is one of those built, XNNPACK for several threads when built. */
+    int have_xnnpack = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        int listed = 0;
+        for (int k = 0; names[k]; k++) {
+            listed |= strcmp(names[k], engine_default(threads)) == 0;
+            have_xnnpack |= strcmp(names[k], "xnnpack") == 0;
+        }
+        CHECK_MSG(listed, "engine_default(%d) = %s", threads, engine_default(threads));
+    }
+    CHECK_STR_EQ(engine_default(2), have_xnnpack ? "xnnpack" : "cpu");
 
     /* Graphs beyond the compute and memory limits (graph.c) are refused before any run. */
     float *w = calloc((size_t)64 * 5 * 5 * 64, sizeof *w);
