@@ -44,13 +44,15 @@ static void gemm_portable(const cpu_gemm_args *a)
         for (int t = 0; t < panels; t++) {
             const float *p = a->w + (size_t)t * a->k * CPU_PANEL;
             float acc[CPU_PANEL];
+            int nj = a->n - t * CPU_PANEL < CPU_PANEL ? a->n - t * CPU_PANEL : CPU_PANEL;
             memcpy(acc, a->bias + (size_t)t * CPU_PANEL, sizeof acc);
+            for (int j = 0; a->accumulate && j < nj; j++)
+                acc[j] = y[t * CPU_PANEL + j];
             for (int kk = 0; kk < a->k; kk++) {
                 float xv = x[kk];
                 for (int j = 0; j < CPU_PANEL; j++)
                     acc[j] += xv * p[(size_t)kk * CPU_PANEL + j];
             }
-            int nj = a->n - t * CPU_PANEL < CPU_PANEL ? a->n - t * CPU_PANEL : CPU_PANEL;
             for (int j = 0; j < nj; j++)
                 y[t * CPU_PANEL + j] = clampf(acc[j], a->lo, a->hi);
         }

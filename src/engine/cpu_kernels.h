@@ -29,8 +29,10 @@
 /* Width of a weight panel (one AVX-512 register of floats). */
 #define CPU_PANEL 16
 
-/* y[m][n] = clamp(bias[n] + sum_k x[m][k] * W[n][k], lo, hi) for m < M, n < N.
- * x rows are ldx floats apart, y rows ldy; w is packed (above), bias padded. */
+/* y[m][n] = clamp(bias[n] + sum_k x[m][k] * W[n][k], lo, hi) for m < M, n < N, or with
+ * `accumulate` clamp(y[m][n] + sum ..., lo, hi) (the bias is then not read).
+ * x rows are ldx floats apart (rows may overlap: ldx < k), y rows ldy; w is packed
+ * (above), bias padded. */
 typedef struct cpu_gemm_args {
     int m, k, n;
     const float *x;
@@ -40,6 +42,7 @@ typedef struct cpu_gemm_args {
     float *y;
     size_t ldy;
     float lo, hi;
+    int accumulate;
 } cpu_gemm_args;
 
 /* Depthwise convolution of one item, NHWC, depth multiplier 1, output rows [oy0, oy1):

@@ -48,14 +48,14 @@ static ALWAYS_INLINE __mmask16 tail_mask(int n)
 /* MR rows x 32 channels (panels p0, p1). */
 static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, const float *p0,
                                     const float *p1, const float *bias, float *y, size_t ldy,
-                                    __mmask16 m0, __mmask16 m1, __m512 lo, __m512 hi)
+                                    __mmask16 m0, __mmask16 m1, __m512 lo, __m512 hi, int acc)
 {
     __m512 c0[8], c1[8];
     __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + CPU_PANEL);
     UNROLL for (int r = 0; r < MR; r++)
     {
-        c0[r] = b0;
-        c1[r] = b1;
+        c0[r] = acc ? _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy) : b0;
+        c1[r] = acc ? _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + CPU_PANEL) : b1;
     }
     for (int k = 0; k < K; k++) {
         __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
@@ -77,11 +77,12 @@ static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, c
 /* MR rows x 16 channels (panel p0). */
 static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, const float *p0,
                                     const float *bias, float *y, size_t ldy, __mmask16 m0,
-                                    __m512 lo, __m512 hi)
+                                    __m512 lo, __m512 hi, int acc)
 {
     __m512 c0[8];
     __m512 b0 = _mm512_loadu_ps(bias);
-    UNROLL for (int r = 0; r < MR; r++) c0[r] = b0;
+    UNROLL for (int r = 0; r < MR; r++) c0[r] =
+        acc ? _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy) : b0;
     for (int k = 0; k < K; k++) {
         __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
         UNROLL for (int r = 0; r < MR; r++) c0[r] =
@@ -141,11 +142,12 @@ static void gemm_avx512(const cpu_gemm_args *a)
                 if (t + 1 < panels) {
                     const float *p1 = p0 + (size_t)K * CPU_PANEL;
                     __mmask16 mk1 = tail_mask(a->n - (t + 1) * CPU_PANEL);
-#define CALL32(R) kernel_32(R, K, x, a->ldx, p0, p1, bias, y, a->ldy, mk0, mk1, lo, hi)
+#define CALL32(R)                                                                                  \
+    kernel_32(R, K, x, a->ldx, p0, p1, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
                     DISPATCH_MR(mr, CALL32)
 #undef CALL32
                 } else {
-#define CALL16(R) kernel_16(R, K, x, a->ldx, p0, bias, y, a->ldy, mk0, lo, hi)
+#define CALL16(R) kernel_16(R, K, x, a->ldx, p0, bias, y, a->ldy, mk0, lo, hi, a->accumulate)
                     DISPATCH_MR(mr, CALL16)
 #undef CALL16
                 }

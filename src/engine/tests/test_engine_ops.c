@@ -548,6 +548,11 @@ static void engine_checks(void)
         /* 1x1 over several 64x64 tiles and 16-deep slices of the CUDA engine's matrix
          * product, each dimension with a partial last tile */
         {20, 20, 40, 70, 1, 1, 1, 0, 0},
+        /* wide enough for the cpu engine's convolution by filter rows, with border
+         * columns through the patch matrix */
+        {40, 37, 3, 24, 3, 2, 1, 0, 1},
+        {20, 24, 8, 16, 5, 1, 1, 0, 0},
+        {21, 40, 5, 7, 3, 1, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         const conv_case *c = &convs[i];
