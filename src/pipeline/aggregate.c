@@ -31,6 +31,7 @@
  * says so and draws the poses without the video.
  */
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_int.h"
 
 #include "analysis/analysis.h"
 #include "core/log.h"
@@ -46,147 +47,21 @@
 #include <string.h>
 #include <time.h>
 
-/* Appends the compact text of `v` to the merged poses. */
-static cr_status text_add_json(cr_tmpfile *t, const json_t *v, cr_err *err)
-{
-    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) |
-                                JSON_ENCODE_ANY);
-    if (s == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising results");
-    cr_status st = cr_tmpfile_write(t, s, strlen(s), err);
-    free(s);
-    return st;
-}
-
-/* Appends the poses of one chunk artifact; updates the running counters. */
-/* The time grid of the job and what the chunks say of the video. */
-typedef struct merge_grid {
-    double rate;      /* the job's sample rate */
-    double video_fps; /* from the artifacts; 0 = unknown */
-    int cricksy;      /* chunks in Cricksy's format */
-    int64_t dropped;  /* Cricksy frames that fell on a grid point already taken */
-} merge_grid;
-
-/* A pose of Cricksy's chunk format ({"poses", "metadata"}: frame_num and timestamp
- * counted from the chunk's start) placed on the global grid: frame_num = the grid
- * index k of start_sec + timestamp, t and timestamp its time.  0: the pose falls
- * outside the chunk or on a grid point already taken (dropped). */
-static int cricksy_pose_to_grid(json_t *pose, const json_t *meta, merge_grid *g, int64_t last_k)
-{
-    double start = json_number_value(json_object_get(meta, "start_sec"));
-    double end = json_number_value(json_object_get(meta, "end_sec"));
-    double fps = json_number_value(json_object_get(meta, "video_fps"));
-    const json_t *ts = json_object_get(pose, "timestamp");
-    double rel = json_is_number(ts) ? json_number_value(ts)
-                 : fps > 0 ? (double)json_integer_value(json_object_get(pose, "frame_num")) / fps
-                           : -1.0;
-    double t = start + rel;
-    if (!(rel >= 0.0) || !isfinite(t) || (end > start && t >= end))
-        return 0;
-    int64_t k = llround(t * g->rate);
-    if (k <= last_k)
-        return 0;
-    json_object_set_new(pose, "frame_num", json_integer(k));
-    json_object_set_new(pose, "t", json_real(t));
-    json_object_set_new(pose, "timestamp", json_real(t));
-    if (!json_is_boolean(json_object_get(pose, "detected")))
-        json_object_set_new(pose, "detected",
-                            json_boolean(json_is_array(json_object_get(pose, "landmarks"))));
-    return 1;
-}
-
-static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_tmpfile *poses,
-                             json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
-                             analysis_series *series, int *size_known, merge_grid *g, cr_err *err)
+/* Reads chunk `index`'s artifact once and merges it (merge.c); its poses text goes on
+ * to the file. */
+static cr_status merge_chunk(blob_store *blob, const char *key, int index, pipeline_merge *m,
+                             cr_tmpfile *poses, cr_err *err)
 {
     void *data = NULL;
     size_t n = 0;
     cr_status st = blob_get(blob, key, &data, &n, err);
     if (st != CR_OK)
         return st;
-    json_error_t je;
-    json_t *doc = json_loadb(data, n, 0, &je);
+    st = pipeline_merge_chunk(m, key, index, data, n, err);
     cr_free(data);
-    if (doc == NULL)
-        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: bad JSON at line %d: %s",
-                          index, key, je.line, je.text);
-    json_t *arr = json_object_get(doc, "poses");
-    if (!json_is_array(arr)) {
-        json_decref(doc);
-        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: no poses array", index, key);
-    }
-    json_t *meta = json_object_get(doc, "metadata");
-    int cricksy = json_is_object(meta) && json_object_get(doc, "chunk_index") == NULL;
-    g->cricksy |= cricksy;
-    double vfps = json_number_value(json_object_get(cricksy ? meta : doc, "video_fps"));
-    if (vfps > 0 && g->video_fps <= 0)
-        g->video_fps = vfps;
-    /* the frame size of this chunk's landmarks */
-    json_int_t w = json_integer_value(json_object_get(doc, "width"));
-    json_int_t h = json_integer_value(json_object_get(doc, "height"));
-    if (w > 0 && h > 0 && w <= 65536 && h <= 65536) {
-        series->width = (int)w;
-        series->height = (int)h;
-    } else if (json_array_size(arr) > 0) {
-        *size_known = 0;
-        if (series->width <= 0) {
-            series->width = 1000; /* unknown: analysed as a square frame */
-            series->height = 1000;
-        }
-    }
-    int64_t frames = 0, detected = 0;
-    size_t i;
-    json_t *pose;
-    json_array_foreach(arr, i, pose)
-    {
-        if (cricksy && !cricksy_pose_to_grid(pose, meta, g, *last_k)) {
-            g->dropped++;
-            continue;
-        }
-        json_t *kv = json_object_get(pose, "frame_num");
-        if (!json_is_integer(kv)) {
-            st = cr_err_set(err, CR_ERR_FORMAT, "chunk %d: pose %zu has no frame_num", index, i);
-            break;
-        }
-        int64_t k = json_integer_value(kv);
-        if (k <= *last_k) {
-            st = cr_err_set(err, CR_ERR_INTERNAL,
-                            "chunk %d: frame_num %lld after %lld (duplicate or out of order)",
-                            index, (long long)k, (long long)*last_k);
-            break;
-        }
-        /* k > *last_k >= -1, so (k - 1) - *last_k cannot overflow; k - *last_k would
-         * for a frame_num of INT64_MAX (the artifact's bytes are untrusted). */
-        sum->grid_gaps += (k - 1) - *last_k;
-        *last_k = k;
-        /* frame_index becomes the position in the merged series. */
-        json_object_set_new(pose, "frame_index", json_integer(sum->frames));
-        if (sum->frames > 0 && (st = cr_tmpfile_write(poses, ",", 1, err)) != CR_OK)
-            break;
-        if ((st = text_add_json(poses, pose, err)) != CR_OK)
-            break;
-        if ((st = analysis_series_add_pose_json(series, pose, err)) != CR_OK)
-            break;
-        sum->frames++;
-        frames++;
-        if (json_is_true(json_object_get(pose, "detected"))) {
-            sum->frames_detected++;
-            detected++;
-        }
-    }
-    if (st == CR_OK) {
-        json_t *c = json_object();
-        json_object_set_new(c, "index", json_integer(index));
-        json_object_set(c, "start_sec", json_object_get(cricksy ? meta : doc, "start_sec"));
-        json_object_set(c, "end_sec", json_object_get(cricksy ? meta : doc, "end_sec"));
-        json_object_set_new(c, "format", json_string(cricksy ? "cricksy" : "crease"));
-        json_object_set_new(c, "frames", json_integer(frames));
-        json_object_set_new(c, "frames_detected", json_integer(detected));
-        json_object_set(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
-        json_object_set_new(c, "artifact_key", json_string(key));
-        json_array_append_new(chunks, c);
-    }
-    json_decref(doc);
+    if (st == CR_OK && m->text.len > 0)
+        st = cr_tmpfile_write(poses, m->text.p, m->text.len, err);
+    cr_buf_truncate(&m->text, 0);
     return st;
 }
 
@@ -408,13 +283,12 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
     rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
 }
 
-cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
-                                 const char *const *artifact_keys, pose_tracker *tracker,
-                                 pipeline_progress_fn progress, void *progress_ctx,
-                                 pipeline_job_summary *out, pipeline_job_result *result,
-                                 cr_err *err)
+/* pipeline_job_aggregate, with the merge's reference path forced or not. */
+static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
+                           const char *const *artifact_keys, pose_tracker *tracker,
+                           pipeline_progress_fn progress, void *progress_ctx, int reference,
+                           pipeline_job_summary *out, pipeline_job_result *result, cr_err *err)
 {
-    (void)cfg;
     memset(out, 0, sizeof *out);
     memset(result, 0, sizeof *result);
     cr_status st;
@@ -460,35 +334,39 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         return st;
 
     cr_tmpfile poses = {0}, doc = {0};
-    json_t *chunks = json_array(), *head = json_object();
+    json_t *head = json_object();
     json_t *metrics = NULL, *findings = NULL, *report = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
-    analysis_series series = {0};
+    pipeline_merge m;
     report_pictures pictures;
-    int size_known = 1;
-    merge_grid grid = {js.sample_fps, 0, 0, 0};
-    if (chunks == NULL || head == NULL) {
+    double t0 = now_sec();
+    if ((st = pipeline_merge_init(&m, js.sample_fps, reference, err)) != CR_OK)
+        goto done;
+    if (head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
     if ((st = cr_tmpfile_create(&poses, "crease-poses-", err)) != CR_OK)
         goto done;
-    int64_t last_k = -1;
     for (int i = 0; i < nchunks; i++) {
         char key[BLOB_KEY_MAX];
         if (artifact_keys != NULL && artifact_keys[i] != NULL)
             snprintf(key, sizeof key, "%s", artifact_keys[i]);
         else if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
             goto done;
-        if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, &series, &size_known,
-                              &grid, err)) != CR_OK)
+        if ((st = merge_chunk(blob, key, i, &m, &poses, err)) != CR_OK)
             goto done;
-        if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
+        if (progress != NULL && progress(progress_ctx, m.frames) != 0) {
             st = cr_err_set(err, CR_ERR_CANCELLED, "aggregation of job %s stopped", job->id);
             goto done;
         }
     }
     out->chunks = nchunks;
+    out->frames = m.frames;
+    out->frames_detected = m.frames_detected;
+    out->grid_gaps = m.grid_gaps;
+    cr_log_info("job.merged", "job=%s chunks=%d fast=%d frames=%lld ms=%.0f", job->id, nchunks,
+                m.chunks_fast, (long long)m.frames, (now_sec() - t0) * 1000);
 
     /* Analysis: metrics, findings for the job's mode (none or one findings do not
      * know: batting, Cricksy's default), report.html. */
@@ -500,12 +378,12 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     }
     if (mode[0] == '\0')
         mode = "batting";
-    if ((st = analysis_metrics(&series, &metrics, err)) != CR_OK ||
+    if ((st = analysis_metrics(&m.series, &metrics, err)) != CR_OK ||
         (st = analysis_findings(metrics, mode, out->frames, out->frames_detected, &findings,
                                 err)) != CR_OK ||
         (st = analysis_report_json(findings, mode, &report, err)) != CR_OK)
         goto done;
-    if (!size_known)
+    if (!m.size_known)
         json_object_set_new(json_object_get(metrics, "meta"), "note",
                             json_string("frame size missing from the chunk artifacts: "
                                         "analysed as a square frame"));
@@ -517,7 +395,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     /* The head of the results: everything but the poses; it is also deep_results.
      * First what Cricksy's API and frontend read (its analysis worker's keys), then
      * crease's own, under names that do not collide with Cricksy's. */
-    json_object_set_new(head, "pose_summary", pose_summary(job, out, grid.video_fps, js.model));
+    json_object_set_new(head, "pose_summary", pose_summary(job, out, m.video_fps, js.model));
     json_object_set_new(head, "analysis_mode_used", json_string(mode));
     json_t *meta = json_object();
     json_object_set_new(meta, "processing_mode", json_string(cpu_job ? "cpu" : "gpu_chunked"));
@@ -528,7 +406,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(meta, "analysis_mode", json_string(job->analysis_mode));
     json_object_set_new(meta, "analysis_mode_used", json_string(mode));
     json_object_set_new(meta, "model", json_string(js.model));
-    json_object_set_new(meta, "cricksy_chunks", json_boolean(grid.cricksy));
+    json_object_set_new(meta, "cricksy_chunks", json_boolean(m.cricksy));
     json_object_set_new(head, "meta", meta);
     json_t *outputs = json_object();
     json_object_set_new(outputs, "deep_results_s3_key", json_string(out->results_key));
@@ -551,14 +429,14 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(summary, "detection_rate",
                         json_real(out->frames ? (double)out->frames_detected / out->frames : 0));
     json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
-    json_object_set_new(summary, "cricksy_frames_dropped", json_integer(grid.dropped));
+    json_object_set_new(summary, "cricksy_frames_dropped", json_integer(m.dropped));
     json_object_set_new(head, "summary", summary);
-    json_object_set(head, "chunks", chunks);
+    json_object_set(head, "chunks", m.chunks);
     json_object_set_new(head, "frame_width",
-                        series.width > 0 ? json_integer(series.width) : json_null());
+                        m.series.width > 0 ? json_integer(m.series.width) : json_null());
     json_object_set_new(head, "frame_height",
-                        series.height > 0 ? json_integer(series.height) : json_null());
-    json_object_set_new(head, "frame_size_known", json_boolean(size_known));
+                        m.series.height > 0 ? json_integer(m.series.height) : json_null());
+    json_object_set_new(head, "frame_size_known", json_boolean(m.size_known));
     json_object_set_new(head, "report_key", json_string(report_key));
     json_t *compact = analysis_metrics_compact(metrics);
     if (compact != NULL)
@@ -566,8 +444,8 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(head, "metrics", compact);
     json_object_set(head, "findings", findings);
     size_t html_len = 0;
-    report_pictures_make(blob, job, &js, &series, metrics, findings, &pictures);
-    st = analysis_report_html(metrics, findings, head, &series, &pictures.view, &html, &html_len,
+    report_pictures_make(blob, job, &js, &m.series, metrics, findings, &pictures);
+    st = analysis_report_html(metrics, findings, head, &m.series, &pictures.view, &html, &html_len,
                               err);
     report_pictures_free(&pictures);
     if (st != CR_OK)
@@ -617,10 +495,27 @@ done:
     json_decref(metrics);
     json_decref(findings);
     json_decref(report);
-    analysis_series_free(&series);
+    pipeline_merge_free(&m);
     json_decref(head);
-    json_decref(chunks);
     cr_tmpfile_remove(&poses);
     cr_tmpfile_remove(&doc);
     return st;
+}
+
+cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
+                                 const char *const *artifact_keys, pose_tracker *tracker,
+                                 pipeline_progress_fn progress, void *progress_ctx,
+                                 pipeline_job_summary *out, pipeline_job_result *result,
+                                 cr_err *err)
+{
+    return aggregate(cfg, blob, job, artifact_keys, tracker, progress, progress_ctx, 0, out, result,
+                     err);
+}
+
+cr_status pipeline_job_aggregate_reference(const cr_config *cfg, blob_store *blob,
+                                           const store_job *job, const char *const *artifact_keys,
+                                           pose_tracker *tracker, pipeline_job_summary *out,
+                                           pipeline_job_result *result, cr_err *err)
+{
+    return aggregate(cfg, blob, job, artifact_keys, tracker, NULL, NULL, 1, out, result, err);
 }
