@@ -106,6 +106,12 @@ static void chunk_meta(pipeline_merge *m, const json_t *doc, size_t npose)
     }
 }
 
+/* Sets o[key] = v unless v is NULL; non-zero when out of memory. */
+static int set_present(json_t *o, const char *key, json_t *v)
+{
+    return v != NULL && json_object_set(o, key, v) != 0;
+}
+
 /* The chunk's entry of the results' "chunks". */
 static cr_status chunk_entry(pipeline_merge *m, const json_t *doc, const char *key, int index,
                              int64_t frames, int64_t detected, cr_err *err)
@@ -116,15 +122,14 @@ static cr_status chunk_entry(pipeline_merge *m, const json_t *doc, const char *k
     json_t *c = json_object();
     if (c == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
-    /* members the artifact lacks (Cricksy's has no runtime_ms) are left out: a set of
-     * NULL does nothing */
+    /* members the artifact lacks (Cricksy's has no runtime_ms) are left out */
     int bad = json_object_set_new(c, "index", json_integer(index)) != 0;
-    json_object_set(c, "start_sec", json_object_get(src, "start_sec"));
-    json_object_set(c, "end_sec", json_object_get(src, "end_sec"));
+    bad |= set_present(c, "start_sec", json_object_get(src, "start_sec"));
+    bad |= set_present(c, "end_sec", json_object_get(src, "end_sec"));
     bad |= json_object_set_new(c, "format", json_string(cricksy ? "cricksy" : "crease")) != 0;
     bad |= json_object_set_new(c, "frames", json_integer(frames)) != 0;
     bad |= json_object_set_new(c, "frames_detected", json_integer(detected)) != 0;
-    json_object_set(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
+    bad |= set_present(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
     bad |= json_object_set_new(c, "artifact_key", json_string(key)) != 0;
     if (bad || json_array_append_new(m->chunks, c) != 0) {
         if (!bad)
