@@ -26,7 +26,9 @@
  * the skeleton drawn on them.  Each is decoded exactly (its own sampler over the one
  * grid point, no GOP-tail skipping) through the same pinned reader the chunk workers
  * use, scaled to at most PICTURE_WIDTH, drawn on with pose/pose_overlay.h and
- * encoded as a JPEG (video_encode_jpeg).  A picture never fails the job: when the
+ * encoded as a JPEG (video_encode_jpeg), the pictures in parallel threads, each with
+ * its own reader (they are independent; report_pictures_make puts the results back
+ * in order).  A picture never fails the job: when the
  * video cannot be read (deleted, replaced) or a frame cannot be decoded, the report
  * says so and draws the poses without the video.
  */
@@ -42,10 +44,13 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Reads chunk `index`'s artifact once and merges it (merge.c); its poses text goes on
  * to the file. */
@@ -214,7 +219,72 @@ static double now_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The report's pictures (see the top of the file); whatever fails goes to rp->note. */
+/* Opens a reader on the job's video, pinned as the chunk workers read it (pipeline.h,
+ * pipeline_chunk_spec) when upload-complete pinned it. */
+static cr_status picture_reader(blob_store *blob, const store_job *job, cr_reader **r, cr_err *err)
+{
+    size_t etag_len = strlen(job->video_etag);
+    if (etag_len >= sizeof((blob_info *)0)->etag)
+        return cr_err_set(err, CR_ERR_INVALID, "the job's video etag is too long");
+    if (etag_len == 0)
+        return blob_open_reader(blob, job->s3_key, 0, NULL, r, err);
+    blob_info pin = {.size = (uint64_t)job->video_size};
+    memcpy(pin.etag, job->video_etag, etag_len + 1);
+    return blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, r, err);
+}
+
+/* One key frame's picture, made by a thread of report_pictures_make. */
+typedef struct picture_task {
+    const analysis_frame *af; /* NULL: not pictured (no such frame, or no pose in it) */
+    int opened;               /* the reader opened (else st is the open's error) */
+    cr_status st;
+    cr_err err;
+    uint8_t *jpeg; /* owned until report_pictures_make takes it: cr_free */
+    size_t n;
+    int w, h;
+} picture_task;
+
+typedef struct picture_pool {
+    blob_store *blob;
+    const store_job *job;
+    const pipeline_job_settings *js;
+    const analysis_series *series;
+    picture_task *tasks;
+    size_t n;
+    atomic_size_t next; /* the next task to take */
+} picture_pool;
+
+static void *picture_thread(void *arg)
+{
+    picture_pool *pool = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&pool->next, 1);
+        if (i >= pool->n)
+            return NULL;
+        picture_task *t = &pool->tasks[i];
+        if (t->af == NULL)
+            continue;
+        cr_reader *r = NULL;
+        t->st = picture_reader(pool->blob, pool->job, &r, &t->err);
+        t->opened = t->st == CR_OK;
+        if (t->opened)
+            t->st = picture_make(r, pool->js, pool->series, t->af, &t->jpeg, &t->n, &t->w, &t->h,
+                                 &t->err);
+        cr_reader_close(r);
+    }
+}
+
+/* Threads making pictures at once: each decodes its own GOP run (the pictures are
+ * independent), so up to one per core, and at most 4: a 1080p H.264 decoder holds
+ * some 50 MB of reference frames, and DESIGN.md §9 bounds the peak memory. */
+#define PICTURE_THREADS_MAX 4
+
+/* The report's pictures (see the top of the file); whatever fails goes to rp->note.
+ * The pictures are made in parallel (picture_thread) and then taken in the key frames'
+ * order, so the outcome is the one of making them one after the other: the byte
+ * budget is spent in that order, the first error is the one named, and after one that
+ * means the video is gone or changed the later pictures are dropped as if never
+ * tried. */
 static void report_pictures_make(blob_store *blob, const store_job *job,
                                  const pipeline_job_settings *js, const analysis_series *series,
                                  const json_t *metrics, const json_t *findings, report_pictures *rp)
@@ -226,46 +296,62 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
     if (nf == 0 || series->width <= 0 || series->height <= 0 || !(js->sample_fps > 0))
         return;
     double t0 = now_sec();
-    cr_reader *r = NULL;
-    cr_err e = {0};
-    cr_status st;
-    size_t etag_len = strlen(job->video_etag);
-    if (etag_len >= sizeof((blob_info *)0)->etag) {
-        st = cr_err_set(&e, CR_ERR_INVALID, "the job's video etag is too long");
-    } else if (etag_len > 0) {
-        /* pinned as the chunk workers read it (pipeline.h, pipeline_chunk_spec) */
-        blob_info pin = {.size = (uint64_t)job->video_size};
-        memcpy(pin.etag, job->video_etag, etag_len + 1);
-        st = blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, &r, &e);
-    } else {
-        st = blob_open_reader(blob, job->s3_key, 0, NULL, &r, &e);
-    }
-    size_t failed = 0;
-    for (size_t i = 0; st == CR_OK && i < nf; i++) {
+    picture_task tasks[ANALYSIS_REPORT_MAX_PICTURES];
+    memset(tasks, 0, sizeof tasks);
+    size_t todo = 0;
+    for (size_t i = 0; i < nf; i++) {
         const analysis_frame *af = analysis_series_find(series, frames[i]);
-        if (af == NULL || !af->detected)
-            continue;
-        uint8_t *jpeg = NULL;
-        size_t n = 0;
-        int w = 0, h = 0;
-        cr_err fe = {0};
-        cr_status fs = picture_make(r, js, series, af, &jpeg, &n, &w, &h, &fe);
-        if (fs == CR_OK && rp->bytes + n <= ANALYSIS_REPORT_PICTURE_BYTES) {
-            rp->jpeg[rp->n] = jpeg;
-            rp->items[rp->n] = (analysis_picture){af->frame_num, jpeg, n, w, h};
-            rp->n++;
-            rp->bytes += n;
+        if (af != NULL && af->detected) {
+            tasks[i].af = af;
+            todo++;
+        }
+    }
+    /* the video first: when it cannot be read at all, no picture is tried */
+    cr_err e = {0};
+    cr_reader *r = NULL;
+    cr_status st = picture_reader(blob, job, &r, &e);
+    cr_reader_close(r);
+    picture_pool pool = {blob, job, js, series, tasks, st == CR_OK ? nf : 0, 0};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = todo < PICTURE_THREADS_MAX ? todo : PICTURE_THREADS_MAX;
+    if (cpus > 0 && (size_t)cpus < nthreads)
+        nthreads = (size_t)cpus;
+    pthread_t th[PICTURE_THREADS_MAX];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads && st == CR_OK; i++) /* this thread is the first */
+        if (pthread_create(&th[started], NULL, picture_thread, &pool) == 0)
+            started++;
+    picture_thread(&pool);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+
+    size_t failed = 0;
+    for (size_t i = 0; i < nf; i++) {
+        picture_task *t = &tasks[i];
+        if (st != CR_OK || t->af == NULL) {
+            cr_free(t->jpeg);
             continue;
         }
-        cr_free(jpeg);
+        if (!t->opened) { /* no reader: the video cannot be read at all */
+            cr_err_set(&e, t->st, "%s", cr_err_msg(&t->err));
+            st = t->st;
+            continue;
+        }
+        if (t->st == CR_OK && rp->bytes + t->n <= ANALYSIS_REPORT_PICTURE_BYTES) {
+            rp->jpeg[rp->n] = t->jpeg;
+            rp->items[rp->n] = (analysis_picture){t->af->frame_num, t->jpeg, t->n, t->w, t->h};
+            rp->n++;
+            rp->bytes += t->n;
+            continue;
+        }
+        cr_free(t->jpeg);
         failed++;
-        if (fs != CR_OK && e.msg[0] == '\0')
-            cr_err_set(&e, fs, "%s", cr_err_msg(&fe));
+        if (t->st != CR_OK && e.msg[0] == '\0')
+            cr_err_set(&e, t->st, "%s", cr_err_msg(&t->err));
         /* the video itself is gone or changed: no use trying the other frames */
-        if (fs == CR_ERR_NOT_FOUND || fs == CR_ERR_CHANGED)
-            st = fs;
+        if (t->st == CR_ERR_NOT_FOUND || t->st == CR_ERR_CHANGED)
+            st = t->st;
     }
-    cr_reader_close(r);
     if (st != CR_OK)
         snprintf(rp->note, sizeof rp->note,
                  "The video could not be read (%s), so the key frames are not pictured; the "
@@ -278,8 +364,8 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
         cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", job->id, rp->n, nf,
                     rp->note);
     else
-        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu ms=%.0f", job->id, rp->n,
-                    rp->bytes, (now_sec() - t0) * 1000);
+        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu threads=%zu ms=%.0f",
+                    job->id, rp->n, rp->bytes, started + 1, (now_sec() - t0) * 1000);
     rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
 }
 
