@@ -26,9 +26,10 @@
  * the skeleton drawn on them.  Each is decoded exactly (its own sampler over the one
  * grid point, no GOP-tail skipping) through the same pinned reader the chunk workers
  * use, scaled to at most PICTURE_WIDTH, drawn on with pose/pose_overlay.h and
- * encoded as a JPEG (video_encode_jpeg), the pictures in parallel threads, each with
- * its own reader (they are independent; report_pictures_make puts the results back
- * in order).  A picture never fails the job: when the
+ * encoded as a JPEG (video_encode_jpeg).  The pictures are made by threads of their
+ * own, each with its own reader (they are independent), while the aggregation writes
+ * final_results.json; report_pictures_finish takes them back in order for the report,
+ * which is written last.  A picture never fails the job: when the
  * video cannot be read (deleted, replaced) or a frame cannot be decoded, the report
  * says so and draws the poses without the video.
  */
@@ -136,21 +137,6 @@ static void cricksy_metrics_extras(json_t *metrics, const pipeline_job_summary *
 #define PICTURE_WIDTH 640
 #define PICTURE_QSCALE 5
 
-typedef struct report_pictures {
-    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
-    uint8_t *jpeg[ANALYSIS_REPORT_MAX_PICTURES]; /* owned: cr_free */
-    size_t n, bytes;
-    char note[320];
-    analysis_pictures view; /* what the report reads */
-} report_pictures;
-
-static void report_pictures_free(report_pictures *rp)
-{
-    for (size_t i = 0; i < rp->n; i++)
-        cr_free(rp->jpeg[i]);
-    rp->n = 0;
-}
-
 /* Frame `af` of the video: decoded exactly, the skeleton drawn, as a JPEG in *jpeg
  * (cr_free).  *w, *h: its size. */
 static cr_status picture_make(cr_reader *r, const pipeline_job_settings *js,
@@ -233,13 +219,13 @@ static cr_status picture_reader(blob_store *blob, const store_job *job, cr_reade
     return blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, r, err);
 }
 
-/* One key frame's picture, made by a thread of report_pictures_make. */
+/* One key frame's picture, made by picture_thread. */
 typedef struct picture_task {
     const analysis_frame *af; /* NULL: not pictured (no such frame, or no pose in it) */
     int opened;               /* the reader opened (else st is the open's error) */
     cr_status st;
     cr_err err;
-    uint8_t *jpeg; /* owned until report_pictures_make takes it: cr_free */
+    uint8_t *jpeg; /* owned until report_pictures_finish takes it: cr_free */
     size_t n;
     int w, h;
 } picture_task;
@@ -248,12 +234,15 @@ typedef struct picture_pool {
     blob_store *blob;
     const store_job *job;
     const pipeline_job_settings *js;
-    const analysis_series *series;
+    const analysis_series *series; /* read only while the threads run */
     picture_task *tasks;
     size_t n;
     atomic_size_t next; /* the next task to take */
 } picture_pool;
 
+/* Takes tasks until none is left.  Touches no jansson value: the aggregation's thread
+ * goes on with the results meanwhile, and jansson's values are not shared between
+ * threads. */
 static void *picture_thread(void *arg)
 {
     picture_pool *pool = arg;
@@ -279,61 +268,92 @@ static void *picture_thread(void *arg)
  * some 50 MB of reference frames, and DESIGN.md §9 bounds the peak memory. */
 #define PICTURE_THREADS_MAX 4
 
-/* The report's pictures (see the top of the file); whatever fails goes to rp->note.
- * The pictures are made in parallel (picture_thread) and then taken in the key frames'
- * order, so the outcome is the one of making them one after the other: the byte
- * budget is spent in that order, the first error is the one named, and after one that
- * means the video is gone or changed the later pictures are dropped as if never
- * tried. */
-static void report_pictures_make(blob_store *blob, const store_job *job,
-                                 const pipeline_job_settings *js, const analysis_series *series,
-                                 const json_t *metrics, const json_t *findings, report_pictures *rp)
+/* The report's pictures, made in the background between report_pictures_start and
+ * report_pictures_finish, then taken in the key frames' order, so the outcome is the
+ * one of making them one after the other: the byte budget is spent in that order, the
+ * first error is the one named, and after one that means the video is gone or changed
+ * the later pictures are dropped as if never tried. */
+typedef struct report_pictures {
+    /* the work */
+    picture_task tasks[ANALYSIS_REPORT_MAX_PICTURES];
+    picture_pool pool;
+    pthread_t th[PICTURE_THREADS_MAX];
+    size_t threads; /* started */
+    int running;    /* started and not finished */
+    size_t nf;      /* key frames */
+    cr_status st;   /* the video could not be read at all: no picture tried */
+    cr_err err;
+    const char *job_id;
+    double t0;
+    /* the result */
+    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
+    uint8_t *jpeg[ANALYSIS_REPORT_MAX_PICTURES]; /* owned: cr_free */
+    size_t n, bytes;
+    char note[320];
+    analysis_pictures view; /* what the report reads */
+} report_pictures;
+
+/* Starts the pictures of the key frames of `metrics` and `findings` (read here, not
+ * after).  `blob`, `job`, `js` and `series` must stay as they are until
+ * report_pictures_finish. */
+static void report_pictures_start(blob_store *blob, const store_job *job,
+                                  const pipeline_job_settings *js, const analysis_series *series,
+                                  const json_t *metrics, const json_t *findings,
+                                  report_pictures *rp)
 {
     memset(rp, 0, sizeof *rp);
+    rp->job_id = job->id;
     int64_t frames[ANALYSIS_REPORT_MAX_PICTURES];
     size_t nf =
         analysis_report_picture_frames(metrics, findings, frames, ANALYSIS_REPORT_MAX_PICTURES);
     if (nf == 0 || series->width <= 0 || series->height <= 0 || !(js->sample_fps > 0))
         return;
-    double t0 = now_sec();
-    picture_task tasks[ANALYSIS_REPORT_MAX_PICTURES];
-    memset(tasks, 0, sizeof tasks);
+    rp->nf = nf;
+    rp->t0 = now_sec();
     size_t todo = 0;
     for (size_t i = 0; i < nf; i++) {
         const analysis_frame *af = analysis_series_find(series, frames[i]);
         if (af != NULL && af->detected) {
-            tasks[i].af = af;
+            rp->tasks[i].af = af;
             todo++;
         }
     }
     /* the video first: when it cannot be read at all, no picture is tried */
-    cr_err e = {0};
     cr_reader *r = NULL;
-    cr_status st = picture_reader(blob, job, &r, &e);
+    rp->st = picture_reader(blob, job, &r, &rp->err);
     cr_reader_close(r);
-    picture_pool pool = {blob, job, js, series, tasks, st == CR_OK ? nf : 0, 0};
+    rp->pool = (picture_pool){blob, job, js, series, rp->tasks, rp->st == CR_OK ? nf : 0, 0};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t nthreads = todo < PICTURE_THREADS_MAX ? todo : PICTURE_THREADS_MAX;
-    if (cpus > 0 && (size_t)cpus < nthreads)
-        nthreads = (size_t)cpus;
-    pthread_t th[PICTURE_THREADS_MAX];
-    size_t started = 0;
-    for (size_t i = 1; i < nthreads && st == CR_OK; i++) /* this thread is the first */
-        if (pthread_create(&th[started], NULL, picture_thread, &pool) == 0)
-            started++;
-    picture_thread(&pool);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    size_t want = todo < PICTURE_THREADS_MAX ? todo : PICTURE_THREADS_MAX;
+    if (cpus > 0 && (size_t)cpus < want)
+        want = (size_t)cpus;
+    for (size_t i = 0; i < want && rp->st == CR_OK; i++)
+        if (pthread_create(&rp->th[rp->threads], NULL, picture_thread, &rp->pool) == 0)
+            rp->threads++;
+    rp->running = 1;
+}
 
+/* Waits for the pictures (this thread takes what is left, so it works without threads
+ * too) and fills items, note and view.  Whatever fails goes to rp->note. */
+static void report_pictures_finish(report_pictures *rp)
+{
+    if (!rp->running)
+        return;
+    rp->running = 0;
+    picture_thread(&rp->pool);
+    for (size_t i = 0; i < rp->threads; i++)
+        pthread_join(rp->th[i], NULL);
+    cr_err *e = &rp->err;
+    cr_status st = rp->st;
     size_t failed = 0;
-    for (size_t i = 0; i < nf; i++) {
-        picture_task *t = &tasks[i];
+    for (size_t i = 0; i < rp->nf; i++) {
+        picture_task *t = &rp->tasks[i];
         if (st != CR_OK || t->af == NULL) {
             cr_free(t->jpeg);
             continue;
         }
         if (!t->opened) { /* no reader: the video cannot be read at all */
-            cr_err_set(&e, t->st, "%s", cr_err_msg(&t->err));
+            cr_err_set(e, t->st, "%s", cr_err_msg(&t->err));
             st = t->st;
             continue;
         }
@@ -346,8 +366,8 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
         }
         cr_free(t->jpeg);
         failed++;
-        if (t->st != CR_OK && e.msg[0] == '\0')
-            cr_err_set(&e, t->st, "%s", cr_err_msg(&t->err));
+        if (t->st != CR_OK && e->msg[0] == '\0')
+            cr_err_set(e, t->st, "%s", cr_err_msg(&t->err));
         /* the video itself is gone or changed: no use trying the other frames */
         if (t->st == CR_ERR_NOT_FOUND || t->st == CR_ERR_CHANGED)
             st = t->st;
@@ -356,17 +376,26 @@ static void report_pictures_make(blob_store *blob, const store_job *job,
         snprintf(rp->note, sizeof rp->note,
                  "The video could not be read (%s), so the key frames are not pictured; the "
                  "issues show the detected poses as drawings.",
-                 cr_err_msg(&e));
+                 cr_err_msg(e));
     else if (failed > 0)
         snprintf(rp->note, sizeof rp->note, "%zu of the key frames could not be pictured (%s).",
-                 failed, e.msg[0] ? cr_err_msg(&e) : "over the report's size limit");
+                 failed, e->msg[0] ? cr_err_msg(e) : "over the report's size limit");
     if (rp->note[0] != '\0')
-        cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", job->id, rp->n, nf,
-                    rp->note);
+        cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", rp->job_id, rp->n,
+                    rp->nf, rp->note);
     else
         cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu threads=%zu ms=%.0f",
-                    job->id, rp->n, rp->bytes, started + 1, (now_sec() - t0) * 1000);
+                    rp->job_id, rp->n, rp->bytes, rp->threads, (now_sec() - rp->t0) * 1000);
     rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
+}
+
+/* Finishes (if started) and frees the pictures. */
+static void report_pictures_free(report_pictures *rp)
+{
+    report_pictures_finish(rp);
+    for (size_t i = 0; i < rp->n; i++)
+        cr_free(rp->jpeg[i]);
+    rp->n = 0;
 }
 
 /* pipeline_job_aggregate, with the merge's reference path forced or not. */
@@ -425,6 +454,7 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
     pipeline_merge m;
     report_pictures pictures;
+    memset(&pictures, 0, sizeof pictures); /* nothing started: report_pictures_free no-op */
     double t0 = now_sec();
     if ((st = pipeline_merge_init(&m, js.sample_fps, reference, err)) != CR_OK)
         goto done;
@@ -529,22 +559,23 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
         cricksy_metrics_extras(compact, out);
     json_object_set_new(head, "metrics", compact);
     json_object_set(head, "findings", findings);
-    size_t html_len = 0;
-    report_pictures_make(blob, job, &js, &m.series, metrics, findings, &pictures);
-    st = analysis_report_html(metrics, findings, head, &m.series, &pictures.view, &html, &html_len,
-                              err);
-    report_pictures_free(&pictures);
-    if (st != CR_OK)
-        goto done;
-    if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
-        goto done;
+    /* The pictures are made in the background while the results file is written:
+     * until report_pictures_finish nothing changes what they read (the series, the
+     * job), and they touch no jansson value. */
+    report_pictures_start(blob, job, &js, &m.series, metrics, findings, &pictures);
 
     /* deep_results: metrics without per-frame arrays */
     head_text = dump(head);
-    /* the results file: full metrics */
-    cricksy_metrics_extras(metrics, out);
-    json_object_set(head, "metrics", metrics);
-    doc_head = dump(head);
+    /* The results file: the full metrics with Cricksy's extras, in shallow copies of
+     * the head and the metrics (the report below reads them as they are). */
+    json_t *doc_obj = json_copy(head), *full = json_copy(metrics);
+    if (doc_obj != NULL && full != NULL) {
+        cricksy_metrics_extras(full, out);
+        if (json_object_set(doc_obj, "metrics", full) == 0)
+            doc_head = dump(doc_obj);
+    }
+    json_decref(doc_obj);
+    json_decref(full);
     if (head_text == NULL || doc_head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -561,6 +592,15 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
     cr_tmpfile_remove(&poses); /* before the upload: the disk holds one copy at a time */
     if ((st = blob_put_file(blob, out->results_key, doc.path, "application/json", err)) != CR_OK)
         goto done;
+    report_pictures_finish(&pictures);
+    size_t html_len = 0;
+    st = analysis_report_html(metrics, findings, head, &m.series, &pictures.view, &html, &html_len,
+                              err);
+    report_pictures_free(&pictures);
+    if (st != CR_OK)
+        goto done;
+    if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
+        goto done;
     result->deep_results = cr_strdup(head_text);
     result->deep_findings = dump(findings);
     result->deep_report = dump(report);
@@ -575,6 +615,7 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
     }
 
 done:
+    report_pictures_free(&pictures); /* before the series goes: the threads read it */
     cr_free(head_text);
     cr_free(doc_head);
     cr_free(html);
