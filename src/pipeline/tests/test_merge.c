@@ -111,6 +111,14 @@ static json_t *crease_artifact(int index, int64_t k0, int n)
     return doc;
 }
 
+/* The text of `doc` as chunk.c writes it (cr_free); takes the reference. */
+static char *artifact_text(json_t *doc, size_t flags)
+{
+    char *text = json_dumps(doc, flags);
+    json_decref(doc);
+    return text;
+}
+
 /* The artifacts' texts (cr_free each) and their lengths. */
 typedef struct texts {
     char *t[8];
@@ -302,7 +310,7 @@ static void check_crease_artifacts(void)
     CHECK_INT_EQ(merge_both("frame_index absent or first", &ts, NULL), 3);
 
     /* whitespace between poses only: still the fast path */
-    char *text = json_dumps(crease_artifact(0, 0, 4), DUMP_FLAGS);
+    char *text = artifact_text(crease_artifact(0, 0, 4), DUMP_FLAGS);
     texts_add(&ts, edit(text, "\"poses\":", "[", "[ \n"));
     char *t2 = edit(ts.t[0], NULL, "},{\"frame_num\":1,", "} ,\t{\"frame_num\":1,");
     cr_free(ts.t[0]);
@@ -514,7 +522,7 @@ static void check_numbers(void)
 static void add_edited(texts *ts, int index, int64_t k0, int n, const char *after, const char *from,
                        const char *to)
 {
-    char *text = json_dumps(crease_artifact(index, k0, n), DUMP_FLAGS);
+    char *text = artifact_text(crease_artifact(index, k0, n), DUMP_FLAGS);
     texts_add(ts, edit(text, after, from, to));
     cr_free(text);
 }
@@ -655,7 +663,7 @@ static void check_crafted(void)
     f = merge_both("empty", &ts, &st);
     CHECK(f == 0 && st == CR_ERR_FORMAT);
     {
-        char *text = json_dumps(crease_artifact(0, 0, 4), DUMP_FLAGS);
+        char *text = artifact_text(crease_artifact(0, 0, 4), DUMP_FLAGS);
         text[strlen(text) / 2] = '\0';
         texts_add(&ts, text);
     }
@@ -696,7 +704,7 @@ static void check_crafted(void)
     f = merge_both("a landmark x that is a string", &ts, &st);
     CHECK(f == 0 && st == CR_ERR_FORMAT);
     {
-        char *text = json_dumps(crease_artifact(0, 0, 4), DUMP_FLAGS);
+        char *text = artifact_text(crease_artifact(0, 0, 4), DUMP_FLAGS);
         char *a = strstr(text, "\"frame_num\":1,"), *b = a ? strstr(a, "\"landmarks\":[{") : NULL;
         char *c = b ? strstr(b, "},{") : NULL; /* drop the first landmark */
         if (c != NULL)
