@@ -1,7 +1,7 @@
 /*
  * pipeline_int.h -- the pipeline module's private parts: the merge of a job's chunk
  * artifacts into one pose series (merge.c), used by aggregate.c, by the module's
- * tests and by bench/pipeline.  Not for use outside src/pipeline.
+ * tests, bench/pipeline and fuzz/fuzz_chunk_json.c.  Not for use by other modules.
  *
  * pipeline_merge_chunk takes one artifact's bytes at a time, in chunk index order,
  * and appends its poses to the merged text and to the analysis series.  It has two
