@@ -3,7 +3,8 @@
  *
  * The merged file can be large (a 15-minute video at 10 fps is 9,000 poses, ~65 MB
  * of JSON), so it never is in memory: the poses are written as text, one chunk at a
- * time (at most one chunk's parsed tree is in memory), into a temporary file, and
+ * time (at most one chunk's artifact and its merged text are in memory; merge.c,
+ * pipeline_int.h, does the merge), into a temporary file, and
  * the results file is that text behind the head (known only at the end), assembled
  * in a second temporary file and stored from there.  Holding the text in memory
  * instead (twice, at the end) put ~60 MB on the worker's peak for a 15-minute video.  Chunks own disjoint ranges of the global grid
