@@ -10,7 +10,9 @@
  * instead of 10, bit 3 a 60-s instead of a 3-s video), then 1 to 4 artifacts separated
  * by NUL bytes (a NUL is never part of JSON text).
  *
- * Invariants checked: a failure is CR_ERR_FORMAT (malformed artifact) or
+ * Invariants checked: the merge's fast path (pipeline_int.h) gives what its reference
+ * path gives -- the same status and message, poses text, chunk entries, series and
+ * counters -- whatever the bytes; a failure is CR_ERR_FORMAT (malformed artifact) or
  * CR_ERR_INTERNAL (frames out of order or repeated: the merge's own check) with a
  * message; on success the three documents handed to the store are JSON,
  * final_results.json is JSON whose poses are those counted, on strictly increasing
@@ -24,6 +26,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_int.h"
 
 #include <ftw.h>
 #include <jansson.h>
@@ -111,6 +114,42 @@ static void check_results(const pipeline_job_summary *sum, const pipeline_job_re
                "no report.html: %s", cr_err_msg(&err));
 }
 
+/* The merge of the artifacts both ways (merge.c): the same outcome in everything. */
+static void check_merge_paths(const uint8_t *const *art, const size_t *len, int n, double rate)
+{
+    pipeline_merge m[2];
+    cr_status st[2];
+    cr_err err[2] = {{0}, {0}};
+    for (int k = 0; k < 2; k++) {
+        st[k] = pipeline_merge_init(&m[k], rate, k == 0, &err[k]);
+        for (int i = 0; st[k] == CR_OK && i < n; i++)
+            st[k] = pipeline_merge_chunk(&m[k], "chunk", i, (const char *)art[i], len[i], &err[k]);
+    }
+    FUZZ_CHECK(st[0] == st[1] && strcmp(err[0].msg, err[1].msg) == 0,
+               "merge paths: reference %s (%s), fast %s (%s)", cr_status_str(st[0]),
+               cr_err_msg(&err[0]), cr_status_str(st[1]), cr_err_msg(&err[1]));
+    FUZZ_CHECK(m[0].text.len == m[1].text.len &&
+                   (m[0].text.len == 0 || memcmp(m[0].text.p, m[1].text.p, m[0].text.len) == 0),
+               "merge paths: the poses text differs");
+    char *c0 = json_dumps(m[0].chunks, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *c1 = json_dumps(m[1].chunks, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    FUZZ_CHECK(c0 != NULL && c1 != NULL && strcmp(c0, c1) == 0, "merge paths: chunks differ");
+    cr_free(c0);
+    cr_free(c1);
+    const analysis_series *a = &m[0].series, *b = &m[1].series;
+    FUZZ_CHECK(a->n == b->n && a->width == b->width && a->height == b->height &&
+                   (a->n == 0 || memcmp(a->frames, b->frames, a->n * sizeof a->frames[0]) == 0),
+               "merge paths: the series differ");
+    FUZZ_CHECK(m[0].last_k == m[1].last_k && m[0].frames == m[1].frames &&
+                   m[0].frames_detected == m[1].frames_detected &&
+                   m[0].grid_gaps == m[1].grid_gaps && m[0].size_known == m[1].size_known &&
+                   m[0].video_fps == m[1].video_fps && m[0].cricksy == m[1].cricksy &&
+                   m[0].dropped == m[1].dropped,
+               "merge paths: the counters differ");
+    pipeline_merge_free(&m[0]);
+    pipeline_merge_free(&m[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -130,6 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *p = data + 1, *end = data + size;
     cr_err err = {0};
     int n = 0;
+    const uint8_t *art[MAX_CHUNKS];
+    size_t len[MAX_CHUNKS];
     while (n < MAX_CHUNKS) {
         const uint8_t *nul = memchr(p, '\0', (size_t)(end - p));
         const uint8_t *stop = nul && n < MAX_CHUNKS - 1 ? nul : end;
@@ -138,12 +179,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        blob_put(blob, key, p, (size_t)(stop - p), "application/json", &err) ==
                            CR_OK,
                    "storing chunk %d: %s", n, cr_err_msg(&err));
+        art[n] = p;
+        len[n] = (size_t)(stop - p);
         n++;
         if (stop == end)
             break;
         p = stop + 1;
     }
     job.total_chunks = n;
+    check_merge_paths(art, len, n, job.sample_rate);
 
     cr_config cfg;
     memset(&cfg, 0, sizeof cfg);

@@ -3,7 +3,8 @@
  *
  * The merged file can be large (a 15-minute video at 10 fps is 9,000 poses, ~65 MB
  * of JSON), so it never is in memory: the poses are written as text, one chunk at a
- * time (at most one chunk's parsed tree is in memory), into a temporary file, and
+ * time (at most one chunk's artifact and its merged text are in memory; merge.c,
+ * pipeline_int.h, does the merge), into a temporary file, and
  * the results file is that text behind the head (known only at the end), assembled
  * in a second temporary file and stored from there.  Holding the text in memory
  * instead (twice, at the end) put ~60 MB on the worker's peak for a 15-minute video.  Chunks own disjoint ranges of the global grid
@@ -26,11 +27,15 @@
  * the skeleton drawn on them.  Each is decoded exactly (its own sampler over the one
  * grid point, no GOP-tail skipping) through the same pinned reader the chunk workers
  * use, scaled to at most PICTURE_WIDTH, drawn on with pose/pose_overlay.h and
- * encoded as a JPEG (video_encode_jpeg).  A picture never fails the job: when the
+ * encoded as a JPEG (video_encode_jpeg).  The pictures are made by threads of their
+ * own, each with its own reader (they are independent), while the aggregation writes
+ * final_results.json; report_pictures_finish takes them back in order for the report,
+ * which is written last.  A picture never fails the job: when the
  * video cannot be read (deleted, replaced) or a frame cannot be decoded, the report
  * says so and draws the poses without the video.
  */
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_int.h"
 
 #include "analysis/analysis.h"
 #include "core/log.h"
@@ -41,152 +46,29 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-/* Appends the compact text of `v` to the merged poses. */
-static cr_status text_add_json(cr_tmpfile *t, const json_t *v, cr_err *err)
-{
-    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) |
-                                JSON_ENCODE_ANY);
-    if (s == NULL)
-        return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising results");
-    cr_status st = cr_tmpfile_write(t, s, strlen(s), err);
-    free(s);
-    return st;
-}
-
-/* Appends the poses of one chunk artifact; updates the running counters. */
-/* The time grid of the job and what the chunks say of the video. */
-typedef struct merge_grid {
-    double rate;      /* the job's sample rate */
-    double video_fps; /* from the artifacts; 0 = unknown */
-    int cricksy;      /* chunks in Cricksy's format */
-    int64_t dropped;  /* Cricksy frames that fell on a grid point already taken */
-} merge_grid;
-
-/* A pose of Cricksy's chunk format ({"poses", "metadata"}: frame_num and timestamp
- * counted from the chunk's start) placed on the global grid: frame_num = the grid
- * index k of start_sec + timestamp, t and timestamp its time.  0: the pose falls
- * outside the chunk or on a grid point already taken (dropped). */
-static int cricksy_pose_to_grid(json_t *pose, const json_t *meta, merge_grid *g, int64_t last_k)
-{
-    double start = json_number_value(json_object_get(meta, "start_sec"));
-    double end = json_number_value(json_object_get(meta, "end_sec"));
-    double fps = json_number_value(json_object_get(meta, "video_fps"));
-    const json_t *ts = json_object_get(pose, "timestamp");
-    double rel = json_is_number(ts) ? json_number_value(ts)
-                 : fps > 0 ? (double)json_integer_value(json_object_get(pose, "frame_num")) / fps
-                           : -1.0;
-    double t = start + rel;
-    if (!(rel >= 0.0) || !isfinite(t) || (end > start && t >= end))
-        return 0;
-    int64_t k = llround(t * g->rate);
-    if (k <= last_k)
-        return 0;
-    json_object_set_new(pose, "frame_num", json_integer(k));
-    json_object_set_new(pose, "t", json_real(t));
-    json_object_set_new(pose, "timestamp", json_real(t));
-    if (!json_is_boolean(json_object_get(pose, "detected")))
-        json_object_set_new(pose, "detected",
-                            json_boolean(json_is_array(json_object_get(pose, "landmarks"))));
-    return 1;
-}
-
-static cr_status merge_chunk(blob_store *blob, const char *key, int index, cr_tmpfile *poses,
-                             json_t *chunks, int64_t *last_k, pipeline_job_summary *sum,
-                             analysis_series *series, int *size_known, merge_grid *g, cr_err *err)
+/* Reads chunk `index`'s artifact once and merges it (merge.c); its poses text goes on
+ * to the file. */
+static cr_status merge_chunk(blob_store *blob, const char *key, int index, pipeline_merge *m,
+                             cr_tmpfile *poses, cr_err *err)
 {
     void *data = NULL;
     size_t n = 0;
     cr_status st = blob_get(blob, key, &data, &n, err);
     if (st != CR_OK)
         return st;
-    json_error_t je;
-    json_t *doc = json_loadb(data, n, 0, &je);
+    st = pipeline_merge_chunk(m, key, index, data, n, err);
     cr_free(data);
-    if (doc == NULL)
-        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: bad JSON at line %d: %s",
-                          index, key, je.line, je.text);
-    json_t *arr = json_object_get(doc, "poses");
-    if (!json_is_array(arr)) {
-        json_decref(doc);
-        return cr_err_set(err, CR_ERR_FORMAT, "chunk %d artifact %s: no poses array", index, key);
-    }
-    json_t *meta = json_object_get(doc, "metadata");
-    int cricksy = json_is_object(meta) && json_object_get(doc, "chunk_index") == NULL;
-    g->cricksy |= cricksy;
-    double vfps = json_number_value(json_object_get(cricksy ? meta : doc, "video_fps"));
-    if (vfps > 0 && g->video_fps <= 0)
-        g->video_fps = vfps;
-    /* the frame size of this chunk's landmarks */
-    json_int_t w = json_integer_value(json_object_get(doc, "width"));
-    json_int_t h = json_integer_value(json_object_get(doc, "height"));
-    if (w > 0 && h > 0 && w <= 65536 && h <= 65536) {
-        series->width = (int)w;
-        series->height = (int)h;
-    } else if (json_array_size(arr) > 0) {
-        *size_known = 0;
-        if (series->width <= 0) {
-            series->width = 1000; /* unknown: analysed as a square frame */
-            series->height = 1000;
-        }
-    }
-    int64_t frames = 0, detected = 0;
-    size_t i;
-    json_t *pose;
-    json_array_foreach(arr, i, pose)
-    {
-        if (cricksy && !cricksy_pose_to_grid(pose, meta, g, *last_k)) {
-            g->dropped++;
-            continue;
-        }
-        json_t *kv = json_object_get(pose, "frame_num");
-        if (!json_is_integer(kv)) {
-            st = cr_err_set(err, CR_ERR_FORMAT, "chunk %d: pose %zu has no frame_num", index, i);
-            break;
-        }
-        int64_t k = json_integer_value(kv);
-        if (k <= *last_k) {
-            st = cr_err_set(err, CR_ERR_INTERNAL,
-                            "chunk %d: frame_num %lld after %lld (duplicate or out of order)",
-                            index, (long long)k, (long long)*last_k);
-            break;
-        }
-        /* k > *last_k >= -1, so (k - 1) - *last_k cannot overflow; k - *last_k would
-         * for a frame_num of INT64_MAX (the artifact's bytes are untrusted). */
-        sum->grid_gaps += (k - 1) - *last_k;
-        *last_k = k;
-        /* frame_index becomes the position in the merged series. */
-        json_object_set_new(pose, "frame_index", json_integer(sum->frames));
-        if (sum->frames > 0 && (st = cr_tmpfile_write(poses, ",", 1, err)) != CR_OK)
-            break;
-        if ((st = text_add_json(poses, pose, err)) != CR_OK)
-            break;
-        if ((st = analysis_series_add_pose_json(series, pose, err)) != CR_OK)
-            break;
-        sum->frames++;
-        frames++;
-        if (json_is_true(json_object_get(pose, "detected"))) {
-            sum->frames_detected++;
-            detected++;
-        }
-    }
-    if (st == CR_OK) {
-        json_t *c = json_object();
-        json_object_set_new(c, "index", json_integer(index));
-        json_object_set(c, "start_sec", json_object_get(cricksy ? meta : doc, "start_sec"));
-        json_object_set(c, "end_sec", json_object_get(cricksy ? meta : doc, "end_sec"));
-        json_object_set_new(c, "format", json_string(cricksy ? "cricksy" : "crease"));
-        json_object_set_new(c, "frames", json_integer(frames));
-        json_object_set_new(c, "frames_detected", json_integer(detected));
-        json_object_set(c, "runtime_ms", json_object_get(doc, "runtime_ms"));
-        json_object_set_new(c, "artifact_key", json_string(key));
-        json_array_append_new(chunks, c);
-    }
-    json_decref(doc);
+    if (st == CR_OK && m->text.len > 0)
+        st = cr_tmpfile_write(poses, m->text.p, m->text.len, err);
+    cr_buf_truncate(&m->text, 0);
     return st;
 }
 
@@ -256,21 +138,6 @@ static void cricksy_metrics_extras(json_t *metrics, const pipeline_job_summary *
 #define PICTURE_WIDTH 640
 #define PICTURE_QSCALE 5
 
-typedef struct report_pictures {
-    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
-    uint8_t *jpeg[ANALYSIS_REPORT_MAX_PICTURES]; /* owned: cr_free */
-    size_t n, bytes;
-    char note[320];
-    analysis_pictures view; /* what the report reads */
-} report_pictures;
-
-static void report_pictures_free(report_pictures *rp)
-{
-    for (size_t i = 0; i < rp->n; i++)
-        cr_free(rp->jpeg[i]);
-    rp->n = 0;
-}
-
 /* Frame `af` of the video: decoded exactly, the skeleton drawn, as a JPEG in *jpeg
  * (cr_free).  *w, *h: its size. */
 static cr_status picture_make(cr_reader *r, const pipeline_job_settings *js,
@@ -339,82 +206,205 @@ static double now_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The report's pictures (see the top of the file); whatever fails goes to rp->note. */
-static void report_pictures_make(blob_store *blob, const store_job *job,
-                                 const pipeline_job_settings *js, const analysis_series *series,
-                                 const json_t *metrics, const json_t *findings, report_pictures *rp)
+/* Opens a reader on the job's video, pinned as the chunk workers read it (pipeline.h,
+ * pipeline_chunk_spec) when upload-complete pinned it. */
+static cr_status picture_reader(blob_store *blob, const store_job *job, cr_reader **r, cr_err *err)
+{
+    size_t etag_len = strlen(job->video_etag);
+    if (etag_len >= sizeof((blob_info *)0)->etag)
+        return cr_err_set(err, CR_ERR_INVALID, "the job's video etag is too long");
+    if (etag_len == 0)
+        return blob_open_reader(blob, job->s3_key, 0, NULL, r, err);
+    blob_info pin = {.size = (uint64_t)job->video_size};
+    memcpy(pin.etag, job->video_etag, etag_len + 1);
+    return blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, r, err);
+}
+
+/* One key frame's picture, made by picture_thread. */
+typedef struct picture_task {
+    const analysis_frame *af; /* NULL: not pictured (no such frame, or no pose in it) */
+    int opened;               /* the reader opened (else st is the open's error) */
+    cr_status st;
+    cr_err err;
+    uint8_t *jpeg; /* owned until report_pictures_finish takes it: cr_free */
+    size_t n;
+    int w, h;
+} picture_task;
+
+typedef struct picture_pool {
+    blob_store *blob;
+    const store_job *job;
+    const pipeline_job_settings *js;
+    const analysis_series *series; /* read only while the threads run */
+    picture_task *tasks;
+    size_t n;
+    atomic_size_t next; /* the next task to take */
+} picture_pool;
+
+/* Takes tasks until none is left.  Touches no jansson value: the aggregation's thread
+ * goes on with the results meanwhile, and jansson's values are not shared between
+ * threads. */
+static void *picture_thread(void *arg)
+{
+    picture_pool *pool = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&pool->next, 1);
+        if (i >= pool->n)
+            return NULL;
+        picture_task *t = &pool->tasks[i];
+        if (t->af == NULL)
+            continue;
+        cr_reader *r = NULL;
+        t->st = picture_reader(pool->blob, pool->job, &r, &t->err);
+        t->opened = t->st == CR_OK;
+        if (t->opened)
+            t->st = picture_make(r, pool->js, pool->series, t->af, &t->jpeg, &t->n, &t->w, &t->h,
+                                 &t->err);
+        cr_reader_close(r);
+    }
+}
+
+/* Threads making pictures at once: each decodes its own GOP run (the pictures are
+ * independent), so up to one per core, and at most 4: a 1080p H.264 decoder holds
+ * some 50 MB of reference frames, and DESIGN.md §9 bounds the peak memory. */
+#define PICTURE_THREADS_MAX 4
+
+/* The report's pictures, made in the background between report_pictures_start and
+ * report_pictures_finish, then taken in the key frames' order, so the outcome is the
+ * one of making them one after the other: the byte budget is spent in that order, the
+ * first error is the one named, and after one that means the video is gone or changed
+ * the later pictures are dropped as if never tried. */
+typedef struct report_pictures {
+    /* the work */
+    picture_task tasks[ANALYSIS_REPORT_MAX_PICTURES];
+    picture_pool pool;
+    pthread_t th[PICTURE_THREADS_MAX];
+    size_t threads; /* started */
+    int running;    /* started and not finished */
+    size_t nf;      /* key frames */
+    cr_status st;   /* the video could not be read at all: no picture tried */
+    cr_err err;
+    const char *job_id;
+    double t0;
+    /* the result */
+    analysis_picture items[ANALYSIS_REPORT_MAX_PICTURES];
+    uint8_t *jpeg[ANALYSIS_REPORT_MAX_PICTURES]; /* owned: cr_free */
+    size_t n, bytes;
+    char note[320];
+    analysis_pictures view; /* what the report reads */
+} report_pictures;
+
+/* Starts the pictures of the key frames of `metrics` and `findings` (read here, not
+ * after).  `blob`, `job`, `js` and `series` must stay as they are until
+ * report_pictures_finish. */
+static void report_pictures_start(blob_store *blob, const store_job *job,
+                                  const pipeline_job_settings *js, const analysis_series *series,
+                                  const json_t *metrics, const json_t *findings,
+                                  report_pictures *rp)
 {
     memset(rp, 0, sizeof *rp);
+    rp->job_id = job->id;
     int64_t frames[ANALYSIS_REPORT_MAX_PICTURES];
     size_t nf =
         analysis_report_picture_frames(metrics, findings, frames, ANALYSIS_REPORT_MAX_PICTURES);
     if (nf == 0 || series->width <= 0 || series->height <= 0 || !(js->sample_fps > 0))
         return;
-    double t0 = now_sec();
-    cr_reader *r = NULL;
-    cr_err e = {0};
-    cr_status st;
-    size_t etag_len = strlen(job->video_etag);
-    if (etag_len >= sizeof((blob_info *)0)->etag) {
-        st = cr_err_set(&e, CR_ERR_INVALID, "the job's video etag is too long");
-    } else if (etag_len > 0) {
-        /* pinned as the chunk workers read it (pipeline.h, pipeline_chunk_spec) */
-        blob_info pin = {.size = (uint64_t)job->video_size};
-        memcpy(pin.etag, job->video_etag, etag_len + 1);
-        st = blob_open_reader_pinned(blob, job->s3_key, &pin, 0, NULL, &r, &e);
-    } else {
-        st = blob_open_reader(blob, job->s3_key, 0, NULL, &r, &e);
-    }
-    size_t failed = 0;
-    for (size_t i = 0; st == CR_OK && i < nf; i++) {
+    rp->nf = nf;
+    rp->t0 = now_sec();
+    size_t todo = 0;
+    for (size_t i = 0; i < nf; i++) {
         const analysis_frame *af = analysis_series_find(series, frames[i]);
-        if (af == NULL || !af->detected)
-            continue;
-        uint8_t *jpeg = NULL;
-        size_t n = 0;
-        int w = 0, h = 0;
-        cr_err fe = {0};
-        cr_status fs = picture_make(r, js, series, af, &jpeg, &n, &w, &h, &fe);
-        if (fs == CR_OK && rp->bytes + n <= ANALYSIS_REPORT_PICTURE_BYTES) {
-            rp->jpeg[rp->n] = jpeg;
-            rp->items[rp->n] = (analysis_picture){af->frame_num, jpeg, n, w, h};
-            rp->n++;
-            rp->bytes += n;
+        if (af != NULL && af->detected) {
+            rp->tasks[i].af = af;
+            todo++;
+        }
+    }
+    /* the video first: when it cannot be read at all, no picture is tried */
+    cr_reader *r = NULL;
+    rp->st = picture_reader(blob, job, &r, &rp->err);
+    cr_reader_close(r);
+    rp->pool = (picture_pool){blob, job, js, series, rp->tasks, rp->st == CR_OK ? nf : 0, 0};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = todo < PICTURE_THREADS_MAX ? todo : PICTURE_THREADS_MAX;
+    if (cpus > 0 && (size_t)cpus < want)
+        want = (size_t)cpus;
+    for (size_t i = 0; i < want && rp->st == CR_OK; i++)
+        if (pthread_create(&rp->th[rp->threads], NULL, picture_thread, &rp->pool) == 0)
+            rp->threads++;
+    rp->running = 1;
+}
+
+/* Waits for the pictures (this thread takes what is left, so it works without threads
+ * too) and fills items, note and view.  Whatever fails goes to rp->note. */
+static void report_pictures_finish(report_pictures *rp)
+{
+    if (!rp->running)
+        return;
+    rp->running = 0;
+    picture_thread(&rp->pool);
+    for (size_t i = 0; i < rp->threads; i++)
+        pthread_join(rp->th[i], NULL);
+    cr_err *e = &rp->err;
+    cr_status st = rp->st;
+    size_t failed = 0;
+    for (size_t i = 0; i < rp->nf; i++) {
+        picture_task *t = &rp->tasks[i];
+        if (st != CR_OK || t->af == NULL) {
+            cr_free(t->jpeg);
             continue;
         }
-        cr_free(jpeg);
+        if (!t->opened) { /* no reader: the video cannot be read at all */
+            cr_err_set(e, t->st, "%s", cr_err_msg(&t->err));
+            st = t->st;
+            continue;
+        }
+        if (t->st == CR_OK && rp->bytes + t->n <= ANALYSIS_REPORT_PICTURE_BYTES) {
+            rp->jpeg[rp->n] = t->jpeg;
+            rp->items[rp->n] = (analysis_picture){t->af->frame_num, t->jpeg, t->n, t->w, t->h};
+            rp->n++;
+            rp->bytes += t->n;
+            continue;
+        }
+        cr_free(t->jpeg);
         failed++;
-        if (fs != CR_OK && e.msg[0] == '\0')
-            cr_err_set(&e, fs, "%s", cr_err_msg(&fe));
+        if (t->st != CR_OK && e->msg[0] == '\0')
+            cr_err_set(e, t->st, "%s", cr_err_msg(&t->err));
         /* the video itself is gone or changed: no use trying the other frames */
-        if (fs == CR_ERR_NOT_FOUND || fs == CR_ERR_CHANGED)
-            st = fs;
+        if (t->st == CR_ERR_NOT_FOUND || t->st == CR_ERR_CHANGED)
+            st = t->st;
     }
-    cr_reader_close(r);
     if (st != CR_OK)
         snprintf(rp->note, sizeof rp->note,
                  "The video could not be read (%s), so the key frames are not pictured; the "
                  "issues show the detected poses as drawings.",
-                 cr_err_msg(&e));
+                 cr_err_msg(e));
     else if (failed > 0)
         snprintf(rp->note, sizeof rp->note, "%zu of the key frames could not be pictured (%s).",
-                 failed, e.msg[0] ? cr_err_msg(&e) : "over the report's size limit");
+                 failed, e->msg[0] ? cr_err_msg(e) : "over the report's size limit");
     if (rp->note[0] != '\0')
-        cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", job->id, rp->n, nf,
-                    rp->note);
+        cr_log_warn("job.report_pictures", "job=%s pictures=%zu of %zu: %s", rp->job_id, rp->n,
+                    rp->nf, rp->note);
     else
-        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu ms=%.0f", job->id, rp->n,
-                    rp->bytes, (now_sec() - t0) * 1000);
+        cr_log_info("job.report_pictures", "job=%s pictures=%zu bytes=%zu threads=%zu ms=%.0f",
+                    rp->job_id, rp->n, rp->bytes, rp->threads, (now_sec() - rp->t0) * 1000);
     rp->view = (analysis_pictures){rp->items, rp->n, rp->note[0] ? rp->note : NULL};
 }
 
-cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
-                                 const char *const *artifact_keys, pose_tracker *tracker,
-                                 pipeline_progress_fn progress, void *progress_ctx,
-                                 pipeline_job_summary *out, pipeline_job_result *result,
-                                 cr_err *err)
+/* Finishes (if started) and frees the pictures. */
+static void report_pictures_free(report_pictures *rp)
 {
-    (void)cfg;
+    report_pictures_finish(rp);
+    for (size_t i = 0; i < rp->n; i++)
+        cr_free(rp->jpeg[i]);
+    rp->n = 0;
+}
+
+/* pipeline_job_aggregate, with the merge's reference path forced or not. */
+static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
+                           const char *const *artifact_keys, pose_tracker *tracker,
+                           pipeline_progress_fn progress, void *progress_ctx, int reference,
+                           pipeline_job_summary *out, pipeline_job_result *result, cr_err *err)
+{
     memset(out, 0, sizeof *out);
     memset(result, 0, sizeof *result);
     cr_status st;
@@ -460,35 +450,40 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
         return st;
 
     cr_tmpfile poses = {0}, doc = {0};
-    json_t *chunks = json_array(), *head = json_object();
+    json_t *head = json_object();
     json_t *metrics = NULL, *findings = NULL, *report = NULL;
     char *head_text = NULL, *doc_head = NULL, *html = NULL;
-    analysis_series series = {0};
+    pipeline_merge m;
     report_pictures pictures;
-    int size_known = 1;
-    merge_grid grid = {js.sample_fps, 0, 0, 0};
-    if (chunks == NULL || head == NULL) {
+    memset(&pictures, 0, sizeof pictures); /* nothing started: report_pictures_free no-op */
+    double t0 = now_sec();
+    if ((st = pipeline_merge_init(&m, js.sample_fps, reference, err)) != CR_OK)
+        goto done;
+    if (head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
     }
     if ((st = cr_tmpfile_create(&poses, "crease-poses-", err)) != CR_OK)
         goto done;
-    int64_t last_k = -1;
     for (int i = 0; i < nchunks; i++) {
         char key[BLOB_KEY_MAX];
         if (artifact_keys != NULL && artifact_keys[i] != NULL)
             snprintf(key, sizeof key, "%s", artifact_keys[i]);
         else if ((st = blob_key_chunk(job->session_id, job->id, i, key, sizeof key, err)) != CR_OK)
             goto done;
-        if ((st = merge_chunk(blob, key, i, &poses, chunks, &last_k, out, &series, &size_known,
-                              &grid, err)) != CR_OK)
+        if ((st = merge_chunk(blob, key, i, &m, &poses, err)) != CR_OK)
             goto done;
-        if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
+        if (progress != NULL && progress(progress_ctx, m.frames) != 0) {
             st = cr_err_set(err, CR_ERR_CANCELLED, "aggregation of job %s stopped", job->id);
             goto done;
         }
     }
     out->chunks = nchunks;
+    out->frames = m.frames;
+    out->frames_detected = m.frames_detected;
+    out->grid_gaps = m.grid_gaps;
+    cr_log_info("job.merged", "job=%s chunks=%d fast=%d frames=%lld ms=%.0f", job->id, nchunks,
+                m.chunks_fast, (long long)m.frames, (now_sec() - t0) * 1000);
 
     /* Analysis: metrics, findings for the job's mode (none or one findings do not
      * know: batting, Cricksy's default), report.html. */
@@ -500,12 +495,12 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     }
     if (mode[0] == '\0')
         mode = "batting";
-    if ((st = analysis_metrics(&series, &metrics, err)) != CR_OK ||
+    if ((st = analysis_metrics(&m.series, &metrics, err)) != CR_OK ||
         (st = analysis_findings(metrics, mode, out->frames, out->frames_detected, &findings,
                                 err)) != CR_OK ||
         (st = analysis_report_json(findings, mode, &report, err)) != CR_OK)
         goto done;
-    if (!size_known)
+    if (!m.size_known)
         json_object_set_new(json_object_get(metrics, "meta"), "note",
                             json_string("frame size missing from the chunk artifacts: "
                                         "analysed as a square frame"));
@@ -517,7 +512,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     /* The head of the results: everything but the poses; it is also deep_results.
      * First what Cricksy's API and frontend read (its analysis worker's keys), then
      * crease's own, under names that do not collide with Cricksy's. */
-    json_object_set_new(head, "pose_summary", pose_summary(job, out, grid.video_fps, js.model));
+    json_object_set_new(head, "pose_summary", pose_summary(job, out, m.video_fps, js.model));
     json_object_set_new(head, "analysis_mode_used", json_string(mode));
     json_t *meta = json_object();
     json_object_set_new(meta, "processing_mode", json_string(cpu_job ? "cpu" : "gpu_chunked"));
@@ -528,7 +523,7 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(meta, "analysis_mode", json_string(job->analysis_mode));
     json_object_set_new(meta, "analysis_mode_used", json_string(mode));
     json_object_set_new(meta, "model", json_string(js.model));
-    json_object_set_new(meta, "cricksy_chunks", json_boolean(grid.cricksy));
+    json_object_set_new(meta, "cricksy_chunks", json_boolean(m.cricksy));
     json_object_set_new(head, "meta", meta);
     json_t *outputs = json_object();
     json_object_set_new(outputs, "deep_results_s3_key", json_string(out->results_key));
@@ -551,36 +546,37 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     json_object_set_new(summary, "detection_rate",
                         json_real(out->frames ? (double)out->frames_detected / out->frames : 0));
     json_object_set_new(summary, "grid_gaps", json_integer(out->grid_gaps));
-    json_object_set_new(summary, "cricksy_frames_dropped", json_integer(grid.dropped));
+    json_object_set_new(summary, "cricksy_frames_dropped", json_integer(m.dropped));
     json_object_set_new(head, "summary", summary);
-    json_object_set(head, "chunks", chunks);
+    json_object_set(head, "chunks", m.chunks);
     json_object_set_new(head, "frame_width",
-                        series.width > 0 ? json_integer(series.width) : json_null());
+                        m.series.width > 0 ? json_integer(m.series.width) : json_null());
     json_object_set_new(head, "frame_height",
-                        series.height > 0 ? json_integer(series.height) : json_null());
-    json_object_set_new(head, "frame_size_known", json_boolean(size_known));
+                        m.series.height > 0 ? json_integer(m.series.height) : json_null());
+    json_object_set_new(head, "frame_size_known", json_boolean(m.size_known));
     json_object_set_new(head, "report_key", json_string(report_key));
     json_t *compact = analysis_metrics_compact(metrics);
     if (compact != NULL)
         cricksy_metrics_extras(compact, out);
     json_object_set_new(head, "metrics", compact);
     json_object_set(head, "findings", findings);
-    size_t html_len = 0;
-    report_pictures_make(blob, job, &js, &series, metrics, findings, &pictures);
-    st = analysis_report_html(metrics, findings, head, &series, &pictures.view, &html, &html_len,
-                              err);
-    report_pictures_free(&pictures);
-    if (st != CR_OK)
-        goto done;
-    if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
-        goto done;
+    /* The pictures are made in the background while the results file is written:
+     * until report_pictures_finish nothing changes what they read (the series, the
+     * job), and they touch no jansson value. */
+    report_pictures_start(blob, job, &js, &m.series, metrics, findings, &pictures);
 
     /* deep_results: metrics without per-frame arrays */
     head_text = dump(head);
-    /* the results file: full metrics */
-    cricksy_metrics_extras(metrics, out);
-    json_object_set(head, "metrics", metrics);
-    doc_head = dump(head);
+    /* The results file: the full metrics with Cricksy's extras, in shallow copies of
+     * the head and the metrics (the report below reads them as they are). */
+    json_t *doc_obj = json_copy(head), *full = json_copy(metrics);
+    if (doc_obj != NULL && full != NULL) {
+        cricksy_metrics_extras(full, out);
+        if (json_object_set(doc_obj, "metrics", full) == 0)
+            doc_head = dump(doc_obj);
+    }
+    json_decref(doc_obj);
+    json_decref(full);
     if (head_text == NULL || doc_head == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto done;
@@ -597,6 +593,15 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     cr_tmpfile_remove(&poses); /* before the upload: the disk holds one copy at a time */
     if ((st = blob_put_file(blob, out->results_key, doc.path, "application/json", err)) != CR_OK)
         goto done;
+    report_pictures_finish(&pictures);
+    size_t html_len = 0;
+    st = analysis_report_html(metrics, findings, head, &m.series, &pictures.view, &html, &html_len,
+                              err);
+    report_pictures_free(&pictures);
+    if (st != CR_OK)
+        goto done;
+    if ((st = blob_put(blob, report_key, html, html_len, "text/html; charset=utf-8", err)) != CR_OK)
+        goto done;
     result->deep_results = cr_strdup(head_text);
     result->deep_findings = dump(findings);
     result->deep_report = dump(report);
@@ -611,16 +616,34 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
     }
 
 done:
+    report_pictures_free(&pictures); /* before the series goes: the threads read it */
     cr_free(head_text);
     cr_free(doc_head);
     cr_free(html);
     json_decref(metrics);
     json_decref(findings);
     json_decref(report);
-    analysis_series_free(&series);
+    pipeline_merge_free(&m);
     json_decref(head);
-    json_decref(chunks);
     cr_tmpfile_remove(&poses);
     cr_tmpfile_remove(&doc);
     return st;
+}
+
+cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const store_job *job,
+                                 const char *const *artifact_keys, pose_tracker *tracker,
+                                 pipeline_progress_fn progress, void *progress_ctx,
+                                 pipeline_job_summary *out, pipeline_job_result *result,
+                                 cr_err *err)
+{
+    return aggregate(cfg, blob, job, artifact_keys, tracker, progress, progress_ctx, 0, out, result,
+                     err);
+}
+
+cr_status pipeline_job_aggregate_reference(const cr_config *cfg, blob_store *blob,
+                                           const store_job *job, const char *const *artifact_keys,
+                                           pose_tracker *tracker, pipeline_job_summary *out,
+                                           pipeline_job_result *result, cr_err *err)
+{
+    return aggregate(cfg, blob, job, artifact_keys, tracker, NULL, NULL, 1, out, result, err);
 }

@@ -9,6 +9,10 @@
  *     or duplicate, the person found in (nearly) every frame, one artifact per chunk
  *   - the same video as one 'cpu' job (no chunks) gives the same grid and landmarks
  *     close to the chunked run (tracking restarts at chunk edges: small differences)
+ *   - the merge of the real chunk artifacts: the fast path takes every one and gives
+ *     what the reference path gives (the same poses text and series), and the whole
+ *     aggregation stores the same final_results.json, report.html and deep_results
+ *     both ways, byte for byte
  *   - the analysis: final_results.json has metrics (per-frame series, computed on the
  *     480x360 sampled frames), findings and report_key; deep_results the same
  *     metrics without per-frame arrays; report.html exists and is a whole page
@@ -30,6 +34,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_int.h"
 #include "store_test_util.h"
 #include "pipeline_test_env.h"
 
@@ -189,6 +194,90 @@ static void check_series(json_t *doc)
 
 /* Mean distance (normalized units) between the landmarks of two series, over frames
  * where both detected a pose. */
+/* An object's bytes as text (cr_free), NULL when it cannot be read. */
+static char *blob_text(blob_store *blob, const char *key, size_t *len)
+{
+    void *data = NULL;
+    cr_err e = {0};
+    *len = 0;
+    if (blob_get(blob, key, &data, len, &e) != CR_OK) {
+        fprintf(stderr, "%s: %s\n", key, cr_err_msg(&e));
+        return NULL;
+    }
+    return data;
+}
+
+/* The merge and the aggregation of a real job both ways (pipeline_int.h). */
+static void check_merge_paths(const cr_config *cfg, blob_store *blob, store *st, const char *job_id)
+{
+    cr_err e = {0};
+    store_job job;
+    store_chunk rows[DURATION];
+    const char *keys[DURATION] = {0};
+    int n = 0;
+    CHECK(store_job_get(st, job_id, &job, &e) == CR_OK);
+    CHECK(store_chunks_of_job(st, job_id, rows, DURATION, &n, &e) == CR_OK);
+    CHECK_INT_EQ(n, DURATION);
+    pipeline_merge ref, fast;
+    CHECK(pipeline_merge_init(&ref, FPS, 1, &e) == CR_OK);
+    CHECK(pipeline_merge_init(&fast, FPS, 0, &e) == CR_OK);
+    for (int i = 0; i < n; i++) {
+        keys[i] = rows[i].artifact_s3_key;
+        size_t len = 0;
+        char *data = blob_text(blob, keys[i], &len);
+        CHECK(data != NULL);
+        if (data == NULL)
+            continue;
+        CHECK_MSG(pipeline_merge_chunk(&ref, keys[i], i, data, len, &e) == CR_OK, "%s",
+                  cr_err_msg(&e));
+        CHECK_MSG(pipeline_merge_chunk(&fast, keys[i], i, data, len, &e) == CR_OK, "%s",
+                  cr_err_msg(&e));
+        cr_free(data);
+    }
+    CHECK_INT_EQ(fast.chunks_fast, n);
+    CHECK_INT_EQ(ref.chunks_fast, 0);
+    CHECK_INT_EQ(fast.frames, DURATION * FPS);
+    CHECK(fast.text.len > 0 && fast.text.len == ref.text.len &&
+          memcmp(fast.text.p, ref.text.p, ref.text.len) == 0);
+    CHECK(fast.series.n == ref.series.n && fast.series.n > 0 &&
+          memcmp(fast.series.frames, ref.series.frames,
+                 fast.series.n * sizeof fast.series.frames[0]) == 0);
+    CHECK(fast.frames_detected == ref.frames_detected && fast.last_k == ref.last_k);
+    pipeline_merge_free(&ref);
+    pipeline_merge_free(&fast);
+
+    /* the whole aggregation: what is stored, byte for byte */
+    char *res[2] = {0}, *rep[2] = {0}, *deep[2] = {0};
+    size_t res_len[2] = {0}, rep_len[2] = {0};
+    char report_key[BLOB_KEY_MAX];
+    CHECK(blob_key_report(job.session_id, job.id, report_key, sizeof report_key, &e) == CR_OK);
+    for (int k = 0; k < 2; k++) {
+        pipeline_job_summary js;
+        pipeline_job_result jr = {0};
+        cr_status s =
+            k == 0 ? pipeline_job_aggregate_reference(cfg, blob, &job, keys, NULL, &js, &jr, &e)
+                   : pipeline_job_aggregate(cfg, blob, &job, keys, NULL, NULL, NULL, &js, &jr, &e);
+        CHECK_MSG(s == CR_OK, "%s", cr_err_msg(&e));
+        if (s != CR_OK)
+            continue;
+        res[k] = blob_text(blob, js.results_key, &res_len[k]);
+        rep[k] = blob_text(blob, report_key, &rep_len[k]);
+        deep[k] = jr.deep_results;
+        jr.deep_results = NULL;
+        pipeline_job_result_free(&jr);
+    }
+    CHECK(res[0] != NULL && res[1] != NULL && res_len[0] == res_len[1] &&
+          memcmp(res[0], res[1], res_len[0]) == 0);
+    CHECK(rep[0] != NULL && rep[1] != NULL && rep_len[0] == rep_len[1] &&
+          memcmp(rep[0], rep[1], rep_len[0]) == 0);
+    CHECK(deep[0] != NULL && deep[1] != NULL && strcmp(deep[0], deep[1]) == 0);
+    for (int k = 0; k < 2; k++) {
+        cr_free(res[k]);
+        cr_free(rep[k]);
+        cr_free(deep[k]);
+    }
+}
+
 static double mean_landmark_distance(json_t *a, json_t *b)
 {
     json_t *pa = json_object_get(a, "poses"), *pb = json_object_get(b, "poses");
@@ -560,6 +649,7 @@ int main(int argc, char **argv)
         }
         CHECK_STR_EQ(json_string_value(json_object_get(chunked, "analysis_mode")), "batting");
     }
+    check_merge_paths(&cfg, blob, st, sub.job_id);
     /* Artifacts written before they recorded the frame size: analysed as a square
      * frame, and the results say so. */
     store_job job;
