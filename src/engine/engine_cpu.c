@@ -153,6 +153,46 @@ static int im2col_band(int OW, size_t K)
     return rows < 1 ? 1 : (int)rows;
 }
 
+/* A matrix product of node n's packed weights: k inputs, its output channels and clamp;
+ * the rows, x and y are the caller's. */
+static cpu_gemm_args node_gemm(const engine_graph_node *n, const cpu_node *cn, int k, int oc)
+{
+    cpu_gemm_args a = {.k = k,
+                       .n = oc,
+                       .w = cn->packed,
+                       .bias = cn->bias,
+                       .ldx = (size_t)k,
+                       .ldy = (size_t)oc,
+                       .lo = n->act_min,
+                       .hi = n->act_max};
+    return a;
+}
+
+/* Depthwise node n over an input w wide with c channels, every output row of an
+ * oh x ow output; x, y (and for a band h, iy_base, oy0, oy1) are the caller's. */
+static cpu_dw_args node_dw(const engine_graph_node *n, const cpu_node *cn, int h, int w, int c,
+                           int oh, int ow)
+{
+    cpu_dw_args a = {.h = h,
+                     .w = w,
+                     .c = c,
+                     .oh = oh,
+                     .oy1 = oh,
+                     .ow = ow,
+                     .kh = n->kh,
+                     .kw = n->kw,
+                     .sh = n->stride_h,
+                     .sw = n->stride_w,
+                     .pad_top = cn->pad_top,
+                     .pad_left = cn->pad_left,
+                     .wt = cn->packed,
+                     .bias = cn->bias,
+                     .cpad = padded(c),
+                     .lo = n->act_min,
+                     .hi = n->act_max};
+    return a;
+}
+
 /* Output row oy of one item by filter rows (see "ROWS" at the top): for each filter row
  * inside the input, one matrix product over the columns whose taps are all inside, its
  * inputs read in place; the other columns through the patch matrix. */
@@ -164,13 +204,10 @@ static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_
     int kwc = n->kw * C;
     size_t K = (size_t)n->kh * kwc;
     float *yrow = y + (size_t)oy * OW * OC;
-    cpu_gemm_args a = {.k = kwc,
-                       .n = OC,
-                       .bias = cn->bias,
-                       .ldx = (size_t)n->stride_w * C,
-                       .ldy = (size_t)OC,
-                       .m = cn->col1 - cn->col0,
-                       .y = yrow + (size_t)cn->col0 * OC};
+    cpu_gemm_args a = node_gemm(n, cn, kwc, OC);
+    a.ldx = (size_t)n->stride_w * C; /* the input row's pixels at the stride, in place */
+    a.m = cn->col1 - cn->col0;
+    a.y = yrow + (size_t)cn->col0 * OC;
     int first = 1, last_ky = -1;
     for (int ky = 0; ky < n->kh; ky++) {
         int iy = oy * n->stride_h - cn->pad_top + ky;
@@ -194,15 +231,8 @@ static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_
             for (int o = 0; o < OC; o++)
                 yrow[(size_t)ox * OC + o] = fminf(fmaxf(cn->bias[o], n->act_min), n->act_max);
     }
-    cpu_gemm_args b = {.k = (int)K,
-                       .n = OC,
-                       .w = cn->packed,
-                       .bias = cn->bias,
-                       .ldx = K,
-                       .ldy = (size_t)OC,
-                       .lo = n->act_min,
-                       .hi = n->act_max,
-                       .x = c->scratch};
+    cpu_gemm_args b = node_gemm(n, cn, (int)K, OC);
+    b.x = c->scratch;
     int spans[2][2] = {{0, cn->col0}, {cn->col1, OW}};
     for (int k = 0; k < 2; k++)
         if (spans[k][1] > spans[k][0]) {
@@ -221,14 +251,7 @@ static void conv2d(const cpu_ctx *c, int ni)
     const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
     int items = xt->dims[0], C = xt->dims[3], OC = yt->dims[3];
     size_t M = (size_t)yt->dims[1] * yt->dims[2], K = (size_t)n->kh * n->kw * C;
-    cpu_gemm_args a = {.k = (int)K,
-                       .n = OC,
-                       .w = cn->packed,
-                       .bias = cn->bias,
-                       .ldx = K,
-                       .ldy = (size_t)OC,
-                       .lo = n->act_min,
-                       .hi = n->act_max};
+    cpu_gemm_args a = node_gemm(n, cn, (int)K, OC);
     if (cn->direct) { /* all items at once: their rows follow each other */
         a.m = (int)(M * items);
         a.x = c->buf[cn->x];
@@ -263,23 +286,7 @@ static void dwconv2d(const cpu_ctx *c, int ni)
     const cpu_node *cn = &c->nodes[ni];
     const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
     int items = xt->dims[0];
-    cpu_dw_args a = {.h = xt->dims[1],
-                     .w = xt->dims[2],
-                     .c = xt->dims[3],
-                     .oh = yt->dims[1],
-                     .oy1 = yt->dims[1],
-                     .ow = yt->dims[2],
-                     .kh = n->kh,
-                     .kw = n->kw,
-                     .sh = n->stride_h,
-                     .sw = n->stride_w,
-                     .pad_top = cn->pad_top,
-                     .pad_left = cn->pad_left,
-                     .wt = cn->packed,
-                     .bias = cn->bias,
-                     .cpad = padded(xt->dims[3]),
-                     .lo = n->act_min,
-                     .hi = n->act_max};
+    cpu_dw_args a = node_dw(n, cn, xt->dims[1], xt->dims[2], xt->dims[3], yt->dims[1], yt->dims[2]);
     for (int b = 0; b < items; b++) {
         a.x = c->buf[cn->x] + (size_t)b * (xt->count / items);
         a.y = c->buf[n->out] + (size_t)b * (yt->count / items);
@@ -384,40 +391,11 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
     int CE = g->tensors[ne->out].dims[3], OH = dt->dims[1], OW = dt->dims[2];
     int CO = g->tensors[np->out].dims[3];
     size_t row_e = (size_t)W * CE;
-    cpu_gemm_args ge = {.k = CI,
-                        .n = CE,
-                        .w = ce->packed,
-                        .bias = ce->bias,
-                        .ldx = (size_t)CI,
-                        .ldy = (size_t)CE,
-                        .lo = ne->act_min,
-                        .hi = ne->act_max};
-    cpu_gemm_args gp = {.k = CE,
-                        .n = CO,
-                        .w = cp->packed,
-                        .bias = cp->bias,
-                        .ldx = (size_t)CE,
-                        .ldy = (size_t)CO,
-                        .x = c->band_d,
-                        .lo = np->act_min,
-                        .hi = np->act_max};
-    cpu_dw_args da = {.w = W,
-                      .c = CE,
-                      .oh = OH,
-                      .ow = OW,
-                      .kh = nd->kh,
-                      .kw = nd->kw,
-                      .sh = nd->stride_h,
-                      .sw = nd->stride_w,
-                      .pad_top = cd->pad_top,
-                      .pad_left = cd->pad_left,
-                      .wt = cd->packed,
-                      .bias = cd->bias,
-                      .cpad = padded(CE),
-                      .x = c->band_e,
-                      .y = c->band_d,
-                      .lo = nd->act_min,
-                      .hi = nd->act_max};
+    cpu_gemm_args ge = node_gemm(ne, ce, CI, CE), gp = node_gemm(np, cp, CE, CO);
+    gp.x = c->band_d;
+    cpu_dw_args da = node_dw(nd, cd, 0, W, CE, OH, OW);
+    da.x = c->band_e;
+    da.y = c->band_d;
     float lo = ch->a >= 0 ? g->nodes[ch->a].act_min : 0,
           hi = ch->a >= 0 ? g->nodes[ch->a].act_max : 0;
     for (int b = 0; b < items; b++) {
