@@ -7,14 +7,21 @@
  * model is nearly all 1x1 convolutions (~88 % of the multiply-adds of the full
  * landmark model) and depthwise ones; those two get kernels of their own
  * (cpu_kernels.h), in an AVX-512 build chosen at load time where the CPU has it and a
- * portable one everywhere else.
+ * portable one everywhere else.  Measured (bench_pose_engine, full landmark model with
+ * the pipeline's outputs, one thread, 2-core EPYC with AVX-512): 5.9 ms a frame against
+ * XNNPACK's 7.2 in the same run; the portable build takes ~110 ms, which is why
+ * engine_default (engine.c) picks this engine only where the AVX-512 kernels run.
+ * The floor: this core peaks near 100 GMAC/s, and the model is 351 MMAC (3.5 ms).
  *
  * Operators:
  *   conv2d 1x1, stride 1, no padding   the matrix product on the activations directly
- *   conv2d, any other                  its patch matrix (im2col, zeros for the padding)
- *                                      into a scratch buffer, then the matrix product
+ *   conv2d, any other                  by filter rows (ROWS below) where a row has 16
+ *                                      or more inside columns; else its patch matrix
+ *                                      (im2col, zeros for the padding) in bands, then
+ *                                      the matrix product
  *   dwconv2d                           the depthwise kernel
- *   add, pad, resize_bilinear          plain float loops here (vectorizable)
+ *   add                                the kernels' vector add (also inside chains)
+ *   pad, resize_bilinear               plain float loops here (vectorizable)
  *   max_pool, depth_to_space, reshape,
  *   concat, logistic                   the reference engine's code (engine_ref_run_node):
  *                                      they are a negligible part of the work
