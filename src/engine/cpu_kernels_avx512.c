@@ -184,17 +184,19 @@ static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
  * outside the input are skipped and columns outside it load as zeros (a zero-masked load
  * reads no memory), and outputs past the row's end are not stored: the borders.  Each
  * output's taps are summed in the order ky, then kx, as in the portable kernel. */
-static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int masked,
-                                   const __m512 *w, __m512 b, int oy, int ox, int c, __mmask16 mk,
-                                   __m512 lo, __m512 hi)
+static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int R,
+                                   int masked, const __m512 *w, __m512 b, int oy, int ox, int c,
+                                   __mmask16 mk, __m512 lo, __m512 hi)
 {
+    /* R output rows (oy, oy+1 when R = 2, vertical stride 1): input row ir feeds output
+     * row r with filter row ir - r, so each input row is loaded once for both. */
     const int C = a->c, T = (NX - 1) * SW + KW;
     const int iy0 = oy * a->sh - a->pad_top - a->iy_base, ix0 = ox * SW - a->pad_left;
-    __m512 acc[8];
-    UNROLL_ALL for (int j = 0; j < NX; j++) acc[j] = b;
-    UNROLL_ALL for (int ky = 0; ky < KH; ky++)
+    __m512 acc[2][8];
+    UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++) acc[r][j] = b;
+    UNROLL_ALL for (int ir = 0; ir < KH + R - 1; ir++)
     {
-        int iy = iy0 + ky;
+        int iy = iy0 + ir;
         if (masked && (iy < 0 || iy >= a->h))
             continue;
         const float *q = a->x + ((ptrdiff_t)iy * a->w + ix0) * C + c;
@@ -205,29 +207,36 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
                 v = _mm512_maskz_loadu_ps(ix0 + t >= 0 && ix0 + t < a->w ? 0xFFFF : 0, q);
             else
                 v = _mm512_loadu_ps(q);
-            UNROLL_ALL for (int j = 0; j < NX; j++)
+            UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++)
             {
-                int kx = t - j * SW;
-                if (kx >= 0 && kx < KW)
-                    acc[j] = _mm512_fmadd_ps(v, w[ky * KW + kx], acc[j]);
+                int ky = ir - r, kx = t - j * SW;
+                if (ky >= 0 && ky < KH && kx >= 0 && kx < KW)
+                    acc[r][j] = _mm512_fmadd_ps(v, w[ky * KW + kx], acc[r][j]);
             }
         }
     }
-    float *y = a->y + ((size_t)(oy - a->oy0) * a->ow + ox) * C + c;
-    UNROLL_ALL for (int j = 0; j < NX; j++) if (!masked || ox + j < a->ow)
-        _mm512_mask_storeu_ps(y + (size_t)j * C, mk, clamp16(acc[j], lo, hi));
+    UNROLL_ALL for (int r = 0; r < R; r++)
+    {
+        float *y = a->y + ((size_t)(oy + r - a->oy0) * a->ow + ox) * C + c;
+        UNROLL_ALL for (int j = 0; j < NX; j++) if (!masked || ox + j < a->ow)
+            _mm512_mask_storeu_ps(y + (size_t)j * C, mk, clamp16(acc[r][j], lo, hi));
+    }
 }
 
-/* A KH x KW filter with column stride SW, all outputs. */
+/* A KH x KW filter with column stride SW, all outputs.  3x3 filters with vertical stride
+ * 1 take two output rows at a time (dw_group's R): 40 loads for 144 FMAs instead of 30
+ * for 72. */
 static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
 {
     const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
     /* Outputs at a time: as many independent sums as the registers left beside the
      * filter allow (32 zmm registers; a 5x5 filter takes 25). */
     const int NX = KH * KW <= 9 ? 8 : 4;
-    for (int oy = a->oy0; oy < a->oy1; oy++) {
+    const int pairs = KH * KW <= 9 && a->sh == 1;
+    for (int oy = a->oy0; oy < a->oy1;) {
+        int R = pairs && oy + 1 < a->oy1 ? 2 : 1;
         int iy0 = oy * a->sh - a->pad_top - a->iy_base;
-        int rows_inside = iy0 >= 0 && iy0 + KH <= a->h;
+        int rows_inside = iy0 >= 0 && iy0 + KH + R - 1 <= a->h;
         for (int c = 0; c < a->c; c += CPU_PANEL) {
             __mmask16 mk = tail_mask(a->c - c);
             __m512 w[25];
@@ -236,12 +245,18 @@ static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
             __m512 b = _mm512_loadu_ps(a->bias + c);
             for (int ox = 0; ox < a->ow; ox += NX) {
                 int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
-                if (rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow)
-                    dw_group(a, KH, KW, SW, NX, 0, w, b, oy, ox, c, mk, lo, hi);
+                int inside = rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow;
+                if (R == 2 && inside)
+                    dw_group(a, KH, KW, SW, NX, 2, 0, w, b, oy, ox, c, mk, lo, hi);
+                else if (R == 2)
+                    dw_group(a, KH, KW, SW, NX, 2, 1, w, b, oy, ox, c, mk, lo, hi);
+                else if (inside)
+                    dw_group(a, KH, KW, SW, NX, 1, 0, w, b, oy, ox, c, mk, lo, hi);
                 else
-                    dw_group(a, KH, KW, SW, NX, 1, w, b, oy, ox, c, mk, lo, hi);
+                    dw_group(a, KH, KW, SW, NX, 1, 1, w, b, oy, ox, c, mk, lo, hi);
             }
         }
+        oy += R;
     }
 }
 
