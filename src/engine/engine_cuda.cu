@@ -75,6 +75,25 @@ __device__ static float clampf(float v, float lo, float hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* Element i of an NHWC tensor of OH x OW x C items: its item, row, column and channel
+ * (every kernel below runs one thread per output element). */
+struct nhwc_pos {
+    long long n;
+    int y, x, c;
+};
+
+__device__ static nhwc_pos nhwc_at(long long i, int OH, int OW, int C)
+{
+    nhwc_pos e;
+    e.c = (int)(i % C);
+    long long t = i / C;
+    e.x = (int)(t % OW);
+    t /= OW;
+    e.y = (int)(t % OH);
+    e.n = t / OH;
+    return e;
+}
+
 /* Any convolution; filter HWIO [KH,KW,C,OC]. */
 __global__ static void conv_generic(const float *__restrict__ x, const float *__restrict__ w,
                                     const float *__restrict__ b, float *__restrict__ y, conv_p p)
@@ -82,12 +101,9 @@ __global__ static void conv_generic(const float *__restrict__ x, const float *__
     long long total = p.n * p.OH * p.OW * p.OC;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
-        int oc = (int)(i % p.OC);
-        long long t = i / p.OC;
-        int ox = (int)(t % p.OW);
-        t /= p.OW;
-        int oy = (int)(t % p.OH);
-        long long n = t / p.OH;
+        nhwc_pos e = nhwc_at(i, p.OH, p.OW, p.OC);
+        int oc = e.c, ox = e.x, oy = e.y;
+        long long n = e.n;
         float acc = b ? b[oc] : 0.0f;
         for (int ky = 0; ky < p.kh; ky++) {
             int iy = oy * p.sh - p.pt + ky;
@@ -114,12 +130,9 @@ __global__ static void conv_depthwise(const float *__restrict__ x, const float *
     long long total = p.n * p.OH * p.OW * p.OC;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
-        int c = (int)(i % p.OC);
-        long long t = i / p.OC;
-        int ox = (int)(t % p.OW);
-        t /= p.OW;
-        int oy = (int)(t % p.OH);
-        long long n = t / p.OH;
+        nhwc_pos e = nhwc_at(i, p.OH, p.OW, p.OC);
+        int c = e.c, ox = e.x, oy = e.y;
+        long long n = e.n;
         float acc = b ? b[c] : 0.0f;
         for (int ky = 0; ky < p.kh; ky++) {
             int iy = oy * p.sh - p.pt + ky;
@@ -222,12 +235,9 @@ __global__ static void max_pool_k(const float *__restrict__ x, float *__restrict
     long long total = p.n * p.OH * p.OW * p.OC;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
-        int c = (int)(i % p.OC);
-        long long t = i / p.OC;
-        int ox = (int)(t % p.OW);
-        t /= p.OW;
-        int oy = (int)(t % p.OH);
-        long long n = t / p.OH;
+        nhwc_pos e = nhwc_at(i, p.OH, p.OW, p.OC);
+        int c = e.c, ox = e.x, oy = e.y;
+        long long n = e.n;
         float m = -INFINITY;
         for (int ky = 0; ky < p.kh; ky++)
             for (int kx = 0; kx < p.kw; kx++) {
@@ -289,12 +299,9 @@ __global__ static void resize_k(const float *__restrict__ x, float *__restrict__
     long long total = p.n * p.OH * p.OW * p.C;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
-        int c = (int)(i % p.C);
-        long long t = i / p.C;
-        int ox = (int)(t % p.OW);
-        t /= p.OW;
-        int oy = (int)(t % p.OH);
-        long long n = t / p.OH;
+        nhwc_pos e = nhwc_at(i, p.OH, p.OW, p.C);
+        int c = e.c, ox = e.x, oy = e.y;
+        long long n = e.n;
         float fy, fx;
         int y0, y1, x0, x1;
         interp(oy, p.sh, p.half_pixel, p.H, &fy, &y0, &y1);
@@ -317,12 +324,9 @@ __global__ static void depth_to_space_k(const float *__restrict__ x, float *__re
     long long total = p.n * p.OH * p.OW * p.OC;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
-        int oc = (int)(i % p.OC);
-        long long t = i / p.OC;
-        int ox = (int)(t % p.OW);
-        t /= p.OW;
-        int oy = (int)(t % p.OH);
-        long long n = t / p.OH;
+        nhwc_pos e = nhwc_at(i, p.OH, p.OW, p.OC);
+        int oc = e.c, ox = e.x, oy = e.y;
+        long long n = e.n;
         int ic = ((oy % blk) * blk + ox % blk) * p.OC + oc;
         y[i] = x[((n * p.H + oy / blk) * p.W + ox / blk) * p.C + ic];
     }
