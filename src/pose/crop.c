@@ -51,12 +51,7 @@ typedef struct crop_src {
     float scale, offset;
 } crop_src;
 
-/* Output pixel (u, v) -> image position o + a*u + b*v (pixel edges at integers). */
-typedef struct crop_map {
-    double ox, oy, ax, ay, bx, by;
-} crop_map;
-
-static crop_map map_of(int w, int h, const pose_rect *roi, int dst_w, int dst_h)
+pose_crop_map pose_crop_map_of(int w, int h, const pose_rect *roi, int dst_w, int dst_h)
 {
     /* Rectangle in image units (pixel edges at integers). */
     double cx = (double)roi->cx * w, cy = (double)roi->cy * h;
@@ -64,7 +59,7 @@ static crop_map map_of(int w, int h, const pose_rect *roi, int dst_w, int dst_h)
     double c = cos(roi->rotation), s = sin(roi->rotation);
     /* Output pixel centre (u+1/2, v+1/2) -> centre + R * (((u+1/2)/dst_w - 1/2) rw, ...). */
     double du = rw / dst_w, dv = rh / dst_h;
-    crop_map m;
+    pose_crop_map m;
     m.ax = c * du, m.ay = s * du;  /* d pos / d u */
     m.bx = -s * dv, m.by = c * dv; /* d pos / d v */
     m.ox = cx + c * (-rw / 2) - s * (-rh / 2) + 0.5 * (m.ax + m.bx);
@@ -282,7 +277,7 @@ static void crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *
                  int dst_h, pose_border border, float scale, float offset, int avx2, float *dst)
 {
     crop_src s = {rgb, w, h, stride, border, scale, offset};
-    crop_map m = map_of(w, h, roi, dst_w, dst_h);
+    pose_crop_map m = pose_crop_map_of(w, h, roi, dst_w, dst_h);
     for (int v = 0; v < dst_h; v++) {
         pose_crop_row r = {m.ox, m.oy, m.ax, m.ay, m.bx * v, m.by * v};
         crop_row(&s, &r, dst_w, avx2, dst + (size_t)v * dst_w * 3);

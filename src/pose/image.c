@@ -19,6 +19,7 @@
  * planes directly).  test_blazepose_unit holds them to each other.
  */
 #include "pose/blazepose.h"
+#include "pose/pose_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -104,39 +105,29 @@ static void sample_ref(const pose_image *img, const yuv_coef *c, double sx, doub
 }
 
 /* The affine map from output pixel (u, v) to the stored position: pos = o + a*u + b*v. */
-typedef struct crop_map {
-    double ox, oy, ax, ay, bx, by;
-} crop_map;
-
-static crop_map map_of(const pose_image *img, const pose_rect *roi, int dst_w, int dst_h)
+static pose_crop_map map_of(const pose_image *img, const pose_rect *roi, int dst_w, int dst_h)
 {
     int dw, dh;
     pose_image_display_size(img, &dw, &dh);
     /* Display positions, as crop.c. */
-    double cx = (double)roi->cx * dw, cy = (double)roi->cy * dh;
-    double rw = (double)roi->w * dw, rh = (double)roi->h * dh;
-    double c = cos(roi->rotation), s = sin(roi->rotation);
-    double du = rw / dst_w, dv = rh / dst_h;
-    double ax = c * du, ay = s * du;
-    double bx = -s * dv, by = c * dv;
-    double ox = cx + c * (-rw / 2) - s * (-rh / 2) + 0.5 * (ax + bx);
-    double oy = cy + s * (-rw / 2) + c * (-rh / 2) + 0.5 * (ay + by);
+    pose_crop_map d = pose_crop_map_of(dw, dh, roi, dst_w, dst_h);
+    double ox = d.ox, oy = d.oy, ax = d.ax, ay = d.ay, bx = d.bx, by = d.by;
     /* Display (x, y) -> stored (sx, sy), edges at integers (video.c's rotation):
      * 90: (y, H - x); 180: (W - x, H - y); 270: (W - y, x); W, H the stored size. */
     double W = img->width, H = img->height;
-    crop_map m;
+    pose_crop_map m;
     switch (img->rotation) {
     case 90:
-        m = (crop_map){oy, H - ox, ay, -ax, by, -bx};
+        m = (pose_crop_map){oy, H - ox, ay, -ax, by, -bx};
         break;
     case 180:
-        m = (crop_map){W - ox, H - oy, -ax, -ay, -bx, -by};
+        m = (pose_crop_map){W - ox, H - oy, -ax, -ay, -bx, -by};
         break;
     case 270:
-        m = (crop_map){W - oy, ox, -ay, ax, -by, bx};
+        m = (pose_crop_map){W - oy, ox, -ay, ax, -by, bx};
         break;
     default:
-        m = (crop_map){ox, oy, ax, ay, bx, by};
+        m = (pose_crop_map){ox, oy, ax, ay, bx, by};
         break;
     }
     return m;
@@ -145,7 +136,7 @@ static crop_map map_of(const pose_image *img, const pose_rect *roi, int dst_w, i
 void pose_image_crop_ref(const pose_image *img, const pose_rect *roi, int dst_w, int dst_h,
                          pose_border border, float scale, float offset, float *dst)
 {
-    crop_map m = map_of(img, roi, dst_w, dst_h);
+    pose_crop_map m = map_of(img, roi, dst_w, dst_h);
     yuv_coef c = coef_of(img);
     for (int v = 0; v < dst_h; v++) {
         for (int u = 0; u < dst_w; u++) {
@@ -181,7 +172,7 @@ void pose_image_crop(const pose_image *img, const pose_rect *roi, int dst_w, int
                   scale, offset, dst);
         return;
     }
-    crop_map m = map_of(img, roi, dst_w, dst_h);
+    pose_crop_map m = map_of(img, roi, dst_w, dst_h);
     yuv_coef c = coef_of(img);
     int w = img->width, h = img->height;
     int cw = (w + 1) / 2, chh = (h + 1) / 2;

@@ -24,6 +24,16 @@ typedef struct pose_crop_row {
     double ox, oy, ax, ay, bxv, byv;
 } pose_crop_row;
 
+/* Output pixel (u, v) of a dst_w x dst_h crop of the rotated rectangle `roi` of a w x h
+ * picture -> its position o + a*u + b*v in that picture, pixel edges at integers (output
+ * pixel centres map to the rectangle's, crop.c).  image.c turns it into stored
+ * positions for rotated pictures. */
+typedef struct pose_crop_map {
+    double ox, oy, ax, ay, bx, by;
+} pose_crop_map;
+
+pose_crop_map pose_crop_map_of(int w, int h, const pose_rect *roi, int dst_w, int dst_h);
+
 /* pose_crop with the portable kernel only, whatever the CPU: the same contract and,
  * up to float rounding, the same values.  For tests and benchmarks. */
 void pose_crop_portable(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
