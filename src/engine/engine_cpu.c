@@ -311,16 +311,11 @@ static void add(const cpu_ctx *c, const engine_graph_node *n)
  * dimension are copied, the rest filled. */
 static void pad(const cpu_ctx *c, const engine_graph_node *n)
 {
-    const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
+    const engine_graph *g = c->g;
     const float *x = c->buf[n->in[0]];
     float *y = c->buf[n->out];
-    int xd[4] = {1, 1, 1, 1}, yd[4] = {1, 1, 1, 1}, before[4] = {0, 0, 0, 0};
-    int off = 4 - xt->rank;
-    for (int d = 0; d < xt->rank; d++) {
-        xd[off + d] = xt->dims[d];
-        yd[off + d] = yt->dims[d];
-        before[off + d] = n->pads[d][0];
-    }
+    engine_graph_pad4 p4 = engine_graph_pad_4d(g, n);
+    const int *xd = p4.xd, *yd = p4.yd, *before = p4.before;
     size_t k = 0;
     for (int a = 0; a < yd[0]; a++)
         for (int b = 0; b < yd[1]; b++)

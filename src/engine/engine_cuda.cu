@@ -436,14 +436,10 @@ static cr_status enqueue_node(const cuda_ctx *c, int ni, cr_err *err)
         break;
     case ENGINE_GRAPH_PAD: {
         pad_p p;
-        int off = 4 - xt->rank;
-        for (int d = 0; d < 4; d++)
-            p.xd[d] = p.yd[d] = 1, p.before[d] = 0;
-        for (int d = 0; d < xt->rank; d++) {
-            p.xd[off + d] = xt->dims[d];
-            p.yd[off + d] = yt->dims[d];
-            p.before[off + d] = n->pads[d][0];
-        }
+        engine_graph_pad4 p4 = engine_graph_pad_4d(c->g, n);
+        memcpy(p.xd, p4.xd, sizeof p.xd);
+        memcpy(p.yd, p4.yd, sizeof p.yd);
+        memcpy(p.before, p4.before, sizeof p.before);
         p.value = n->pad_value;
         LAUNCH(pad_k, blocks_for(count), THREADS, s)(x, y, count, p);
         break;

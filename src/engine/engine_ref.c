@@ -118,16 +118,10 @@ static void resize_bilinear(const engine_graph_node *n, const engine_graph_tenso
 }
 
 /* Pads a tensor of rank <= 4, seen as 4-D with leading 1s. */
-static void pad(const engine_graph_node *n, const engine_graph_tensor *xt,
-                const engine_graph_tensor *yt, const float *x, float *y)
+static void pad(const engine_graph *g, const engine_graph_node *n, const float *x, float *y)
 {
-    int xd[4] = {1, 1, 1, 1}, yd[4] = {1, 1, 1, 1}, before[4] = {0, 0, 0, 0};
-    int off = 4 - xt->rank;
-    for (int d = 0; d < xt->rank; d++) {
-        xd[off + d] = xt->dims[d];
-        yd[off + d] = yt->dims[d];
-        before[off + d] = n->pads[d][0];
-    }
+    engine_graph_pad4 p4 = engine_graph_pad_4d(g, n);
+    const int *xd = p4.xd, *yd = p4.yd, *before = p4.before;
     size_t k = 0;
     for (int a = 0; a < yd[0]; a++)
         for (int b = 0; b < yd[1]; b++)
@@ -223,7 +217,7 @@ void engine_ref_run_node(const engine_graph *g, int node, float *const *buf)
         break;
     }
     case ENGINE_GRAPH_PAD:
-        pad(n, xt, yt, x, y);
+        pad(g, n, x, y);
         break;
     case ENGINE_GRAPH_RESHAPE:
         memcpy(y, x, yt->count * sizeof(float));

@@ -915,3 +915,16 @@ cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, c
     cr_free(remap);
     return CR_OK;
 }
+
+engine_graph_pad4 engine_graph_pad_4d(const engine_graph *g, const engine_graph_node *n)
+{
+    const engine_graph_tensor *xt = &g->tensors[n->in[0]], *yt = &g->tensors[n->out];
+    engine_graph_pad4 p = {{1, 1, 1, 1}, {1, 1, 1, 1}, {0, 0, 0, 0}};
+    int off = 4 - xt->rank;
+    for (int d = 0; d < xt->rank; d++) {
+        p.xd[off + d] = xt->dims[d];
+        p.yd[off + d] = yt->dims[d];
+        p.before[off + d] = n->pads[d][0];
+    }
+    return p;
+}

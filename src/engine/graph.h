@@ -125,6 +125,14 @@ double engine_graph_work(const engine_graph *g);
 
 const char *engine_graph_op_name(engine_graph_op op);
 
+/* A PAD node's shapes as every engine pads them: input and output dimensions and the
+ * pads before each dimension, as 4-D (a tensor of lower rank gets leading 1s and 0
+ * pads). */
+typedef struct engine_graph_pad4 {
+    int xd[4], yd[4], before[4];
+} engine_graph_pad4;
+engine_graph_pad4 engine_graph_pad_4d(const engine_graph *g, const engine_graph_node *n);
+
 /* Tests and synthetic graphs: an empty graph (NULL when out of memory), and appenders.
  * engine_graph_add_tensor copies `data` (count floats) when not NULL; both return the new
  * index, or -1 with the reason in err (CR_ERR_NOMEM; for a tensor also
