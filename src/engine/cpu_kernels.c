@@ -31,7 +31,7 @@ void cpu_pack_weights(const float *w, size_t ldw, int n, int k, const float *bia
                 out[((size_t)t * k + kk) * CPU_PANEL + j] =
                     row < n ? w[(size_t)row * ldw + kk] : 0.0f;
             }
-    for (int i = 0; i < panels * CPU_PANEL; i++)
+    for (int i = 0; bias_out != NULL && i < panels * CPU_PANEL; i++)
         bias_out[i] = bias != NULL && i < n ? bias[i] : 0.0f;
 }
 

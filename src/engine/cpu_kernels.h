@@ -83,7 +83,7 @@ const cpu_kernels *cpu_kernels_best(void);
 
 /* Packs W (n rows of k floats, row i at w + i*ldw) into `out`, which holds
  * cpu_packed_size(n, k) floats; biases (n floats, or NULL for zeros) into `bias_out`
- * (ceil(n/16)*16 floats). */
+ * (ceil(n/16)*16 floats), unless bias_out is NULL (weights only). */
 size_t cpu_packed_size(int n, int k);
 void cpu_pack_weights(const float *w, size_t ldw, int n, int k, const float *bias, float *out,
                       float *bias_out);

@@ -655,9 +655,7 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
                 return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
             for (int ky = 0; ky < n->kh; ky++)
                 cpu_pack_weights(g->tensors[n->in[1]].data + (size_t)ky * kwc, (size_t)K, OC, kwc,
-                                 NULL, cn->rows + (size_t)ky * one, cn->bias);
-            cpu_pack_weights(g->tensors[n->in[1]].data, (size_t)K, OC, K, bias, cn->packed,
-                             cn->bias); /* the bias again: the loop above zeroed it */
+                                 NULL, cn->rows + (size_t)ky * one, NULL);
         }
         if (!cn->direct && need > *scratch)
             *scratch = need;
