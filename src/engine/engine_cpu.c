@@ -337,14 +337,12 @@ static void pad(const cpu_ctx *c, const engine_graph_node *n)
             }
 }
 
-/* TFLite's ComputeInterpolationValues (reference_ops ResizeBilinear), in float. */
-static void interp(int o, float scale, int half_pixel, int size, float *frac, int *lo, int *hi)
+/* engine_graph_resize_taps, and the fraction of the way from the low tap (in float). */
+static void interp(const engine_graph_node *n, float scale, int o, int size, float *frac, int *lo,
+                   int *hi)
 {
-    float v = half_pixel ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
-    float fl = floorf(v);
-    *lo = fl < 0.0f ? 0 : (int)fl;
-    int ce = (int)ceilf(v);
-    *hi = ce < size - 1 ? ce : size - 1;
+    float v;
+    engine_graph_resize_taps(n, scale, o, size, &v, lo, hi);
     *frac = v - (float)*lo;
 }
 
@@ -353,19 +351,18 @@ static void resize_bilinear(const cpu_ctx *c, const engine_graph_node *n)
     const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
     int items = xt->dims[0], H = xt->dims[1], W = xt->dims[2], C = xt->dims[3];
     int OH = yt->dims[1], OW = yt->dims[2];
-    float sh = n->align_corners && OH > 1 ? (float)(H - 1) / (float)(OH - 1) : (float)H / (float)OH;
-    float sw = n->align_corners && OW > 1 ? (float)(W - 1) / (float)(OW - 1) : (float)W / (float)OW;
+    float sh = engine_graph_resize_scale(n, H, OH), sw = engine_graph_resize_scale(n, W, OW);
     for (int b = 0; b < items; b++) {
         const float *x = c->buf[n->in[0]] + (size_t)b * H * W * C;
         float *y = c->buf[n->out] + (size_t)b * OH * OW * C;
         for (int oy = 0; oy < OH; oy++) {
             float dy;
             int y0, y1;
-            interp(oy, sh, n->half_pixel, H, &dy, &y0, &y1);
+            interp(n, sh, oy, H, &dy, &y0, &y1);
             for (int ox = 0; ox < OW; ox++) {
                 float dx;
                 int x0, x1;
-                interp(ox, sw, n->half_pixel, W, &dx, &x0, &x1);
+                interp(n, sw, ox, W, &dx, &x0, &x1);
                 const float *p00 = x + ((size_t)y0 * W + x0) * C,
                             *p01 = x + ((size_t)y0 * W + x1) * C;
                 const float *p10 = x + ((size_t)y1 * W + x0) * C,

@@ -79,30 +79,19 @@ static void max_pool(const engine_graph_node *n, const engine_graph_tensor *xt,
             }
 }
 
-/* TFLite's ComputeInterpolationValues (reference_ops ResizeBilinear). */
-static void interp(int o, float scale, int half_pixel, int size, float *v, int *lo, int *hi)
-{
-    *v = half_pixel ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
-    float fl = floorf(*v);
-    *lo = fl < 0.0f ? 0 : (int)fl;
-    int c = (int)ceilf(*v);
-    *hi = c < size - 1 ? c : size - 1;
-}
-
 static void resize_bilinear(const engine_graph_node *n, const engine_graph_tensor *xt,
                             const engine_graph_tensor *yt, const float *x, float *y)
 {
     int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OH = yt->dims[1], OW = yt->dims[2];
-    float sh = n->align_corners && OH > 1 ? (float)(H - 1) / (float)(OH - 1) : (float)H / (float)OH;
-    float sw = n->align_corners && OW > 1 ? (float)(W - 1) / (float)(OW - 1) : (float)W / (float)OW;
+    float sh = engine_graph_resize_scale(n, H, OH), sw = engine_graph_resize_scale(n, W, OW);
     for (int oy = 0; oy < OH; oy++) {
         float fy;
         int y0, y1;
-        interp(oy, sh, n->half_pixel, H, &fy, &y0, &y1);
+        engine_graph_resize_taps(n, sh, oy, H, &fy, &y0, &y1);
         for (int ox = 0; ox < OW; ox++) {
             float fx;
             int x0, x1;
-            interp(ox, sw, n->half_pixel, W, &fx, &x0, &x1);
+            engine_graph_resize_taps(n, sw, ox, W, &fx, &x0, &x1);
             double dy = fy - y0, dx = fx - x0;
             for (int c = 0; c < C; c++) {
                 double v00 = x[((size_t)y0 * W + x0) * C + c],

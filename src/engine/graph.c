@@ -928,3 +928,19 @@ engine_graph_pad4 engine_graph_pad_4d(const engine_graph *g, const engine_graph_
     }
     return p;
 }
+
+float engine_graph_resize_scale(const engine_graph_node *n, int in, int out)
+{
+    return n->align_corners && out > 1 ? (float)(in - 1) / (float)(out - 1)
+                                       : (float)in / (float)out;
+}
+
+void engine_graph_resize_taps(const engine_graph_node *n, float scale, int o, int in, float *v,
+                              int *lo, int *hi)
+{
+    *v = n->half_pixel ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
+    float fl = floorf(*v);
+    *lo = fl < 0.0f ? 0 : (int)fl;
+    int c = (int)ceilf(*v);
+    *hi = c < in - 1 ? c : in - 1;
+}

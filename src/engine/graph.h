@@ -133,6 +133,13 @@ typedef struct engine_graph_pad4 {
 } engine_graph_pad4;
 engine_graph_pad4 engine_graph_pad_4d(const engine_graph *g, const engine_graph_node *n);
 
+/* A RESIZE_BILINEAR node along one axis of `in` input and `out` output samples, as
+ * TFLite defines it (reference_ops ResizeBilinear, ComputeInterpolationValues): the
+ * scale, then for output index o the source position *v and the two taps *lo, *hi. */
+float engine_graph_resize_scale(const engine_graph_node *n, int in, int out);
+void engine_graph_resize_taps(const engine_graph_node *n, float scale, int o, int in, float *v,
+                              int *lo, int *hi);
+
 /* Tests and synthetic graphs: an empty graph (NULL when out of memory), and appenders.
  * engine_graph_add_tensor copies `data` (count floats) when not NULL; both return the new
  * index, or -1 with the reason in err (CR_ERR_NOMEM; for a tensor also
