@@ -21,7 +21,9 @@
  *                                      the matrix product
  *   dwconv2d                           the depthwise kernel
  *   add                                the kernels' vector add (also inside chains)
- *   pad, resize_bilinear               plain float loops here (vectorizable)
+ *   pad                                a plain float loop here (vectorizable)
+ *   resize_bilinear                    its taps computed at load, the channel loop
+ *                                      built per instruction set (target_clones)
  *   max_pool, depth_to_space, reshape,
  *   concat, logistic                   the reference engine's code (engine_ref_run_node):
  *                                      they are a negligible part of the work
@@ -68,6 +70,13 @@
 #include <math.h>
 #include <string.h>
 
+/* One output row or column of a bilinear resize: its two input taps and the weight of
+ * the second. */
+typedef struct cpu_tap {
+    int lo, hi;
+    float frac;
+} cpu_tap;
+
 /* What a node needs beyond the graph: packed weights for the matrix products, a
  * zero-filled bias for a depthwise convolution without one. */
 typedef struct cpu_node {
@@ -83,6 +92,9 @@ typedef struct cpu_node {
      * the output columns [col0, col1) whose taps are all inside the input */
     float *rows;
     int col0, col1;
+    /* resize_bilinear: per output row, then per output column, the two input taps and
+     * the fraction of the way to the second (computed at load) */
+    struct cpu_tap *taps;
     int chain; /* index of the chain this node ends (runs it), or -1 */
     int inner; /* a node of a chain other than its last: run by the chain */
 } cpu_node;
@@ -337,44 +349,60 @@ static void pad(const cpu_ctx *c, const engine_graph_node *n)
             }
 }
 
-/* engine_graph_resize_taps, and the fraction of the way from the low tap (in float). */
-static void interp(const engine_graph_node *n, float scale, int o, int size, float *frac, int *lo,
-                   int *hi)
+/* Output row `oy`'s pixels of a bilinear resize: input rows r0, r1 (weight dy of r1),
+ * columns by tx.  Built per instruction set (GCC's target_clones): the channel loop is
+ * most of the resize's time, and C is known only here. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+static void
+resize_row(float *out, const float *r0, const float *r1, float dy, const cpu_tap *tx, int OW, int C)
 {
-    float v;
-    engine_graph_resize_taps(n, scale, o, size, &v, lo, hi);
-    *frac = v - (float)*lo;
+    for (int ox = 0; ox < OW; ox++, out += C) {
+        float dx = tx[ox].frac;
+        const float *p00 = r0 + (size_t)tx[ox].lo * C, *p01 = r0 + (size_t)tx[ox].hi * C;
+        const float *p10 = r1 + (size_t)tx[ox].lo * C, *p11 = r1 + (size_t)tx[ox].hi * C;
+        float w00 = (1 - dy) * (1 - dx), w01 = (1 - dy) * dx, w10 = dy * (1 - dx), w11 = dy * dx;
+        for (int ch = 0; ch < C; ch++)
+            out[ch] = p00[ch] * w00 + p10[ch] * w10 + p01[ch] * w01 + p11[ch] * w11;
+    }
 }
 
-static void resize_bilinear(const cpu_ctx *c, const engine_graph_node *n)
+static void resize_bilinear(const cpu_ctx *c, int ni)
 {
+    const engine_graph_node *n = &c->g->nodes[ni];
     const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
     int items = xt->dims[0], H = xt->dims[1], W = xt->dims[2], C = xt->dims[3];
     int OH = yt->dims[1], OW = yt->dims[2];
-    float sh = engine_graph_resize_scale(n, H, OH), sw = engine_graph_resize_scale(n, W, OW);
+    const cpu_tap *ty = c->nodes[ni].taps, *tx = ty + OH;
     for (int b = 0; b < items; b++) {
         const float *x = c->buf[n->in[0]] + (size_t)b * H * W * C;
         float *y = c->buf[n->out] + (size_t)b * OH * OW * C;
-        for (int oy = 0; oy < OH; oy++) {
-            float dy;
-            int y0, y1;
-            interp(n, sh, oy, H, &dy, &y0, &y1);
-            for (int ox = 0; ox < OW; ox++) {
-                float dx;
-                int x0, x1;
-                interp(n, sw, ox, W, &dx, &x0, &x1);
-                const float *p00 = x + ((size_t)y0 * W + x0) * C,
-                            *p01 = x + ((size_t)y0 * W + x1) * C;
-                const float *p10 = x + ((size_t)y1 * W + x0) * C,
-                            *p11 = x + ((size_t)y1 * W + x1) * C;
-                float w00 = (1 - dy) * (1 - dx), w01 = (1 - dy) * dx, w10 = dy * (1 - dx),
-                      w11 = dy * dx;
-                float *out = y + ((size_t)oy * OW + ox) * C;
-                for (int ch = 0; ch < C; ch++)
-                    out[ch] = p00[ch] * w00 + p10[ch] * w10 + p01[ch] * w01 + p11[ch] * w11;
-            }
-        }
+        for (int oy = 0; oy < OH; oy++)
+            resize_row(y + (size_t)oy * OW * C, x + (size_t)ty[oy].lo * W * C,
+                       x + (size_t)ty[oy].hi * W * C, ty[oy].frac, tx, OW, C);
     }
+}
+
+/* The taps of every output row, then column, of resize node n (engine_graph_resize_taps). */
+static cr_status prepare_resize(cpu_ctx *c, int ni, cr_err *err)
+{
+    const engine_graph_node *n = &c->g->nodes[ni];
+    const engine_graph_tensor *xt = &c->g->tensors[n->in[0]], *yt = &c->g->tensors[n->out];
+    int H = xt->dims[1], W = xt->dims[2], OH = yt->dims[1], OW = yt->dims[2];
+    cpu_tap *t = cr_malloc((size_t)(OH + OW) * sizeof *t);
+    if (t == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+    float sh = engine_graph_resize_scale(n, H, OH), sw = engine_graph_resize_scale(n, W, OW);
+    for (int o = 0; o < OH + OW; o++) {
+        float v;
+        int row = o < OH;
+        engine_graph_resize_taps(n, row ? sh : sw, row ? o : o - OH, row ? H : W, &v, &t[o].lo,
+                                 &t[o].hi);
+        t[o].frac = v - (float)t[o].lo;
+    }
+    c->nodes[ni].taps = t;
+    return CR_OK;
 }
 
 /* Runs chain k: for each band of d's output rows, the e rows it needs that the last band
@@ -464,7 +492,7 @@ static cr_status cpu_run(void *vctx, cr_err *err)
                 pad(c, n);
             break;
         case ENGINE_GRAPH_RESIZE_BILINEAR:
-            resize_bilinear(c, n);
+            resize_bilinear(c, ni);
             break;
         case ENGINE_GRAPH_MAX_POOL:
         case ENGINE_GRAPH_DEPTH_TO_SPACE:
@@ -491,6 +519,7 @@ static void cpu_destroy(void *vctx)
             cr_free(c->nodes[i].packed);
             cr_free(c->nodes[i].rows);
             cr_free(c->nodes[i].bias);
+            cr_free(c->nodes[i].taps);
         }
     for (int i = 0; i < c->n_blocks; i++)
         cr_free(c->blocks[i]);
@@ -667,6 +696,8 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
             memcpy(cn->packed + (size_t)t * cpad, w + (size_t)t * C, (size_t)C * sizeof(float));
         if (bias)
             memcpy(cn->bias, bias, (size_t)C * sizeof(float));
+    } else if (n->op == ENGINE_GRAPH_RESIZE_BILINEAR) {
+        return prepare_resize(c, ni, err);
     }
     return CR_OK;
 }
