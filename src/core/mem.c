@@ -49,6 +49,24 @@ void *cr_calloc(size_t count, size_t size)
     return calloc(count ? count : 1, size ? size : 1);
 }
 
+void *cr_malloc_aligned(size_t align, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, align, n ? n : 1) == 0 ? p : NULL;
+}
+
+void *cr_calloc_aligned(size_t align, size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    void *p = cr_malloc_aligned(align, count * size);
+    if (p != NULL)
+        memset(p, 0, count * size);
+    return p;
+}
+
 void *cr_realloc(void *p, size_t n)
 {
     if (should_fail())

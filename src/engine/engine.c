@@ -77,7 +77,7 @@ cr_status engine_probe(const char *name, cr_err *err)
 
 static float *alloc_buffer(size_t count)
 {
-    return cr_calloc(1, count * sizeof(float) + ENGINE_SLACK);
+    return cr_calloc_aligned(ENGINE_ALIGN, 1, count * sizeof(float) + ENGINE_SLACK);
 }
 
 cr_status engine_create_graph(const char *name, engine_graph *g, const char *const *outputs,

@@ -659,8 +659,8 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
     const float *bias = n->in[2] >= 0 ? g->tensors[n->in[2]].data : NULL;
     if (n->op == ENGINE_GRAPH_CONV2D) {
         int OC = yt->dims[3], K = n->kh * n->kw * xt->dims[3];
-        cn->packed = cr_malloc(cpu_packed_size(OC, K) * sizeof(float));
-        cn->bias = cr_malloc((size_t)padded(OC) * sizeof(float));
+        cn->packed = cr_malloc_aligned(ENGINE_ALIGN, cpu_packed_size(OC, K) * sizeof(float));
+        cn->bias = cr_malloc_aligned(ENGINE_ALIGN, (size_t)padded(OC) * sizeof(float));
         if (cn->packed == NULL || cn->bias == NULL)
             return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
         cpu_pack_weights(g->tensors[n->in[1]].data, (size_t)K, OC, K, bias, cn->packed, cn->bias);
@@ -676,7 +676,7 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
         if (!cn->direct && cn->col1 - cn->col0 >= 16) {
             int kwc = n->kw * xt->dims[3];
             size_t one = cpu_packed_size(OC, kwc);
-            cn->rows = cr_malloc((size_t)n->kh * one * sizeof(float));
+            cn->rows = cr_malloc_aligned(ENGINE_ALIGN, (size_t)n->kh * one * sizeof(float));
             if (cn->rows == NULL)
                 return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
             for (int ky = 0; ky < n->kh; ky++)
@@ -687,8 +687,8 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
             *scratch = need;
     } else if (n->op == ENGINE_GRAPH_DWCONV2D) {
         int C = yt->dims[3], cpad = padded(C), taps = n->kh * n->kw;
-        cn->packed = cr_calloc((size_t)taps * cpad, sizeof(float));
-        cn->bias = cr_calloc((size_t)cpad, sizeof(float));
+        cn->packed = cr_calloc_aligned(ENGINE_ALIGN, (size_t)taps * cpad, sizeof(float));
+        cn->bias = cr_calloc_aligned(ENGINE_ALIGN, (size_t)cpad, sizeof(float));
         if (cn->packed == NULL || cn->bias == NULL)
             return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
         const float *w = g->tensors[n->in[1]].data;
@@ -750,7 +750,7 @@ static cr_status plan_buffers(cpu_ctx *c, cr_err *err)
                     best = b;
             if (best < 0) {
                 best = c->n_blocks;
-                if ((c->blocks[best] = cr_malloc(need)) == NULL) {
+                if ((c->blocks[best] = cr_malloc_aligned(ENGINE_ALIGN, need)) == NULL) {
                     st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
                     goto fail;
                 }
@@ -805,15 +805,19 @@ static cr_status load_with(const cpu_kernels *kern, const engine_graph *g, const
         c->nodes[ni].chain = -1;
     if ((st = find_chains(c, &band_e, &band_d, err)))
         goto fail;
-    if (band_e > 0 && ((c->band_e = cr_malloc(band_e * sizeof(float) + ENGINE_SLACK)) == NULL ||
-                       (c->band_d = cr_malloc(band_d * sizeof(float) + ENGINE_SLACK)) == NULL)) {
+    if (band_e > 0 &&
+        ((c->band_e = cr_malloc_aligned(ENGINE_ALIGN, band_e * sizeof(float) + ENGINE_SLACK)) ==
+             NULL ||
+         (c->band_d = cr_malloc_aligned(ENGINE_ALIGN, band_d * sizeof(float) + ENGINE_SLACK)) ==
+             NULL)) {
         st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
         goto fail;
     }
     for (int ni = 0; ni < g->n_nodes; ni++)
         if ((st = prepare_node(c, ni, &scratch, err)))
             goto fail;
-    if (scratch > 0 && (c->scratch = cr_malloc(scratch * sizeof(float) + ENGINE_SLACK)) == NULL) {
+    if (scratch > 0 && (c->scratch = cr_malloc_aligned(ENGINE_ALIGN, scratch * sizeof(float) +
+                                                                         ENGINE_SLACK)) == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
         goto fail;
     }

@@ -18,6 +18,13 @@
 #define ENGINE_API_VERSION 2
 /* Spare bytes after every engine-owned buffer (xnnpack.h: XNN_EXTRA_BYTES = 16). */
 #define ENGINE_SLACK 64
+/* Buffers (activations, inputs, outputs, packed weights) start on a multiple of this:
+ * with channel counts that are multiples of 16, every 16-float vector access of the
+ * cpu engine is then aligned to a cache line (an unaligned one that crosses a line
+ * costs two).  Measured, one thread on a Xeon: the depthwise kernel 1.5-1.6x faster on
+ * the models' shapes, the full landmark model 5.40 -> 5.03 ms (malloc's 16 bytes
+ * before). */
+#define ENGINE_ALIGN 64
 
 /* The buffers a backend computes with: the graph's input, and one buffer per
  * graph output (graph->outputs order), each of tensor->count floats + slack. */
