@@ -168,8 +168,9 @@ static int parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o)
 }
 
 static const char *pose_opts_help =
-    "  --engine cpu|xnnpack|ref|cuda  pose engine (default cpu on an AVX-512 CPU with one\n"
-    "                         thread, else xnnpack; cuda: one NVIDIA GPU)\n"
+    "  --engine cpu|cpu-amx|xnnpack|ref|cuda  pose engine (default with one thread:\n"
+    "                         cpu-amx on a CPU with AMX, cpu on one with AVX-512;\n"
+    "                         else xnnpack; cuda: one NVIDIA GPU)\n"
     "  --model lite|full|heavy  landmark model (default full)\n"
     "  --threads N            engine threads per worker (default 1)\n";
 

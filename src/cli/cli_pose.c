@@ -27,7 +27,8 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: crease pose INPUT [--model lite|full|heavy] [--engine cpu|xnnpack|ref|cuda]\n"
+        f, "usage: crease pose INPUT [--model lite|full|heavy]\n"
+           "                   [--engine cpu|cpu-amx|xnnpack|ref|cuda]\n"
            "                   [--static] [--out FILE.json] [--overlay OUT.png|OUT.mp4]\n"
            "                   [--threads N] [--subject X,Y]\n"
            "\n"
@@ -36,8 +37,10 @@ static void usage(FILE *f)
            "\n"
            "  --model M      landmark model: lite, full (default), heavy\n"
            "  --engine E     inference engine: cpu (own kernels, one thread; the default with one\n"
-           "                 thread on an AVX-512 CPU), xnnpack (the default otherwise, when\n"
-           "                 built), ref (plain C, slow) or cuda (one NVIDIA GPU, when built)\n"
+           "                 thread on an AVX-512 CPU), cpu-amx (the same on Intel's AMX tiles,\n"
+           "                 16-bit mantissas; the default with one thread where the CPU has\n"
+           "                 AMX), xnnpack (the default otherwise, when built), ref (plain C,\n"
+           "                 slow) or cuda (one NVIDIA GPU, when built)\n"
            "  --static       detect in every frame, no tracking or smoothing (images always)\n"
            "  --out FILE     write the poses as chunk-format JSON to FILE (default: stdout)\n"
            "  --overlay OUT  draw the skeleton: OUT.png for an image (for a video, one PNG per\n"

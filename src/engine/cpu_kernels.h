@@ -1,23 +1,32 @@
 /*
- * cpu_kernels.h -- the compute kernels of the "cpu" engine (engine_cpu.c): the two
- * operators that hold nearly all of a pose model's work, in two builds of the same
- * loops, chosen once at load time from what the CPU can do.
+ * cpu_kernels.h -- the compute kernels of the "cpu" and "cpu-amx" engines
+ * (engine_cpu.c): the two operators that hold nearly all of a pose model's work, in
+ * builds of the same loops chosen once at load time from what the CPU can do.
  *
  *   cpu_kernels_portable  plain C11 (cpu_kernels.c); the compiler may vectorize it
  *                         for the build's baseline ISA.  Any x86-64 or other CPU.
  *   cpu_kernels_avx512    AVX-512F intrinsics (cpu_kernels_avx512.c, compiled with
  *                         -mavx512f -mfma); only where the CPU reports AVX-512F.
+ *   cpu_kernels_amx       the "cpu-amx" engine's: the AVX-512 kernels, but the matrix
+ *                         product on AMX tiles where they pay (cpu_kernels_amx.c):
+ *                         each float32 value as the sum of two bfloat16 ones, three
+ *                         products, float32 sums; only where cpu_kernels_amx_usable().
  *
- * Both compute every output as a float32 sum in the same order of taps (bias first,
- * then the reduction index ascending), but the AVX-512 build fuses multiply and add, so
- * the two differ by float rounding only: each is held to the reference engine within
- * DESIGN.md §7's tolerance by the conformance tests.
+ * The float32 builds compute every output as a float32 sum in the same order of taps
+ * (bias first, then the reduction index ascending), but the AVX-512 build fuses multiply
+ * and add, so the two differ by float rounding only: each is held to the reference
+ * engine within DESIGN.md §7's tolerance by the conformance tests.  The AMX build's
+ * products on tiles carry 16 bits of mantissa instead of 24 (cpu_kernels_amx.c): it is
+ * held to ten times that tolerance, and its landmarks to the float32 engines' within
+ * the quality gate (test_blazepose_engines).
  *
  * THE PACKED WEIGHTS.  A matrix product's weights W[n][k] (an OHWI convolution filter
  * flattened to [O][KH*KW*I]) are packed once at load into panels of 16 output
  * channels: panel t holds W[16t + j][k] at [t][k][j], zero where 16t + j >= n, so a
  * kernel reads one contiguous 16-float row per k.  The bias is padded to a multiple
- * of 16 with zeros.  cpu_pack_weights makes this layout.
+ * of 16 with zeros.  cpu_pack_weights makes this layout; the AMX build has its own
+ * (cpu_amx_pack), so the engine packs through the kernels' `pack`, and sizes buffers by
+ * their `packed_size`, in 32-bit words (one float, or a pair of bfloat16 values).
  *
  * Kernels do not allocate and do not fail: engine_cpu.c checks shapes at load.
  */
@@ -37,12 +46,13 @@ typedef struct cpu_gemm_args {
     int m, k, n;
     const float *x;
     size_t ldx;
-    const float *w;    /* packed panels: ceil(n/16) x k x 16 */
+    const void *w;     /* packed by the kernels' `pack` */
     const float *bias; /* ceil(n/16)*16 floats */
     float *y;
     size_t ldy;
     float lo, hi;
     int accumulate;
+    void *work; /* the kernels' work_size(k) bytes, or NULL where work_size is NULL */
 } cpu_gemm_args;
 
 /* Depthwise convolution of one item, NHWC, depth multiplier 1, output rows [oy0, oy1):
@@ -66,7 +76,13 @@ typedef struct cpu_dw_args {
 } cpu_dw_args;
 
 typedef struct cpu_kernels {
-    const char *isa; /* "portable", "avx512" */
+    const char *isa; /* "portable", "avx512", "amx" */
+    /* The packed weights of an n x k matrix product: their size in 32-bit words, and
+     * the packing of W (n rows of k floats, row i at w + i*ldw) into `out`. */
+    size_t (*packed_size)(int n, int k);
+    void (*pack)(const float *w, size_t ldw, int n, int k, void *out);
+    /* Bytes of work memory gemm needs for k inputs, or NULL: none. */
+    size_t (*work_size)(int k);
     void (*gemm)(const cpu_gemm_args *a);
     void (*dwconv)(const cpu_dw_args *a);
     /* y[i] = clamp(a[i] + b[i], lo, hi) for i < n (y may be a or b). */
@@ -77,15 +93,34 @@ extern const cpu_kernels cpu_kernels_portable;
 #ifdef CREASE_CPU_AVX512 /* set by CMake where cpu_kernels_avx512.c is built */
 extern const cpu_kernels cpu_kernels_avx512;
 #endif
+#ifdef CREASE_CPU_AMX /* set by CMake where cpu_kernels_amx.c is built */
+extern const cpu_kernels cpu_kernels_amx;
+void cpu_gemm_amx(const cpu_gemm_args *a);
+#endif
 
-/* The best kernels this CPU runs (AVX-512 where available, else portable). */
+/* The best float32 kernels this CPU runs: AVX-512, else portable.  Thread-safe. */
 const cpu_kernels *cpu_kernels_best(void);
 
-/* Packs W (n rows of k floats, row i at w + i*ldw) into `out`, which holds
- * cpu_packed_size(n, k) floats; biases (n floats, or NULL for zeros) into `bias_out`
- * (ceil(n/16)*16 floats), unless bias_out is NULL (weights only). */
+/* The AMX kernels, where this build has them, the CPU has AMX-BF16 and AVX512-BF16 and
+ * the OS grants this process the tile state (asked once); else NULL.  Thread-safe. */
+const cpu_kernels *cpu_kernels_amx_usable(void);
+
+/* The float32 panels: W (n rows of k floats, row i at w + i*ldw) packed into `out`,
+ * which holds cpu_packed_size(n, k) floats. */
 size_t cpu_packed_size(int n, int k);
-void cpu_pack_weights(const float *w, size_t ldw, int n, int k, const float *bias, float *out,
-                      float *bias_out);
+void cpu_pack_weights(const float *w, size_t ldw, int n, int k, void *out);
+
+/* The AMX kernels' packing: the tiles (k padded to 32, each weight as the sum of two
+ * bfloat16 values, cpu_kernels_amx.c), then the float32 panels of cpu_pack_weights,
+ * which cpu_amx_float_panels finds, for the matrix products where the tiles do not pay
+ * (cpu_amx_pays: m rows, k inputs, n outputs); cpu_amx_packed_size(n, k) 32-bit words. */
+size_t cpu_amx_packed_size(int n, int k);
+void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *out);
+const float *cpu_amx_float_panels(const void *packed, int n, int k);
+int cpu_amx_pays(int m, int k, int n);
+size_t cpu_amx_work_size(int k);
+
+/* A bias (n floats, or NULL for zeros) padded with zeros to ceil(n/16)*16 floats. */
+void cpu_pack_bias(const float *bias, int n, float *out);
 
 #endif

@@ -132,7 +132,7 @@ static void gemm_avx512(const cpu_gemm_args *a)
     for (int m0 = 0; m0 < a->m; m0 += block) {
         int m1 = m0 + block < a->m ? m0 + block : a->m;
         for (int t = 0; t < panels; t += 2) {
-            const float *p0 = a->w + (size_t)t * K * CPU_PANEL;
+            const float *p0 = (const float *)a->w + (size_t)t * K * CPU_PANEL;
             const float *bias = a->bias + (size_t)t * CPU_PANEL;
             __mmask16 mk0 = tail_mask(a->n - t * CPU_PANEL);
             for (int m = m0; m < m1; m += 8) {
@@ -297,7 +297,35 @@ static void add_avx512(float *y, const float *a, const float *b, size_t n, float
 
 const cpu_kernels cpu_kernels_avx512 = {
     .isa = "avx512",
+    .packed_size = cpu_packed_size,
+    .pack = cpu_pack_weights,
     .gemm = gemm_avx512,
     .dwconv = dwconv_avx512,
     .add = add_avx512,
 };
+
+#ifdef CREASE_CPU_AMX
+/* The matrix product on AMX tiles (cpu_kernels_amx.c) where they pay, else above. */
+static void gemm_amx_or_avx512(const cpu_gemm_args *a)
+{
+    if (cpu_amx_pays(a->m, a->k, a->n)) {
+        cpu_gemm_amx(a);
+        return;
+    }
+    cpu_gemm_args f = *a;
+    f.w = cpu_amx_float_panels(a->w, a->n, a->k);
+    gemm_avx512(&f);
+}
+
+/* The AMX kernels: the matrix product on tiles where they pay, the depthwise
+ * convolution and the ADD as above. */
+const cpu_kernels cpu_kernels_amx = {
+    .isa = "amx",
+    .packed_size = cpu_amx_packed_size,
+    .pack = cpu_amx_pack,
+    .work_size = cpu_amx_work_size,
+    .gemm = gemm_amx_or_avx512,
+    .dwconv = dwconv_avx512,
+    .add = add_avx512,
+};
+#endif

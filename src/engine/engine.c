@@ -23,6 +23,9 @@ struct engine {
 static const engine_ops *const backends[] = {
     &engine_ref_ops,          &engine_cpu_ops,
     &engine_cpu_portable_ops, /* not listed below: tests name it */
+#ifdef CREASE_CPU_AMX
+    &engine_cpu_amx_ops,
+#endif
 #ifdef CREASE_HAVE_XNNPACK
     &engine_xnnpack_ops,
 #endif
@@ -33,6 +36,9 @@ static const engine_ops *const backends[] = {
 
 static const char *const backend_names[] = {
     "ref",     "cpu",
+#ifdef CREASE_CPU_AMX
+    "cpu-amx",
+#endif
 #ifdef CREASE_HAVE_XNNPACK
     "xnnpack",
 #endif
@@ -49,6 +55,8 @@ const char *const *engine_available(void)
 
 const char *engine_default(int threads)
 {
+    if (threads <= 1 && cpu_kernels_amx_usable() != NULL)
+        return "cpu-amx";
 #ifdef CREASE_HAVE_XNNPACK
     if (threads > 1 || strcmp(cpu_kernels_best()->isa, "portable") == 0)
         return "xnnpack";

@@ -13,6 +13,12 @@
  *   "cpu"      our own kernels (engine_cpu.c, cpu_kernels.h): AVX-512 where the CPU
  *              has it (chosen at load), portable C elsewhere; one thread (`threads`
  *              is ignored).  Always built.
+ *   "cpu-amx"  the same, with most matrix products on Intel's AMX tiles, each float32
+ *              product as three bfloat16 ones (cpu_kernels_amx.c): 16 bits of mantissa,
+ *              so within 1e-3 of each output's range instead of 1e-4, and landmarks
+ *              within the quality gate of the float32 engines'.  Built on x86-64;
+ *              creating it without AMX (or an OS that grants it) fails with
+ *              CR_ERR_UNSUPPORTED.
  *   "xnnpack"  XNNPACK's subgraph API (CPU), one runtime per model, reused
  *              across frames; `threads` sets its thread pool (1 = no pool).
  *              Built with the CMake option CREASE_XNNPACK (on by default).
@@ -21,7 +27,8 @@
  *              CMake option CREASE_CUDA (AUTO: when nvcc is found).  Creating it on
  *              a machine without a usable GPU fails at once with CR_ERR_UNSUPPORTED
  *              and "cuda engine: no CUDA device: <reason>".
- * All engines agree with "ref" within 1e-4 of each output's range (DESIGN.md §7).
+ * All engines agree with "ref" within 1e-4 of each output's range (DESIGN.md §7), but
+ * "cpu-amx" (1e-3).
  * engine_available() lists those compiled in.
  *
  * Only the operators needed for the requested outputs are kept (pruning): asking
@@ -117,9 +124,10 @@ void engine_destroy(engine *e);
 const char *const *engine_available(void);
 
 /* The engine to use when none is named, for an engine run on `threads` threads on this
- * machine: "cpu" for one thread where its AVX-512 kernels run (it beats XNNPACK there:
- * engine_cpu.c), else "xnnpack" when built (its own kernels are chosen for the CPU and
- * it uses the threads), else "cpu".  Never NULL. */
+ * machine: for one thread "cpu-amx" where the CPU has AMX (the full landmark model in
+ * 0.84x "cpu"'s time), else "cpu" where its AVX-512 kernels run (it beats XNNPACK
+ * there: engine_cpu.c); else "xnnpack" when built (its own kernels are chosen for the
+ * CPU and it uses the threads), else "cpu".  Never NULL. */
 const char *engine_default(int threads);
 
 #endif

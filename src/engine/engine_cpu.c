@@ -1,5 +1,6 @@
 /*
- * engine_cpu.c -- the "cpu" engine: the graph run by our own kernels, one thread.
+ * engine_cpu.c -- the "cpu" engine: the graph run by our own kernels, one thread; and
+ * "cpu-amx", the same code with the AMX kernels (cpu_kernels_amx.c).
  *
  * Why it exists: on the machines crease runs on, a whole analysis spent half its CPU
  * time in XNNPACK, and a third of all of it in one matrix-product micro-kernel of
@@ -12,6 +13,8 @@
  * XNNPACK's 7.2 in the same run; the portable build takes ~110 ms, which is why
  * engine_default (engine.c) picks this engine only where the AVX-512 kernels run.
  * The floor: this core peaks near 100 GMAC/s, and the model is 351 MMAC (3.5 ms).
+ * On a Xeon with AMX (one thread, same bench): "cpu" 5.1 ms, "cpu-amx" 4.3 ms, XNNPACK
+ * 6.5 ms.
  *
  * Operators:
  *   conv2d 1x1, stride 1, no padding   the matrix product on the activations directly
@@ -117,7 +120,8 @@ typedef struct cpu_ctx {
     cpu_node *nodes; /* per node */
     float **blocks;  /* owned activation buffers, shared by tensors */
     int n_blocks;
-    float *scratch; /* owned: the largest patch matrix */
+    float *scratch;  /* owned: the largest patch matrix */
+    void *gemm_work; /* owned: the kernels' work memory for the largest matrix product */
     cpu_chain *chains;
     int n_chains;
     float *band_e, *band_d; /* owned: a band of e's and of d's results (largest chain) */
@@ -174,9 +178,11 @@ static int im2col_band(int OW, size_t K)
 
 /* A matrix product of node n's packed weights: k inputs, its output channels and clamp;
  * the rows, x and y are the caller's. */
-static cpu_gemm_args node_gemm(const engine_graph_node *n, const cpu_node *cn, int k, int oc)
+static cpu_gemm_args node_gemm(const cpu_ctx *c, const engine_graph_node *n, const cpu_node *cn,
+                               int k, int oc)
 {
     cpu_gemm_args a = {.k = k,
+                       .work = c->gemm_work,
                        .n = oc,
                        .w = cn->packed,
                        .bias = cn->bias,
@@ -223,7 +229,7 @@ static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_
     int kwc = n->kw * C;
     size_t K = (size_t)n->kh * kwc;
     float *yrow = y + (size_t)oy * OW * OC;
-    cpu_gemm_args a = node_gemm(n, cn, kwc, OC);
+    cpu_gemm_args a = node_gemm(c, n, cn, kwc, OC);
     a.ldx = (size_t)n->stride_w * C; /* the input row's pixels at the stride, in place */
     a.m = cn->col1 - cn->col0;
     a.y = yrow + (size_t)cn->col0 * OC;
@@ -238,7 +244,7 @@ static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_
         if (iy < 0)
             continue;
         a.x = x + ((size_t)iy * W + (size_t)(cn->col0 * n->stride_w - cn->pad_left)) * C;
-        a.w = cn->rows + (size_t)ky * cpu_packed_size(OC, kwc);
+        a.w = cn->rows + (size_t)ky * c->kern->packed_size(OC, kwc);
         a.accumulate = !first;
         a.lo = ky == last_ky ? n->act_min : -INFINITY;
         a.hi = ky == last_ky ? n->act_max : INFINITY;
@@ -250,7 +256,7 @@ static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_
             for (int o = 0; o < OC; o++)
                 yrow[(size_t)ox * OC + o] = fminf(fmaxf(cn->bias[o], n->act_min), n->act_max);
     }
-    cpu_gemm_args b = node_gemm(n, cn, (int)K, OC);
+    cpu_gemm_args b = node_gemm(c, n, cn, (int)K, OC);
     b.x = c->scratch;
     int spans[2][2] = {{0, cn->col0}, {cn->col1, OW}};
     for (int k = 0; k < 2; k++)
@@ -270,7 +276,7 @@ static void conv2d(const cpu_ctx *c, int ni)
     const engine_graph_tensor *xt = &g->tensors[cn->x], *yt = &g->tensors[n->out];
     int items = xt->dims[0], C = xt->dims[3], OC = yt->dims[3];
     size_t M = (size_t)yt->dims[1] * yt->dims[2], K = (size_t)n->kh * n->kw * C;
-    cpu_gemm_args a = node_gemm(n, cn, (int)K, OC);
+    cpu_gemm_args a = node_gemm(c, n, cn, (int)K, OC);
     if (cn->direct) { /* all items at once: their rows follow each other */
         a.m = (int)(M * items);
         a.x = c->buf[cn->x];
@@ -418,7 +424,7 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
     int CE = g->tensors[ne->out].dims[3], OH = dt->dims[1], OW = dt->dims[2];
     int CO = g->tensors[np->out].dims[3];
     size_t row_e = (size_t)W * CE;
-    cpu_gemm_args ge = node_gemm(ne, ce, CI, CE), gp = node_gemm(np, cp, CE, CO);
+    cpu_gemm_args ge = node_gemm(c, ne, ce, CI, CE), gp = node_gemm(c, np, cp, CE, CO);
     gp.x = c->band_d;
     cpu_dw_args da = node_dw(nd, cd, 0, W, CE, OH, OW);
     da.x = c->band_e;
@@ -527,6 +533,7 @@ static void cpu_destroy(void *vctx)
     cr_free(c->nodes);
     cr_free(c->buf);
     cr_free(c->scratch);
+    cr_free(c->gemm_work);
     cr_free(c->chains);
     cr_free(c->band_e);
     cr_free(c->band_d);
@@ -650,7 +657,14 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
     return CR_OK;
 }
 
-static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
+/* The kernels' work memory for a matrix product of k inputs, kept in *work if larger. */
+static void need_work(const cpu_ctx *c, int k, size_t *work)
+{
+    size_t need = c->kern->work_size ? c->kern->work_size(k) : 0;
+    *work = need > *work ? need : *work;
+}
+
+static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, size_t *work, cr_err *err)
 {
     const engine_graph *g = c->g;
     const engine_graph_node *n = &g->nodes[ni];
@@ -659,11 +673,13 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
     const float *bias = n->in[2] >= 0 ? g->tensors[n->in[2]].data : NULL;
     if (n->op == ENGINE_GRAPH_CONV2D) {
         int OC = yt->dims[3], K = n->kh * n->kw * xt->dims[3];
-        cn->packed = cr_malloc_aligned(ENGINE_ALIGN, cpu_packed_size(OC, K) * sizeof(float));
+        cn->packed = cr_malloc_aligned(ENGINE_ALIGN, c->kern->packed_size(OC, K) * sizeof(float));
         cn->bias = cr_malloc_aligned(ENGINE_ALIGN, (size_t)padded(OC) * sizeof(float));
         if (cn->packed == NULL || cn->bias == NULL)
             return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
-        cpu_pack_weights(g->tensors[n->in[1]].data, (size_t)K, OC, K, bias, cn->packed, cn->bias);
+        c->kern->pack(g->tensors[n->in[1]].data, (size_t)K, OC, K, cn->packed);
+        cpu_pack_bias(bias, OC, cn->bias);
+        need_work(c, K, work);
         cn->direct = n->kh == 1 && n->kw == 1 && n->stride_h == 1 && n->stride_w == 1 &&
                      cn->pad_top == 0 && cn->pad_left == 0 && xt->dims[1] == yt->dims[1] &&
                      xt->dims[2] == yt->dims[2];
@@ -675,13 +691,14 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, cr_err *err)
         cn->col1 = cn->col1 > OW ? OW : cn->col1;
         if (!cn->direct && cn->col1 - cn->col0 >= 16) {
             int kwc = n->kw * xt->dims[3];
-            size_t one = cpu_packed_size(OC, kwc);
+            size_t one = c->kern->packed_size(OC, kwc);
             cn->rows = cr_malloc_aligned(ENGINE_ALIGN, (size_t)n->kh * one * sizeof(float));
             if (cn->rows == NULL)
                 return cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
             for (int ky = 0; ky < n->kh; ky++)
-                cpu_pack_weights(g->tensors[n->in[1]].data + (size_t)ky * kwc, (size_t)K, OC, kwc,
-                                 NULL, cn->rows + (size_t)ky * one, NULL);
+                c->kern->pack(g->tensors[n->in[1]].data + (size_t)ky * kwc, (size_t)K, OC, kwc,
+                              cn->rows + (size_t)ky * one);
+            need_work(c, kwc, work);
         }
         if (!cn->direct && need > *scratch)
             *scratch = need;
@@ -800,7 +817,7 @@ static cr_status load_with(const cpu_kernels *kern, const engine_graph *g, const
         if (g->tensors[t].data != NULL)
             c->buf[t] = g->tensors[t].data;
     fold_pads(c);
-    size_t scratch = 0, band_e = 0, band_d = 0;
+    size_t scratch = 0, work = 0, band_e = 0, band_d = 0;
     for (int ni = 0; ni < g->n_nodes; ni++)
         c->nodes[ni].chain = -1;
     if ((st = find_chains(c, &band_e, &band_d, err)))
@@ -814,8 +831,12 @@ static cr_status load_with(const cpu_kernels *kern, const engine_graph *g, const
         goto fail;
     }
     for (int ni = 0; ni < g->n_nodes; ni++)
-        if ((st = prepare_node(c, ni, &scratch, err)))
+        if ((st = prepare_node(c, ni, &scratch, &work, err)))
             goto fail;
+    if (work > 0 && (c->gemm_work = cr_malloc_aligned(ENGINE_ALIGN, work)) == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
+        goto fail;
+    }
     if (scratch > 0 && (c->scratch = cr_malloc_aligned(ENGINE_ALIGN, scratch * sizeof(float) +
                                                                          ENGINE_SLACK)) == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "cpu engine: out of memory");
@@ -850,6 +871,32 @@ const engine_ops engine_cpu_ops = {
     .load = cpu_load,
     .run = cpu_run,
     .destroy = cpu_destroy,
+};
+
+static cr_status cpu_probe_amx(cr_err *err)
+{
+    if (cpu_kernels_amx_usable() == NULL)
+        return cr_err_set(err, CR_ERR_UNSUPPORTED,
+                          "cpu-amx engine: this CPU or OS offers no AMX tiles (it needs "
+                          "AMX-BF16 and AVX512-BF16, and Linux 5.16 or later)");
+    return CR_OK;
+}
+
+static cr_status cpu_load_amx(const engine_graph *g, const engine_io *io, int threads, void **out,
+                              cr_err *err)
+{
+    (void)threads;
+    cr_status st = cpu_probe_amx(err);
+    return st ? st : load_with(cpu_kernels_amx_usable(), g, io, out, err);
+}
+
+const engine_ops engine_cpu_amx_ops = {
+    .api_version = ENGINE_API_VERSION,
+    .name = "cpu-amx",
+    .load = cpu_load_amx,
+    .run = cpu_run,
+    .destroy = cpu_destroy,
+    .probe = cpu_probe_amx,
 };
 
 const engine_ops engine_cpu_portable_ops = {

@@ -58,6 +58,9 @@ extern const engine_ops engine_cpu_ops;
  * the kernels against the reference on a machine that has AVX-512).  Not listed by
  * engine_available(); created by the name "cpu-portable". */
 extern const engine_ops engine_cpu_portable_ops;
+/* The "cpu" engine with its matrix products on AMX tiles where they pay
+ * (cpu_kernels_amx.c); its probe fails where cpu_kernels_amx_usable() is NULL. */
+extern const engine_ops engine_cpu_amx_ops;
 #ifdef CREASE_HAVE_XNNPACK
 extern const engine_ops engine_xnnpack_ops;
 #endif

@@ -108,14 +108,14 @@ static void compare(const engine *ref, const engine *e, const char *label)
             diff = d > diff || d != d ? d : diff; /* NaN counts as a failure */
         }
         double scale = hi - lo > 0 ? hi - lo : (amax > 1 ? amax : 1);
-        double tol = TOL;
+        double tol = TOL * engine_test_looseness(engine_name(e));
         /* The landmark models' segmentation logits (Identity_2, range ~2000) are
          * ill-conditioned in float32: on the cold_water crop a reference that
          * accumulates in float instead of double differs from this one by 2.2e-4 of
          * the range at the same element where XNNPACK differs by 1.1e-4 (measured).
          * No float32 engine meets 1e-4 there; the pipeline prunes this output. */
         if (strcmp(name, "Identity_2") == 0 && g->n_outputs == 5)
-            tol = 1e-3;
+            tol = 1e-3 * engine_test_looseness(engine_name(e));
         printf("  %-26s %-10s max|diff| %.3g  range %.4g  ratio %.2e\n", label, name, diff, scale,
                scale > 0 ? diff / scale : diff);
         CHECK_MSG(diff <= tol * scale, "%s %s: max|diff| %g > %g * %g", label, name, diff, tol,
@@ -331,9 +331,9 @@ static void batch_case(const model_case *mc, const char *const *outs, int n_outs
                 int exact = strcmp(engines[k], "ref") == 0;
                 printf("  %s %s item %d %-10s max|diff| %.3g (range %.4g)\n", mc->name, engines[k],
                        b, name, diff, scale);
-                CHECK_MSG(exact ? diff == 0 : diff <= TOL * scale,
-                          "%s %s item %d %s: batch differs by %g", mc->name, engines[k], b, name,
-                          diff);
+                CHECK_MSG(
+                    exact ? diff == 0 : diff <= TOL * engine_test_looseness(engines[k]) * scale,
+                    "%s %s item %d %s: batch differs by %g", mc->name, engines[k], b, name, diff);
             }
         }
         engine_destroy(one);
