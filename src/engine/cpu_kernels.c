@@ -57,24 +57,21 @@ static size_t amx_tiles_size(int n, int k)
     return (size_t)((n + CPU_PANEL - 1) / CPU_PANEL) * (size_t)(amx_kp(k) / AMX_K) * 2 * 256;
 }
 
-size_t cpu_amx_packed_size(int n, int k)
-{
-    return amx_tiles_size(n, k) + cpu_packed_size(n, k);
-}
-
-const float *cpu_amx_float_panels(const void *packed, int n, int k)
-{
-    return (const float *)packed + amx_tiles_size(n, k);
-}
-
-int cpu_amx_pays(int m, int k, int n)
+int cpu_amx_pays(int k, int n)
 {
     /* Measured per shape of the pose models (Xeon with AMX, one core, hot caches,
-     * 64-byte aligned buffers): the tiles take 0.34-0.7x the float32 kernel's time from
-     * 16 rows, 24 inputs and 48 outputs up (24 outputs with fewer than 128 inputs);
-     * below that their fixed costs (the split of the inputs, 32-row blocks, k padded to
-     * 32) make them up to 5x slower. */
-    return m >= 16 && k >= 24 && (n >= 48 || (n >= 24 && k < 128));
+     * 64-byte aligned buffers): from 16 rows up, the tiles take 0.34-0.7x the float32
+     * kernel's time from 24 inputs and 48 outputs up (24 outputs with fewer than 128
+     * inputs); below that their fixed costs (the split of the inputs, 32-row blocks, k
+     * padded to 32) make them up to 5x slower.  Rows are not asked: a product of fewer
+     * (the models' last 2x2 and 1x1 layers) takes ~10 us more a frame on the tiles, and
+     * keeping a float32 copy of every packed weight for it took 32 MB a process. */
+    return k >= 24 && (n >= 48 || (n >= 24 && k < 128));
+}
+
+size_t cpu_amx_packed_size(int n, int k)
+{
+    return cpu_amx_pays(k, n) ? amx_tiles_size(n, k) : cpu_packed_size(n, k);
 }
 
 size_t cpu_amx_work_size(int k)
@@ -105,12 +102,15 @@ static void bf16_split(float f, uint16_t *hi, uint16_t *lo)
 
 void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *vout)
 {
+    if (!cpu_amx_pays(k, n)) {
+        cpu_pack_weights(w, ldw, n, k, vout);
+        return;
+    }
     uint16_t *out = vout;
     int panels = (n + CPU_PANEL - 1) / CPU_PANEL, kp = amx_kp(k);
-    /* The tiles, [panel][k/32][hi, lo][16 pairs][16 channels][2]: in tile (panel t, block b), pair p
+    /* [panel][k/32][hi, lo][16 pairs][16 channels][2]: in tile (panel t, block b), pair p
      * of channel j holds W[16t + j][32b + 2p] and W[16t + j][32b + 2p + 1], zero past n
-     * or k; then the float32 panels (cpu_pack_weights) for the shapes where
-     * the tiles do not pay */
+     * or k */
     for (int t = 0; t < panels; t++)
         for (int kk = 0; kk < kp; kk++)
             for (int j = 0; j < CPU_PANEL; j++) {
@@ -120,7 +120,6 @@ void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *vout)
                 size_t at = ((size_t)(kk % AMX_K) / 2 * CPU_PANEL + j) * 2 + kk % 2;
                 bf16_split(v, &out[tile + at], &out[tile + 512 + at]);
             }
-    cpu_pack_weights(w, ldw, n, k, (float *)vout + amx_tiles_size(n, k));
 }
 
 static void gemm_portable(const cpu_gemm_args *a)

@@ -308,13 +308,10 @@ const cpu_kernels cpu_kernels_avx512 = {
 /* The matrix product on AMX tiles (cpu_kernels_amx.c) where they pay, else above. */
 static void gemm_amx_or_avx512(const cpu_gemm_args *a)
 {
-    if (cpu_amx_pays(a->m, a->k, a->n)) {
+    if (cpu_amx_pays(a->k, a->n))
         cpu_gemm_amx(a);
-        return;
-    }
-    cpu_gemm_args f = *a;
-    f.w = cpu_amx_float_panels(a->w, a->n, a->k);
-    gemm_avx512(&f);
+    else
+        gemm_avx512(a);
 }
 
 /* The AMX kernels: the matrix product on tiles where they pay, the depthwise
