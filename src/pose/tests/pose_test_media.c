@@ -3,6 +3,7 @@
  */
 #include "pose_test_media.h"
 
+#include <dirent.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
@@ -112,4 +113,26 @@ ptm_frame ptm_rotate90(const ptm_frame *s)
             memcpy(d.rgb + ((size_t)x * d.w + (s->h - 1 - y)) * 3,
                    s->rgb + ((size_t)y * s->w + x) * 3, 3);
     return d;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ptm_list_pngs(const char *dir, char **names, int cap)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < cap) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".png") == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    return n;
 }

@@ -27,7 +27,6 @@
 #include "pose/pose_tracker.h"
 #include "pose_test_media.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,28 +35,6 @@
 #define MAX_FRAMES 256
 #define MEAN_MAX 0.005    /* of the bounding-box diagonal: the landmark quality gate */
 #define WORLD_MAX_M 0.005 /* metres */
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list_pngs(const char *dir, char **names, int cap)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < cap) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".png") == 0)
-            names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, by_name);
-    return n;
-}
 
 static pose_tracker *tracker(const char *engine, pose_mode mode)
 {
@@ -96,7 +73,7 @@ static void compare(const char *oracle, const char *engine, pose_mode mode, cons
 {
     const char *mode_name = mode == POSE_MODE_VIDEO ? "video" : "static";
     char *names[MAX_FRAMES];
-    int n = list_pngs(dir, names, MAX_FRAMES);
+    int n = ptm_list_pngs(dir, names, MAX_FRAMES);
     CHECK_MSG(n > 0, "no PNG frames in %s", dir);
     pose_tracker *ta = tracker(oracle, mode), *tb = tracker(engine, mode);
     int both = 0, same = 0;

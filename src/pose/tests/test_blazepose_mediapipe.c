@@ -19,7 +19,6 @@
 #include "pose/pose_tracker.h"
 #include "pose_test_media.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,28 +30,6 @@
 #define PCK_MIN 0.95
 /* World landmarks: mean distance to MediaPipe's, metres (measured: well under 1 mm). */
 #define WORLD_MAX_M 0.02
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list_pngs(const char *dir, char **names, int cap)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < cap) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".png") == 0)
-            names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, by_name);
-    return n;
-}
 
 static void compare(const char *mode_name, pose_mode mode, const char *engine, double fps,
                     const char *dir, char **names, int n, const char *ref_path)
@@ -160,7 +137,7 @@ int main(int argc, char **argv)
     const char *engine = argc > 4 ? argv[4] : NULL; /* NULL: the tracker's default */
     double fps = argc > 5 ? atof(argv[5]) : 10.0;
     char *names[MAX_FRAMES];
-    int n = list_pngs(argv[1], names, MAX_FRAMES);
+    int n = ptm_list_pngs(argv[1], names, MAX_FRAMES);
     CHECK_MSG(n > 0, "no PNG frames in %s", argv[1]);
     if (n > 0) {
         compare("video", POSE_MODE_VIDEO, engine, fps, argv[1], names, n, argv[2]);
