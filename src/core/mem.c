@@ -51,6 +51,10 @@ void *cr_calloc(size_t count, size_t size)
 
 void *cr_malloc_aligned(size_t align, size_t n)
 {
+    /* checked here: posix_memalign's answer to a bad alignment is EINVAL, a sanitizer's
+     * is to abort */
+    if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void *) != 0)
+        return NULL;
     if (should_fail())
         return NULL;
     void *p = NULL;

@@ -16,7 +16,7 @@ void *cr_malloc(size_t n);
 void *cr_calloc(size_t count, size_t size); /* NULL on overflow of count*size */
 void *cr_realloc(void *p, size_t n);        /* on failure `p` is untouched */
 /* n bytes (zeroed with cr_calloc_aligned) at an address that is a multiple of `align`, a
- * power of two and a multiple of sizeof(void *); freed with cr_free.  For the engines'
+ * power of two and a multiple of sizeof(void *) (else NULL); freed with cr_free.  For the engines'
  * buffers: a 64-byte vector load from an unaligned address that crosses a cache line
  * costs two. */
 void *cr_malloc_aligned(size_t align, size_t n);
