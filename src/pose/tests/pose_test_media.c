@@ -136,3 +136,11 @@ int ptm_list_pngs(const char *dir, char **names, int cap)
     qsort(names, (size_t)n, sizeof *names, by_name);
     return n;
 }
+
+ptm_frame *ptm_load_in(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ptm_frame *f = NULL;
+    return ptm_load(path, 1, 0, &f) == 1 ? f : NULL;
+}

@@ -19,6 +19,10 @@ typedef struct ptm_frame {
 int ptm_load(const char *path, int max, int max_w, ptm_frame **out);
 void ptm_free(ptm_frame *f, int n);
 
+/* The image `dir`/`name` (ptm_load, one frame, full size), or NULL (message on stderr);
+ * free it with ptm_free(f, 1). */
+ptm_frame *ptm_load_in(const char *dir, const char *name);
+
 /* The names of the PNG files in `dir`, at most `cap`, sorted; each strdup'd into
  * names[i] (free each).  Returns the count (0 when `dir` cannot be read). */
 int ptm_list_pngs(const char *dir, char **names, int cap);

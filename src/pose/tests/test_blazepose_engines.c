@@ -79,11 +79,9 @@ static void compare(const char *oracle, const char *engine, pose_mode mode, cons
     int both = 0, same = 0;
     double sum = 0, worst = 0, world = 0;
     for (int i = 0; i < n && ta != NULL && tb != NULL; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        ptm_frame *f = NULL;
-        if (ptm_load(path, 1, 0, &f) != 1) {
-            CHECK_MSG(0, "cannot read %s", path);
+        ptm_frame *f = ptm_load_in(dir, names[i]);
+        if (f == NULL) {
+            CHECK_MSG(0, "cannot read %s/%s", dir, names[i]);
             continue;
         }
         int64_t ts = (int64_t)(i + 1) * 100000; /* 10 fps */

@@ -54,11 +54,9 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
     long world_n = 0;
     int same_decision = 0, both = 0;
     for (int i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        ptm_frame *f = NULL;
-        if (ptm_load(path, 1, 0, &f) != 1) {
-            CHECK_MSG(0, "cannot read %s", path);
+        ptm_frame *f = ptm_load_in(dir, names[i]);
+        if (f == NULL) {
+            CHECK_MSG(0, "cannot read %s/%s", dir, names[i]);
             continue;
         }
         pose_result r;
