@@ -550,48 +550,80 @@ static char *cricksy_artifact(double start, double end)
     return text;
 }
 
+/* One edit of a crease artifact at 0 (four poses): `from` replaced by `to` in its text
+ * after `after` (NULL: anywhere), merged both ways; the chunks the fast path takes and
+ * the status both paths give. */
+typedef struct edit_case {
+    const char *what, *after, *from, *to;
+    int fast;
+    cr_status st;
+} edit_case;
+
+#define POSE1 "{\"frame_num\":1," /* the second pose of an artifact at 0 */
+
+static const edit_case edit_cases[] = {
+    /* valid, but not jansson's compact text of itself: the reference path */
+    {"escapes in a pose", POSE1, "\"detected\"", "\"note\":\"a\\\"b\\u00e9\\/\",\"detected\"", 0,
+     CR_OK},
+    {"UTF-8 in a pose", POSE1, "\"detected\"", "\"note\":\"caf\xc3\xa9\",\"detected\"", 0, CR_OK},
+    {"bad UTF-8 in a pose", POSE1, "\"detected\"", "\"note\":\"caf\xc3\",\"detected\"", 0,
+     CR_ERR_FORMAT},
+    {"DEL in a pose", POSE1, "\"detected\"", "\"note\":\"\x7f\",\"detected\"", 0, CR_OK},
+    {"a key twice in a pose", POSE1, "\"detected\":true", "\"detected\":false,\"detected\":true", 0,
+     CR_OK},
+    {"frame_index twice", POSE1, "\"frame_index\":1", "\"frame_index\":1,\"frame_index\":9", 0,
+     CR_OK},
+    {"a landmark's x twice", POSE1, "{\"x\":", "{\"x\":0.5,\"x\":", 0, CR_OK},
+    {"poses twice", NULL, "\"job_id\"", "\"poses\":[],\"job_id\"", 0, CR_OK},
+    {"poses twice, once escaped", NULL, "\"job_id\"", "\"pos\\u0065s\":[],\"job_id\"", 0, CR_OK},
+    {"whitespace and escapes outside the poses", NULL, "\"job_id\":\"job-1\"",
+     "\"job_id\" : \"j\\\"ob\\u0031\" ", 1, CR_OK},
+    {"an integer out of range", POSE1, "\"detected\"", "\"n\":12345678901234567890,\"detected\"", 0,
+     CR_ERR_FORMAT},
+    /* what analysis reads, every way it can be */
+    {"no t: timestamp", POSE1, "\"t\":0.1,", "", 1, CR_OK},
+    {"t a string", POSE1, "\"t\":0.1,", "\"t\":\"0.1\",", 1, CR_OK},
+    {"t an integer", POSE1, "\"timestamp\":0.1,\"t\":0.1,", "\"t\":1,", 1, CR_OK},
+    {"detected a string", POSE1, "\"detected\":true", "\"detected\":\"true\"", 1, CR_OK},
+    {"a landmark without visibility", POSE1, "\"visibility\":", "\"vis\":", 1, CR_OK},
+    {"a world landmark without z", "\"world_landmarks\":[{", ",\"z\":", ",\"zz\":", 1, CR_OK},
+    {"a world landmark without y", "\"world_landmarks\":[{", "\"y\":", "\"yy\":", 1, CR_OK},
+    {"34 world landmarks", "\"world_landmarks\":[", "{\"x\"", "7,{\"x\"", 1, CR_OK},
+    {"a world landmark's x null", "\"world_landmarks\":[{", "\"x\":", "\"x\":null,\"xx\":", 1,
+     CR_OK},
+    /* errors: the reference's status and message, whichever path meets them */
+    {"garbage after the end", "\"video_bytes_read\"", "]}", "]}x", 0, CR_ERR_FORMAT},
+    {"a trailing comma", "\"video_bytes_read\"", "]}", "],}", 0, CR_ERR_FORMAT},
+    {"a pose that is a number", NULL, "\"poses\":[", "\"poses\":[1,", 0, CR_ERR_FORMAT},
+    {"poses not an array", NULL, "\"poses\":[", "\"poses\":{\"a\":[", 0, CR_ERR_FORMAT},
+    {"no poses", NULL, "\"poses\":", "\"posed\":", 0, CR_ERR_FORMAT},
+    {"a pose without frame_num", NULL, "\"frame_num\":2,", "", 0, CR_ERR_FORMAT},
+    {"a frame_num that is a real", NULL, "\"frame_num\":2,", "\"frame_num\":2.0,", 0,
+     CR_ERR_FORMAT},
+    {"a frame twice", NULL, "\"frame_num\":2,", "\"frame_num\":1,", 0, CR_ERR_INTERNAL},
+    {"a landmark that is not a point", POSE1, "\"landmarks\":[{", "\"landmarks\":[", 0,
+     CR_ERR_FORMAT},
+    {"a landmark x that is a string", POSE1,
+     "\"landmarks\":[{\"x\":", "\"landmarks\":[{\"x\":\"1\",\"q\":", 0, CR_ERR_FORMAT},
+};
+
 static void check_crafted(void)
 {
     texts ts = {0};
     cr_status st;
     int f;
-    const char *const pose1 = "{\"frame_num\":1,"; /* the second pose of an artifact at 0 */
+    for (size_t i = 0; i < sizeof edit_cases / sizeof *edit_cases; i++) {
+        const edit_case *c = &edit_cases[i];
+        add_edited(&ts, 0, 0, 4, c->after, c->from, c->to);
+        f = merge_both(c->what, &ts, &st);
+        CHECK_MSG(f == c->fast && st == c->st, "%s: fast %d, %s", c->what, f, cr_status_str(st));
+    }
 
     /* valid, but not jansson's compact text of itself: the reference path */
     texts_add_json(&ts, crease_artifact(0, 0, 4),
                    JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     f = merge_both("pretty-printed", &ts, &st);
     CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", "\"note\":\"a\\\"b\\u00e9\\/\",\"detected\"");
-    f = merge_both("escapes in a pose", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", "\"note\":\"caf\xc3\xa9\",\"detected\"");
-    f = merge_both("UTF-8 in a pose", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", "\"note\":\"caf\xc3\",\"detected\"");
-    f = merge_both("bad UTF-8 in a pose", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", "\"note\":\"\x7f\",\"detected\"");
-    f = merge_both("DEL in a pose", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\":true", "\"detected\":false,\"detected\":true");
-    f = merge_both("a key twice in a pose", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"frame_index\":1", "\"frame_index\":1,\"frame_index\":9");
-    f = merge_both("frame_index twice", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "{\"x\":", "{\"x\":0.5,\"x\":");
-    f = merge_both("a landmark's x twice", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, NULL, "\"job_id\"", "\"poses\":[],\"job_id\"");
-    f = merge_both("poses twice", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, NULL, "\"job_id\"", "\"pos\\u0065s\":[],\"job_id\"");
-    f = merge_both("poses twice, once escaped", &ts, &st);
-    CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, NULL, "\"job_id\":\"job-1\"", "\"job_id\" : \"j\\\"ob\\u0031\" ");
-    f = merge_both("whitespace and escapes outside the poses", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
     {
         char deep[80] = "\"deep\":";
         for (int i = 0; i < 20; i++)
@@ -600,7 +632,7 @@ static void check_crafted(void)
         for (int i = 0; i < 20; i++)
             strcat(deep, "]");
         strcat(deep, ",\"detected\"");
-        add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", deep);
+        add_edited(&ts, 0, 0, 4, POSE1, "\"detected\"", deep);
     }
     f = merge_both("deep nesting", &ts, &st);
     CHECK(f == 0 && st == CR_OK);
@@ -610,14 +642,11 @@ static void check_crafted(void)
         for (int i = 0; i < 80; i++)
             cr_buf_addf(&big, "%s\"k%d\":%d", i ? "," : "", i, i);
         cr_buf_adds(&big, "},\"detected\"");
-        add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", big.p);
+        add_edited(&ts, 0, 0, 4, POSE1, "\"detected\"", big.p);
         cr_buf_release(&big);
     }
     f = merge_both("an object of 80 keys", &ts, &st);
     CHECK(f == 0 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\"", "\"n\":12345678901234567890,\"detected\"");
-    f = merge_both("an integer out of range", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
     texts_add(&ts, cricksy_artifact(3.0, 6.0));
     texts_add(&ts, cricksy_artifact(6.0, 9.0));
     f = merge_both("Cricksy's format", &ts, &st);
@@ -628,35 +657,6 @@ static void check_crafted(void)
     texts_add_json(&ts, crease_artifact(2, 60, 30), DUMP_FLAGS);
     f = merge_both("a mixed fleet", &ts, &st);
     CHECK(f == 2 && st == CR_OK);
-
-    /* what analysis reads, every way it can be */
-    add_edited(&ts, 0, 0, 4, pose1, "\"t\":0.1,", "");
-    f = merge_both("no t: timestamp", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"t\":0.1,", "\"t\":\"0.1\",");
-    f = merge_both("t a string", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"timestamp\":0.1,\"t\":0.1,", "\"t\":1,");
-    f = merge_both("t an integer", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"detected\":true", "\"detected\":\"true\"");
-    f = merge_both("detected a string", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, pose1, "\"visibility\":", "\"vis\":");
-    f = merge_both("a landmark without visibility", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, "\"world_landmarks\":[{", ",\"z\":", ",\"zz\":");
-    f = merge_both("a world landmark without z", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, "\"world_landmarks\":[{", "\"y\":", "\"yy\":");
-    f = merge_both("a world landmark without y", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, "\"world_landmarks\":[", "{\"x\"", "7,{\"x\"");
-    f = merge_both("34 world landmarks", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
-    add_edited(&ts, 0, 0, 4, "\"world_landmarks\":[{", "\"x\":", "\"x\":null,\"xx\":");
-    f = merge_both("a world landmark's x null", &ts, &st);
-    CHECK(f == 1 && st == CR_OK);
 
     /* errors: the reference's status and message, whichever path meets them */
     texts_add(&ts, cr_strdup(""));
@@ -669,40 +669,10 @@ static void check_crafted(void)
     }
     f = merge_both("truncated", &ts, &st);
     CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, "\"video_bytes_read\"", "]}", "]}x");
-    f = merge_both("garbage after the end", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, "\"video_bytes_read\"", "]}", "],}");
-    f = merge_both("a trailing comma", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"poses\":[", "\"poses\":[1,");
-    f = merge_both("a pose that is a number", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"poses\":[", "\"poses\":{\"a\":[");
-    f = merge_both("poses not an array", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"poses\":", "\"posed\":");
-    f = merge_both("no poses", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"frame_num\":2,", "");
-    f = merge_both("a pose without frame_num", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"frame_num\":2,", "\"frame_num\":2.0,");
-    f = merge_both("a frame_num that is a real", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, NULL, "\"frame_num\":2,", "\"frame_num\":1,");
-    f = merge_both("a frame twice", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_INTERNAL);
     texts_add_json(&ts, crease_artifact(0, 0, 10), DUMP_FLAGS);
     texts_add_json(&ts, crease_artifact(1, 5, 10), DUMP_FLAGS);
     f = merge_both("chunks overlapping", &ts, &st);
     CHECK(f == 1 && st == CR_ERR_INTERNAL);
-    add_edited(&ts, 0, 0, 4, pose1, "\"landmarks\":[{", "\"landmarks\":[");
-    f = merge_both("a landmark that is not a point", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
-    add_edited(&ts, 0, 0, 4, pose1, "\"landmarks\":[{\"x\":", "\"landmarks\":[{\"x\":\"1\",\"q\":");
-    f = merge_both("a landmark x that is a string", &ts, &st);
-    CHECK(f == 0 && st == CR_ERR_FORMAT);
     {
         char *text = artifact_text(crease_artifact(0, 0, 4), DUMP_FLAGS);
         char *a = strstr(text, "\"frame_num\":1,"), *b = a ? strstr(a, "\"landmarks\":[{") : NULL;
