@@ -162,7 +162,7 @@ static void dwconv_portable(const cpu_dw_args *a)
                     int ix = ox * a->sw - a->pad_left + kx;
                     if (ix < 0 || ix >= a->w)
                         continue;
-                    const float *x = a->x + ((size_t)iy * a->w + ix) * C;
+                    const float *x = cpu_dw_row(a, iy) + (size_t)ix * C;
                     const float *wt = a->wt + ((size_t)ky * a->kw + kx) * a->cpad;
                     for (int c = 0; c < C; c++)
                         y[c] += x[c] * wt[c];

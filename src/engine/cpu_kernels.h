@@ -60,12 +60,15 @@ typedef struct cpu_gemm_args {
  * with iy = oy*sh - pad_top + ky, ix = ox*sw - pad_left + kx; taps outside the input rows
  * held, [iy_base, iy_base + h), or outside [0, w) are 0.  A whole tensor is oy0 = 0,
  * oy1 = oh, iy_base = 0; a band of rows (engine_cpu.c's fused blocks) holds only the input
- * rows the band needs, and the caller makes sure rows outside them are the padding. */
+ * rows the band needs, and the caller makes sure rows outside them are the padding.
+ * With `ring` > 0 the rows held are slots of a ring: input row r is at slot r % ring
+ * (so a band keeps the rows it shares with the last one where they are). */
 typedef struct cpu_dw_args {
     int h, w, c;  /* input: rows held, width, channels */
     int oh, ow;   /* output */
     int oy0, oy1; /* the output rows to compute */
-    int iy_base;  /* the input row held at x */
+    int iy_base;  /* the input row held at x (ring: the first row held) */
+    int ring;     /* 0: rows one after the other from x; else slots of a ring of `ring` */
     int kh, kw, sh, sw, pad_top, pad_left;
     const float *x;    /* readable up to 16 floats past its end */
     const float *wt;   /* [kh][kw][cpad], cpad = c rounded up to 16, zero padded */
@@ -74,6 +77,13 @@ typedef struct cpu_dw_args {
     float *y;
     float lo, hi;
 } cpu_dw_args;
+
+/* Row i of the rows held (input row iy_base + i, 0 <= i < h) of a depthwise input. */
+static inline const float *cpu_dw_row(const cpu_dw_args *a, int i)
+{
+    size_t slot = a->ring > 0 ? (size_t)((a->iy_base + i) % a->ring) : (size_t)i;
+    return a->x + slot * (size_t)a->w * (size_t)a->c;
+}
 
 typedef struct cpu_kernels {
     const char *isa; /* "portable", "avx512", "amx" */

@@ -167,7 +167,7 @@ static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
     for (int c = 0; c < C; c += CPU_PANEL) {
         __m512 acc = _mm512_loadu_ps(a->bias + c);
         for (int ky = ky0; ky < ky1; ky++) {
-            const float *xr = a->x + ((size_t)(iy0 + ky) * a->w + ix0) * C + c;
+            const float *xr = cpu_dw_row(a, iy0 + ky) + (ptrdiff_t)ix0 * C + c;
             const float *wr = a->wt + (size_t)ky * a->kw * a->cpad + c;
             for (int kx = kx0; kx < kx1; kx++)
                 acc = _mm512_fmadd_ps(_mm512_loadu_ps(xr + (size_t)kx * C),
@@ -185,21 +185,21 @@ static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
  * reads no memory), and outputs past the row's end are not stored: the borders.  Each
  * output's taps are summed in the order ky, then kx, as in the portable kernel. */
 static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int R,
-                                   int masked, const __m512 *w, __m512 b, int oy, int ox, int c,
-                                   __mmask16 mk, __m512 lo, __m512 hi)
+                                   int masked, const float *const *rows, const __m512 *w, __m512 b,
+                                   int oy, int ox, int c, __mmask16 mk, __m512 lo, __m512 hi)
 {
     /* R output rows (oy, oy+1 when R = 2, vertical stride 1): input row ir feeds output
-     * row r with filter row ir - r, so each input row is loaded once for both. */
+     * row r with filter row ir - r, so each input row is loaded once for both.  rows[ir]:
+     * the input row's start, NULL outside the input (only where `masked`). */
     const int C = a->c, T = (NX - 1) * SW + KW;
-    const int iy0 = oy * a->sh - a->pad_top - a->iy_base, ix0 = ox * SW - a->pad_left;
+    const int ix0 = ox * SW - a->pad_left;
     __m512 acc[2][8];
     UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++) acc[r][j] = b;
     UNROLL_ALL for (int ir = 0; ir < KH + R - 1; ir++)
     {
-        int iy = iy0 + ir;
-        if (masked && (iy < 0 || iy >= a->h))
+        if (masked && rows[ir] == NULL)
             continue;
-        const float *q = a->x + ((ptrdiff_t)iy * a->w + ix0) * C + c;
+        const float *q = rows[ir] + (ptrdiff_t)ix0 * C + c;
         UNROLL_ALL for (int t = 0; t < T; t++, q += C)
         {
             __m512 v;
@@ -237,6 +237,9 @@ static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
         int R = pairs && oy + 1 < a->oy1 ? 2 : 1;
         int iy0 = oy * a->sh - a->pad_top - a->iy_base;
         int rows_inside = iy0 >= 0 && iy0 + KH + R - 1 <= a->h;
+        const float *rows[6]; /* KH + R - 1 <= 6; found once per output row, not per group */
+        for (int ir = 0; ir < KH + R - 1; ir++)
+            rows[ir] = iy0 + ir >= 0 && iy0 + ir < a->h ? cpu_dw_row(a, iy0 + ir) : NULL;
         for (int c = 0; c < a->c; c += CPU_PANEL) {
             __mmask16 mk = tail_mask(a->c - c);
             __m512 w[25];
@@ -247,13 +250,13 @@ static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
                 int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
                 int inside = rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow;
                 if (R == 2 && inside)
-                    dw_group(a, KH, KW, SW, NX, 2, 0, w, b, oy, ox, c, mk, lo, hi);
+                    dw_group(a, KH, KW, SW, NX, 2, 0, rows, w, b, oy, ox, c, mk, lo, hi);
                 else if (R == 2)
-                    dw_group(a, KH, KW, SW, NX, 2, 1, w, b, oy, ox, c, mk, lo, hi);
+                    dw_group(a, KH, KW, SW, NX, 2, 1, rows, w, b, oy, ox, c, mk, lo, hi);
                 else if (inside)
-                    dw_group(a, KH, KW, SW, NX, 1, 0, w, b, oy, ox, c, mk, lo, hi);
+                    dw_group(a, KH, KW, SW, NX, 1, 0, rows, w, b, oy, ox, c, mk, lo, hi);
                 else
-                    dw_group(a, KH, KW, SW, NX, 1, 1, w, b, oy, ox, c, mk, lo, hi);
+                    dw_group(a, KH, KW, SW, NX, 1, 1, rows, w, b, oy, ox, c, mk, lo, hi);
             }
         }
         oy += R;

@@ -51,7 +51,11 @@
  * nodes run one by one, so a chain changes no result.  Measured on the full landmark
  * model (bench_pose_engine, one thread, this 2-core EPYC, shared): bands of >= 32 output
  * pixels, 6.4-6.9 ms against 7.0-7.2 ms without chains; bands of >= 64 or 128 pixels
- * were slower (the band's data leaves L1).
+ * were slower (the band's data leaves L1).  The expand rows live in a ring of slots
+ * (cpu_dw_args.ring), so the rows a band shares with the last stay where they are: at
+ * 64 pixels a row, a band of one output row used to move two 37 kB rows to compute one,
+ * 3 % of a low-bitrate analysis's CPU; with the ring the full model went 4.8 -> 4.4 ms
+ * (cpu-amx, Xeon).
  *
  * ROWS.  A convolution other than 1x1 (the 3x3 stride-2 first layer of every model)
  * would need its patch matrix: 9 copies of each input value.  Instead, each output row
@@ -111,6 +115,7 @@ typedef struct cpu_chain {
     int x, skip;    /* e's input; the ADD's other input (-1 without) */
     int out;        /* the chain's result: a's output, or p's */
     int band;       /* output rows of d per band */
+    int ring;       /* e rows band_e holds: the most one band reads */
 } cpu_chain;
 
 typedef struct cpu_ctx {
@@ -412,8 +417,8 @@ static cr_status prepare_resize(cpu_ctx *c, int ni, cr_err *err)
 }
 
 /* Runs chain k: for each band of d's output rows, the e rows it needs that the last band
- * did not compute (rows it shares with the last band are moved to the front of band_e),
- * then d on them, then p (and the ADD) straight into the chain's output rows. */
+ * did not compute, into band_e's ring of rows (a row keeps its slot while bands need
+ * it), then d on them, then p (and the ADD) straight into the chain's output rows. */
 static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
 {
     const engine_graph *g = c->g;
@@ -429,32 +434,31 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
     cpu_dw_args da = node_dw(nd, cd, 0, W, CE, OH, OW);
     da.x = c->band_e;
     da.y = c->band_d;
+    da.ring = ch->ring;
     float lo = ch->a >= 0 ? g->nodes[ch->a].act_min : 0,
           hi = ch->a >= 0 ? g->nodes[ch->a].act_max : 0;
     for (int b = 0; b < items; b++) {
         const float *x = c->buf[ch->x] + (size_t)b * H * W * CI;
         float *out = c->buf[ch->out] + (size_t)b * OH * OW * CO;
         const float *skip = ch->skip >= 0 ? c->buf[ch->skip] + (size_t)b * OH * OW * CO : NULL;
-        int have_lo = 0, have_hi = 0; /* e rows in band_e */
+        int have_hi = 0; /* e rows [.., have_hi) are in the ring */
         for (int oy0 = 0; oy0 < OH; oy0 += ch->band) {
             int oy1 = oy0 + ch->band < OH ? oy0 + ch->band : OH;
             int lo_row = oy0 * da.sh - da.pad_top, hi_row = (oy1 - 1) * da.sh - da.pad_top + da.kh;
             lo_row = lo_row < 0 ? 0 : lo_row;
             hi_row = hi_row > H ? H : hi_row;
-            int start = lo_row;
-            if (lo_row < have_hi) { /* keep the rows this band shares with the last */
-                memmove(c->band_e, c->band_e + (size_t)(lo_row - have_lo) * row_e,
-                        (size_t)(have_hi - lo_row) * row_e * sizeof(float));
-                start = have_hi;
-            }
-            if (hi_row > start) {
-                ge.m = (hi_row - start) * W;
-                ge.x = x + (size_t)start * W * CI;
-                ge.y = c->band_e + (size_t)(start - lo_row) * row_e;
+            /* rows [lo_row, hi_row) are at most `ring`: the new ones never land on a slot
+             * this band still reads.  A run of new rows that wraps is two products. */
+            for (int r = lo_row > have_hi ? lo_row : have_hi; r < hi_row;) {
+                int slot = r % ch->ring,
+                    n = hi_row - r < ch->ring - slot ? hi_row - r : ch->ring - slot;
+                ge.m = n * W;
+                ge.x = x + (size_t)r * W * CI;
+                ge.y = c->band_e + (size_t)slot * row_e;
                 c->kern->gemm(&ge);
+                r += n;
             }
-            have_lo = lo_row;
-            have_hi = hi_row > start ? hi_row : start;
+            have_hi = hi_row > have_hi ? hi_row : have_hi;
             da.h = hi_row - lo_row;
             da.iy_base = lo_row;
             da.oy0 = oy0;
@@ -643,6 +647,7 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
         int OW = dt->dims[2];
         ch.band = (32 + OW - 1) / OW;
         int rows_e = (ch.band - 1) * nd->stride_h + nd->kh;
+        ch.ring = rows_e;
         size_t need_e = (size_t)rows_e * et->dims[2] * et->dims[3];
         size_t need_d = (size_t)ch.band * OW * dt->dims[3];
         *band_e = need_e > *band_e ? need_e : *band_e;
