@@ -177,15 +177,18 @@ static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
     }
 }
 
-/* NX outputs (oy, ox .. ox+NX-1) of one 16-channel block, the filter w[KH*KW] in
- * registers.  Along a filter row the input columns are read once each, in order (one
- * pointer step of C floats per load), and each feeds every output whose window holds it:
- * (NX-1)*SW + KW loads per filter row instead of NX*KW.  With `masked`, input rows
- * outside the input are skipped and columns outside it load as zeros (a zero-masked load
- * reads no memory), and outputs past the row's end are not stored: the borders.  Each
- * output's taps are summed in the order ky, then kx, as in the portable kernel. */
+/* NX outputs (oy, ox .. ox+NX-1) of one 16-channel block (and with R = 2 the same of
+ * row oy+1), the filter at wt (tap t's 16 weights at wt + t*cpad).  Along a filter row
+ * the input columns are read once each, in order (one pointer step of C floats per load),
+ * and each feeds every output whose window holds it: (NX-1)*SW + KW loads per filter row
+ * instead of NX*KW.  The weights of the filter rows an input row meets are loaded with
+ * it (from L1): holding the whole filter in registers left room for only four sums with
+ * a 5x5 filter, too few to cover the FMA latency.  With `masked`, input rows outside the
+ * input are skipped and columns outside it load as zeros (a zero-masked load reads no
+ * memory), and outputs past the row's end are not stored: the borders.  Each output's
+ * taps are summed in the order ky, then kx, as in the portable kernel. */
 static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int R,
-                                   int masked, const float *const *rows, const __m512 *w, __m512 b,
+                                   int masked, const float *const *rows, const float *wt, __m512 b,
                                    int oy, int ox, int c, __mmask16 mk, __m512 lo, __m512 hi)
 {
     /* R output rows (oy, oy+1 when R = 2, vertical stride 1): input row ir feeds output
@@ -199,6 +202,13 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
     {
         if (masked && rows[ir] == NULL)
             continue;
+        __m512 w[2][5];
+        UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int kx = 0; kx < KW; kx++)
+        {
+            int ky = ir - r;
+            w[r][kx] = ky >= 0 && ky < KH ? _mm512_loadu_ps(wt + (size_t)(ky * KW + kx) * a->cpad)
+                                          : _mm512_setzero_ps();
+        }
         const float *q = rows[ir] + (ptrdiff_t)ix0 * C + c;
         UNROLL_ALL for (int t = 0; t < T; t++, q += C)
         {
@@ -211,7 +221,7 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
             {
                 int ky = ir - r, kx = t - j * SW;
                 if (ky >= 0 && ky < KH && kx >= 0 && kx < KW)
-                    acc[r][j] = _mm512_fmadd_ps(v, w[ky * KW + kx], acc[r][j]);
+                    acc[r][j] = _mm512_fmadd_ps(v, w[r][kx], acc[r][j]);
             }
         }
     }
@@ -223,41 +233,41 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
     }
 }
 
-/* A KH x KW filter with column stride SW, all outputs.  3x3 filters with vertical stride
- * 1 take two output rows at a time (dw_group's R): 40 loads for 144 FMAs instead of 30
- * for 72. */
+/* A KH x KW filter with column stride SW, all outputs, eight at a time; with vertical
+ * stride 1 two output rows at a time (dw_group's R): a 3x3 filter reads 40 inputs for 144
+ * FMAs instead of 30 for 72.  Channels of few blocks (C_INNER or fewer) are the inner
+ * loop: a pixel's channels are then read together, and the input streams through the
+ * caches once; with more, the outer loop (a block's column of the rows stays in L1). */
+#define DW_C_INNER 64
 static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
 {
     const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
-    /* Outputs at a time: as many independent sums as the registers left beside the
-     * filter allow (32 zmm registers; a 5x5 filter takes 25). */
-    const int NX = KH * KW <= 9 ? 8 : 4;
-    const int pairs = KH * KW <= 9 && a->sh == 1;
+    const int NX = 8;
     for (int oy = a->oy0; oy < a->oy1;) {
-        int R = pairs && oy + 1 < a->oy1 ? 2 : 1;
+        int R = a->sh == 1 && oy + 1 < a->oy1 ? 2 : 1;
         int iy0 = oy * a->sh - a->pad_top - a->iy_base;
         int rows_inside = iy0 >= 0 && iy0 + KH + R - 1 <= a->h;
         const float *rows[6]; /* KH + R - 1 <= 6; found once per output row, not per group */
         for (int ir = 0; ir < KH + R - 1; ir++)
             rows[ir] = iy0 + ir >= 0 && iy0 + ir < a->h ? cpu_dw_row(a, iy0 + ir) : NULL;
-        for (int c = 0; c < a->c; c += CPU_PANEL) {
+        int c_inner = a->c <= DW_C_INNER;
+        int n_ox = (a->ow + NX - 1) / NX, n_c = (a->c + CPU_PANEL - 1) / CPU_PANEL;
+        for (int i = 0; i < n_ox * n_c; i++) {
+            int ox = (c_inner ? i / n_c : i % n_ox) * NX;
+            int c = (c_inner ? i % n_c : i / n_ox) * CPU_PANEL;
             __mmask16 mk = tail_mask(a->c - c);
-            __m512 w[25];
-            UNROLL_ALL for (int t = 0; t < KH * KW; t++) w[t] =
-                _mm512_loadu_ps(a->wt + (size_t)t * a->cpad + c);
             __m512 b = _mm512_loadu_ps(a->bias + c);
-            for (int ox = 0; ox < a->ow; ox += NX) {
-                int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
-                int inside = rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow;
-                if (R == 2 && inside)
-                    dw_group(a, KH, KW, SW, NX, 2, 0, rows, w, b, oy, ox, c, mk, lo, hi);
-                else if (R == 2)
-                    dw_group(a, KH, KW, SW, NX, 2, 1, rows, w, b, oy, ox, c, mk, lo, hi);
-                else if (inside)
-                    dw_group(a, KH, KW, SW, NX, 1, 0, rows, w, b, oy, ox, c, mk, lo, hi);
-                else
-                    dw_group(a, KH, KW, SW, NX, 1, 1, rows, w, b, oy, ox, c, mk, lo, hi);
-            }
+            const float *wt = a->wt + c;
+            int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
+            int inside = rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow;
+            if (R == 2 && inside)
+                dw_group(a, KH, KW, SW, NX, 2, 0, rows, wt, b, oy, ox, c, mk, lo, hi);
+            else if (R == 2)
+                dw_group(a, KH, KW, SW, NX, 2, 1, rows, wt, b, oy, ox, c, mk, lo, hi);
+            else if (inside)
+                dw_group(a, KH, KW, SW, NX, 1, 0, rows, wt, b, oy, ox, c, mk, lo, hi);
+            else
+                dw_group(a, KH, KW, SW, NX, 1, 1, rows, wt, b, oy, ox, c, mk, lo, hi);
         }
         oy += R;
     }
