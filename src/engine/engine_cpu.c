@@ -50,12 +50,13 @@
  * L1/L2.  Every value is computed by the same kernel calls in the same order as when the
  * nodes run one by one, so a chain changes no result.  Measured on the full landmark
  * model (bench_pose_engine, one thread, this 2-core EPYC, shared): bands of >= 32 output
- * pixels, 6.4-6.9 ms against 7.0-7.2 ms without chains; bands of >= 64 or 128 pixels
- * were slower (the band's data leaves L1).  The expand rows live in a ring of slots
- * (cpu_dw_args.ring), so the rows a band shares with the last stay where they are: at
- * 64 pixels a row, a band of one output row used to move two 37 kB rows to compute one,
- * 3 % of a low-bitrate analysis's CPU; with the ring the full model went 4.8 -> 4.4 ms
- * (cpu-amx, Xeon).
+ * pixels, 6.4-6.9 ms against 7.0-7.2 ms without chains.  The expand rows live in a ring
+ * of slots (cpu_dw_args.ring), so the rows a band shares with the last stay where they
+ * are: at 64 pixels a row, a band of one output row used to move two 37 kB rows to
+ * compute one, 3 % of a low-bitrate analysis's CPU; with the ring the full model went
+ * 4.8 -> 4.4 ms (cpu-amx, Xeon).  Without those moves larger bands pay: bands of >= 128
+ * output pixels read each expand row fewer times and give the depthwise kernel two
+ * output rows at a time, 2.5 % faster than >= 32 (cpu-amx and cpu, Xeon, interleaved).
  *
  * ROWS.  A convolution other than 1x1 (the 3x3 stride-2 first layer of every model)
  * would need its patch matrix: 9 copies of each input value.  Instead, each output row
@@ -643,9 +644,9 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
             ch.skip = g->nodes[a].in[0] == g->nodes[p].out ? g->nodes[a].in[1] : g->nodes[a].in[0];
             ch.out = g->nodes[a].out;
         }
-        /* Bands of at least 32 output pixels (see CHAINS above). */
+        /* Bands of at least 128 output pixels (see CHAINS above). */
         int OW = dt->dims[2];
-        ch.band = (32 + OW - 1) / OW;
+        ch.band = (128 + OW - 1) / OW;
         int rows_e = (ch.band - 1) * nd->stride_h + nd->kh;
         ch.ring = rows_e;
         size_t need_e = (size_t)rows_e * et->dims[2] * et->dims[3];

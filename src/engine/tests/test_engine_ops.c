@@ -502,7 +502,7 @@ static void engine_checks(void)
         {35, 33, 16, 96, 5, 1, 0, 1},  /* 5x5 residual */
         {42, 38, 24, 144, 5, 2, 1, 0}, /* 5x5 stride 2 after a PAD */
         {41, 41, 16, 160, 3, 2, 1, 0}, /* 3x3 stride 2, odd size */
-        {12, 11, 88, 528, 5, 1, 0, 1}, /* bands of 3 rows, mostly border */
+        {30, 11, 88, 528, 5, 1, 0, 1}, /* bands of 12 rows, 12 and 6, mostly border */
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         const block_case *c = &blocks[i];
