@@ -59,14 +59,17 @@ static size_t amx_tiles_size(int n, int k)
 
 int cpu_amx_pays(int k, int n)
 {
-    /* Measured per shape of the pose models (Xeon with AMX, one core, hot caches,
-     * 64-byte aligned buffers): from 16 rows up, the tiles take 0.34-0.7x the float32
-     * kernel's time from 24 inputs and 48 outputs up (24 outputs with fewer than 128
-     * inputs); below that their fixed costs (the split of the inputs, 32-row blocks, k
-     * padded to 32) make them up to 5x slower.  Rows are not asked: a product of fewer
-     * (the models' last 2x2 and 1x1 layers) takes ~10 us more a frame on the tiles, and
-     * keeping a float32 copy of every packed weight for it took 32 MB a process. */
-    return k >= 24 && (n >= 48 || (n >= 24 && k < 128));
+    /* Measured per shape of the pose models (Xeon with AMX, one core, 64-byte aligned
+     * buffers): from 16 rows up, the tiles take 0.34-0.7x the float32 kernel's time from
+     * 24 inputs and 48 outputs up; below 24 inputs or outputs their fixed costs (the
+     * split of the inputs, 32-row blocks, k and n padded to 32) make them up to 5x
+     * slower.  With 24 or 32 outputs and 128 inputs or more, hot caches alone had the
+     * float32 kernel ahead, but inside the full landmark model (the projections of its
+     * chains: 144 -> 24, 144 -> 32, 192 -> 32) the tiles took 0.86-0.91x its time.  Rows
+     * are not asked: a product of fewer (the models' last 2x2 and 1x1 layers) takes
+     * ~10 us more a frame on the tiles, and keeping a float32 copy of every packed weight
+     * for it took 32 MB a process. */
+    return k >= 24 && n >= 24;
 }
 
 size_t cpu_amx_packed_size(int n, int k)
