@@ -608,6 +608,11 @@ static int is_pointwise(const cpu_ctx *c, int ni)
  * matrix products of a band would be short. */
 #define CHAIN_MIN_BYTES (256 * 1024)
 
+/* The most a chain's ring of expand rows takes where its bands could be smaller: the
+ * ring and the band's depthwise results stay in L2, and a worker's engines do not grow
+ * by megabytes for the detector's narrow, deep chains. */
+#define CHAIN_RING_BYTES (256 * 1024)
+
 /* Finds the chains (see "CHAINS" at the top) and sizes their band buffers. */
 static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err *err)
 {
@@ -644,9 +649,14 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
             ch.skip = g->nodes[a].in[0] == g->nodes[p].out ? g->nodes[a].in[1] : g->nodes[a].in[0];
             ch.out = g->nodes[a].out;
         }
-        /* Bands of at least 128 output pixels (see CHAINS above). */
+        /* Bands of at least 128 output pixels (see CHAINS above), fewer where the ring
+         * of expand rows would pass CHAIN_RING_BYTES. */
         int OW = dt->dims[2];
+        size_t row_bytes = (size_t)et->dims[2] * et->dims[3] * sizeof(float);
         ch.band = (128 + OW - 1) / OW;
+        while (ch.band > 1 &&
+               ((size_t)(ch.band - 1) * nd->stride_h + nd->kh) * row_bytes > CHAIN_RING_BYTES)
+            ch.band--;
         int rows_e = (ch.band - 1) * nd->stride_h + nd->kh;
         ch.ring = rows_e;
         size_t need_e = (size_t)rows_e * et->dims[2] * et->dims[3];
