@@ -122,7 +122,7 @@ async function shot(page, name) {
 }
 
 async function startS3(port, pageOrigin) {
-  const S3rver = require(path.join(repo, 'tests', 'node', 'node_modules', 's3rver'));
+  const S3rver = require(path.join(repo, 'tests', 'node', 's3_server.js'));
   // The bucket lets the page's origin PUT and GET, as the CORS rule of a real bucket
   // used by coaches' browsers must.
   const cors = '<CORSConfiguration><CORSRule><AllowedOrigin>' + pageOrigin +
