@@ -13,6 +13,11 @@
 # CPU (user+sys) seconds of both, their ratios, analyze's peak RSS, and the load average
 # before and after (the machine may be shared: say so with the figures).  Then the landmark
 # model's ms/frame by engine and batch size (bench_pose_engine, one thread).
+#
+# RUNS=N (default 1) repeats each workload N times, ffmpeg then crease each time, and ends
+# with the median of the N wall ratios: on a shared machine a neighbour slows crease, which
+# keeps every core busy, more than ffmpeg, which keeps ~1.7 of 2 busy, so one pair can be
+# 10 % off.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -23,9 +28,27 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 TIMEFORMAT='%R %U %S'
 
+runs=${RUNS:-1}
+case "$runs" in '' | *[!0-9]* | 0) echo "RUNS must be a positive integer" >&2; exit 2 ;; esac
+
 run_one() { # KIND
-    local kind=$1 ref
+    local kind=$1 ref i
     ref=$("$root/bench/reference-workload" "$kind")
+    : >"$tmp/ratios"
+    for i in $(seq 1 "$runs"); do
+        [ "$runs" = 1 ] || echo "-- $kind: run $i of $runs"
+        run_pair "$kind" "$ref"
+    done
+    if [ "$runs" != 1 ]; then
+        sort -n "$tmp/ratios" | awk -v kind="$kind" '{ r[NR] = $1 } END {
+            m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+            printf "== %s: median wall ratio %.2f over %d runs (min %.2f, max %.2f)\n", kind, m, NR, r[1], r[NR]
+        }'
+    fi
+}
+
+run_pair() { # KIND FILE: ffmpeg then crease, once
+    local kind=$1 ref=$2
     local load0
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
     { time ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null - 2>/dev/null; } 2>"$tmp/t_decode"
@@ -46,12 +69,13 @@ run_one() { # KIND
         printf "crease analyze : wall %7.1f s  cpu %7.1f s  peak RSS %.0f MB\n", aw, au + as, rss / 1024
         printf "ratio          : wall %.2f  cpu %.2f  (target wall <= %s)\n", aw / dw, (au + as) / (du + ds), target
     }'
+    awk -v dw="$dw" -v aw="$aw" 'BEGIN { printf "%.4f\n", aw / dw }' >>"$tmp/ratios"
 }
 
 case "$which" in
 low | phone) run_one "$which" ;;
 both) run_one low && run_one phone ;;
-*) echo "usage: bench/pipeline/run.sh [BUILD_DIR] [low|phone|both]" >&2; exit 2 ;;
+*) echo "usage: [RUNS=N] bench/pipeline/run.sh [BUILD_DIR] [low|phone|both]" >&2; exit 2 ;;
 esac
 
 bench="$build/bench/pose_engine/bench_pose_engine"
