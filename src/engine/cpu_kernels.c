@@ -8,7 +8,6 @@
  */
 #include "engine/cpu_kernels.h"
 
-#include <stdint.h>
 #include <string.h>
 
 static float clampf(float v, float lo, float hi)
@@ -39,90 +38,6 @@ void cpu_pack_bias(const float *bias, int n, float *out)
     int padded = (n + CPU_PANEL - 1) / CPU_PANEL * CPU_PANEL;
     for (int i = 0; i < padded; i++)
         out[i] = bias != NULL && i < n ? bias[i] : 0.0f;
-}
-
-/* ---- the AMX layout (cpu_kernels_amx.c) ------------------------------------- */
-
-#define AMX_K 32 /* bfloat16 values per tile row: k is padded to a multiple */
-
-static int amx_kp(int k)
-{
-    return (k + AMX_K - 1) / AMX_K * AMX_K;
-}
-
-/* 32-bit words of the tiles: per 16-channel panel and 32 inputs, two 1 kB tiles (hi,
- * lo) of bfloat16 pairs. */
-static size_t amx_tiles_size(int n, int k)
-{
-    return (size_t)((n + CPU_PANEL - 1) / CPU_PANEL) * (size_t)(amx_kp(k) / AMX_K) * 2 * 256;
-}
-
-int cpu_amx_pays(int k, int n)
-{
-    /* Measured per shape of the pose models (Xeon with AMX, one core, 64-byte aligned
-     * buffers): from 16 rows up, the tiles take 0.34-0.7x the float32 kernel's time from
-     * 24 inputs and 48 outputs up; below 24 inputs or outputs their fixed costs (the
-     * split of the inputs, 32-row blocks, k and n padded to 32) make them up to 5x
-     * slower.  With 24 or 32 outputs and 128 inputs or more, hot caches alone had the
-     * float32 kernel ahead, but inside the full landmark model (the projections of its
-     * chains: 144 -> 24, 144 -> 32, 192 -> 32) the tiles took 0.86-0.91x its time.  Rows
-     * are not asked: a product of fewer (the models' last 2x2 and 1x1 layers) takes
-     * ~10 us more a frame on the tiles, and keeping a float32 copy of every packed weight
-     * for it took 32 MB a process. */
-    return k >= 24 && n >= 24;
-}
-
-size_t cpu_amx_packed_size(int n, int k)
-{
-    return cpu_amx_pays(k, n) ? amx_tiles_size(n, k) : cpu_packed_size(n, k);
-}
-
-size_t cpu_amx_work_size(int k)
-{
-    return (size_t)2 * 32 * amx_kp(k) * sizeof(uint16_t); /* 32 rows, hi and lo */
-}
-
-/* float32 -> bfloat16, rounded to nearest even (as VCVTNE2PS2BF16); NaN stays NaN. */
-static uint16_t bf16_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-        return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-/* The split of cpu_kernels_amx.c: hi = f rounded to bfloat16, lo = f - hi rounded. */
-static void bf16_split(float f, uint16_t *hi, uint16_t *lo)
-{
-    *hi = bf16_of(f);
-    uint32_t u = (uint32_t)*hi << 16;
-    float h;
-    memcpy(&h, &u, sizeof h);
-    *lo = bf16_of(f - h);
-}
-
-void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *vout)
-{
-    if (!cpu_amx_pays(k, n)) {
-        cpu_pack_weights(w, ldw, n, k, vout);
-        return;
-    }
-    uint16_t *out = vout;
-    int panels = (n + CPU_PANEL - 1) / CPU_PANEL, kp = amx_kp(k);
-    /* [panel][k/32][hi, lo][16 pairs][16 channels][2]: in tile (panel t, block b), pair p
-     * of channel j holds W[16t + j][32b + 2p] and W[16t + j][32b + 2p + 1], zero past n
-     * or k */
-    for (int t = 0; t < panels; t++)
-        for (int kk = 0; kk < kp; kk++)
-            for (int j = 0; j < CPU_PANEL; j++) {
-                int row = t * CPU_PANEL + j;
-                float v = row < n && kk < k ? w[(size_t)row * ldw + kk] : 0.0f;
-                size_t tile = ((size_t)t * (kp / AMX_K) + kk / AMX_K) * 2 * 512;
-                size_t at = ((size_t)(kk % AMX_K) / 2 * CPU_PANEL + j) * 2 + kk % 2;
-                bf16_split(v, &out[tile + at], &out[tile + 512 + at]);
-            }
 }
 
 static void gemm_portable(const cpu_gemm_args *a)

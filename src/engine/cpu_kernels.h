@@ -120,14 +120,16 @@ const cpu_kernels *cpu_kernels_amx_usable(void);
 size_t cpu_packed_size(int n, int k);
 void cpu_pack_weights(const float *w, size_t ldw, int n, int k, void *out);
 
-/* The AMX kernels' packing: where the tiles pay (cpu_amx_pays: k inputs, n outputs), the
- * tiles (k padded to 32, each weight as the sum of two bfloat16 values,
- * cpu_kernels_amx.c); else the float32 panels of cpu_pack_weights, for the AVX-512
+#ifdef CREASE_CPU_AMX
+/* The AMX kernels' packing (cpu_kernels_amx.c, with its layout): where the tiles pay
+ * (cpu_amx_pays: k inputs, n outputs), the tiles (k padded to 32, each weight as the sum
+ * of two bfloat16 values); else the float32 panels of cpu_pack_weights, for the AVX-512
  * kernel.  cpu_amx_packed_size(n, k) 32-bit words. */
 size_t cpu_amx_packed_size(int n, int k);
 void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *out);
 int cpu_amx_pays(int k, int n);
 size_t cpu_amx_work_size(int k);
+#endif
 
 /* A bias (n floats, or NULL for zeros) padded with zeros to ceil(n/16)*16 floats. */
 void cpu_pack_bias(const float *bias, int n, float *out);

@@ -28,7 +28,7 @@
  *   inputs   a block of 32 rows is split and converted once into the caller's work
  *            buffer, tile by tile: [k/32][hi, lo][32 rows][32], each tile 1 kB in a row
  *            (rows past m and columns past k are zeros);
- *   weights  packed at load (cpu_amx_pack, cpu_kernels.c) as [n/16][k/32][hi, lo][16
+ *   weights  packed at load (cpu_amx_pack, below) as [n/16][k/32][hi, lo][16
  *            pairs][16 channels][2]: each tile 1 kB in a row, in the pairs TDPBF16PS
  *            reads (k padded to 32 with zeros);
  *   outputs  each sum tile is stored to a 1 kB buffer on the stack, then the bias (or
@@ -40,6 +40,7 @@
  * ~50 ns).
  */
 #include "engine/cpu_kernels.h"
+#include "engine/cpu_simd_avx512.h"
 
 #include <cpuid.h>
 #include <immintrin.h>
@@ -52,6 +53,91 @@
 #define TILE_ROWS 16
 #define TILE_K 32                       /* bfloat16 values per tile row */
 #define TILE_WORDS (TILE_ROWS * TILE_K) /* bfloat16 values per tile: 1 kB */
+
+/* ---- the packed weights (see LAYOUT) ------------------------------------------ */
+
+/* k padded to whole tile rows */
+static int amx_kp(int k)
+{
+    return (k + TILE_K - 1) / TILE_K * TILE_K;
+}
+
+/* 32-bit words of the tiles: per 16-channel panel and 32 inputs, two 1 kB tiles (hi,
+ * lo) of bfloat16 pairs. */
+static size_t amx_tiles_size(int n, int k)
+{
+    return (size_t)((n + CPU_PANEL - 1) / CPU_PANEL) * (size_t)(amx_kp(k) / TILE_K) * 2 *
+           (TILE_WORDS / 2);
+}
+
+int cpu_amx_pays(int k, int n)
+{
+    /* Measured per shape of the pose models (Xeon with AMX, one core, 64-byte aligned
+     * buffers): from 16 rows up, the tiles take 0.34-0.7x the float32 kernel's time from
+     * 24 inputs and 48 outputs up; below 24 inputs or outputs their fixed costs (the
+     * split of the inputs, 32-row blocks, k and n padded to 32) make them up to 5x
+     * slower.  With 24 or 32 outputs and 128 inputs or more, hot caches alone had the
+     * float32 kernel ahead, but inside the full landmark model (the projections of its
+     * chains: 144 -> 24, 144 -> 32, 192 -> 32) the tiles took 0.86-0.91x its time.  Rows
+     * are not asked: a product of fewer (the models' last 2x2 and 1x1 layers) takes
+     * ~10 us more a frame on the tiles, and keeping a float32 copy of every packed weight
+     * for it took 32 MB a process. */
+    return k >= 24 && n >= 24;
+}
+
+size_t cpu_amx_packed_size(int n, int k)
+{
+    return cpu_amx_pays(k, n) ? amx_tiles_size(n, k) : cpu_packed_size(n, k);
+}
+
+size_t cpu_amx_work_size(int k)
+{
+    return (size_t)2 * 32 * amx_kp(k) * sizeof(uint16_t); /* 32 rows, hi and lo */
+}
+
+/* float32 -> bfloat16, rounded to nearest even (as VCVTNE2PS2BF16); NaN stays NaN. */
+static uint16_t bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* The split of split16 below, one value at a time: hi = f rounded to bfloat16, lo = f -
+ * hi rounded. */
+static void bf16_split(float f, uint16_t *hi, uint16_t *lo)
+{
+    *hi = bf16_of(f);
+    uint32_t u = (uint32_t)*hi << 16;
+    float h;
+    memcpy(&h, &u, sizeof h);
+    *lo = bf16_of(f - h);
+}
+
+void cpu_amx_pack(const float *w, size_t ldw, int n, int k, void *vout)
+{
+    if (!cpu_amx_pays(k, n)) {
+        cpu_pack_weights(w, ldw, n, k, vout);
+        return;
+    }
+    uint16_t *out = vout;
+    int panels = (n + CPU_PANEL - 1) / CPU_PANEL, kp = amx_kp(k);
+    /* [panel][k/32][hi, lo][16 pairs][16 channels][2]: in tile (panel t, block b), pair p
+     * of channel j holds W[16t + j][32b + 2p] and W[16t + j][32b + 2p + 1], zero past n
+     * or k */
+    for (int t = 0; t < panels; t++)
+        for (int kk = 0; kk < kp; kk++)
+            for (int j = 0; j < CPU_PANEL; j++) {
+                int row = t * CPU_PANEL + j;
+                float v = row < n && kk < k ? w[(size_t)row * ldw + kk] : 0.0f;
+                size_t tile = ((size_t)t * (kp / TILE_K) + kk / TILE_K) * 2 * TILE_WORDS;
+                size_t at = ((size_t)(kk % TILE_K) / 2 * CPU_PANEL + j) * 2 + kk % 2;
+                bf16_split(v, &out[tile + at], &out[tile + TILE_WORDS + at]);
+            }
+}
 
 /* LDTILECFG's 64-byte operand (palette 1). */
 typedef struct tile_config {
@@ -72,11 +158,6 @@ static void tiles_configure(void)
         cfg.colsb[t] = 64;
     }
     _tile_loadconfig(&cfg);
-}
-
-static __mmask16 lanes(int left)
-{
-    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
 }
 
 /* 16 floats split in two: hi = v rounded to bfloat16 (to nearest even, still as a
@@ -110,8 +191,8 @@ static void convert_rows(const cpu_gemm_args *a, int m0, int rows, int pad_rows,
                 continue;
             }
             __m512 h0, l0, h1, l1;
-            split16(_mm512_maskz_loadu_ps(lanes(a->k - k0), x + k0), &h0, &l0);
-            split16(_mm512_maskz_loadu_ps(lanes(a->k - k0 - 16), x + k0 + 16), &h1, &l1);
+            split16(_mm512_maskz_loadu_ps(tail_mask(a->k - k0), x + k0), &h0, &l0);
+            split16(_mm512_maskz_loadu_ps(tail_mask(a->k - k0 - 16), x + k0 + 16), &h1, &l1);
             _mm512_storeu_si512(dh, (__m512i)_mm512_cvtne2ps_pbh(h1, h0));
             _mm512_storeu_si512(dl, (__m512i)_mm512_cvtne2ps_pbh(l1, l0));
         }
@@ -128,7 +209,7 @@ static void store_tile(const cpu_gemm_args *a, const float *s, const float *bias
         float *yr = y + (size_t)r * a->ldy;
         __m512 base = a->accumulate ? _mm512_maskz_loadu_ps(mask, yr) : b;
         __m512 v = _mm512_add_ps(_mm512_load_ps(s + r * 16), base);
-        _mm512_mask_storeu_ps(yr, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+        _mm512_mask_storeu_ps(yr, mask, clamp16(v, lo, hi));
     }
 }
 
@@ -137,9 +218,8 @@ static void store_tile(const cpu_gemm_args *a, const float *s, const float *bias
  * (block kb's 32 rows at xs + kb*xstep), weights from w0, w1 (block kb at + kb*wstep).
  * TWO: rows 16-31 exist; PAIR: panel t+1 exists.  Four independent sums, so each
  * TDPBF16PS overlaps the next and the tile loads. */
-static inline __attribute__((always_inline)) void term(const uint16_t *xs, size_t xstep,
-                                                       const uint16_t *w0, const uint16_t *w1,
-                                                       size_t wstep, int kblocks, int TWO, int PAIR)
+static ALWAYS_INLINE void term(const uint16_t *xs, size_t xstep, const uint16_t *w0,
+                               const uint16_t *w1, size_t wstep, int kblocks, int TWO, int PAIR)
 {
     for (int kb = 0; kb < kblocks; kb++) {
         const uint16_t *x = xs + (size_t)kb * xstep;
@@ -160,8 +240,8 @@ static inline __attribute__((always_inline)) void term(const uint16_t *xs, size_
 }
 
 /* The three terms (see LAYOUT) of a 32 x 32 block. */
-static inline __attribute__((always_inline)) void
-block(const uint16_t *work, const uint16_t *b0, const uint16_t *b1, int kblocks, int TWO, int PAIR)
+static ALWAYS_INLINE void block(const uint16_t *work, const uint16_t *b0, const uint16_t *b1,
+                                int kblocks, int TWO, int PAIR)
 {
     const size_t xstep = 2 * 32 * TILE_K, wstep = 2 * TILE_WORDS;
     term(work, xstep, b0, b1, wstep, kblocks, TWO, PAIR);                           /* xhi.whi */
@@ -171,7 +251,7 @@ block(const uint16_t *work, const uint16_t *b0, const uint16_t *b1, int kblocks,
 
 void cpu_gemm_amx(const cpu_gemm_args *a)
 {
-    const int kp = (a->k + TILE_K - 1) / TILE_K * TILE_K, kblocks = kp / TILE_K;
+    const int kp = amx_kp(a->k), kblocks = kp / TILE_K;
     const int panels = (a->n + CPU_PANEL - 1) / CPU_PANEL;
     const uint16_t *w = a->w;
     const size_t panel_stride = (size_t)kblocks * 2 * TILE_WORDS; /* bfloat16 per panel */
@@ -205,7 +285,8 @@ void cpu_gemm_amx(const cpu_gemm_args *a)
             float *y16 = y + (size_t)TILE_ROWS * a->ldy;
             const float *bias = a->bias + (size_t)t * CPU_PANEL;
             int r0 = rows < TILE_ROWS ? rows : TILE_ROWS;
-            __mmask16 k0 = lanes(a->n - t * CPU_PANEL), k1 = lanes(a->n - (t + 1) * CPU_PANEL);
+            __mmask16 k0 = tail_mask(a->n - t * CPU_PANEL),
+                      k1 = tail_mask(a->n - (t + 1) * CPU_PANEL);
             store_tile(a, sums[0], bias, y, r0, k0);
             if (two)
                 store_tile(a, sums[2], bias, y16, rows - TILE_ROWS, k0);
