@@ -26,24 +26,14 @@
  * padding to cpad), are computed and never stored.
  */
 #include "engine/cpu_kernels.h"
+#include "engine/cpu_simd_avx512.h"
 
 #include <immintrin.h>
 #include <stddef.h>
 
-#define ALWAYS_INLINE inline __attribute__((always_inline))
 /* The row loops must be unrolled for the accumulators to live in registers. */
 #define UNROLL _Pragma("GCC unroll 8")
 #define UNROLL_ALL _Pragma("GCC unroll 32")
-
-static ALWAYS_INLINE __m512 clamp16(__m512 v, __m512 lo, __m512 hi)
-{
-    return _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-}
-
-static ALWAYS_INLINE __mmask16 tail_mask(int n)
-{
-    return n >= CPU_PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
 
 /* MR rows x 32 channels (panels p0, p1). */
 static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, const float *p0,
@@ -235,7 +225,7 @@ static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW,
 
 /* A KH x KW filter with column stride SW, all outputs, eight at a time; with vertical
  * stride 1 two output rows at a time (dw_group's R): a 3x3 filter reads 40 inputs for 144
- * FMAs instead of 30 for 72.  Channels of few blocks (C_INNER or fewer) are the inner
+ * FMAs instead of 30 for 72.  Channels of few blocks (DW_C_INNER or fewer) are the inner
  * loop: a pixel's channels are then read together, and the input streams through the
  * caches once; with more, the outer loop (a block's column of the rows stays in L1). */
 #define DW_C_INNER 64

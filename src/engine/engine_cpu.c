@@ -659,7 +659,7 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
             ch.band--;
         int rows_e = (ch.band - 1) * nd->stride_h + nd->kh;
         ch.ring = rows_e;
-        size_t need_e = (size_t)rows_e * et->dims[2] * et->dims[3];
+        size_t need_e = (size_t)rows_e * row_bytes / sizeof(float);
         size_t need_d = (size_t)ch.band * OW * dt->dims[3];
         *band_e = need_e > *band_e ? need_e : *band_e;
         *band_d = need_d > *band_d ? need_d : *band_d;
