@@ -682,39 +682,10 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* Each worker's keys share a folder with a "keep" object that outlives the
- * threads. s3rver (the test server) stores keys as files and, after a DELETE,
- * removes folders it finds empty; it also answers a small PUT before the file
- * is written. Were a folder to empty while another worker's PUT is creating a
- * file in it, the PUT would be acknowledged and the object lost: a race of
- * the test server's storage, not of S3's semantics. With the keep objects no
- * folder empties while the workers run. */
-static void put_keep(blob_store *b, const char *sub)
-{
-    char key[1200];
-    snprintf(key, sizeof key, "%sthreads/%skeep", prefix, sub);
-    cr_err err = {0};
-    CHECK_MSG(blob_put(b, key, "k", 1, NULL, &err) == CR_OK, "%s", cr_err_msg(&err));
-}
-
-static void delete_keep(blob_store *b, const char *sub)
-{
-    char key[1200];
-    snprintf(key, sizeof key, "%sthreads/%skeep", prefix, sub);
-    cr_err err = {0};
-    CHECK_MSG(blob_delete(b, key, &err) == CR_OK, "%s", cr_err_msg(&err));
-}
-
 static void test_threads(blob_store *b)
 {
     worker w[4];
     pthread_t th[4];
-    char sub[4][16];
-    put_keep(b, "");
-    for (int i = 0; i < 4; i++) {
-        snprintf(sub[i], sizeof sub[i], "%d/", i);
-        put_keep(b, sub[i]);
-    }
     for (int i = 0; i < 4; i++) {
         w[i] = (worker){b, i, 0};
         CHECK(pthread_create(&th[i], NULL, work, &w[i]) == 0);
@@ -723,9 +694,6 @@ static void test_threads(blob_store *b)
         pthread_join(th[i], NULL);
         CHECK_MSG(w[i].ok, "worker %d", i);
     }
-    for (int i = 0; i < 4; i++)
-        delete_keep(b, sub[i]);
-    delete_keep(b, "");
 }
 
 static void test_errors_s3(const char *endpoint, const char *bucket)
