@@ -186,19 +186,17 @@ static void split_store(__m512 v0, __m512 v1, __m512i *hi, __m512i *lo)
 static void convert_rows(const cpu_gemm_args *a, int m0, int rows, int pad_rows, int kp,
                          uint16_t *work)
 {
-    for (int r = 0; r < pad_rows; r++) {
-        const float *x = a->x + (size_t)(m0 + r) * a->ldx;
-        for (int k0 = 0; k0 < kp; k0 += TILE_K) {
-            uint16_t *hi_rows = work + (size_t)(k0 / TILE_K) * 2 * 32 * TILE_K;
-            __m512i *dh = (__m512i *)(hi_rows + r * TILE_K);
-            __m512i *dl = (__m512i *)(hi_rows + 32 * TILE_K + r * TILE_K);
-            if (r >= rows) {
-                _mm512_storeu_si512(dh, _mm512_setzero_si512());
-                _mm512_storeu_si512(dl, _mm512_setzero_si512());
-                continue;
-            }
-            split_store(_mm512_maskz_loadu_ps(tail_mask(a->k - k0), x + k0),
-                        _mm512_maskz_loadu_ps(tail_mask(a->k - k0 - 16), x + k0 + 16), dh, dl);
+    for (int k0 = 0; k0 < kp; k0 += TILE_K) {
+        uint16_t *hi_rows = work + (size_t)(k0 / TILE_K) * 2 * 32 * TILE_K;
+        __mmask16 m0k = tail_mask(a->k - k0), m1k = tail_mask(a->k - k0 - 16);
+        const float *x = a->x + (size_t)m0 * a->ldx + k0;
+        for (int r = 0; r < rows; r++, x += a->ldx)
+            split_store(_mm512_maskz_loadu_ps(m0k, x), _mm512_maskz_loadu_ps(m1k, x + 16),
+                        (__m512i *)(hi_rows + r * TILE_K),
+                        (__m512i *)(hi_rows + 32 * TILE_K + r * TILE_K));
+        for (int r = rows; r < pad_rows; r++) {
+            _mm512_storeu_si512(hi_rows + r * TILE_K, _mm512_setzero_si512());
+            _mm512_storeu_si512(hi_rows + 32 * TILE_K + r * TILE_K, _mm512_setzero_si512());
         }
     }
 }
