@@ -605,6 +605,16 @@ static void engine_checks(void)
     memcpy(u.xd, mx, sizeof mx);
     memcpy(u.yd, my, sizeof my);
     against_ref("max_pool 2x2 s2", make_unary, &u);
+    /* padding taps (skipped), an odd width, and a clamp */
+    u.n.kh = u.n.kw = 3;
+    u.n.pad_top = u.n.pad_left = u.n.pad_bottom = u.n.pad_right = 1;
+    u.n.act_min = 0.0f;
+    u.n.act_max = 0.5f;
+    int mx3[4] = {1, 9, 7, 20}, my3[4] = {1, 5, 4, 20};
+    memcpy(u.xd, mx3, sizeof mx3);
+    memcpy(u.yd, my3, sizeof my3);
+    against_ref("max_pool 3x3 s2 padded, clamped", make_unary, &u);
+    memcpy(u.xd, mx, sizeof mx);
 
     u.op = ENGINE_GRAPH_LOGISTIC;
     u.n = node0(ENGINE_GRAPH_LOGISTIC, 0, 0);
