@@ -3,6 +3,7 @@
  * steps; constants in blazepose.h).
  */
 #include "pose/pose_tracker.h"
+#include "pose/tracker_int.h"
 
 #include "core/mem.h"
 #include "core/paths.h"
@@ -54,6 +55,9 @@
 #define MAX_PEOPLE 16
 
 struct pose_tracker {
+    /* The engines: this tracker's own, or, for a sibling (pose_tracker_sibling), its
+     * base's (base != NULL), which owns them and outlives it. */
+    pose_tracker *base;
     engine *det;
     engine *lm;
     pose_mode mode;
@@ -61,12 +65,15 @@ struct pose_tracker {
     pose_anchor anchors[POSE_NUM_ANCHORS];
     pose_detection cand[POSE_NUM_ANCHORS];
 
-    /* What pose_tracker_enable_tiles loads. */
+    /* What pose_tracker_enable_tiles and pose_tracker_lm_batch load. */
     char eng[16];
     char det_path[4096];
+    char lm_path[4096];
     int threads;
 
-    /* Tiled detection: a batched detector (NULL: off), the candidates of all windows. */
+    /* Tiled detection: on or off, the batched detector (the owner's, loaded the first
+     * time a tracker sharing it turns tiles on), the candidates of all windows. */
+    int tiles;
     engine *det_tiles;
     pose_detection tile_cand[POSE_NUM_ANCHORS];
     int tile_skip, tile_backoff; /* frames still to skip, the next backoff */
@@ -200,6 +207,7 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
         goto fail;
     snprintf(t->eng, sizeof t->eng, "%s", eng_name);
     snprintf(t->det_path, sizeof t->det_path, "%s", det_path);
+    snprintf(t->lm_path, sizeof t->lm_path, "%s", lm_path);
     t->threads = threads;
     pose_tracker_reset(t);
     *out = t;
@@ -211,10 +219,49 @@ fail:
 
 cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
 {
-    if (t->det_tiles != NULL)
-        return CR_OK;
-    return engine_create_batch(t->eng, t->det_path, det_outputs, 2, t->threads, TILE_BATCH,
-                               &t->det_tiles, err);
+    pose_tracker *owner = t->base != NULL ? t->base : t;
+    if (owner->det_tiles == NULL) {
+        cr_status st = engine_create_batch(owner->eng, owner->det_path, det_outputs, 2,
+                                           owner->threads, TILE_BATCH, &owner->det_tiles, err);
+        if (st != CR_OK)
+            return st;
+    }
+    t->det_tiles = owner->det_tiles;
+    t->tiles = 1;
+    return CR_OK;
+}
+
+cr_status pose_tracker_sibling(pose_tracker *base, pose_tracker **out, cr_err *err)
+{
+    *out = NULL;
+    if (base->base != NULL)
+        base = base->base;
+    pose_tracker *t = cr_calloc(1, sizeof *t);
+    if (t == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "pose tracker: out of memory");
+    t->base = base;
+    t->det = base->det;
+    t->lm = base->lm;
+    t->mode = base->mode;
+    memcpy(t->model, base->model, sizeof t->model);
+    memcpy(t->anchors, base->anchors, sizeof t->anchors);
+    memcpy(t->eng, base->eng, sizeof t->eng);
+    t->threads = base->threads;
+    pose_tracker_reset(t);
+    *out = t;
+    return CR_OK;
+}
+
+engine *pose_tracker_lm(pose_tracker *t)
+{
+    return t->lm;
+}
+
+cr_status pose_tracker_lm_batch(const pose_tracker *t, int batch, engine **out, cr_err *err)
+{
+    const pose_tracker *owner = t->base != NULL ? t->base : t;
+    return engine_create_batch(owner->eng, owner->lm_path, lm_outputs, 4, owner->threads, batch,
+                               out, err);
 }
 
 cr_status pose_tracker_set_subject(pose_tracker *t, int on, float x, float y, cr_err *err)
@@ -233,9 +280,11 @@ void pose_tracker_destroy(pose_tracker *t)
 {
     if (t == NULL)
         return;
-    engine_destroy(t->det);
-    engine_destroy(t->lm);
-    engine_destroy(t->det_tiles);
+    if (t->base == NULL) {
+        engine_destroy(t->det);
+        engine_destroy(t->lm);
+        engine_destroy(t->det_tiles);
+    }
     for (int i = 0; i < PYR_LEVELS; i++)
         cr_free(t->lvl_buf[i]);
     cr_free(t);
@@ -589,7 +638,7 @@ static cr_status find_person(pose_tracker *t, int w, int h, pose_detection *out,
     double dist;
     int best = pick(t, dets, nd, w, h, &dist);
     int missing = nd == 0 || (t->subject && dist > 0.0);
-    if (missing && t->det_tiles != NULL) {
+    if (missing && t->tiles) {
         if (t->tile_skip > 0) {
             t->tile_skip--;
         } else {
@@ -672,10 +721,11 @@ cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t times
     return pose_track_images(t, img, NULL, timestamp_us, out, err);
 }
 
-cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_image *coarse,
-                            int64_t timestamp_us, pose_result *out, cr_err *err)
+cr_status pose_track_begin(pose_tracker *t, const pose_image *img, const pose_image *coarse,
+                           float *lm_input, pose_result *out, int *need_lm, cr_err *err)
 {
     memset(out, 0, sizeof *out);
+    *need_lm = 0;
     cr_status st = check_image(img, err);
     if (st != CR_OK)
         return st;
@@ -701,8 +751,10 @@ cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_i
         pose_detection det;
         int n = 0;
         st = find_person(t, w, h, &det, &n, err);
-        if (st != CR_OK)
-            goto fail;
+        if (st != CR_OK) {
+            pose_track_abort(t, out);
+            return st;
+        }
         out->detector_ran = 1;
         if (n == 0) {
             lost(t, out);
@@ -716,36 +768,59 @@ cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_i
 
     /* pose_landmark_by_roi: 256x256, [0,1], border replicate. */
     st = crop_frame(t, &roi, POSE_LM_INPUT, POSE_LM_INPUT, POSE_BORDER_REPLICATE, 1.0f / 255.0f,
-                    0.0f, engine_input(t->lm, NULL), err);
-    if (st != CR_OK)
-        goto fail;
-    st = engine_run(t->lm, err);
-    if (st != CR_OK)
-        goto fail;
-    t->stats.landmark_runs++;
-    const float *raw = output(t->lm, "Identity", POSE_LM_ALL * 5, err);
-    const float *flag = output(t->lm, "Identity_1", 1, err);
-    const float *hm =
-        output(t->lm, "Identity_3", (size_t)POSE_HEATMAP * POSE_HEATMAP * POSE_LM_ALL, err);
-    const float *world = output(t->lm, "Identity_4", POSE_LM_ALL * 3, err);
-    if (raw == NULL || flag == NULL || hm == NULL || world == NULL) {
-        st = err != NULL ? err->code : CR_ERR_INTERNAL;
-        goto fail;
+                    0.0f, lm_input, err);
+    if (st != CR_OK) {
+        pose_track_abort(t, out);
+        return st;
     }
-    out->score = flag[0];
-    if (!(flag[0] > POSE_FLAG_THRESHOLD)) {
+    *need_lm = 1;
+    return CR_OK;
+}
+
+cr_status pose_lm_outputs_of(engine *lm, int item, pose_lm_outputs *o, cr_err *err)
+{
+    size_t n = (size_t)engine_batch(lm);
+    const size_t raw_n = POSE_LM_ALL * 5, hm_n = (size_t)POSE_HEATMAP * POSE_HEATMAP * POSE_LM_ALL,
+                 world_n = POSE_LM_ALL * 3;
+    const float *raw = output(lm, "Identity", raw_n * n, err);
+    const float *flag = output(lm, "Identity_1", n, err);
+    const float *hm = output(lm, "Identity_3", hm_n * n, err);
+    const float *world = output(lm, "Identity_4", world_n * n, err);
+    if (raw == NULL || flag == NULL || hm == NULL || world == NULL)
+        return err != NULL ? err->code : CR_ERR_INTERNAL;
+    o->raw = raw + raw_n * (size_t)item;
+    o->flag = flag + item;
+    o->heatmap = hm + hm_n * (size_t)item;
+    o->world = world + world_n * (size_t)item;
+    return CR_OK;
+}
+
+void pose_track_abort(pose_tracker *t, pose_result *out)
+{
+    pose_tracker_reset(t);
+    memset(out, 0, sizeof *out);
+}
+
+void pose_track_end(pose_tracker *t, const pose_lm_outputs *o, int64_t timestamp_us,
+                    pose_result *out)
+{
+    int w = t->last_w, h = t->last_h;
+    pose_rect roi = out->roi;
+    t->stats.landmark_runs++;
+    out->score = o->flag[0];
+    if (!(o->flag[0] > POSE_FLAG_THRESHOLD)) {
         lost(t, out);
         t->stats.frames++;
-        return CR_OK;
+        return;
     }
 
     pose_landmark lm[POSE_LM_ALL];
-    pose_landmarks_decode(raw, POSE_LM_ALL, lm);
-    pose_landmarks_refine(lm, POSE_LM_ALL, hm, POSE_HEATMAP, POSE_HEATMAP, POSE_LM_ALL,
+    pose_landmarks_decode(o->raw, POSE_LM_ALL, lm);
+    pose_landmarks_refine(lm, POSE_LM_ALL, o->heatmap, POSE_HEATMAP, POSE_HEATMAP, POSE_LM_ALL,
                           POSE_REFINE_KERNEL, POSE_REFINE_MIN_CONF);
     pose_landmarks_project(lm, POSE_LM_ALL, &roi);
     pose_landmark wl[POSE_LM_BODY];
-    pose_world_decode(world, POSE_LM_BODY, &roi, wl);
+    pose_world_decode(o->world, POSE_LM_BODY, &roi, wl);
 
     int64_t ts_ns = timestamp_us * 1000;
     if (t->mode == POSE_MODE_VIDEO) {
@@ -767,9 +842,21 @@ cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_i
     out->detected = 1;
     t->stats.frames++;
     t->stats.frames_detected++;
+}
+
+cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_image *coarse,
+                            int64_t timestamp_us, pose_result *out, cr_err *err)
+{
+    int need_lm = 0;
+    cr_status st = pose_track_begin(t, img, coarse, engine_input(t->lm, NULL), out, &need_lm, err);
+    if (st != CR_OK || !need_lm)
+        return st;
+    pose_lm_outputs o;
+    if ((st = engine_run(t->lm, err)) != CR_OK ||
+        (st = pose_lm_outputs_of(t->lm, 0, &o, err)) != CR_OK) {
+        pose_track_abort(t, out);
+        return st;
+    }
+    pose_track_end(t, &o, timestamp_us, out);
     return CR_OK;
-fail:
-    pose_tracker_reset(t);
-    memset(out, 0, sizeof *out);
-    return st;
 }
