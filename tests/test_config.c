@@ -173,6 +173,25 @@ static void test_skip_deblock(void)
     expect_bad("CREASE_SKIP_DEBLOCK", "2");
 }
 
+/* CREASE_CHUNKS_PER_WORKER: 1 by default, 1..16 (a stepper's trackers), shown. */
+static void test_chunks_per_worker(void)
+{
+    cr_config c;
+    cr_err e = {0};
+    const char *none[] = {NULL};
+    CHECK(parse(&c, &e, none) == CR_OK);
+    CHECK_INT_EQ(c.chunks_per_worker, 1);
+    const char *kv[] = {"CREASE_CHUNKS_PER_WORKER", "16", NULL};
+    CHECK_MSG(parse(&c, &e, kv) == CR_OK, "%s", e.msg);
+    CHECK_INT_EQ(c.chunks_per_worker, 16);
+    char *j = cr_config_to_json(&c);
+    CHECK(j != NULL && strstr(j, "\"chunks_per_worker\":16") != NULL);
+    cr_free(j);
+    expect_bad("CREASE_CHUNKS_PER_WORKER", "0");
+    expect_bad("CREASE_CHUNKS_PER_WORKER", "17");
+    expect_bad("CREASE_CHUNKS_PER_WORKER", "two");
+}
+
 /* The limits on one upload (DESIGN.md §10): defaults, values, bounds, and
  * `crease config` shows them. */
 static void test_limits(void)
@@ -294,6 +313,7 @@ int main(void)
     test_bad_values();
     test_limits();
     test_skip_deblock();
+    test_chunks_per_worker();
     test_redaction();
     test_alloc_failure();
     return check_exit();

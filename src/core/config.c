@@ -193,6 +193,7 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     /* 15 min: a client starts its PUT right after initiate; an upload that has started
      * goes on past the expiry (the signature is checked when the request arrives). */
     c->upload_url_seconds = 900;
+    c->chunks_per_worker = 1;
 
     const char *v;
     cr_status st;
@@ -291,6 +292,9 @@ cr_status cr_config_parse(cr_config *c, cr_config_lookup lookup, void *ctx, cr_e
     if ((v = get(lookup, ctx, "CREASE_SKIP_DEBLOCK")) &&
         (st = parse_skip_deblock(v, &c->skip_deblock, err)))
         return st;
+    if ((v = get(lookup, ctx, "CREASE_CHUNKS_PER_WORKER")) &&
+        (st = parse_int("CREASE_CHUNKS_PER_WORKER", v, 1, 16, &c->chunks_per_worker, err)))
+        return st;
     return parse_limits(c, lookup, ctx, err);
 }
 
@@ -357,6 +361,7 @@ char *cr_config_to_json(const cr_config *c)
                                     : c->skip_deblock == 1 ? "unshown"
                                                            : "none"));
     json_object_set_new(o, "upload_url_seconds", json_integer(c->upload_url_seconds));
+    json_object_set_new(o, "chunks_per_worker", json_integer(c->chunks_per_worker));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (s == NULL)

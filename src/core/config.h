@@ -67,6 +67,13 @@ typedef struct cr_config {
      * after upload-complete (on S3, where nothing else can refuse that PUT; the workers
      * then refuse the changed object, see pipeline.h). */
     int upload_url_seconds;
+    /* CREASE_CHUNKS_PER_WORKER, 1..16, default 1: chunks a chunk worker claims at once and
+     * steps together, their landmark crops run as one batch (pipeline.h,
+     * pipeline_chunks_process), so the model's weights are read once for that many
+     * frames.  On a 2-core Xeon with AMX, 2 took 0.89x the model's time a frame but as
+     * much CPU in all (two decoders share a core's caches) and 1.5x the memory, hence
+     * the default: it is for engines that need batches to be busy (a GPU). */
+    int chunks_per_worker;
 } cr_config;
 
 /* The most chunks one job can have: chunk artifacts are chunk_0000 .. chunk_9999

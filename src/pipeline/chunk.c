@@ -79,12 +79,40 @@ int pipeline_frame_coarse(const video_frame *f, pose_image *out)
     return 1;
 }
 
-static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
-                               const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
-                               void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
+/* One chunk in progress, from chunk_open to chunk_close. */
+typedef struct chunk_run {
+    const pipeline_chunk_spec *spec;
+    pipeline_chunk_summary *out;
+    double t0;
+    cr_reader *r;
+    blob_reader_stats bstats; /* the reader updates it while it lives */
+    video_sampler *s;
+    json_t *doc, *poses;
+    int frame_w, frame_h; /* the sampled frames' size (analysis needs pixels) */
+} chunk_run;
+
+static void chunk_close(chunk_run *c)
 {
-    double t0 = now_sec();
+    json_decref(c->poses);
+    json_decref(c->doc);
+    video_sampler_close(c->s);
+    cr_reader_close(c->r);
+    c->poses = c->doc = NULL;
+    c->s = NULL;
+    c->r = NULL;
+}
+
+/* Opens the chunk's video and sampler and readies `tracker` for it.  On failure
+ * nothing is left open. */
+static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
+                            const pipeline_chunk_spec *spec, pipeline_chunk_summary *out,
+                            chunk_run *c, cr_err *err)
+{
+    memset(c, 0, sizeof *c);
     memset(out, 0, sizeof *out);
+    c->spec = spec;
+    c->out = out;
+    c->t0 = now_sec();
     if (!(spec->sample_fps > 0.0) || spec->max_width <= 0)
         return cr_err_set(err, CR_ERR_INVALID, "chunk %d: no sample rate or width",
                           spec->chunk_index);
@@ -99,11 +127,7 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
     if (st != CR_OK)
         return st;
 
-    cr_reader *r = NULL;
-    video_sampler *s = NULL;
-    json_t *doc = NULL, *poses = NULL;
-    blob_reader_stats bstats = {0};
-    if ((st = open_video(blob, spec, &bstats, &r, err)) != CR_OK)
+    if ((st = open_video(blob, spec, &c->bstats, &c->r, err)) != CR_OK)
         goto fail;
 
     video_sampler_opts so;
@@ -118,12 +142,12 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
      * (and the whole-frame letterbox) from the scaled RGB24 one (pose_track_images). */
     so.source = 1;
     so.rgb = 1;
-    if ((st = video_sampler_open(r, &so, &s, err)) != CR_OK)
+    if ((st = video_sampler_open(c->r, &so, &c->s, err)) != CR_OK)
         goto fail;
 
-    doc = json_object();
-    poses = json_array();
-    if (doc == NULL || poses == NULL) {
+    c->doc = json_object();
+    c->poses = json_array();
+    if (c->doc == NULL || c->poses == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -133,40 +157,54 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
         (st = pose_tracker_set_subject(tracker, spec->subject, (float)spec->subject_x,
                                        (float)spec->subject_y, err)) != CR_OK)
         goto fail;
-    int frame_w = 0, frame_h = 0; /* the sampled frames' size (analysis needs pixels) */
-    for (;;) {
-        video_frame f;
-        int done = 0;
-        if ((st = video_sampler_next(s, &f, &done, err)) != CR_OK)
-            goto fail;
-        if (done)
-            break;
-        if (frame_w == 0) {
-            frame_w = f.width;
-            frame_h = f.height;
-        }
-        int64_t ts_us = llround((double)(f.k + 1) * 1e6 / spec->sample_fps);
-        pose_result res;
-        pose_image img, coarse;
-        pipeline_frame_image(&f, &img);
-        int has_coarse = pipeline_frame_coarse(&f, &coarse);
-        if ((st = pose_track_images(tracker, &img, has_coarse ? &coarse : NULL, ts_us, &res,
-                                    err)) != CR_OK)
-            goto fail;
-        pose_frame_meta meta = {f.k, f.t, out->frames};
-        if ((st = pose_json_append(poses, &res, &meta, err)) != CR_OK)
-            goto fail;
-        out->frames++;
-        out->frames_detected += res.detected;
-        if (progress != NULL && progress(progress_ctx, out->frames) != 0) {
-            st = cr_err_set(err, CR_ERR_CANCELLED, "chunk %d stopped", spec->chunk_index);
-            goto fail;
-        }
-    }
-    out->bytes_read = cr_reader_bytes_read(r);
-    out->video_size = cr_reader_size(r);
-    out->runtime_ms = (int)lround((now_sec() - t0) * 1000);
+    return CR_OK;
+fail:
+    chunk_close(c);
+    return st;
+}
 
+/* The chunk's next sampled frame, or *done. */
+static cr_status chunk_next(chunk_run *c, video_frame *f, int *done, cr_err *err)
+{
+    cr_status st = video_sampler_next(c->s, f, done, err);
+    if (st == CR_OK && !*done && c->frame_w == 0) {
+        c->frame_w = f->width;
+        c->frame_h = f->height;
+    }
+    return st;
+}
+
+/* The tracking timestamp of frame f (see the top). */
+static int64_t chunk_timestamp(const chunk_run *c, const video_frame *f)
+{
+    return llround((double)(f->k + 1) * 1e6 / c->spec->sample_fps);
+}
+
+/* Appends frame f's result; then `progress` (may stop the chunk). */
+static cr_status chunk_record(chunk_run *c, const video_frame *f, const pose_result *res,
+                              pipeline_progress_fn progress, void *progress_ctx, cr_err *err)
+{
+    pose_frame_meta meta = {f->k, f->t, c->out->frames};
+    cr_status st = pose_json_append(c->poses, res, &meta, err);
+    if (st != CR_OK)
+        return st;
+    c->out->frames++;
+    c->out->frames_detected += res->detected;
+    if (progress != NULL && progress(progress_ctx, c->out->frames) != 0)
+        return cr_err_set(err, CR_ERR_CANCELLED, "chunk %d stopped", c->spec->chunk_index);
+    return CR_OK;
+}
+
+/* Writes the artifact of a chunk whose frames are all recorded. */
+static cr_status chunk_finish(blob_store *blob, pose_tracker *tracker, chunk_run *c, cr_err *err)
+{
+    const pipeline_chunk_spec *spec = c->spec;
+    pipeline_chunk_summary *out = c->out;
+    out->bytes_read = cr_reader_bytes_read(c->r);
+    out->video_size = cr_reader_size(c->r);
+    out->runtime_ms = (int)lround((now_sec() - c->t0) * 1000);
+
+    json_t *doc = c->doc;
     json_object_set_new(doc, "job_id", json_string(spec->job_id));
     json_object_set_new(doc, "session_id", json_string(spec->session_id));
     json_object_set_new(doc, "chunk_index", json_integer(spec->chunk_index));
@@ -174,12 +212,12 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
     json_object_set_new(doc, "end_sec", json_real(spec->end_sec));
     json_object_set_new(doc, "sample_fps", json_real(spec->sample_fps));
     json_object_set_new(doc, "max_width", json_integer(spec->max_width));
-    const video_info *vi = video_sampler_info(s);
+    const video_info *vi = video_sampler_info(c->s);
     if (vi != NULL && vi->fps > 0)
         json_object_set_new(doc, "video_fps", json_real(vi->fps));
-    if (frame_w > 0) {
-        json_object_set_new(doc, "width", json_integer(frame_w));
-        json_object_set_new(doc, "height", json_integer(frame_h));
+    if (c->frame_w > 0) {
+        json_object_set_new(doc, "width", json_integer(c->frame_w));
+        json_object_set_new(doc, "height", json_integer(c->frame_h));
     }
     json_object_set_new(doc, "engine", json_string(pose_tracker_engine(tracker)));
     json_object_set_new(doc, "model", json_string(pose_tracker_model(tracker)));
@@ -187,34 +225,120 @@ static cr_status chunk_process(blob_store *blob, pose_tracker *tracker,
     json_object_set_new(doc, "frames_detected", json_integer(out->frames_detected));
     json_object_set_new(doc, "runtime_ms", json_integer(out->runtime_ms));
     json_object_set_new(doc, "video_bytes_read", json_integer((json_int_t)out->bytes_read));
-    json_object_set(doc, "poses", poses);
-    if ((st = put_json(blob, out->artifact_key, doc, err)) != CR_OK)
-        goto fail;
-    json_decref(poses);
-    json_decref(doc);
-    video_sampler_close(s);
-    cr_reader_close(r);
-    return CR_OK;
+    json_object_set(doc, "poses", c->poses);
+    return put_json(blob, out->artifact_key, doc, err);
+}
 
-fail:
-    json_decref(poses);
-    json_decref(doc);
-    video_sampler_close(s);
-    cr_reader_close(r);
-    return st;
+/* A chunk's error as the caller sees it: a changed video says so first (it can be met
+ * at the open or at any read after, through the video module). */
+static cr_status chunk_error(cr_status st, const cr_err *e, cr_err *err)
+{
+    if (st == CR_ERR_CHANGED)
+        return cr_err_set(err, st, PIPELINE_VIDEO_CHANGED ": %s", cr_err_msg(e));
+    return cr_err_set(err, st, "%s", cr_err_msg(e));
 }
 
 cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
                                  const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_chunk_summary *out, cr_err *err)
 {
-    /* A changed video can be met at the open or at any read after (through the video
-     * module): either way the message says so first. */
     cr_err e = {0};
-    cr_status st = chunk_process(blob, tracker, spec, progress, progress_ctx, out, &e);
-    if (st == CR_ERR_CHANGED)
-        return cr_err_set(err, st, PIPELINE_VIDEO_CHANGED ": %s", cr_err_msg(&e));
+    chunk_run c;
+    cr_status st = chunk_open(blob, tracker, spec, out, &c, &e);
     if (st != CR_OK)
-        return cr_err_set(err, st, "%s", cr_err_msg(&e));
-    return CR_OK;
+        return chunk_error(st, &e, err);
+    for (;;) {
+        video_frame f;
+        int done = 0;
+        if ((st = chunk_next(&c, &f, &done, &e)) != CR_OK || done)
+            break;
+        pose_result res;
+        pose_image img, coarse;
+        pipeline_frame_image(&f, &img);
+        int has_coarse = pipeline_frame_coarse(&f, &coarse);
+        if ((st = pose_track_images(tracker, &img, has_coarse ? &coarse : NULL,
+                                    chunk_timestamp(&c, &f), &res, &e)) != CR_OK ||
+            (st = chunk_record(&c, &f, &res, progress, progress_ctx, &e)) != CR_OK)
+            break;
+    }
+    if (st == CR_OK)
+        st = chunk_finish(blob, tracker, &c, &e);
+    chunk_close(&c);
+    return st != CR_OK ? chunk_error(st, &e, err) : CR_OK;
+}
+
+cr_status pipeline_chunks_process(blob_store *blob, pose_stepper *stepper,
+                                  const pipeline_chunk_spec *specs, int n,
+                                  pipeline_progress_fn progress, void *const *progress_ctx,
+                                  pipeline_chunk_summary *out, cr_status *status, cr_err *errs)
+{
+    if (n < 1 || n > pose_stepper_size(stepper)) {
+        for (int i = 0; i < n; i++)
+            status[i] =
+                cr_err_set(&errs[i], CR_ERR_INVALID, "chunks: %d for a stepper of %d trackers", n,
+                           pose_stepper_size(stepper));
+        return CR_ERR_INVALID;
+    }
+    const int size = pose_stepper_size(stepper);
+    chunk_run c[POSE_STEPPER_MAX];
+    int live[POSE_STEPPER_MAX] = {0}, left = 0;
+    cr_err e[POSE_STEPPER_MAX];
+    for (int i = 0; i < n; i++) {
+        cr_err_clear(&e[i]);
+        status[i] =
+            chunk_open(blob, pose_stepper_tracker(stepper, i), &specs[i], &out[i], &c[i], &e[i]);
+        live[i] = status[i] == CR_OK;
+        left += live[i];
+    }
+    while (left > 0) {
+        pose_step_frame fr[POSE_STEPPER_MAX];
+        video_frame f[POSE_STEPPER_MAX];
+        pose_image img[POSE_STEPPER_MAX], coarse[POSE_STEPPER_MAX];
+        pose_result res[POSE_STEPPER_MAX];
+        cr_status st[POSE_STEPPER_MAX];
+        cr_err se[POSE_STEPPER_MAX];
+        for (int i = 0; i < size; i++) {
+            fr[i] = (pose_step_frame){NULL, NULL, 0};
+            if (i >= n || !live[i])
+                continue;
+            int done = 0;
+            status[i] = chunk_next(&c[i], &f[i], &done, &e[i]);
+            if (status[i] == CR_OK && done) /* all frames recorded: the artifact */
+                status[i] = chunk_finish(blob, pose_stepper_tracker(stepper, i), &c[i], &e[i]);
+            if (status[i] != CR_OK || done) {
+                chunk_close(&c[i]);
+                live[i] = 0;
+                left--;
+                continue;
+            }
+            pipeline_frame_image(&f[i], &img[i]);
+            fr[i].img = &img[i];
+            fr[i].coarse = pipeline_frame_coarse(&f[i], &coarse[i]) ? &coarse[i] : NULL;
+            fr[i].timestamp_us = chunk_timestamp(&c[i], &f[i]);
+        }
+        if (left == 0)
+            break;
+        pose_stepper_step(stepper, fr, res, st, se);
+        for (int i = 0; i < n; i++) {
+            if (!live[i] || fr[i].img == NULL)
+                continue;
+            status[i] = st[i] != CR_OK
+                            ? cr_err_set(&e[i], st[i], "%s", cr_err_msg(&se[i]))
+                            : chunk_record(&c[i], &f[i], &res[i], progress, progress_ctx[i], &e[i]);
+            if (status[i] != CR_OK) {
+                chunk_close(&c[i]);
+                live[i] = 0;
+                left--;
+            }
+        }
+    }
+    cr_status first = CR_OK;
+    for (int i = 0; i < n; i++) {
+        if (status[i] != CR_OK) {
+            chunk_error(status[i], &e[i], &errs[i]);
+            if (first == CR_OK)
+                first = status[i];
+        }
+    }
+    return first;
 }

@@ -28,6 +28,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "pose/pose_stepper.h"
 #include "pose/pose_tracker.h"
 #include "store/store.h"
 #include "video/video.h"
@@ -100,6 +101,18 @@ cr_status pipeline_chunk_process(blob_store *blob, pose_tracker *tracker,
                                  const pipeline_chunk_spec *spec, pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_chunk_summary *out, cr_err *err);
 
+/* pipeline_chunk_process for n chunks at once (1 <= n <= the stepper's size): chunk i
+ * on the stepper's tracker i, one frame of each per step, the landmark crops of a step
+ * run as one batch (pose_stepper.h).  Each chunk's outcome is its own, as
+ * pipeline_chunk_process gives it: status[i], errs[i] (set when status[i] fails) and
+ * out[i]; progress(progress_ctx[i], ...) after each of chunk i's frames (non-zero
+ * stops chunk i alone).  A chunk that ends early (fewer frames, an error) leaves the
+ * others stepping on.  Returns the first failed chunk's status, or CR_OK. */
+cr_status pipeline_chunks_process(blob_store *blob, pose_stepper *stepper,
+                                  const pipeline_chunk_spec *specs, int n,
+                                  pipeline_progress_fn progress, void *const *progress_ctx,
+                                  pipeline_chunk_summary *out, cr_status *status, cr_err *errs);
+
 typedef struct pipeline_job_summary {
     char results_key[BLOB_KEY_MAX];
     int chunks;
@@ -155,6 +168,10 @@ typedef struct pipeline_worker_opts {
                                           no longer queued */
     const volatile sig_atomic_t *stop; /* set by a signal handler: finish and exit */
     pose_tracker_opts pose;
+    /* Chunk workers: chunks claimed at once and stepped together, one frame of each per
+     * landmark model run (pipeline_chunks_process); 1..POSE_STEPPER_MAX; 0: the
+     * config's CREASE_CHUNKS_PER_WORKER (pipeline_worker_opts_default leaves 0). */
+    int chunks_per_worker;
     cr_metrics *metrics; /* where the loop records (pipeline_metrics_declare'd);
                             NULL = nowhere.  Shared by every loop of the process */
 } pipeline_worker_opts;

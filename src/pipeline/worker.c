@@ -3,11 +3,13 @@
  *
  * Chunk worker:
  *     every REAP_EVERY_S: store_reap_expired            (any worker reaps)
- *     store_chunk_claim(1) -> none: sleep poll_seconds
- *     pipeline_chunk_process, heartbeat every lease/3 from its progress callback
+ *     store_chunk_claim(CREASE_CHUNKS_PER_WORKER) -> none: sleep poll_seconds
+ *     pipeline_chunks_process (the chunks stepped together), each chunk's heartbeat
+ *       every lease/3 from its progress callback
  *       (CR_ERR_CONFLICT: the lease was lost, drop the chunk: someone else has it;
  *       nothing more is written for it, neither the artifact nor a completion)
- *     ok -> store_chunk_complete; error -> store_chunk_fail (backoff or final)
+ *     per chunk: ok -> store_chunk_complete; error -> store_chunk_fail (backoff or
+ *       final); a lost lease stops that chunk alone
  *     Every call names the claim's fencing token (store.h), and the artifact goes
  *     under that claim's own key (blob_key_chunk_lease), so a worker that was paused
  *     past its lease and resumes can neither overwrite the artifact the job reads nor
@@ -224,17 +226,20 @@ static void maybe_reap(store *st, const pipeline_worker_opts *o, double *next_re
     }
 }
 
-/* What one worker loop holds: its connections, its tracker, its counters. */
+/* What one worker loop holds: its connections, its trackers, its counters. */
 typedef struct worker_ctx {
     const cr_config *cfg;
     const pipeline_worker_opts *o;
     store *st;
     blob_store *blob;
-    pose_tracker *tr; /* analysis workers create it on their first 'cpu' job */
+    int batch;        /* chunks claimed and stepped together (1 for analysis workers) */
+    pose_stepper *sp; /* `batch` trackers; analysis workers create it on their first
+                         'cpu' job */
+    pose_tracker *tr; /* the stepper's first tracker */
     pipeline_worker_stats *stats;
 } worker_ctx;
 
-/* A tracker for the job's model: the worker's own when it matches, else a new one
+/* Trackers for the job's model: the worker's own when it matches, else new ones
  * (per-job settings come from the job, never from the worker's options). */
 static cr_status tracker_for(worker_ctx *w, const char *model, cr_err *err)
 {
@@ -242,12 +247,13 @@ static cr_status tracker_for(worker_ctx *w, const char *model, cr_err *err)
         return CR_OK;
     pose_tracker_opts po = w->o->pose;
     po.model = model;
-    pose_tracker *t = NULL;
-    cr_status s = pose_tracker_create(w->cfg, &po, &t, err);
+    pose_stepper *sp = NULL;
+    cr_status s = pose_stepper_create(w->cfg, &po, w->batch, &sp, err);
     if (s != CR_OK)
         return s;
-    pose_tracker_destroy(w->tr);
-    w->tr = t;
+    pose_stepper_destroy(w->sp);
+    w->sp = sp;
+    w->tr = pose_stepper_tracker(sp, 0);
     return CR_OK;
 }
 
@@ -276,44 +282,23 @@ int pipeline_error_permanent(cr_status s)
     return 0;
 }
 
-/* Processes one claimed chunk and records the outcome. */
-static void work_chunk(worker_ctx *w, const store_chunk *c)
+/* Records a claimed chunk's outcome: its completion, or its failure (at once when
+ * the chunk's own work failed for good, else with a retry).  Nothing when the lease
+ * was lost: someone else holds the chunk now. */
+static void chunk_outcome(worker_ctx *w, const store_chunk *c, const beat *b, cr_status s,
+                          const pipeline_chunk_summary *sum, const cr_err *e, int video_error)
 {
     store *st = w->st;
     const pipeline_worker_opts *o = w->o;
     pipeline_worker_stats *stats = w->stats;
-    beat b = {st, o, c->id, c->lease_token, 0, now_sec() + o->lease_seconds / 3, 0};
-    pipeline_chunk_summary sum;
-    cr_err e = {0};
-    cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
-                c->chunk_index, c->start_sec, c->end_sec, c->attempts);
-    /* The job's settings (DESIGN.md §3): one read per chunk, seconds of work each. */
-    store_job job;
-    pipeline_job_settings js;
-    cr_status s;
-    int video_error = 0; /* the chunk's own work failed, not this worker's set-up */
-    DB_RETRY(o, s, store_job_get(st, c->job_id, &job, &e), &e);
-    if (s == CR_OK) {
-        pipeline_job_settings_of(&job, &js);
-        s = tracker_for(w, js.model, &e);
-    }
-    if (s == CR_OK) {
-        pipeline_chunk_spec spec = {c->session_id,  c->job_id,      c->s3_key,
-                                    c->chunk_index, c->start_sec,   c->end_sec,
-                                    js.sample_fps,  js.max_width,   c->lease_token,
-                                    job.video_size, job.video_etag, w->cfg->skip_deblock,
-                                    js.subject,     js.subject_x,   js.subject_y};
-        s = pipeline_chunk_process(w->blob, w->tr, &spec, on_progress, &b, &sum, &e);
-        video_error = s != CR_OK;
-    }
-    if (b.lost)
-        return; /* someone else holds it now: no completion, no failure recorded */
+    if (b->lost)
+        return;
     if (s == CR_OK) {
         store_completion comp = {0};
         cr_err e2 = {0};
         DB_RETRY(o, s,
-                 store_chunk_complete(st, c->id, o->worker_id, c->lease_token, sum.runtime_ms,
-                                      sum.artifact_key, &comp, &e2),
+                 store_chunk_complete(st, c->id, o->worker_id, c->lease_token, sum->runtime_ms,
+                                      sum->artifact_key, &comp, &e2),
                  &e2);
         if (s == CR_ERR_CONFLICT) { /* the lease went between the last beat and now */
             cr_log_warn("lease.lost", "job=%s chunk=%d: %s", c->job_id, c->chunk_index,
@@ -326,16 +311,16 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
             return;
         }
         stats->chunks_done++;
-        stats->frames += sum.frames;
+        stats->frames += sum->frames;
         cr_metrics_observe(o->metrics, PIPELINE_M_CHUNK_SECONDS, pose_tracker_engine(w->tr),
-                           sum.runtime_ms / 1000.0);
+                           sum->runtime_ms / 1000.0);
         cr_metrics_add(o->metrics, PIPELINE_M_CHUNKS_COMPLETED, pose_tracker_engine(w->tr), 1);
         cr_log_info("chunk.completed",
                     "job=%s chunk=%d frames=%lld detected=%lld runtime_ms=%d read=%llu/%llu "
                     "progress=%d/%d",
-                    c->job_id, c->chunk_index, (long long)sum.frames,
-                    (long long)sum.frames_detected, sum.runtime_ms,
-                    (unsigned long long)sum.bytes_read, (unsigned long long)sum.video_size,
+                    c->job_id, c->chunk_index, (long long)sum->frames,
+                    (long long)sum->frames_detected, sum->runtime_ms,
+                    (unsigned long long)sum->bytes_read, (unsigned long long)sum->video_size,
                     comp.completed_chunks, comp.total_chunks);
         return;
     }
@@ -345,26 +330,118 @@ static void work_chunk(worker_ctx *w, const store_chunk *c)
     if (video_error && pipeline_error_permanent(s))
         DB_RETRY(
             o, fs,
-            store_chunk_fail_now(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
+            store_chunk_fail_now(st, c->id, o->worker_id, c->lease_token, cr_err_msg(e), &f, &e2),
             &e2);
     else
         DB_RETRY(o, fs,
-                 store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(&e), &f, &e2),
+                 store_chunk_fail(st, c->id, o->worker_id, c->lease_token, cr_err_msg(e), &f, &e2),
                  &e2);
     stats->chunks_failed++;
     if (fs != CR_OK) {
         cr_log_error("chunk.fail_unrecorded", "job=%s chunk=%d: %s (then: %s)", c->job_id,
-                     c->chunk_index, cr_err_msg(&e), cr_err_msg(&e2));
+                     c->chunk_index, cr_err_msg(e), cr_err_msg(&e2));
         return;
     }
     cr_metrics_add(o->metrics, f.final ? PIPELINE_M_CHUNKS_FAILED : PIPELINE_M_CHUNKS_RETRIED, NULL,
                    1);
     if (f.final)
         cr_log_error("chunk.failed", "job=%s chunk=%d attempt=%d, final: %s", c->job_id,
-                     c->chunk_index, f.attempts, cr_err_msg(&e));
+                     c->chunk_index, f.attempts, cr_err_msg(e));
     else
         cr_log_warn("chunk.retry", "job=%s chunk=%d attempt=%d, retry in %.1fs: %s", c->job_id,
-                    c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(&e));
+                    c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(e));
+}
+
+/* What work_chunks keeps per claimed chunk. */
+typedef struct chunk_slot {
+    beat b;
+    store_job job;
+    pipeline_job_settings js;
+    pipeline_chunk_spec spec;
+    pipeline_chunk_summary sum;
+    cr_status s;
+    cr_err e;
+    int stepped; /* in the group stepped together */
+} chunk_slot;
+
+/* Processes claimed chunks, stepped together (pipeline_chunks_process), and records
+ * each one's outcome.  They need trackers for one model: chunks of a job with another
+ * model than the first's are given back to the queue (store_chunk_release) for a
+ * later claim. */
+static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
+{
+    const pipeline_worker_opts *o = w->o;
+    chunk_slot *sl = cr_calloc((size_t)n, sizeof *sl);
+    if (sl == NULL) { /* nothing begun: the chunks come back when their leases expire */
+        cr_log_error("chunk.no_memory", "%d chunks claimed, no memory to work them", n);
+        return;
+    }
+    const char *model = NULL; /* the group's, from its first chunk */
+    cr_status model_st = CR_OK;
+    cr_err model_err = {0};
+    for (int i = 0; i < n; i++) {
+        const store_chunk *c = &cs[i];
+        chunk_slot *x = &sl[i];
+        x->b = (beat){w->st, o, c->id, c->lease_token, 0, now_sec() + o->lease_seconds / 3, 0};
+        cr_log_info("chunk.claimed", "job=%s chunk=%d [%.2f, %.2f) attempt=%d", c->job_id,
+                    c->chunk_index, c->start_sec, c->end_sec, c->attempts);
+        /* The job's settings (DESIGN.md §3): one read per chunk, seconds of work each. */
+        DB_RETRY(o, x->s, store_job_get(w->st, c->job_id, &x->job, &x->e), &x->e);
+        if (x->s != CR_OK)
+            continue;
+        pipeline_job_settings_of(&x->job, &x->js);
+        if (model == NULL) {
+            model = x->js.model;
+            model_st = tracker_for(w, model, &model_err);
+        } else if (strcmp(model, x->js.model) != 0) {
+            cr_err e2 = {0};
+            cr_status rs;
+            DB_RETRY(o, rs, store_chunk_release(w->st, c->id, o->worker_id, c->lease_token, &e2),
+                     &e2);
+            cr_log_info("chunk.released", "job=%s chunk=%d: model %s, not %s%s%s", c->job_id,
+                        c->chunk_index, x->js.model, model, rs != CR_OK ? ": " : "",
+                        rs != CR_OK ? cr_err_msg(&e2) : "");
+            x->b.lost = 1; /* not ours to record */
+            continue;
+        }
+        if (model_st != CR_OK) { /* this worker's set-up failed, for each chunk alike */
+            x->s = cr_err_set(&x->e, model_st, "%s", cr_err_msg(&model_err));
+            continue;
+        }
+        x->spec = (pipeline_chunk_spec){c->session_id,     c->job_id,         c->s3_key,
+                                        c->chunk_index,    c->start_sec,      c->end_sec,
+                                        x->js.sample_fps,  x->js.max_width,   c->lease_token,
+                                        x->job.video_size, x->job.video_etag, w->cfg->skip_deblock,
+                                        x->js.subject,     x->js.subject_x,   x->js.subject_y};
+        x->stepped = 1;
+    }
+    /* The group, packed (the stepper's trackers 0..k-1). */
+    pipeline_chunk_spec specs[POSE_STEPPER_MAX];
+    void *ctx[POSE_STEPPER_MAX];
+    pipeline_chunk_summary sums[POSE_STEPPER_MAX];
+    cr_status st[POSE_STEPPER_MAX];
+    cr_err errs[POSE_STEPPER_MAX];
+    int idx[POSE_STEPPER_MAX], k = 0;
+    for (int i = 0; i < n && k < POSE_STEPPER_MAX; i++)
+        if (sl[i].stepped) {
+            idx[k] = i;
+            specs[k] = sl[i].spec;
+            ctx[k] = &sl[i].b;
+            cr_err_clear(&errs[k]);
+            k++;
+        }
+    if (k > 0) {
+        pipeline_chunks_process(w->blob, w->sp, specs, k, on_progress, ctx, sums, st, errs);
+        for (int j = 0; j < k; j++) {
+            chunk_slot *x = &sl[idx[j]];
+            x->s = st[j];
+            x->sum = sums[j];
+            x->e = errs[j];
+        }
+    }
+    for (int i = 0; i < n; i++) /* the chunk's own work failed, or this worker's set-up */
+        chunk_outcome(w, &cs[i], &sl[i].b, sl[i].s, &sl[i].sum, &sl[i].e, sl[i].stepped);
+    cr_free(sl);
 }
 
 /* A job this worker finished: counted, and its time from upload-complete (started_at,
@@ -487,13 +564,13 @@ static cr_status claim_and_work(worker_ctx *w, int jobs, int *idle, cr_err *e)
         *idle = !won;
         return s;
     }
-    store_chunk c;
+    store_chunk c[POSE_STEPPER_MAX];
     int got = 0;
-    s = store_chunk_claim(w->st, o->worker_id, o->lease_seconds, 1, &c, &got, e);
-    if (s == CR_OK && got == 1) {
-        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", 1);
-        work_chunk(w, &c);
-        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", -1);
+    s = store_chunk_claim(w->st, o->worker_id, o->lease_seconds, w->batch, c, &got, e);
+    if (s == CR_OK && got > 0) {
+        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", got);
+        work_chunks(w, c, got);
+        cr_metrics_add(o->metrics, PIPELINE_M_IN_FLIGHT, "chunk", -got);
     }
     *idle = got == 0;
     return s;
@@ -505,13 +582,18 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
                             pipeline_worker_stats *stats, int jobs, cr_err *err)
 {
     memset(stats, 0, sizeof *stats);
-    worker_ctx w = {cfg, o, NULL, NULL, NULL, stats};
+    worker_ctx w = {cfg, o, NULL, NULL, 1, NULL, NULL, stats};
+    if (!jobs) {
+        w.batch = o->chunks_per_worker > 0 ? o->chunks_per_worker : cfg->chunks_per_worker;
+        w.batch = w.batch < 1 ? 1 : w.batch > POSE_STEPPER_MAX ? POSE_STEPPER_MAX : w.batch;
+    }
     cr_status s;
     if ((s = pipeline_metrics_declare(o->metrics, err)) != CR_OK)
         return s;
     if ((s = open_store(cfg, o, &w.st, err)) != CR_OK ||
         (s = blob_open(cfg, NULL, &w.blob, err)) != CR_OK ||
-        (!jobs && (s = pose_tracker_create(cfg, &o->pose, &w.tr, err)) != CR_OK))
+        (!jobs &&
+         (s = tracker_for(&w, o->pose.model != NULL ? o->pose.model : "full", err)) != CR_OK))
         /* chunk workers load their default model at start (a bad engine or a missing
          * model stops them at once); jobs with another model get their own tracker */
         goto done;
@@ -539,7 +621,7 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
     }
     s = CR_OK;
 done:
-    pose_tracker_destroy(w.tr);
+    pose_stepper_destroy(w.sp);
     blob_close(w.blob);
     store_close(w.st);
     return s;
