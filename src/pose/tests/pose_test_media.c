@@ -7,6 +7,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,4 +144,16 @@ ptm_frame *ptm_load_in(const char *dir, const char *name)
     snprintf(path, sizeof path, "%s/%s", dir, name);
     ptm_frame *f = NULL;
     return ptm_load(path, 1, 0, &f) == 1 ? f : NULL;
+}
+
+double ptm_mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h)
+{
+    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, sum = 0;
+    for (int k = 0; k < POSE_LM_BODY; k++) {
+        double x = a->landmarks[k].x * w, y = a->landmarks[k].y * h;
+        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+        sum += hypot(b->landmarks[k].x * w - x, b->landmarks[k].y * h - y);
+    }
+    double diag = hypot(x1 - x0, y1 - y0);
+    return diag > 0 ? sum / POSE_LM_BODY / diag : INFINITY;
 }

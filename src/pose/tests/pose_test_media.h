@@ -5,6 +5,8 @@
 #ifndef CR_POSE_TEST_MEDIA_H
 #define CR_POSE_TEST_MEDIA_H
 
+#include "pose/pose_tracker.h"
+
 #include <stdint.h>
 
 typedef struct ptm_frame {
@@ -26,6 +28,10 @@ ptm_frame *ptm_load_in(const char *dir, const char *name);
 /* The names of the PNG files in `dir`, at most `cap`, sorted; each strdup'd into
  * names[i] (free each).  Returns the count (0 when `dir` cannot be read). */
 int ptm_list_pngs(const char *dir, char **names, int cap);
+
+/* The mean distance, in pixels of a w x h picture, between b's body landmarks and a's,
+ * over the diagonal of a's landmarks' bounding box (INFINITY for a box of no size). */
+double ptm_mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h);
 
 /* A copy of `src` rotated by 90 degrees clockwise (w x h -> h x w). */
 ptm_frame ptm_rotate90(const ptm_frame *src);

@@ -45,19 +45,6 @@ static pose_tracker *tracker(const char *engine, pose_mode mode)
     return t;
 }
 
-/* Mean distance of b's landmarks to a's, over the diagonal of a's landmarks' box. */
-static double mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h)
-{
-    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, sum = 0;
-    for (int k = 0; k < POSE_LM_BODY; k++) {
-        double x = a->landmarks[k].x * w, y = a->landmarks[k].y * h;
-        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
-        sum += hypot(b->landmarks[k].x * w - x, b->landmarks[k].y * h - y);
-    }
-    double diag = hypot(x1 - x0, y1 - y0);
-    return diag > 0 ? sum / POSE_LM_BODY / diag : INFINITY;
-}
-
 static double world_mean(const pose_result *a, const pose_result *b)
 {
     double sum = 0;
@@ -96,7 +83,7 @@ static void compare(const char *oracle, const char *engine, pose_mode mode, cons
                   engine, rb.detected ? "detected" : "nothing", rb.score);
         same += ra.detected == rb.detected;
         if (ra.detected && rb.detected) {
-            double d = mean_over_diagonal(&ra, &rb, f->w, f->h);
+            double d = ptm_mean_over_diagonal(&ra, &rb, f->w, f->h);
             both++;
             sum += d;
             worst = fmax(worst, d);

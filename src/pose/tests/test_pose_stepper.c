@@ -59,18 +59,6 @@ static pose_image image_of(const ptm_frame *f)
     return img;
 }
 
-static double mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h)
-{
-    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, sum = 0;
-    for (int k = 0; k < POSE_LM_BODY; k++) {
-        double x = a->landmarks[k].x * w, y = a->landmarks[k].y * h;
-        x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
-        sum += hypot(b->landmarks[k].x * w - x, b->landmarks[k].y * h - y);
-    }
-    double diag = hypot(x1 - x0, y1 - y0);
-    return diag > 0 ? sum / POSE_LM_BODY / diag : INFINITY;
-}
-
 /* Tracker i's settings, applied to the stepper's tracker and to its twin alike. */
 static void setup(pose_tracker *t, int i)
 {
@@ -147,7 +135,7 @@ static void against_twins(const char *engine, const clip *motion, const clip *vt
                       engine, k, i, got[i].detected, want.detected);
             CHECK(got[i].detector_ran == want.detector_ran);
             if (got[i].detected && want.detected) {
-                double d = mean_over_diagonal(&want, &got[i], src[i]->w, src[i]->h);
+                double d = ptm_mean_over_diagonal(&want, &got[i], src[i]->w, src[i]->h);
                 sum[i] += d;
                 worst[i] = fmax(worst[i], d);
                 compared[i]++;
