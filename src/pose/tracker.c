@@ -71,8 +71,8 @@ struct pose_tracker {
     char lm_path[4096];
     int threads;
 
-    /* Tiled detection: on or off, the batched detector (the owner's, loaded the first
-     * time a tracker sharing it turns tiles on), the candidates of all windows. */
+    /* Tiled detection: on or off, the batched detector (an owner's only: loaded the
+     * first time a tracker sharing it turns tiles on), the candidates of all windows. */
     int tiles;
     engine *det_tiles;
     pose_detection tile_cand[POSE_NUM_ANCHORS];
@@ -217,16 +217,21 @@ fail:
     return st;
 }
 
+/* The tracker that owns t's engines: t, or its base. */
+static pose_tracker *owner_of(pose_tracker *t)
+{
+    return t->base != NULL ? t->base : t;
+}
+
 cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
 {
-    pose_tracker *owner = t->base != NULL ? t->base : t;
+    pose_tracker *owner = owner_of(t);
     if (owner->det_tiles == NULL) {
         cr_status st = engine_create_batch(owner->eng, owner->det_path, det_outputs, 2,
                                            owner->threads, TILE_BATCH, &owner->det_tiles, err);
         if (st != CR_OK)
             return st;
     }
-    t->det_tiles = owner->det_tiles;
     t->tiles = 1;
     return CR_OK;
 }
@@ -234,8 +239,7 @@ cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
 cr_status pose_tracker_sibling(pose_tracker *base, pose_tracker **out, cr_err *err)
 {
     *out = NULL;
-    if (base->base != NULL)
-        base = base->base;
+    base = owner_of(base);
     pose_tracker *t = cr_calloc(1, sizeof *t);
     if (t == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "pose tracker: out of memory");
@@ -257,9 +261,9 @@ engine *pose_tracker_lm(pose_tracker *t)
     return t->lm;
 }
 
-cr_status pose_tracker_lm_batch(const pose_tracker *t, int batch, engine **out, cr_err *err)
+cr_status pose_tracker_lm_batch(pose_tracker *t, int batch, engine **out, cr_err *err)
 {
-    const pose_tracker *owner = t->base != NULL ? t->base : t;
+    const pose_tracker *owner = owner_of(t);
     return engine_create_batch(owner->eng, owner->lm_path, lm_outputs, 4, owner->threads, batch,
                                out, err);
 }
@@ -514,9 +518,10 @@ static cr_status detect_windows(pose_tracker *t, const pose_rect *windows, int n
 {
     const size_t in_size = (size_t)POSE_DET_INPUT * POSE_DET_INPUT * 3;
     const size_t box_size = (size_t)POSE_NUM_ANCHORS * POSE_DET_COORDS;
+    engine *tiles = owner_of(t)->det_tiles;
     for (int first = 0; first < n; first += TILE_BATCH) {
         int m = n - first < TILE_BATCH ? n - first : TILE_BATCH;
-        float *in = engine_input(t->det_tiles, NULL);
+        float *in = engine_input(tiles, NULL);
         for (int i = 0; i < TILE_BATCH; i++) {
             float *dst = in + in_size * i;
             if (i >= m) { /* an unused slot: any input will do, its output is ignored */
@@ -529,13 +534,13 @@ static cr_status detect_windows(pose_tracker *t, const pose_rect *windows, int n
             if (st != CR_OK)
                 return st;
         }
-        cr_status st = engine_run(t->det_tiles, err);
+        cr_status st = engine_run(tiles, err);
         if (st != CR_OK)
             return st;
         t->stats.tile_windows += m;
-        const float *boxes = output(t->det_tiles, "Identity", box_size * TILE_BATCH, err);
+        const float *boxes = output(tiles, "Identity", box_size * TILE_BATCH, err);
         const float *logits =
-            output(t->det_tiles, "Identity_1", (size_t)POSE_NUM_ANCHORS * TILE_BATCH, err);
+            output(tiles, "Identity_1", (size_t)POSE_NUM_ANCHORS * TILE_BATCH, err);
         if (boxes == NULL || logits == NULL)
             return err != NULL ? err->code : CR_ERR_INTERNAL;
         for (int i = 0; i < m; i++) {

@@ -35,7 +35,7 @@ cr_status pose_tracker_sibling(pose_tracker *base, pose_tracker **out, cr_err *e
 engine *pose_tracker_lm(pose_tracker *t);
 
 /* A landmark engine like t's (engine, model, pruned outputs), for a batch of `batch`. */
-cr_status pose_tracker_lm_batch(const pose_tracker *t, int batch, engine **out, cr_err *err);
+cr_status pose_tracker_lm_batch(pose_tracker *t, int batch, engine **out, cr_err *err);
 
 /* The first part of a frame: checks, the detector where there is no region to track,
  * then the landmark model's input crop into `lm_input` (256 x 256 x 3 floats).
