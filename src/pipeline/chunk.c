@@ -296,7 +296,6 @@ cr_status pipeline_chunks_process(blob_store *blob, pose_stepper *stepper,
         pose_image img[POSE_STEPPER_MAX], coarse[POSE_STEPPER_MAX];
         pose_result res[POSE_STEPPER_MAX];
         cr_status st[POSE_STEPPER_MAX];
-        cr_err se[POSE_STEPPER_MAX];
         for (int i = 0; i < size; i++) {
             fr[i] = (pose_step_frame){NULL, NULL, 0};
             if (i >= n || !live[i])
@@ -318,12 +317,12 @@ cr_status pipeline_chunks_process(blob_store *blob, pose_stepper *stepper,
         }
         if (left == 0)
             break;
-        pose_stepper_step(stepper, fr, res, st, se);
+        pose_stepper_step(stepper, fr, res, st, e); /* a frame's error into its chunk's */
         for (int i = 0; i < n; i++) {
             if (!live[i] || fr[i].img == NULL)
                 continue;
             status[i] = st[i] != CR_OK
-                            ? cr_err_set(&e[i], st[i], "%s", cr_err_msg(&se[i]))
+                            ? st[i]
                             : chunk_record(&c[i], &f[i], &res[i], progress, progress_ctx[i], &e[i]);
             if (status[i] != CR_OK) {
                 chunk_close(&c[i]);

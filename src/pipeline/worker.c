@@ -357,7 +357,6 @@ typedef struct chunk_slot {
     beat b;
     store_job job;
     pipeline_job_settings js;
-    pipeline_chunk_spec spec;
     pipeline_chunk_summary sum;
     cr_status s;
     cr_err e;
@@ -379,7 +378,14 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
     const char *model = NULL; /* the group's, from its first chunk */
     cr_status model_st = CR_OK;
     cr_err model_err = {0};
-    for (int i = 0; i < n; i++) {
+    /* The group, packed (the stepper's trackers 0..k-1); idx[j]: its claimed chunk. */
+    pipeline_chunk_spec specs[POSE_STEPPER_MAX];
+    void *ctx[POSE_STEPPER_MAX];
+    pipeline_chunk_summary sums[POSE_STEPPER_MAX];
+    cr_status st[POSE_STEPPER_MAX];
+    cr_err errs[POSE_STEPPER_MAX];
+    int idx[POSE_STEPPER_MAX], k = 0;
+    for (int i = 0; i < n; i++) { /* n <= POSE_STEPPER_MAX: the claim asked no more */
         const store_chunk *c = &cs[i];
         chunk_slot *x = &sl[i];
         x->b = (beat){w->st, o, c->id, c->lease_token, 0, now_sec() + o->lease_seconds / 3, 0};
@@ -408,28 +414,16 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
             x->s = cr_err_set(&x->e, model_st, "%s", cr_err_msg(&model_err));
             continue;
         }
-        x->spec = (pipeline_chunk_spec){c->session_id,     c->job_id,         c->s3_key,
-                                        c->chunk_index,    c->start_sec,      c->end_sec,
-                                        x->js.sample_fps,  x->js.max_width,   c->lease_token,
-                                        x->job.video_size, x->job.video_etag, w->cfg->skip_deblock,
-                                        x->js.subject,     x->js.subject_x,   x->js.subject_y};
+        specs[k] = (pipeline_chunk_spec){c->session_id,     c->job_id,         c->s3_key,
+                                         c->chunk_index,    c->start_sec,      c->end_sec,
+                                         x->js.sample_fps,  x->js.max_width,   c->lease_token,
+                                         x->job.video_size, x->job.video_etag, w->cfg->skip_deblock,
+                                         x->js.subject,     x->js.subject_x,   x->js.subject_y};
+        ctx[k] = &x->b;
+        cr_err_clear(&errs[k]);
+        idx[k++] = i;
         x->stepped = 1;
     }
-    /* The group, packed (the stepper's trackers 0..k-1). */
-    pipeline_chunk_spec specs[POSE_STEPPER_MAX];
-    void *ctx[POSE_STEPPER_MAX];
-    pipeline_chunk_summary sums[POSE_STEPPER_MAX];
-    cr_status st[POSE_STEPPER_MAX];
-    cr_err errs[POSE_STEPPER_MAX];
-    int idx[POSE_STEPPER_MAX], k = 0;
-    for (int i = 0; i < n && k < POSE_STEPPER_MAX; i++)
-        if (sl[i].stepped) {
-            idx[k] = i;
-            specs[k] = sl[i].spec;
-            ctx[k] = &sl[i].b;
-            cr_err_clear(&errs[k]);
-            k++;
-        }
     if (k > 0) {
         pipeline_chunks_process(w->blob, w->sp, specs, k, on_progress, ctx, sums, st, errs);
         for (int j = 0; j < k; j++) {
