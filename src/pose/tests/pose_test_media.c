@@ -146,6 +146,14 @@ ptm_frame *ptm_load_in(const char *dir, const char *name)
     return ptm_load(path, 1, 0, &f) == 1 ? f : NULL;
 }
 
+pose_image ptm_image(const ptm_frame *f)
+{
+    pose_image img = {.format = POSE_PIX_RGB24, .width = f->w, .height = f->h, .full_range = 1};
+    img.data[0] = f->rgb;
+    img.stride[0] = 3 * f->w;
+    return img;
+}
+
 double ptm_mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h)
 {
     double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, sum = 0;

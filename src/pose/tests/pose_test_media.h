@@ -29,6 +29,9 @@ ptm_frame *ptm_load_in(const char *dir, const char *name);
  * names[i] (free each).  Returns the count (0 when `dir` cannot be read). */
 int ptm_list_pngs(const char *dir, char **names, int cap);
 
+/* f's pixels as the pose module's RGB24 picture (no copy; rotation 0). */
+pose_image ptm_image(const ptm_frame *f);
+
 /* The mean distance, in pixels of a w x h picture, between b's body landmarks and a's,
  * over the diagonal of a's landmarks' bounding box (INFINITY for a box of no size). */
 double ptm_mean_over_diagonal(const pose_result *a, const pose_result *b, int w, int h);

@@ -148,14 +148,6 @@ static void test_messi(pose_tracker *t)
     ptm_free(f, n);
 }
 
-static pose_image rgb_of(const ptm_frame *f)
-{
-    pose_image img = {.format = POSE_PIX_RGB24, .width = f->w, .height = f->h, .full_range = 1};
-    img.data[0] = f->rgb;
-    img.stride[0] = 3 * f->w;
-    return img;
-}
-
 static int same_pose(const pose_result *a, const pose_result *b)
 {
     return a->detected == b->detected && a->score == b->score &&
@@ -188,7 +180,7 @@ static void test_coarse(pose_tracker *t)
     if (n != 3)
         return;
     CHECK(src->w == 800 && big->w == 640 && tiny->w == 64);
-    pose_image is = rgb_of(src), ib = rgb_of(big), it = rgb_of(tiny);
+    pose_image is = ptm_image(src), ib = ptm_image(big), it = ptm_image(tiny);
     pose_result with, alone;
     cr_err err = {0};
     CHECK(pose_track_images(t, &is, &ib, 1, &with, &err) == CR_OK);

@@ -51,14 +51,6 @@ static void clip_load(clip *c, const char *dir)
     }
 }
 
-static pose_image image_of(const ptm_frame *f)
-{
-    pose_image img = {.format = POSE_PIX_RGB24, .width = f->w, .height = f->h};
-    img.data[0] = f->rgb;
-    img.stride[0] = 3 * f->w;
-    return img;
-}
-
 /* Tracker i's settings, applied to the stepper's tracker and to its twin alike. */
 static void setup(pose_tracker *t, int i)
 {
@@ -113,7 +105,7 @@ static void against_twins(const char *engine, const clip *motion, const clip *vt
             src[i] = frame_at(motion, vtest, i, k);
             fr[i] = (pose_step_frame){NULL, NULL, (int64_t)(k + 1) * 100000};
             if (src[i] != NULL) {
-                img[i] = image_of(src[i]);
+                img[i] = ptm_image(src[i]);
                 fr[i].img = &img[i];
                 any = 1;
             }
@@ -170,7 +162,7 @@ static void bad_frame_is_its_own(const char *engine, const clip *motion)
     CHECK(cs == CR_OK);
     if (cs != CR_OK)
         return;
-    pose_image bad = image_of(motion->f[0]), good = image_of(motion->f[0]);
+    pose_image bad = ptm_image(motion->f[0]), good = ptm_image(motion->f[0]);
     bad.stride[0] = 1; /* shorter than a row */
     pose_step_frame fr[2] = {{&bad, NULL, 100000}, {&good, NULL, 100000}};
     pose_result out[2];
@@ -203,7 +195,7 @@ static void one_is_a_tracker(const char *engine, const clip *motion)
     }
     int same = 0;
     for (int k = 0; k < motion->n; k++) {
-        pose_image img = image_of(motion->f[k]);
+        pose_image img = ptm_image(motion->f[k]);
         pose_step_frame fr = {&img, NULL, (int64_t)(k + 1) * 100000};
         pose_result got, want;
         cr_status st;
