@@ -14,6 +14,13 @@
  * 8 x 16 kernel; output channels beyond n are computed on the zero padding and masked off
  * at the store.
  *
+ * PREFETCH.  Each weight is read from memory once per model run (the panels of the late
+ * layers are used by few rows, and decoding between frames evicts them), and the
+ * hardware prefetchers do not run far enough ahead of two interleaved panel streams to
+ * keep the FMAs fed.  So the first 8 rows of every block, while they run through a panel
+ * pair, prefetch the next pair into L1, one 64-byte panel row of each per k; the other
+ * rows of the block find the pair in L1 or L2 and prefetch nothing.
+ *
  * DEPTHWISE.  16 channels per register.  Where all of a pixel's taps fall inside the
  * input (all but the border rows and columns), 4 outputs of a row are computed together,
  * all their channel blocks one after the other (dw_row): 4 independent sums hide the FMA
@@ -35,10 +42,11 @@
 #define UNROLL _Pragma("GCC unroll 8")
 #define UNROLL_ALL _Pragma("GCC unroll 32")
 
-/* MR rows x 32 channels (panels p0, p1). */
-static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, const float *p0,
-                                    const float *p1, const float *bias, float *y, size_t ldy,
-                                    __mmask16 m0, __mmask16 m1, __m512 lo, __m512 hi, int acc)
+/* MR rows x 32 channels (panels p0, p1); with PF, prefetches the pair at pf (PREFETCH). */
+static ALWAYS_INLINE void kernel_32(int MR, int PF, int K, const float *x, size_t ldx,
+                                    const float *p0, const float *p1, const float *pf,
+                                    const float *bias, float *y, size_t ldy, __mmask16 m0,
+                                    __mmask16 m1, __m512 lo, __m512 hi, int acc)
 {
     __m512 c0[8], c1[8];
     __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + CPU_PANEL);
@@ -50,6 +58,10 @@ static ALWAYS_INLINE void kernel_32(int MR, int K, const float *x, size_t ldx, c
     for (int k = 0; k < K; k++) {
         __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
         __m512 w1 = _mm512_loadu_ps(p1 + (size_t)k * CPU_PANEL);
+        if (PF) {
+            _mm_prefetch((const char *)(pf + (size_t)k * CPU_PANEL), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + (size_t)(K + k) * CPU_PANEL), _MM_HINT_T0);
+        }
         UNROLL for (int r = 0; r < MR; r++)
         {
             __m512 xv = _mm512_set1_ps(x[(size_t)r * ldx + k]);
@@ -131,11 +143,21 @@ static void gemm_avx512(const cpu_gemm_args *a)
                 float *y = a->y + (size_t)m * a->ldy + (size_t)t * CPU_PANEL;
                 if (t + 1 < panels) {
                     const float *p1 = p0 + (size_t)K * CPU_PANEL;
+                    const float *pf = p1 + (size_t)K * CPU_PANEL; /* the next pair */
                     __mmask16 mk1 = tail_mask(a->n - (t + 1) * CPU_PANEL);
+                    /* only a whole next pair (a last odd panel is left to the hardware) */
+                    int prefetch = m == m0 && t + 3 < panels;
 #define CALL32(R)                                                                                  \
-    kernel_32(R, K, x, a->ldx, p0, p1, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
-                    DISPATCH_MR(mr, CALL32)
+    kernel_32(R, 0, K, x, a->ldx, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
+#define CALL32_PF(R)                                                                               \
+    kernel_32(R, 1, K, x, a->ldx, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
+                    if (prefetch) {
+                        DISPATCH_MR(mr, CALL32_PF)
+                    } else {
+                        DISPATCH_MR(mr, CALL32)
+                    }
 #undef CALL32
+#undef CALL32_PF
                 } else {
 #define CALL16(R) kernel_16(R, K, x, a->ldx, p0, bias, y, a->ldy, mk0, lo, hi, a->accumulate)
                     DISPATCH_MR(mr, CALL16)
