@@ -32,6 +32,7 @@ static void *worker_main(void *p)
     o.poll_seconds = 0.5; /* a short idle poll: API jobs start within half a second */
     o.stop = &w->srv->stop_workers;
     o.metrics = w->srv->metrics;
+    o.workers = w->srv->n_workers - 1; /* the chunk workers; the last thread aggregates */
     pipeline_worker_stats stats;
     w->st = w->analysis ? pipeline_analysis_worker_run(&w->srv->cfg, &o, &stats, &w->err)
                         : pipeline_chunk_worker_run(&w->srv->cfg, &o, &stats, &w->err);

@@ -376,6 +376,7 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         args[k].w.wait_job = sub.job_id;
         args[k].w.poll_seconds = 0.1;
         args[k].w.stop = stop;
+        args[k].w.workers = nw;
         args[k].finished = &finished;
         worker_name(args[k].name, sizeof args[k].name, k);
         if (pthread_create(&tids[k], NULL, chunk_thread, &args[k]) != 0) {

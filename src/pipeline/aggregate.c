@@ -438,7 +438,8 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
                                     cfg->skip_deblock,
                                     js.subject,
                                     js.subject_x,
-                                    js.subject_y};
+                                    js.subject_y,
+                                    1};
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;

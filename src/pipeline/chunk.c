@@ -136,7 +136,7 @@ static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
     so.end_sec = spec->end_sec;
     so.sample_fps = spec->sample_fps;
     so.max_width = spec->max_width;
-    so.threads = 1; /* chunks run in parallel: one decoder thread each */
+    so.threads = spec->decoder_threads > 1 ? spec->decoder_threads : 1;
     so.skip_deblock = spec->skip_deblock;
     /* The model crops small regions from the full-resolution picture and large ones
      * (and the whole-frame letterbox) from the scaled RGB24 one (pose_track_images). */

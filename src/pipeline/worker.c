@@ -352,6 +352,13 @@ static void chunk_outcome(worker_ctx *w, const store_chunk *c, const beat *b, cr
                     c->chunk_index, f.attempts, f.retry_in_sec, cr_err_msg(e));
 }
 
+int pipeline_tail_decoder_threads(int chunk_index, int total_chunks, int workers)
+{
+    if (workers < 2 || workers > 64 || chunk_index < total_chunks - workers)
+        return 1;
+    return workers + 1;
+}
+
 /* What work_chunks keeps per claimed chunk. */
 typedef struct chunk_slot {
     beat b;
@@ -414,11 +421,23 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
             x->s = cr_err_set(&x->e, model_st, "%s", cr_err_msg(&model_err));
             continue;
         }
-        specs[k] = (pipeline_chunk_spec){c->session_id,     c->job_id,         c->s3_key,
-                                         c->chunk_index,    c->start_sec,      c->end_sec,
-                                         x->js.sample_fps,  x->js.max_width,   c->lease_token,
-                                         x->job.video_size, x->job.video_etag, w->cfg->skip_deblock,
-                                         x->js.subject,     x->js.subject_x,   x->js.subject_y};
+        specs[k] = (pipeline_chunk_spec){
+            c->session_id,
+            c->job_id,
+            c->s3_key,
+            c->chunk_index,
+            c->start_sec,
+            c->end_sec,
+            x->js.sample_fps,
+            x->js.max_width,
+            c->lease_token,
+            x->job.video_size,
+            x->job.video_etag,
+            w->cfg->skip_deblock,
+            x->js.subject,
+            x->js.subject_x,
+            x->js.subject_y,
+            pipeline_tail_decoder_threads(c->chunk_index, x->job.total_chunks, o->workers)};
         ctx[k] = &x->b;
         cr_err_clear(&errs[k]);
         idx[k++] = i;

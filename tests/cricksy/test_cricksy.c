@@ -358,7 +358,8 @@ int main(void)
                                 0,
                                 0,
                                 0,
-                                0};
+                                0,
+                                1};
     pipeline_chunk_summary cs;
     CHECK_MSG(tr && pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK, "%s",
               cr_err_msg(&e));

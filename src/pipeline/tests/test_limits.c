@@ -285,7 +285,8 @@ static cr_status run_chunk(env *v, pose_tracker *tr, const pipeline_submission *
                                 0,
                                 0,
                                 0,
-                                0};
+                                0,
+                                1};
     return pipeline_chunk_process(v->blob, tr, &spec, NULL, NULL, cs, e);
 }
 

@@ -79,6 +79,7 @@ static void run_workers(const cr_config *cfg, const char *job_id, int nchunk_wor
         a[i].o.poll_seconds = 0.05;
         a[i].o.lease_seconds = 30;
         a[i].o.chunks_per_worker = cpw > 0 ? cpw + i : 0;
+        a[i].o.workers = nchunk_workers; /* the job's last chunks: frame threads */
         CHECK(pthread_create(&t[i], NULL, chunk_worker, &a[i]) == 0);
     }
     for (int i = 0; i < nchunk_workers; i++) {
@@ -211,6 +212,63 @@ static char *blob_text(blob_store *blob, const char *key, size_t *len)
 }
 
 /* The merge and the aggregation of a real job both ways (pipeline_int.h). */
+/* The chunks at a job's end decode with frame threads (pipeline_tail_decoder_threads),
+ * which must not change a frame: a chunk across a keyframe, with B-frames skipped
+ * between the samples, gives the same poses bit for bit with 1 and 3 threads. */
+static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
+                                  const pipeline_submission *sub)
+{
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(0, 30, 2), 1);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(27, 30, 2), 1);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(28, 30, 2), 3);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(29, 30, 2), 3);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(29, 30, 1), 1);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(29, 30, 0), 1);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(0, 1, 4), 5);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(2, 3, 8), 9);
+    cr_err e = {0};
+    pose_tracker *tr = NULL;
+    pose_tracker_opts po = {0};
+    CHECK_MSG(pose_tracker_create(cfg, &po, &tr, &e) == CR_OK, "%s", cr_err_msg(&e));
+    if (tr == NULL)
+        return;
+    json_t *poses[2] = {NULL, NULL};
+    const int threads[2] = {1, 3};
+    for (int i = 0; i < 2; i++) {
+        pipeline_chunk_spec spec = {sub->session_id,
+                                    sub->job_id,
+                                    sub->video_key,
+                                    1,
+                                    0.5,
+                                    4.5,
+                                    FPS,
+                                    640,
+                                    0,
+                                    0,
+                                    NULL,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    threads[i]};
+        pipeline_chunk_summary cs;
+        CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
+                  "%d threads: %s", threads[i], cr_err_msg(&e));
+        CHECK_INT_EQ(cs.frames, 4 * FPS);
+        void *data = NULL;
+        size_t len = 0;
+        CHECK(blob_get(blob, cs.artifact_key, &data, &len, &e) == CR_OK);
+        json_t *doc = data ? json_loadb(data, len, 0, NULL) : NULL;
+        cr_free(data);
+        poses[i] = json_incref(json_object_get(doc, "poses"));
+        json_decref(doc);
+    }
+    CHECK(json_array_size(poses[0]) == 4 * FPS && json_equal(poses[0], poses[1]));
+    json_decref(poses[0]);
+    json_decref(poses[1]);
+    pose_tracker_destroy(tr);
+}
+
 static void check_merge_paths(const cr_config *cfg, blob_store *blob, store *st, const char *job_id)
 {
     cr_err e = {0};
@@ -374,7 +432,8 @@ static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, con
                                 0,
                                 0,
                                 0,
-                                0};
+                                0,
+                                1};
     pipeline_chunk_summary fs;
     CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
               cr_err_msg(&e));
@@ -653,6 +712,7 @@ int main(int argc, char **argv)
         CHECK_STR_EQ(json_string_value(json_object_get(chunked, "analysis_mode")), "batting");
     }
     check_merge_paths(&cfg, blob, st, sub.job_id);
+    check_decoder_threads(&cfg, blob, &sub);
     /* Artifacts written before they recorded the frame size: analysed as a square
      * frame, and the results say so. */
     store_job job;
@@ -780,8 +840,22 @@ int main(int argc, char **argv)
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
-    pipeline_chunk_spec spec = {
-        gone.session_id, gone.job_id, gone.video_key, 0, 0, 1, 10.0, 640, 0, 0, NULL, 0, 0, 0, 0};
+    pipeline_chunk_spec spec = {gone.session_id,
+                                gone.job_id,
+                                gone.video_key,
+                                0,
+                                0,
+                                1,
+                                10.0,
+                                640,
+                                0,
+                                0,
+                                NULL,
+                                0,
+                                0,
+                                0,
+                                0,
+                                1};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);
