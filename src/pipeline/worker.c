@@ -421,23 +421,23 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
             x->s = cr_err_set(&x->e, model_st, "%s", cr_err_msg(&model_err));
             continue;
         }
-        specs[k] = (pipeline_chunk_spec){
-            c->session_id,
-            c->job_id,
-            c->s3_key,
-            c->chunk_index,
-            c->start_sec,
-            c->end_sec,
-            x->js.sample_fps,
-            x->js.max_width,
-            c->lease_token,
-            x->job.video_size,
-            x->job.video_etag,
-            w->cfg->skip_deblock,
-            x->js.subject,
-            x->js.subject_x,
-            x->js.subject_y,
-            pipeline_tail_decoder_threads(c->chunk_index, x->job.total_chunks, o->workers)};
+        specs[k] = (pipeline_chunk_spec){.session_id = c->session_id,
+                                         .job_id = c->job_id,
+                                         .video_key = c->s3_key,
+                                         .chunk_index = c->chunk_index,
+                                         .start_sec = c->start_sec,
+                                         .end_sec = c->end_sec,
+                                         .sample_fps = x->js.sample_fps,
+                                         .max_width = x->js.max_width,
+                                         .lease_token = c->lease_token,
+                                         .video_size = x->job.video_size,
+                                         .video_etag = x->job.video_etag,
+                                         .skip_deblock = w->cfg->skip_deblock,
+                                         .subject = x->js.subject,
+                                         .subject_x = x->js.subject_x,
+                                         .subject_y = x->js.subject_y,
+                                         .decoder_threads = pipeline_tail_decoder_threads(
+                                             c->chunk_index, x->job.total_chunks, o->workers)};
         ctx[k] = &x->b;
         cr_err_clear(&errs[k]);
         idx[k++] = i;
