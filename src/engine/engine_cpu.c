@@ -58,6 +58,12 @@
  * 4.8 -> 4.4 ms (cpu-amx, Xeon).  Without those moves larger bands pay: bands of >= 128
  * output pixels read each expand row fewer times and give the depthwise kernel two
  * output rows at a time, 2.5 % faster than >= 32 (cpu-amx and cpu, Xeon, interleaved).
+ * The first layers of every model (3x3 stride-2 convolution -> depthwise 3x3 -> 1x1)
+ * have the same shape with a convolution by filter rows (ROWS) for the expand: they
+ * run as a chain too, one output row of it at a time, so its 128x128x24 result (1.5 MB)
+ * never leaves L2.  Timed node by node in the full landmark model (2-core EPYC): those
+ * three layers 0.457 -> 0.420 ms; the whole model ~1-2 % faster, inside this host's
+ * noise (min and median of six interleaved runs).
  *
  * ROWS.  A convolution other than 1x1 (the 3x3 stride-2 first layer of every model)
  * would need its patch matrix: 9 copies of each input value.  Instead, each output row
@@ -109,7 +115,8 @@ typedef struct cpu_node {
 } cpu_node;
 
 /* An inverted-residual chain run band by band (see "CHAINS" at the top):
- * e (1x1 expand) -> d (depthwise, maybe through a folded PAD) -> p (1x1 project)
+ * e (1x1 expand, or a convolution by filter rows) -> d (depthwise, maybe through a
+ * folded PAD) -> p (1x1 project)
  * [-> a (ADD of p's result and `skip`)].  Only `x`, `skip` and `out` are tensors in
  * memory; e's and d's results live a band at a time in the context's band buffers. */
 typedef struct cpu_chain {
@@ -225,17 +232,16 @@ static cpu_dw_args node_dw(const engine_graph_node *n, const cpu_node *cn, int h
     return a;
 }
 
-/* Output row oy of one item by filter rows (see "ROWS" at the top): for each filter row
- * inside the input, one matrix product over the columns whose taps are all inside, its
- * inputs read in place; the other columns through the patch matrix. */
+/* Output row oy of one item (x) by filter rows (see "ROWS" at the top) into yrow: for
+ * each filter row inside the input, one matrix product over the columns whose taps are
+ * all inside, its inputs read in place; the other columns through the patch matrix. */
 static void conv2d_rows(const cpu_ctx *c, const engine_graph_node *n, const cpu_node *cn,
                         const engine_graph_tensor *xt, const engine_graph_tensor *yt,
-                        const float *x, float *y, int oy)
+                        const float *x, float *yrow, int oy)
 {
     int H = xt->dims[1], W = xt->dims[2], C = xt->dims[3], OW = yt->dims[2], OC = yt->dims[3];
     int kwc = n->kw * C;
     size_t K = (size_t)n->kh * kwc;
-    float *yrow = y + (size_t)oy * OW * OC;
     cpu_gemm_args a = node_gemm(c, n, cn, kwc, OC);
     a.ldx = (size_t)n->stride_w * C; /* the input row's pixels at the stride, in place */
     a.m = cn->col1 - cn->col0;
@@ -296,7 +302,7 @@ static void conv2d(const cpu_ctx *c, int ni)
         for (int b = 0; b < items; b++)
             for (int oy = 0; oy < OH; oy++)
                 conv2d_rows(c, n, cn, xt, yt, c->buf[cn->x] + (size_t)b * (xt->count / items),
-                            c->buf[n->out] + (size_t)b * M * OC, oy);
+                            c->buf[n->out] + ((size_t)b * M + (size_t)oy * OW) * OC, oy);
         return;
     }
     for (int b = 0; b < items; b++)
@@ -466,9 +472,11 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
     const engine_graph *g = c->g;
     const engine_graph_node *ne = &g->nodes[ch->e], *nd = &g->nodes[ch->d], *np = &g->nodes[ch->p];
     const cpu_node *ce = &c->nodes[ch->e], *cd = &c->nodes[ch->d], *cp = &c->nodes[ch->p];
-    const engine_graph_tensor *xt = &g->tensors[ch->x], *dt = &g->tensors[nd->out];
-    int items = xt->dims[0], H = xt->dims[1], W = xt->dims[2], CI = xt->dims[3];
-    int CE = g->tensors[ne->out].dims[3], OH = dt->dims[1], OW = dt->dims[2];
+    const engine_graph_tensor *xt = &g->tensors[ch->x], *et = &g->tensors[ne->out],
+                              *dt = &g->tensors[nd->out];
+    /* H x W: e's output, the depthwise input (e's input too where e is pointwise) */
+    int items = xt->dims[0], H = et->dims[1], W = et->dims[2], CI = xt->dims[3];
+    int CE = et->dims[3], OH = dt->dims[1], OW = dt->dims[2];
     int CO = g->tensors[np->out].dims[3];
     size_t row_e = (size_t)W * CE;
     cpu_gemm_args ge = node_gemm(c, ne, ce, CI, CE), gp = node_gemm(c, np, cp, CE, CO);
@@ -480,7 +488,7 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
     float lo = ch->a >= 0 ? g->nodes[ch->a].act_min : 0,
           hi = ch->a >= 0 ? g->nodes[ch->a].act_max : 0;
     for (int b = 0; b < items; b++) {
-        const float *x = c->buf[ch->x] + (size_t)b * H * W * CI;
+        const float *x = c->buf[ch->x] + (size_t)b * (xt->count / items);
         float *out = c->buf[ch->out] + (size_t)b * OH * OW * CO;
         const float *skip = ch->skip >= 0 ? c->buf[ch->skip] + (size_t)b * OH * OW * CO : NULL;
         int have_hi = 0; /* e rows [.., have_hi) are in the ring */
@@ -494,6 +502,13 @@ static void run_chain(const cpu_ctx *c, const cpu_chain *ch)
             for (int r = lo_row > have_hi ? lo_row : have_hi; r < hi_row;) {
                 int slot = r % ch->ring,
                     n = hi_row - r < ch->ring - slot ? hi_row - r : ch->ring - slot;
+                if (!ce->direct) { /* by filter rows, one output row at a time */
+                    for (int i = 0; i < n; i++)
+                        conv2d_rows(c, ne, ce, xt, et, x, c->band_e + (size_t)(slot + i) * row_e,
+                                    r + i);
+                    r += n;
+                    continue;
+                }
                 ge.m = n * W;
                 ge.x = x + (size_t)r * W * CI;
                 ge.y = c->band_e + (size_t)slot * row_e;
@@ -647,6 +662,22 @@ static int is_pointwise(const cpu_ctx *c, int ni)
            c->g->tensors[cn->x].dims[2] == c->g->tensors[n->out].dims[2];
 }
 
+/* 1: convolution node ni runs by filter rows (ROWS): it is not pointwise and at least
+ * 16 output columns have all their taps inside the input, [*col0, *col1). */
+static int by_rows(const cpu_ctx *c, int ni, int *col0, int *col1)
+{
+    const engine_graph_node *n = &c->g->nodes[ni];
+    const cpu_node *cn = &c->nodes[ni];
+    *col0 = *col1 = 0;
+    if (n->op != ENGINE_GRAPH_CONV2D)
+        return 0;
+    int OW = c->g->tensors[n->out].dims[2], W = c->g->tensors[cn->x].dims[2];
+    *col0 = (cn->pad_left + n->stride_w - 1) / n->stride_w;
+    *col1 = W - n->kw + cn->pad_left >= 0 ? (W - n->kw + cn->pad_left) / n->stride_w + 1 : 0;
+    *col1 = *col1 > OW ? OW : *col1;
+    return !is_pointwise(c, ni) && *col1 - *col0 >= 16;
+}
+
 /* Expanded results smaller than this stay whole tensors: they fit in L2 anyway, and the
  * matrix products of a band would be short. */
 #define CHAIN_MIN_BYTES (256 * 1024)
@@ -668,9 +699,9 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
         if (nd->op != ENGINE_GRAPH_DWCONV2D)
             continue;
         int e = g->tensors[c->nodes[d].x].producer;
-        int p = sole_reader(g, nd->out);
-        if (e < 0 || p < 0 || !is_pointwise(c, e) || !is_pointwise(c, p) || c->nodes[e].inner ||
-            c->nodes[e].chain >= 0)
+        int p = sole_reader(g, nd->out), col0, col1;
+        if (e < 0 || p < 0 || !is_pointwise(c, p) || c->nodes[e].inner || c->nodes[e].chain >= 0 ||
+            !(is_pointwise(c, e) || by_rows(c, e, &col0, &col1)))
             continue;
         int via = sole_reader(g, g->nodes[e].out); /* d, or a PAD folded into d */
         if (via != d && !(via >= 0 && c->nodes[via].folded && c->nodes[d].x == g->nodes[via].in[0]))
@@ -743,12 +774,7 @@ static cr_status prepare_node(cpu_ctx *c, int ni, size_t *scratch, size_t *work,
                      cn->pad_top == 0 && cn->pad_left == 0 && xt->dims[1] == yt->dims[1] &&
                      xt->dims[2] == yt->dims[2];
         size_t need = (size_t)im2col_band(yt->dims[2], (size_t)K) * yt->dims[2] * K;
-        /* By filter rows where a row has enough inside columns (ROWS). */
-        int OW = yt->dims[2], W = xt->dims[2];
-        cn->col0 = (cn->pad_left + n->stride_w - 1) / n->stride_w;
-        cn->col1 = W - n->kw + cn->pad_left >= 0 ? (W - n->kw + cn->pad_left) / n->stride_w + 1 : 0;
-        cn->col1 = cn->col1 > OW ? OW : cn->col1;
-        if (!cn->direct && cn->col1 - cn->col0 >= 16) {
+        if (by_rows(c, ni, &cn->col0, &cn->col1)) { /* ROWS */
             int kwc = n->kw * xt->dims[3];
             size_t one = c->kern->packed_size(OC, kwc);
             cn->rows = cr_malloc_aligned(ENGINE_ALIGN, (size_t)n->kh * one * sizeof(float));

@@ -425,9 +425,11 @@ static engine_graph *make_pad_conv(const void *arg)
 /* An inverted-residual block, as the pose models have them: 1x1 expand (RELU6) ->
  * [zero PAD] -> depthwise KxK (RELU6) -> 1x1 project [-> ADD of the block's input].
  * Large enough for the cpu engine to run it as one chain, band by band (engine_cpu.c;
- * test_engine_models_batch runs the models' chains with several items). */
+ * test_engine_models_batch runs the models' chains with several items).  With `stem`,
+ * the models' first layers instead: a 3-channel input, PAD 1 -> 3x3 stride-2
+ * convolution (by filter rows in the cpu engine) -> depthwise -> 1x1. */
 typedef struct block_case {
-    int H, W, C, CE, K, stride, pad, residual;
+    int H, W, C, CE, K, stride, pad, residual, stem;
 } block_case;
 
 static int block_conv(engine_graph *g, int x, int O, int I, int K, int dw, const char *name,
@@ -465,9 +467,20 @@ static engine_graph *make_block(const void *arg)
     uint32_t saved = rng;
     rng = 777u + (uint32_t)(c->H * 31 + c->CE);
     engine_graph *g = engine_graph_new();
-    g->input = add_t(g, "x", 4, 1, c->H, c->W, c->C, NULL);
-    int e = block_conv(g, g->input, c->CE, c->C, 1, 0, "e", 1, 0, 6, c->H, c->W);
-    int din = e, DH = c->H, DW = c->W;
+    g->input = add_t(g, "x", 4, 1, c->H, c->W, c->stem ? 3 : c->C, NULL);
+    int e, EH = c->H, EW = c->W;
+    if (c->stem) {
+        int xp = add_t(g, "xp", 4, 1, c->H + 2, c->W + 2, 3, NULL);
+        engine_graph_node pn = node0(ENGINE_GRAPH_PAD, g->input, xp);
+        pn.pads[1][0] = pn.pads[1][1] = pn.pads[2][0] = pn.pads[2][1] = 1;
+        engine_graph_add_node(g, &pn, NULL);
+        EH = (c->H + 2 - 3) / 2 + 1;
+        EW = (c->W + 2 - 3) / 2 + 1;
+        e = block_conv(g, xp, c->CE, 3, 3, 0, "e", 2, -INFINITY, INFINITY, EH, EW);
+    } else {
+        e = block_conv(g, g->input, c->CE, c->C, 1, 0, "e", 1, 0, 6, c->H, c->W);
+    }
+    int din = e, DH = EH, DW = EW;
     if (c->pad) { /* as the models pad before a stride-2 depthwise: (K-2)/2 before, the rest after */
         int before = (c->K - 2) / 2, after = c->K - 2 - before + 1;
         DH = c->H + before + after;
@@ -478,8 +491,8 @@ static engine_graph *make_block(const void *arg)
         pn.pads[1][1] = pn.pads[2][1] = after;
         engine_graph_add_node(g, &pn, NULL);
     }
-    int OH = c->pad ? (DH - c->K) / c->stride + 1 : c->H;
-    int OW = c->pad ? (DW - c->K) / c->stride + 1 : c->W;
+    int OH = c->pad ? (DH - c->K) / c->stride + 1 : EH;
+    int OW = c->pad ? (DW - c->K) / c->stride + 1 : EW;
     int d = block_conv(g, din, c->CE, c->CE, c->K, 1, "d", c->stride, 0, 6, OH, OW);
     int y = block_conv(g, d, c->C, c->CE, 1, 0, "pr", 1, -INFINITY, INFINITY, OH, OW);
     if (c->residual) {
@@ -498,17 +511,18 @@ static engine_graph *make_block(const void *arg)
 static void engine_checks(void)
 {
     static const block_case blocks[] = {
-        {40, 37, 24, 144, 3, 1, 0, 1}, /* 3x3 residual */
-        {35, 33, 16, 96, 5, 1, 0, 1},  /* 5x5 residual */
-        {42, 38, 24, 144, 5, 2, 1, 0}, /* 5x5 stride 2 after a PAD */
-        {41, 41, 16, 160, 3, 2, 1, 0}, /* 3x3 stride 2, odd size */
-        {30, 11, 88, 528, 5, 1, 0, 1}, /* bands of 12 rows, 12 and 6, mostly border */
+        {40, 37, 24, 144, 3, 1, 0, 1, 0},  /* 3x3 residual */
+        {35, 33, 16, 96, 5, 1, 0, 1, 0},   /* 5x5 residual */
+        {42, 38, 24, 144, 5, 2, 1, 0, 0},  /* 5x5 stride 2 after a PAD */
+        {41, 41, 16, 160, 3, 2, 1, 0, 0},  /* 3x3 stride 2, odd size */
+        {30, 11, 88, 528, 5, 1, 0, 1, 0},  /* bands of 12 rows, 12 and 6, mostly border */
+        {127, 126, 16, 24, 3, 1, 0, 0, 1}, /* the stem: 3x3 s2 convolution by rows first */
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         const block_case *c = &blocks[i];
         char what[96];
-        snprintf(what, sizeof what, "block %dx%dx%d x%d dw%d s%d%s", c->H, c->W, c->C, c->CE, c->K,
-                 c->stride, c->residual ? " +add" : "");
+        snprintf(what, sizeof what, "block %dx%dx%d x%d dw%d s%d%s%s", c->H, c->W, c->C, c->CE,
+                 c->K, c->stride, c->residual ? " +add" : "", c->stem ? " stem" : "");
         against_ref(what, make_block, c);
     }
     static const pad_conv_case pad_convs[] = {
