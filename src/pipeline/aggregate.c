@@ -424,22 +424,22 @@ static cr_status aggregate(const cr_config *cfg, blob_store *blob, const store_j
          * aggregation claim's own key: an aggregator whose lease was taken over writes
          * beside this one's intermediate artifact, never over it. */
         double end = job->video_duration_seconds > 0 ? job->video_duration_seconds : INFINITY;
-        pipeline_chunk_spec spec = {job->session_id,
-                                    job->id,
-                                    job->s3_key,
-                                    0,
-                                    0.0,
-                                    end,
-                                    js.sample_fps,
-                                    js.max_width,
-                                    job->lease_token,
-                                    job->video_size,
-                                    job->video_etag,
-                                    cfg->skip_deblock,
-                                    js.subject,
-                                    js.subject_x,
-                                    js.subject_y,
-                                    1};
+        pipeline_chunk_spec spec = {.session_id = job->session_id,
+                                    .job_id = job->id,
+                                    .video_key = job->s3_key,
+                                    .chunk_index = 0,
+                                    .start_sec = 0.0,
+                                    .end_sec = end,
+                                    .sample_fps = js.sample_fps,
+                                    .max_width = js.max_width,
+                                    .lease_token = job->lease_token,
+                                    .video_size = job->video_size,
+                                    .video_etag = job->video_etag,
+                                    .skip_deblock = cfg->skip_deblock,
+                                    .subject = js.subject,
+                                    .subject_x = js.subject_x,
+                                    .subject_y = js.subject_y,
+                                    .decoder_threads = 1};
         if ((st = pipeline_chunk_process(blob, tracker, &spec, progress, progress_ctx, &cs, err)) !=
             CR_OK)
             return st;

@@ -137,6 +137,13 @@ static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
     so.sample_fps = spec->sample_fps;
     so.max_width = spec->max_width;
     so.threads = spec->decoder_threads > 1 ? spec->decoder_threads : 1;
+    /* Keyframe bounds (pipeline.h): each boundary where the plan puts it */
+    double len = spec->chunk_seconds;
+    so.keyframe_start = spec->total_chunks > 0 && spec->chunk_index > 0 &&
+                        fabs(spec->start_sec - spec->chunk_index * len) < 1e-6;
+    so.keyframe_end = spec->total_chunks > 0 && spec->chunk_index < spec->total_chunks - 1 &&
+                      fabs(spec->end_sec - (spec->chunk_index + 1) * len) < 1e-6;
+    so.keyframe_reach = len / 2;
     so.skip_deblock = spec->skip_deblock;
     /* The model crops small regions from the full-resolution picture and large ones
      * (and the whole-frame letterbox) from the scaled RGB24 one (pose_track_images). */

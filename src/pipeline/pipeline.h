@@ -68,6 +68,16 @@ typedef struct pipeline_chunk_spec {
      * the default, since chunks already run in parallel.  More: frame threads, for the
      * chunks at a job's end (pipeline_tail_decoder_threads).  The frames are the same. */
     int decoder_threads;
+    /* The job's plan: its chunk count and chunk length (seconds), 0 = unknown.  Known,
+     * a boundary the chunk shares with a neighbour (not 0, not the video's end) that
+     * lies where the plan puts it (chunk i starts at i * chunk_seconds) moves to the
+     * keyframe decoding starts from, if less than half a chunk away, as both neighbours
+     * compute it (video_sampler_opts' keyframe bounds): each chunk then starts decoding
+     * at its first sample instead of up to a GOP before it.  The grid points still go
+     * out once each, in order; the chunk's artifact keeps the plan's start_sec and
+     * end_sec, and its poses carry their own times. */
+    int total_chunks;
+    int chunk_seconds;
 } pipeline_chunk_spec;
 
 /* How many decoder threads chunk `chunk_index` of a job of `total_chunks` gets in a

@@ -437,7 +437,9 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
                                          .subject_x = x->js.subject_x,
                                          .subject_y = x->js.subject_y,
                                          .decoder_threads = pipeline_tail_decoder_threads(
-                                             c->chunk_index, x->job.total_chunks, o->workers)};
+                                             c->chunk_index, x->job.total_chunks, o->workers),
+                                         .total_chunks = x->job.total_chunks,
+                                         .chunk_seconds = x->job.chunk_seconds};
         ctx[k] = &x->b;
         cr_err_clear(&errs[k]);
         idx[k++] = i;

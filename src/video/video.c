@@ -1136,6 +1136,40 @@ static void hold_pending(video_sampler *s)
     s->held_serial = s->serial;
 }
 
+/* *out = the presentation time of the keyframe a seek to t lands on: the last one the
+ * index lists at or before t (see video_sampler_opts' keyframe bounds), read off its
+ * packet; t where the index does not tell or that keyframe is `reach` or more away.  Only MP4/MOV: their index holds every
+ * keyframe as soon as the file is open, so every sampler of the file finds the same one
+ * (Matroska loads its cues at the first seek, which a range at 0 never makes).
+ * Neighbouring ranges must find the same bound, so a read error or no memory is an
+ * error here, never a quiet "t".  Leaves the demuxer anywhere: the caller seeks. */
+static cr_status keyframe_bound(media *m, double t, double reach, double *out, cr_err *err)
+{
+    *out = t;
+    double ticks = floor(t / m->tb);
+    if (strstr(m->fmt->iformat->name, "mp4") == NULL || !(t > 0) || !(ticks < 9e18) ||
+        avformat_index_get_entries_count(m->st) <= 0)
+        return CR_OK;
+    if (av_seek_frame(m->fmt, m->si, m->start_pts + (int64_t)ticks, AVSEEK_FLAG_BACKWARD) < 0)
+        return m->io.err.code != CR_OK ? media_fail(m, AVERROR(EIO), "seek", err) : CR_OK;
+    AVPacket *pkt = av_packet_alloc();
+    if (pkt == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", cr_reader_name(m->io.r));
+    for (int n = 0; n < VIDEO_LOOKAHEAD && av_read_frame(m->fmt, pkt) >= 0; n++) {
+        int key = pkt->stream_index == m->si && (pkt->flags & AV_PKT_FLAG_KEY);
+        double kt = (double)(pkt->pts - m->start_pts) * m->tb;
+        if (key && pkt->pts != AV_NOPTS_VALUE && fabs(kt - t) < reach)
+            *out = kt;
+        av_packet_unref(pkt);
+        if (key)
+            break;
+    }
+    av_packet_free(&pkt);
+    if (m->io.err.code != CR_OK)
+        return media_fail(m, AVERROR(EIO), "read error", err);
+    return CR_OK;
+}
+
 /* Seeks so that decoding starts at a keyframe shown at or before `t` (seconds). */
 static cr_status sampler_seek(video_sampler *s, double t, cr_err *err)
 {
@@ -1261,6 +1295,27 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         s->k_next = 0;
         s->k_end = (o.start_sec <= 0 && o.end_sec > 0) ? 1 : 0;
     } else {
+        int moved = 0;
+        if (o.keyframe_start && o.keyframe_reach > 0 && o.start_sec > 0) {
+            if ((st = keyframe_bound(&s->m, o.start_sec, o.keyframe_reach, &o.start_sec, err)) !=
+                CR_OK)
+                goto fail;
+            moved = 1;
+        }
+        if (o.keyframe_end && o.keyframe_reach > 0 && o.end_sec < in->duration_seconds) {
+            if ((st = keyframe_bound(&s->m, o.end_sec, o.keyframe_reach, &o.end_sec, err)) != CR_OK)
+                goto fail;
+            moved = 1;
+        }
+        s->o.start_sec = o.start_sec;
+        s->o.end_sec = o.end_sec;
+        rc = moved ? avformat_seek_file(s->m.fmt, s->m.si, INT64_MIN, s->m.start_pts,
+                                        s->m.start_pts, 0)
+                   : 0;
+        if (rc < 0) {
+            st = media_fail(&s->m, rc, "cannot seek to the start", err);
+            goto fail;
+        }
         double end = o.end_sec < in->duration_seconds ? o.end_sec : in->duration_seconds;
         s->k_next = video_grid_first_k(o.start_sec, o.sample_fps);
         s->k_end = video_grid_first_k(end, o.sample_fps);

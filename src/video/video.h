@@ -152,6 +152,21 @@ typedef struct video_sampler_opts {
     int skip_deblock; /* VIDEO_SKIP_DEBLOCK_NONE, _UNSHOWN or _ALL */
     int source;       /* 1: frames carry the full-resolution source picture (default 0) */
     int rgb;          /* 1 (default): frames carry the scaled RGB24 picture; 0: not made */
+    /* Keyframe bounds (default 0, 0, 0: none).  With keyframe_start, start_sec moves to
+     * the presentation time of the keyframe a seek to it starts decoding from, the last
+     * one the container's index lists at or before it (MP4/MOV, which index every
+     * keyframe up front; other containers: unmoved), when that is less than
+     * keyframe_reach seconds away; with keyframe_end, end_sec does the same.  A range
+     * that begins where the previous one ends, both moved, begins at the keyframe its
+     * decoding starts from anyway: the frames between that keyframe and the nominal
+     * start are decoded once (for their own samples, here) instead of twice (once as the
+     * previous range's samples, once as this one's pre-roll).  Each side computes the
+     * same bound from the same file, so neighbouring ranges still share the grid points
+     * out exactly once, provided they pass the same reach, under half of either range's
+     * length (so no range turns empty or backwards).  Never set keyframe_end on the last
+     * range of a video: the grid points after the bound would belong to no range. */
+    int keyframe_start, keyframe_end;
+    double keyframe_reach;
 } video_sampler_opts;
 
 /* Fills `o` with the defaults above. */

@@ -344,22 +344,15 @@ int main(void)
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
     CHECK_MSG(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK, "%s", cr_err_msg(&e));
-    pipeline_chunk_spec spec = {"sess-cricksy",
-                                "job-cricksy",
-                                vkey,
-                                1,
-                                CHUNK,
-                                2 * CHUNK,
-                                10.0,
-                                640,
-                                0,
-                                0,
-                                NULL,
-                                0,
-                                0,
-                                0,
-                                0,
-                                1};
+    pipeline_chunk_spec spec = {.session_id = "sess-cricksy",
+                                .job_id = "job-cricksy",
+                                .video_key = vkey,
+                                .chunk_index = 1,
+                                .start_sec = CHUNK,
+                                .end_sec = 2 * CHUNK,
+                                .sample_fps = 10.0,
+                                .max_width = 640,
+                                .decoder_threads = 1};
     pipeline_chunk_summary cs;
     CHECK_MSG(tr && pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK, "%s",
               cr_err_msg(&e));

@@ -271,22 +271,15 @@ static void test_each_limit(const char *clip)
 static cr_status run_chunk(env *v, pose_tracker *tr, const pipeline_submission *sub, int index,
                            double start, double end, pipeline_chunk_summary *cs, cr_err *e)
 {
-    pipeline_chunk_spec spec = {sub->session_id,
-                                sub->job_id,
-                                sub->video_key,
-                                index,
-                                start,
-                                end,
-                                10.0,
-                                CLIP_W,
-                                0,
-                                0,
-                                NULL,
-                                0,
-                                0,
-                                0,
-                                0,
-                                1};
+    pipeline_chunk_spec spec = {.session_id = sub->session_id,
+                                .job_id = sub->job_id,
+                                .video_key = sub->video_key,
+                                .chunk_index = index,
+                                .start_sec = start,
+                                .end_sec = end,
+                                .sample_fps = 10.0,
+                                .max_width = CLIP_W,
+                                .decoder_threads = 1};
     return pipeline_chunk_process(v->blob, tr, &spec, NULL, NULL, cs, e);
 }
 

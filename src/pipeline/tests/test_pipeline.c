@@ -235,22 +235,15 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
     json_t *poses[2] = {NULL, NULL};
     const int threads[2] = {1, 3};
     for (int i = 0; i < 2; i++) {
-        pipeline_chunk_spec spec = {sub->session_id,
-                                    sub->job_id,
-                                    sub->video_key,
-                                    1,
-                                    0.5,
-                                    4.5,
-                                    FPS,
-                                    640,
-                                    0,
-                                    0,
-                                    NULL,
-                                    0,
-                                    0,
-                                    0,
-                                    0,
-                                    threads[i]};
+        pipeline_chunk_spec spec = {.session_id = sub->session_id,
+                                    .job_id = sub->job_id,
+                                    .video_key = sub->video_key,
+                                    .chunk_index = 1,
+                                    .start_sec = 0.5,
+                                    .end_sec = 4.5,
+                                    .sample_fps = FPS,
+                                    .max_width = 640,
+                                    .decoder_threads = threads[i]};
         pipeline_chunk_summary cs;
         CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
                   "%d threads: %s", threads[i], cr_err_msg(&e));
@@ -266,6 +259,44 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
     CHECK(json_array_size(poses[0]) == 4 * FPS && json_equal(poses[0], poses[1]));
     json_decref(poses[0]);
     json_decref(poses[1]);
+
+    /* Keyframe bounds (pipeline_chunk_spec.total_chunks): chunk 1 of a plan of 3 s
+     * chunks starts at the keyframe at 2 s (the clip has one every 2 s), 1 s before the
+     * plan's 3 s and within half a chunk; chunk 0 ends there.  Together they give
+     * every grid point of the clip once. */
+    int64_t first[2] = {-1, -1}, count[2] = {0, 0}, last0 = -1;
+    for (int i = 0; i < 2; i++) {
+        pipeline_chunk_spec spec = {.session_id = sub->session_id,
+                                    .job_id = sub->job_id,
+                                    .video_key = sub->video_key,
+                                    .chunk_index = i,
+                                    .start_sec = 3.0 * i,
+                                    .end_sec = i == 0 ? 3.0 : DURATION,
+                                    .sample_fps = FPS,
+                                    .max_width = 640,
+                                    .total_chunks = 2,
+                                    .chunk_seconds = 3};
+        pipeline_chunk_summary cs;
+        CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
+                  "chunk %d: %s", i, cr_err_msg(&e));
+        count[i] = cs.frames;
+        void *data = NULL;
+        size_t len = 0;
+        CHECK(blob_get(blob, cs.artifact_key, &data, &len, &e) == CR_OK);
+        json_t *doc = data ? json_loadb(data, len, 0, NULL) : NULL;
+        cr_free(data);
+        json_t *ps = json_object_get(doc, "poses");
+        first[i] = json_integer_value(json_object_get(json_array_get(ps, 0), "frame_num"));
+        if (i == 0)
+            last0 = json_integer_value(
+                json_object_get(json_array_get(ps, json_array_size(ps) - 1), "frame_num"));
+        CHECK(json_real_value(json_object_get(doc, "start_sec")) == 3.0 * i); /* the plan's */
+        json_decref(doc);
+    }
+    CHECK_INT_EQ(first[0], 0);
+    CHECK_INT_EQ(last0, 2 * FPS - 1);
+    CHECK_INT_EQ(first[1], 2 * FPS);
+    CHECK_INT_EQ(count[0] + count[1], DURATION * FPS);
     pose_tracker_destroy(tr);
 }
 
@@ -418,22 +449,16 @@ static void check_fencing(const cr_config *cfg, blob_store *blob, store *st, con
     CHECK_INT_EQ(rp.chunks_requeued, 1);
     CHECK(store_chunk_claim(st, "test:fresh", 30, 1, &fresh, &got, &e) == CR_OK && got == 1);
     CHECK(strcmp(fresh.id, stale.id) == 0 && fresh.lease_token > stale.lease_token);
-    pipeline_chunk_spec spec = {fresh.session_id,
-                                fresh.job_id,
-                                fresh.s3_key,
-                                fresh.chunk_index,
-                                fresh.start_sec,
-                                fresh.end_sec,
-                                js.sample_fps,
-                                js.max_width,
-                                fresh.lease_token,
-                                0,
-                                NULL,
-                                0,
-                                0,
-                                0,
-                                0,
-                                1};
+    pipeline_chunk_spec spec = {.session_id = fresh.session_id,
+                                .job_id = fresh.job_id,
+                                .video_key = fresh.s3_key,
+                                .chunk_index = fresh.chunk_index,
+                                .start_sec = fresh.start_sec,
+                                .end_sec = fresh.end_sec,
+                                .sample_fps = js.sample_fps,
+                                .max_width = js.max_width,
+                                .lease_token = fresh.lease_token,
+                                .decoder_threads = 1};
     pipeline_chunk_summary fs;
     CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &fs, &e) == CR_OK, "%s",
               cr_err_msg(&e));
@@ -840,22 +865,15 @@ int main(int argc, char **argv)
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
     CHECK(pose_tracker_create(&cfg, &po, &tr, &e) == CR_OK);
-    pipeline_chunk_spec spec = {gone.session_id,
-                                gone.job_id,
-                                gone.video_key,
-                                0,
-                                0,
-                                1,
-                                10.0,
-                                640,
-                                0,
-                                0,
-                                NULL,
-                                0,
-                                0,
-                                0,
-                                0,
-                                1};
+    pipeline_chunk_spec spec = {.session_id = gone.session_id,
+                                .job_id = gone.job_id,
+                                .video_key = gone.video_key,
+                                .chunk_index = 0,
+                                .start_sec = 0,
+                                .end_sec = 1,
+                                .sample_fps = 10.0,
+                                .max_width = 640,
+                                .decoder_threads = 1};
     pipeline_chunk_summary cs;
     cr_err_clear(&e);
     s = pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e);

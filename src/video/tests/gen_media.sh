@@ -24,6 +24,7 @@ $ff -f lavfi -i "$(src 160x120 30000/1001 120)" $x264 cfr2997.mp4
 # A phone's encoder: no B-frames, an IDR frame every second (every frame is a reference).
 $ff -f lavfi -i "$(src 160x120 30 120)" -c:v libx264 -preset veryfast -bf 0 -g 30 \
     -keyint_min 30 -sc_threshold 0 -pix_fmt yuv420p gop30.mp4
+$ff -i gop30.mp4 -c copy gop30.mkv
 # VFR: frame n is shown at (n + 2 * floor(n / 4)) / 30 s (a gap of two frame periods
 # after every fourth frame).
 $ff -f lavfi -i "$(src 160x120 30 80),setpts='(N+2*floor(N/4))/30/TB'" -fps_mode passthrough \

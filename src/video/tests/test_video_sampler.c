@@ -17,6 +17,8 @@
 static const char *dir;
 /* the decoding shortcuts sample() asks for (video_sampler_opts) */
 static int opt_skip_gop_tails = 1, opt_skip_deblock = 0;
+static int opt_kf_start = 0, opt_kf_end = 0; /* keyframe bounds, with opt_kf_reach */
+static double opt_kf_reach = 0;
 
 typedef struct rec {
     int64_t k;
@@ -105,6 +107,9 @@ static cr_status sample(const char *file, double start, double end, double fps, 
     o.max_width = max_width;
     o.skip_gop_tails = opt_skip_gop_tails;
     o.skip_deblock = opt_skip_deblock;
+    o.keyframe_start = opt_kf_start;
+    o.keyframe_end = opt_kf_end;
+    o.keyframe_reach = opt_kf_reach;
     video_sampler *s = NULL;
     st = video_sampler_open(r, &o, &s, &err);
     int rot = st == CR_OK ? video_sampler_info(s)->rotation : 0;
@@ -470,6 +475,53 @@ static void check_gop_tails(void)
     free(f2.v);
 }
 
+/* Keyframe bounds: ranges [0, 1.5), [1.5, 3), [3, end) with their shared boundaries
+ * moved to keyframes give every grid point once, the same frames as one whole pass,
+ * and decode fewer packets than without (the pre-roll from the keyframe before 1.5 is
+ * no longer decoded twice).  `moved_to`: where the second range must start (the
+ * keyframe at or before 1.5 s), or 1.5 where nothing may move. */
+static void check_keyframe_bounds(const char *file, double moved_to, int nframes)
+{
+    recs whole = {0}, plain = {0}, bound = {0};
+    CHECK(sample(file, 0, INFINITY, 10, 640, 1, &whole) == CR_OK);
+    const double cuts[] = {0, 1.5, 3.0, INFINITY};
+    uint64_t decoded_plain = 0, decoded_bound = 0;
+    int64_t first_k = -1;
+    for (int i = 0; i < 3; i++) {
+        size_t before = bound.n;
+        CHECK(sample(file, cuts[i], cuts[i + 1], 10, 640, 1, &plain) == CR_OK);
+        decoded_plain += plain.stats.packets_decoded;
+        opt_kf_start = i > 0;
+        opt_kf_end = i < 2;
+        opt_kf_reach = 0.75; /* half the ranges' length */
+        CHECK(sample(file, cuts[i], cuts[i + 1], 10, 640, 1, &bound) == CR_OK);
+        opt_kf_start = opt_kf_end = 0;
+        opt_kf_reach = 0;
+        decoded_bound += bound.stats.packets_decoded;
+        if (i == 1 && bound.n > before)
+            first_k = bound.v[before].k;
+    }
+    CHECK_INT_EQ(plain.n, whole.n);
+    CHECK_INT_EQ(bound.n, whole.n);
+    int bad = 0;
+    for (size_t i = 0; i < whole.n && i < bound.n; i++)
+        bad += bound.v[i].k != whole.v[i].k || bound.v[i].pts != whole.v[i].pts ||
+               bound.v[i].hash != whole.v[i].hash ||
+               bound.v[i].n != expected_frame(pts30, nframes, whole.v[i].t);
+    CHECK_MSG(bad == 0, "%s: %d frames differ with keyframe bounds", file, bad);
+    CHECK_MSG(first_k == video_grid_first_k(moved_to, 10), "%s: second range starts at k %lld",
+              file, (long long)first_k);
+    if (moved_to < 1.5)
+        CHECK_MSG(decoded_bound < decoded_plain,
+                  "%s: %llu packets decoded with bounds, %llu without", file,
+                  (unsigned long long)decoded_bound, (unsigned long long)decoded_plain);
+    else
+        CHECK_INT_EQ(decoded_bound, decoded_plain);
+    free(whole.v);
+    free(plain.v);
+    free(bound.v);
+}
+
 /* skip_deblock: the frames no grid point shows are decoded without deblocking; the
  * sampled ones are still the right frames. */
 static void check_skip_deblock(void)
@@ -626,6 +678,11 @@ int main(int argc, char **argv)
     check_skipping();
     check_clip("gop30.mp4", pts30, 120, 30, 0, 0, 10, 640, 160, 120);
     check_gop_tails();
+    check_keyframe_bounds("gop30.mp4", 1.0, 120); /* IDR every second */
+    /* B-frames: the keyframe before 1.5 s is shown at 1.467 s (decoded at 1.4), less
+     * than a grid step before: the same grid points and packets either way */
+    check_keyframe_bounds("cfr30.mp4", 1.5, 120);
+    check_keyframe_bounds("gop30.mkv", 1.5, 120); /* Matroska: no bound moves */
     check_skip_deblock();
     check_long_audio();
     /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
