@@ -585,6 +585,8 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->skip_deblock = VIDEO_SKIP_DEBLOCK_NONE;
     o->source = 0;
     o->rgb = 1;
+    o->keyframe_start = o->keyframe_end = 0;
+    o->keyframe_reach = 0;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -1138,11 +1140,12 @@ static void hold_pending(video_sampler *s)
 
 /* *out = the presentation time of the keyframe a seek to t lands on: the last one the
  * index lists at or before t (see video_sampler_opts' keyframe bounds), read off its
- * packet; t where the index does not tell or that keyframe is `reach` or more away.  Only MP4/MOV: their index holds every
- * keyframe as soon as the file is open, so every sampler of the file finds the same one
- * (Matroska loads its cues at the first seek, which a range at 0 never makes).
- * Neighbouring ranges must find the same bound, so a read error or no memory is an
- * error here, never a quiet "t".  Leaves the demuxer anywhere: the caller seeks. */
+ * packet; t where the index does not tell or that keyframe is `reach` or more away.
+ * Only MP4/MOV: their index holds every keyframe as soon as the file is open, so every
+ * sampler of the file finds the same one (Matroska loads its cues at the first seek,
+ * which a range at 0 never makes).  Neighbouring ranges must find the same bound, so a
+ * read error or no memory is an error here, never a quiet "t".  Leaves the demuxer
+ * anywhere: the caller seeks. */
 static cr_status keyframe_bound(media *m, double t, double reach, double *out, cr_err *err)
 {
     *out = t;
@@ -1157,9 +1160,10 @@ static cr_status keyframe_bound(media *m, double t, double reach, double *out, c
         return cr_err_set(err, CR_ERR_NOMEM, "%s: out of memory", cr_reader_name(m->io.r));
     for (int n = 0; n < VIDEO_LOOKAHEAD && av_read_frame(m->fmt, pkt) >= 0; n++) {
         int key = pkt->stream_index == m->si && (pkt->flags & AV_PKT_FLAG_KEY);
-        double kt = (double)(pkt->pts - m->start_pts) * m->tb;
-        if (key && pkt->pts != AV_NOPTS_VALUE && fabs(kt - t) < reach)
-            *out = kt;
+        if (key && pkt->pts != AV_NOPTS_VALUE) {
+            double kt = (double)(pkt->pts - m->start_pts) * m->tb;
+            *out = fabs(kt - t) < reach ? kt : t;
+        }
         av_packet_unref(pkt);
         if (key)
             break;
@@ -1296,7 +1300,9 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         s->k_end = (o.start_sec <= 0 && o.end_sec > 0) ? 1 : 0;
     } else {
         int moved = 0;
-        if (o.keyframe_start && o.keyframe_reach > 0 && o.start_sec > 0) {
+        /* the same test of a shared boundary on both sides of it: 0 < t < duration */
+        if (o.keyframe_start && o.keyframe_reach > 0 && o.start_sec > 0 &&
+            o.start_sec < in->duration_seconds) {
             if ((st = keyframe_bound(&s->m, o.start_sec, o.keyframe_reach, &o.start_sec, err)) !=
                 CR_OK)
                 goto fail;

@@ -482,6 +482,10 @@ static void check_gop_tails(void)
  * keyframe at or before 1.5 s), or 1.5 where nothing may move. */
 static void check_keyframe_bounds(const char *file, double moved_to, int nframes)
 {
+    video_sampler_opts d; /* the defaults move nothing, whatever the struct held */
+    memset(&d, 0xA5, sizeof d);
+    video_sampler_opts_default(&d);
+    CHECK(d.keyframe_start == 0 && d.keyframe_end == 0 && d.keyframe_reach == 0);
     recs whole = {0}, plain = {0}, bound = {0};
     CHECK(sample(file, 0, INFINITY, 10, 640, 1, &whole) == CR_OK);
     const double cuts[] = {0, 1.5, 3.0, INFINITY};
