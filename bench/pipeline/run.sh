@@ -53,14 +53,17 @@ run_pair() { # KIND FILE: ffmpeg then crease, once
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
     { time ffmpeg -nostdin -hide_banner -v error -i "$ref" -f null - 2>/dev/null; } 2>"$tmp/t_decode"
     rm -rf "$tmp/work" && mkdir "$tmp/work"
+    # crease's own messages go to log.txt (shown below): t_analyze holds the timing alone
     { time (cd "$tmp/work" && CREASE_MODELS_DIR="$root/models" LOG_LEVEL=warn CHUNK_SECONDS=30 \
         SAMPLE_FPS=10 MAX_WIDTH=640 /usr/bin/time -f '%M' -o "$tmp/rss" \
-        "$crease" analyze --no-progress ${ENGINE:+--engine "$ENGINE"} "$ref" >"$tmp/out.txt"); } 2>"$tmp/t_analyze"
+        "$crease" analyze --no-progress ${ENGINE:+--engine "$ENGINE"} "$ref" >"$tmp/out.txt" \
+        2>"$tmp/log.txt"); } 2>"$tmp/t_analyze"
     local dw du ds aw au as
     read -r dw du ds <"$tmp/t_decode"
     read -r aw au as <"$tmp/t_analyze"
     echo "== $kind: $ref (engine ${ENGINE:-default}, skip deblock ${CREASE_SKIP_DEBLOCK:-none})"
     head -3 "$tmp/out.txt"
+    sed 's/^/crease: /' "$tmp/log.txt"
     awk -v dw="$dw" -v du="$du" -v ds="$ds" -v aw="$aw" -v au="$au" -v as="$as" \
         -v rss="$(tail -1 "$tmp/rss")" -v target="$([ "$kind" = phone ] && echo 1.0 || echo 1.2)" \
         -v l0="$load0" -v l1="$(cut -d' ' -f1-3 /proc/loadavg)" -v cpus="$(nproc)" 'BEGIN {
