@@ -54,7 +54,8 @@ static void gemm_portable(const cpu_gemm_args *a)
             for (int j = 0; a->accumulate && j < nj; j++)
                 acc[j] = y[t * CPU_PANEL + j];
             for (int kk = 0; kk < a->k; kk++) {
-                float xv = x[kk];
+                float xv =
+                    a->kseg > 0 ? x[(size_t)(kk / a->kseg) * a->ldseg + kk % a->kseg] : x[kk];
                 for (int j = 0; j < CPU_PANEL; j++)
                     acc[j] += xv * p[(size_t)kk * CPU_PANEL + j];
             }
@@ -102,6 +103,7 @@ const cpu_kernels cpu_kernels_portable = {
     .packed_size = cpu_packed_size,
     .pack = cpu_pack_weights,
     .gemm = gemm_portable,
+    .segments = 1,
     .dwconv = dwconv_portable,
     .add = add_portable,
 };

@@ -53,6 +53,11 @@ typedef struct cpu_gemm_args {
     float lo, hi;
     int accumulate;
     void *work; /* the kernels' work_size(k) bytes, or NULL where work_size is NULL */
+    /* x's rows in segments (a convolution's filter rows, engine_cpu.c ROWS), for the
+     * kernels with `segments` only: 0 = each row's k inputs one after the other; else k
+     * is a multiple of kseg and input kk of a row is at kk / kseg * ldseg + kk % kseg. */
+    int kseg;
+    size_t ldseg;
 } cpu_gemm_args;
 
 /* Depthwise convolution of one item, NHWC, depth multiplier 1, output rows [oy0, oy1):
@@ -94,6 +99,7 @@ typedef struct cpu_kernels {
     /* Bytes of work memory gemm needs for k inputs, or NULL: none. */
     size_t (*work_size)(int k);
     void (*gemm)(const cpu_gemm_args *a);
+    int segments; /* 1: gemm reads cpu_gemm_args' kseg and ldseg */
     void (*dwconv)(const cpu_dw_args *a);
     /* y[i] = clamp(a[i] + b[i], lo, hi) for i < n (y may be a or b). */
     void (*add)(float *y, const float *a, const float *b, size_t n, float lo, float hi);

@@ -12,7 +12,8 @@
  * (~24 kB), and each block runs through every panel pair, so a block's inputs are read
  * from L1 once per pair and the panels stream from L2.  A last odd panel uses a
  * 8 x 16 kernel; output channels beyond n are computed on the zero padding and masked off
- * at the store.
+ * at the store.  A row's inputs may be segments (cpu_gemm_args.kseg): the k loop is then
+ * one loop per segment, the weights still read in order.
  *
  * PREFETCH.  Each weight is read from memory once per model run, and the late layers
  * use each for few rows: timed layer by layer in the full landmark model (2-core EPYC),
@@ -44,9 +45,10 @@
 #define UNROLL _Pragma("GCC unroll 8")
 #define UNROLL_ALL _Pragma("GCC unroll 32")
 
-/* MR rows x 32 channels (panels p0, p1); with PF, prefetches the pair at pf (PREFETCH). */
-static ALWAYS_INLINE void kernel_32(int MR, int PF, int K, const float *x, size_t ldx,
-                                    const float *p0, const float *p1, const float *pf,
+/* MR rows x 32 channels (panels p0, p1); with PF, prefetches the pair at pf (PREFETCH).
+ * A row's K inputs are nseg segments of K / nseg, ldseg apart (cpu_gemm_args.kseg). */
+static ALWAYS_INLINE void kernel_32(int MR, int PF, int K, const float *x, size_t ldx, int nseg,
+                                    size_t ldseg, const float *p0, const float *p1, const float *pf,
                                     const float *bias, float *y, size_t ldy, __mmask16 m0,
                                     __mmask16 m1, __m512 lo, __m512 hi, int acc)
 {
@@ -57,20 +59,22 @@ static ALWAYS_INLINE void kernel_32(int MR, int PF, int K, const float *x, size_
         c0[r] = acc ? _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy) : b0;
         c1[r] = acc ? _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + CPU_PANEL) : b1;
     }
-    for (int k = 0; k < K; k++) {
-        __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
-        __m512 w1 = _mm512_loadu_ps(p1 + (size_t)k * CPU_PANEL);
-        if (PF) {
-            _mm_prefetch((const char *)(pf + (size_t)k * CPU_PANEL), _MM_HINT_T0);
-            _mm_prefetch((const char *)(pf + (size_t)(K + k) * CPU_PANEL), _MM_HINT_T0);
+    const int ks = K / nseg;
+    for (int s = 0, k = 0; s < nseg; s++, x += ldseg)
+        for (int kk = 0; kk < ks; kk++, k++) {
+            __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
+            __m512 w1 = _mm512_loadu_ps(p1 + (size_t)k * CPU_PANEL);
+            if (PF) {
+                _mm_prefetch((const char *)(pf + (size_t)k * CPU_PANEL), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + (size_t)(K + k) * CPU_PANEL), _MM_HINT_T0);
+            }
+            UNROLL for (int r = 0; r < MR; r++)
+            {
+                __m512 xv = _mm512_set1_ps(x[(size_t)r * ldx + kk]);
+                c0[r] = _mm512_fmadd_ps(xv, w0, c0[r]);
+                c1[r] = _mm512_fmadd_ps(xv, w1, c1[r]);
+            }
         }
-        UNROLL for (int r = 0; r < MR; r++)
-        {
-            __m512 xv = _mm512_set1_ps(x[(size_t)r * ldx + k]);
-            c0[r] = _mm512_fmadd_ps(xv, w0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(xv, w1, c1[r]);
-        }
-    }
     UNROLL for (int r = 0; r < MR; r++)
     {
         _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, clamp16(c0[r], lo, hi));
@@ -78,20 +82,22 @@ static ALWAYS_INLINE void kernel_32(int MR, int PF, int K, const float *x, size_
     }
 }
 
-/* MR rows x 16 channels (panel p0). */
-static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, const float *p0,
-                                    const float *bias, float *y, size_t ldy, __mmask16 m0,
-                                    __m512 lo, __m512 hi, int acc)
+/* MR rows x 16 channels (panel p0); segments as kernel_32's. */
+static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, int nseg,
+                                    size_t ldseg, const float *p0, const float *bias, float *y,
+                                    size_t ldy, __mmask16 m0, __m512 lo, __m512 hi, int acc)
 {
     __m512 c0[8];
     __m512 b0 = _mm512_loadu_ps(bias);
     UNROLL for (int r = 0; r < MR; r++) c0[r] =
         acc ? _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy) : b0;
-    for (int k = 0; k < K; k++) {
-        __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
-        UNROLL for (int r = 0; r < MR; r++) c0[r] =
-            _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)r * ldx + k]), w0, c0[r]);
-    }
+    const int ks = K / nseg;
+    for (int s = 0, k = 0; s < nseg; s++, x += ldseg)
+        for (int kk = 0; kk < ks; kk++, k++) {
+            __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
+            UNROLL for (int r = 0; r < MR; r++) c0[r] =
+                _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)r * ldx + kk]), w0, c0[r]);
+        }
     UNROLL for (int r = 0; r < MR; r++)
         _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, clamp16(c0[r], lo, hi));
 }
@@ -128,6 +134,8 @@ static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, c
 static void gemm_avx512(const cpu_gemm_args *a)
 {
     const int K = a->k, panels = (a->n + CPU_PANEL - 1) / CPU_PANEL;
+    const int nseg = a->kseg > 0 ? K / a->kseg : 1;
+    const size_t ldseg = a->ldseg;
     const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
     /* Rows per block: their inputs in ~24 kB of L1, a multiple of 8, at least 8. */
     int block = (int)(24576 / ((size_t)K * sizeof(float))) & ~7;
@@ -150,9 +158,11 @@ static void gemm_avx512(const cpu_gemm_args *a)
                     /* only a whole next pair (a last odd panel is left to the hardware) */
                     int prefetch = m == m0 && t + 3 < panels;
 #define CALL32(R)                                                                                  \
-    kernel_32(R, 0, K, x, a->ldx, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
+    kernel_32(R, 0, K, x, a->ldx, nseg, ldseg, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi,      \
+              a->accumulate)
 #define CALL32_PF(R)                                                                               \
-    kernel_32(R, 1, K, x, a->ldx, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi, a->accumulate)
+    kernel_32(R, 1, K, x, a->ldx, nseg, ldseg, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi,      \
+              a->accumulate)
                     if (prefetch) {
                         DISPATCH_MR(mr, CALL32_PF)
                     } else {
@@ -161,7 +171,8 @@ static void gemm_avx512(const cpu_gemm_args *a)
 #undef CALL32
 #undef CALL32_PF
                 } else {
-#define CALL16(R) kernel_16(R, K, x, a->ldx, p0, bias, y, a->ldy, mk0, lo, hi, a->accumulate)
+#define CALL16(R)                                                                                  \
+    kernel_16(R, K, x, a->ldx, nseg, ldseg, p0, bias, y, a->ldy, mk0, lo, hi, a->accumulate)
                     DISPATCH_MR(mr, CALL16)
 #undef CALL16
                 }
@@ -327,6 +338,7 @@ const cpu_kernels cpu_kernels_avx512 = {
     .packed_size = cpu_packed_size,
     .pack = cpu_pack_weights,
     .gemm = gemm_avx512,
+    .segments = 1,
     .dwconv = dwconv_avx512,
     .add = add_avx512,
 };
