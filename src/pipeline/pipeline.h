@@ -84,13 +84,14 @@ typedef struct pipeline_chunk_spec {
  * process whose `workers` chunk worker loops share its cores.  Chunks are claimed in
  * index order, so the last `workers` of a job run while nothing of that job is left to
  * claim: as each sibling finishes, its core would idle until the job's last chunk is
- * done.  Those chunks decode with workers + 1 frame threads, so the decoding spreads to
- * the cores their siblings free.  Every other chunk, and every chunk where workers < 2:
- * 1.  Measured (`crease analyze`, one 60 s chunk alone on 2 cores): a phone-like 1080p
- * clip 18.4 -> 12.9 s with 3 threads (decoding is most of its work), a low-bitrate one
- * 6.2 -> 5.3 s; frame threads cost ~5 % more CPU for those chunks, and memory: the
- * 15-min low-bitrate reference peaked at 385 MB with them against 340 MB without (its
- * B-frames keep more frames in flight), the phone-like one at 337 MB. */
+ * done.  Those chunks decode with workers + 1 frame threads (at most 16), so the
+ * decoding spreads to the cores their siblings free.  Every other chunk, and every
+ * chunk where workers < 2: 1.  Measured (`crease analyze`, one 60 s chunk alone on 2
+ * cores): a phone-like 1080p clip 18.4 -> 12.9 s with 3 threads (decoding is most of
+ * its work), a low-bitrate one 6.2 -> 5.3 s; frame threads cost ~5 % more CPU for those
+ * chunks, and memory: the 15-min low-bitrate reference peaked at 374-385 MB with them
+ * against 340 MB without (its B-frames keep more frames in flight), the phone-like one
+ * at 337-378 MB against ~310. */
 int pipeline_tail_decoder_threads(int chunk_index, int total_chunks, int workers);
 
 /* The start of the message of a chunk or job that met another object than the one

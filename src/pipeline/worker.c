@@ -354,9 +354,9 @@ static void chunk_outcome(worker_ctx *w, const store_chunk *c, const beat *b, cr
 
 int pipeline_tail_decoder_threads(int chunk_index, int total_chunks, int workers)
 {
-    if (workers < 2 || workers > 64 || chunk_index < total_chunks - workers)
+    if (workers < 2 || chunk_index < total_chunks - workers)
         return 1;
-    return workers + 1;
+    return workers < 16 ? workers + 1 : 16; /* FFmpeg's own ceiling for automatic threads */
 }
 
 /* What work_chunks keeps per claimed chunk. */

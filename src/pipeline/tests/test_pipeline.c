@@ -226,6 +226,8 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
     CHECK_INT_EQ(pipeline_tail_decoder_threads(29, 30, 0), 1);
     CHECK_INT_EQ(pipeline_tail_decoder_threads(0, 1, 4), 5);
     CHECK_INT_EQ(pipeline_tail_decoder_threads(2, 3, 8), 9);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(99, 100, 64), 16);
+    CHECK_INT_EQ(pipeline_tail_decoder_threads(35, 100, 64), 1);
     cr_err e = {0};
     pose_tracker *tr = NULL;
     pose_tracker_opts po = {0};
