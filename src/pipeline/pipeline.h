@@ -89,9 +89,9 @@ typedef struct pipeline_chunk_spec {
  * chunk where workers < 2: 1.  Measured (`crease analyze`, one 60 s chunk alone on 2
  * cores): a phone-like 1080p clip 18.4 -> 12.9 s with 3 threads (decoding is most of
  * its work), a low-bitrate one 6.2 -> 5.3 s; frame threads cost ~5 % more CPU for those
- * chunks, and memory: the 15-min low-bitrate reference peaked at 374-385 MB with them
- * against 340 MB without (its B-frames keep more frames in flight), the phone-like one
- * at 337-378 MB against ~310. */
+ * chunks, and memory: the 15-min low-bitrate reference peaked at 374-421 MB with them
+ * against 339-340 MB without (its B-frames keep more frames in flight), the phone-like
+ * one at 337-378 MB against ~310. */
 int pipeline_tail_decoder_threads(int chunk_index, int total_chunks, int workers);
 
 /* The start of the message of a chunk or job that met another object than the one
