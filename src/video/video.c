@@ -1315,23 +1315,17 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         }
         s->o.start_sec = o.start_sec;
         s->o.end_sec = o.end_sec;
-        rc = moved ? avformat_seek_file(s->m.fmt, s->m.si, INT64_MIN, s->m.start_pts,
-                                        s->m.start_pts, 0)
-                   : 0;
-        if (rc < 0) {
-            st = media_fail(&s->m, rc, "cannot seek to the start", err);
-            goto fail;
-        }
         double end = o.end_sec < in->duration_seconds ? o.end_sec : in->duration_seconds;
         s->k_next = video_grid_first_k(o.start_sec, o.sample_fps);
         s->k_end = video_grid_first_k(end, o.sample_fps);
         if (s->k_end < s->k_next)
             s->k_end = s->k_next;
-        if (s->k_next < s->k_end && grid_t(s, s->k_next) > 0) {
+        if (s->k_next < s->k_end && grid_t(s, s->k_next) > 0)
             st = sampler_seek(s, grid_t(s, s->k_next), err);
-            if (st != CR_OK)
-                goto fail;
-        }
+        else if (moved) /* a bound was looked up and no seek follows: back to the start */
+            st = sampler_seek(s, 0, err);
+        if (st != CR_OK)
+            goto fail;
     }
     *out = s;
     return CR_OK;
