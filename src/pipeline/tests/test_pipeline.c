@@ -212,6 +212,19 @@ static char *blob_text(blob_store *blob, const char *key, size_t *len)
 }
 
 /* The merge and the aggregation of a real job both ways (pipeline_int.h). */
+/* The blob at `key` parsed as JSON, or NULL (checked: a test failure). */
+static json_t *blob_json(blob_store *blob, const char *key)
+{
+    void *data = NULL;
+    size_t len = 0;
+    cr_err e = {0};
+    CHECK_MSG(blob_get(blob, key, &data, &len, &e) == CR_OK, "%s: %s", key, cr_err_msg(&e));
+    json_t *doc = data ? json_loadb(data, len, 0, NULL) : NULL;
+    cr_free(data);
+    CHECK_MSG(doc != NULL, "%s: not JSON", key);
+    return doc;
+}
+
 /* The chunks at a job's end decode with frame threads (pipeline_tail_decoder_threads),
  * which must not change a frame: a chunk across a keyframe, with B-frames skipped
  * between the samples, gives the same poses bit for bit with 1 and 3 threads. */
@@ -250,11 +263,7 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
         CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
                   "%d threads: %s", threads[i], cr_err_msg(&e));
         CHECK_INT_EQ(cs.frames, 4 * FPS);
-        void *data = NULL;
-        size_t len = 0;
-        CHECK(blob_get(blob, cs.artifact_key, &data, &len, &e) == CR_OK);
-        json_t *doc = data ? json_loadb(data, len, 0, NULL) : NULL;
-        cr_free(data);
+        json_t *doc = blob_json(blob, cs.artifact_key);
         poses[i] = json_incref(json_object_get(doc, "poses"));
         json_decref(doc);
     }
@@ -282,11 +291,7 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
         CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
                   "chunk %d: %s", i, cr_err_msg(&e));
         count[i] = cs.frames;
-        void *data = NULL;
-        size_t len = 0;
-        CHECK(blob_get(blob, cs.artifact_key, &data, &len, &e) == CR_OK);
-        json_t *doc = data ? json_loadb(data, len, 0, NULL) : NULL;
-        cr_free(data);
+        json_t *doc = blob_json(blob, cs.artifact_key);
         json_t *ps = json_object_get(doc, "poses");
         first[i] = json_integer_value(json_object_get(json_array_get(ps, 0), "frame_num"));
         if (i == 0)
@@ -752,11 +757,7 @@ int main(int argc, char **argv)
         old_keys[i] = old_rows[i].artifact_s3_key;
     for (int i = 0; i < nold; i++) {
         const char *key = old_keys[i];
-        void *data = NULL;
-        size_t len = 0;
-        CHECK(blob_get(blob, key, &data, &len, &e) == CR_OK);
-        json_t *a = data ? json_loadb(data, len, 0, NULL) : NULL;
-        cr_free(data);
+        json_t *a = blob_json(blob, key);
         CHECK(a != NULL && json_object_get(a, "width") != NULL);
         json_object_del(a, "width");
         json_object_del(a, "height");
