@@ -28,14 +28,35 @@ static double now_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Serialises `doc` compactly and stores it under `key`. */
-static cr_status put_json(blob_store *blob, const char *key, const json_t *doc, cr_err *err)
+/* Stores the artifact under `key`: `doc` serialised compactly with the poses array,
+ * whose entries `poses` holds as text (pose_json_text_append), as its last member.
+ * The text is what json_dumps would write for `doc` with a "poses" array of those
+ * entries added last: jansson's compact dump of an object ends in '}', so the array
+ * goes in front of it. */
+static cr_status put_artifact(blob_store *blob, const char *key, const json_t *doc,
+                              const cr_buf *poses, cr_err *err)
 {
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
-    if (text == NULL)
+    char *head = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                     JSON_REAL_PRECISION(POSE_JSON_REAL_DIGITS));
+    if (head == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising %s", key);
-    cr_status st = blob_put(blob, key, text, strlen(text), "application/json", err);
-    free(text);
+    size_t n = strlen(head);
+    cr_buf text = {0};
+    if (n >= 2 && head[n - 1] == '}') {
+        cr_buf_add(&text, head, n - 1);
+        cr_buf_adds(&text, n > 2 ? ",\"poses\":[" : "\"poses\":[");
+        cr_buf_add(&text, poses->p, poses->len);
+        cr_buf_adds(&text, "]}");
+    }
+    free(head); /* jansson's allocator is the default malloc */
+    cr_status st = text.st;
+    if (st == CR_OK && text.p == NULL)
+        st = cr_err_set(err, CR_ERR_INTERNAL, "serialising %s: not an object", key);
+    else if (st != CR_OK)
+        cr_err_set(err, st, "out of memory serialising %s", key);
+    else
+        st = blob_put(blob, key, text.p, text.len, "application/json", err);
+    cr_buf_release(&text);
     return st;
 }
 
@@ -87,17 +108,18 @@ typedef struct chunk_run {
     cr_reader *r;
     blob_reader_stats bstats; /* the reader updates it while it lives */
     video_sampler *s;
-    json_t *doc, *poses;
+    json_t *doc;
+    cr_buf poses;         /* the poses' entries as text, comma-separated (put_artifact) */
     int frame_w, frame_h; /* the sampled frames' size (analysis needs pixels) */
 } chunk_run;
 
 static void chunk_close(chunk_run *c)
 {
-    json_decref(c->poses);
+    cr_buf_release(&c->poses);
     json_decref(c->doc);
     video_sampler_close(c->s);
     cr_reader_close(c->r);
-    c->poses = c->doc = NULL;
+    c->doc = NULL;
     c->s = NULL;
     c->r = NULL;
 }
@@ -153,8 +175,7 @@ static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
         goto fail;
 
     c->doc = json_object();
-    c->poses = json_array();
-    if (c->doc == NULL || c->poses == NULL) {
+    if (c->doc == NULL) {
         st = cr_err_set(err, CR_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -192,7 +213,9 @@ static cr_status chunk_record(chunk_run *c, const video_frame *f, const pose_res
                               pipeline_progress_fn progress, void *progress_ctx, cr_err *err)
 {
     pose_frame_meta meta = {f->k, f->t, c->out->frames};
-    cr_status st = pose_json_append(c->poses, res, &meta, err);
+    if (c->out->frames > 0 && cr_buf_add(&c->poses, ",", 1) != CR_OK)
+        return cr_err_set(err, CR_ERR_NOMEM, "pose json: out of memory");
+    cr_status st = pose_json_text_append(&c->poses, res, &meta, err);
     if (st != CR_OK)
         return st;
     c->out->frames++;
@@ -232,8 +255,7 @@ static cr_status chunk_finish(blob_store *blob, pose_tracker *tracker, chunk_run
     json_object_set_new(doc, "frames_detected", json_integer(out->frames_detected));
     json_object_set_new(doc, "runtime_ms", json_integer(out->runtime_ms));
     json_object_set_new(doc, "video_bytes_read", json_integer((json_int_t)out->bytes_read));
-    json_object_set(doc, "poses", c->poses);
-    return put_json(blob, out->artifact_key, doc, err);
+    return put_artifact(blob, out->artifact_key, doc, &c->poses, err);
 }
 
 /* A chunk's error as the caller sees it: a changed video says so first (it can be met

@@ -3,6 +3,8 @@
  */
 #include "pose/pose_json.h"
 
+#include "core/buf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +56,115 @@ cr_status pose_json_append(json_t *poses, const pose_result *r, const pose_frame
     json_t *p = pose_json_pose(r, m);
     if (p == NULL || json_array_append_new(poses, p) != 0)
         return cr_err_set(err, CR_ERR_NOMEM, "pose json: out of memory");
+    return CR_OK;
+}
+
+/* ---- the same entry as text ----------------------------------------------------
+ *
+ * A chunk writes ~300 poses of ~400 numbers each.  Through jansson that is a node
+ * per number, a dump that walks them and a free of each; here each number is
+ * formatted once (a landmark's text serves both "landmarks" and "keypoints") and the
+ * text is appended.  The bytes must be jansson's (the merge's fast path copies them
+ * and checks they are, pipeline/merge.c), so the formatting below is jansson 2.14's
+ * dump of a real, an integer and a key; test_blazepose_unit holds the two writers to
+ * the same bytes on random poses. */
+
+/* A real as jansson writes it at JSON_REAL_PRECISION(POSE_JSON_REAL_DIGITS) (its
+ * jsonp_dtostr): "%.7g"; ".0" added when the text has neither '.' nor 'e' (so it
+ * reads back as a real); the exponent without '+' or leading zeros.  `v` is finite.
+ * Returns the length written to `out` (NUL-terminated). */
+static size_t real_text(double v, char out[32])
+{
+    int n = snprintf(out, 32, "%.*g", POSE_JSON_REAL_DIGITS, v);
+    if (n <= 0 || n >= 29) { /* cannot happen for a finite double at 7 digits */
+        memcpy(out, "0.0", 4);
+        return 3;
+    }
+    size_t len = (size_t)n;
+    char *e = strchr(out, 'e');
+    if (e == NULL) {
+        if (strchr(out, '.') == NULL) {
+            memcpy(out + len, ".0", 3);
+            len += 2;
+        }
+        return len;
+    }
+    char *start = e + 1, *end = e + 2; /* start: the sign */
+    if (*start == '-')
+        start++;
+    while (*end == '0')
+        end++;
+    if (end != start) {
+        memmove(start, end, len - (size_t)(end - out) + 1); /* with the NUL */
+        len -= (size_t)(end - start);
+    }
+    return len;
+}
+
+/* `{"x":..,"y":..,"z":..,"visibility":..}` of p, as point() dumps. */
+static void point_text(cr_buf *b, const pose_landmark *p)
+{
+    const float v[4] = {p->x, p->y, p->z, p->visibility};
+    static const char *const key[4] = {"{\"x\":", ",\"y\":", ",\"z\":", ",\"visibility\":"};
+    char t[32];
+    for (int i = 0; i < 4; i++) {
+        cr_buf_adds(b, key[i]);
+        size_t n = real_text(isfinite(v[i]) ? (double)v[i] : 0.0, t);
+        cr_buf_add(b, t, n);
+    }
+    cr_buf_add(b, "}", 1);
+}
+
+cr_status pose_json_text_append(cr_buf *b, const pose_result *r, const pose_frame_meta *m,
+                                cr_err *err)
+{
+    if (!isfinite(m->t)) /* json_real refuses it, and so pose_json_pose */
+        return cr_err_set(err, CR_ERR_INVALID, "pose json: time %g is not finite", m->t);
+    const size_t len0 = b->len;
+    char t[32];
+    cr_buf_addf(b, "{\"frame_num\":%lld,\"timestamp\":", (long long)m->frame_num);
+    size_t tn = real_text(m->t, t);
+    cr_buf_add(b, t, tn);
+    cr_buf_adds(b, ",\"t\":");
+    cr_buf_add(b, t, tn);
+    cr_buf_addf(b, ",\"timestamp_ms\":%lld,\"frame_index\":%lld,\"detected\":%s,\"score\":",
+                (long long)floor(m->t * 1000.0 + 0.5), (long long)m->frame_index,
+                r->detected ? "true" : "false");
+    cr_buf_add(b, t, real_text(isfinite(r->score) ? (double)r->score : 0.0, t));
+    if (!r->detected) {
+        cr_buf_adds(b, ",\"landmarks\":[],\"keypoints\":{},\"world_landmarks\":[]}");
+    } else {
+        /* the landmarks' text, then the same bytes under the keypoints' names */
+        cr_buf_adds(b, ",\"landmarks\":[");
+        size_t at[POSE_LM_BODY + 1];
+        for (int i = 0; i < POSE_LM_BODY; i++) {
+            if (i > 0)
+                cr_buf_add(b, ",", 1);
+            at[i] = b->len;
+            point_text(b, &r->landmarks[i]);
+        }
+        at[POSE_LM_BODY] = b->len;
+        cr_buf_adds(b, "],\"keypoints\":{");
+        for (int i = 0; i < POSE_LM_BODY && b->st == CR_OK; i++) {
+            cr_buf_adds(b, i > 0 ? ",\"" : "\"");
+            cr_buf_adds(b, pose_landmark_names[i]);
+            cr_buf_add(b, "\":", 2);
+            size_t n = at[i + 1] - at[i] - (i + 1 < POSE_LM_BODY); /* less the comma */
+            if (cr_buf_reserve(b, n) == CR_OK) /* b->p may move: copy after reserving */
+                cr_buf_add(b, b->p + at[i], n);
+        }
+        cr_buf_adds(b, "},\"world_landmarks\":[");
+        for (int i = 0; i < POSE_LM_BODY; i++) {
+            if (i > 0)
+                cr_buf_add(b, ",", 1);
+            point_text(b, &r->world[i]);
+        }
+        cr_buf_adds(b, "]}");
+    }
+    if (b->st != CR_OK) {
+        cr_buf_truncate(b, len0); /* no half entry (the failure stays recorded) */
+        return cr_err_set(err, b->st, "pose json: out of memory");
+    }
     return CR_OK;
 }
 

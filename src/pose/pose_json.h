@@ -19,6 +19,7 @@
 #ifndef CR_POSE_JSON_H
 #define CR_POSE_JSON_H
 
+#include "core/buf.h"
 #include "core/status.h"
 #include "pose/pose_tracker.h"
 
@@ -37,6 +38,17 @@ json_t *pose_json_pose(const pose_result *r, const pose_frame_meta *m);
 /* Appends pose_json_pose(r, m) to the array `poses`.  CR_ERR_NOMEM on failure. */
 cr_status pose_json_append(json_t *poses, const pose_result *r, const pose_frame_meta *m,
                            cr_err *err);
+
+/* The significant digits of every real in chunk JSON (JSON_REAL_PRECISION). */
+#define POSE_JSON_REAL_DIGITS 7
+
+/* Appends pose_json_pose(r, m) to `b` as text, byte for byte what json_dumps writes
+ * for it with JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) (the chunk
+ * artifacts' flags), without building the tree.  CR_ERR_NOMEM when `b` cannot grow
+ * (or an earlier call on `b` failed), CR_ERR_INVALID when m->t is not finite (which
+ * pose_json_pose cannot represent either); on failure `b` holds what it held. */
+cr_status pose_json_text_append(cr_buf *b, const pose_result *r, const pose_frame_meta *m,
+                                cr_err *err);
 
 /* Writes `doc` to `path` (indented, newline at the end).  CR_ERR_IO on failure. */
 cr_status pose_json_write_file(const json_t *doc, const char *path, cr_err *err);

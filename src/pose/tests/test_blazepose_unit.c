@@ -395,6 +395,103 @@ static void test_json(void)
     json_decref(p);
 }
 
+/* A float spanning what a pose holds and what formatting has to get right: every
+ * decimal exponent from 1e-12 to 1e12, both signs, zeros, halves, whole numbers
+ * (jansson adds ".0"), floats whose 7-digit rounding carries (9.9999999), and the
+ * non-finite values written as 0. */
+static float json_value(unsigned *x)
+{
+    unsigned k = lcg_next(x) % 16;
+    double mant = (lcg_next(x) * 512.0 + lcg_next(x)) / (512.0 * 512.0) * 10.0;
+    double v = mant * pow(10.0, (int)(lcg_next(x) % 25) - 12);
+    if (lcg_next(x) % 2)
+        v = -v;
+    switch (k) {
+    case 0:
+        return 0.0f;
+    case 1:
+        return -0.0f;
+    case 2:
+        return (float)(lcg_next(x) % 2000) - 1000.0f;
+    case 3:
+        return (float)(lcg_next(x) % 64) / 4.0f;
+    case 4:
+        return 9.9999999f;
+    case 5:
+        return lcg_next(x) % 2 ? NAN : -INFINITY;
+    case 6:
+        return 1e-7f * (float)(lcg_next(x) % 100);
+    default:
+        return (float)v;
+    }
+}
+
+/* pose_json_text_append against jansson's dump of pose_json_pose, byte for byte, on
+ * random poses (the merge's fast path copies these bytes: pipeline/merge.c). */
+static void test_json_text(void)
+{
+    const size_t flags =
+        JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(POSE_JSON_REAL_DIGITS);
+    unsigned x = 12345;
+    cr_buf all = {0};
+    cr_buf want_all = {0};
+    int same = 0, total = 0;
+    for (int n = 0; n < 400; n++) {
+        pose_result r;
+        memset(&r, 0, sizeof r);
+        r.detected = n % 7 != 3;
+        r.score = json_value(&x);
+        for (int i = 0; i < POSE_LM_BODY; i++) {
+            float *l = &r.landmarks[i].x, *w = &r.world[i].x;
+            for (int j = 0; j < 5; j++) {
+                l[j] = json_value(&x);
+                w[j] = json_value(&x);
+            }
+        }
+        int64_t k = n < 200 ? n : (int64_t)lcg_next(&x) * 100003;
+        /* times up to 1e6 s (timestamp_ms must fit an integer) */
+        pose_frame_meta m = {k, n % 5 == 0 ? k / 10.0 : fmod((double)json_value(&x) * 1e3, 1e6), n};
+        if (!isfinite(m.t))
+            m.t = 1e-9 * n;
+        json_t *p = pose_json_pose(&r, &m);
+        char *want = p != NULL ? json_dumps(p, flags) : NULL;
+        json_decref(p);
+        CHECK(want != NULL);
+        if (want == NULL)
+            continue;
+        cr_buf got = {0};
+        cr_err err = {0};
+        CHECK_MSG(pose_json_text_append(&got, &r, &m, &err) == CR_OK, "%s", cr_err_msg(&err));
+        total++;
+        if (got.p != NULL && strcmp(got.p, want) == 0)
+            same++;
+        else if (total - same <= 3)
+            CHECK_MSG(0, "pose %d:\n  got  %.300s\n  want %.300s", n, got.p ? got.p : "", want);
+        /* appended after other text, entries stay whole */
+        cr_buf_adds(&want_all, n > 0 ? "," : "");
+        cr_buf_adds(&want_all, want);
+        if (n > 0)
+            cr_buf_add(&all, ",", 1);
+        CHECK(pose_json_text_append(&all, &r, &m, &err) == CR_OK);
+        cr_buf_release(&got);
+        free(want);
+    }
+    CHECK_INT_EQ(same, total);
+    CHECK(total == 400 && all.p != NULL && want_all.p != NULL && strcmp(all.p, want_all.p) == 0);
+
+    /* a time that is not finite: an error, and the buffer as it was */
+    pose_result r;
+    memset(&r, 0, sizeof r);
+    pose_frame_meta m = {1, NAN, 0};
+    size_t len = all.len;
+    cr_err err = {0};
+    CHECK_INT_EQ(pose_json_text_append(&all, &r, &m, &err), CR_ERR_INVALID);
+    CHECK(strstr(cr_err_msg(&err), "not finite") != NULL);
+    CHECK(all.len == len && all.st == CR_OK);
+    cr_buf_release(&all);
+    cr_buf_release(&want_all);
+}
+
 /* The plain crop, pixel by pixel with every position in double: pose_crop as it was
  * before its row runs and kernels (crop.c), kept as the reference they are held to. */
 static void crop_reference(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
@@ -669,5 +766,6 @@ int main(void)
     test_landmarks();
     test_one_euro();
     test_json();
+    test_json_text();
     return check_exit();
 }
