@@ -36,8 +36,7 @@ static double now_sec(void)
 static cr_status put_artifact(blob_store *blob, const char *key, const json_t *doc,
                               const cr_buf *poses, cr_err *err)
 {
-    char *head = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                     JSON_REAL_PRECISION(POSE_JSON_REAL_DIGITS));
+    char *head = json_dumps(doc, POSE_JSON_DUMP_FLAGS);
     if (head == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory serialising %s", key);
     size_t n = strlen(head);

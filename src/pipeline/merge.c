@@ -47,6 +47,7 @@
 #include "pipeline/pipeline_int.h"
 
 #include "core/mem.h"
+#include "pose/pose_json.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -55,7 +56,7 @@
 #include <string.h>
 
 /* The flags of every dump of a pose (chunk.c's put_json writes artifacts with them). */
-#define POSE_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
+#define POSE_DUMP_FLAGS POSE_JSON_DUMP_FLAGS
 
 cr_status pipeline_merge_init(pipeline_merge *m, double rate, int reference, cr_err *err)
 {

@@ -42,6 +42,10 @@ cr_status pose_json_append(json_t *poses, const pose_result *r, const pose_frame
 /* The significant digits of every real in chunk JSON (JSON_REAL_PRECISION). */
 #define POSE_JSON_REAL_DIGITS 7
 
+/* The json_dumps flags of a chunk artifact and of every pose the merge writes. */
+#define POSE_JSON_DUMP_FLAGS                                                                       \
+    (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(POSE_JSON_REAL_DIGITS))
+
 /* Appends pose_json_pose(r, m) to `b` as text, byte for byte what json_dumps writes
  * for it with JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7) (the chunk
  * artifacts' flags), without building the tree.  CR_ERR_NOMEM when `b` cannot grow
