@@ -10,6 +10,68 @@
 
 #include <string.h>
 
+#ifdef CREASE_KERNEL_EXTENTS
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Stops the process where [p, p + bytes) is not all addressable (cpu_kernels.h). */
+static void check_region(const char *kernel, const char *what, const void *p, size_t bytes)
+{
+    if (bytes == 0)
+        return;
+    void *bad = __asan_region_is_poisoned((void *)(uintptr_t)p, bytes);
+    if (bad == NULL)
+        return;
+    fprintf(stderr,
+            "cpu kernel %s: %s [%p, +%zu bytes) is not addressable at %p (+%zu): the call's "
+            "footprint exceeds its buffer\n",
+            kernel, what, p, bytes, bad, (size_t)((const char *)bad - (const char *)p));
+    __asan_describe_address(bad);
+    __sanitizer_print_stack_trace();
+    abort();
+}
+
+void cpu_gemm_check_extents(const cpu_gemm_args *a, size_t w_words)
+{
+    size_t n_pad = (size_t)(a->n + CPU_PANEL - 1) / CPU_PANEL * CPU_PANEL;
+    int nseg = a->kseg > 0 ? a->k / a->kseg : 1;
+    size_t seg = (size_t)(a->kseg > 0 ? a->kseg : a->k) * sizeof(float);
+    check_region("gemm", "weights", a->w, w_words * 4);
+    if (!a->accumulate)
+        check_region("gemm", "bias", a->bias, n_pad * sizeof(float));
+    for (int m = 0; m < a->m; m++) {
+        for (int s = 0; s < nseg; s++)
+            check_region("gemm", "input row", a->x + (size_t)m * a->ldx + (size_t)s * a->ldseg,
+                         seg);
+        check_region("gemm", "output row", a->y + (size_t)m * a->ldy, (size_t)a->n * sizeof(float));
+    }
+}
+
+void cpu_dw_check_extents(const cpu_dw_args *a)
+{
+    /* full 16-float loads in the last channel block read up to 16 - c % 16 floats past a
+     * row's last pixel (cpu_kernels_avx512.c) */
+    size_t over = a->c % CPU_PANEL ? (size_t)(CPU_PANEL - a->c % CPU_PANEL) : 0;
+    check_region("dwconv", "weights", a->wt, (size_t)a->kh * a->kw * a->cpad * sizeof(float));
+    check_region("dwconv", "bias", a->bias, (size_t)a->cpad * sizeof(float));
+    for (int i = 0; i < a->h; i++)
+        check_region("dwconv", "input row", cpu_dw_row(a, i),
+                     ((size_t)a->w * a->c + over) * sizeof(float));
+    check_region("dwconv", "output", a->y,
+                 (size_t)(a->oy1 - a->oy0) * a->ow * a->c * sizeof(float));
+}
+
+void cpu_add_check_extents(const float *y, const float *a, const float *b, size_t n)
+{
+    check_region("add", "first input", a, n * sizeof(float));
+    check_region("add", "second input", b, n * sizeof(float));
+    check_region("add", "output", y, n * sizeof(float));
+}
+#endif
+
 static float clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : v > hi ? hi : v;

@@ -140,4 +140,17 @@ size_t cpu_amx_work_size(int k);
 /* A bias (n floats, or NULL for zeros) padded with zeros to ceil(n/16)*16 floats. */
 void cpu_pack_bias(const float *bias, int n, float *out);
 
+#ifdef CREASE_KERNEL_EXTENTS
+/* The sanitizer build's check of one kernel call (CREASE_SANITIZE, cpu_kernels.c): every
+ * byte the call may read or write under its contract above is addressable, or the process
+ * stops with AddressSanitizer's description of the first byte that is not.  The AVX-512
+ * kernels are compiled without AddressSanitizer (their 64-byte loads each went through
+ * its slow path: the model ran 25x slower, most of the sanitizer test run) and check
+ * their whole footprint this way at entry instead; the portable kernels keep the
+ * per-access checks.  w_words: the packed weights' size (the kernels' packed_size). */
+void cpu_gemm_check_extents(const cpu_gemm_args *a, size_t w_words);
+void cpu_dw_check_extents(const cpu_dw_args *a);
+void cpu_add_check_extents(const float *y, const float *a, const float *b, size_t n);
+#endif
+
 #endif

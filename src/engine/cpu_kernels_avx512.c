@@ -133,6 +133,9 @@ static ALWAYS_INLINE void kernel_16(int MR, int K, const float *x, size_t ldx, i
 
 static void gemm_avx512(const cpu_gemm_args *a)
 {
+#ifdef CREASE_KERNEL_EXTENTS
+    cpu_gemm_check_extents(a, cpu_packed_size(a->n, a->k));
+#endif
     const int K = a->k, panels = (a->n + CPU_PANEL - 1) / CPU_PANEL;
     const int nseg = a->kseg > 0 ? K / a->kseg : 1;
     const size_t ldseg = a->ldseg;
@@ -300,6 +303,9 @@ static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
 
 static void dwconv_avx512(const cpu_dw_args *a)
 {
+#ifdef CREASE_KERNEL_EXTENTS
+    cpu_dw_check_extents(a);
+#endif
     if (a->kh == 3 && a->kw == 3 && a->sw == 1)
         dw_fixed(a, 3, 3, 1);
     else if (a->kh == 3 && a->kw == 3 && a->sw == 2)
@@ -318,6 +324,9 @@ static void dwconv_avx512(const cpu_dw_args *a)
 
 static void add_avx512(float *y, const float *a, const float *b, size_t n, float lo, float hi)
 {
+#ifdef CREASE_KERNEL_EXTENTS
+    cpu_add_check_extents(y, a, b, n);
+#endif
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     size_t i = 0;
     for (; i + CPU_PANEL <= n; i += CPU_PANEL)
