@@ -135,6 +135,23 @@ fail:
     return st;
 }
 
+/* The model at `path` as a graph (the engine_create_batch steps before the backend). */
+static cr_status load_graph(const char *path, engine_graph **g, cr_err *err)
+{
+    *g = NULL;
+    if (path == NULL)
+        return cr_err_set(err, CR_ERR_INVALID, "pose engine: no model path");
+    engine_tflite_model *m;
+    cr_status st = engine_tflite_model_load(path, &m, err);
+    if (st)
+        return st;
+    st = engine_graph_from_tflite(m, g, err);
+    engine_tflite_model_free(m);
+    if (st)
+        cr_err_set(err, st, "pose engine: %s", path);
+    return st;
+}
+
 cr_status engine_create(const char *name, const char *model_path, const char *const *outputs,
                         int n_outputs, int threads, engine **out, cr_err *err)
 {
@@ -145,20 +162,84 @@ cr_status engine_create_batch(const char *name, const char *model_path, const ch
                               int n_outputs, int threads, int batch, engine **out, cr_err *err)
 {
     *out = NULL;
-    if (model_path == NULL)
-        return cr_err_set(err, CR_ERR_INVALID, "pose engine: no model path");
-    engine_tflite_model *m;
     engine_graph *g;
-    cr_status st = engine_tflite_model_load(model_path, &m, err);
+    cr_status st = load_graph(model_path, &g, err);
     if (st)
         return st;
-    st = engine_graph_from_tflite(m, &g, err);
-    engine_tflite_model_free(m);
-    if (st) {
-        cr_err_set(err, st, "pose engine: %s", model_path);
-        return st;
-    }
     return engine_create_graph_batch(name, g, outputs, n_outputs, threads, batch, out, err);
+}
+
+cr_status engine_pointwise_load(const char *model_path, const char *output, engine_pointwise *out,
+                                cr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    engine_graph *g;
+    cr_status st = load_graph(model_path, &g, err);
+    if (st)
+        return st;
+    int ti = engine_graph_find(g, output);
+    const engine_graph_node *n = NULL;
+    if (ti < 0) {
+        st = cr_err_set(err, CR_ERR_INVALID, "pose engine: %s: no tensor %s", model_path, output);
+        goto done;
+    }
+    if (g->tensors[ti].producer >= 0)
+        n = &g->nodes[g->tensors[ti].producer];
+    const engine_graph_tensor *x = n ? &g->tensors[n->in[0]] : NULL;
+    const engine_graph_tensor *f = n ? &g->tensors[n->in[1]] : NULL;
+    if (n == NULL || n->op != ENGINE_GRAPH_CONV2D || n->kh != 1 || n->kw != 1 || n->stride_h != 1 ||
+        n->stride_w != 1 || n->pad_top || n->pad_bottom || n->pad_left || n->pad_right ||
+        x->rank != 4 || x->data != NULL || f->data == NULL) {
+        st = cr_err_set(err, CR_ERR_UNSUPPORTED,
+                        "pose engine: %s: %s is not made by a 1x1 convolution", model_path, output);
+        goto done;
+    }
+    /* graph.c checked the operands: filter [O,1,1,I] with I = x's channels, bias [O] */
+    out->c_out = f->dims[0];
+    out->c_in = f->dims[3];
+    out->input = cr_strdup(x->name);
+    out->weights = cr_malloc((size_t)out->c_out * out->c_in * sizeof(float));
+    out->bias = cr_calloc((size_t)out->c_out, sizeof(float));
+    if (out->input == NULL || out->weights == NULL || out->bias == NULL) {
+        st = cr_err_set(err, CR_ERR_NOMEM, "pose engine: out of memory");
+        goto done;
+    }
+    memcpy(out->weights, f->data, (size_t)out->c_out * out->c_in * sizeof(float));
+    if (n->in[2] >= 0)
+        memcpy(out->bias, g->tensors[n->in[2]].data, (size_t)out->c_out * sizeof(float));
+    out->lo = n->act_min;
+    out->hi = n->act_max;
+done:
+    engine_graph_free(g);
+    if (st)
+        engine_pointwise_free(out);
+    return st;
+}
+
+float engine_pointwise_at(const engine_pointwise *p, const float *x, int o)
+{
+    /* eight partial sums: a 48-long dot product as one chain of dependent adds took as
+     * long as the engine's whole layer did for the 39 windows */
+    const float *w = p->weights + (size_t)o * p->c_in;
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= p->c_in; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += x[i + j] * w[i + j];
+    for (; i < p->c_in; i++)
+        s[0] += x[i] * w[i];
+    float y = p->bias[o] + (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+    return y < p->lo ? p->lo : y > p->hi ? p->hi : y;
+}
+
+void engine_pointwise_free(engine_pointwise *p)
+{
+    if (p == NULL)
+        return;
+    cr_free(p->input);
+    cr_free(p->weights);
+    cr_free(p->bias);
+    memset(p, 0, sizeof *p);
 }
 
 int engine_batch(const engine *e)

@@ -120,6 +120,33 @@ const char *engine_name(const engine *e);
 /* Frees everything.  NULL is a no-op. */
 void engine_destroy(engine *e);
 
+/* A 1x1 convolution of a model, for a caller that needs few of its outputs and computes
+ * those itself: the landmark model's heatmap logits (Identity_3, 64x64x39) are read in 39
+ * windows of 7x7 only, 1/40 of them, so the tracker asks the engine for this layer's
+ * input in Identity_3's place (pruning then drops the layer) and evaluates the windows.
+ * y[o] = clamp(bias[o] + sum_i x[i] * weights[o][i], lo, hi) for a pixel's x[c_in]. */
+typedef struct engine_pointwise {
+    char *input; /* the convolution's input tensor: a name engine_create takes as an output */
+    int c_in, c_out;
+    float *weights; /* [c_out][c_in] */
+    float *bias;    /* [c_out], zeros when the model has none */
+    float lo, hi;   /* the fused activation (-INFINITY, INFINITY: none) */
+} engine_pointwise;
+
+/* The 1x1, stride-1, unpadded convolution that produces tensor `output` of the model at
+ * `model_path`, into *out (owned; engine_pointwise_free).  CR_ERR_UNSUPPORTED when
+ * `output` is produced otherwise, CR_ERR_INVALID when the model has no such tensor, and
+ * the errors of engine_create for the file.  On failure *out is zeroed. */
+cr_status engine_pointwise_load(const char *model_path, const char *output, engine_pointwise *out,
+                                cr_err *err);
+
+/* Output channel o of one pixel whose input is x[c_in] (c_in partial sums, then their
+ * total: not bit for bit what an engine's kernel gives, within float rounding of it). */
+float engine_pointwise_at(const engine_pointwise *p, const float *x, int o);
+
+/* Frees what engine_pointwise_load allocated and zeroes *p.  Zeroed or NULL: no-op. */
+void engine_pointwise_free(engine_pointwise *p);
+
 /* Names of the engines compiled into this binary, NULL-terminated. */
 const char *const *engine_available(void);
 

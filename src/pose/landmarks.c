@@ -4,6 +4,8 @@
  */
 #include "pose/blazepose.h"
 
+#include "engine/engine.h"
+
 #include <math.h>
 
 const char *const pose_landmark_names[POSE_LM_BODY] = {
@@ -44,11 +46,27 @@ void pose_landmarks_decode(const float *raw, int n, pose_landmark *out)
     }
 }
 
-void pose_landmarks_refine(pose_landmark *lm, int n, const float *heatmap, int hm_h, int hm_w,
-                           int hm_c, int kernel, float min_conf)
+/* Where the logits come from: the whole heatmap [h][w][c], or the features [h][w][c_in]
+ * of its 1x1 convolution (head != NULL). */
+typedef struct heatmap_src {
+    const float *v;
+    int hm_w, hm_c;
+    const engine_pointwise *head;
+} heatmap_src;
+
+static float logit_at(const heatmap_src *src, int r, int c, int i)
+{
+    size_t px = (size_t)r * src->hm_w + c;
+    if (src->head == NULL)
+        return src->v[px * src->hm_c + i];
+    return engine_pointwise_at(src->head, src->v + px * src->head->c_in, i);
+}
+
+static void refine(pose_landmark *lm, int n, const heatmap_src *src, int hm_h, int hm_w, int kernel,
+                   float min_conf)
 {
     int offset = (kernel - 1) / 2;
-    for (int i = 0; i < n && i < hm_c; i++) {
+    for (int i = 0; i < n && i < src->hm_c; i++) {
         float fx = lm[i].x * (float)hm_w, fy = lm[i].y * (float)hm_h;
         if (!(fx > -1.0f && fx < (float)hm_w && fy > -1.0f && fy < (float)hm_h))
             continue;                     /* outside the heatmap: keep as is */
@@ -63,7 +81,7 @@ void pose_landmarks_refine(pose_landmark *lm, int n, const float *heatmap, int h
         float sum = 0.0f, wc = 0.0f, wr = 0.0f, maxc = 0.0f;
         for (int r = r0; r < r1; r++) {
             for (int c = c0; c < c1; c++) {
-                float conf = sigmoidf(heatmap[((size_t)r * hm_w + c) * hm_c + i]);
+                float conf = sigmoidf(logit_at(src, r, c, i));
                 sum += conf;
                 if (conf > maxc)
                     maxc = conf;
@@ -76,6 +94,21 @@ void pose_landmarks_refine(pose_landmark *lm, int n, const float *heatmap, int h
             lm[i].y = wr / (float)hm_h / sum;
         }
     }
+}
+
+void pose_landmarks_refine(pose_landmark *lm, int n, const float *heatmap, int hm_h, int hm_w,
+                           int hm_c, int kernel, float min_conf)
+{
+    heatmap_src src = {heatmap, hm_w, hm_c, NULL};
+    refine(lm, n, &src, hm_h, hm_w, kernel, min_conf);
+}
+
+void pose_landmarks_refine_from_features(pose_landmark *lm, int n, const float *features, int hm_h,
+                                         int hm_w, const engine_pointwise *head, int kernel,
+                                         float min_conf)
+{
+    heatmap_src src = {features, hm_w, head->c_out, head};
+    refine(lm, n, &src, hm_h, hm_w, kernel, min_conf);
 }
 
 void pose_landmarks_project(pose_landmark *lm, int n, const pose_rect *roi)

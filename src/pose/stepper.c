@@ -108,7 +108,7 @@ cr_status pose_stepper_step(pose_stepper *s, const pose_step_frame *frames, pose
         if (slot_of[i] < 0)
             continue;
         pose_lm_outputs o;
-        cr_status si = st != CR_OK ? st : pose_lm_outputs_of(lm, slot_of[i], &o, &run_err);
+        cr_status si = st != CR_OK ? st : pose_lm_outputs_of(s->t[i], lm, slot_of[i], &o, &run_err);
         if (si != CR_OK) {
             pose_track_abort(s->t[i], &out[i]);
             status[i] = si;

@@ -70,6 +70,11 @@ struct pose_tracker {
     char det_path[4096];
     char lm_path[4096];
     int threads;
+    /* The landmark model's outputs (an owner's): the heatmap's features in place of the
+     * heatmap where its last layer is a 1x1 convolution, hm_head (HEATMAP below). */
+    const char *lm_out[4];
+    engine_pointwise hm_head;
+    int hm_lazy;
 
     /* Tiled detection: on or off, the batched detector (an owner's only: loaded the
      * first time a tracker sharing it turns tiles on), the candidates of all windows. */
@@ -111,6 +116,31 @@ struct pose_tracker {
 static const char *const det_outputs[] = {"Identity", "Identity_1"};
 /* Everything but the segmentation head (Identity_2). */
 static const char *const lm_outputs[] = {"Identity", "Identity_1", "Identity_3", "Identity_4"};
+
+/* HEATMAP.  The heatmap (Identity_3, 64x64x39 logits) is read only in a 7x7 window
+ * around each of its 39 landmarks (pose_landmarks_refine), 1/40 of it, and its last
+ * layer is a 1x1 convolution of 48 features a pixel, 0.11 ms of the full model's 4.1
+ * (one thread, AVX-512).  So the engines are asked for that layer's input instead, the
+ * layer is pruned away, and the windows' logits are computed here from the features
+ * (pose_landmarks_refine_from_features, ~2k dot products of 48).  A model whose heatmap
+ * is made otherwise gets the heatmap itself. */
+static cr_status heatmap_head_load(pose_tracker *t, cr_err *err)
+{
+    memcpy(t->lm_out, lm_outputs, sizeof t->lm_out);
+    cr_err e = {0};
+    cr_status st = engine_pointwise_load(t->lm_path, "Identity_3", &t->hm_head, &e);
+    if (st == CR_ERR_UNSUPPORTED)
+        return CR_OK;
+    if (st != CR_OK)
+        return cr_err_set(err, st, "%s", cr_err_msg(&e));
+    if (t->hm_head.c_out != POSE_LM_ALL) {
+        engine_pointwise_free(&t->hm_head);
+        return CR_OK; /* engine_create's shape checks speak for it */
+    }
+    t->lm_out[2] = t->hm_head.input;
+    t->hm_lazy = 1;
+    return CR_OK;
+}
 
 static void filters_reset(pose_tracker *t)
 {
@@ -192,10 +222,14 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
         st = cr_err_set(err, CR_ERR_INTERNAL, "pose anchors: wrong count");
         goto fail;
     }
+    snprintf(t->lm_path, sizeof t->lm_path, "%s", lm_path);
+    st = heatmap_head_load(t, err);
+    if (st != CR_OK)
+        goto fail;
     st = engine_create(eng_name, det_path, det_outputs, 2, threads, &t->det, err);
     if (st != CR_OK)
         goto fail;
-    st = engine_create(eng_name, lm_path, lm_outputs, 4, threads, &t->lm, err);
+    st = engine_create(eng_name, lm_path, t->lm_out, 4, threads, &t->lm, err);
     if (st != CR_OK)
         goto fail;
     st = check_shape(t->det, "pose_detection.tflite", 4,
@@ -207,7 +241,6 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
         goto fail;
     snprintf(t->eng, sizeof t->eng, "%s", eng_name);
     snprintf(t->det_path, sizeof t->det_path, "%s", det_path);
-    snprintf(t->lm_path, sizeof t->lm_path, "%s", lm_path);
     t->threads = threads;
     pose_tracker_reset(t);
     *out = t;
@@ -264,7 +297,7 @@ engine *pose_tracker_lm(pose_tracker *t)
 cr_status pose_tracker_lm_batch(pose_tracker *t, int batch, engine **out, cr_err *err)
 {
     const pose_tracker *owner = owner_of(t);
-    return engine_create_batch(owner->eng, owner->lm_path, lm_outputs, 4, owner->threads, batch,
+    return engine_create_batch(owner->eng, owner->lm_path, owner->lm_out, 4, owner->threads, batch,
                                out, err);
 }
 
@@ -288,6 +321,7 @@ void pose_tracker_destroy(pose_tracker *t)
         engine_destroy(t->det);
         engine_destroy(t->lm);
         engine_destroy(t->det_tiles);
+        engine_pointwise_free(&t->hm_head);
     }
     for (int i = 0; i < PYR_LEVELS; i++)
         cr_free(t->lvl_buf[i]);
@@ -782,20 +816,23 @@ cr_status pose_track_begin(pose_tracker *t, const pose_image *img, const pose_im
     return CR_OK;
 }
 
-cr_status pose_lm_outputs_of(engine *lm, int item, pose_lm_outputs *o, cr_err *err)
+cr_status pose_lm_outputs_of(pose_tracker *t, engine *lm, int item, pose_lm_outputs *o, cr_err *err)
 {
+    const pose_tracker *owner = owner_of(t);
     size_t n = (size_t)engine_batch(lm);
-    const size_t raw_n = POSE_LM_ALL * 5, hm_n = (size_t)POSE_HEATMAP * POSE_HEATMAP * POSE_LM_ALL,
-                 world_n = POSE_LM_ALL * 3;
+    const size_t raw_n = POSE_LM_ALL * 5, world_n = POSE_LM_ALL * 3,
+                 hm_n = (size_t)POSE_HEATMAP * POSE_HEATMAP *
+                        (size_t)(owner->hm_lazy ? owner->hm_head.c_in : POSE_LM_ALL);
     const float *raw = output(lm, "Identity", raw_n * n, err);
     const float *flag = output(lm, "Identity_1", n, err);
-    const float *hm = output(lm, "Identity_3", hm_n * n, err);
+    const float *hm = output(lm, owner->lm_out[2], hm_n * n, err);
     const float *world = output(lm, "Identity_4", world_n * n, err);
     if (raw == NULL || flag == NULL || hm == NULL || world == NULL)
         return err != NULL ? err->code : CR_ERR_INTERNAL;
     o->raw = raw + raw_n * (size_t)item;
     o->flag = flag + item;
     o->heatmap = hm + hm_n * (size_t)item;
+    o->head = owner->hm_lazy ? &owner->hm_head : NULL;
     o->world = world + world_n * (size_t)item;
     return CR_OK;
 }
@@ -821,8 +858,12 @@ void pose_track_end(pose_tracker *t, const pose_lm_outputs *o, int64_t timestamp
 
     pose_landmark lm[POSE_LM_ALL];
     pose_landmarks_decode(o->raw, POSE_LM_ALL, lm);
-    pose_landmarks_refine(lm, POSE_LM_ALL, o->heatmap, POSE_HEATMAP, POSE_HEATMAP, POSE_LM_ALL,
-                          POSE_REFINE_KERNEL, POSE_REFINE_MIN_CONF);
+    if (o->head != NULL)
+        pose_landmarks_refine_from_features(lm, POSE_LM_ALL, o->heatmap, POSE_HEATMAP, POSE_HEATMAP,
+                                            o->head, POSE_REFINE_KERNEL, POSE_REFINE_MIN_CONF);
+    else
+        pose_landmarks_refine(lm, POSE_LM_ALL, o->heatmap, POSE_HEATMAP, POSE_HEATMAP, POSE_LM_ALL,
+                              POSE_REFINE_KERNEL, POSE_REFINE_MIN_CONF);
     pose_landmarks_project(lm, POSE_LM_ALL, &roi);
     pose_landmark wl[POSE_LM_BODY];
     pose_world_decode(o->world, POSE_LM_BODY, &roi, wl);
@@ -858,7 +899,7 @@ cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_i
         return st;
     pose_lm_outputs o;
     if ((st = engine_run(t->lm, err)) != CR_OK ||
-        (st = pose_lm_outputs_of(t->lm, 0, &o, err)) != CR_OK) {
+        (st = pose_lm_outputs_of(t, t->lm, 0, &o, err)) != CR_OK) {
         pose_track_abort(t, out);
         return st;
     }

@@ -6,7 +6,7 @@
  *
  * pose_track_images(t, img, coarse, ts, out) is exactly
  *     pose_track_begin(t, img, coarse, <t's landmark input>, out, &need)
- *     if need: run t's landmark engine, pose_lm_outputs_of(it, 0), pose_track_end
+ *     if need: run t's landmark engine, pose_lm_outputs_of(t, it, 0), pose_track_end
  * so a caller that fills item i of a batched landmark engine's input in begin and
  * hands item i's outputs to end gets the same result, within the engine's tolerance
  * between batch sizes (engine.h BATCHES).
@@ -19,10 +19,11 @@
 
 /* One item's outputs of a landmark model run (engine.h: the landmark outputs). */
 typedef struct pose_lm_outputs {
-    const float *raw;     /* [195] */
-    const float *flag;    /* [1] */
-    const float *heatmap; /* [64][64][39] */
-    const float *world;   /* [117] */
+    const float *raw;             /* [195] */
+    const float *flag;            /* [1] */
+    const float *heatmap;         /* [64][64][39] logits, or with `head` its features */
+    const engine_pointwise *head; /* NULL, or the heatmap's 1x1 layer (tracker.c HEATMAP) */
+    const float *world;           /* [117] */
 } pose_lm_outputs;
 
 /* A tracker with its own state (tracking, filters, subject, tiles on or off, pyramid)
@@ -46,8 +47,10 @@ cr_status pose_tracker_lm_batch(pose_tracker *t, int batch, engine **out, cr_err
 cr_status pose_track_begin(pose_tracker *t, const pose_image *img, const pose_image *coarse,
                            float *lm_input, pose_result *out, int *need_lm, cr_err *err);
 
-/* Item `item`'s outputs of the last run of landmark engine `lm` (checked sizes). */
-cr_status pose_lm_outputs_of(engine *lm, int item, pose_lm_outputs *o, cr_err *err);
+/* Item `item`'s outputs of the last run of landmark engine `lm` (t's, or one from
+ * pose_tracker_lm_batch: it has the outputs t's has), checked sizes. */
+cr_status pose_lm_outputs_of(pose_tracker *t, engine *lm, int item, pose_lm_outputs *o,
+                             cr_err *err);
 
 /* The second part: decodes, smooths and completes *out from the model's outputs. */
 void pose_track_end(pose_tracker *t, const pose_lm_outputs *o, int64_t timestamp_us,

@@ -12,6 +12,8 @@
  *   test_engine_models detector|lite|full|heavy   conformance + sanity
  *   test_engine_models prune                       pruned == unpruned (full, detector)
  *   test_engine_models batch                       a batch of 3 == 3 runs of 1, every engine
+ *   test_engine_models features                    the heatmap layer's input as an output
+ *                                                  (lite): alone, and with the layer kept
  *
  * The crops are made by the CTest fixture engine_media (ffmpeg CLI) into
  * $CREASE_ENGINE_TEST_MEDIA: cold_water_224.rgb and cold_water_256.rgb (RGB24).
@@ -401,10 +403,65 @@ static void batch_test(void)
     batch_limit();
 }
 
+/* The outputs the pose tracker asks for (pose/tracker.c HEATMAP): the input of the
+ * heatmap's last layer in the heatmap's place, so that pruning leaves it a last tensor no
+ * operator reads; and that input next to the heatmap, an inner tensor given out as well.
+ * Every engine against the reference asked for the same. */
+static void features_test(const model_case *mc)
+{
+    engine_pointwise head;
+    cr_err err = {0};
+    CHECK_MSG(engine_pointwise_load(mc->file, "Identity_3", &head, &err) == CR_OK, "%s: %s",
+              mc->name, cr_err_msg(&err));
+    if (head.input == NULL)
+        return;
+    const char *const alone[] = {"Identity", "Identity_1", head.input, "Identity_4"};
+    const char *const both[] = {"Identity_3", head.input};
+    const char *const *sets[] = {alone, both};
+    const int n_sets[] = {4, 2};
+    const char *const *engines = runnable_engines();
+    for (int set = 0; set < 2; set++) {
+        engine *ref = make("ref", mc, sets[set], n_sets[set], 1);
+        if (ref == NULL || !fill_crop(ref, mc->detector)) {
+            CHECK(!"setup");
+            engine_destroy(ref);
+            continue;
+        }
+        run(ref);
+        int nodes_ref = engine_get_graph(ref)->n_nodes;
+        for (int k = 0; engines[k]; k++) {
+            if (strcmp(engines[k], "ref") == 0)
+                continue;
+            engine *e = make(engines[k], mc, sets[set], n_sets[set], 1);
+            if (e == NULL)
+                continue;
+            engine_shape s;
+            float *dst = engine_input(e, &s); /* s is set before count_of reads it */
+            memcpy(dst, engine_input(ref, NULL), count_of(&s) * sizeof(float));
+            run(e);
+            char label[96];
+            snprintf(label, sizeof label, "%s %s %s", mc->name, engines[k],
+                     set ? "features+heatmap" : "features");
+            compare(ref, e, label);
+            CHECK_INT_EQ(engine_get_graph(e)->n_nodes, nodes_ref);
+            engine_destroy(e);
+        }
+        if (set == 0) { /* the heatmap layer is gone */
+            CHECK(engine_output(ref, "Identity_3", NULL) == NULL);
+            engine *with = make("ref", mc, both, 2, 1);
+            CHECK(with != NULL && engine_get_graph(with)->n_nodes > 1);
+            engine_destroy(with);
+        }
+        engine_destroy(ref);
+    }
+    engine_pointwise_free(&head);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_engine_models detector|lite|full|heavy|prune|batch\n");
+        fprintf(stderr,
+                "usage: test_engine_models detector|lite|full|heavy|prune|batch|features\n");
         return 2;
     }
     if (strcmp(argv[1], "prune") == 0) {
@@ -413,6 +470,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "batch") == 0) {
         batch_test();
+        return check_exit();
+    }
+    if (strcmp(argv[1], "features") == 0) {
+        features_test(&cases[1]);
         return check_exit();
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
