@@ -166,6 +166,7 @@ static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
                       fabs(spec->end_sec - (spec->chunk_index + 1) * len) < 1e-6;
     so.keyframe_reach = len / 2;
     so.skip_deblock = spec->skip_deblock;
+    so.frame_pool = spec->frame_pool;
     /* The model crops small regions from the full-resolution picture and large ones
      * (and the whole-frame letterbox) from the scaled RGB24 one (pose_track_images). */
     so.source = 1;

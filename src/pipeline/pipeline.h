@@ -78,6 +78,9 @@ typedef struct pipeline_chunk_spec {
      * end_sec, and its poses carry their own times. */
     int total_chunks;
     int chunk_seconds;
+    /* Borrowed, or NULL: the picture buffers the chunk's decoder takes (video.h FRAME
+     * POOL); a worker keeps one for all its chunks.  The frames are the same. */
+    video_frame_pool *frame_pool;
 } pipeline_chunk_spec;
 
 /* How many decoder threads chunk `chunk_index` of a job of `total_chunks` gets in a

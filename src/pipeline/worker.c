@@ -237,6 +237,7 @@ typedef struct worker_ctx {
                          'cpu' job */
     pose_tracker *tr; /* the stepper's first tracker */
     pipeline_worker_stats *stats;
+    video_frame_pool *frames; /* the decoders' picture buffers, kept from chunk to chunk */
 } worker_ctx;
 
 /* Trackers for the job's model: the worker's own when it matches, else new ones
@@ -439,7 +440,8 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
                                          .decoder_threads = pipeline_tail_decoder_threads(
                                              c->chunk_index, x->job.total_chunks, o->workers),
                                          .total_chunks = x->job.total_chunks,
-                                         .chunk_seconds = x->job.chunk_seconds};
+                                         .chunk_seconds = x->job.chunk_seconds,
+                                         .frame_pool = w->frames};
         ctx[k] = &x->b;
         cr_err_clear(&errs[k]);
         idx[k++] = i;
@@ -597,7 +599,7 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
                             pipeline_worker_stats *stats, int jobs, cr_err *err)
 {
     memset(stats, 0, sizeof *stats);
-    worker_ctx w = {cfg, o, NULL, NULL, 1, NULL, NULL, stats};
+    worker_ctx w = {cfg, o, NULL, NULL, 1, NULL, NULL, stats, NULL};
     if (!jobs) {
         w.batch = o->chunks_per_worker > 0 ? o->chunks_per_worker : cfg->chunks_per_worker;
         w.batch = w.batch < 1 ? 1 : w.batch > POSE_STEPPER_MAX ? POSE_STEPPER_MAX : w.batch;
@@ -605,7 +607,8 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
     cr_status s;
     if ((s = pipeline_metrics_declare(o->metrics, err)) != CR_OK)
         return s;
-    if ((s = open_store(cfg, o, &w.st, err)) != CR_OK ||
+    if ((!jobs && (s = video_frame_pool_create(&w.frames, err)) != CR_OK) ||
+        (s = open_store(cfg, o, &w.st, err)) != CR_OK ||
         (s = blob_open(cfg, NULL, &w.blob, err)) != CR_OK ||
         (!jobs &&
          (s = tracker_for(&w, o->pose.model != NULL ? o->pose.model : "full", err)) != CR_OK))
@@ -637,6 +640,7 @@ static cr_status run_worker(const cr_config *cfg, const pipeline_worker_opts *o,
     s = CR_OK;
 done:
     pose_stepper_destroy(w.sp);
+    video_frame_pool_destroy(w.frames); /* after the last chunk's decoder is gone */
     blob_close(w.blob);
     store_close(w.st);
     return s;

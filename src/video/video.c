@@ -16,6 +16,7 @@
  */
 #include "video/video.h"
 #include "video/video_box.h"
+#include "video/video_pool.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -587,6 +588,7 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->rgb = 1;
     o->keyframe_start = o->keyframe_end = 0;
     o->keyframe_reach = 0;
+    o->frame_pool = NULL;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -1279,6 +1281,8 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
     s->dec->pkt_timebase = s->m.st->time_base;
     s->dec->thread_count = o.threads;
     s->dec->max_pixels = VIDEO_MAX_PIXELS;
+    if (o.frame_pool != NULL)
+        video_frame_pool_attach(o.frame_pool, s->dec);
     rc = avcodec_open2(s->dec, s->m.dec, NULL);
     if (rc < 0) {
         if (rc == AVERROR(ENOMEM))

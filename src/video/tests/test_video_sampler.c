@@ -19,6 +19,8 @@ static const char *dir;
 static int opt_skip_gop_tails = 1, opt_skip_deblock = 0;
 static int opt_kf_start = 0, opt_kf_end = 0; /* keyframe bounds, with opt_kf_reach */
 static double opt_kf_reach = 0;
+static video_frame_pool *opt_pool = NULL; /* the decoder's picture buffers (NULL: its own) */
+static int opt_threads = 1;
 
 typedef struct rec {
     int64_t k;
@@ -110,6 +112,8 @@ static cr_status sample(const char *file, double start, double end, double fps, 
     o.keyframe_start = opt_kf_start;
     o.keyframe_end = opt_kf_end;
     o.keyframe_reach = opt_kf_reach;
+    o.frame_pool = opt_pool;
+    o.threads = opt_threads;
     video_sampler *s = NULL;
     st = video_sampler_open(r, &o, &s, &err);
     int rot = st == CR_OK ? video_sampler_info(s)->rotation : 0;
@@ -646,6 +650,61 @@ static void check_source(const char *name, int rotation, int want_format)
     cr_reader_close(r);
 }
 
+/* The same frames whether the decoder's pictures come from a frame pool or its own,
+ * one thread or frame threads; a pool's buffers serve the next sampler again. */
+static int same_frames(const recs *a, const recs *b)
+{
+    if (a->n != b->n || a->n == 0)
+        return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->v[i].k != b->v[i].k || a->v[i].hash != b->v[i].hash)
+            return 0;
+    return 1;
+}
+
+static void check_frame_pool(void)
+{
+    static const char *const files[] = {"cfr30.mp4", "odd.mp4", "gop30.mp4"};
+    video_frame_pool *pool = NULL;
+    cr_err err = {0};
+    CHECK(video_frame_pool_create(&pool, &err) == CR_OK);
+    CHECK_INT_EQ(video_frame_pool_allocations(pool), 0);
+    recs own[3] = {{0}};
+    int64_t after_first = 0;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 3; i++) {
+            recs got = {0};
+            opt_pool = round == 0 ? NULL : pool;
+            opt_threads = round == 2 && i == 0 ? 3 : 1;
+            CHECK(sample(files[i], 0, 4.0, 30, 4096, 0, round == 0 ? &own[i] : &got) == CR_OK);
+            if (round > 0)
+                CHECK_MSG(same_frames(&own[i], &got), "%s: other frames from the pool (round %d)",
+                          files[i], round);
+            free(got.v);
+            if (round == 1 && i == 2)
+                after_first = video_frame_pool_allocations(pool);
+        }
+    opt_pool = NULL;
+    opt_threads = 1;
+    printf("frame pool: %lld buffers for three videos, %lld after the second round\n",
+           (long long)after_first, (long long)video_frame_pool_allocations(pool));
+    /* the first round through the pool made its buffers; one thread again needs none,
+     * frame threads (three pictures in flight at once) may add a few */
+    CHECK(after_first > 0);
+    int64_t before = video_frame_pool_allocations(pool);
+    recs again = {0};
+    opt_pool = pool;
+    CHECK(sample(files[1], 0, 4.0, 30, 4096, 0, &again) == CR_OK);
+    opt_pool = NULL;
+    CHECK(same_frames(&own[1], &again));
+    CHECK_INT_EQ(video_frame_pool_allocations(pool), before);
+    free(again.v);
+    for (int i = 0; i < 3; i++)
+        free(own[i].v);
+    video_frame_pool_destroy(pool);
+    video_frame_pool_destroy(NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -688,6 +747,7 @@ int main(int argc, char **argv)
     check_keyframe_bounds("cfr30.mp4", 1.5, 120);
     check_keyframe_bounds("gop30.mkv", 1.5, 120); /* Matroska: no bound moves */
     check_skip_deblock();
+    check_frame_pool();
     check_long_audio();
     /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
     check_still("media/cold_water.jpg", 640, 426, 640);
