@@ -19,6 +19,14 @@ static double engine_test_looseness(const char *engine)
     return strcmp(engine, "cpu-amx") == 0 ? 10.0 : 1.0;
 }
 
+/* 1: the engine runs on the thread count it is given, so a test tries 1 and 2; the others
+ * ignore it (engine.h: "cpu", "cpu-amx", "cuda"), and a second run of each would test the
+ * same code again (the emulated CUDA engine's took ~45 s). */
+static int engine_test_threaded(const char *engine)
+{
+    return strcmp(engine, "xnnpack") == 0;
+}
+
 /* The built engines this machine can run (engine_probe); each other one is named once
  * and skipped (the CUDA engine without a GPU, "cpu-amx" without AMX).  "cpu-portable",
  * the cpu engine with its portable kernels (engine_int.h), comes last: it is not listed

@@ -194,7 +194,8 @@ static void conformance(const model_case *mc, int with_noise)
         for (int k = 0; engines[k]; k++) {
             if (strcmp(engines[k], "ref") == 0)
                 continue;
-            for (int threads = 1; threads <= 2; threads++) {
+            for (int threads = 1; threads <= (engine_test_threaded(engines[k]) ? 2 : 1);
+                 threads++) {
                 engine *e = make(engines[k], mc, NULL, 0, threads);
                 if (e == NULL)
                     continue;

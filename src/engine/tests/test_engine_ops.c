@@ -278,7 +278,8 @@ static void against_ref(const char *what, engine_graph *(*make)(const void *), c
         for (int e = 0; engines[e]; e++) {
             if (strcmp(engines[e], "ref") == 0)
                 continue;
-            for (int threads = 1; threads <= 2; threads++) {
+            for (int threads = 1; threads <= (engine_test_threaded(engines[e]) ? 2 : 1);
+                 threads++) {
                 if (!run_graph(engines[e], make(arg), x, got, threads))
                     continue;
                 double diff = 0;
