@@ -71,10 +71,10 @@ struct pose_tracker {
     char lm_path[4096];
     int threads;
     /* The landmark model's outputs (an owner's): the heatmap's features in place of the
-     * heatmap where its last layer is a 1x1 convolution, hm_head (HEATMAP below). */
+     * heatmap where its last layer is a 1x1 convolution, hm_head (HEATMAP below; zeroed
+     * where the heatmap is taken whole). */
     const char *lm_out[4];
     engine_pointwise hm_head;
-    int hm_lazy;
 
     /* Tiled detection: on or off, the batched detector (an owner's only: loaded the
      * first time a tracker sharing it turns tiles on), the candidates of all windows. */
@@ -138,7 +138,6 @@ static cr_status heatmap_head_load(pose_tracker *t, cr_err *err)
         return CR_OK; /* engine_create's shape checks speak for it */
     }
     t->lm_out[2] = t->hm_head.input;
-    t->hm_lazy = 1;
     return CR_OK;
 }
 
@@ -819,10 +818,11 @@ cr_status pose_track_begin(pose_tracker *t, const pose_image *img, const pose_im
 cr_status pose_lm_outputs_of(pose_tracker *t, engine *lm, int item, pose_lm_outputs *o, cr_err *err)
 {
     const pose_tracker *owner = owner_of(t);
+    const engine_pointwise *head = owner->hm_head.input != NULL ? &owner->hm_head : NULL;
     size_t n = (size_t)engine_batch(lm);
     const size_t raw_n = POSE_LM_ALL * 5, world_n = POSE_LM_ALL * 3,
                  hm_n = (size_t)POSE_HEATMAP * POSE_HEATMAP *
-                        (size_t)(owner->hm_lazy ? owner->hm_head.c_in : POSE_LM_ALL);
+                        (size_t)(head != NULL ? head->c_in : POSE_LM_ALL);
     const float *raw = output(lm, "Identity", raw_n * n, err);
     const float *flag = output(lm, "Identity_1", n, err);
     const float *hm = output(lm, owner->lm_out[2], hm_n * n, err);
@@ -832,7 +832,7 @@ cr_status pose_lm_outputs_of(pose_tracker *t, engine *lm, int item, pose_lm_outp
     o->raw = raw + raw_n * (size_t)item;
     o->flag = flag + item;
     o->heatmap = hm + hm_n * (size_t)item;
-    o->head = owner->hm_lazy ? &owner->hm_head : NULL;
+    o->head = head;
     o->world = world + world_n * (size_t)item;
     return CR_OK;
 }
