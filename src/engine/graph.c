@@ -563,6 +563,20 @@ static cr_status set_padding(int padding, int in, int k, int s, int *before, int
     return CR_OK;
 }
 
+/* 1 when operator `oi` is the only reader of tensor `t`: no other operator takes it as an
+ * input and it is not one of the model's outputs. */
+static int sole_reader(const engine_tflite_model *m, int t, int oi)
+{
+    for (int i = 0; i < m->n_outputs; i++)
+        if (m->outputs[i] == t)
+            return 0;
+    for (int i = 0; i < m->n_ops; i++)
+        for (int k = 0; k < m->ops[i].n_inputs; k++)
+            if (m->ops[i].inputs[k] == t && i != oi)
+                return 0;
+    return 1;
+}
+
 static cr_status translate_op(const engine_tflite_model *m, engine_graph *g,
                               const engine_tflite_op *op, int oi, cr_err *err)
 {
@@ -594,6 +608,14 @@ static cr_status translate_op(const engine_tflite_model *m, engine_graph *g,
             return cr_err_set(err, CR_ERR_UNSUPPORTED,
                               "graph: operator %d: %s of a non-constant tensor", oi,
                               engine_tflite_op_name(op->code));
+        if (sole_reader(m, n.in[0], oi)) {
+            /* the usual case (each fp16 weight has one DEQUANTIZE): the values move, so a
+             * model's weights are not held twice; the emptied constant is read by nothing
+             * and pruned with the rest of what no output needs */
+            y->data = g->tensors[n.in[0]].data;
+            g->tensors[n.in[0]].data = NULL;
+            return CR_OK;
+        }
         y->data = cr_malloc(y->count * sizeof(float));
         if (y->data == NULL)
             return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");

@@ -52,6 +52,17 @@ static int count_code(const engine_tflite_model *m, int code)
 
 /* Every DEQUANTIZE output in the graph equals the fp16 input decoded here; every
  * DENSIFY output equals the CSR input expanded here. */
+/* The graph tensor that the folded constant `t` passed its values to: the output of the
+ * DEQUANTIZE that reads it, or NULL. */
+static const engine_graph_tensor *moved_to(const engine_tflite_model *m, const engine_graph *g,
+                                           int t)
+{
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].code == ENGINE_TFLITE_OP_DEQUANTIZE && m->ops[i].inputs[0] == t)
+            return &g->tensors[m->ops[i].outputs[0]];
+    return NULL;
+}
+
 static void check_constants(const engine_tflite_model *m, const engine_graph *g)
 {
     int checked = 0, sparse = 0;
@@ -59,6 +70,16 @@ static void check_constants(const engine_tflite_model *m, const engine_graph *g)
         const engine_tflite_op *op = &m->ops[i];
         const engine_tflite_tensor *t = &m->tensors[op->inputs[0]];
         const engine_graph_tensor *out = &g->tensors[op->outputs[0]];
+        if (op->code == ENGINE_TFLITE_OP_DEQUANTIZE || op->code == ENGINE_TFLITE_OP_DENSIFY) {
+            /* each constant has one reader here, so its values moved on: held once */
+            CHECK_MSG(g->tensors[op->inputs[0]].data == NULL, "%s is held twice",
+                      g->tensors[op->inputs[0]].name);
+            if (out->data == NULL) /* DENSIFY's output moved on to its DEQUANTIZE */
+                out = moved_to(m, g, op->outputs[0]);
+            CHECK_MSG(out != NULL && out->data != NULL, "operator %d's output has no values", i);
+            if (out == NULL || out->data == NULL)
+                continue;
+        }
         if (op->code == ENGINE_TFLITE_OP_DEQUANTIZE && t->sparsity == NULL && t->data) {
             int bad = 0;
             CHECK_INT_EQ(t->type, ENGINE_TFLITE_FLOAT16);
@@ -93,6 +114,45 @@ static void check_constants(const engine_tflite_model *m, const engine_graph *g)
     }
     printf("  %d dequantized and %d densified constants checked\n", checked, sparse);
     CHECK(checked > 100);
+}
+
+/* A constant read by two DEQUANTIZEs (none of the pose models has one; a model may): the
+ * second takes the first one's fp16 input, so neither may take the values from the other,
+ * and both outputs must hold them.  Restores the model. */
+static void check_shared_constant(engine_tflite_model *m)
+{
+    int a = -1, b = -1;
+    for (int i = 0; i < m->n_ops && b < 0; i++)
+        for (int j = i + 1; j < m->n_ops && b < 0; j++) {
+            const engine_tflite_op *p = &m->ops[i], *q = &m->ops[j];
+            if (p->code == ENGINE_TFLITE_OP_DEQUANTIZE && q->code == ENGINE_TFLITE_OP_DEQUANTIZE &&
+                !m->tensors[p->inputs[0]].sparsity && !m->tensors[q->inputs[0]].sparsity &&
+                m->tensors[p->inputs[0]].size == m->tensors[q->inputs[0]].size) {
+                a = i;
+                b = j;
+            }
+        }
+    CHECK_MSG(b >= 0, "no two DEQUANTIZEs of the same size");
+    if (b < 0)
+        return;
+    int shared = m->ops[a].inputs[0], own = m->ops[b].inputs[0];
+    m->ops[b].inputs[0] = shared;
+    engine_graph *g = NULL;
+    cr_err err = {0};
+    cr_status st = engine_graph_from_tflite(m, &g, &err);
+    CHECK_MSG(st == CR_OK, "graph with a shared constant: %s", cr_err_msg(&err));
+    if (st == CR_OK) {
+        const engine_graph_tensor *x = &g->tensors[shared], *ya = &g->tensors[m->ops[a].outputs[0]],
+                                  *yb = &g->tensors[m->ops[b].outputs[0]];
+        CHECK(x->data != NULL && ya->data != NULL && yb->data != NULL);
+        CHECK(ya->data != yb->data && ya->data != x->data);
+        int bad = 0;
+        for (size_t k = 0; x->data && ya->data && yb->data && k < x->count; k++)
+            bad += ya->data[k] != x->data[k] || yb->data[k] != x->data[k];
+        CHECK_INT_EQ(bad, 0);
+        engine_graph_free(g);
+    }
+    m->ops[b].inputs[0] = own;
 }
 
 static void check_model(const expect *x)
@@ -179,6 +239,7 @@ static void check_model(const expect *x)
         }
         engine_graph_free(g);
     }
+    check_shared_constant(m);
     engine_tflite_model_free(m);
 }
 
