@@ -5,9 +5,14 @@
 // usage: node tests/mediapipe/mediapipe_pose.js FRAMES_DIR OUT.json
 //            [--mode video|static] [--model lite|full|heavy] [--fps 10] [--gpu]
 //        node tests/mediapipe/mediapipe_pose.js --job FRAMES_DIR OUT.json MODE [--job ...]
-//            [--model ...] [--fps ...] [--gpu]
+//            [--model ...] [--fps ...] [--gpu] [--cache DIR]
 // The second form runs several (folder, mode) jobs in one browser session (the graph is
 // reset between jobs), which saves the browser's start and the models' load.
+// --cache DIR keeps each job's output under DIR, named by the sha256 of everything it
+// depends on: this script, every file of the MediaPipe package, the browser's version, the
+// model, fps, mode and inference choice, and every frame's name and bytes.  A job whose
+// output is there is not run again (the browser is not even started when none is left);
+// any change to those inputs makes a new name.
 //
 // Frames are the folder's *.png files in name order (8-bit RGB or RGBA, not
 // interlaced).  They are decoded here (zlib) and drawn as raw RGBA into a canvas, so
@@ -27,6 +32,8 @@
 // Exit status: 0 ok, 2 usage, 3 the browser or the package is missing, 1 other errors.
 'use strict';
 
+const childProcess = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const os = require('os');
@@ -38,12 +45,12 @@ const root = path.resolve(__dirname, '..', '..');
 function usage(msg) {
   if (msg) console.error('mediapipe_pose: ' + msg);
   console.error('usage: node mediapipe_pose.js FRAMES_DIR OUT.json [--mode video|static] ' +
-                '[--model lite|full|heavy] [--fps 10] [--gpu]');
+                '[--model lite|full|heavy] [--fps 10] [--gpu] [--cache DIR]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const a = {mode: 'video', model: 'full', fps: 10, gpu: false, pos: [], jobs: []};
+  const a = {mode: 'video', model: 'full', fps: 10, gpu: false, cache: '', pos: [], jobs: []};
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--mode') a.mode = argv[++i];
@@ -55,6 +62,7 @@ function parseArgs(argv) {
     else if (v === '--model') a.model = argv[++i];
     else if (v === '--fps') a.fps = Number(argv[++i]);
     else if (v === '--gpu') a.gpu = true;
+    else if (v === '--cache') a.cache = argv[++i] || usage('--cache needs a folder');
     else if (v.startsWith('--')) usage('unknown option ' + v);
     else a.pos.push(v);
   }
@@ -154,6 +162,62 @@ window.mp = {
 };
 </script></body></html>`;
 
+// The sha256 of what every job's output depends on apart from the job itself.
+function commonKey(args, mpDir, chromiumPath) {
+  const h = crypto.createHash('sha256');
+  const part = (name, data) => { h.update(`${name}\0${data.length}\0`); h.update(data); };
+  part('script', fs.readFileSync(__filename));
+  const version = childProcess.execFileSync(chromiumPath, ['--version'],
+                                            {stdio: ['ignore', 'pipe', 'ignore']});
+  part('browser', version);
+  for (const f of fs.readdirSync(mpDir).sort()) {
+    const p = path.join(mpDir, f);
+    if (fs.statSync(p).isFile()) part('package/' + f, fs.readFileSync(p));
+  }
+  part('options', Buffer.from(JSON.stringify({model: args.model, fps: args.fps, gpu: args.gpu})));
+  return h.digest();
+}
+
+// The cache file of one job: the common key, the mode and every frame's name and bytes.
+function jobCacheFile(dir, common, job) {
+  const h = crypto.createHash('sha256');
+  h.update(common);
+  h.update(`mode\0${job.mode}\0`);
+  for (const f of job.files) {
+    const data = fs.readFileSync(path.join(job.dir, f));
+    h.update(`frame\0${f}\0${data.length}\0`);
+    h.update(data);
+  }
+  return path.join(dir, h.digest('hex') + '.json');
+}
+
+// Copies the cached outputs of the jobs that have one; returns the jobs still to run.
+function fromCache(args, jobs, mpDir, chromiumPath) {
+  if (!args.cache) return jobs;
+  fs.mkdirSync(args.cache, {recursive: true});
+  const common = commonKey(args, mpDir, chromiumPath);
+  const left = [];
+  for (const job of jobs) {
+    job.cacheFile = jobCacheFile(args.cache, common, job);
+    if (fs.existsSync(job.cacheFile)) {
+      fs.copyFileSync(job.cacheFile, job.out);
+      console.error(`mediapipe_pose: ${job.dir} (${job.mode}): the output of the same inputs, ` +
+                    `${job.cacheFile} -> ${job.out}`);
+    } else {
+      left.push(job);
+    }
+  }
+  return left;
+}
+
+// Keeps a job's fresh output in the cache (written aside, then renamed: never half a file).
+function toCache(job) {
+  if (!job.cacheFile) return;
+  const tmp = `${job.cacheFile}.${process.pid}.tmp`;
+  fs.copyFileSync(job.out, tmp);
+  fs.renameSync(tmp, job.cacheFile);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -173,6 +237,8 @@ async function main() {
     if (files.length === 0) usage('no PNG frames in ' + j.dir);
     return Object.assign({files}, j);
   });
+  const todo = fromCache(args, jobs, mpDir, chromiumPath);
+  if (todo.length === 0) return;
   let frames = []; // the current job's decoded frames, served at /raw/i
   const types = {'.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html'};
   const server = http.createServer((req, res) => {
@@ -218,7 +284,7 @@ async function main() {
       smoothSegmentation: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5,
       selfieMode: false, useCpuInference: !args.gpu,
     });
-    for (const job of jobs) {
+    for (const job of todo) {
       frames = job.files.map((f) => decodePng(fs.readFileSync(path.join(job.dir, f))));
       await page.evaluate(() => window.mp.pose.reset());
       const out = {mode: job.mode, model: args.model, fps: args.fps,
@@ -233,6 +299,7 @@ async function main() {
                          world_landmarks: det && r.world ? r.world : []});
       }
       fs.writeFileSync(job.out, JSON.stringify(out) + '\n');
+      toCache(job);
       const n = out.frames.filter((f) => f.detected).length;
       console.error(`mediapipe_pose: ${frames.length} frames of ${job.dir} (${job.mode}, ` +
                     `${args.model}), ${n} with a pose -> ${job.out}`);

@@ -4,7 +4,9 @@
 # and static mode (tests/mediapipe/mediapipe_pose.js in headless Chromium), then
 # COMPARE_BIN (test_blazepose_mediapipe) checks crease against them.  Without node, the
 # browser or the MediaPipe package the test is skipped (77), or fails when
-# CREASE_TEST_REQUIRE_SERVICES=1 (CI).
+# CREASE_TEST_REQUIRE_SERVICES=1 (CI).  With CREASE_MEDIAPIPE_REF_CACHE=DIR, MediaPipe's
+# outputs are kept in DIR by the hash of all their inputs and not computed again for the same
+# ones (scripts/test gives both of its passes one such folder for the run).
 set -u
 bin=$1
 frames=$2
@@ -26,7 +28,7 @@ for set in motion vtest; do
     done
 done
 # shellcheck disable=SC2086 # the job list is split on purpose (paths have no spaces)
-node tests/mediapipe/mediapipe_pose.js $jobs
+node tests/mediapipe/mediapipe_pose.js $jobs ${CREASE_MEDIAPIPE_REF_CACHE:+--cache "$CREASE_MEDIAPIPE_REF_CACHE"}
 rc=$?
 [ $rc = 3 ] && skip "MediaPipe reference unavailable (see above)"
 [ $rc = 0 ] || { echo "mediapipe_pose.js failed ($rc)" >&2; exit 1; }
