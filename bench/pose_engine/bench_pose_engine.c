@@ -217,7 +217,12 @@ int main(int argc, char **argv)
             return 1;
         /* v2's heatmap features: an inner tensor, so the reference is asked for it too */
         engine_pointwise head = {0};
-        if (!m->detector && engine_pointwise_load(m->file, "Identity_3", &head, NULL) != CR_OK) {
+        engine_model *lm = NULL;
+        cr_status hs = m->detector ? CR_OK : engine_model_load(m->file, &lm, NULL);
+        if (!m->detector && hs == CR_OK)
+            hs = engine_pointwise_from(lm, "Identity_3", &head, NULL);
+        engine_model_free(lm);
+        if (hs != CR_OK) {
             fprintf(stderr, "bench: %s: no 1x1 heatmap layer\n", m->name);
             free(crop);
             return 1;

@@ -82,6 +82,7 @@ struct api_server {
     volatile sig_atomic_t stop_workers;
     api_worker *workers;
     int n_workers;
+    pose_models *models; /* the embedded workers' pose models, loaded once */
     uint64_t upload_max;
     api_rate job_rate;   /* initiate, per token subject */
     cr_metrics *metrics; /* this process's registry (the embedded workers record here) */

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
+#include "pose/pose_models.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@ static void *worker_main(void *p)
     o.stop = &w->srv->stop_workers;
     o.metrics = w->srv->metrics;
     o.workers = w->srv->n_workers - 1; /* the chunk workers; the last thread aggregates */
+    o.pose.models = w->srv->models;    /* loaded once for all of them */
     pipeline_worker_stats stats;
     w->st = w->analysis ? pipeline_analysis_worker_run(&w->srv->cfg, &o, &stats, &w->err)
                         : pipeline_chunk_worker_run(&w->srv->cfg, &o, &stats, &w->err);
@@ -50,13 +52,21 @@ void api_workers_stop(api_server *s)
     cr_free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;
+    pose_models_destroy(s->models);
+    s->models = NULL;
 }
 
 cr_status api_workers_start(api_server *s, int n, cr_err *err)
 {
+    cr_status st = pose_models_create(&s->cfg, &s->models, err);
+    if (st != CR_OK)
+        return st;
     s->workers = cr_calloc((size_t)n + 1, sizeof *s->workers);
-    if (s->workers == NULL)
+    if (s->workers == NULL) {
+        pose_models_destroy(s->models);
+        s->models = NULL;
         return cr_err_set(err, CR_ERR_NOMEM, "out of memory");
+    }
     s->n_workers = n + 1;
     char host[64] = "host";
     gethostname(host, sizeof host - 1);

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/pipeline.h"
+#include "pose/pose_models.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -343,6 +344,13 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
     thread_arg *args = NULL;
     pthread_t *tids = NULL;
     int started = 0;
+    /* the models, loaded once for all the worker threads */
+    pose_models *models = NULL;
+    if (pose_models_create(cfg, &models, &e) != CR_OK) {
+        fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
+        return 1;
+    }
+    o.w.pose.models = models;
     if (store_open(cfg, NULL, &st, &e) != CR_OK || store_migrate_up(st, 0, NULL, &e) != CR_OK ||
         blob_open(cfg, NULL, &blob, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
@@ -423,6 +431,7 @@ done:
     cr_free(tids);
     blob_close(blob);
     store_close(st);
+    pose_models_destroy(models);
     return rc;
 }
 
@@ -547,9 +556,14 @@ static int run_worker(const cr_config *cfg, int argc, char **argv, const char *c
     }
     cr_log_info("worker.start", "%s %s lease=%.0fs metrics_port=%d", cmd, name, o.w.lease_seconds,
                 mon ? api_monitor_port(mon) : -1);
-    pipeline_worker_stats ws;
-    cr_status s = analysis ? pipeline_analysis_worker_run(cfg, &o.w, &ws, &e)
-                           : pipeline_chunk_worker_run(cfg, &o.w, &ws, &e);
+    pipeline_worker_stats ws = {0};
+    pose_models *models = NULL; /* a loop that switches models loads each once */
+    cr_status s = pose_models_create(cfg, &models, &e);
+    o.w.pose.models = models;
+    if (s == CR_OK)
+        s = analysis ? pipeline_analysis_worker_run(cfg, &o.w, &ws, &e)
+                     : pipeline_chunk_worker_run(cfg, &o.w, &ws, &e);
+    pose_models_destroy(models);
     cr_log_info("worker.stop", "%s %s chunks=%lld failed=%lld jobs=%lld jobs_failed=%lld", cmd,
                 name, (long long)ws.chunks_done, (long long)ws.chunks_failed,
                 (long long)ws.jobs_done, (long long)ws.jobs_failed);

@@ -210,7 +210,8 @@ int cmd_pose(const cr_config *cfg, int argc, char **argv)
     }
 
     pose_tracker_opts to = {a.engine, a.model, a.threads,
-                            a.is_static || info->still_image ? POSE_MODE_STATIC : POSE_MODE_VIDEO};
+                            a.is_static || info->still_image ? POSE_MODE_STATIC : POSE_MODE_VIDEO,
+                            NULL};
     st = pose_tracker_create(cfg, &to, &tracker, &err);
     if (st == CR_OK)
         st = pose_tracker_enable_tiles(tracker, &err);

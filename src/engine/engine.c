@@ -1,8 +1,11 @@
 /*
- * engine.c -- the engine handle: model file -> checked graph -> pruned graph -> backend.
+ * engine.c -- the engine handle: model file -> checked graph (engine_model) -> the
+ * engine's pruned share of it -> backend.
  *
- * The engine owns the graph and the input/output buffers; the backend (engine_ref.c,
- * engine_xnnpack.c) computes into them.  See engine.h for the contract.
+ * The engine owns its graph and the input/output buffers, and holds a reference to the
+ * loaded model whose constants that graph borrows; the backend (engine_ref.c,
+ * engine_cpu.c, engine_xnnpack.c, engine_cuda.cu) computes into the buffers.  See
+ * engine.h for the contract.
  */
 #include "engine/cpu_kernels.h"
 #include "engine/engine_int.h"
@@ -10,14 +13,25 @@
 #include "core/mem.h"
 #include "engine/tflite.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 struct engine {
     const engine_ops *ops;
     void *ctx;
-    engine_graph *g;
+    engine_graph *g;     /* pruned; its constants are `model`'s when model != NULL */
+    engine_model *model; /* a reference: the constants' owner (NULL: g owns them) */
     float *input;
     float *outputs[ENGINE_GRAPH_MAX_INPUTS];
+};
+
+/* A loaded model: the checked, unpruned graph, never changed after load (engines prune
+ * and widen their own shares of it), so threads may read it at once.  Freed with its
+ * last reference: the loader's and one per engine made from it. */
+struct engine_model {
+    engine_graph *g;
+    char *path; /* for messages */
+    atomic_int refs;
 };
 
 static const engine_ops *const backends[] = {
@@ -135,20 +149,59 @@ fail:
     return st;
 }
 
-/* The model at `path` as a graph (the engine_create_batch steps before the backend). */
-static cr_status load_graph(const char *path, engine_graph **g, cr_err *err)
+cr_status engine_model_load(const char *path, engine_model **out, cr_err *err)
 {
-    *g = NULL;
+    *out = NULL;
     if (path == NULL)
         return cr_err_set(err, CR_ERR_INVALID, "pose engine: no model path");
-    engine_tflite_model *m;
-    cr_status st = engine_tflite_model_load(path, &m, err);
+    engine_model *m = cr_calloc(1, sizeof *m);
+    if (m == NULL || (m->path = cr_strdup(path)) == NULL) {
+        cr_free(m);
+        return cr_err_set(err, CR_ERR_NOMEM, "pose engine: out of memory");
+    }
+    atomic_init(&m->refs, 1);
+    engine_tflite_model *t;
+    cr_status st = engine_tflite_model_load(path, &t, err);
+    if (st == CR_OK) {
+        st = engine_graph_from_tflite(t, &m->g, err);
+        engine_tflite_model_free(t);
+        if (st)
+            cr_err_set(err, st, "pose engine: %s", path);
+    }
+    if (st) {
+        engine_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CR_OK;
+}
+
+engine_model *engine_model_ref(engine_model *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void engine_model_free(engine_model *m)
+{
+    if (m == NULL || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    engine_graph_free(m->g);
+    cr_free(m->path);
+    cr_free(m);
+}
+
+cr_status engine_create_from(const char *name, engine_model *m, const char *const *outputs,
+                             int n_outputs, int threads, int batch, engine **out, cr_err *err)
+{
+    *out = NULL;
+    engine_graph *g;
+    cr_status st = engine_graph_share(m->g, &g, err);
     if (st)
         return st;
-    st = engine_graph_from_tflite(m, g, err);
-    engine_tflite_model_free(m);
-    if (st)
-        cr_err_set(err, st, "pose engine: %s", path);
+    st = engine_create_graph_batch(name, g, outputs, n_outputs, threads, batch, out, err);
+    if (st == CR_OK) /* the engine reads the model's constants from now on */
+        (*out)->model = engine_model_ref(m);
     return st;
 }
 
@@ -162,25 +215,25 @@ cr_status engine_create_batch(const char *name, const char *model_path, const ch
                               int n_outputs, int threads, int batch, engine **out, cr_err *err)
 {
     *out = NULL;
-    engine_graph *g;
-    cr_status st = load_graph(model_path, &g, err);
+    engine_model *m;
+    cr_status st = engine_model_load(model_path, &m, err);
     if (st)
         return st;
-    return engine_create_graph_batch(name, g, outputs, n_outputs, threads, batch, out, err);
+    st = engine_create_from(name, m, outputs, n_outputs, threads, batch, out, err);
+    engine_model_free(m); /* the engine holds its own reference */
+    return st;
 }
 
-cr_status engine_pointwise_load(const char *model_path, const char *output, engine_pointwise *out,
+cr_status engine_pointwise_from(const engine_model *m, const char *output, engine_pointwise *out,
                                 cr_err *err)
 {
     memset(out, 0, sizeof *out);
-    engine_graph *g;
-    cr_status st = load_graph(model_path, &g, err);
-    if (st)
-        return st;
+    const engine_graph *g = m->g;
+    cr_status st = CR_OK;
     int ti = engine_graph_find(g, output);
     const engine_graph_node *n = NULL;
     if (ti < 0) {
-        st = cr_err_set(err, CR_ERR_INVALID, "pose engine: %s: no tensor %s", model_path, output);
+        st = cr_err_set(err, CR_ERR_INVALID, "pose engine: %s: no tensor %s", m->path, output);
         goto done;
     }
     if (g->tensors[ti].producer >= 0)
@@ -191,7 +244,7 @@ cr_status engine_pointwise_load(const char *model_path, const char *output, engi
         n->stride_w != 1 || n->pad_top || n->pad_bottom || n->pad_left || n->pad_right ||
         x->rank != 4 || x->data != NULL || f->data == NULL) {
         st = cr_err_set(err, CR_ERR_UNSUPPORTED,
-                        "pose engine: %s: %s is not made by a 1x1 convolution", model_path, output);
+                        "pose engine: %s: %s is not made by a 1x1 convolution", m->path, output);
         goto done;
     }
     /* graph.c checked the operands: filter [O,1,1,I] with I = x's channels, bias [O] */
@@ -210,7 +263,6 @@ cr_status engine_pointwise_load(const char *model_path, const char *output, engi
     out->lo = n->act_min;
     out->hi = n->act_max;
 done:
-    engine_graph_free(g);
     if (st)
         engine_pointwise_free(out);
     return st;
@@ -300,5 +352,6 @@ void engine_destroy(engine *e)
         cr_free(e->outputs[i]);
     cr_free(e->input);
     engine_graph_free(e->g);
+    engine_model_free(e->model); /* after the graph that borrows from it */
     cr_free(e);
 }

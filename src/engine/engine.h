@@ -57,11 +57,19 @@
  * tflite.h, graph.h and engine_int.h are the module's internals, used by its own
  * files, its tests and benchmarks; other modules include this header only.
  *
+ * LOADED MODELS.  engine_create reads, converts and checks the model file each time.  A
+ * caller that makes several engines of one model (a worker per core, a batch engine
+ * beside a batch-1 one) loads it once (engine_model_load) and makes each engine from it
+ * (engine_create_from): the engines share its float32 constants instead of each holding
+ * a copy, and each holds a reference, so the model lives as long as the last of them.
+ *
  * THREADS.  An engine is used by one thread at a time; create one per worker.
- * Engines are independent: several may run at once in different threads.
+ * Engines are independent: several may run at once in different threads.  A loaded
+ * model never changes after engine_model_load: threads may make engines of it at once.
  * OWNERSHIP.  The engine owns its input and output buffers; pointers returned by
  * engine_input/engine_output stay valid until engine_destroy.  It keeps no pointer
- * to anything the caller passed (names are copied or looked up at create).
+ * to anything the caller passed (names are copied or looked up at create), but a
+ * reference to the engine_model it was made from.
  * ERRORS.  cr_status + one line in cr_err (first error wins).  A failed
  * engine_create leaves *out NULL with nothing leaked; a failed engine_run leaves
  * the outputs unspecified until the next successful run, and the engine usable or
@@ -96,6 +104,24 @@ cr_status engine_create(const char *name, const char *model_path, const char *co
  * a batch too large for the engine's size limits CR_ERR_LIMIT. */
 cr_status engine_create_batch(const char *name, const char *model_path, const char *const *outputs,
                               int n_outputs, int threads, int batch, engine **out, cr_err *err);
+
+/* A model file loaded once for several engines (see LOADED MODELS). */
+typedef struct engine_model engine_model;
+
+/* Reads, converts and checks the model at `path`: the errors of engine_create for the
+ * file.  The caller holds one reference (engine_model_free).  On failure *out is NULL. */
+cr_status engine_model_load(const char *path, engine_model **out, cr_err *err);
+
+/* One more reference to `m` (returned), released with engine_model_free. */
+engine_model *engine_model_ref(engine_model *m);
+
+/* Releases one reference; the last one frees the model.  NULL is a no-op. */
+void engine_model_free(engine_model *m);
+
+/* engine_create_batch from a loaded model: the same engine, without reading the file;
+ * the engine holds a reference to `m`. */
+cr_status engine_create_from(const char *name, engine_model *m, const char *const *outputs,
+                             int n_outputs, int threads, int batch, engine **out, cr_err *err);
 
 /* The batch size the engine was created with. */
 int engine_batch(const engine *e);
@@ -133,18 +159,18 @@ typedef struct engine_pointwise {
     float lo, hi;   /* the fused activation (-INFINITY, INFINITY: none) */
 } engine_pointwise;
 
-/* The 1x1, stride-1, unpadded convolution that produces tensor `output` of the model at
- * `model_path`, into *out (owned; engine_pointwise_free).  CR_ERR_UNSUPPORTED when
- * `output` is produced otherwise, CR_ERR_INVALID when the model has no such tensor, and
- * the errors of engine_create for the file.  On failure *out is zeroed. */
-cr_status engine_pointwise_load(const char *model_path, const char *output, engine_pointwise *out,
+/* The 1x1, stride-1, unpadded convolution that produces tensor `output` of model `m`,
+ * into *out (a copy, owned; engine_pointwise_free).  CR_ERR_UNSUPPORTED when `output` is
+ * produced otherwise, CR_ERR_INVALID when the model has no such tensor.  On failure
+ * *out is zeroed. */
+cr_status engine_pointwise_from(const engine_model *m, const char *output, engine_pointwise *out,
                                 cr_err *err);
 
 /* Output channel o of one pixel whose input is x[c_in] (c_in partial sums, then their
  * total: not bit for bit what an engine's kernel gives, within float rounding of it). */
 float engine_pointwise_at(const engine_pointwise *p, const float *x, int o);
 
-/* Frees what engine_pointwise_load allocated and zeroes *p.  Zeroed or NULL: no-op. */
+/* Frees what engine_pointwise_from allocated and zeroes *p.  Zeroed or NULL: no-op. */
 void engine_pointwise_free(engine_pointwise *p);
 
 /* Names of the engines compiled into this binary, NULL-terminated. */

@@ -71,11 +71,47 @@ void engine_graph_free(engine_graph *g)
         return;
     for (int i = 0; i < g->n_tensors; i++) {
         cr_free(g->tensors[i].name);
-        cr_free(g->tensors[i].data);
+        if (!g->borrowed)
+            cr_free(g->tensors[i].data);
     }
     cr_free(g->tensors);
     cr_free(g->nodes);
     cr_free(g);
+}
+
+static size_t pow2_at_least(int n)
+{
+    size_t c = 1;
+    while (c < (size_t)n)
+        c *= 2;
+    return c;
+}
+
+cr_status engine_graph_share(const engine_graph *g, engine_graph **out, cr_err *err)
+{
+    *out = NULL;
+    engine_graph *c = engine_graph_new();
+    if (c == NULL)
+        return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
+    *c = *g;
+    c->borrowed = 1;
+    c->n_tensors = 0;
+    /* room as the appenders leave it (a power of two), so that they still work */
+    c->tensors = cr_calloc(pow2_at_least(g->n_tensors), sizeof *c->tensors);
+    c->nodes = cr_malloc(pow2_at_least(g->n_nodes) * sizeof *c->nodes);
+    if (c->tensors == NULL || c->nodes == NULL)
+        goto nomem;
+    for (int i = 0; i < g->n_tensors; i++, c->n_tensors++) {
+        c->tensors[i] = g->tensors[i];
+        if ((c->tensors[i].name = cr_strdup(g->tensors[i].name)) == NULL)
+            goto nomem;
+    }
+    memcpy(c->nodes, g->nodes, (size_t)g->n_nodes * sizeof *c->nodes);
+    *out = c;
+    return CR_OK;
+nomem:
+    engine_graph_free(c);
+    return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
 }
 
 /* Element count of a shape; 0 when a dimension is < 1 or the count exceeds GRAPH_MAX_ELEMS. */
@@ -100,6 +136,11 @@ int engine_graph_add_tensor(engine_graph *g, const char *name, int rank, const i
     size_t count = shape_count(rank, dims);
     if (count == 0) {
         cr_err_set(err, CR_ERR_LIMIT, "graph: tensor %s: empty or too large shape", name);
+        return -1;
+    }
+    if (data && g->borrowed) { /* it would not be freed with the graph */
+        cr_err_set(err, CR_ERR_INVALID, "graph: tensor %s: a shared graph takes no constants",
+                   name);
         return -1;
     }
     /* Grow by doubling: amortised O(1) appends. */
@@ -926,7 +967,8 @@ cr_status engine_graph_prune(engine_graph *g, const char *const *names, int n, c
         if (t->producer >= 0)
             t->producer = remap[t->producer];
         if (!needed[i] && t->data) { /* an unused constant: keep the tensor, drop the values */
-            cr_free(t->data);
+            if (!g->borrowed)
+                cr_free(t->data);
             t->data = NULL;
             t->producer = -2; /* neither computed nor constant: any use would be a bug */
         }

@@ -89,6 +89,7 @@ typedef struct engine_graph {
     int input; /* the single input tensor, rank 4 NHWC [1,H,W,C] */
     int n_outputs;
     int outputs[ENGINE_GRAPH_MAX_INPUTS];
+    int borrowed; /* 1: the constants' values are another graph's (engine_graph_share) */
 } engine_graph;
 
 /* Builds a graph from a parsed model (see the top comment).  On failure *out is
@@ -143,7 +144,8 @@ void engine_graph_resize_taps(const engine_graph_node *n, float scale, int o, in
 /* Tests and synthetic graphs: an empty graph (NULL when out of memory), and appenders.
  * engine_graph_add_tensor copies `data` (count floats) when not NULL; both return the new
  * index, or -1 with the reason in err (CR_ERR_NOMEM; for a tensor also
- * CR_ERR_UNSUPPORTED for rank > 4, CR_ERR_LIMIT for an empty or too large shape).
+ * CR_ERR_UNSUPPORTED for rank > 4, CR_ERR_LIMIT for an empty or too large shape, CR_ERR_INVALID for a constant added to a
+ * shared graph).
  * engine_graph_add_node checks nothing: engine_graph_check validates the whole graph. */
 engine_graph *engine_graph_new(void);
 int engine_graph_add_tensor(engine_graph *g, const char *name, int rank, const int *dims,
@@ -152,7 +154,14 @@ int engine_graph_add_node(engine_graph *g, const engine_graph_node *node, cr_err
 /* Checks shapes and dataflow order of every node as engine_graph_from_tflite does. */
 cr_status engine_graph_check(engine_graph *g, cr_err *err);
 
-/* Frees everything.  NULL is a no-op. */
+/* A copy of g's tensors and nodes whose constants are g's own values, not copies
+ * (borrowed = 1): pruning it or widening it to a batch leaves g as it was, and freeing
+ * it frees nothing of g's.  g must outlive it and not change meanwhile.  This is how
+ * several engines are made from one loaded model (engine.h, engine_model).  On failure
+ * *out is NULL (CR_ERR_NOMEM). */
+cr_status engine_graph_share(const engine_graph *g, engine_graph **out, cr_err *err);
+
+/* Frees everything (but borrowed constants).  NULL is a no-op. */
 void engine_graph_free(engine_graph *g);
 
 #endif

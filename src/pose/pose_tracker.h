@@ -59,11 +59,16 @@ typedef enum pose_mode {
     POSE_MODE_STATIC = 1, /* detector on every frame, no smoothing */
 } pose_mode;
 
+typedef struct pose_models pose_models; /* pose_models.h */
+
 typedef struct pose_tracker_opts {
     const char *engine; /* "ref", "cpu", "xnnpack", "cuda" (NULL: engine_default) */
     const char *model;  /* "lite", "full", "heavy" (NULL = "full", DESIGN.md §7) */
     int threads;        /* engine threads, >= 1 (0 = 1) */
     pose_mode mode;
+    /* The process's loaded models (pose_models.h), shared by its trackers; NULL: the
+     * tracker loads its own (cfg says where).  Not needed after pose_tracker_create. */
+    pose_models *models;
 } pose_tracker_opts;
 
 /* The result of one frame. */

@@ -3,6 +3,7 @@
  * steps; constants in blazepose.h).
  */
 #include "pose/pose_tracker.h"
+#include "pose/pose_models.h"
 #include "pose/tracker_int.h"
 
 #include "core/mem.h"
@@ -65,10 +66,10 @@ struct pose_tracker {
     pose_anchor anchors[POSE_NUM_ANCHORS];
     pose_detection cand[POSE_NUM_ANCHORS];
 
-    /* What pose_tracker_enable_tiles and pose_tracker_lm_batch load. */
+    /* What pose_tracker_enable_tiles and pose_tracker_lm_batch make their engines of
+     * (an owner's references). */
     char eng[16];
-    char det_path[4096];
-    char lm_path[4096];
+    engine_model *det_model, *lm_model;
     int threads;
     /* The landmark model's outputs (an owner's): the heatmap's features in place of the
      * heatmap where its last layer is a 1x1 convolution, hm_head (HEATMAP below; zeroed
@@ -128,7 +129,7 @@ static cr_status heatmap_head_load(pose_tracker *t, cr_err *err)
 {
     memcpy(t->lm_out, lm_outputs, sizeof t->lm_out);
     cr_err e = {0};
-    cr_status st = engine_pointwise_load(t->lm_path, "Identity_3", &t->hm_head, &e);
+    cr_status st = engine_pointwise_from(t->lm_model, "Identity_3", &t->hm_head, &e);
     if (st == CR_ERR_UNSUPPORTED)
         return CR_OK;
     if (st != CR_OK)
@@ -187,7 +188,6 @@ static cr_status check_shape(engine *e, const char *what, int rank, const int *d
 cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opts,
                               pose_tracker **out, cr_err *err)
 {
-    static const cr_config no_cfg; /* models_dir "" -> ./models, then the share dir */
     *out = NULL;
     const char *eng_name = opts != NULL ? opts->engine : NULL;
     const char *model = opts != NULL && opts->model != NULL ? opts->model : "full";
@@ -200,35 +200,34 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
                           model);
     if (mode != POSE_MODE_VIDEO && mode != POSE_MODE_STATIC)
         return cr_err_set(err, CR_ERR_INVALID, "unknown pose mode %d", (int)mode);
-    if (cfg == NULL)
-        cfg = &no_cfg;
 
-    char det_path[4096], lm_path[4096], lm_name[64];
+    char lm_name[64];
     snprintf(lm_name, sizeof lm_name, "pose_landmark_%s.tflite", model);
-    cr_status st = cr_find_model(cfg, "pose_detection.tflite", det_path, sizeof det_path, err);
-    if (st != CR_OK)
-        return st;
-    st = cr_find_model(cfg, lm_name, lm_path, sizeof lm_path, err);
-    if (st != CR_OK)
-        return st;
-
     pose_tracker *t = cr_calloc(1, sizeof *t);
     if (t == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "pose tracker: out of memory");
+    /* the process's loaded models, or a set of this tracker's own */
+    pose_models *own = NULL, *models = opts != NULL ? opts->models : NULL;
+    cr_status st = models != NULL ? CR_OK : pose_models_create(cfg, &own, err);
+    if (st == CR_OK)
+        st =
+            pose_models_get(models != NULL ? models : own, model, &t->det_model, &t->lm_model, err);
+    pose_models_destroy(own); /* the tracker keeps its references */
+    if (st != CR_OK)
+        goto fail;
     t->mode = mode;
     snprintf(t->model, sizeof t->model, "%s", model);
     if (pose_anchors_generate(t->anchors, POSE_NUM_ANCHORS) != POSE_NUM_ANCHORS) {
         st = cr_err_set(err, CR_ERR_INTERNAL, "pose anchors: wrong count");
         goto fail;
     }
-    snprintf(t->lm_path, sizeof t->lm_path, "%s", lm_path);
     st = heatmap_head_load(t, err);
     if (st != CR_OK)
         goto fail;
-    st = engine_create(eng_name, det_path, det_outputs, 2, threads, &t->det, err);
+    st = engine_create_from(eng_name, t->det_model, det_outputs, 2, threads, 1, &t->det, err);
     if (st != CR_OK)
         goto fail;
-    st = engine_create(eng_name, lm_path, t->lm_out, 4, threads, &t->lm, err);
+    st = engine_create_from(eng_name, t->lm_model, t->lm_out, 4, threads, 1, &t->lm, err);
     if (st != CR_OK)
         goto fail;
     st = check_shape(t->det, "pose_detection.tflite", 4,
@@ -239,7 +238,6 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
     if (st != CR_OK)
         goto fail;
     snprintf(t->eng, sizeof t->eng, "%s", eng_name);
-    snprintf(t->det_path, sizeof t->det_path, "%s", det_path);
     t->threads = threads;
     pose_tracker_reset(t);
     *out = t;
@@ -259,8 +257,8 @@ cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
 {
     pose_tracker *owner = owner_of(t);
     if (owner->det_tiles == NULL) {
-        cr_status st = engine_create_batch(owner->eng, owner->det_path, det_outputs, 2,
-                                           owner->threads, TILE_BATCH, &owner->det_tiles, err);
+        cr_status st = engine_create_from(owner->eng, owner->det_model, det_outputs, 2,
+                                          owner->threads, TILE_BATCH, &owner->det_tiles, err);
         if (st != CR_OK)
             return st;
     }
@@ -296,8 +294,8 @@ engine *pose_tracker_lm(pose_tracker *t)
 cr_status pose_tracker_lm_batch(pose_tracker *t, int batch, engine **out, cr_err *err)
 {
     const pose_tracker *owner = owner_of(t);
-    return engine_create_batch(owner->eng, owner->lm_path, owner->lm_out, 4, owner->threads, batch,
-                               out, err);
+    return engine_create_from(owner->eng, owner->lm_model, owner->lm_out, 4, owner->threads, batch,
+                              out, err);
 }
 
 cr_status pose_tracker_set_subject(pose_tracker *t, int on, float x, float y, cr_err *err)
@@ -321,6 +319,8 @@ void pose_tracker_destroy(pose_tracker *t)
         engine_destroy(t->lm);
         engine_destroy(t->det_tiles);
         engine_pointwise_free(&t->hm_head);
+        engine_model_free(t->det_model);
+        engine_model_free(t->lm_model);
     }
     for (int i = 0; i < PYR_LEVELS; i++)
         cr_free(t->lvl_buf[i]);

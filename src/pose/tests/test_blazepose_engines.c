@@ -38,7 +38,7 @@
 
 static pose_tracker *tracker(const char *engine, pose_mode mode)
 {
-    pose_tracker_opts o = {engine, "full", 1, mode};
+    pose_tracker_opts o = {engine, "full", 1, mode, NULL};
     pose_tracker *t = NULL;
     cr_err err = {0};
     CHECK_MSG(pose_tracker_create(NULL, &o, &t, &err) == CR_OK, "%s: %s", engine, cr_err_msg(&err));
@@ -113,7 +113,7 @@ static void compare(const char *oracle, const char *engine, pose_mode mode, cons
  * is a failure. */
 static int runnable(const char *engine)
 {
-    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO, NULL};
     pose_tracker *t = NULL;
     cr_err err = {0};
     cr_status st = pose_tracker_create(NULL, &o, &t, &err);

@@ -12,7 +12,7 @@
  *   - landmarks set near each channel's peak, and at random places (borders included),
  *     are refined to the same point both ways (1e-5 of the crop), and most of those near
  *     a peak do move (the comparison is not between two no-ops);
- * and engine_pointwise_load refuses what it cannot serve.
+ * and engine_pointwise_from refuses what it cannot serve.
  */
 #include "check.h"
 #include "engine/engine.h"
@@ -131,17 +131,23 @@ int main(int argc, char **argv)
     for (int m = 0; m < 3; m++) {
         char path[64];
         snprintf(path, sizeof path, "models/pose_landmark_%s.tflite", models[m]);
-        engine_pointwise head;
+        engine_pointwise head = {0};
+        engine_model *model = NULL;
         cr_err err = {0};
-        cr_status st = engine_pointwise_load(path, "Identity_3", &head, &err);
+        cr_status st = engine_model_load(path, &model, &err);
+        if (st == CR_OK)
+            st = engine_pointwise_from(model, "Identity_3", &head, &err);
         CHECK_MSG(st == CR_OK, "%s: %s", path, cr_err_msg(&err));
-        if (st != CR_OK)
+        if (st != CR_OK) {
+            engine_model_free(model);
             continue;
+        }
         CHECK_INT_EQ(head.c_out, C);
         CHECK(head.c_in > 0);
         const char *outs[] = {"Identity_3", head.input};
         engine *e = NULL;
-        st = engine_create(engine_default(1), path, outs, 2, 1, &e, &err);
+        st = engine_create_from(engine_default(1), model, outs, 2, 1, 1, &e, &err);
+        engine_model_free(model); /* the engine holds its own reference */
         CHECK_MSG(st == CR_OK, "%s: %s", path, cr_err_msg(&err));
         for (int i = 0; e != NULL && i < n; i++)
             if (frames[i] != NULL)
@@ -153,17 +159,22 @@ int main(int argc, char **argv)
 
     /* what it refuses */
     engine_pointwise p;
+    engine_model *lite = NULL;
     cr_err err = {0};
-    CHECK_INT_EQ(engine_pointwise_load("models/pose_landmark_lite.tflite", "Identity", &p, &err),
-                 CR_ERR_UNSUPPORTED);
-    CHECK(p.input == NULL && strstr(cr_err_msg(&err), "1x1") != NULL);
+    CHECK_INT_EQ(engine_model_load("models/pose_landmark_lite.tflite", &lite, &err), CR_OK);
+    if (lite != NULL) {
+        CHECK_INT_EQ(engine_pointwise_from(lite, "Identity", &p, &err), CR_ERR_UNSUPPORTED);
+        CHECK(p.input == NULL && strstr(cr_err_msg(&err), "1x1") != NULL);
+        err = (cr_err){0};
+        CHECK_INT_EQ(engine_pointwise_from(lite, "nope", &p, &err), CR_ERR_INVALID);
+        CHECK(p.input == NULL);
+        engine_model_free(lite);
+    }
     err = (cr_err){0};
-    CHECK_INT_EQ(engine_pointwise_load("models/pose_landmark_lite.tflite", "nope", &p, &err),
-                 CR_ERR_INVALID);
-    err = (cr_err){0};
-    CHECK_INT_EQ(engine_pointwise_load("models/absent.tflite", "Identity_3", &p, &err),
-                 CR_ERR_NOT_FOUND);
+    CHECK_INT_EQ(engine_model_load("models/absent.tflite", &lite, &err), CR_ERR_NOT_FOUND);
+    CHECK(lite == NULL);
     engine_pointwise_free(NULL);
+    engine_model_free(NULL);
 
     for (int i = 0; i < n; i++) {
         if (frames[i] != NULL)

@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         engine = argv[1];
-    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_STATIC};
+    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_STATIC, NULL};
     pose_tracker *t = NULL;
     cr_err err = {0};
     cr_status st = pose_tracker_create(NULL, &o, &t, &err);
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
     pose_tracker_destroy(t);
 
     /* Bad arguments. */
-    pose_tracker_opts bad = {engine, "huge", 1, POSE_MODE_STATIC};
+    pose_tracker_opts bad = {engine, "huge", 1, POSE_MODE_STATIC, NULL};
     cr_err e2 = {0};
     CHECK(pose_tracker_create(NULL, &bad, &t, &e2) == CR_ERR_INVALID && t == NULL);
     return check_exit();

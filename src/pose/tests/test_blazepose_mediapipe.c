@@ -41,7 +41,7 @@ static void compare(const char *mode_name, pose_mode mode, const char *engine, d
         return;
     json_t *frames = json_object_get(ref, "frames");
     CHECK_INT_EQ(json_array_size(frames), n);
-    pose_tracker_opts o = {engine, "full", 1, mode};
+    pose_tracker_opts o = {engine, "full", 1, mode, NULL};
     pose_tracker *t = NULL;
     cr_err err = {0};
     CHECK_MSG(pose_tracker_create(NULL, &o, &t, &err) == CR_OK, "%s", cr_err_msg(&err));

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MOTION_DIR [ENGINE]\n", argv[0]);
         return 2;
     }
-    pose_tracker_opts o = {argc > 2 ? argv[2] : NULL, "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {argc > 2 ? argv[2] : NULL, "full", 1, POSE_MODE_VIDEO, NULL};
     pose_tracker *t = NULL;
     cr_err err = {0};
     CHECK_MSG(pose_tracker_create(NULL, &o, &t, &err) == CR_OK, "%s", cr_err_msg(&err));

@@ -19,7 +19,7 @@ int main(void)
     CHECK_INT_EQ(nf, 1);
     if (nf != 1)
         return check_exit();
-    pose_tracker_opts o = {"ref", "lite", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {"ref", "lite", 1, POSE_MODE_VIDEO, NULL};
     int ok_at = -1, failures = 0;
     for (long n = 0; n < 100000; n += n < 16 ? 1 : 53) {
         pose_tracker *t = NULL;

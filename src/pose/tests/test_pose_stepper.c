@@ -77,7 +77,7 @@ static const ptm_frame *frame_at(const clip *motion, const clip *vtest, int i, i
 
 static void against_twins(const char *engine, const clip *motion, const clip *vtest)
 {
-    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO, NULL};
     pose_stepper *s = NULL;
     pose_tracker *twin[N] = {0};
     cr_err err = {0};
@@ -155,7 +155,7 @@ static void against_twins(const char *engine, const clip *motion, const clip *vt
 /* A bad frame for tracker 0 fails it alone; tracker 1's frame goes on. */
 static void bad_frame_is_its_own(const char *engine, const clip *motion)
 {
-    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO, NULL};
     pose_stepper *s = NULL;
     cr_err err = {0};
     cr_status cs = pose_stepper_create(NULL, &o, 2, &s, &err);
@@ -181,7 +181,7 @@ static void bad_frame_is_its_own(const char *engine, const clip *motion)
 
 static void one_is_a_tracker(const char *engine, const clip *motion)
 {
-    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts o = {engine, "full", 1, POSE_MODE_VIDEO, NULL};
     pose_stepper *s = NULL;
     pose_tracker *t = NULL;
     cr_err err = {0};
@@ -229,7 +229,7 @@ int main(int argc, char **argv)
     cr_err err = {0};
     CHECK(pose_stepper_create(NULL, NULL, 0, &s, &err) == CR_ERR_INVALID && s == NULL);
     CHECK(pose_stepper_create(NULL, NULL, POSE_STEPPER_MAX + 1, &s, &err) == CR_ERR_INVALID);
-    pose_tracker_opts bad = {"no-such-engine", "full", 1, POSE_MODE_VIDEO};
+    pose_tracker_opts bad = {"no-such-engine", "full", 1, POSE_MODE_VIDEO, NULL};
     CHECK(pose_stepper_create(NULL, &bad, 2, &s, &err) == CR_ERR_INVALID && s == NULL);
 
     const char *defaults[] = {engine_default(1), "cpu", "xnnpack"};
