@@ -96,10 +96,11 @@ typedef struct pose_tracker_stats {
 
 typedef struct pose_tracker pose_tracker;
 
-/* Finds the models with cr_find_model(cfg, ...) (cfg NULL: ./models), loads the
- * detector and the landmark model into the engine (the landmark model pruned of its
- * segmentation head).  Unknown model or engine names are CR_ERR_INVALID; engine
- * errors pass through.  On failure *out is NULL. */
+/* Takes the detector and the landmark model from opts->models, or else finds them
+ * with cr_find_model(cfg, ...) (cfg NULL: ./models) and loads them, and makes the
+ * engines of them (the landmark model pruned of its segmentation head).  Unknown model
+ * or engine names are CR_ERR_INVALID; engine errors pass through.  On failure *out is
+ * NULL. */
 cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opts,
                               pose_tracker **out, cr_err *err);
 
