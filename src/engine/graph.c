@@ -481,9 +481,10 @@ static float value_at(const uint8_t *data, int type, size_t k)
     return type == ENGINE_TFLITE_FLOAT16 ? half_to_float(rd16(data + 2 * k)) : rd_f32(data + 4 * k);
 }
 
-/* Densifies a sparse constant in the layout the pose models use (POSE-NOTES.md):
- * traversal order identity, no block map, dims 0..r-2 DENSE, dim r-1 SPARSE_CSR:
- * dense[row*I + idx[k]] = val[k] for k in [seg[row], seg[row+1]). */
+/* Densifies a sparse constant into `dst`, zeroed by the caller, in the layout the pose
+ * models use (POSE-NOTES.md): traversal order identity, no block map, dims 0..r-2
+ * DENSE, dim r-1 SPARSE_CSR: dense[row*I + idx[k]] = val[k] for k in [seg[row],
+ * seg[row+1]). */
 static cr_status densify(const engine_tflite_tensor *t, size_t count, float *dst, cr_err *err)
 {
     const engine_tflite_sparsity *s = t->sparsity;
@@ -503,7 +504,6 @@ static cr_status densify(const engine_tflite_tensor *t, size_t count, float *dst
     if (seg->count != rows + 1 || index_at(seg, 0) != 0 || index_at(seg, rows) != nnz ||
         t->size != nnz * es)
         return cr_err_set(err, CR_ERR_FORMAT, "graph: tensor %s: sparse sizes", t->name);
-    memset(dst, 0, count * sizeof(float));
     for (size_t row = 0; row < rows; row++) {
         size_t a = index_at(seg, row), b = index_at(seg, row + 1);
         if (a > b || b > nnz)
@@ -525,7 +525,9 @@ static cr_status const_values(const engine_tflite_tensor *t, size_t count, float
     if (t->type != ENGINE_TFLITE_FLOAT16 && t->type != ENGINE_TFLITE_FLOAT32)
         return cr_err_set(err, CR_ERR_UNSUPPORTED, "graph: constant %s has type %d", t->name,
                           t->type);
-    float *v = cr_malloc(count * sizeof(float));
+    /* a sparse constant's zeros come from calloc: fresh pages are zero already, so a
+     * large one is not written twice (the detector's 38 sparse constants are ~15 MB) */
+    float *v = t->sparsity ? cr_calloc(count, sizeof(float)) : cr_malloc(count * sizeof(float));
     if (v == NULL)
         return cr_err_set(err, CR_ERR_NOMEM, "graph: out of memory");
     cr_status st = CR_OK;
