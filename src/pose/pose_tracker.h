@@ -127,8 +127,9 @@ cr_status pose_track_image(pose_tracker *t, const pose_image *img, int64_t times
 cr_status pose_track_images(pose_tracker *t, const pose_image *img, const pose_image *coarse,
                             int64_t timestamp_us, pose_result *out, cr_err *err);
 
-/* Turns tiled detection on (see the top).  Loads a batched detector the first time
- * (engine errors pass through; the tracker is unchanged on failure). */
+/* Turns tiled detection on (see the top).  The batched detector it needs is made at the
+ * first tiled search, whose pose_track_frame call then passes an engine error through.
+ * Never fails today; err is for the contract. */
 cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err);
 
 /* Follows the person nearest (x, y), normalized to the picture, from the next

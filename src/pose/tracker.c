@@ -77,8 +77,8 @@ struct pose_tracker {
     const char *lm_out[4];
     engine_pointwise hm_head;
 
-    /* Tiled detection: on or off, the batched detector (an owner's only: loaded the
-     * first time a tracker sharing it turns tiles on), the candidates of all windows. */
+    /* Tiled detection: on or off, the batched detector (an owner's only: made the
+     * first time a tracker sharing it searches), the candidates of all windows. */
     int tiles;
     engine *det_tiles;
     pose_detection tile_cand[POSE_NUM_ANCHORS];
@@ -255,13 +255,7 @@ static pose_tracker *owner_of(pose_tracker *t)
 
 cr_status pose_tracker_enable_tiles(pose_tracker *t, cr_err *err)
 {
-    pose_tracker *owner = owner_of(t);
-    if (owner->det_tiles == NULL) {
-        cr_status st = engine_create_from(owner->eng, owner->det_model, det_outputs, 2,
-                                          owner->threads, TILE_BATCH, &owner->det_tiles, err);
-        if (st != CR_OK)
-            return st;
-    }
+    (void)err; /* the batched detector is made at the first search (detect_windows) */
     t->tiles = 1;
     return CR_OK;
 }
@@ -551,7 +545,17 @@ static cr_status detect_windows(pose_tracker *t, const pose_rect *windows, int n
 {
     const size_t in_size = (size_t)POSE_DET_INPUT * POSE_DET_INPUT * 3;
     const size_t box_size = (size_t)POSE_NUM_ANCHORS * POSE_DET_COORDS;
-    engine *tiles = owner_of(t)->det_tiles;
+    pose_tracker *owner = owner_of(t);
+    /* Made the first time a tracker sharing it searches, not when tiles are turned on:
+     * most videos show their player at once and never search, and the batch's weights
+     * and activations (~14 MB) would be made for nothing in every worker. */
+    if (owner->det_tiles == NULL) {
+        cr_status st = engine_create_from(owner->eng, owner->det_model, det_outputs, 2,
+                                          owner->threads, TILE_BATCH, &owner->det_tiles, err);
+        if (st != CR_OK)
+            return st;
+    }
+    engine *tiles = owner->det_tiles;
     for (int first = 0; first < n; first += TILE_BATCH) {
         int m = n - first < TILE_BATCH ? n - first : TILE_BATCH;
         float *in = engine_input(tiles, NULL);
