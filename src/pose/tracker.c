@@ -195,9 +195,7 @@ cr_status pose_tracker_create(const cr_config *cfg, const pose_tracker_opts *opt
     pose_mode mode = opts != NULL ? opts->mode : POSE_MODE_VIDEO;
     if (eng_name == NULL) /* the cpu engine with one thread where it is fast (engine.h) */
         eng_name = engine_default(threads);
-    if (strcmp(model, "lite") != 0 && strcmp(model, "full") != 0 && strcmp(model, "heavy") != 0)
-        return cr_err_set(err, CR_ERR_INVALID, "unknown pose model '%s' (lite, full, heavy)",
-                          model);
+    /* an unknown model name is refused by pose_models_get, which keeps the list */
     if (mode != POSE_MODE_VIDEO && mode != POSE_MODE_STATIC)
         return cr_err_set(err, CR_ERR_INVALID, "unknown pose mode %d", (int)mode);
 
