@@ -24,13 +24,17 @@
  * pair in L1 or L2 and prefetch nothing.  Same values; the model took 0.92-0.96x the time
  * (bench_pose_engine, one thread, min, interleaved).
  *
- * DEPTHWISE.  16 channels per register.  Where all of a pixel's taps fall inside the
- * input (all but the border rows and columns), 4 outputs of a row are computed together,
- * all their channel blocks one after the other (dw_row): 4 independent sums hide the FMA
- * latency, each weight load serves 4 FMAs, and the inputs are read in memory order (a
- * loop over one channel block along the row first was 8x slower: every load a new cache
- * line, from L2).  The borders take one pixel at a time with the taps clipped
- * (dw_pixel).
+ * DEPTHWISE.  16 channels per register.  Groups of 8 outputs of a row, and of the row
+ * below (dw_group), all their channel blocks one after the other (dw_rows): 16
+ * independent sums hide the FMA latency, each input load serves up to KW FMAs of each
+ * row and each weight load up to 8, and the inputs are read in memory order (a loop over
+ * one channel block along the row first was 8x slower: every load a new cache line, from
+ * L2).  The groups at the borders have builds of their own that leave out the columns
+ * outside the input, so no load is masked.  Timed layer by layer at the full landmark
+ * model's shapes (one thread, 2-core EPYC, min of interleaved runs), against one output
+ * row at a time at stride 2 and masked loads at the borders: 0.82x in all; the stride-2
+ * layers 0.6-0.8x, the 8x8 and 16x16 ones (every group a border one) 0.7-0.85x; the whole
+ * model 0.97x.  Filters other than 3x3 and 5x5 take one pixel at a time (dw_pixel).
  * Loads are full 16-float vectors even in the last channel block: the lanes past c
  * read the next pixel's channels or the buffers' slack (ENGINE_SLACK, and the weights'
  * padding to cpad), are computed and never stored.
@@ -184,7 +188,8 @@ static void gemm_avx512(const cpu_gemm_args *a)
     }
 }
 
-/* One output pixel, taps clipped to [ky0,ky1) x [kx0,kx1): filters other than 3x3, 5x5. */
+/* One output pixel, taps clipped to [ky0,ky1) x [kx0,kx1): filters other than 3x3 and
+ * 5x5, and rows narrower than a group. */
 static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
 {
     const int C = a->c;
@@ -205,117 +210,177 @@ static void dw_pixel(const cpu_dw_args *a, int oy, int ox, __m512 lo, __m512 hi)
     }
 }
 
-/* NX outputs (oy, ox .. ox+NX-1) of one 16-channel block (and with R = 2 the same of
- * row oy+1), the filter at wt (tap t's 16 weights at wt + t*cpad).  Along a filter row
- * the input columns are read once each, in order (one pointer step of C floats per load),
- * and each feeds every output whose window holds it: (NX-1)*SW + KW loads per filter row
- * instead of NX*KW.  The weights of the filter rows an input row meets are loaded with
- * it (from L1): holding the whole filter in registers left room for only four sums with
- * a 5x5 filter, too few to cover the FMA latency.  With `masked`, input rows outside the
- * input are skipped and columns outside it load as zeros (a zero-masked load reads no
- * memory), and outputs past the row's end are not stored: the borders.  Each output's
- * taps are summed in the order ky, then kx, as in the portable kernel. */
-static ALWAYS_INLINE void dw_group(const cpu_dw_args *a, int KH, int KW, int SW, int NX, int R,
-                                   int masked, const float *const *rows, const float *wt, __m512 b,
-                                   int oy, int ox, int c, __mmask16 mk, __m512 lo, __m512 hi)
+/* The most input rows and columns one group reads: a 5x5 filter at stride 2, two output
+ * rows of eight pixels (dw_group: KH + SH*(R-1) rows, (NX-1)*SW + KW columns). */
+#define DW_ROWS 7
+#define DW_COLS 19
+
+/* NX outputs (oy, ox .. ox+NX-1) of one 16-channel block, and with R = 2 the same of row
+ * oy+1, the filter at wt (tap t's 16 weights at wt + t*cpad).  The group reads input
+ * columns ix0 .. ix0 + T-1 (ix0 = ox*SW - pad_left) of input rows iy0 .. iy0 + NR-1, of
+ * which the first ZL and the last ZR are outside the input (the borders): those taps add
+ * nothing and are skipped.  rows[ir] is input row iy0 + ir at column ix0 + ZL, or NULL
+ * where that row is outside the input; columns are cs floats apart.  Input row ir feeds
+ * output row r with filter row ir - r*SH, so each input row is loaded once for both
+ * output rows.  Along a row the input columns are read once each, in order, and each
+ * feeds every output whose window holds it: (NX-1)*SW + KW loads per row instead of
+ * NX*KW.  The weights of the filter rows an input row meets are loaded with it (from
+ * L1): holding the whole filter in registers left room for only four sums with a 5x5
+ * filter, too few to cover the FMA latency.  Each output's taps are summed in the order
+ * ky, then kx, as in the portable kernel. */
+static ALWAYS_INLINE void dw_group(int KH, int KW, int SH, int SW, int NX, int R, int ZL, int ZR,
+                                   const float *const *rows, size_t cs, const float *wt,
+                                   size_t cpad, __m512 b, float *y, size_t ys, size_t yrow,
+                                   __mmask16 mk, __m512 lo, __m512 hi)
 {
-    /* R output rows (oy, oy+1 when R = 2, vertical stride 1): input row ir feeds output
-     * row r with filter row ir - r, so each input row is loaded once for both.  rows[ir]:
-     * the input row's start, NULL outside the input (only where `masked`). */
-    const int C = a->c, T = (NX - 1) * SW + KW;
-    const int ix0 = ox * SW - a->pad_left;
+    const int T = (NX - 1) * SW + KW, NR = KH + SH * (R - 1);
     __m512 acc[2][8];
     UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++) acc[r][j] = b;
-    UNROLL_ALL for (int ir = 0; ir < KH + R - 1; ir++)
+    UNROLL_ALL for (int ir = 0; ir < NR; ir++)
     {
-        if (masked && rows[ir] == NULL)
+        if (rows[ir] == NULL)
             continue;
         __m512 w[2][5];
         UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int kx = 0; kx < KW; kx++)
         {
-            int ky = ir - r;
-            w[r][kx] = ky >= 0 && ky < KH ? _mm512_loadu_ps(wt + (size_t)(ky * KW + kx) * a->cpad)
+            int ky = ir - r * SH;
+            w[r][kx] = ky >= 0 && ky < KH ? _mm512_loadu_ps(wt + (size_t)(ky * KW + kx) * cpad)
                                           : _mm512_setzero_ps();
         }
-        const float *q = rows[ir] + (ptrdiff_t)ix0 * C + c;
-        UNROLL_ALL for (int t = 0; t < T; t++, q += C)
+        const float *q = rows[ir];
+        UNROLL_ALL for (int t = ZL; t < T - ZR; t++, q += cs)
         {
-            __m512 v;
-            if (masked)
-                v = _mm512_maskz_loadu_ps(ix0 + t >= 0 && ix0 + t < a->w ? 0xFFFF : 0, q);
-            else
-                v = _mm512_loadu_ps(q);
+            __m512 v = _mm512_loadu_ps(q);
+            /* one load per column: GCC otherwise folds it into every FMA that reads it,
+             * up to KW loads of the same vector, and the group waits on its loads */
+            __asm__("" : "+v"(v));
             UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++)
             {
-                int ky = ir - r, kx = t - j * SW;
+                int ky = ir - r * SH, kx = t - j * SW;
                 if (ky >= 0 && ky < KH && kx >= 0 && kx < KW)
                     acc[r][j] = _mm512_fmadd_ps(v, w[r][kx], acc[r][j]);
             }
         }
     }
-    UNROLL_ALL for (int r = 0; r < R; r++)
-    {
-        float *y = a->y + ((size_t)(oy + r - a->oy0) * a->ow + ox) * C + c;
-        UNROLL_ALL for (int j = 0; j < NX; j++) if (!masked || ox + j < a->ow)
-            _mm512_mask_storeu_ps(y + (size_t)j * C, mk, clamp16(acc[r][j], lo, hi));
+    UNROLL_ALL for (int r = 0; r < R; r++) UNROLL_ALL for (int j = 0; j < NX; j++)
+        _mm512_mask_storeu_ps(y + (size_t)r * yrow + (size_t)j * ys, mk,
+                              clamp16(acc[r][j], lo, hi));
+}
+
+/* Output row oy (and oy+1 with R = 2) of a KH x KW filter at strides SH, SW, in groups
+ * of NX pixels.  A row whose width is not a multiple of NX ends with a group moved left
+ * onto the one before it: the outputs both hold are computed twice, the same way, and
+ * stored twice.  The groups at the borders skip the columns outside the input by their
+ * own builds of dw_group (ZL, ZR): with "same" padding, P = KW/2 columns on the left,
+ * and on the right P at stride 1, P-1 at stride 2.  A masked load per column instead made
+ * those groups about twice as slow as the others, and in the 8x8 and 16x16 layers every
+ * group is a border one.  Any other border (other paddings) reads a copy of its window
+ * with zeros outside (`win`), which adds the same +0 products.  Channels of few blocks
+ * (DW_C_INNER or fewer) are the inner loop: a pixel's channels are then read together,
+ * and the input streams through the caches once; with more, the outer loop (a block's
+ * column of the rows stays in L1). */
+#define DW_C_INNER 64
+static ALWAYS_INLINE void dw_rows(const cpu_dw_args *a, int KH, int KW, int SH, int SW, int NX,
+                                  int R, int oy, __m512 lo, __m512 hi)
+{
+    const int C = a->c, T = (NX - 1) * SW + KW, NR = KH + SH * (R - 1);
+    const int P = KW / 2, Q = SW == 1 ? P : P - 1;
+    const int iy0 = oy * SH - a->pad_top - a->iy_base;
+    const float *rows[DW_ROWS]; /* found once per output row pair, not per group */
+    for (int ir = 0; ir < NR; ir++)
+        rows[ir] = iy0 + ir >= 0 && iy0 + ir < a->h ? cpu_dw_row(a, iy0 + ir) : NULL;
+    const int c_inner = C <= DW_C_INNER;
+    const int n_ox = (a->ow + NX - 1) / NX, n_c = (C + CPU_PANEL - 1) / CPU_PANEL;
+    float *yo = a->y + (size_t)(oy - a->oy0) * a->ow * C;
+    for (int i = 0; i < n_ox * n_c; i++) {
+        int ox = (c_inner ? i / n_c : i % n_ox) * NX;
+        int c = (c_inner ? i % n_c : i / n_ox) * CPU_PANEL;
+        ox = ox + NX <= a->ow ? ox : a->ow - NX;
+        int ix0 = ox * SW - a->pad_left;
+        int zl = ix0 < 0 ? -ix0 : 0, zr = ix0 + T > a->w ? ix0 + T - a->w : 0;
+        const float *rp[DW_ROWS];
+        for (int ir = 0; ir < NR; ir++)
+            rp[ir] = rows[ir] != NULL && zl < T ? rows[ir] + (ptrdiff_t)(ix0 + zl) * C + c : NULL;
+        const float *wt = a->wt + c;
+        const size_t cp = (size_t)a->cpad, ys = (size_t)C, yrow = (size_t)a->ow * C;
+        const __m512 b = _mm512_loadu_ps(a->bias + c);
+        float *y = yo + (size_t)ox * C + c;
+        const __mmask16 mk = tail_mask(C - c);
+        if (zl == 0 && zr == 0)
+            dw_group(KH, KW, SH, SW, NX, R, 0, 0, rp, ys, wt, cp, b, y, ys, yrow, mk, lo, hi);
+        else if (zl == P && zr == 0)
+            dw_group(KH, KW, SH, SW, NX, R, P, 0, rp, ys, wt, cp, b, y, ys, yrow, mk, lo, hi);
+        else if (Q > 0 && zl == 0 && zr == Q)
+            dw_group(KH, KW, SH, SW, NX, R, 0, Q, rp, ys, wt, cp, b, y, ys, yrow, mk, lo, hi);
+        else if (Q > 0 && zl == P && zr == Q)
+            dw_group(KH, KW, SH, SW, NX, R, P, Q, rp, ys, wt, cp, b, y, ys, yrow, mk, lo, hi);
+        else { /* another border: a copy of the window, zeros outside the input */
+            _Alignas(64) float win[DW_ROWS][DW_COLS * CPU_PANEL];
+            for (int ir = 0; ir < NR; ir++) {
+                rp[ir] = rows[ir] != NULL ? win[ir] : NULL;
+                for (int t = 0; t < T && rows[ir] != NULL; t++) {
+                    int ix = ix0 + t;
+                    __m512 v = ix >= 0 && ix < a->w ? _mm512_loadu_ps(rows[ir] + (size_t)ix * C + c)
+                                                    : _mm512_setzero_ps();
+                    _mm512_store_ps(win[ir] + t * CPU_PANEL, v);
+                }
+            }
+            dw_group(KH, KW, SH, SW, NX, R, 0, 0, rp, CPU_PANEL, wt, cp, b, y, ys, yrow, mk, lo,
+                     hi);
+        }
     }
 }
 
-/* A KH x KW filter with column stride SW, all outputs, eight at a time; with vertical
- * stride 1 two output rows at a time (dw_group's R): a 3x3 filter reads 40 inputs for 144
- * FMAs instead of 30 for 72.  Channels of few blocks (DW_C_INNER or fewer) are the inner
- * loop: a pixel's channels are then read together, and the input streams through the
- * caches once; with more, the outer loop (a block's column of the rows stays in L1). */
-#define DW_C_INNER 64
-static ALWAYS_INLINE void dw_fixed(const cpu_dw_args *a, int KH, int KW, int SW)
-{
-    const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
-    const int NX = 8;
-    for (int oy = a->oy0; oy < a->oy1;) {
-        int R = a->sh == 1 && oy + 1 < a->oy1 ? 2 : 1;
-        int iy0 = oy * a->sh - a->pad_top - a->iy_base;
-        int rows_inside = iy0 >= 0 && iy0 + KH + R - 1 <= a->h;
-        const float *rows[6]; /* KH + R - 1 <= 6; found once per output row, not per group */
-        for (int ir = 0; ir < KH + R - 1; ir++)
-            rows[ir] = iy0 + ir >= 0 && iy0 + ir < a->h ? cpu_dw_row(a, iy0 + ir) : NULL;
-        int c_inner = a->c <= DW_C_INNER;
-        int n_ox = (a->ow + NX - 1) / NX, n_c = (a->c + CPU_PANEL - 1) / CPU_PANEL;
-        for (int i = 0; i < n_ox * n_c; i++) {
-            int ox = (c_inner ? i / n_c : i % n_ox) * NX;
-            int c = (c_inner ? i % n_c : i / n_ox) * CPU_PANEL;
-            __mmask16 mk = tail_mask(a->c - c);
-            __m512 b = _mm512_loadu_ps(a->bias + c);
-            const float *wt = a->wt + c;
-            int ix0 = ox * SW - a->pad_left, ix1 = ix0 + (NX - 1) * SW + KW;
-            int inside = rows_inside && ix0 >= 0 && ix1 <= a->w && ox + NX <= a->ow;
-            if (R == 2 && inside)
-                dw_group(a, KH, KW, SW, NX, 2, 0, rows, wt, b, oy, ox, c, mk, lo, hi);
-            else if (R == 2)
-                dw_group(a, KH, KW, SW, NX, 2, 1, rows, wt, b, oy, ox, c, mk, lo, hi);
-            else if (inside)
-                dw_group(a, KH, KW, SW, NX, 1, 0, rows, wt, b, oy, ox, c, mk, lo, hi);
-            else
-                dw_group(a, KH, KW, SW, NX, 1, 1, rows, wt, b, oy, ox, c, mk, lo, hi);
-        }
-        oy += R;
+/* One function per filter, stride, group width and row count. */
+#define DW_ROWS_FN(K, S, NX, R)                                                                    \
+    static __attribute__((noinline)) void dw_rows_##K##_##S##_##NX##_##R(                          \
+        const cpu_dw_args *a, int oy, __m512 lo, __m512 hi)                                        \
+    {                                                                                              \
+        dw_rows(a, K, K, S, S, NX, R, oy, lo, hi);                                                 \
     }
-}
+#define DW_ROWS_FNS(K, S)                                                                          \
+    DW_ROWS_FN(K, S, 8, 2) DW_ROWS_FN(K, S, 8, 1) DW_ROWS_FN(K, S, 4, 2) DW_ROWS_FN(K, S, 4, 1)
+DW_ROWS_FNS(3, 1)
+DW_ROWS_FNS(3, 2)
+DW_ROWS_FNS(5, 1)
+DW_ROWS_FNS(5, 2)
+
+/* Every output row of a K x K filter at stride S, two at a time (the last of an odd
+ * count alone), in groups of 8 pixels, or 4 for rows of 4 to 7; narrower rows one pixel
+ * at a time. */
+#define DW_FIXED(K, S)                                                                             \
+    for (int oy = a->oy0; oy < a->oy1;) {                                                          \
+        int R = oy + 1 < a->oy1 ? 2 : 1;                                                           \
+        if (a->ow >= 8 && R == 2)                                                                  \
+            dw_rows_##K##_##S##_8_2(a, oy, lo, hi);                                                \
+        else if (a->ow >= 8)                                                                       \
+            dw_rows_##K##_##S##_8_1(a, oy, lo, hi);                                                \
+        else if (a->ow >= 4 && R == 2)                                                             \
+            dw_rows_##K##_##S##_4_2(a, oy, lo, hi);                                                \
+        else if (a->ow >= 4)                                                                       \
+            dw_rows_##K##_##S##_4_1(a, oy, lo, hi);                                                \
+        else                                                                                       \
+            for (int r = 0; r < R; r++)                                                            \
+                for (int ox = 0; ox < a->ow; ox++)                                                 \
+                    dw_pixel(a, oy + r, ox, lo, hi);                                               \
+        oy += R;                                                                                   \
+    }
 
 static void dwconv_avx512(const cpu_dw_args *a)
 {
 #ifdef CREASE_KERNEL_EXTENTS
     cpu_dw_check_extents(a);
 #endif
-    if (a->kh == 3 && a->kw == 3 && a->sw == 1)
-        dw_fixed(a, 3, 3, 1);
-    else if (a->kh == 3 && a->kw == 3 && a->sw == 2)
-        dw_fixed(a, 3, 3, 2);
-    else if (a->kh == 5 && a->kw == 5 && a->sw == 1)
-        dw_fixed(a, 5, 5, 1);
-    else if (a->kh == 5 && a->kw == 5 && a->sw == 2)
-        dw_fixed(a, 5, 5, 2);
-    else { /* other filters: one pixel at a time */
-        const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+    const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+    if (a->kh == 3 && a->kw == 3 && a->sh == 1 && a->sw == 1)
+        DW_FIXED(3, 1)
+    else if (a->kh == 3 && a->kw == 3 && a->sh == 2 && a->sw == 2)
+        DW_FIXED(3, 2)
+    else if (a->kh == 5 && a->kw == 5 && a->sh == 1 && a->sw == 1)
+        DW_FIXED(5, 1)
+    else if (a->kh == 5 && a->kw == 5 && a->sh == 2 && a->sw == 2)
+        DW_FIXED(5, 2)
+    else { /* other filters and strides: one pixel at a time */
         for (int oy = a->oy0; oy < a->oy1; oy++)
             for (int ox = 0; ox < a->ow; ox++)
                 dw_pixel(a, oy, ox, lo, hi);

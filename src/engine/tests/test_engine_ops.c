@@ -531,6 +531,12 @@ static void engine_checks(void)
         {16, 16, 24, 0, 5, 2, 1, 1, 2, 1, 2, 0, 0.0f},
         {12, 12, 88, 0, 3, 2, 1, 0, 1, 0, 1, 0, 0.0f},
         {18, 18, 3, 24, 3, 2, 0, 1, 1, 1, 1, 0, 0.0f},
+        /* the pads the pose models have (1 a side before 3x3, 2 before 5x5): the border
+         * groups of the AVX-512 depthwise kernel's own builds, on the left, on the right
+         * and (8 outputs) both */
+        {20, 20, 40, 0, 5, 2, 1, 2, 2, 2, 2, 0, 0.0f},
+        {18, 18, 24, 0, 3, 2, 1, 1, 1, 1, 1, 0, 0.0f},
+        {16, 16, 40, 0, 5, 2, 1, 2, 2, 2, 2, 0, 0.0f},
         {10, 9, 20, 0, 5, 1, 1, 2, 2, 2, 2, 1, 0.0f},
         {10, 9, 20, 0, 5, 1, 1, 2, 2, 2, 2, 0, 0.5f},
     };
@@ -561,6 +567,10 @@ static void engine_checks(void)
         {3, 2, 40, 40, 5, 1, 1, 1, 1},
         {23, 37, 24, 24, 3, 1, 1, 1, 1},
         {23, 37, 144, 144, 5, 2, 1, 1, 0},
+        /* rows of 4 to 7 outputs (groups of 4), an odd row count (a last row alone) */
+        {7, 7, 40, 40, 3, 1, 1, 1, 1},
+        {7, 6, 24, 24, 5, 1, 1, 1, 0},
+        {5, 5, 16, 16, 5, 1, 1, 1, 0},
         /* 1x1 over several 64x64 tiles and 16-deep slices of the CUDA engine's matrix
          * product, each dimension with a partial last tile */
         {20, 20, 40, 70, 1, 1, 1, 0, 0},
