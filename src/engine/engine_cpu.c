@@ -60,8 +60,10 @@
  * output rows at a time, 2.5 % faster than >= 32 (cpu-amx and cpu, Xeon, interleaved).
  * The first layers of every model (3x3 stride-2 convolution -> depthwise 3x3 -> 1x1)
  * have the same shape with a convolution by filter rows (ROWS) for the expand: they
- * run as a chain too, one output row of it at a time, so its 128x128x24 result (1.5 MB)
- * never leaves L2.  Timed node by node in the full landmark model (2-core EPYC): those
+ * run as a chain too, two output rows of it at a time, so its 128x128x24 result
+ * (1.5 MB) never leaves L2.  (A band is at least two rows for the depthwise kernel's
+ * pairs of rows: one row a band, the stem's depthwise layer took 98 us, two 62 us, at
+ * this model's shapes, one thread, 2-core EPYC.)  Timed node by node in the full landmark model (2-core EPYC): those
  * three layers 0.457 -> 0.420 ms; the whole model ~1-2 % faster, inside this host's
  * noise (min and median of six interleaved runs).
  *
@@ -741,11 +743,11 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
             ch.skip = g->nodes[a].in[0] == g->nodes[p].out ? g->nodes[a].in[1] : g->nodes[a].in[0];
             ch.out = g->nodes[a].out;
         }
-        /* Bands of at least 128 output pixels (see CHAINS above), fewer where the ring
-         * of expand rows would pass CHAIN_RING_BYTES. */
+        /* Bands of at least 128 output pixels and two rows (see CHAINS above), fewer
+         * where the ring of expand rows would pass CHAIN_RING_BYTES. */
         int OW = dt->dims[2];
         size_t row_bytes = (size_t)et->dims[2] * et->dims[3] * sizeof(float);
-        ch.band = (128 + OW - 1) / OW;
+        ch.band = OW < 64 ? (128 + OW - 1) / OW : 2;
         while (ch.band > 1 &&
                ((size_t)(ch.band - 1) * nd->stride_h + nd->kh) * row_bytes > CHAIN_RING_BYTES)
             ch.band--;
