@@ -272,9 +272,9 @@ static ALWAYS_INLINE void dw_group(int KH, int KW, int SH, int SW, int NX, int R
  * onto the one before it: the outputs both hold are computed twice, the same way, and
  * stored twice.  The groups at the borders skip the columns outside the input by their
  * own builds of dw_group (ZL, ZR): with "same" padding, P = KW/2 columns on the left,
- * and on the right P at stride 1, P-1 at stride 2.  A masked load per column instead made
- * those groups about twice as slow as the others, and in the 8x8 and 16x16 layers every
- * group is a border one.  Any other border (other paddings) reads a copy of its window
+ * and on the right P at stride 1, P-1 at stride 2.  With a masked load per column
+ * instead, the 8x8 and 16x16 layers, where every group is a border one, took 1.2-1.4x
+ * the time.  Any other border (other paddings) reads a copy of its window
  * with zeros outside (`win`), which adds the same +0 products.  Channels of few blocks
  * (DW_C_INNER or fewer) are the inner loop: a pixel's channels are then read together,
  * and the input streams through the caches once; with more, the outer loop (a block's
