@@ -101,10 +101,10 @@ static ALWAYS_INLINE __m512 half_broadcast(const float *p)
  * 8-15, against p1's 8 weights in both halves, so 8 rows take 12 FMAs a k instead of 16
  * (the blend that pairs the two inputs runs beside the FMAs: 0.75x the time of the 16,
  * measured here).  Every output is the same sum in the same order as kernel_32's.  p1's
- * 8 weights are read into both halves at once; pf and segments as kernel_32's.  m1 has
- * at most 8 lanes. */
-static ALWAYS_INLINE void kernel_24(int MR, int PF, int K, const float *x, size_t ldx, int nseg,
-                                    size_t ldseg, const float *p0, const float *p1, const float *pf,
+ * 8 weights are read into both halves at once; segments as kernel_32's.  m1 has at
+ * most 8 lanes.  It serves only a last pair: there is no next pair to prefetch. */
+static ALWAYS_INLINE void kernel_24(int MR, int K, const float *x, size_t ldx, int nseg,
+                                    size_t ldseg, const float *p0, const float *p1,
                                     const float *bias, float *y, size_t ldy, __mmask16 m0,
                                     __mmask16 m1, __m512 lo, __m512 hi, int acc)
 {
@@ -131,10 +131,6 @@ static ALWAYS_INLINE void kernel_24(int MR, int PF, int K, const float *x, size_
         for (int kk = 0; kk < ks; kk++, k++) {
             __m512 w0 = _mm512_loadu_ps(p0 + (size_t)k * CPU_PANEL);
             __m512 w1 = half_broadcast(p1 + (size_t)k * CPU_PANEL);
-            if (PF) {
-                _mm_prefetch((const char *)(pf + (size_t)k * CPU_PANEL), _MM_HINT_T0);
-                _mm_prefetch((const char *)(pf + (size_t)(K + k) * CPU_PANEL), _MM_HINT_T0);
-            }
             UNROLL for (int j = 0; j < NH; j++)
             {
                 __m512 xa = _mm512_set1_ps(x[(size_t)(2 * j) * ldx + kk]);
@@ -244,15 +240,10 @@ static void gemm_avx512(const cpu_gemm_args *a)
     kernel_32(R, 1, K, x, a->ldx, nseg, ldseg, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi,      \
               a->accumulate)
 #define CALL24(R)                                                                                  \
-    kernel_24(R, 0, K, x, a->ldx, nseg, ldseg, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi,      \
+    kernel_24(R, K, x, a->ldx, nseg, ldseg, p0, p1, bias, y, a->ldy, mk0, mk1, lo, hi,             \
               a->accumulate)
-#define CALL24_PF(R)                                                                               \
-    kernel_24(R, 1, K, x, a->ldx, nseg, ldseg, p0, p1, pf, bias, y, a->ldy, mk0, mk1, lo, hi,      \
-              a->accumulate)
-                    int half = a->n - (t + 1) * CPU_PANEL <= CPU_PANEL / 2;
-                    if (half && prefetch) {
-                        DISPATCH_MR(mr, CALL24_PF)
-                    } else if (half) {
+                    /* a half second panel is the last one: no next pair to prefetch */
+                    if (a->n - (t + 1) * CPU_PANEL <= CPU_PANEL / 2) {
                         DISPATCH_MR(mr, CALL24)
                     } else if (prefetch) {
                         DISPATCH_MR(mr, CALL32_PF)
@@ -262,7 +253,6 @@ static void gemm_avx512(const cpu_gemm_args *a)
 #undef CALL32
 #undef CALL32_PF
 #undef CALL24
-#undef CALL24_PF
                 } else {
 #define CALL16(R)                                                                                  \
     kernel_16(R, K, x, a->ldx, nseg, ldseg, p0, bias, y, a->ldy, mk0, lo, hi, a->accumulate)
