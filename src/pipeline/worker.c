@@ -461,23 +461,22 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
     cr_free(sl);
 }
 
-/* A job this worker finished: counted, and its time from upload-complete (started_at,
- * set when its chunks were queued) to done (completed_at), both from the database's
- * clock, observed.  One more read per job; a failed read only loses the observation. */
+/* A job this worker finished: its time from upload-complete (started_at, set when its
+ * chunks were queued) to done (completed_at), both from the database's clock, observed,
+ * then the job counted.  In that order, so a scrape that sees the count also sees the
+ * observation.  One more read per job; a failed read only loses the observation. */
 static void record_job_done(worker_ctx *w, const char *job_id)
 {
     cr_metrics *m = w->o->metrics;
     if (m == NULL)
         return;
-    cr_metrics_add(m, PIPELINE_M_JOBS_COMPLETED, NULL, 1);
     store_job j;
     cr_err e = {0};
-    if (store_job_get(w->st, job_id, &j, &e) != CR_OK) {
+    if (store_job_get(w->st, job_id, &j, &e) != CR_OK)
         cr_log_warn("metrics.job_time", "job=%s: %s", job_id, cr_err_msg(&e));
-        return;
-    }
-    if (j.started_at > 0 && j.completed_at >= j.started_at)
+    else if (j.started_at > 0 && j.completed_at >= j.started_at)
         cr_metrics_observe(m, PIPELINE_M_JOB_SECONDS, NULL, j.completed_at - j.started_at);
+    cr_metrics_add(m, PIPELINE_M_JOBS_COMPLETED, NULL, 1);
 }
 
 /* Aggregates one job this worker holds and records the outcome. */
