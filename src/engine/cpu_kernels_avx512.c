@@ -14,8 +14,9 @@
  * 8 x 16 kernel; output channels beyond n are computed on the zero padding and masked off
  * at the store.  A last pair whose second panel holds 8 outputs or fewer (24 and 88
  * channels, a fifth of the full landmark model's products) pairs rows on that panel
- * (kernel_24): 12 FMAs a k for 8 rows instead of 16, the same sums; the model 0.97x.  A row's inputs may be segments (cpu_gemm_args.kseg): the k loop is then
- * one loop per segment, the weights still read in order.
+ * (kernel_24): 12 FMAs a k for 8 rows instead of 16, the same sums; the model 0.97x.
+ * A row's inputs may be segments (cpu_gemm_args.kseg): the k loop is then one loop per
+ * segment, the weights still read in order.
  *
  * PREFETCH.  Each weight is read from memory once per model run, and the late layers
  * use each for few rows: timed layer by layer in the full landmark model (2-core EPYC),
@@ -350,11 +351,11 @@ static ALWAYS_INLINE void dw_group(int KH, int KW, int SH, int SW, int NX, int R
  * own builds of dw_group (ZL, ZR): with "same" padding, P = KW/2 columns on the left,
  * and on the right P at stride 1, P-1 at stride 2.  With a masked load per column
  * instead, the 8x8 and 16x16 layers, where every group is a border one, took 1.2-1.4x
- * the time.  Any other border (other paddings) reads a copy of its window
- * with zeros outside (`win`), which adds the same +0 products.  Channels of few blocks
- * (DW_C_INNER or fewer) are the inner loop: a pixel's channels are then read together,
- * and the input streams through the caches once; with more, the outer loop (a block's
- * column of the rows stays in L1). */
+ * the time.  Any other border (other paddings) reads a copy of its window with zeros
+ * outside (`win`), which adds the same +0 products.  Channels of few blocks (DW_C_INNER
+ * or fewer) are the inner loop: a pixel's channels are then read together, and the
+ * input streams through the caches once; with more, the outer loop (a block's column of
+ * the rows stays in L1). */
 #define DW_C_INNER 64
 static ALWAYS_INLINE void dw_rows(const cpu_dw_args *a, int KH, int KW, int SH, int SW, int NX,
                                   int R, int oy, __m512 lo, __m512 hi)
@@ -376,7 +377,7 @@ static ALWAYS_INLINE void dw_rows(const cpu_dw_args *a, int KH, int KW, int SH, 
         int zl = ix0 < 0 ? -ix0 : 0, zr = ix0 + T > a->w ? ix0 + T - a->w : 0;
         const float *rp[DW_ROWS];
         for (int ir = 0; ir < NR; ir++)
-            rp[ir] = rows[ir] != NULL && zl < T ? rows[ir] + (ptrdiff_t)(ix0 + zl) * C + c : NULL;
+            rp[ir] = rows[ir] != NULL ? rows[ir] + (ptrdiff_t)(ix0 + zl) * C + c : NULL;
         const float *wt = a->wt + c;
         const size_t cp = (size_t)a->cpad, ys = (size_t)C, yrow = (size_t)a->ow * C;
         const __m512 b = _mm512_loadu_ps(a->bias + c);

@@ -63,9 +63,9 @@
  * run as a chain too, two output rows of it at a time, so its 128x128x24 result
  * (1.5 MB) never leaves L2.  (A band is at least two rows for the depthwise kernel's
  * pairs of rows: one row a band, the stem's depthwise layer took 98 us, two 62 us, at
- * this model's shapes, one thread, 2-core EPYC.)  Timed node by node in the full landmark model (2-core EPYC): those
- * three layers 0.457 -> 0.420 ms; the whole model ~1-2 % faster, inside this host's
- * noise (min and median of six interleaved runs).
+ * this model's shapes, one thread, 2-core EPYC.)  Timed node by node in the full
+ * landmark model (2-core EPYC): those three layers 0.457 -> 0.420 ms; the whole model
+ * ~1-2 % faster, inside this host's noise (min and median of six interleaved runs).
  *
  * ROWS.  A convolution other than 1x1 (the 3x3 stride-2 first layer of every model)
  * would need its patch matrix: 9 copies of each input value.  Instead, each output row
@@ -747,7 +747,8 @@ static cr_status find_chains(cpu_ctx *c, size_t *band_e, size_t *band_d, cr_err 
          * where the ring of expand rows would pass CHAIN_RING_BYTES. */
         int OW = dt->dims[2];
         size_t row_bytes = (size_t)et->dims[2] * et->dims[3] * sizeof(float);
-        ch.band = OW < 64 ? (128 + OW - 1) / OW : 2;
+        ch.band = (128 + OW - 1) / OW;
+        ch.band = ch.band < 2 ? 2 : ch.band;
         while (ch.band > 1 &&
                ((size_t)(ch.band - 1) * nd->stride_h + nd->kh) * row_bytes > CHAIN_RING_BYTES)
             ch.band--;

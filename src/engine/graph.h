@@ -144,8 +144,8 @@ void engine_graph_resize_taps(const engine_graph_node *n, float scale, int o, in
 /* Tests and synthetic graphs: an empty graph (NULL when out of memory), and appenders.
  * engine_graph_add_tensor copies `data` (count floats) when not NULL; both return the new
  * index, or -1 with the reason in err (CR_ERR_NOMEM; for a tensor also
- * CR_ERR_UNSUPPORTED for rank > 4, CR_ERR_LIMIT for an empty or too large shape, CR_ERR_INVALID for a constant added to a
- * shared graph).
+ * CR_ERR_UNSUPPORTED for rank > 4, CR_ERR_LIMIT for an empty or too large shape,
+ * CR_ERR_INVALID for a constant added to a shared graph).
  * engine_graph_add_node checks nothing: engine_graph_check validates the whole graph. */
 engine_graph *engine_graph_new(void);
 int engine_graph_add_tensor(engine_graph *g, const char *name, int rank, const int *dims,
