@@ -158,6 +158,7 @@ static cr_status chunk_open(blob_store *blob, pose_tracker *tracker,
     so.sample_fps = spec->sample_fps;
     so.max_width = spec->max_width;
     so.threads = spec->decoder_threads > 1 ? spec->decoder_threads : 1;
+    so.read_ahead = spec->read_ahead;
     /* Keyframe bounds (pipeline.h): each boundary where the plan puts it */
     double len = spec->chunk_seconds;
     so.keyframe_start = spec->total_chunks > 0 && spec->chunk_index > 0 &&

@@ -68,6 +68,10 @@ typedef struct pipeline_chunk_spec {
      * the default, since chunks already run in parallel.  More: frame threads, for the
      * chunks at a job's end (pipeline_tail_decoder_threads).  The frames are the same. */
     int decoder_threads;
+    /* Frames made ahead by a thread of the chunk's own while the model runs on the last
+     * (video_sampler_opts.read_ahead); 0, the default: none.  The chunks at a job's end
+     * get PIPELINE_TAIL_READ_AHEAD.  The frames are the same. */
+    int read_ahead;
     /* The job's plan: its chunk count and chunk length (seconds), 0 = unknown.  Known,
      * a boundary the chunk shares with a neighbour (not 0, not the video's end) that
      * lies where the plan puts it (chunk i starts at i * chunk_seconds) moves to the
@@ -96,6 +100,16 @@ typedef struct pipeline_chunk_spec {
  * against 339-340 MB without (its B-frames keep more frames in flight), the phone-like
  * one at 337-378 MB against ~310. */
 int pipeline_tail_decoder_threads(int chunk_index, int total_chunks, int workers);
+
+/* The read-ahead of the chunks that get more than one decoder thread above.  Those
+ * chunks' frames are then decoded, scaled and converted on other threads than the
+ * model's, which runs on one core; on 2 cores, a 60 s chunk alone, 1080p (`crease
+ * analyze --workers 1` with the tail's settings, three runs each): low-bitrate 4.1-4.3 s
+ * with 3 decoder threads, 3.7-3.8 s with those and 2 frames ahead (1 decoder thread and
+ * 2 ahead: 3.5-3.7 s); phone-like 11.5-12.1 s and 10.6-11.6 s.  Every chunk reading
+ * ahead made the whole 15-min low-bitrate analysis slower (37.7 -> 39.0 s, 40.3 -> 44.4
+ * s, interleaved): on busy cores the second thread only takes turns with the model. */
+#define PIPELINE_TAIL_READ_AHEAD 2
 
 /* The start of the message of a chunk or job that met another object than the one
  * upload-complete checked (CR_ERR_CHANGED). */
@@ -183,8 +197,9 @@ cr_status pipeline_job_aggregate(const cr_config *cfg, blob_store *blob, const s
 /* Whether a chunk's error can never succeed on another attempt, so the chunk fails at
  * once: the one place that decides.  Permanent: the video is malformed
  * (CR_ERR_FORMAT), unsupported, beyond a limit, gone (CR_ERR_NOT_FOUND), not the one
- * upload-complete checked (CR_ERR_CHANGED), or the job's settings are invalid.  Everything else (I/O, network, timeouts, the database,
- * memory, our own bugs) is retried with backoff. */
+ * upload-complete checked (CR_ERR_CHANGED), or the job's settings are invalid.
+ * Everything else (I/O, network, timeouts, the database, memory, our own bugs) is
+ * retried with backoff. */
 int pipeline_error_permanent(cr_status s);
 
 /* ---- worker loops ---------------------------------------------------------------- */
@@ -394,13 +409,13 @@ typedef struct pipeline_upload {
  * video has not been uploaded" when it is not there), probes the duration by ranged
  * reads through a reader pinned to what the HEAD said (headers and a few packets, never
  * the whole file; an object replaced meanwhile is CR_ERR_CHANGED, not the video's
- * fault: call again),
- * plans ceil(duration / chunk length) chunks (the job's; a job created without one,
- * by Cricksy's initiate, gets cfg->chunk_seconds now, stored on it) and creates them (none for a 'cpu'
- * job): the job becomes queued, stage DEEP_QUEUED, 0 %, with the size and etag of the
- * object it checked pinned on it (store_chunks_create_pinned; DESIGN.md §10: the object
- * analysed is the object checked -- every worker refuses another).  Idempotent: a job already
- * past awaiting_upload is left as it is and returned with out->queued = 0.
+ * fault: call again), plans ceil(duration / chunk length) chunks (the job's; a job
+ * created without one, by Cricksy's initiate, gets cfg->chunk_seconds now, stored on
+ * it) and creates them (none for a 'cpu' job): the job becomes queued, stage
+ * DEEP_QUEUED, 0 %, with the size and etag of the object it checked pinned on it
+ * (store_chunks_create_pinned; DESIGN.md §10: the object analysed is the object checked
+ * -- every worker refuses another).  Idempotent: a job already past awaiting_upload is
+ * left as it is and returned with out->queued = 0.
  * CR_ERR_NOT_FOUND when there is no such job.  On failure the job is unchanged (still
  * awaiting_upload: the client may upload again and call again), out->video_rejected
  * tells whether the video is at fault, and the rest of *out is zero. */

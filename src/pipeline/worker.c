@@ -422,6 +422,8 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
             x->s = cr_err_set(&x->e, model_st, "%s", cr_err_msg(&model_err));
             continue;
         }
+        int threads =
+            pipeline_tail_decoder_threads(c->chunk_index, x->job.total_chunks, o->workers);
         specs[k] = (pipeline_chunk_spec){.session_id = c->session_id,
                                          .job_id = c->job_id,
                                          .video_key = c->s3_key,
@@ -437,8 +439,8 @@ static void work_chunks(worker_ctx *w, const store_chunk *cs, int n)
                                          .subject = x->js.subject,
                                          .subject_x = x->js.subject_x,
                                          .subject_y = x->js.subject_y,
-                                         .decoder_threads = pipeline_tail_decoder_threads(
-                                             c->chunk_index, x->job.total_chunks, o->workers),
+                                         .decoder_threads = threads,
+                                         .read_ahead = threads > 1 ? PIPELINE_TAIL_READ_AHEAD : 0,
                                          .total_chunks = x->job.total_chunks,
                                          .chunk_seconds = x->job.chunk_seconds,
                                          .frame_pool = w->frames};

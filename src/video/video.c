@@ -8,7 +8,8 @@
  *   4. the chunk plan and the grid
  *   5. the sampler: packet lookahead + non-reference skipping, decode, grid placement,
  *      conversion (swscale to the rotated/scaled RGB24 output)
- *   6. PNG writing
+ *   6. read-ahead: the sampler's frames made by a thread of its own, ahead of the caller
+ *   7. PNG writing
  *
  * Memory: our own structures use cr_malloc; FFmpeg objects (AVFormatContext, the AVIO
  * buffer, packets, frames) are allocated by FFmpeg's own functions, which it requires
@@ -573,7 +574,13 @@ struct video_sampler {
     int64_t src_serial; /* held_serial of the frame in src_rgb */
 
     video_sampler_stats stats;
+    struct sampler_ahead *ahead; /* opts.read_ahead: section 6; NULL: none */
 };
+
+/* Section 6, read-ahead */
+static void ahead_start(video_sampler *s);
+static void ahead_stop(video_sampler *s);
+static void ahead_stats(struct sampler_ahead *a, video_sampler_stats *out);
 
 void video_sampler_opts_default(video_sampler_opts *o)
 {
@@ -589,6 +596,7 @@ void video_sampler_opts_default(video_sampler_opts *o)
     o->keyframe_start = o->keyframe_end = 0;
     o->keyframe_reach = 0;
     o->frame_pool = NULL;
+    o->read_ahead = 0;
 }
 
 const video_info *video_sampler_info(const video_sampler *s)
@@ -598,7 +606,10 @@ const video_info *video_sampler_info(const video_sampler *s)
 
 void video_sampler_get_stats(const video_sampler *s, video_sampler_stats *out)
 {
-    *out = s->stats;
+    if (s->ahead != NULL)
+        ahead_stats(s->ahead, out);
+    else
+        *out = s->stats;
 }
 
 static double pkt_time(const video_sampler *s, const AVPacket *p)
@@ -839,6 +850,14 @@ static cr_status feed_decoder(video_sampler *s, cr_err *err)
     for (;;) {
         if (s->q_len == 0) {
             int rc = q_fill_one(s);
+            /* A damaged MP4 whose sample table claims a packet of gigabytes makes the
+             * demuxer fail to allocate it: ENOMEM for an 8 kB file (`ffmpeg -i` says
+             * "Cannot allocate memory" too).  A packet read is too small an allocation
+             * to fail otherwise, so that is a damaged file, not a machine out of memory. */
+            if (rc == AVERROR(ENOMEM) && s->m.io.err.code == CR_OK)
+                return cr_err_set(err, CR_ERR_FORMAT,
+                                  "%s: read error: a packet too large to hold (damaged file?)",
+                                  cr_reader_name(s->m.io.r));
             if (rc < 0)
                 return media_fail(&s->m, rc, "read error", err);
             if (rc == 1) {
@@ -1251,6 +1270,9 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         o.threads = 0;
     if (o.skip_deblock < VIDEO_SKIP_DEBLOCK_NONE || o.skip_deblock > VIDEO_SKIP_DEBLOCK_ALL)
         return cr_err_set(err, CR_ERR_INVALID, "skip_deblock must be 0..2, got %d", o.skip_deblock);
+    if (o.read_ahead < 0 || o.read_ahead > VIDEO_READ_AHEAD_MAX)
+        return cr_err_set(err, CR_ERR_INVALID, "read_ahead must be 0..%d, got %d",
+                          VIDEO_READ_AHEAD_MAX, o.read_ahead);
 
     video_sampler *s = cr_calloc(1, sizeof *s);
     if (s == NULL)
@@ -1283,6 +1305,14 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
     s->dec->max_pixels = VIDEO_MAX_PIXELS;
     if (o.frame_pool != NULL)
         video_frame_pool_attach(o.frame_pool, s->dec);
+#if LIBAVCODEC_VERSION_MAJOR < 60
+    /* Before FFmpeg 6 a custom get_buffer2 must say it is thread-safe (the pool's is: it
+     * takes its lock), or each frame thread waits for the caller to be inside the decoder
+     * to get a buffer: a 60 s chunk with three decoder threads alone on 2 cores, 1080p,
+     * took 5.3 s without, 4.6-5.0 s with (bench/pipeline clips, low-bitrate; phone-like
+     * 11.7-12.6 s against 11.2-11.8 s). */
+    AV_NOWARN_DEPRECATED(s->dec->thread_safe_callbacks = 1;)
+#endif
     rc = avcodec_open2(s->dec, s->m.dec, NULL);
     if (rc < 0) {
         if (rc == AVERROR(ENOMEM))
@@ -1331,6 +1361,8 @@ cr_status video_sampler_open(cr_reader *r, const video_sampler_opts *opts, video
         if (st != CR_OK)
             goto fail;
     }
+    if (o.read_ahead > 0)
+        ahead_start(s);
     *out = s;
     return CR_OK;
 
@@ -1341,7 +1373,8 @@ fail:
     return st;
 }
 
-cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err)
+/* video_sampler_next without read-ahead: the next grid point's frame, made now. */
+static cr_status sampler_step(video_sampler *s, video_frame *out, int *done, cr_err *err)
 {
     *done = 0;
     for (;;) {
@@ -1399,6 +1432,7 @@ void video_sampler_close(video_sampler *s)
 {
     if (s == NULL)
         return;
+    ahead_stop(s);
     for (int i = 0; i < VIDEO_LOOKAHEAD; i++)
         av_packet_free(&s->q[i]);
     av_frame_free(&s->held);
@@ -1417,7 +1451,233 @@ void video_sampler_close(video_sampler *s)
 }
 
 /* ------------------------------------------------------------------------ */
-/* 6. PNG                                                                   */
+/* 6. read-ahead                                                            */
+/*
+ * With opts.read_ahead = n, a thread of the sampler's own makes the frames (sampler_step:
+ * reading, decoding, scaling, converting) up to n grid points ahead of the caller, while
+ * the caller works on the frame it was given last.  Each frame made is detached from the
+ * sampler into a slot of a ring of n + 1 (n made ahead, one in the caller's hands):
+ *   - its source picture by a reference on the decoder's frame: a decoder never writes a
+ *     frame it has output, and the reference keeps the buffer from being reused;
+ *   - its RGB24 pictures by swapping buffers with the sampler, which converts the next
+ *     frame into the slot's old buffer.  Its conversion cache is dropped with the buffer,
+ *     so a frame shown at two grid points (a video slower than the sample rate) is
+ *     converted twice.
+ * A slot goes back to the thread when the caller asks for the next frame, so the frame
+ * it was given stays valid until then, as without read-ahead.  The frames, their order,
+ * errors and the end are those sampler_step gives: the thread stops at the first error
+ * or the end, and the caller meets it after the frames made before it.  The thread owns
+ * the sampler's decoding state (and its reader) until it stops; the counters the caller
+ * sees are those of the last frame it was given.
+ */
+typedef struct ahead_slot {
+    video_frame f;
+    AVFrame *ref;     /* the source picture's frame (a reference), or unreferenced */
+    uint8_t *rgb;     /* owned: the output RGB24 buffer, swapped with the sampler's */
+    uint8_t *src_rgb; /* owned: a source picture converted to RGB24, swapped likewise */
+    int src_rgb_w, src_rgb_h, src_rgb_stride;
+    video_sampler_stats stats; /* the sampler's counters once f was made */
+    cr_status st;
+    cr_err e;
+    int done;
+} ahead_slot;
+
+typedef struct sampler_ahead {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;         /* a slot made, a slot given back, or stop */
+    int n;                     /* slots in use: read_ahead + 1 */
+    int head, count;           /* the slots made and not yet taken: count of them from head */
+    int taken;                 /* the slot in the caller's hands, or -1 */
+    int stop;                  /* the caller closes the sampler */
+    int over;                  /* the caller was given the last slot (the end or an error) */
+    video_sampler_stats stats; /* of the slot taken last */
+    ahead_slot slot[VIDEO_READ_AHEAD_MAX + 1];
+} sampler_ahead;
+
+/* Bytes of the sampler's output RGB24 buffer (conv_setup sizes it once). */
+static size_t out_buf_bytes(const video_sampler *s)
+{
+    return s->m.info.rotation ? (size_t)s->rotated_stride * s->out_h
+                              : (size_t)s->scaled_stride * (s->sc_h + 1);
+}
+
+/* Detaches the frame sampler_step just made into `sl` (see the top of the section). */
+static cr_status ahead_detach(video_sampler *s, ahead_slot *sl, cr_err *err)
+{
+    video_frame *f = &sl->f;
+    if (f->rgb != NULL) {
+        uint8_t **buf = s->m.info.rotation ? &s->rotated : &s->scaled;
+        if (sl->rgb == NULL && (sl->rgb = cr_malloc(out_buf_bytes(s))) == NULL)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory for frames");
+        uint8_t *mine = *buf; /* f->rgb */
+        *buf = sl->rgb;
+        sl->rgb = mine;
+        f->rgb = mine;
+        s->conv_serial = -1;
+    }
+    if (f->src.data[0] == NULL)
+        return CR_OK;
+    if (f->src.format == VIDEO_PIX_YUV420P) { /* planes of s->held */
+        if (av_frame_ref(sl->ref, s->held) < 0)
+            return cr_err_set(err, CR_ERR_NOMEM, "out of memory for frames");
+        for (int i = 0; i < 3; i++) /* the same unless the frame was not refcounted */
+            f->src.data[i] = sl->ref->data[i];
+        return CR_OK;
+    }
+    uint8_t *mine = s->src_rgb; /* f->src.data[0] */
+    int w = s->src_rgb_w, h = s->src_rgb_h, stride = s->src_rgb_stride;
+    s->src_rgb = sl->src_rgb; /* source_held reallocates it when its size is not the frame's */
+    s->src_rgb_w = sl->src_rgb_w;
+    s->src_rgb_h = sl->src_rgb_h;
+    s->src_rgb_stride = sl->src_rgb_stride;
+    s->src_serial = -1;
+    sl->src_rgb = mine;
+    sl->src_rgb_w = w;
+    sl->src_rgb_h = h;
+    sl->src_rgb_stride = stride;
+    return CR_OK;
+}
+
+static void *ahead_main(void *arg)
+{
+    video_sampler *s = arg;
+    sampler_ahead *a = s->ahead;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->stop && a->count + (a->taken >= 0) >= a->n)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->stop)
+            break;
+        /* neither waiting nor taken: the caller does not touch it until count says so */
+        ahead_slot *sl = &a->slot[(a->head + a->count) % a->n];
+        pthread_mutex_unlock(&a->mu);
+        cr_err_clear(&sl->e);
+        sl->done = 0;
+        sl->st = sampler_step(s, &sl->f, &sl->done, &sl->e);
+        if (sl->st == CR_OK && !sl->done)
+            sl->st = ahead_detach(s, sl, &sl->e);
+        sl->stats = s->stats;
+        pthread_mutex_lock(&a->mu);
+        a->count++;
+        pthread_cond_broadcast(&a->cv);
+        if (sl->st != CR_OK || sl->done)
+            break;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static void ahead_free(sampler_ahead *a)
+{
+    for (int i = 0; i < VIDEO_READ_AHEAD_MAX + 1; i++) {
+        av_frame_free(&a->slot[i].ref);
+        cr_free(a->slot[i].rgb);
+        cr_free(a->slot[i].src_rgb);
+    }
+    cr_free(a);
+}
+
+/* Starts the thread of opts.read_ahead.  Without memory or a thread the sampler makes
+ * its frames on the caller's thread, as without read-ahead (the same frames). */
+static void ahead_start(video_sampler *s)
+{
+    sampler_ahead *a = cr_calloc(1, sizeof *a);
+    if (a == NULL)
+        return;
+    a->n = s->o.read_ahead + 1; /* 1..VIDEO_READ_AHEAD_MAX: checked at the open */
+    a->taken = -1;
+    for (int i = 0; i < a->n; i++)
+        if ((a->slot[i].ref = av_frame_alloc()) == NULL) {
+            ahead_free(a);
+            return;
+        }
+    if (pthread_mutex_init(&a->mu, NULL) != 0) {
+        ahead_free(a);
+        return;
+    }
+    if (pthread_cond_init(&a->cv, NULL) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        ahead_free(a);
+        return;
+    }
+    s->ahead = a;
+    if (pthread_create(&a->th, NULL, ahead_main, s) != 0) {
+        cr_log_warn("video.read_ahead", "%s: no thread to read ahead: frames made in turn",
+                    cr_reader_name(s->m.io.r));
+        s->ahead = NULL;
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+        ahead_free(a);
+    }
+}
+
+/* Stops and joins the thread (it finishes the frame in hand) and frees the slots. */
+static void ahead_stop(video_sampler *s)
+{
+    sampler_ahead *a = s->ahead;
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    ahead_free(a);
+    s->ahead = NULL;
+}
+
+static cr_status ahead_next(sampler_ahead *a, video_frame *out, int *done, cr_err *err)
+{
+    *done = 0;
+    pthread_mutex_lock(&a->mu);
+    if (a->taken >= 0) { /* the caller is done with the frame it was given last */
+        av_frame_unref(a->slot[a->taken].ref);
+        a->taken = -1;
+        pthread_cond_broadcast(&a->cv);
+    }
+    if (a->over) {
+        pthread_mutex_unlock(&a->mu);
+        *done = 1;
+        return CR_OK;
+    }
+    while (a->count == 0)
+        pthread_cond_wait(&a->cv, &a->mu);
+    ahead_slot *sl = &a->slot[a->head];
+    a->taken = a->head;
+    a->head = (a->head + 1) % a->n;
+    a->count--;
+    a->stats = sl->stats;
+    a->over = sl->st != CR_OK || sl->done;
+    pthread_mutex_unlock(&a->mu);
+    if (sl->st != CR_OK)
+        return cr_err_set(err, sl->st, "%s", cr_err_msg(&sl->e));
+    if (sl->done) {
+        *done = 1;
+        return CR_OK;
+    }
+    *out = sl->f;
+    return CR_OK;
+}
+
+static void ahead_stats(sampler_ahead *a, video_sampler_stats *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->stats;
+    pthread_mutex_unlock(&a->mu);
+}
+
+cr_status video_sampler_next(video_sampler *s, video_frame *out, int *done, cr_err *err)
+{
+    if (s->ahead != NULL)
+        return ahead_next(s->ahead, out, done, err);
+    return sampler_step(s, out, done, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 7. PNG                                                                   */
 
 cr_status video_write_png(const char *path, const video_frame *f, cr_err *err)
 {

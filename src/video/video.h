@@ -190,7 +190,15 @@ typedef struct video_sampler_opts {
     /* Borrowed (FRAME POOL above), or NULL (the default): the decoder's own buffers.  It
      * must outlive the sampler.  The frames are the same either way. */
     video_frame_pool *frame_pool;
+    /* Frames made ahead of the caller by a thread of the sampler's own (decoding, scaling
+     * and converting them while the caller works on the last one it was given), 0 (the
+     * default) to VIDEO_READ_AHEAD_MAX; 0: made in video_sampler_next.  The same frames,
+     * in the same order, with the same errors; each holds a decoded picture and an RGB24
+     * one until the caller asks for the next. */
+    int read_ahead;
 } video_sampler_opts;
+
+#define VIDEO_READ_AHEAD_MAX 4
 
 /* Fills `o` with the defaults above. */
 void video_sampler_opts_default(video_sampler_opts *o);

@@ -225,9 +225,10 @@ static json_t *blob_json(blob_store *blob, const char *key)
     return doc;
 }
 
-/* The chunks at a job's end decode with frame threads (pipeline_tail_decoder_threads),
- * which must not change a frame: a chunk across a keyframe, with B-frames skipped
- * between the samples, gives the same poses bit for bit with 1 and 3 threads. */
+/* The chunks at a job's end decode with frame threads (pipeline_tail_decoder_threads)
+ * and read ahead (PIPELINE_TAIL_READ_AHEAD), which must not change a frame: a chunk
+ * across a keyframe, with B-frames skipped between the samples, gives the same poses
+ * bit for bit with 1 and 3 threads, reading ahead or not. */
 static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
                                   const pipeline_submission *sub)
 {
@@ -247,9 +248,9 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
     CHECK_MSG(pose_tracker_create(cfg, &po, &tr, &e) == CR_OK, "%s", cr_err_msg(&e));
     if (tr == NULL)
         return;
-    json_t *poses[2] = {NULL, NULL};
-    const int threads[2] = {1, 3};
-    for (int i = 0; i < 2; i++) {
+    json_t *poses[3] = {NULL, NULL, NULL};
+    const int threads[3] = {1, 3, 3}, ahead[3] = {0, 0, PIPELINE_TAIL_READ_AHEAD};
+    for (int i = 0; i < 3; i++) {
         pipeline_chunk_spec spec = {.session_id = sub->session_id,
                                     .job_id = sub->job_id,
                                     .video_key = sub->video_key,
@@ -258,18 +259,20 @@ static void check_decoder_threads(const cr_config *cfg, blob_store *blob,
                                     .end_sec = 4.5,
                                     .sample_fps = FPS,
                                     .max_width = 640,
-                                    .decoder_threads = threads[i]};
+                                    .decoder_threads = threads[i],
+                                    .read_ahead = ahead[i]};
         pipeline_chunk_summary cs;
         CHECK_MSG(pipeline_chunk_process(blob, tr, &spec, NULL, NULL, &cs, &e) == CR_OK,
-                  "%d threads: %s", threads[i], cr_err_msg(&e));
+                  "%d threads, %d ahead: %s", threads[i], ahead[i], cr_err_msg(&e));
         CHECK_INT_EQ(cs.frames, 4 * FPS);
         json_t *doc = blob_json(blob, cs.artifact_key);
         poses[i] = json_incref(json_object_get(doc, "poses"));
         json_decref(doc);
     }
-    CHECK(json_array_size(poses[0]) == 4 * FPS && json_equal(poses[0], poses[1]));
-    json_decref(poses[0]);
-    json_decref(poses[1]);
+    CHECK(json_array_size(poses[0]) == 4 * FPS && json_equal(poses[0], poses[1]) &&
+          json_equal(poses[0], poses[2]));
+    for (int i = 0; i < 3; i++)
+        json_decref(poses[i]);
 
     /* Keyframe bounds (pipeline_chunk_spec.total_chunks): chunk 1 of a plan of 3 s
      * chunks starts at the keyframe at 2 s (the clip has one every 2 s), 1 s before the

@@ -48,6 +48,10 @@ static uint8_t *read_file(const char *name, size_t *n)
     return b;
 }
 
+/* video_sampler_opts.read_ahead of every sampler below: each check runs without and
+ * with it, and must meet the same errors after the same frames */
+static int read_ahead = 0;
+
 /* Samples the whole input; returns the first non-OK status (probe or sampling). */
 static cr_status run_reader(cr_reader *r, cr_err *err, int *frames)
 {
@@ -55,8 +59,11 @@ static cr_status run_reader(cr_reader *r, cr_err *err, int *frames)
     cr_status st = video_probe(r, &in, err);
     if (st != CR_OK)
         return st;
+    video_sampler_opts o;
+    video_sampler_opts_default(&o);
+    o.read_ahead = read_ahead;
     video_sampler *s = NULL;
-    st = video_sampler_open(r, NULL, &s, err);
+    st = video_sampler_open(r, &o, &s, err);
     *frames = 0;
     while (st == CR_OK) {
         video_frame f;
@@ -128,6 +135,7 @@ static void check_reader_errors(void)
     /* fails in the probe (small limits) or in the middle of sampling (4 MB) */
     const char *files[] = {"cfr25.mp4", "cfr25.mp4", "cfr25.mp4", "media/vtest.avi"};
     uint64_t limits[] = {0, 100, 4000, 4000000};
+    static int frames_before[4] = {-1, -1, -1, -1}; /* without read-ahead (the first run) */
     for (size_t i = 0; i < 4; i++) {
         char p[1024];
         if (strncmp(files[i], "media/", 6) == 0)
@@ -146,6 +154,12 @@ static void check_reader_errors(void)
         CHECK_MSG(st == CR_ERR_NET, "limit %llu: %s (%s)", (unsigned long long)limits[i],
                   cr_status_str(st), cr_err_msg(&err));
         CHECK(strstr(cr_err_msg(&err), "range request failed") != NULL);
+        if (frames_before[i] < 0)
+            frames_before[i] = frames;
+        CHECK_MSG(frames == frames_before[i],
+                  "limit %llu, read-ahead %d: %d frames before the "
+                  "error, %d without",
+                  (unsigned long long)limits[i], read_ahead, frames, frames_before[i]);
         cr_reader_close(r);
     }
 }
@@ -205,6 +219,8 @@ static void check_nomem(void)
     CHECK(nomem > 0);
 }
 
+static void check_bad_inputs(void);
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -212,7 +228,15 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
+    for (read_ahead = 0; read_ahead <= 2; read_ahead += 2)
+        check_bad_inputs();
+    read_ahead = 0;
+    check_nomem();
+    return check_exit();
+}
 
+static void check_bad_inputs(void)
+{
     write_file("empty.bin", "", 0);
     expect("empty.bin", CR_ERR_FORMAT, "empty");
 
@@ -255,10 +279,18 @@ int main(int argc, char **argv)
         o.max_width = 0;
         cr_err_clear(&err);
         CHECK(video_sampler_open(r, &o, &s, &err) == CR_ERR_INVALID && s == NULL);
+        for (int bad = -1; bad <= VIDEO_READ_AHEAD_MAX + 1; bad += VIDEO_READ_AHEAD_MAX + 2) {
+            video_sampler_opts_default(&o);
+            o.read_ahead = bad;
+            cr_err_clear(&err);
+            CHECK(video_sampler_open(r, &o, &s, &err) == CR_ERR_INVALID && s == NULL);
+            CHECK(strstr(cr_err_msg(&err), "read_ahead") != NULL);
+        }
         /* a range past the end is empty, not an error */
         video_sampler_opts_default(&o);
         o.start_sec = 100;
         o.end_sec = 130;
+        o.read_ahead = read_ahead;
         cr_err_clear(&err);
         CHECK(video_sampler_open(r, &o, &s, &err) == CR_OK);
         video_frame f;
@@ -270,6 +302,4 @@ int main(int argc, char **argv)
 
     check_reader_errors();
     check_damage();
-    check_nomem();
-    return check_exit();
 }

@@ -13,6 +13,7 @@
 #include "video/video.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 static const char *dir;
 /* the decoding shortcuts sample() asks for (video_sampler_opts) */
@@ -21,13 +22,17 @@ static int opt_kf_start = 0, opt_kf_end = 0; /* keyframe bounds, with opt_kf_rea
 static double opt_kf_reach = 0;
 static video_frame_pool *opt_pool = NULL; /* the decoder's picture buffers (NULL: its own) */
 static int opt_threads = 1;
+static int opt_read_ahead = 0; /* video_sampler_opts.read_ahead */
+static int opt_source = 0;     /* video_sampler_opts.source: rec.src_hash */
+static int opt_linger_us = 0;  /* a pause before a frame is read (the read-ahead runs on) */
 
 typedef struct rec {
     int64_t k;
     double t, pts;
     int w, h;
-    int n;         /* frame number read from the pixels, -1 when not a pattern clip */
-    uint64_t hash; /* FNV-1a of the pixels */
+    int n;             /* frame number read from the pixels, -1 when not a pattern clip */
+    uint64_t hash;     /* FNV-1a of the pixels */
+    uint64_t src_hash; /* of the source picture's (opt_source), else 0 */
 } rec;
 
 typedef struct recs {
@@ -37,14 +42,30 @@ typedef struct recs {
     video_sampler_stats stats;
 } recs;
 
-static uint64_t fnv(const video_frame *f)
+static uint64_t fnv_rows(uint64_t h, const uint8_t *p, int row_bytes, int rows, int stride)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (int y = 0; y < f->height; y++)
-        for (int x = 0; x < 3 * f->width; x++) {
-            h ^= f->rgb[(size_t)y * f->stride + x];
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < row_bytes; x++) {
+            h ^= p[(size_t)y * stride + x];
             h *= 1099511628211ULL;
         }
+    return h;
+}
+
+static uint64_t fnv(const video_frame *f)
+{
+    return fnv_rows(1469598103934665603ULL, f->rgb, 3 * f->width, f->height, f->stride);
+}
+
+/* FNV-1a of the source picture's planes */
+static uint64_t fnv_src(const video_picture *p)
+{
+    uint64_t h = 1469598103934665603ULL;
+    if (p->format == VIDEO_PIX_RGB24)
+        return fnv_rows(h, p->data[0], 3 * p->width, p->height, p->stride[0]);
+    h = fnv_rows(h, p->data[0], p->width, p->height, p->stride[0]);
+    for (int i = 1; i < 3; i++)
+        h = fnv_rows(h, p->data[i], (p->width + 1) / 2, (p->height + 1) / 2, p->stride[i]);
     return h;
 }
 
@@ -114,6 +135,8 @@ static cr_status sample(const char *file, double start, double end, double fps, 
     o.keyframe_reach = opt_kf_reach;
     o.frame_pool = opt_pool;
     o.threads = opt_threads;
+    o.read_ahead = opt_read_ahead;
+    o.source = opt_source;
     video_sampler *s = NULL;
     st = video_sampler_open(r, &o, &s, &err);
     int rot = st == CR_OK ? video_sampler_info(s)->rotation : 0;
@@ -127,6 +150,8 @@ static cr_status sample(const char *file, double start, double end, double fps, 
             out->cap = out->cap ? 2 * out->cap : 64;
             out->v = realloc(out->v, out->cap * sizeof *out->v);
         }
+        if (opt_linger_us > 0)
+            usleep((useconds_t)opt_linger_us);
         rec *e = &out->v[out->n++];
         e->k = f.k;
         e->t = f.t;
@@ -135,6 +160,7 @@ static cr_status sample(const char *file, double start, double end, double fps, 
         e->h = f.height;
         e->n = pattern ? read_number(&f, rot) : -1;
         e->hash = fnv(&f);
+        e->src_hash = opt_source ? fnv_src(&f.src) : 0;
     }
     if (st != CR_OK)
         fprintf(stderr, "%s [%g, %g): %s\n", p, start, end, cr_err_msg(&err));
@@ -705,6 +731,86 @@ static void check_frame_pool(void)
     video_frame_pool_destroy(NULL);
 }
 
+/* Read-ahead (video_sampler_opts.read_ahead): the same frames, source pictures and
+ * decoding counters as without, with the frame pool and frame threads too, while the
+ * caller lingers on each frame so the thread runs ahead of it and fills its ring: a
+ * frame it overwrote before the next call would hash differently.  The clips cover
+ * the rotated output, a source converted to RGB24 (odd.mp4), B-frames skipped and
+ * repeats (33.3 fps from 25).  Then a sampler closed in the middle of its range. */
+static void check_read_ahead(void)
+{
+    static const struct {
+        const char *file;
+        double fps;
+    } clips[] = {{"cfr30.mp4", 10},   {"rot90tag.mp4", 10}, {"odd.mp4", 10},
+                 {"cfr25.mp4", 33.3}, {"gop30.mp4", 10},    {"vfr.mp4", 24}};
+    video_frame_pool *pool = NULL;
+    cr_err err = {0};
+    CHECK(video_frame_pool_create(&pool, &err) == CR_OK);
+    opt_source = 1;
+    for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++) {
+        recs want = {0};
+        opt_read_ahead = opt_linger_us = 0;
+        opt_pool = NULL;
+        opt_threads = 1;
+        CHECK(sample(clips[c].file, 0.3, 3.7, clips[c].fps, 100, 0, &want) == CR_OK);
+        CHECK(want.n > 10);
+        for (int ahead = 1; ahead <= VIDEO_READ_AHEAD_MAX; ahead++) {
+            recs got = {0};
+            opt_read_ahead = ahead;
+            opt_linger_us = ahead == 2 ? 2000 : 0;
+            opt_pool = ahead >= 3 ? pool : NULL;
+            opt_threads = ahead == 4 ? 3 : 1;
+            CHECK(sample(clips[c].file, 0.3, 3.7, clips[c].fps, 100, 0, &got) == CR_OK);
+            int same = same_frames(&want, &got);
+            for (size_t i = 0; same && i < got.n; i++)
+                same = got.v[i].src_hash == want.v[i].src_hash && got.v[i].pts == want.v[i].pts;
+            CHECK_MSG(same, "%s at %g fps, %d ahead: other frames than without", clips[c].file,
+                      clips[c].fps, ahead);
+            /* frame threads hand more packets to the decoder before the last frame */
+            CHECK_MSG(opt_threads > 1 || (got.stats.packets_decoded == want.stats.packets_decoded &&
+                                          got.stats.packets_skipped == want.stats.packets_skipped &&
+                                          got.stats.frames_decoded == want.stats.frames_decoded),
+                      "%s, %d ahead: decoded %lld packets, skipped %lld (without: %lld, %lld)",
+                      clips[c].file, ahead, (long long)got.stats.packets_decoded,
+                      (long long)got.stats.packets_skipped, (long long)want.stats.packets_decoded,
+                      (long long)want.stats.packets_skipped);
+            free(got.v);
+        }
+        free(want.v);
+    }
+    opt_source = 0;
+    opt_read_ahead = 0;
+    opt_linger_us = 0;
+    opt_pool = NULL;
+    opt_threads = 1;
+
+    /* closed with frames made ahead and the thread waiting for a free slot; then
+     * closed at once after the open (the thread in its first frame) */
+    char p[1024];
+    path_of(p, sizeof p, "cfr30.mp4");
+    for (int taken = 0; taken <= 2; taken += 2) {
+        cr_reader *r = NULL;
+        CHECK(cr_reader_open_file(p, &r, &err) == CR_OK);
+        video_sampler_opts o;
+        video_sampler_opts_default(&o);
+        o.read_ahead = 2;
+        o.frame_pool = pool;
+        video_sampler *s = NULL;
+        CHECK(video_sampler_open(r, &o, &s, &err) == CR_OK);
+        for (int i = 0; i < taken && s != NULL; i++) {
+            video_frame f;
+            int done = 1;
+            CHECK(video_sampler_next(s, &f, &done, &err) == CR_OK && !done && f.k == i);
+        }
+        if (taken > 0)
+            usleep(20000); /* the thread fills its ring and waits */
+        video_sampler_close(s);
+        cr_reader_close(r);
+    }
+    video_frame_pool_destroy(pool);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -748,6 +854,7 @@ int main(int argc, char **argv)
     check_keyframe_bounds("gop30.mkv", 1.5, 120); /* Matroska: no bound moves */
     check_skip_deblock();
     check_frame_pool();
+    check_read_ahead();
     check_long_audio();
     /* stills: 800x533 -> 640 x round(533 * 0.8 = 426.4); 548x342 is not upscaled */
     check_still("media/cold_water.jpg", 640, 426, 640);
