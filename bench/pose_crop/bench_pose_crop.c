@@ -12,20 +12,23 @@
  * Variants:
  *   v1 reference  the crop as it was: every pixel on its own, positions in double,
  *                 an inside test per pixel (kept here as the baseline)
- *   v2 portable   pose_crop_portable: row runs, the portable kernel
- *   v3 pose_crop  what the pipeline calls: the AVX2 kernel where the CPU has it
+ *   v2 portable   pose_crop_with(POSE_CROP_PORTABLE): row runs, the portable kernel
+ *   v3 avx2       the AVX2 kernel (crop_avx2.c), where the CPU has it
+ *   v4 avx512     the AVX-512 kernel (crop_avx512.c), where the CPU has it: what the
+ *                 pipeline calls there (pose_crop takes the fastest)
  *
  * Each variant is validated against v1 first (max |diff| in 0..255 units; the unit
  * test's limit is 1e-4 * 255).  Timing: 20 warm-up crops, then N crops one at a time;
  * min and median wall-clock ms and the median CPU time of the thread (the machine is
  * shared: min and CPU time are the figures least disturbed by other load).
  *
- * Measured (AMD EPYC, AVX2 kernel, 1000 runs, machine shared with a build; cpu med ms):
- *   landmark  v1 0.70   v2 0.60   v3 0.23
- *   edge      v1 0.82   v2 0.60   v3 0.23
- *   detector  v1 0.38   v2 0.28   v3 0.14
+ * Measured (AMD EPYC, Zen 5, 500 runs, machine shared and busy; cpu med ms):
+ *   landmark  v1 0.88   v2 0.80   v3 0.255   v4 0.18
+ *   edge      v1 1.07   v2 0.80   v3 0.253   v4 0.18
+ *   detector  v1 0.45   v2 0.37   v3 0.148   v4 0.12
  * The AVX2 kernel is bound by its four 8-lane gathers and the byte-to-float work per
- * 8 pixels about equally (measured by taking the gathers out).
+ * 8 pixels about equally (measured by taking the gathers out); the AVX-512 one halves
+ * the second part per pixel.
  *
  * usage: bench_pose_crop [--runs N]
  */
@@ -101,13 +104,26 @@ static void crop_v1(const uint8_t *rgb, int w, int h, int stride, const pose_rec
 typedef void (*crop_fn)(const uint8_t *, int, int, int, const pose_rect *, int, int, pose_border,
                         float, float, float *);
 
+#define WITH(kernel)                                                                               \
+    static void crop_##kernel(const uint8_t *rgb, int w, int h, int stride, const pose_rect *r,    \
+                              int dw, int dh, pose_border b, float scale, float offset,            \
+                              float *dst)                                                          \
+    {                                                                                              \
+        pose_crop_with(POSE_CROP_##kernel, rgb, w, h, stride, r, dw, dh, b, scale, offset, dst);   \
+    }
+WITH(PORTABLE)
+WITH(AVX2)
+WITH(AVX512)
+
 static const struct {
     const char *name;
     crop_fn fn;
+    int kernel; /* POSE_CROP_*, or -1: runs anywhere */
 } variants[] = {
-    {"v1 reference", crop_v1},
-    {"v2 portable", pose_crop_portable},
-    {"v3 pose_crop", pose_crop},
+    {"v1 reference", crop_v1, -1},
+    {"v2 portable", crop_PORTABLE, POSE_CROP_PORTABLE},
+    {"v3 avx2", crop_AVX2, POSE_CROP_AVX2},
+    {"v4 avx512", crop_AVX512, POSE_CROP_AVX512},
 };
 
 typedef struct shape {
@@ -177,6 +193,8 @@ int main(int argc, char **argv)
         double base = 0;
         for (size_t vi = 0; vi < sizeof variants / sizeof variants[0]; vi++) {
             crop_fn fn = variants[vi].fn;
+            if (variants[vi].kernel >= 0 && !pose_crop_kernel_usable(variants[vi].kernel))
+                continue; /* not on this machine */
             fn(img, W, H, STRIDE, &s->roi, s->d, s->d, s->border, s->scale, s->offset, out);
             double diff = 0;
             for (int i = 0; i < s->d * s->d * 3; i++)

@@ -18,8 +18,9 @@
  * linear function of u, so a row splits into three runs, found once per row:
  *
  *   [0, k0)   zero border, position outside the image: the offset alone (fill)
- *   [k0, k1)  everything else: a kernel with no branches (the AVX2 one in crop_avx2.c
- *             where the CPU has it, else span_portable)
+ *   [k0, k1)  everything else: a kernel with no branches (the AVX-512 one in
+ *             crop_avx512.c, then the AVX2 one in crop_avx2.c, where the CPU has them,
+ *             else span_portable)
  *   [k1, n)   outside again (fill)
  *
  * with k0 = 0, k1 = n for the replicate border.  The kernels clamp each position to
@@ -27,9 +28,10 @@
  * taking the taps x0 = min(floor(f), size - 2) and x0 + 1: inside, that changes
  * nothing; beyond an edge both the clamped lookup and the kernel give the edge pixel
  * (the lookup by two taps on it, the kernel by weight 1 on its tap: the same value up
- * to float rounding), so no pixel near an edge needs clamped taps of its own.  The run ends are solved in real numbers and
- * then corrected pixel by pixel with the zero border's own test (run_of), so every
- * pixel falls on the side of the border it would fall on by itself.  The general
+ * to float rounding), so no pixel near an edge needs clamped taps of its own.  The run
+ * ends are solved in real numbers and then corrected pixel by pixel with the zero
+ * border's own test (run_of), so every pixel falls on the side of the border it would
+ * fall on by itself.  The general
  * per-pixel code (edge_pixel) remains for what the kernels do not take: images less
  * than 2 pixels wide or high, and rows whose positions are not finite (a corrupt
  * region; it maps those to position 0 as before).  Positions are computed in double,
@@ -235,8 +237,9 @@ static int kernel_row(const crop_src *s, const pose_crop_row *r, int n)
            isfinite(pos_x(r, n - 1)) && isfinite(pos_y(r, n - 1));
 }
 
-/* Output row r (n pixels) into out, by the runs of the top comment. */
-static void crop_row(const crop_src *s, const pose_crop_row *r, int n, int avx2, float *out)
+/* Output row r (n pixels) into out, by the runs of the top comment, the middle one by
+ * kernel `kern` (usable here: kernel_usable). */
+static void crop_row(const crop_src *s, const pose_crop_row *r, int n, int kern, float *out)
 {
     if (!kernel_row(s, r, n)) {
         edge_span(s, r, 0, n, out);
@@ -248,56 +251,80 @@ static void crop_row(const crop_src *s, const pose_crop_row *r, int n, int avx2,
     fill(s->offset, (size_t)k0 * 3, out);
     int u = k0;
 #ifdef CREASE_POSE_AVX2
-    if (avx2)
-        u = pose_crop_span_avx2(s->rgb, s->w, s->h, s->stride, r, k0, k1, s->scale, s->offset,
-                                out + (size_t)k0 * 3);
+    if (kern == POSE_CROP_AVX512)
+        u = pose_crop_span_avx512(s->rgb, s->w, s->h, s->stride, r, u, k1, s->scale, s->offset,
+                                  out + (size_t)u * 3);
+    if (kern >= POSE_CROP_AVX2) /* a CPU with AVX-512 has AVX2: groups of 8 of the rest */
+        u = pose_crop_span_avx2(s->rgb, s->w, s->h, s->stride, r, u, k1, s->scale, s->offset,
+                                out + (size_t)u * 3);
 #else
-    (void)avx2;
+    (void)kern;
 #endif
     span_portable(s, r, u, k1, out + (size_t)u * 3);
     fill(s->offset, (size_t)(n - k1) * 3, out + (size_t)k1 * 3);
 }
 
-/* Whether the AVX2 kernel may run on this machine for this image. */
-static int use_avx2(int w, int h, int stride)
+/* Whether kernel `kern` may run on this machine for this image. */
+static int kernel_usable(int kern, int w, int h, int stride)
 {
+    if (kern == POSE_CROP_PORTABLE)
+        return 1;
 #ifdef CREASE_POSE_AVX2
-    /* Its gathers take int32 byte offsets from the image's start. */
+    /* The gathers take int32 byte offsets from the image's start. */
     if (w < 2 || h < 2 || stride <= 0 ||
         (long long)(h - 1) * stride + 3LL * w + 8 > (long long)INT32_MAX)
         return 0;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (kern == POSE_CROP_AVX2)
+        return avx2;
+    if (kern == POSE_CROP_AVX512)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #else
     (void)w, (void)h, (void)stride;
-    return 0;
 #endif
+    return 0;
+}
+
+/* The fastest kernel at most `kern` that runs here on this image. */
+static int kernel_at_most(int kern, int w, int h, int stride)
+{
+    while (kern > POSE_CROP_PORTABLE && !kernel_usable(kern, w, h, stride))
+        kern--;
+    return kern;
 }
 
 static void crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi, int dst_w,
-                 int dst_h, pose_border border, float scale, float offset, int avx2, float *dst)
+                 int dst_h, pose_border border, float scale, float offset, int kern, float *dst)
 {
     crop_src s = {rgb, w, h, stride, border, scale, offset};
     pose_crop_map m = pose_crop_map_of(w, h, roi, dst_w, dst_h);
     for (int v = 0; v < dst_h; v++) {
         pose_crop_row r = {m.ox, m.oy, m.ax, m.ay, m.bx * v, m.by * v};
-        crop_row(&s, &r, dst_w, avx2, dst + (size_t)v * dst_w * 3);
+        crop_row(&s, &r, dst_w, kern, dst + (size_t)v * dst_w * 3);
     }
 }
 
 void pose_crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi, int dst_w,
                int dst_h, pose_border border, float scale, float offset, float *dst)
 {
-    crop(rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset, use_avx2(w, h, stride), dst);
+    crop(rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset,
+         kernel_at_most(POSE_CROP_AVX512, w, h, stride), dst);
 }
 
-void pose_crop_portable(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
-                        int dst_w, int dst_h, pose_border border, float scale, float offset,
-                        float *dst)
+void pose_crop_with(int kernel, const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
+                    int dst_w, int dst_h, pose_border border, float scale, float offset, float *dst)
 {
-    crop(rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset, 0, dst);
+    crop(rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset,
+         kernel_at_most(kernel, w, h, stride), dst);
+}
+
+int pose_crop_kernel_usable(int kernel)
+{
+    return kernel_usable(kernel, 2, 2, 6);
 }
 
 const char *pose_crop_kernel_name(void)
 {
-    return use_avx2(2, 2, 6) ? "avx2" : "portable";
+    static const char *const names[] = {"portable", "avx2", "avx512"};
+    return names[kernel_at_most(POSE_CROP_AVX512, 2, 2, 6)];
 }

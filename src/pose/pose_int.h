@@ -34,13 +34,23 @@ typedef struct pose_crop_map {
 
 pose_crop_map pose_crop_map_of(int w, int h, const pose_rect *roi, int dst_w, int dst_h);
 
-/* pose_crop with the portable kernel only, whatever the CPU: the same contract and,
- * up to float rounding, the same values.  For tests and benchmarks. */
-void pose_crop_portable(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
-                        int dst_w, int dst_h, pose_border border, float scale, float offset,
-                        float *dst);
+/* The kernels of pose_crop's middle runs (crop.c), slowest first. */
+#define POSE_CROP_PORTABLE 0
+#define POSE_CROP_AVX2 1
+#define POSE_CROP_AVX512 2
 
-/* The name of the kernel pose_crop uses on this machine: "avx2" or "portable". */
+/* pose_crop with `kernel` (POSE_CROP_*), or the fastest one below it that runs on this
+ * machine and image: the same contract and, up to float rounding, the same values.  For
+ * tests and benchmarks; pose_crop takes the fastest. */
+void pose_crop_with(int kernel, const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,
+                    int dst_w, int dst_h, pose_border border, float scale, float offset,
+                    float *dst);
+
+/* 1 when `kernel` runs on this machine. */
+int pose_crop_kernel_usable(int kernel);
+
+/* The name of the kernel pose_crop uses on this machine: "avx512", "avx2" or
+ * "portable". */
 const char *pose_crop_kernel_name(void);
 
 /* The AVX2 kernel (crop_avx2.c; only where CREASE_POSE_AVX2 is defined, and to be
@@ -51,5 +61,11 @@ const char *pose_crop_kernel_name(void);
  * and (h - 1) * stride + 3 * w must fit in an int32 (the gathers' offsets). */
 int pose_crop_span_avx2(const uint8_t *rgb, int w, int h, int stride, const pose_crop_row *row,
                         int u0, int u1, float scale, float offset, float *out);
+
+/* The AVX-512 kernel (crop_avx512.c; where CREASE_POSE_AVX2 is defined, to be called
+ * only when the CPU has AVX512F and AVX512BW besides AVX2 and FMA): pose_crop_span_avx2's
+ * contract in groups of 16, writing the same floats bit for bit. */
+int pose_crop_span_avx512(const uint8_t *rgb, int w, int h, int stride, const pose_crop_row *row,
+                          int u0, int u1, float scale, float offset, float *out);
 
 #endif

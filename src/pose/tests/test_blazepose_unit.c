@@ -535,20 +535,23 @@ static double uniform(unsigned *x, double lo, double hi)
     return lo + (hi - lo) * (lcg_next(x) / 511.0 + lcg_next(x)) / 512.0;
 }
 
-/* pose_crop (whichever kernel this machine runs) and pose_crop_portable against
- * crop_reference on random rotated rectangles: inside, across edges and wholly
- * outside the image, both borders, odd and tiny images (1x1, 2x2, one row, one
- * column), padded strides, odd output sizes, rotations of several turns.  Each image
- * is allocated to its exact size, so ASan catches a read past its end. */
+/* pose_crop (whichever kernel this machine runs) and every kernel this machine has
+ * (pose_crop_with) against crop_reference on random rotated rectangles: inside, across
+ * edges and wholly outside the image, both borders, odd and tiny images (1x1, 2x2, one
+ * row, one column), padded strides, odd output sizes, rotations of several turns.  The
+ * AVX2 and AVX-512 kernels do the same arithmetic lane for lane: their crops must be the
+ * same floats.  Each image is allocated to its exact size, so ASan catches a read past
+ * its end. */
 static void test_crop_random(void)
 {
     static const int sizes[][2] = {{1, 1},  {2, 2},   {1, 7},   {9, 1},   {3, 2},    {2, 5},
                                    {17, 9}, {40, 23}, {64, 64}, {97, 61}, {160, 90}, {641, 359}};
-    enum { NS = sizeof sizes / sizeof sizes[0], CASES = 40, MAXD = 72 };
-    static float ref[MAXD * MAXD * 3], fast[MAXD * MAXD * 3], port[MAXD * MAXD * 3];
+    enum { NS = sizeof sizes / sizeof sizes[0], CASES = 40, MAXD = 72, NK = POSE_CROP_AVX512 + 1 };
+    static const char *const kname[NK] = {"portable", "avx2", "avx512"};
+    static float ref[MAXD * MAXD * 3], fast[MAXD * MAXD * 3], by[NK][MAXD * MAXD * 3];
     unsigned x = 2024;
-    double worst_fast = 0, worst_port = 0;
-    long inside = 0, total = 0;
+    double worst_fast = 0, worst[NK] = {0};
+    long inside = 0, total = 0, same_simd = 0;
     for (int si = 0; si < NS; si++) {
         int w = sizes[si][0], h = sizes[si][1], stride = w * 3 + (si % 3 == 1 ? 5 : 0);
         size_t bytes = (size_t)(h - 1) * stride + (size_t)w * 3;
@@ -578,25 +581,40 @@ static void test_crop_random(void)
             float scale = k % 3 == 0 ? 2.0f / 255 : 1.0f / 255, offset = k % 3 == 0 ? -1.0f : 0;
             crop_reference(img, w, h, stride, &r, dw, dh, border, scale, offset, ref);
             pose_crop(img, w, h, stride, &r, dw, dh, border, scale, offset, fast);
-            pose_crop_portable(img, w, h, stride, &r, dw, dh, border, scale, offset, port);
-            double tol = 1e-4 * 255 * scale, wf = 0, wp = 0;
+            double tol = 1e-4 * 255 * scale, wf = 0;
             for (int i = 0; i < dw * dh * 3; i++) {
                 wf = fmax(wf, fabs(fast[i] - ref[i]));
-                wp = fmax(wp, fabs(port[i] - ref[i]));
                 inside += ref[i] != offset;
             }
             total += dw * dh * 3;
             CHECK_MSG(wf <= tol, "pose_crop: %dx%d, rect %d: %.3g from the reference", w, h, k, wf);
-            CHECK_MSG(wp <= tol, "portable: %dx%d, rect %d: %.3g from the reference", w, h, k, wp);
             worst_fast = fmax(worst_fast, wf / scale);
-            worst_port = fmax(worst_port, wp / scale);
+            for (int kern = 0; kern < NK; kern++) {
+                if (!pose_crop_kernel_usable(kern))
+                    continue;
+                pose_crop_with(kern, img, w, h, stride, &r, dw, dh, border, scale, offset,
+                               by[kern]);
+                double wk = 0;
+                for (int i = 0; i < dw * dh * 3; i++)
+                    wk = fmax(wk, fabs(by[kern][i] - ref[i]));
+                CHECK_MSG(wk <= tol, "%s: %dx%d, rect %d: %.3g from the reference", kname[kern], w,
+                          h, k, wk);
+                worst[kern] = fmax(worst[kern], wk / scale);
+            }
+            if (pose_crop_kernel_usable(POSE_CROP_AVX512)) {
+                size_t n = (size_t)dw * dh * 3;
+                CHECK_MSG(memcmp(by[POSE_CROP_AVX2], by[POSE_CROP_AVX512], n * sizeof(float)) == 0,
+                          "avx2 and avx512: %dx%d, rect %d: other floats", w, h, k);
+                same_simd += (long)n;
+            }
         }
         free(img);
     }
     fprintf(stderr,
-            "crop kernels vs reference (%s kernel): max |diff| %.3g (pose_crop), %.3g "
-            "(portable), in 0..255 units\n",
-            pose_crop_kernel_name(), worst_fast, worst_port);
+            "crop kernels vs reference (pose_crop: %s): max |diff| %.3g (pose_crop), %.3g "
+            "(portable), %.3g (avx2), %.3g (avx512), in 0..255 units; %ld floats the same "
+            "from avx2 and avx512\n",
+            pose_crop_kernel_name(), worst_fast, worst[0], worst[1], worst[2], same_simd);
     /* The cases must reach the image, not only the border. */
     CHECK(inside > total / 4);
 }
