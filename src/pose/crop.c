@@ -31,10 +31,9 @@
  * to float rounding), so no pixel near an edge needs clamped taps of its own.  The run
  * ends are solved in real numbers and then corrected pixel by pixel with the zero
  * border's own test (run_of), so every pixel falls on the side of the border it would
- * fall on by itself.  The general
- * per-pixel code (edge_pixel) remains for what the kernels do not take: images less
- * than 2 pixels wide or high, and rows whose positions are not finite (a corrupt
- * region; it maps those to position 0 as before).  Positions are computed in double,
+ * fall on by itself.  The general per-pixel code (edge_pixel) remains for what the
+ * kernels do not take: images less than 2 pixels wide or high, and rows whose positions
+ * are not finite (a corrupt region; it maps those to position 0 as before).  Positions are computed in double,
  * in the same order everywhere (pose_int.h: pose_crop_row), so the kernels differ
  * only in float rounding of the weights and sums.  Measured with bench/pose_crop
  * (its header has the figures): the 256x256 landmark crop of a 640x360 frame took
@@ -307,8 +306,8 @@ static void crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *
 void pose_crop(const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi, int dst_w,
                int dst_h, pose_border border, float scale, float offset, float *dst)
 {
-    crop(rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset,
-         kernel_at_most(POSE_CROP_AVX512, w, h, stride), dst);
+    pose_crop_with(POSE_CROP_AVX512, rgb, w, h, stride, roi, dst_w, dst_h, border, scale, offset,
+                   dst);
 }
 
 void pose_crop_with(int kernel, const uint8_t *rgb, int w, int h, int stride, const pose_rect *roi,

@@ -1632,9 +1632,13 @@ static void ahead_stop(video_sampler *s)
 static cr_status ahead_next(sampler_ahead *a, video_frame *out, int *done, cr_err *err)
 {
     *done = 0;
-    pthread_mutex_lock(&a->mu);
-    if (a->taken >= 0) { /* the caller is done with the frame it was given last */
+    /* The caller is done with the frame it was given last.  Its slot stays the caller's
+     * until `taken` says otherwise, so its picture goes back to the decoder's buffers
+     * outside the lock. */
+    if (a->taken >= 0)
         av_frame_unref(a->slot[a->taken].ref);
+    pthread_mutex_lock(&a->mu);
+    if (a->taken >= 0) {
         a->taken = -1;
         pthread_cond_broadcast(&a->cv);
     }
