@@ -196,6 +196,27 @@ static void *chunk_thread(void *p)
     return NULL;
 }
 
+/* The default landmark model and the detector, read into the process's set while the
+ * video is stored and planned (cmd_analyze), so the workers find them loaded and only
+ * pack their engines' weights.  A failure is left to the workers: pose_models_get tries
+ * a file again on the next call and they report its error. */
+typedef struct model_preload {
+    pose_models *models;
+    const char *model;
+} model_preload;
+
+static void *preload_models(void *p)
+{
+    model_preload *m = p;
+    engine_model *det = NULL, *lm = NULL;
+    cr_err e = {0};
+    if (pose_models_get(m->models, m->model, &det, &lm, &e) == CR_OK) {
+        engine_model_free(det); /* the set keeps its own references */
+        engine_model_free(lm);
+    }
+    return NULL;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t;
@@ -351,6 +372,9 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
         return 1;
     }
     o.w.pose.models = models;
+    model_preload pre = {models, o.w.pose.model != NULL ? o.w.pose.model : "full"};
+    pthread_t pre_tid;
+    int preloading = pthread_create(&pre_tid, NULL, preload_models, &pre) == 0;
     if (store_open(cfg, NULL, &st, &e) != CR_OK || store_migrate_up(st, 0, NULL, &e) != CR_OK ||
         blob_open(cfg, NULL, &blob, &e) != CR_OK) {
         fprintf(stderr, "crease analyze: %s\n", cr_err_msg(&e));
@@ -427,6 +451,8 @@ int cmd_analyze(const cr_config *cfg, int argc, char **argv)
     }
     rc = print_job_outcome(cfg, st, blob, sub.job_id, o.out, seconds_since(&t0));
 done:
+    if (preloading)
+        pthread_join(pre_tid, NULL);
     cr_free(args);
     cr_free(tids);
     blob_close(blob);
