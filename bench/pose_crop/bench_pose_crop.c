@@ -183,7 +183,7 @@ int main(int argc, char **argv)
         {"detector", {0.5f, 0.5f, 1.0f, (float)W / H, 0}, 224, POSE_BORDER_ZERO, 2.0f / 255, -1},
     };
     printf("bench_pose_crop: %dx%d RGB24 source, kernel of pose_crop here: %s, %d runs\n", W, H,
-           pose_crop_kernel_name(), runs);
+           pose_crop_kernel_name(pose_crop_kernel()), runs);
     printf("%-9s %-13s %10s %10s %10s %12s\n", "shape", "variant", "min ms", "med ms", "cpu med",
            "max|diff|");
     int bad = 0;

@@ -33,11 +33,11 @@
  * border's own test (run_of), so every pixel falls on the side of the border it would
  * fall on by itself.  The general per-pixel code (edge_pixel) remains for what the
  * kernels do not take: images less than 2 pixels wide or high, and rows whose positions
- * are not finite (a corrupt region; it maps those to position 0 as before).  Positions are computed in double,
- * in the same order everywhere (pose_int.h: pose_crop_row), so the kernels differ
- * only in float rounding of the weights and sums.  Measured with bench/pose_crop
- * (its header has the figures): the 256x256 landmark crop of a 640x360 frame took
- * 1.0 ms as one loop over pixels with an inside test each.
+ * are not finite (a corrupt region; it maps those to position 0 as before).  Positions
+ * are computed in double, in the same order everywhere (pose_int.h: pose_crop_row), so
+ * the kernels differ only in float rounding of the weights and sums.  Measured with
+ * bench/pose_crop (its header has the figures): the 256x256 landmark crop of a 640x360
+ * frame took 1.0 ms as one loop over pixels with an inside test each.
  */
 #include "pose/pose_int.h"
 
@@ -322,8 +322,13 @@ int pose_crop_kernel_usable(int kernel)
     return kernel_usable(kernel, 2, 2, 6);
 }
 
-const char *pose_crop_kernel_name(void)
+int pose_crop_kernel(void)
+{
+    return kernel_at_most(POSE_CROP_AVX512, 2, 2, 6);
+}
+
+const char *pose_crop_kernel_name(int kernel)
 {
     static const char *const names[] = {"portable", "avx2", "avx512"};
-    return names[kernel_at_most(POSE_CROP_AVX512, 2, 2, 6)];
+    return kernel >= POSE_CROP_PORTABLE && kernel <= POSE_CROP_AVX512 ? names[kernel] : "unknown";
 }

@@ -1,7 +1,7 @@
 /*
  * crop_avx2.c -- the AVX2 kernel of pose_crop (pose_int.h): 8 output pixels of a
  * run at a time.  Built with -mavx2 -mfma -ffp-contract=off (src/pose/CMakeLists.txt)
- * and called only when the CPU has both (crop.c: use_avx2).
+ * and called only when the CPU has both (crop.c: kernel_usable).
  *
  * Per 8 pixels:
  *   positions  in double, two vectors of 4, in the order of crop.c's pos_x (the

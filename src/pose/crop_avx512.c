@@ -2,15 +2,15 @@
  * crop_avx512.c -- the AVX-512 kernel of pose_crop (pose_int.h): crop_avx2.c's steps on
  * 16 output pixels at a time.  Built with -mavx512f -mavx512bw -mfma -ffp-contract=off
  * (src/pose/CMakeLists.txt) and called only when the CPU has AVX512F and AVX512BW
- * (crop.c: crop_kernel).
+ * (crop.c: kernel_usable).
  *
  * The same arithmetic as the AVX2 kernel, lane for lane: positions in double in the
  * order of crop.c's pos_x, clamped, the taps and weights, the four 32-bit gathers per
  * pixel row pair, the byte shuffles (per 128-bit lane, as pshufb), the bilinear
  * interpolation with fused multiply-adds.  So both kernels write the same floats, bit
- * for bit (tests/test_crop.c checks it).  Only the interleaving of the three channel
- * vectors into 48 floats differs: two-source permutes for red and green, then a masked
- * permute for blue, per output vector.
+ * for bit (test_blazepose_unit.c: test_crop_random checks it).  Only the interleaving
+ * of the three channel vectors into 48 floats differs: two-source permutes for red and
+ * green, then a masked permute for blue, per output vector.
  */
 #include "pose/pose_int.h"
 

@@ -49,9 +49,11 @@ void pose_crop_with(int kernel, const uint8_t *rgb, int w, int h, int stride, co
 /* 1 when `kernel` runs on this machine. */
 int pose_crop_kernel_usable(int kernel);
 
-/* The name of the kernel pose_crop uses on this machine: "avx512", "avx2" or
- * "portable". */
-const char *pose_crop_kernel_name(void);
+/* The kernel pose_crop uses on this machine (POSE_CROP_*). */
+int pose_crop_kernel(void);
+
+/* A kernel's name: "portable", "avx2", "avx512" ("unknown" for another number). */
+const char *pose_crop_kernel_name(int kernel);
 
 /* The AVX2 kernel (crop_avx2.c; only where CREASE_POSE_AVX2 is defined, and to be
  * called only when the CPU has AVX2 and FMA): writes output pixels u0, u0+8, ... in

@@ -547,7 +547,6 @@ static void test_crop_random(void)
     static const int sizes[][2] = {{1, 1},  {2, 2},   {1, 7},   {9, 1},   {3, 2},    {2, 5},
                                    {17, 9}, {40, 23}, {64, 64}, {97, 61}, {160, 90}, {641, 359}};
     enum { NS = sizeof sizes / sizeof sizes[0], CASES = 40, MAXD = 72, NK = POSE_CROP_AVX512 + 1 };
-    static const char *const kname[NK] = {"portable", "avx2", "avx512"};
     static float ref[MAXD * MAXD * 3], fast[MAXD * MAXD * 3], by[NK][MAXD * MAXD * 3];
     unsigned x = 2024;
     double worst_fast = 0, worst[NK] = {0};
@@ -597,8 +596,8 @@ static void test_crop_random(void)
                 double wk = 0;
                 for (int i = 0; i < dw * dh * 3; i++)
                     wk = fmax(wk, fabs(by[kern][i] - ref[i]));
-                CHECK_MSG(wk <= tol, "%s: %dx%d, rect %d: %.3g from the reference", kname[kern], w,
-                          h, k, wk);
+                CHECK_MSG(wk <= tol, "%s: %dx%d, rect %d: %.3g from the reference",
+                          pose_crop_kernel_name(kern), w, h, k, wk);
                 worst[kern] = fmax(worst[kern], wk / scale);
             }
             if (pose_crop_kernel_usable(POSE_CROP_AVX512)) {
@@ -614,7 +613,8 @@ static void test_crop_random(void)
             "crop kernels vs reference (pose_crop: %s): max |diff| %.3g (pose_crop), %.3g "
             "(portable), %.3g (avx2), %.3g (avx512), in 0..255 units; %ld floats the same "
             "from avx2 and avx512\n",
-            pose_crop_kernel_name(), worst_fast, worst[0], worst[1], worst[2], same_simd);
+            pose_crop_kernel_name(pose_crop_kernel()), worst_fast, worst[0], worst[1], worst[2],
+            same_simd);
     /* The cases must reach the image, not only the border. */
     CHECK(inside > total / 4);
 }
